@@ -1,0 +1,206 @@
+/* main.c: the `carmine` command, a thin user of the engine library:
+ *   carmine [options] FLOWS.json      run flows until SIGINT/SIGTERM
+ *   carmine check FLOWS.json          validate, print every problem
+ *   carmine test FILE|DIR...          run flow tests (FLOWTEST.md)
+ *   carmine jsonata EXPR [FILE]       evaluate a JSONata expression
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flowtest.h"
+#include "jsonata.h"
+#include "runtime.h"
+
+static const char usage[] =
+    "Usage: carmine [options] FLOWS.json       run the flows until SIGINT or SIGTERM\n"
+    "       carmine check [options] FLOWS.json validate the flows and list every problem\n"
+    "       carmine test [options] FILE|DIR... run flow tests (see carmine test --help)\n"
+    "       carmine jsonata EXPR [FILE]        evaluate EXPR against JSON from FILE or stdin\n"
+    "       carmine jsonata --suite DIR [--expect-failures FILE]\n"
+    "\n"
+    "Options:\n"
+    "  -p, --port PORT        HTTP port for flows and the Admin API (default 1880)\n"
+    "  -s, --settings FILE    JSON settings file (port, host, httpNodeRoot, httpAdminRoot,\n"
+    "                         contextStorage, logLevel, functionGlobalContext, ...)\n"
+    "  -u, --userDir DIR      directory for context files (default: the current directory)\n"
+    "  -v, --verbose          log at debug level\n"
+    "      --version          print the version and exit\n"
+    "  -h, --help             print this help and exit\n"
+    "\n"
+    "Exit status: 0 on a clean stop, 1 on a refused flow file or bad usage,\n"
+    "2 when the flows use node types that no built-in or plugin provides.\n";
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) return NULL;
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) buf = realloc(buf, cap *= 2);
+    }
+    if (f != stdin) fclose(f);
+    *len = n;
+    return buf;
+}
+
+static json_t *load_json(const char *path, const char *what)
+{
+    size_t len;
+    char *text = read_file(path, &len);
+    if (!text) {
+        fprintf(stderr, "carmine: cannot read %s %s: %s\n", what, path, strerror(errno));
+        return NULL;
+    }
+    char err[256];
+    json_t *v = crm_parse(text, len, err, sizeof err);
+    free(text);
+    if (!v) fprintf(stderr, "carmine: %s %s is not valid JSON: %s\n", what, path, err);
+    return v;
+}
+
+typedef struct {
+    json_t *settings;
+    const char *flows;
+} options;
+
+static int parse_options(int argc, char **argv, options *o)
+{
+    static const struct option longopts[] = {{"port", required_argument, 0, 'p'},
+                                              {"settings", required_argument, 0, 's'},
+                                              {"userDir", required_argument, 0, 'u'},
+                                              {"verbose", no_argument, 0, 'v'},
+                                              {"version", no_argument, 0, 'V'},
+                                              {"help", no_argument, 0, 'h'},
+                                              {0, 0, 0, 0}};
+    o->settings = json_object();
+    const char *port = NULL, *userdir = NULL;
+    bool verbose = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "p:s:u:vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p': port = optarg; break;
+        case 's': {
+            json_t *s = load_json(optarg, "settings file");
+            if (!json_is_object(s)) {
+                if (s) fprintf(stderr, "carmine: settings file %s: must hold a JSON object\n", optarg);
+                json_decref(s);
+                return 1;
+            }
+            json_object_update(o->settings, s);
+            json_decref(s);
+            break;
+        }
+        case 'u': userdir = optarg; break;
+        case 'v': verbose = true; break;
+        case 'V': printf("carmine %s (Node-RED 4.1.15 semantics)\n", CARMINE_VERSION); exit(0);
+        case 'h': fputs(usage, stdout); exit(0);
+        default: fputs(usage, stderr); return 1;
+        }
+    }
+    if (port) {
+        char *end;
+        long p = strtol(port, &end, 10);
+        if (*end || p < 0 || p > 65535) {
+            fprintf(stderr, "carmine: --port %s: not a port number\n", port);
+            return 1;
+        }
+        json_object_set_new(o->settings, "port", json_real((double)p));
+    }
+    if (userdir) json_object_set_new(o->settings, "userDir", json_string(userdir));
+    if (verbose) json_object_set_new(o->settings, "logLevel", json_string("debug"));
+    if (optind != argc - 1) {
+        fprintf(stderr, "carmine: expected one flows file\n%s", usage);
+        return 1;
+    }
+    o->flows = argv[optind];
+    return 0;
+}
+
+static int load(crm_runtime *rt, const char *path, unsigned flags)
+{
+    json_t *flows = load_json(path, "flows file");
+    if (!flows) return 1;
+    strbuf problems = SB_INIT;
+    int rc = crm_runtime_load(rt, flows, flags, &problems);
+    json_decref(flows);
+    if (rc) fprintf(stderr, "carmine: %s: %s\n%s", path,
+                    rc == 2 ? "missing node types, nothing started:" : "refused:", problems.data ? problems.data : "");
+    sb_free(&problems);
+    return rc;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    options o;
+    if (parse_options(argc, argv, &o)) return 1;
+    crm_runtime *rt = crm_runtime_new(o.settings);
+    json_decref(o.settings);
+    int rc = load(rt, o.flows, CRM_LOAD_CHECK_ONLY);
+    if (!rc) printf("%s: ok\n", o.flows);
+    crm_runtime_free(rt);
+    return rc;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    options o;
+    if (parse_options(argc, argv, &o)) return 1;
+    /* every thread inherits the mask, so only sigwait below sees the signals */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    crm_runtime *rt = crm_runtime_new(o.settings);
+    json_decref(o.settings);
+    int rc = load(rt, o.flows, 0);
+    if (rc) {
+        crm_runtime_free(rt);
+        return rc;
+    }
+    if (crm_runtime_start(rt) < 0) {
+        crm_runtime_free(rt);
+        return 1;
+    }
+    fprintf(stderr, "carmine: running %s, HTTP on port %d\n", o.flows, crm_runtime_http_port(rt));
+    int sig;
+    sigwait(&set, &sig);
+    fprintf(stderr, "carmine: stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    crm_runtime_stop(rt);
+    crm_runtime_free(rt);
+    return 0;
+}
+
+static int cmd_jsonata(int argc, char **argv)
+{
+    if (argc >= 3 && !strcmp(argv[1], "--suite")) {
+        const char *expected = NULL;
+        if (argc >= 5 && !strcmp(argv[3], "--expect-failures")) expected = argv[4];
+        return jsonata_run_suite(argv[2], expected);
+    }
+    if (argc < 2 || argc > 3 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs("Usage: carmine jsonata EXPR [FILE]\n"
+              "       carmine jsonata --suite DIR [--expect-failures FILE]\n"
+              "Evaluates EXPR against the JSON in FILE (or stdin) and prints the result.\n",
+              argc < 2 ? stderr : stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    return jsonata_cli(argv[1], argc == 3 ? argv[2] : NULL);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "check")) return cmd_check(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "test")) return crm_flowtest_main(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "jsonata")) return cmd_jsonata(argc - 1, argv + 1);
+    return cmd_run(argc, argv);
+}

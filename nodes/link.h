@@ -1,0 +1,9 @@
+/* link.h: what link out (return mode) needs from link call. */
+#ifndef CRM_LINK_H
+#define CRM_LINK_H
+#include "carmine.h"
+
+/* Hands msg (stolen) back to the link call node `call` for the call event_id;
+ * runs on call's own loop. */
+void crm_link_call_return(crm_node *call, const char *event_id, json_t *msg);
+#endif

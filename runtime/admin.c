@@ -1,0 +1,94 @@
+/* admin.c: the Admin HTTP API a headless runtime needs (spec §6): GET /flows
+ * (v1 and v2 with rev), GET /flows/state, POST /inject/:id (the editor's
+ * inject button), GET /settings. Handlers run on the HTTP server's threads
+ * and only read what does not change while flows run, or post to a loop. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "httpd.h"
+
+static void reply_json(crm_admin_reply *r, int status, json_t *body)
+{
+    r->status = status;
+    r->content_type = "application/json; charset=utf-8";
+    r->body = crm_stringify(body, 0);
+    r->len = strlen(r->body);
+    json_decref(body);
+}
+
+static void compute_rev(crm_runtime *rt)
+{
+    if (rt->rev[0] || !rt->flows_json) return;
+    char *text = crm_stringify(rt->flows_json, 0);
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < mdlen && i < 32; i++) sprintf(rt->rev + 2 * i, "%02x", md[i]);
+    free(text);
+}
+
+static void admin(void *ctx, const char *method, const char *path, const json_t *headers, const char *body,
+                  size_t len, crm_admin_reply *r)
+{
+    (void)body;
+    (void)len;
+    crm_runtime *rt = ctx;
+    const char *ver = json_string_value(json_object_get(headers, "node-red-api-version"));
+    if (!strcmp(method, "GET") && !strcmp(path, "/flows")) {
+        if (ver && strcmp(ver, "v1") && strcmp(ver, "v2")) {
+            reply_json(r, 400, json_pack("{s:s,s:s}", "code", "invalid_api_version", "message",
+                                         "Invalid API Version requested"));
+            return;
+        }
+        json_t *flows = rt->flows_json ? json_incref(rt->flows_json) : json_array();
+        if (ver && !strcmp(ver, "v2")) {
+            compute_rev(rt);
+            reply_json(r, 200, json_pack("{s:o,s:s}", "flows", flows, "rev", rt->rev));
+        } else {
+            reply_json(r, 200, flows);
+        }
+    } else if (!strcmp(method, "GET") && !strcmp(path, "/flows/state")) {
+        reply_json(r, 200, json_pack("{s:s}", "state", rt->started ? "start" : "stop"));
+    } else if (!strcmp(method, "GET") && !strcmp(path, "/settings")) {
+        json_t *root = json_object_get(rt->settings, "httpNodeRoot");
+        json_t *rv = root ? json_incref(root) : json_string("/");
+        reply_json(r, 200, json_pack("{s:o,s:s}", "httpNodeRoot", rv, "version", "4.1.15"));
+    } else if (!strcmp(method, "POST") && !strncmp(path, "/inject/", 8)) {
+        crm_node *n = crm_runtime_find(rt, path + 8);
+        if (!n || strcmp(n->type->type, "inject")) {
+            r->status = 404;
+            r->content_type = "text/plain; charset=utf-8";
+            r->body = strdup("Not Found");
+            r->len = strlen(r->body);
+            return;
+        }
+        json_t *msg = NULL;
+        if (body && len) {
+            json_t *b = crm_parse(body, len, NULL, 0);
+            if (json_is_object(b) && json_object_get(b, "__user_inject_props__")) msg = b;
+            else json_decref(b);
+        }
+        crm_node_receive(n, msg ? msg : json_object());
+        r->status = 200;
+        r->content_type = "text/plain; charset=utf-8";
+        r->body = strdup("OK");
+        r->len = 2;
+    } else if (!strcmp(method, "POST") && !strcmp(path, "/flows")) {
+        reply_json(r, 400, json_pack("{s:s,s:s}", "code", "read_only",
+                                     "message", "this instance does not take deploys: restart it with the new flows file"));
+    }
+}
+
+static void httpd_log(void *ctx, crm_log_level lvl, const char *text)
+{
+    crm_log(ctx, lvl, NULL, "%s", text);
+}
+
+void crm_admin_install(crm_runtime *rt)
+{
+    crm_httpd_set_admin(rt->httpd, admin, rt);
+    crm_httpd_set_log(rt->httpd, httpd_log, rt);
+}

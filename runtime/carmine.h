@@ -1,0 +1,195 @@
+/* carmine.h: the node API. Every node type, built-in (nodes/) or plugin
+ * (a shared library), is written against this header alone.
+ *
+ * Threading: each flow (tab) runs on its own event-loop thread. Every callback
+ * of a node (create excepted) runs on that node's loop thread, one at a time,
+ * so a node's own state needs no lock. Functions here must be called from the
+ * node's loop thread unless they say otherwise.
+ *
+ * Ownership (jansson's words): a function returning json_t* returns a NEW
+ * reference unless it says "borrowed"; a parameter documented as "stolen"
+ * takes over the caller's reference.
+ *
+ * Values follow JavaScript (value.h): numbers are reals, a Buffer is
+ * crm_buf_new(), NULL stands for `undefined`.
+ */
+#ifndef CARMINE_H
+#define CARMINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "value.h"
+
+#define CRM_ABI_VERSION 1
+
+typedef struct crm_node crm_node;
+typedef struct crm_timer crm_timer;
+typedef struct crm_path crm_path;
+typedef struct crm_typed crm_typed;
+
+typedef enum { CRM_LOG_TRACE, CRM_LOG_DEBUG, CRM_LOG_INFO, CRM_LOG_WARN, CRM_LOG_ERROR } crm_log_level;
+typedef enum { CRM_SCOPE_NODE, CRM_SCOPE_FLOW, CRM_SCOPE_GLOBAL } crm_scope;
+
+/* A node type. Register one with crm_register_type(); a plugin library
+ * exports `const crm_node_type *const *carmine_plugin_types(void)` returning a
+ * NULL-terminated list. */
+typedef struct crm_node_type {
+    int abi;          /* CRM_ABI_VERSION */
+    const char *type; /* the Node-RED type name, e.g. "change" */
+    /* Called while the flows load, before any loop runs (so on the loading
+     * thread). Read and validate the config (borrowed, env already
+     * substituted), compile what can be compiled, keep state with
+     * crm_node_set_data(). On a bad config call crm_node_config_error() and
+     * return -1: the flows are refused before anything starts. May be NULL. */
+    int (*create)(crm_node *n, const json_t *config);
+    /* Called on the loop thread once every node of every flow exists, before
+     * any message flows: start timers here (inject's "once"). May be NULL. */
+    void (*start)(crm_node *n);
+    /* A message arrives. msg is stolen: send it on, or json_decref it.
+     * NULL for nodes without an input. */
+    void (*input)(crm_node *n, json_t *msg);
+    /* The flow stops: cancel timers, free the state. Pending timers are
+     * cancelled by the engine afterwards anyway. May be NULL. */
+    void (*close)(crm_node *n);
+} crm_node_type;
+
+/* Registry ---------------------------------------------------------------- */
+
+/* Adds a type to the process-wide registry. Returns 0, or -1 when the name is
+ * taken or the ABI differs. Call before loading flows. */
+int crm_register_type(const crm_node_type *t);
+
+/* Identity ------------------------------------------------------------------ */
+
+const char *crm_node_id(const crm_node *n);   /* borrowed */
+const char *crm_node_type_name(const crm_node *n);
+const char *crm_node_name(const crm_node *n); /* "" when unnamed */
+/* The number of outputs as routing sees it (the length of `wires`). */
+int crm_node_outputs(const crm_node *n);
+/* The node's state pointer; the node owns what it points to. */
+void *crm_node_data(const crm_node *n);
+void crm_node_set_data(crm_node *n, void *data);
+
+/* Config --------------------------------------------------------------------- */
+
+/* Borrowed string for key, or def when absent / not a string. */
+const char *crm_cfg_str(const json_t *cfg, const char *key, const char *def);
+/* A number or numeric string (JavaScript Number()); def when absent or "". */
+double crm_cfg_num(const json_t *cfg, const char *key, double def);
+/* true, "true"; false, "false"; def otherwise. */
+bool crm_cfg_bool(const json_t *cfg, const char *key, bool def);
+/* Report a config problem naming the field; create() then returns -1. */
+void crm_node_config_error(crm_node *n, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Messages -------------------------------------------------------------------- */
+
+/* Sends msg (stolen) on output port. The first destination gets msg itself,
+ * each further one a deep copy (Node-RED's clone rule). A msg without
+ * _msgid gets a fresh one. Delivery is asynchronous and FIFO: receivers run
+ * after the current handler returns, so msg stays valid (and may still be
+ * passed to crm_node_done) until then. port out of range: msg is freed. */
+void crm_node_send(crm_node *n, int port, json_t *msg);
+/* Sends one message per port in a single send() call: msgs[i] (stolen, may be
+ * NULL) goes to port i; messages without _msgid share one new id. */
+void crm_node_send_ports(crm_node *n, json_t **msgs, int nports);
+/* Delivers msg (stolen) straight to target's input, as node.receive() does
+ * (an inject button, a link call). Thread-safe: from another loop or thread
+ * the delivery is queued to the target's loop. */
+void crm_node_receive(crm_node *target, json_t *msg);
+/* The message msg (borrowed) is done: fires complete nodes watching n. */
+void crm_node_done(crm_node *n, const json_t *msg);
+/* A new 16-hex-char id, as RED.util.generateId(); buf holds 17 bytes. */
+char *crm_make_id(char *buf);
+
+/* Errors, status, log ------------------------------------------------------------ */
+
+/* node.error(text, msg): with msg (borrowed) the error goes to catch nodes
+ * (and is logged only when none caught it); without msg it is only logged. */
+void crm_node_error(crm_node *n, const json_t *msg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void crm_node_log(crm_node *n, crm_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define crm_node_warn(n, ...) crm_node_log((n), CRM_LOG_WARN, __VA_ARGS__)
+/* node.status({fill, shape, text}); all NULL clears it. */
+void crm_node_status(crm_node *n, const char *fill, const char *shape, const char *text);
+
+/* Timers ------------------------------------------------------------------------------- */
+
+typedef void (*crm_timer_fn)(crm_node *n, void *arg);
+/* Calls fn on the node's loop after delay_ms, then every repeat_ms when
+ * repeat_ms > 0. Times are milliseconds (fractions allowed). */
+crm_timer *crm_timer_start(crm_node *n, double delay_ms, double repeat_ms, crm_timer_fn fn, void *arg);
+/* Cancels a pending timer (NULL is fine). A one-shot timer that fired is
+ * already gone: do not cancel it afterwards. */
+void crm_timer_cancel(crm_timer *t);
+/* Cancels every pending timer of n. */
+void crm_timers_cancel_all(crm_node *n);
+/* Monotonic milliseconds, and wall-clock milliseconds since the epoch. */
+double crm_now_ms(void);
+double crm_wall_ms(void);
+
+/* Property expressions (msg.a.b[0]["c d"], §2.9) ------------------------------------- */
+
+/* Compiles a property expression (a leading "msg." is accepted and dropped).
+ * NULL and *err (malloc'd, "Invalid property expression: ...") on error. */
+crm_path *crm_path_parse(const char *expr, char **err);
+void crm_path_free(crm_path *p);
+/* The value at p in root (borrowed), or NULL when missing. msg is the message
+ * for nested msg.x keys (usually root). *throws is set when the walk went
+ * through undefined/null (JavaScript would throw a TypeError). */
+json_t *crm_path_get(const crm_path *p, const json_t *root, const json_t *msg, bool *throws);
+/* Sets (value stolen) or deletes (value NULL) the property; missing
+ * intermediates are created when create_missing. Returns 0, or -1 when a
+ * primitive is in the way. */
+int crm_path_set(const crm_path *p, json_t *root, const json_t *msg, json_t *value, bool create_missing);
+/* Shorthands parsing expr each time (not for hot paths). */
+json_t *crm_msg_get(const json_t *msg, const char *expr); /* borrowed */
+int crm_msg_set(json_t *msg, const char *expr, json_t *value);
+
+/* Context and env ------------------------------------------------------------------------- */
+
+/* Reads key (a property expression, may carry "#:(store)::") of scope. NEW
+ * reference or NULL. Thread-safe for global scope. */
+json_t *crm_context_get(crm_node *n, crm_scope scope, const char *key);
+/* Sets (value stolen) or deletes (NULL). Returns 0 or -1. */
+int crm_context_set(crm_node *n, crm_scope scope, const char *key, json_t *value);
+/* Keys of a scope, as a new array of strings. */
+json_t *crm_context_keys(crm_node *n, crm_scope scope, const char *store);
+/* Env lookup as node.env / $env() (§5.3): NEW reference or NULL. */
+json_t *crm_node_env(crm_node *n, const char *name);
+
+/* Typed values (TypedInput: value + type, §2.10) --------------------------------------------- */
+
+/* Compiles once (json parsed, num converted, jsonata compiled, msg paths
+ * parsed, env read for tot=env). NULL and *err on a bad value. value is the
+ * raw config value (borrowed). */
+crm_typed *crm_typed_new(crm_node *n, const char *type, const json_t *value, char **err);
+void crm_typed_free(crm_typed *t);
+const char *crm_typed_type(const crm_typed *t);
+/* Evaluates against msg (borrowed). 0 with *out a NEW reference (NULL means
+ * undefined), or -1 with *err malloc'd. */
+int crm_typed_eval(crm_node *n, const crm_typed *t, const json_t *msg, json_t **out, char **err);
+/* For jsonata typed values: bind extra variables ($I, $N, $A) for one call. */
+int crm_typed_eval_with(crm_node *n, const crm_typed *t, const json_t *msg, json_t *vars /*borrowed object or NULL*/,
+                        json_t **out, char **err);
+
+/* Looking up other nodes ------------------------------------------------------------------------ */
+
+/* The active node with this id (own flow first, then every flow), or NULL. */
+crm_node *crm_node_find(crm_node *from, const char *id);
+/* Same flow (tab or subflow instance)? */
+bool crm_node_same_flow(const crm_node *a, const crm_node *b);
+/* Whether n sits inside a subflow instance. */
+bool crm_node_in_subflow(const crm_node *n);
+/* Calls fn for every active node of the given type. */
+void crm_each_node_of_type(crm_node *from, const char *type, void (*fn)(crm_node *n, void *arg), void *arg);
+
+/* Running a function on a node's loop from any thread (HTTP server threads,
+ * curl callbacks): fn(n, arg) runs later on n's loop. Thread-safe. */
+void crm_node_post(crm_node *n, void (*fn)(crm_node *n, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,153 @@
+/* engine.h: the engine's internal structures, shared by the runtime's own
+ * files (loader, loops, routing, context, env). Node types never include it:
+ * they see only carmine.h. */
+#ifndef CRM_ENGINE_H
+#define CRM_ENGINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "carmine.h"
+#include "runtime.h"
+#include "strbuf.h"
+
+typedef struct crm_loop crm_loop;
+typedef struct crm_flow crm_flow;
+typedef struct crm_group crm_group;
+typedef struct crm_httpd crm_httpd;
+
+struct crm_group {
+    char *id;
+    char *name;
+    crm_group *parent;
+    json_t *env; /* evaluated env: name -> value */
+};
+
+struct crm_node {
+    const crm_node_type *type;
+    char *id;
+    char *alias; /* template id inside a subflow instance, else NULL */
+    char *name;
+    char *z;
+    crm_flow *flow;
+    crm_group *group;
+    crm_runtime *rt;
+    crm_loop *loop;
+    json_t *config; /* env-substituted copy of the node's JSON */
+    int nports;
+    int *nwires;
+    crm_node ***wires;  /* resolved at start; NULL entries stand for missing/disabled nodes */
+    char ***wire_ids;
+    void *data;
+    json_t *ctx;        /* node context (memory store) */
+    crm_timer *timers;  /* pending timers, so close can cancel them */
+    bool is_config;     /* no x/y */
+    bool watched;       /* a complete node watches it */
+    bool closed;
+    json_t *catch_scope;    /* catch/status/complete: scope array, "group" or NULL */
+    bool catch_uncaught;
+};
+
+struct crm_flow {
+    char *id;
+    char *label;
+    bool is_subflow;      /* a subflow instance */
+    crm_flow *parent;     /* subflow instance: the flow it sits in */
+    crm_node *instance;   /* subflow instance: its node in the parent flow */
+    json_t *subflow_def;  /* subflow instance: the definition */
+    crm_loop *loop;
+    crm_runtime *rt;
+    json_t *ctx;          /* flow context */
+    json_t *env;          /* evaluated env of the tab / instance */
+    crm_node **nodes;
+    size_t nnodes;
+    crm_node **catches, **statuses, **completes;
+    size_t ncatches, nstatuses, ncompletes;
+    crm_node **status_out;  /* subflow instance: internal ports feeding the status output */
+    int *status_out_port;
+    size_t nstatus_out;
+};
+
+struct crm_runtime {
+    json_t *settings;
+    crm_log_hook hook;
+    void *hook_ctx;
+    crm_log_level log_level;
+    json_t *env_override;
+    json_t *flows_json;   /* the flows as loaded (GET /flows) */
+    char rev[65];
+    crm_flow **flows;
+    size_t nflows;
+    crm_flow *global_flow;
+    crm_group **groups;
+    size_t ngroups;
+    crm_node **nodes;
+    size_t nnodes;
+    json_t *node_index;   /* id -> index+1 into nodes (as integer) */
+    crm_loop **loops;
+    size_t nloops;
+    json_t *global_ctx;
+    pthread_mutex_t global_lock;
+    json_t *global_env;   /* from global-config nodes */
+    crm_httpd *httpd;
+    bool started;
+    char *userdir;
+    struct crm_ctxstore *store; /* persistent context store, or NULL */
+};
+
+/* loop.c */
+crm_loop *crm_loop_new(crm_runtime *rt, const char *name);
+int crm_loop_start(crm_loop *l);
+void crm_loop_stop(crm_loop *l);   /* ask to stop, join */
+void crm_loop_free(crm_loop *l);
+/* Queue a delivery of msg (stolen) to n's input: on the caller's loop when it
+ * is n's loop, else through n's loop inbox. */
+void crm_loop_deliver(crm_node *n, json_t *msg);
+/* Run fn on the node's loop (from any thread). */
+void crm_loop_post(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *), void *arg);
+crm_loop *crm_loop_current(void);
+/* Runs fn(n, arg) on l's thread and waits (controlling thread only). */
+void crm_loop_call_sync(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *), void *arg);
+/* Idle: nothing queued and no handler running. */
+bool crm_loop_idle(crm_loop *l);
+void crm_timers_cancel_node(crm_node *n);
+
+/* routing.c */
+void crm_route_error(crm_node *n, const json_t *msg, const char *text, bool *handled);
+void crm_route_status(crm_node *n, json_t *status);
+void crm_route_complete(crm_node *n, const json_t *msg);
+
+/* env.c */
+json_t *crm_env_lookup(crm_runtime *rt, crm_node *n, crm_flow *f, crm_group *g, const char *name);
+json_t *crm_env_eval_list(crm_runtime *rt, crm_node *ctxnode, crm_flow *f, crm_group *g, const json_t *list,
+                          const json_t *inherit);
+json_t *crm_env_substitute(crm_runtime *rt, crm_node *n, json_t *config);
+/* env-typed value: "${X}" lookups inside a string, or a bare name. */
+json_t *crm_env_typed(crm_node *n, const char *value);
+
+/* log.c */
+void crm_log(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void crm_vlog(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char *fmt, va_list ap);
+crm_log_level crm_log_level_parse(const char *s);
+
+/* registry.c */
+const crm_node_type *crm_lookup_type(const char *name);
+void crm_register_builtins(void);
+
+/* context.c */
+/* crm_context_get with [msg.x] parts of the key evaluated against msg. */
+json_t *crm_context_get_msg(crm_node *n, crm_scope scope, const char *key, const json_t *msg);
+void crm_context_runtime_init(crm_runtime *rt);
+void crm_context_runtime_close(crm_runtime *rt);
+
+/* admin.c */
+void crm_admin_install(crm_runtime *rt);
+
+/* jsonata glue (typed.c) */
+void crm_jsonata_glue_init(void);
+
+crm_httpd *crm_runtime_httpd(crm_runtime *rt);
+crm_node *crm_runtime_find(crm_runtime *rt, const char *id);
+
+#endif

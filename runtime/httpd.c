@@ -1,0 +1,1298 @@
+/* httpd.c: the runtime's one HTTP server (libmicrohttpd, epoll, a small
+ * thread pool). The admin API and the routes of `http in` nodes share it.
+ *
+ * A node request is parsed completely on the server thread (headers, query,
+ * cookies, body), turned into a message and handed to the node's loop with
+ * crm_node_post; its connection is suspended meanwhile. The message's
+ * msg.res is a live handle whose number names a slot in a table of pending
+ * requests: crm_http_respond() takes the slot (so a request is answered at
+ * most once), builds the response on the caller's thread and resumes the
+ * connection; libmicrohttpd then calls the access handler again, which
+ * queues it. A reaper thread answers 504 to requests left unanswered past
+ * httpRequestTimeout; past maxRequestsInFlight new requests get 503.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http_internal.h"
+#include "runtime.h"
+
+#define SLOT_BITS 20
+#define SLOT_MASK ((1LL << SLOT_BITS) - 1)
+#define AUTH_CACHE 4
+
+typedef struct {
+    crm_node *node;
+    char method[8]; /* upper case */
+    http_pattern *pat;
+    char *exact; /* the full path, normalised, for skipBodyParsing's exact match */
+    unsigned flags;
+    crm_http_request_fn fn;
+} route;
+
+typedef struct req_state {
+    crm_httpd *h;
+    struct MHD_Connection *conn;
+    char *uri; /* raw, as the client sent it */
+    strbuf body;
+    bool started, expect_body, too_large, dispatched, get_or_head;
+    struct MHD_Response *resp;
+    unsigned resp_status;
+    int slot;
+    double deadline;
+    char *if_none_match;
+    char *what;    /* "GET /path", for log lines */
+    json_t *extra; /* CORS headers to add to the response, or NULL */
+} req_state;
+
+struct crm_httpd {
+    int port_cfg, port;
+    char *host;
+    char *node_root, *admin_root; /* NULL: disabled */
+    json_t *cors;
+    char *auth_user, *auth_pass;
+    char *tls_key, *tls_cert;
+    size_t max_inflight, api_max;
+    double timeout_ms;
+    int threads;
+    bool reuse_port, dual_stack;
+    struct MHD_Daemon *d;
+    crm_admin_fn admin;
+    void *admin_ctx;
+    crm_httpd_log_fn log;
+    void *log_ctx;
+
+    pthread_rwlock_t routes_lock;
+    route *routes;
+    size_t nroutes, routes_cap;
+
+    pthread_mutex_t slots_lock;
+    req_state **slots;
+    uint32_t *gens;
+    uint32_t *free_list;
+    size_t nfree, inflight;
+
+    pthread_t reaper;
+    bool reaper_running;
+    pthread_mutex_t reaper_mu;
+    pthread_cond_t reaper_cv;
+    atomic_bool stopping;
+    atomic_llong last_503_log;
+
+    pthread_mutex_t auth_mu;
+    char *auth_ok[AUTH_CACHE];
+    int auth_next;
+};
+
+/* Logging ---------------------------------------------------------------------- */
+
+static void hlog(crm_httpd *h, crm_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void hlog(crm_httpd *h, crm_log_level lvl, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (h->log) {
+        h->log(h->log_ctx, lvl, text);
+        return;
+    }
+    static const char *names[] = {"trace", "debug", "info", "warn", "error"};
+    fprintf(stderr, "[%s] [httpd] %s\n", names[lvl], text);
+}
+
+void crm_httpd_set_log(crm_httpd *h, crm_httpd_log_fn fn, void *ctx)
+{
+    h->log = fn;
+    h->log_ctx = ctx;
+}
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Settings --------------------------------------------------------------------- */
+
+/* A root setting normalised to "/x/", NULL for false; def when absent. */
+static int root_setting(const json_t *v, char **out)
+{
+    if (!v) return 0;
+    free(*out);
+    *out = NULL;
+    if (json_is_false(v)) return 0;
+    if (!json_is_string(v)) return -1;
+    const char *s = json_string_value(v);
+    strbuf sb = SB_INIT;
+    if (s[0] != '/') sb_putc(&sb, '/');
+    sb_puts(&sb, s);
+    if (sb.data[sb.len - 1] != '/') sb_putc(&sb, '/');
+    *out = sb_take(&sb);
+    return 0;
+}
+
+/* The bytes module: 5242880, "5mb", "100kb". */
+static double parse_bytes(const json_t *v, double def)
+{
+    if (json_is_number(v)) return json_number_value(v);
+    if (!json_is_string(v)) return def;
+    char *end;
+    double n = strtod(json_string_value(v), &end);
+    if (end == json_string_value(v)) return def;
+    while (*end == ' ') end++;
+    if (!strcasecmp(end, "kb")) n *= 1024;
+    else if (!strcasecmp(end, "mb")) n *= 1024 * 1024;
+    else if (!strcasecmp(end, "gb")) n *= 1024.0 * 1024 * 1024;
+    else if (*end && strcasecmp(end, "b")) return def;
+    return n;
+}
+
+static double num_setting(const json_t *s, const char *key, double def)
+{
+    const json_t *v = json_object_get(s, key);
+    if (json_is_number(v)) return json_number_value(v);
+    if (json_is_string(v) && *json_string_value(v)) return crm_str_to_number(json_string_value(v));
+    return def;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    strbuf sb = SB_INIT;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) sb_putn(&sb, buf, n);
+    fclose(f);
+    return sb_take(&sb);
+}
+
+static int read_settings(crm_httpd *h, const json_t *s)
+{
+    h->port_cfg = (int)num_setting(s, "port", num_setting(s, "uiPort", 1880));
+    const char *host = json_string_value(json_object_get(s, "host"));
+    if (!host) host = json_string_value(json_object_get(s, "uiHost"));
+    if (host && *host) h->host = strdup(host);
+    h->node_root = strdup("/");
+    h->admin_root = strdup("/");
+    const json_t *root = json_object_get(s, "httpRoot");
+    if (root) {
+        if (root_setting(root, &h->node_root) < 0 || root_setting(root, &h->admin_root) < 0) {
+            hlog(h, CRM_LOG_ERROR, "settings.httpRoot must be a string or false");
+            return -1;
+        }
+    } else if (root_setting(json_object_get(s, "httpNodeRoot"), &h->node_root) < 0 ||
+               root_setting(json_object_get(s, "httpAdminRoot"), &h->admin_root) < 0) {
+        hlog(h, CRM_LOG_ERROR, "settings.httpNodeRoot / httpAdminRoot must be strings or false");
+        return -1;
+    }
+    const json_t *cors = json_object_get(s, "httpNodeCors");
+    if (json_is_object(cors)) h->cors = json_deep_copy(cors);
+    const json_t *auth = json_object_get(s, "httpNodeAuth");
+    if (json_is_object(auth)) {
+        const char *u = json_string_value(json_object_get(auth, "user"));
+        const char *p = json_string_value(json_object_get(auth, "pass"));
+        if (!u || !p) {
+            hlog(h, CRM_LOG_ERROR, "settings.httpNodeAuth needs user and pass");
+            return -1;
+        }
+        h->auth_user = strdup(u);
+        h->auth_pass = strdup(p);
+    }
+    const json_t *https = json_object_get(s, "https");
+    if (json_is_object(https)) {
+        const char *k = json_string_value(json_object_get(https, "key"));
+        const char *c = json_string_value(json_object_get(https, "cert"));
+        h->tls_key = k ? read_file(k) : NULL;
+        h->tls_cert = c ? read_file(c) : NULL;
+        if (!h->tls_key || !h->tls_cert) {
+            hlog(h, CRM_LOG_ERROR, "settings.https: cannot read key %s / cert %s", k ? k : "(none)", c ? c : "(none)");
+            return -1;
+        }
+    }
+    double mif = num_setting(s, "maxRequestsInFlight", 4096);
+    if (!(mif >= 1 && mif <= (double)SLOT_MASK)) mif = 4096;
+    h->max_inflight = (size_t)mif;
+    h->timeout_ms = num_setting(s, "httpRequestTimeout", 120000);
+    if (!(h->timeout_ms >= 0)) h->timeout_ms = 120000;
+    h->api_max = (size_t)parse_bytes(json_object_get(s, "apiMaxLength"), 5.0 * 1024 * 1024);
+    h->threads = (int)num_setting(s, "httpThreads", 2);
+    if (h->threads < 1 || h->threads > 64) h->threads = 2;
+    h->reuse_port = json_is_true(json_object_get(s, "reusePort"));
+    return 0;
+}
+
+crm_httpd *crm_httpd_new(const json_t *settings)
+{
+    crm_httpd *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    pthread_rwlock_init(&h->routes_lock, NULL);
+    pthread_mutex_init(&h->slots_lock, NULL);
+    pthread_mutex_init(&h->reaper_mu, NULL);
+    pthread_cond_init(&h->reaper_cv, NULL);
+    pthread_mutex_init(&h->auth_mu, NULL);
+    if (read_settings(h, settings) < 0) {
+        crm_httpd_free(h);
+        return NULL;
+    }
+    h->slots = calloc(h->max_inflight, sizeof *h->slots);
+    h->gens = calloc(h->max_inflight, sizeof *h->gens);
+    h->free_list = malloc(h->max_inflight * sizeof *h->free_list);
+    if (!h->slots || !h->gens || !h->free_list) {
+        crm_httpd_free(h);
+        return NULL;
+    }
+    for (size_t i = 0; i < h->max_inflight; i++) h->free_list[i] = (uint32_t)(h->max_inflight - 1 - i);
+    h->nfree = h->max_inflight;
+    return h;
+}
+
+int crm_httpd_port(const crm_httpd *h) { return h ? h->port : 0; }
+const char *crm_httpd_node_root(const crm_httpd *h) { return h ? h->node_root : NULL; }
+const char *crm_httpd_admin_root(const crm_httpd *h) { return h ? h->admin_root : NULL; }
+
+void crm_httpd_set_admin(crm_httpd *h, crm_admin_fn fn, void *ctx)
+{
+    h->admin = fn;
+    h->admin_ctx = ctx;
+}
+
+/* Pending requests ------------------------------------------------------------ */
+
+static long long slot_take_new(crm_httpd *h, req_state *r)
+{
+    long long id = -1;
+    pthread_mutex_lock(&h->slots_lock);
+    if (h->nfree) {
+        uint32_t i = h->free_list[--h->nfree];
+        h->slots[i] = r;
+        h->inflight++;
+        r->slot = (int)i;
+        r->deadline = h->timeout_ms > 0 ? mono_ms() + h->timeout_ms : 0;
+        id = ((long long)h->gens[i] << SLOT_BITS) | i;
+    }
+    pthread_mutex_unlock(&h->slots_lock);
+    return id;
+}
+
+static void slot_release_locked(crm_httpd *h, req_state *r)
+{
+    uint32_t i = (uint32_t)r->slot;
+    h->slots[i] = NULL;
+    h->gens[i] = (h->gens[i] + 1) & 0xFFFFFFFu;
+    h->free_list[h->nfree++] = i;
+    h->inflight--;
+    r->slot = -1;
+}
+
+/* The pending request with this id, removed from the table, or NULL. */
+static req_state *slot_claim(crm_httpd *h, long long id)
+{
+    if (id < 0) return NULL;
+    uint32_t i = (uint32_t)(id & SLOT_MASK);
+    uint32_t gen = (uint32_t)(id >> SLOT_BITS);
+    req_state *r = NULL;
+    pthread_mutex_lock(&h->slots_lock);
+    if (i < h->max_inflight && h->slots[i] && h->gens[i] == gen) {
+        r = h->slots[i];
+        slot_release_locked(h, r);
+    }
+    pthread_mutex_unlock(&h->slots_lock);
+    return r;
+}
+
+/* Responses ----------------------------------------------------------------------- */
+
+static struct MHD_Response *text_response(const char *ctype, const char *body, size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (resp && ctype) MHD_add_response_header(resp, "Content-Type", ctype);
+    return resp;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp)
+{
+    if (!resp) return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* finalhandler's page: 404 "Cannot GET /x", 400 for a bad JSON body, ... */
+static enum MHD_Result queue_error_page(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+    size_t len;
+    char *page = http_error_page(msg, &len);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, page, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(page);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
+    return queue(c, status, resp);
+}
+
+/* res.sendStatus(): the status text as text/plain. */
+static struct MHD_Response *status_response(unsigned status)
+{
+    const char *text = status == 500 ? "Internal Server Error"
+                       : status == 503 ? "Service Unavailable"
+                       : status == 504 ? "Gateway Timeout"
+                       : status == 401 ? "Unauthorized"
+                       : status == 413 ? "Payload Too Large" : "Error";
+    return text_response("text/plain; charset=utf-8", text, strlen(text));
+}
+
+static void add_headers_but(struct MHD_Response *resp, const json_t *headers, bool no_type)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)headers, name, v) {
+        if (!strcasecmp(name, "content-length") || !strcasecmp(name, "transfer-encoding")) continue;
+        if (no_type && !strcasecmp(name, "content-type")) continue;
+        if (json_is_array(v)) {
+            size_t i;
+            json_t *e;
+            json_array_foreach(v, i, e) {
+                if (json_is_string(e)) MHD_add_response_header(resp, name, json_string_value(e));
+            }
+        } else if (json_is_string(v)) {
+            MHD_add_response_header(resp, name, json_string_value(v));
+        }
+    }
+}
+
+static void add_headers(struct MHD_Response *resp, const json_t *headers) { add_headers_but(resp, headers, false); }
+
+static const json_t *header_get(const json_t *headers, const char *name)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)headers, k, v) {
+        if (!strcasecmp(k, name)) return v;
+    }
+    return NULL;
+}
+
+/* Hands a built response to the (suspended) request and wakes it. */
+static void deliver(req_state *r, unsigned status, struct MHD_Response *resp)
+{
+    r->resp = resp;
+    r->resp_status = status;
+    MHD_resume_connection(r->conn);
+}
+
+crm_httpd *crm_node_httpd(const crm_node *n)
+{
+    crm_runtime *rt = n ? crm_node_runtime(n) : NULL;
+    return rt ? crm_runtime_httpd(rt) : NULL;
+}
+
+static int respond_h(crm_httpd *h, const json_t *res, int status, const json_t *headers, const void *body,
+                     size_t len, unsigned flags)
+{
+    if (!h || !crm_is_handle(res)) return -1;
+    req_state *r = slot_claim(h, crm_handle_id(res));
+    if (!r) return -1;
+    char etag[64] = "";
+    const json_t *own_etag = headers ? header_get(headers, "etag") : NULL;
+    if ((flags & CRM_HTTP_ETAG) && !own_etag) http_etag(body, len, etag);
+    const char *tag = etag[0] ? etag : json_string_value(own_etag);
+    const json_t *cc = headers ? header_get(headers, "cache-control") : NULL;
+    if ((flags & CRM_HTTP_ETAG) && tag && r->get_or_head && ((status >= 200 && status < 300) || status == 304) &&
+        !(json_is_string(cc) && strstr(json_string_value(cc), "no-cache")) && http_etag_fresh(r->if_none_match, tag))
+        status = 304; /* req.fresh */
+    bool empty = status == 204 || status == 304;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(empty ? 0 : len, empty ? (void *)"" : (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        deliver(r, 500, status_response(500));
+        return 0;
+    }
+    if (r->extra) add_headers(resp, r->extra);
+    if (headers) add_headers_but(resp, headers, empty);
+    if (etag[0]) MHD_add_response_header(resp, "ETag", etag);
+    deliver(r, (unsigned)status, resp);
+    return 0;
+}
+
+int crm_http_respond(crm_node *n, const json_t *res_handle, int status, const json_t *headers, const void *body,
+                     size_t len, unsigned flags)
+{
+    if (status < 100 || status > 999) return -1;
+    return respond_h(crm_node_httpd(n), res_handle, status, headers, body ? body : "", body ? len : 0, flags);
+}
+
+/* Routes ------------------------------------------------------------------------- */
+
+static char *normalise_path(const char *p, size_t n)
+{
+    strbuf sb = SB_INIT;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '/' && sb.len && sb.data[sb.len - 1] == '/') continue;
+        sb_putc(&sb, p[i]);
+    }
+    if (sb.len > 1 && sb.data[sb.len - 1] == '/') sb.data[--sb.len] = 0;
+    if (!sb.len) sb_putc(&sb, '/');
+    return sb_take(&sb);
+}
+
+int crm_http_route_add(crm_node *n, const char *method, const char *pattern, unsigned flags,
+                       crm_http_request_fn on_request)
+{
+    crm_httpd *h = crm_node_httpd(n);
+    if (!h) return -3;
+    if (!h->node_root) return -2;
+    static const char *methods[] = {"GET", "POST", "PUT", "DELETE", "PATCH"};
+    const char *m = NULL;
+    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
+        if (method && !strcasecmp(method, methods[i])) m = methods[i];
+    if (!m || !pattern || !on_request) return -1;
+    /* mounted at httpNodeRoot: "/api/" + "/x" serves "/api/x" */
+    strbuf full = SB_INIT;
+    sb_puts(&full, h->node_root);
+    sb_puts(&full, pattern[0] == '/' ? pattern + 1 : pattern);
+    if (full.len > 1 && pattern[0] && !strcmp(pattern, "/")) full.data[--full.len] = 0;
+    route rt = {.node = n, .flags = flags, .fn = on_request};
+    snprintf(rt.method, sizeof rt.method, "%s", m);
+    rt.pat = http_pattern_new(full.data);
+    rt.exact = normalise_path(full.data, full.len);
+    sb_free(&full);
+    if (!rt.pat || !rt.exact) {
+        http_pattern_free(rt.pat);
+        free(rt.exact);
+        return -1;
+    }
+    pthread_rwlock_wrlock(&h->routes_lock);
+    if (h->nroutes == h->routes_cap) {
+        size_t cap = h->routes_cap ? h->routes_cap * 2 : 8;
+        route *nr = realloc(h->routes, cap * sizeof *nr);
+        if (!nr) {
+            pthread_rwlock_unlock(&h->routes_lock);
+            http_pattern_free(rt.pat);
+            free(rt.exact);
+            return -1;
+        }
+        h->routes = nr;
+        h->routes_cap = cap;
+    }
+    h->routes[h->nroutes++] = rt;
+    pthread_rwlock_unlock(&h->routes_lock);
+    return 0;
+}
+
+void crm_http_route_remove(crm_node *n)
+{
+    crm_httpd *h = crm_node_httpd(n);
+    if (!h) return;
+    pthread_rwlock_wrlock(&h->routes_lock);
+    size_t k = 0;
+    for (size_t i = 0; i < h->nroutes; i++) {
+        if (h->routes[i].node == n) {
+            http_pattern_free(h->routes[i].pat);
+            free(h->routes[i].exact);
+        } else {
+            h->routes[k++] = h->routes[i];
+        }
+    }
+    h->nroutes = k;
+    pthread_rwlock_unlock(&h->routes_lock);
+}
+
+/* Request messages ------------------------------------------------------------------ */
+
+static bool header_single(const char *k)
+{
+    static const char *single[] = {"age", "authorization", "content-length", "content-type", "etag", "expires",
+                                   "from", "host", "if-modified-since", "if-unmodified-since", "last-modified",
+                                   "location", "max-forwards", "proxy-authorization", "referer", "retry-after",
+                                   "server", "user-agent"};
+    for (size_t i = 0; i < sizeof single / sizeof *single; i++)
+        if (!strcmp(k, single[i])) return true;
+    return false;
+}
+
+/* Header bytes are latin1 to Node.js. */
+static json_t *latin1_string(const char *s)
+{
+    bool high = false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p >= 0x80) high = true;
+    if (!high) return json_string(s);
+    strbuf sb = SB_INIT;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x80) sb_putc(&sb, (char)*p);
+        else {
+            sb_putc(&sb, (char)(0xC0 | (*p >> 6)));
+            sb_putc(&sb, (char)(0x80 | (*p & 0x3F)));
+        }
+    }
+    json_t *r = json_stringn(sb.data, sb.len);
+    sb_free(&sb);
+    return r;
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    json_t *obj = cls;
+    char name[128];
+    size_t n = strlen(key);
+    if (n >= sizeof name) return MHD_YES;
+    for (size_t i = 0; i <= n; i++) name[i] = (char)tolower((unsigned char)key[i]);
+    json_t *v = latin1_string(value ? value : "");
+    json_t *old = json_object_get(obj, name);
+    if (!strcmp(name, "set-cookie")) {
+        if (!old) {
+            old = json_array();
+            json_object_set_new(obj, name, old);
+        }
+        json_array_append_new(old, v);
+    } else if (!old) {
+        json_object_set_new(obj, name, v);
+    } else if (header_single(name)) {
+        json_decref(v);
+    } else {
+        strbuf sb = SB_INIT;
+        sb_puts(&sb, json_string_value(old));
+        sb_puts(&sb, !strcmp(name, "cookie") ? "; " : ", ");
+        sb_puts(&sb, json_string_value(v));
+        json_object_set_new(obj, name, json_stringn(sb.data, sb.len));
+        sb_free(&sb);
+        json_decref(v);
+    }
+    return MHD_YES;
+}
+
+static json_t *request_headers(struct MHD_Connection *c)
+{
+    json_t *obj = json_object();
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, obj);
+    return obj;
+}
+
+static json_t *client_ip(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char buf[INET6_ADDRSTRLEN + 8] = "";
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET) {
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf, sizeof buf);
+        } else if (sa->sa_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf, sizeof buf);
+        }
+    }
+    return json_string(buf);
+}
+
+static json_t *hostname_of(const json_t *headers)
+{
+    const char *host = json_string_value(json_object_get(headers, "host"));
+    if (!host) return NULL;
+    size_t n = strlen(host);
+    if (host[0] == '[') {
+        const char *e = strchr(host, ']');
+        n = e ? (size_t)(e - host) + 1 : n;
+    } else {
+        const char *colon = strchr(host, ':');
+        if (colon) n = (size_t)(colon - host);
+    }
+    return json_stringn(host, n);
+}
+
+/* CORS (the cors module with httpNodeCors as options) --------------------------------- */
+
+static const char *cors_origin(const crm_httpd *h, const json_t *headers, bool *vary)
+{
+    const json_t *o = json_object_get(h->cors, "origin");
+    const char *req_origin = json_string_value(json_object_get(headers, "origin"));
+    *vary = false;
+    if (!o || (json_is_string(o) && !strcmp(json_string_value(o), "*"))) return "*";
+    if (json_is_false(o)) return NULL;
+    *vary = true;
+    if (json_is_string(o)) return json_string_value(o);
+    if (json_is_true(o)) return req_origin;
+    if (json_is_array(o) && req_origin) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(o, i, e) {
+            if (json_is_string(e) && !strcmp(json_string_value(e), req_origin)) return req_origin;
+        }
+    }
+    return NULL;
+}
+
+static char *list_setting(const json_t *v)
+{
+    if (json_is_string(v)) return strdup(json_string_value(v));
+    if (!json_is_array(v)) return NULL;
+    strbuf sb = SB_INIT;
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        if (!json_is_string(e)) continue;
+        if (sb.len) sb_putc(&sb, ',');
+        sb_puts(&sb, json_string_value(e));
+    }
+    return sb.len ? sb_take(&sb) : (sb_free(&sb), NULL);
+}
+
+/* The headers cors adds; preflight adds methods, allowed headers, max age. */
+static json_t *cors_headers(const crm_httpd *h, const json_t *headers, bool preflight)
+{
+    json_t *out = json_object();
+    bool vary;
+    const char *origin = cors_origin(h, headers, &vary);
+    strbuf varyv = SB_INIT;
+    if (origin) json_object_set_new(out, "Access-Control-Allow-Origin", json_string(origin));
+    if (vary) sb_puts(&varyv, "Origin");
+    if (json_is_true(json_object_get(h->cors, "credentials")))
+        json_object_set_new(out, "Access-Control-Allow-Credentials", json_string("true"));
+    if (preflight) {
+        char *m = list_setting(json_object_get(h->cors, "methods"));
+        json_object_set_new(out, "Access-Control-Allow-Methods", json_string(m ? m : "GET,HEAD,PUT,PATCH,POST,DELETE"));
+        free(m);
+        const json_t *ah = json_object_get(h->cors, "allowedHeaders");
+        if (!ah) ah = json_object_get(h->cors, "headers");
+        char *allowed = list_setting(ah);
+        if (!allowed) {
+            const char *req = json_string_value(json_object_get(headers, "access-control-request-headers"));
+            if (req) allowed = strdup(req);
+            if (varyv.len) sb_puts(&varyv, ", ");
+            sb_puts(&varyv, "Access-Control-Request-Headers");
+        }
+        if (allowed && *allowed) json_object_set_new(out, "Access-Control-Allow-Headers", json_string(allowed));
+        free(allowed);
+        const json_t *ma = json_object_get(h->cors, "maxAge");
+        if (json_is_number(ma) || json_is_string(ma)) {
+            char buf[32];
+            if (json_is_number(ma)) crm_fmt_number(json_number_value(ma), buf);
+            else snprintf(buf, sizeof buf, "%s", json_string_value(ma));
+            json_object_set_new(out, "Access-Control-Max-Age", json_string(buf));
+        }
+    }
+    char *exposed = list_setting(json_object_get(h->cors, "exposedHeaders"));
+    if (exposed) json_object_set_new(out, "Access-Control-Expose-Headers", json_string(exposed));
+    free(exposed);
+    if (varyv.len) json_object_set_new(out, "Vary", json_string(varyv.data));
+    sb_free(&varyv);
+    return out;
+}
+
+/* httpNodeAuth ---------------------------------------------------------------------- */
+
+static int b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+static bool auth_ok(crm_httpd *h, const char *header)
+{
+    if (!header || strncasecmp(header, "Basic ", 6) != 0) return false;
+    pthread_mutex_lock(&h->auth_mu);
+    for (int i = 0; i < AUTH_CACHE; i++) {
+        if (h->auth_ok[i] && !strcmp(h->auth_ok[i], header)) {
+            pthread_mutex_unlock(&h->auth_mu);
+            return true;
+        }
+    }
+    pthread_mutex_unlock(&h->auth_mu);
+    const char *p = header + 6;
+    while (*p == ' ') p++;
+    char dec[512];
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (; *p && *p != '=' && o + 1 < sizeof dec; p++) {
+        int v = b64val((unsigned char)*p);
+        if (v < 0) return false;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            dec[o++] = (char)((acc >> bits) & 0xFF);
+        }
+    }
+    dec[o] = 0;
+    char *colon = strchr(dec, ':');
+    if (!colon) return false;
+    *colon = 0;
+    if (strcmp(dec, h->auth_user) != 0 || !http_password_ok(colon + 1, h->auth_pass)) return false;
+    /* bcrypt is slow on purpose: remember headers that passed */
+    pthread_mutex_lock(&h->auth_mu);
+    free(h->auth_ok[h->auth_next]);
+    h->auth_ok[h->auth_next] = strdup(header);
+    h->auth_next = (h->auth_next + 1) % AUTH_CACHE;
+    pthread_mutex_unlock(&h->auth_mu);
+    return true;
+}
+
+/* Dispatch ------------------------------------------------------------------------------- */
+
+typedef struct {
+    crm_http_request_fn fn;
+    json_t *msg;
+} handoff;
+
+static void run_handoff(crm_node *n, void *arg)
+{
+    handoff *ho = arg;
+    crm_http_request_fn fn = ho->fn;
+    json_t *msg = ho->msg;
+    free(ho);
+    fn(n, msg);
+}
+
+static void warn_on_loop(crm_node *n, void *arg)
+{
+    crm_node_warn(n, "%s", (char *)arg);
+    free(arg);
+}
+
+static bool under_root(const char *root, const char *path, size_t plen)
+{
+    size_t rl = strlen(root);
+    if (rl == 1) return true;
+    /* "/api/" serves "/api" and "/api/..." (case-insensitive, as Express mounts) */
+    if (plen + 1 == rl) return strncasecmp(path, root, plen) == 0;
+    return plen >= rl && strncasecmp(path, root, rl) == 0;
+}
+
+static const route *find_route(const crm_httpd *h, const char *method, const char *path, size_t plen, json_t **params,
+                               bool *path_known, strbuf *allow)
+{
+    bool head = !strcmp(method, "HEAD");
+    *path_known = false;
+    const route *found = NULL;
+    for (size_t i = 0; i < h->nroutes; i++) {
+        const route *rt = &h->routes[i];
+        bool method_ok = !strcmp(rt->method, method) || (head && !strcmp(rt->method, "GET"));
+        if (!method_ok && !allow) continue;
+        if (!http_pattern_match(rt->pat, path, plen, method_ok && !found ? params : NULL)) continue;
+        *path_known = true;
+        if (allow && !strstr(allow->data ? allow->data : "", rt->method)) {
+            if (allow->len) sb_putc(allow, ',');
+            sb_puts(allow, rt->method);
+            if (!strcmp(rt->method, "GET")) sb_puts(allow, ",HEAD");
+        }
+        if (method_ok && !found) {
+            found = rt;
+            if (!allow) break;
+        }
+    }
+    return found;
+}
+
+static json_t *build_req(req_state *r, const char *method, const char *path, size_t plen, const char *query,
+                         json_t *headers, json_t *params)
+{
+    crm_httpd *h = r->h;
+    json_t *req = json_object();
+    size_t base = strlen(h->node_root) - 1; /* the mount path, without its trailing slash */
+    json_object_set(req, "headers", headers);
+    json_object_set_new(req, "params", params ? params : json_object());
+    json_object_set_new(req, "query", query ? crm_http_parse_query(query, strlen(query)) : json_object());
+    json_object_set_new(req, "cookies", http_cookies_parse(json_string_value(json_object_get(headers, "cookie"))));
+    json_object_set_new(req, "method", json_string(method));
+    const char *rel = r->uri + (plen >= base ? base : 0);
+    json_object_set_new(req, "url", http_string_lossy(*rel ? rel : "/", *rel ? strlen(rel) : 1));
+    json_object_set_new(req, "originalUrl", http_string_lossy(r->uri, strlen(r->uri)));
+    json_object_set_new(req, "path", http_string_lossy(plen > base ? path + base : "/", plen > base ? plen - base : 1));
+    json_object_set_new(req, "baseUrl", http_string_lossy(path, plen >= base ? base : 0));
+    json_object_set_new(req, "ip", client_ip(r->conn));
+    json_t *hn = hostname_of(headers);
+    if (hn) json_object_set_new(req, "hostname", hn);
+    json_object_set_new(req, "protocol", json_string(h->tls_key ? "https" : "http"));
+    json_object_set_new(req, "secure", json_boolean(h->tls_key != NULL));
+    return req;
+}
+
+static enum MHD_Result reply_now(req_state *r, unsigned status, struct MHD_Response *resp)
+{
+    if (resp && r->extra) add_headers(resp, r->extra);
+    return queue(r->conn, status, resp);
+}
+
+/* A request on a node route: the message goes to the node's loop. Called
+ * with the routes read-locked, so the node cannot be closed meanwhile. */
+static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *method, const char *path, size_t plen,
+                                    const char *query, json_t *headers, json_t *params)
+{
+    crm_httpd *h = r->h;
+    json_t *req = build_req(r, method, path, plen, query, headers, params);
+    json_t *payload;
+    if (strcmp(rt->method, "GET") != 0) {
+        json_t *body, *files = NULL;
+        char *norm = NULL;
+        if ((rt->flags & CRM_HTTP_RAW_BODY) && !http_pattern_has_params(rt->pat) &&
+            !strcmp(rt->exact, (norm = normalise_path(path, plen)))) {
+            body = crm_buf_new(r->body.data ? r->body.data : "", r->body.len);
+        } else {
+            http_body_error err;
+            const char *ct = json_string_value(json_object_get(headers, "content-type"));
+            body = http_parse_body(ct, r->body.data ? r->body.data : "", r->body.len,
+                                   (rt->flags & CRM_HTTP_UPLOAD) && !strcmp(method, "POST"), &files, &err);
+            if (!body) {
+                /* the node's own error handler: a warning and 500 */
+                free(norm);
+                json_decref(req);
+                crm_node_post(rt->node, warn_on_loop, strdup(err.message));
+                return reply_now(r, 500, status_response(500));
+            }
+        }
+        free(norm);
+        if (files) json_object_set_new(req, "files", files);
+        json_object_set_new(req, "body", body);
+        payload = json_incref(body);
+    } else {
+        payload = json_incref(json_object_get(req, "query"));
+    }
+    long long id = slot_take_new(h, r);
+    if (id < 0) {
+        json_decref(req);
+        json_decref(payload);
+        long long now = (long long)mono_ms();
+        long long last = atomic_load(&h->last_503_log);
+        if (now - last >= 1000 && atomic_compare_exchange_strong(&h->last_503_log, &last, now))
+            hlog(h, CRM_LOG_WARN, "%zu requests in flight (maxRequestsInFlight): answering 503 to %s",
+                 h->max_inflight, r->what);
+        return reply_now(r, 503, status_response(503));
+    }
+    json_t *msg = json_object();
+    json_object_set_new(msg, "req", req);
+    json_object_set_new(msg, "res", crm_handle_new(id));
+    json_object_set_new(msg, "payload", payload);
+    handoff *ho = malloc(sizeof *ho);
+    if (!ho) {
+        pthread_mutex_lock(&h->slots_lock);
+        slot_release_locked(h, r);
+        pthread_mutex_unlock(&h->slots_lock);
+        json_decref(msg);
+        return reply_now(r, 500, status_response(500));
+    }
+    ho->fn = rt->fn;
+    ho->msg = msg;
+    /* suspend before the loop can answer: resume must follow suspend */
+    MHD_suspend_connection(r->conn);
+    crm_node_post(rt->node, run_handoff, ho);
+    return MHD_YES;
+}
+
+static bool admin_json_quirk(req_state *r, const char *path, size_t plen, json_t *headers, http_body_error *err)
+{
+    crm_httpd *h = r->h;
+    if (!h->admin_root || !under_root(h->admin_root, path, plen) || !r->body.len) return false;
+    char media[64];
+    if (!http_media_type(json_string_value(json_object_get(headers, "content-type")), media, sizeof media) ||
+        strcmp(media, "application/json") != 0)
+        return false;
+    /* skipBodyParsing's raw hook runs before every parser */
+    bool raw = false;
+    char *norm = normalise_path(path, plen);
+    pthread_rwlock_rdlock(&h->routes_lock);
+    for (size_t i = 0; i < h->nroutes && !raw; i++) {
+        const route *rt = &h->routes[i];
+        raw = (rt->flags & CRM_HTTP_RAW_BODY) && !http_pattern_has_params(rt->pat) && !strcmp(rt->exact, norm);
+    }
+    pthread_rwlock_unlock(&h->routes_lock);
+    free(norm);
+    return !raw && !http_json_body_ok(r->body.data, r->body.len, err);
+}
+
+static enum MHD_Result call_admin(req_state *r, const char *method, const char *path, size_t plen, json_t *headers,
+                                  bool *handled)
+{
+    crm_httpd *h = r->h;
+    *handled = false;
+    size_t rl = strlen(h->admin_root) - 1;
+    char *sub = plen > rl ? strndup(path + rl, plen - rl) : strdup("/");
+    if (!sub) return MHD_NO;
+    crm_admin_reply reply = {0, NULL, NULL, 0};
+    h->admin(h->admin_ctx, method, sub, headers, r->body.data ? r->body.data : "", r->body.len, &reply);
+    free(sub);
+    if (reply.status == 0) {
+        free(reply.body);
+        return MHD_YES;
+    }
+    *handled = true;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(reply.body ? reply.len : 0,
+                                                                reply.body ? reply.body : (void *)"",
+                                                                reply.body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(reply.body);
+        return MHD_NO;
+    }
+    if (reply.content_type) MHD_add_response_header(resp, "Content-Type", reply.content_type);
+    return queue(r->conn, (unsigned)reply.status, resp);
+}
+
+static enum MHD_Result dispatch(req_state *r, const char *method)
+{
+    crm_httpd *h = r->h;
+    r->dispatched = true;
+    const char *q = strchr(r->uri, '?');
+    size_t plen = q ? (size_t)(q - r->uri) : strlen(r->uri);
+    char *path = strndup(r->uri, plen);
+    if (!path) return MHD_NO;
+    const char *query = q ? q + 1 : NULL;
+    json_t *headers = request_headers(r->conn);
+    enum MHD_Result ret = MHD_YES;
+    http_body_error err;
+    bool handled = false;
+    if (r->too_large) {
+        ret = queue_error_page(r->conn, 413, "PayloadTooLargeError: request entity too large");
+        goto out;
+    }
+    if (admin_json_quirk(r, path, plen, headers, &err)) {
+        hlog(h, CRM_LOG_WARN, "%s: %s", r->what, err.message);
+        ret = queue_error_page(r->conn, 400, err.message);
+        goto out;
+    }
+    if (h->admin && h->admin_root && under_root(h->admin_root, path, plen)) {
+        ret = call_admin(r, method, path, plen, headers, &handled);
+        if (handled || ret == MHD_NO) goto out;
+    }
+    if (h->node_root && under_root(h->node_root, path, plen)) {
+        bool options = !strcmp(method, "OPTIONS");
+        if (h->cors && options) {
+            json_t *ch = cors_headers(h, headers, true);
+            struct MHD_Response *resp = text_response(NULL, "", 0);
+            if (resp) add_headers(resp, ch);
+            json_decref(ch);
+            ret = queue(r->conn, 204, resp);
+            goto out;
+        }
+        if (h->auth_user && !options &&
+            !auth_ok(h, json_string_value(json_object_get(headers, "authorization")))) {
+            struct MHD_Response *resp = status_response(401);
+            if (resp) MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"Authorization Required\"");
+            ret = queue(r->conn, 401, resp);
+            goto out;
+        }
+        json_t *params = NULL;
+        bool known;
+        strbuf allow = SB_INIT;
+        pthread_rwlock_rdlock(&h->routes_lock);
+        const route *rt = find_route(h, method, path, plen, &params, &known, options ? &allow : NULL);
+        if (rt) {
+            if (h->cors) r->extra = cors_headers(h, headers, false);
+            ret = hand_to_node(r, rt, method, path, plen, query, headers, params);
+            pthread_rwlock_unlock(&h->routes_lock);
+            sb_free(&allow);
+            goto out;
+        }
+        pthread_rwlock_unlock(&h->routes_lock);
+        if (options && known) { /* Express answers OPTIONS with the allowed methods */
+            struct MHD_Response *resp = text_response("text/html; charset=utf-8", allow.data, allow.len);
+            if (resp) MHD_add_response_header(resp, "Allow", allow.data);
+            sb_free(&allow);
+            ret = queue(r->conn, 200, resp);
+            goto out;
+        }
+        sb_free(&allow);
+    }
+    {
+        strbuf msg = SB_INIT;
+        sb_printf(&msg, "Cannot %s %s", method, path);
+        ret = queue_error_page(r->conn, 404, msg.data);
+        sb_free(&msg);
+    }
+out:
+    json_decref(headers);
+    free(path);
+    return ret;
+}
+
+/* libmicrohttpd callbacks ---------------------------------------------------------- */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    req_state *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->h = cls;
+    r->conn = c;
+    r->slot = -1;
+    r->uri = strdup(uri ? uri : "/");
+    return r;
+}
+
+static void free_req(req_state *r)
+{
+    free(r->uri);
+    sb_free(&r->body);
+    free(r->if_none_match);
+    free(r->what);
+    json_decref(r->extra);
+    if (r->resp) MHD_destroy_response(r->resp);
+    free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    (void)toe;
+    crm_httpd *h = cls;
+    req_state *r = *con_cls;
+    if (!r) return;
+    *con_cls = NULL;
+    if (r->slot >= 0) {
+        pthread_mutex_lock(&h->slots_lock);
+        if (r->slot >= 0) slot_release_locked(h, r);
+        pthread_mutex_unlock(&h->slots_lock);
+    }
+    free_req(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)url;
+    (void)version;
+    crm_httpd *h = cls;
+    req_state *r = *con_cls;
+    if (!r) return MHD_NO;
+    if (r->resp) { /* resumed with the answer */
+        struct MHD_Response *resp = r->resp;
+        r->resp = NULL;
+        return queue(c, r->resp_status, resp);
+    }
+    if (!r->started) {
+        r->started = true;
+        size_t wl = strlen(method) + strlen(r->uri) + 2;
+        r->what = malloc(wl);
+        if (r->what) snprintf(r->what, wl, "%s %s", method, r->uri);
+        r->get_or_head = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+        const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
+        if (inm) r->if_none_match = strdup(inm);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+        if (cl && strtod(cl, NULL) > (double)h->api_max)
+            return queue_error_page(c, 413, "PayloadTooLargeError: request entity too large");
+        r->expect_body = (cl && strtod(cl, NULL) > 0) || te;
+        if (!r->expect_body) return dispatch(r, method);
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!r->too_large && r->body.len + *upload_size <= h->api_max) sb_putn(&r->body, upload_data, *upload_size);
+        else r->too_large = true;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->dispatched) return MHD_YES;
+    return dispatch(r, method);
+}
+
+/* Timeouts --------------------------------------------------------------------------- */
+
+static void reap(crm_httpd *h)
+{
+    req_state *expired[64];
+    size_t n;
+    do {
+        n = 0;
+        double now = mono_ms();
+        pthread_mutex_lock(&h->slots_lock);
+        for (size_t i = 0; i < h->max_inflight && n < 64 && h->inflight; i++) {
+            req_state *r = h->slots[i];
+            if (r && r->deadline > 0 && r->deadline <= now) {
+                slot_release_locked(h, r);
+                expired[n++] = r;
+            }
+        }
+        pthread_mutex_unlock(&h->slots_lock);
+        for (size_t i = 0; i < n; i++) {
+            hlog(h, CRM_LOG_WARN, "%s: no http response within %.0f ms (httpRequestTimeout): answered 504",
+                 expired[i]->what ? expired[i]->what : "request", h->timeout_ms);
+            deliver(expired[i], 504, status_response(504));
+        }
+    } while (n == 64);
+}
+
+static void *reaper_main(void *arg)
+{
+    crm_httpd *h = arg;
+    double tick = h->timeout_ms / 4;
+    if (tick < 20) tick = 20;
+    if (tick > 1000) tick = 1000;
+    pthread_mutex_lock(&h->reaper_mu);
+    while (!atomic_load(&h->stopping)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long long ns = ts.tv_nsec + (long long)(tick * 1e6);
+        ts.tv_sec += ns / 1000000000LL;
+        ts.tv_nsec = ns % 1000000000LL;
+        pthread_cond_timedwait(&h->reaper_cv, &h->reaper_mu, &ts);
+        if (atomic_load(&h->stopping)) break;
+        pthread_mutex_unlock(&h->reaper_mu);
+        reap(h);
+        pthread_mutex_lock(&h->reaper_mu);
+    }
+    pthread_mutex_unlock(&h->reaper_mu);
+    return NULL;
+}
+
+/* Life cycle ------------------------------------------------------------------------- */
+
+static int bind_address(const crm_httpd *h, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    const char *host = !strcmp(h->host, "localhost") ? "127.0.0.1" : h->host;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)h->port_cfg);
+        return AF_INET;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)h->port_cfg);
+        return AF_INET6;
+    }
+    return -1;
+}
+
+static struct MHD_Daemon *start_daemon(crm_httpd *h, bool dual)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    struct MHD_OptionItem opts[16];
+    int n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(h->max_inflight + 1024), NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL};
+    if (h->threads > 1)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, h->threads, NULL};
+    if (h->reuse_port) opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
+    struct sockaddr_storage ss;
+    if (h->host) {
+        int fam = bind_address(h, &ss);
+        if (fam < 0) {
+            hlog(h, CRM_LOG_ERROR, "settings.host: not an IP address: %s", h->host);
+            return NULL;
+        }
+        if (fam == AF_INET6) flags |= MHD_USE_IPv6;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+    } else if (dual) {
+        flags |= MHD_USE_DUAL_STACK;
+    }
+    if (h->tls_key) {
+        flags |= MHD_USE_TLS;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
+    }
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return MHD_start_daemon(flags, (uint16_t)h->port_cfg, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts,
+                            MHD_OPTION_END);
+}
+
+int crm_httpd_start(crm_httpd *h)
+{
+    if (!h || h->d) return h ? 0 : -1;
+    atomic_store(&h->stopping, false);
+    h->d = start_daemon(h, true);
+    if (!h->d && !h->host) h->d = start_daemon(h, false); /* no IPv6 here */
+    if (!h->d) {
+        hlog(h, CRM_LOG_ERROR, "cannot listen on %s:%d: %s", h->host ? h->host : "*", h->port_cfg, strerror(errno));
+        return -1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di ? di->port : h->port_cfg;
+    if (h->timeout_ms > 0 && pthread_create(&h->reaper, NULL, reaper_main, h) == 0) h->reaper_running = true;
+    return 0;
+}
+
+void crm_httpd_stop(crm_httpd *h)
+{
+    if (!h || !h->d) return;
+    MHD_socket fd = MHD_quiesce_daemon(h->d);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+    /* a short grace for answers already on their way */
+    for (int i = 0; i < 100; i++) {
+        pthread_mutex_lock(&h->slots_lock);
+        size_t left = h->inflight;
+        pthread_mutex_unlock(&h->slots_lock);
+        if (!left) break;
+        usleep(5000);
+    }
+    bool failed = false;
+    for (;;) { /* resume outside our lock: libmicrohttpd takes its own */
+        req_state *r = NULL;
+        pthread_mutex_lock(&h->slots_lock);
+        for (size_t i = 0; i < h->max_inflight && h->inflight && !r; i++) {
+            if (h->slots[i]) {
+                r = h->slots[i];
+                slot_release_locked(h, r);
+            }
+        }
+        pthread_mutex_unlock(&h->slots_lock);
+        if (!r) break;
+        deliver(r, 503, status_response(503));
+        failed = true;
+    }
+    if (failed) usleep(20000); /* let the server threads write those 503s */
+    atomic_store(&h->stopping, true);
+    if (h->reaper_running) {
+        pthread_mutex_lock(&h->reaper_mu);
+        pthread_cond_broadcast(&h->reaper_cv);
+        pthread_mutex_unlock(&h->reaper_mu);
+        pthread_join(h->reaper, NULL);
+        h->reaper_running = false;
+    }
+    MHD_stop_daemon(h->d);
+    h->d = NULL;
+    h->port = 0;
+}
+
+void crm_httpd_free(crm_httpd *h)
+{
+    if (!h) return;
+    crm_httpd_stop(h);
+    for (size_t i = 0; i < h->nroutes; i++) {
+        http_pattern_free(h->routes[i].pat);
+        free(h->routes[i].exact);
+    }
+    free(h->routes);
+    free(h->slots);
+    free(h->gens);
+    free(h->free_list);
+    for (int i = 0; i < AUTH_CACHE; i++) free(h->auth_ok[i]);
+    free(h->host);
+    free(h->node_root);
+    free(h->admin_root);
+    json_decref(h->cors);
+    free(h->auth_user);
+    free(h->auth_pass);
+    free(h->tls_key);
+    free(h->tls_cert);
+    pthread_rwlock_destroy(&h->routes_lock);
+    pthread_mutex_destroy(&h->slots_lock);
+    pthread_mutex_destroy(&h->reaper_mu);
+    pthread_cond_destroy(&h->reaper_cv);
+    pthread_mutex_destroy(&h->auth_mu);
+    free(h);
+}

@@ -1,0 +1,62 @@
+/* httpd.h: the one HTTP server of a runtime (libmicrohttpd), shared by the
+ * Admin API and the routes of `http in` nodes (http.h is the node side).
+ *
+ * Threading: requests are parsed on libmicrohttpd's threads; the admin
+ * callback runs there too. Node requests are handed to the node's loop as
+ * whole messages and the connection is suspended until a response comes
+ * (crm_http_respond), so no thread ever waits on a flow.
+ */
+#ifndef CRM_HTTPD_H
+#define CRM_HTTPD_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "carmine.h"
+
+typedef struct crm_httpd crm_httpd;
+
+/* settings borrowed (may be NULL): port (0 = pick a free one), host,
+ * httpNodeRoot, httpAdminRoot, httpRoot, httpNodeCors, httpNodeAuth {user,
+ * pass (bcrypt or plain)}, https {key, cert} (PEM file paths),
+ * maxRequestsInFlight (past it: 503, logged), httpRequestTimeout (ms; a
+ * request no http response answered gets 504 and a log line; 0 disables),
+ * apiMaxLength ("5mb" or a number of bytes), httpThreads (server threads),
+ * reusePort (SO_REUSEPORT, for replicas). NULL on a bad setting (logged). */
+crm_httpd *crm_httpd_new(const json_t *settings);
+/* Listens. 0, or -1 (logged). */
+int crm_httpd_start(crm_httpd *h);
+/* The port listened on after start, else 0. Thread-safe. */
+int crm_httpd_port(const crm_httpd *h);
+/* Stops accepting, gives requests in flight a short grace to be answered,
+ * answers the rest 503, then stops the server threads. */
+void crm_httpd_stop(crm_httpd *h);
+/* Stops if needed and frees. NULL is fine. */
+void crm_httpd_free(crm_httpd *h);
+
+/* body malloc'd by the handler, freed by httpd. content_type is NOT freed:
+ * point it at a static string. */
+typedef struct {
+    int status;
+    char *content_type;
+    char *body;
+    size_t len;
+} crm_admin_reply;
+/* path: below httpAdminRoot, starting with "/", without the query string.
+ * headers: object, lower-case names (borrowed). */
+typedef void (*crm_admin_fn)(void *ctx, const char *method, const char *path, const json_t *headers,
+                             const char *body, size_t len, crm_admin_reply *reply);
+/* Called on the server thread; reply->status 0 means "no such admin route":
+ * the request falls through to node routes / 404. */
+void crm_httpd_set_admin(crm_httpd *h, crm_admin_fn fn, void *ctx);
+
+/* Where the server's own log lines go (503/504, TLS files, bind errors);
+ * called from any thread. Default: stderr. */
+typedef void (*crm_httpd_log_fn)(void *ctx, crm_log_level lvl, const char *text);
+void crm_httpd_set_log(crm_httpd *h, crm_httpd_log_fn fn, void *ctx);
+
+/* The normalised roots ("/", "/api/"), or NULL when disabled (false). */
+const char *crm_httpd_node_root(const crm_httpd *h);
+const char *crm_httpd_admin_root(const crm_httpd *h);
+
+#endif

@@ -1,0 +1,626 @@
+/* loader.c: turns a Node-RED flows export into flows, groups and node
+ * instances (spec §1): validation with messages that name node, field and
+ * reason; tabs, disabled tabs and nodes, implicit tabs, config nodes, groups,
+ * subflow instances flattened with derived ids, computed link wiring, the
+ * catch/status/complete lists. Nothing runs until every node was created. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+extern _Thread_local strbuf *crm_config_problems;
+extern _Thread_local int crm_config_problem_count;
+extern const crm_node_type crm_type_subflow_instance;
+
+#define IMPLICIT_TAB_ID "__flowtest_tab__"
+
+typedef struct {
+    crm_runtime *rt;
+    unsigned flags;
+    strbuf *problems;
+    int nproblems;
+    json_t *byid;      /* id -> object (borrowed from the flows array) */
+    json_t *tabs;      /* id -> tab object */
+    json_t *subflows;  /* id -> subflow definition */
+    json_t *link_wires; /* link out id -> array of link in ids */
+} loader;
+
+static void problem(loader *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(loader *L, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (L->problems) {
+        sb_vprintf(L->problems, fmt, ap);
+        sb_putc(L->problems, '\n');
+    }
+    va_end(ap);
+    L->nproblems++;
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static bool is_flow_node(const json_t *o)
+{
+    return json_object_get(o, "x") && json_object_get(o, "y");
+}
+
+static bool disabled(const json_t *o)
+{
+    return json_is_true(json_object_get(o, "d"));
+}
+
+/* Pass 1: shape checks, id index, missing types ---------------------------------- */
+
+static int check_shape(loader *L, const json_t *flows)
+{
+    if (!json_is_array(flows)) {
+        problem(L, "flows: the file must hold a JSON array of node objects");
+        return 1;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(flows, i, o) {
+        if (!json_is_object(o)) {
+            problem(L, "item %zu: not an object", i);
+            continue;
+        }
+        const char *id = str(o, "id"), *type = str(o, "type");
+        if (!id || !*id) {
+            problem(L, "item %zu: field id: missing or not a string", i);
+            continue;
+        }
+        if (!type) {
+            problem(L, "node %s: field type: missing or not a string", id);
+            continue;
+        }
+        if (json_object_get(L->byid, id)) {
+            problem(L, "node %s (%s): field id: duplicate id", id, type);
+            continue;
+        }
+        json_object_set(L->byid, id, o);
+        if (!strcmp(type, "tab")) json_object_set(L->tabs, id, o);
+        else if (!strcmp(type, "subflow")) json_object_set(L->subflows, id, o);
+        json_t *wires = json_object_get(o, "wires");
+        if (wires && !json_is_array(wires)) problem(L, "node %s (%s): field wires: not an array", id, type);
+    }
+    return L->nproblems ? 1 : 0;
+}
+
+static bool container_type(const char *type)
+{
+    return !strcmp(type, "tab") || !strcmp(type, "subflow") || !strcmp(type, "group");
+}
+
+static int check_types(loader *L, const json_t *flows)
+{
+    json_t *missing = json_object(); /* type -> [ids] */
+    size_t i;
+    json_t *o;
+    json_array_foreach(flows, i, o) {
+        const char *type = str(o, "type");
+        if (container_type(type)) continue;
+        bool known;
+        if (!strncmp(type, "subflow:", 8)) known = json_object_get(L->subflows, type + 8) != NULL;
+        else known = crm_lookup_type(type) != NULL;
+        if (known) continue;
+        json_t *ids = json_object_get(missing, type);
+        if (!ids) json_object_set_new(missing, type, ids = json_array());
+        json_array_append_new(ids, json_string(str(o, "id")));
+    }
+    const char *type;
+    json_t *ids;
+    json_object_foreach(missing, type, ids) {
+        strbuf sb = SB_INIT;
+        size_t k;
+        json_t *id;
+        json_array_foreach(ids, k, id) sb_printf(&sb, "%s%s", k ? ", " : "", json_string_value(id));
+        problem(L, "unknown node type '%s' used by node%s %s", type, json_array_size(ids) > 1 ? "s" : "", sb.data);
+        sb_free(&sb);
+    }
+    int n = (int)json_object_size(missing);
+    json_decref(missing);
+    return n ? 2 : 0;
+}
+
+/* Link wiring (§1.6) ------------------------------------------------------------------- */
+
+static void add_link(loader *L, const char *out_id, const char *in_id)
+{
+    json_t *arr = json_object_get(L->link_wires, out_id);
+    if (!arr) json_object_set_new(L->link_wires, out_id, arr = json_array());
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) if (!strcmp(json_string_value(v), in_id)) return;
+    json_array_append_new(arr, json_string(in_id));
+}
+
+static void compute_links(loader *L, const json_t *flows)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(flows, i, o) {
+        const char *type = str(o, "type");
+        json_t *links = json_object_get(o, "links");
+        if (!json_is_array(links)) continue;
+        if (!strcmp(type, "link out")) {
+            if (!json_object_get(L->link_wires, str(o, "id")))
+                json_object_set_new(L->link_wires, str(o, "id"), json_array());
+            size_t k;
+            json_t *t;
+            json_array_foreach(links, k, t) if (json_is_string(t)) add_link(L, str(o, "id"), json_string_value(t));
+        } else if (!strcmp(type, "link in")) {
+            size_t k;
+            json_t *t;
+            json_array_foreach(links, k, t) {
+                if (!json_is_string(t)) continue;
+                json_t *lo = json_object_get(L->byid, json_string_value(t));
+                if (lo && !strcmp(str(lo, "type"), "link out")) add_link(L, json_string_value(t), str(o, "id"));
+            }
+        }
+    }
+}
+
+/* Building ----------------------------------------------------------------------------- */
+
+static crm_flow *flow_new(crm_runtime *rt, const char *id, const char *label)
+{
+    crm_flow *f = calloc(1, sizeof *f);
+    f->id = strdup(id);
+    f->label = strdup(label ? label : "");
+    f->rt = rt;
+    f->ctx = json_object();
+    rt->flows = realloc(rt->flows, (rt->nflows + 1) * sizeof *rt->flows);
+    rt->flows[rt->nflows++] = f;
+    return f;
+}
+
+static void push_node(crm_node ***arr, size_t *n, crm_node *node)
+{
+    *arr = realloc(*arr, (*n + 1) * sizeof **arr);
+    (*arr)[(*n)++] = node;
+}
+
+static crm_group *find_group(crm_runtime *rt, const char *id)
+{
+    for (size_t i = 0; id && i < rt->ngroups; i++)
+        if (!strcmp(rt->groups[i]->id, id)) return rt->groups[i];
+    return NULL;
+}
+
+static crm_group *group_new(crm_runtime *rt, const json_t *g, const char *id)
+{
+    crm_group *grp = calloc(1, sizeof *grp);
+    grp->id = strdup(id);
+    grp->name = strdup(str(g, "name") ? str(g, "name") : "");
+    rt->groups = realloc(rt->groups, (rt->ngroups + 1) * sizeof *rt->groups);
+    rt->groups[rt->ngroups++] = grp;
+    return grp;
+}
+
+/* The config as the node sees it: a deep copy with ids rewritten (subflow
+ * instances) and `${VAR}` substituted. */
+static crm_node *node_new(loader *L, crm_flow *f, json_t *config, const char *id, const char *alias)
+{
+    crm_runtime *rt = L->rt;
+    crm_node *n = calloc(1, sizeof *n);
+    n->rt = rt;
+    n->flow = f;
+    n->id = strdup(id);
+    n->alias = alias ? strdup(alias) : NULL;
+    const char *type = str(config, "type");
+    n->type = !strncmp(type, "subflow:", 8) ? &crm_type_subflow_instance : crm_lookup_type(type);
+    const char *name = str(config, "name");
+    n->name = strdup(name ? name : "");
+    n->z = str(config, "z") ? strdup(str(config, "z")) : NULL;
+    n->is_config = !is_flow_node(config);
+    n->config = config;
+    n->ctx = json_object();
+    json_t *wires = json_object_get(config, "wires");
+    n->nports = json_is_array(wires) ? (int)json_array_size(wires) : 0;
+    n->nwires = calloc(n->nports ? n->nports : 1, sizeof *n->nwires);
+    n->wires = calloc(n->nports ? n->nports : 1, sizeof *n->wires);
+    n->wire_ids = calloc(n->nports ? n->nports : 1, sizeof *n->wire_ids);
+    for (int p = 0; p < n->nports; p++) {
+        json_t *port = json_array_get(wires, p);
+        size_t k, cnt = json_is_array(port) ? json_array_size(port) : 0;
+        n->wire_ids[p] = calloc(cnt + 1, sizeof(char *));
+        json_t *t;
+        int w = 0;
+        if (cnt)
+            json_array_foreach(port, k, t) if (json_is_string(t)) n->wire_ids[p][w++] = strdup(json_string_value(t));
+        n->nwires[p] = w;
+    }
+    rt->nodes = realloc(rt->nodes, (rt->nnodes + 1) * sizeof *rt->nodes);
+    rt->nodes[rt->nnodes++] = n;
+    json_object_set_new(rt->node_index, id, json_integer((json_int_t)rt->nnodes));
+    push_node(&f->nodes, &f->nnodes, n);
+    return n;
+}
+
+static void set_link_wires(loader *L, json_t *cfg, const char *orig_id, const char *prefix)
+{
+    json_t *lw = json_object_get(L->link_wires, orig_id);
+    if (!lw || strcmp(str(cfg, "type"), "link out")) return;
+    const char *mode = str(cfg, "mode");
+    if (mode && !strcmp(mode, "return")) return;
+    json_t *port = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(lw, i, v) {
+        if (prefix) {
+            char buf[512];
+            snprintf(buf, sizeof buf, "%s-%s", prefix, json_string_value(v));
+            json_array_append_new(port, json_string(buf));
+        } else {
+            json_array_append(port, v);
+        }
+    }
+    json_object_set_new(cfg, "wires", json_pack("[o]", port));
+}
+
+/* Subflow instances ------------------------------------------------------------------- */
+
+static void instantiate(loader *L, crm_flow *parent, crm_node *inst, const json_t *flows);
+
+static json_t *rewrite_ids(json_t *v, const json_t *idmap)
+{
+    if (json_is_string(v)) {
+        json_t *m = json_object_get(idmap, json_string_value(v));
+        return m ? json_incref(m) : json_incref(v);
+    }
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) json_array_append_new(a, rewrite_ids(x, idmap));
+        return a;
+    }
+    if (json_is_object(v)) {
+        json_t *o = json_object();
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) json_object_set_new(o, k, rewrite_ids(x, idmap));
+        return o;
+    }
+    return json_incref(v);
+}
+
+static void instantiate(loader *L, crm_flow *parent, crm_node *inst, const json_t *flows)
+{
+    crm_runtime *rt = L->rt;
+    const char *defid = str(inst->config, "type") + 8;
+    json_t *def = json_object_get(L->subflows, defid);
+    crm_flow *f = flow_new(rt, inst->id, str(def, "name"));
+    f->is_subflow = true;
+    f->parent = parent;
+    f->instance = inst;
+    f->loop = parent->loop;
+    f->subflow_def = def;
+
+    /* template env overridden by the instance's, by name */
+    json_t *env = json_array();
+    json_t *tenv = json_object_get(def, "env"), *ienv = json_object_get(inst->config, "env");
+    size_t i;
+    json_t *e;
+    json_array_foreach(tenv, i, e) {
+        bool overridden = false;
+        size_t k;
+        json_t *ie;
+        json_array_foreach(ienv, k, ie) if (str(ie, "name") && str(e, "name") && !strcmp(str(ie, "name"), str(e, "name")))
+            overridden = true;
+        if (!overridden) json_array_append(env, e);
+    }
+    json_array_foreach(ienv, i, e) json_array_append(env, e);
+    f->env = crm_env_eval_list(rt, inst, parent, inst->group, env, NULL);
+    json_decref(env);
+
+    /* id map: template ids -> instance ids */
+    json_t *idmap = json_object();
+    json_t *o;
+    json_array_foreach(flows, i, o) {
+        const char *z = str(o, "z");
+        if (!z || strcmp(z, defid)) continue;
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s-%s", inst->id, str(o, "id"));
+        json_object_set_new(idmap, str(o, "id"), json_string(buf));
+    }
+    /* groups first, then nodes */
+    json_array_foreach(flows, i, o) {
+        const char *z = str(o, "z");
+        if (!z || strcmp(z, defid) || strcmp(str(o, "type"), "group")) continue;
+        crm_group *g = group_new(rt, o, json_string_value(json_object_get(idmap, str(o, "id"))));
+        (void)g;
+    }
+    json_array_foreach(flows, i, o) {
+        const char *z = str(o, "z");
+        if (!z || strcmp(z, defid) || strcmp(str(o, "type"), "group")) continue;
+        crm_group *g = find_group(rt, json_string_value(json_object_get(idmap, str(o, "id"))));
+        if (str(o, "g")) g->parent = find_group(rt, json_string_value(json_object_get(idmap, str(o, "g"))));
+        g->env = crm_env_eval_list(rt, inst, f, g->parent, json_object_get(o, "env"), NULL);
+    }
+
+    json_t *out = json_object_get(def, "out");
+    json_t *inst_wires = json_object_get(inst->config, "wires");
+    json_array_foreach(flows, i, o) {
+        const char *z = str(o, "z");
+        const char *type = str(o, "type");
+        if (!z || strcmp(z, defid) || container_type(type) || disabled(o)) continue;
+        json_t *cfg = rewrite_ids(o, idmap);
+        const char *newid = json_string_value(json_object_get(idmap, str(o, "id")));
+        json_object_set_new(cfg, "id", json_string(newid));
+        json_object_set_new(cfg, "z", json_string(inst->id));
+        json_object_set_new(cfg, "_alias", json_string(str(o, "id")));
+        set_link_wires(L, cfg, str(o, "id"), inst->id);
+        /* drop wires that leave the subflow, append instance outputs */
+        json_t *wires = json_object_get(cfg, "wires");
+        char prefix[512];
+        snprintf(prefix, sizeof prefix, "%s-", inst->id);
+        size_t plen = strlen(prefix), p;
+        json_t *port;
+        json_array_foreach(wires, p, port) {
+            for (size_t k = json_array_size(port); k-- > 0;) {
+                const char *t = json_string_value(json_array_get(port, k));
+                if (!t || strncmp(t, prefix, plen)) json_array_remove(port, k);
+            }
+        }
+        size_t oi;
+        json_t *ov;
+        json_array_foreach(out, oi, ov) {
+            size_t k;
+            json_t *w;
+            json_array_foreach(json_object_get(ov, "wires"), k, w) {
+                if (!str(w, "id") || strcmp(str(w, "id"), str(o, "id"))) continue;
+                int portno = (int)crm_num_value(json_object_get(w, "port"));
+                while ((int)json_array_size(wires) <= portno) json_array_append_new(wires, json_array());
+                json_array_extend(json_array_get(wires, portno), json_array_get(inst_wires, oi));
+            }
+        }
+        crm_node *n = node_new(L, f, cfg, newid, str(o, "id"));
+        n->group = find_group(rt, str(cfg, "g"));
+        n->config = crm_env_substitute(rt, n, cfg);
+        if (!strncmp(type, "subflow:", 8)) instantiate(L, f, n, flows);
+    }
+    /* the instance forwards what it receives to the subflow's input wires,
+     * and straight to outputs wired from the input */
+    json_t *port0 = json_array();
+    json_t *in = json_array_get(json_object_get(def, "in"), 0);
+    size_t k;
+    json_t *w;
+    json_array_foreach(json_object_get(in, "wires"), k, w) {
+        json_t *m = json_object_get(idmap, str(w, "id") ? str(w, "id") : "");
+        if (m) json_array_append(port0, m);
+    }
+    size_t oi;
+    json_t *ov;
+    json_array_foreach(out, oi, ov) json_array_foreach(json_object_get(ov, "wires"), k, w) {
+        if (str(w, "id") && !strcmp(str(w, "id"), defid)) json_array_extend(port0, json_array_get(inst_wires, oi));
+    }
+    inst->nports = 1;
+    for (int p = 0; p < 1; p++) {
+        inst->wire_ids[0] = calloc(json_array_size(port0) + 1, sizeof(char *));
+        json_array_foreach(port0, k, w) inst->wire_ids[0][k] = strdup(json_string_value(w));
+        inst->nwires[0] = (int)json_array_size(port0);
+    }
+    json_decref(port0);
+    /* the subflow's status output */
+    json_t *status = json_object_get(def, "status");
+    json_array_foreach(json_object_get(status, "wires"), k, w) {
+        crm_node *src = NULL;
+        json_t *m = json_object_get(idmap, str(w, "id") ? str(w, "id") : "");
+        if (m) src = crm_runtime_find(rt, json_string_value(m));
+        if (!src) continue;
+        f->status_out = realloc(f->status_out, (f->nstatus_out + 1) * sizeof *f->status_out);
+        f->status_out_port = realloc(f->status_out_port, (f->nstatus_out + 1) * sizeof *f->status_out_port);
+        f->status_out[f->nstatus_out] = src;
+        f->status_out_port[f->nstatus_out++] = (int)crm_num_value(json_object_get(w, "port"));
+    }
+    json_decref(idmap);
+}
+
+/* Wiring, watchers ------------------------------------------------------------------------- */
+
+static void resolve_wires(loader *L)
+{
+    crm_runtime *rt = L->rt;
+    for (size_t i = 0; i < rt->nnodes; i++) {
+        crm_node *n = rt->nodes[i];
+        for (int p = 0; p < n->nports; p++) {
+            n->wires[p] = calloc(n->nwires[p] + 1, sizeof(crm_node *));
+            for (int w = 0; w < n->nwires[p]; w++) {
+                const char *t = n->wire_ids[p][w];
+                n->wires[p][w] = crm_runtime_find(rt, t);
+                if (!n->wires[p][w] && !json_object_get(L->byid, t) && !n->alias && !(L->flags & CRM_LOAD_CHECK_ONLY))
+                    crm_log(rt, CRM_LOG_WARN, n, "output %d wired to missing node %s (ignored)", p + 1, t);
+            }
+        }
+    }
+}
+
+static int watcher_rank(const crm_node *n)
+{
+    if (n->catch_uncaught) return 2;
+    return json_is_array(n->catch_scope) ? 0 : 1;
+}
+
+static void collect_watchers(crm_runtime *rt)
+{
+    for (size_t i = 0; i < rt->nnodes; i++) {
+        crm_node *n = rt->nodes[i];
+        const char *t = n->type->type;
+        bool is_catch = !strcmp(t, "catch"), is_status = !strcmp(t, "status"), is_complete = !strcmp(t, "complete");
+        if (!is_catch && !is_status && !is_complete) continue;
+        json_t *scope = json_object_get(n->config, "scope");
+        if (json_is_array(scope)) {
+            json_t *s = json_array();
+            size_t k;
+            json_t *v;
+            json_array_foreach(scope, k, v) {
+                bool wired = false;
+                for (int p = 0; !is_catch && p < n->nports; p++)
+                    for (int w = 0; w < n->nwires[p]; w++)
+                        if (json_is_string(v) && !strcmp(n->wire_ids[p][w], json_string_value(v))) wired = true;
+                if (!wired) json_array_append(s, v);
+            }
+            n->catch_scope = s;
+        } else if (json_is_string(scope) && !strcmp(json_string_value(scope), "group")) {
+            n->catch_scope = json_incref(scope);
+        }
+        n->catch_uncaught = is_catch && crm_cfg_bool(n->config, "uncaught", false);
+        crm_flow *f = n->flow;
+        if (is_catch) push_node(&f->catches, &f->ncatches, n);
+        if (is_status) push_node(&f->statuses, &f->nstatuses, n);
+        if (is_complete) {
+            push_node(&f->completes, &f->ncompletes, n);
+            size_t k;
+            json_t *v;
+            json_array_foreach(n->catch_scope, k, v) {
+                crm_node *w = crm_runtime_find(rt, json_string_value(v));
+                if (w) w->watched = true;
+            }
+        }
+    }
+    for (size_t i = 0; i < rt->nflows; i++) {
+        crm_flow *f = rt->flows[i];
+        /* stable: scoped catch nodes, then plain ones, then uncaught ones */
+        for (size_t a = 1; a < f->ncatches; a++) {
+            crm_node *c = f->catches[a];
+            size_t b = a;
+            while (b > 0 && watcher_rank(f->catches[b - 1]) > watcher_rank(c)) {
+                f->catches[b] = f->catches[b - 1];
+                b--;
+            }
+            f->catches[b] = c;
+        }
+    }
+}
+
+/* Entry point ------------------------------------------------------------------------------ */
+
+static crm_flow *tab_flow(loader *L, const char *id)
+{
+    crm_runtime *rt = L->rt;
+    for (size_t i = 0; i < rt->nflows; i++)
+        if (!rt->flows[i]->is_subflow && !strcmp(rt->flows[i]->id, id)) return rt->flows[i];
+    json_t *tab = json_object_get(L->tabs, id);
+    crm_flow *f = flow_new(rt, id, tab ? str(tab, "label") : "");
+    f->loop = crm_loop_new(rt, id);
+    rt->loops = realloc(rt->loops, (rt->nloops + 1) * sizeof *rt->loops);
+    rt->loops[rt->nloops++] = f->loop;
+    f->env = crm_env_eval_list(rt, NULL, f, NULL, json_object_get(tab, "env"), NULL);
+    return f;
+}
+
+int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbuf *problems)
+{
+    loader L = {rt, flags, problems, 0, json_object(), json_object(), json_object(), json_object()};
+    int rc = check_shape(&L, flows);
+    if (!rc) rc = check_types(&L, flows);
+    if (rc) goto out;
+    compute_links(&L, flows);
+    rt->flows_json = json_incref((json_t *)flows);
+
+    /* global config env, then the global flow */
+    size_t i;
+    json_t *o;
+    json_array_foreach(flows, i, o) if (!strcmp(str(o, "type"), "global-config") && !disabled(o)) {
+        json_t *env = crm_env_eval_list(rt, NULL, NULL, NULL, json_object_get(o, "env"), NULL);
+        if (!rt->global_env) rt->global_env = env;
+        else {
+            json_object_update(rt->global_env, env);
+            json_decref(env);
+        }
+    }
+    rt->global_flow = flow_new(rt, "global", "");
+
+    /* tabs, in file order; disabled tabs are skipped */
+    json_array_foreach(flows, i, o) {
+        if (strcmp(str(o, "type"), "tab")) continue;
+        if (json_is_true(json_object_get(o, "disabled"))) {
+            crm_log(rt, CRM_LOG_DEBUG, NULL, "not starting disabled flow : %s", str(o, "id"));
+            continue;
+        }
+        tab_flow(&L, str(o, "id"));
+    }
+    /* groups of tabs */
+    json_array_foreach(flows, i, o) {
+        const char *z = str(o, "z");
+        if (strcmp(str(o, "type"), "group") || (z && json_object_get(L.subflows, z))) continue;
+        group_new(rt, o, str(o, "id"));
+    }
+    json_array_foreach(flows, i, o) {
+        const char *z = str(o, "z");
+        if (strcmp(str(o, "type"), "group") || (z && json_object_get(L.subflows, z))) continue;
+        crm_group *g = find_group(rt, str(o, "id"));
+        g->parent = find_group(rt, str(o, "g"));
+    }
+    json_array_foreach(flows, i, o) {
+        const char *z = str(o, "z");
+        if (strcmp(str(o, "type"), "group") || (z && json_object_get(L.subflows, z))) continue;
+        crm_group *g = find_group(rt, str(o, "id"));
+        json_t *tab = z ? json_object_get(L.tabs, z) : NULL;
+        crm_flow *f = z && !(tab && json_is_true(json_object_get(tab, "disabled"))) ? tab_flow(&L, z) : NULL;
+        g->env = crm_env_eval_list(rt, NULL, f, g->parent, json_object_get(o, "env"), NULL);
+    }
+
+    /* nodes: config nodes first, then flow nodes, each in file order */
+    for (int pass = 0; pass < 2; pass++) {
+        json_array_foreach(flows, i, o) {
+            const char *type = str(o, "type"), *z = str(o, "z"), *id = str(o, "id");
+            if (container_type(type)) continue;
+            if (z && json_object_get(L.subflows, z)) continue; /* inside a definition */
+            bool flow_node = is_flow_node(o) || ((flags & CRM_LOAD_IMPLICIT_TAB) && !z);
+            if ((pass == 0) == flow_node) continue;
+            if (disabled(o)) {
+                crm_log(rt, CRM_LOG_DEBUG, NULL, "not starting disabled node : %s", id);
+                continue;
+            }
+            crm_flow *f;
+            if (z) {
+                json_t *tab = json_object_get(L.tabs, z);
+                if (tab && json_is_true(json_object_get(tab, "disabled"))) continue;
+                f = tab || flow_node ? tab_flow(&L, z) : rt->global_flow;
+            } else if (flags & CRM_LOAD_IMPLICIT_TAB) {
+                f = tab_flow(&L, IMPLICIT_TAB_ID);
+            } else if (!flow_node) {
+                f = rt->global_flow;
+            } else {
+                continue; /* a flow node without z never starts */
+            }
+            json_t *cfg = json_deep_copy(o);
+            set_link_wires(&L, cfg, id, NULL);
+            crm_node *n = node_new(&L, f, cfg, id, NULL);
+            n->group = find_group(rt, str(o, "g"));
+            n->config = crm_env_substitute(rt, n, cfg);
+            if (!strncmp(type, "subflow:", 8)) instantiate(&L, f, n, flows);
+        }
+    }
+    if (!rt->nloops) tab_flow(&L, IMPLICIT_TAB_ID);
+    rt->global_flow->loop = rt->loops[0];
+    for (i = 0; i < rt->nnodes; i++) rt->nodes[i]->loop = rt->nodes[i]->flow->loop;
+    resolve_wires(&L);
+
+    /* create every node; problems are collected, nothing runs yet */
+    crm_config_problems = problems;
+    crm_config_problem_count = 0;
+    for (i = 0; i < rt->nnodes; i++) {
+        crm_node *n = rt->nodes[i];
+        if (n->type->create && n->type->create(n, n->config) < 0 && !crm_config_problem_count) {
+            problem(&L, "node %s (%s): refused its configuration", n->id, n->type->type);
+        }
+    }
+    L.nproblems += crm_config_problem_count;
+    crm_config_problems = NULL;
+    collect_watchers(rt);
+    rc = L.nproblems ? 1 : 0;
+out:
+    json_decref(L.byid);
+    json_decref(L.tabs);
+    json_decref(L.subflows);
+    json_decref(L.link_wires);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/* log.c: the runtime's log, formatted as Node-RED prints it
+ * ("28 Nov 09:00:00 - [error] [change:name] text"), or handed to a hook. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+
+static const char *level_name[] = {"trace", "debug", "info", "warn", "error"};
+
+crm_log_level crm_log_level_parse(const char *s)
+{
+    if (!s) return CRM_LOG_INFO;
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(s, level_name[i])) return (crm_log_level)i;
+    if (!strcmp(s, "fatal")) return CRM_LOG_ERROR;
+    return CRM_LOG_INFO;
+}
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void crm_vlog(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char *fmt, va_list ap)
+{
+    char *text = NULL;
+    if (vasprintf(&text, fmt, ap) < 0) return;
+    if (rt && rt->hook) {
+        rt->hook(rt->hook_ctx, lvl, n ? n->id : NULL, n ? n->type->type : NULL, text);
+    } else if (!rt || lvl >= rt->log_level) {
+        char when[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        strftime(when, sizeof when, "%d %b %H:%M:%S", &tm);
+        pthread_mutex_lock(&log_lock);
+        if (n)
+            fprintf(stderr, "%s - [%s] [%s:%s] %s\n", when, level_name[lvl], n->type->type,
+                    n->name && *n->name ? n->name : n->id, text);
+        else
+            fprintf(stderr, "%s - [%s] %s\n", when, level_name[lvl], text);
+        pthread_mutex_unlock(&log_lock);
+    }
+    free(text);
+}
+
+void crm_log(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    crm_vlog(rt, lvl, n, fmt, ap);
+    va_end(ap);
+}

@@ -1,0 +1,465 @@
+/* loop.c: one event loop per flow (tab).
+ *
+ * Node-RED's ordering comes from one FIFO of setImmediate callbacks. Each loop
+ * keeps exactly that: a ring buffer of pending deliveries, run in order, one
+ * handler at a time, so a message's descendants run breadth-first. Work from
+ * other threads (HTTP server, curl, other loops) lands in an inbox guarded by
+ * a mutex, swapped into the FIFO in one go; an eventfd wakes a loop only when
+ * it sleeps. Timers live in a binary heap on the loop; ppoll() sleeps until
+ * the next one with sub-millisecond resolution.
+ */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+typedef struct {
+    crm_node *node;
+    crm_loop *target;                    /* outbox entries: the loop to hand it to */
+    json_t *msg;                         /* a delivery when fn is NULL */
+    void (*fn)(crm_node *, void *);
+    void *arg;
+} job;
+
+typedef struct {
+    job *items;
+    size_t head, len, cap;
+} jobq;
+
+struct crm_timer {
+    double due;
+    double repeat;
+    crm_timer_fn fn;
+    void *arg;
+    crm_node *node;
+    crm_loop *loop;
+    size_t heap_index;
+    crm_timer *next_of_node, *prev_of_node;
+};
+
+struct crm_loop {
+    crm_runtime *rt;
+    char *name;
+    pthread_t thread;
+    bool running;
+    atomic_bool stop;
+    jobq fifo;
+    pthread_mutex_t lock;  /* guards inbox and sleeping */
+    jobq inbox;
+    jobq outbox;           /* this loop's hand-offs to other loops, flushed after each job */
+    bool sleeping;
+    atomic_bool busy;
+    int efd;
+    crm_timer **heap;
+    size_t nheap, capheap;
+};
+
+static _Thread_local crm_loop *current_loop;
+
+crm_loop *crm_loop_current(void) { return current_loop; }
+
+double crm_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+double crm_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return floor(ts.tv_sec * 1e3 + ts.tv_nsec / 1e6);
+}
+
+/* FIFO ---------------------------------------------------------------------- */
+
+static void jobq_push(jobq *q, job j)
+{
+    if (q->len == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 256;
+        job *items = malloc(cap * sizeof *items);
+        if (!items) abort();
+        for (size_t i = 0; i < q->len; i++) items[i] = q->items[(q->head + i) % q->cap];
+        free(q->items);
+        q->items = items;
+        q->head = 0;
+        q->cap = cap;
+    }
+    q->items[(q->head + q->len) % q->cap] = j;
+    q->len++;
+}
+
+static bool jobq_pop(jobq *q, job *out)
+{
+    if (!q->len) return false;
+    *out = q->items[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->len--;
+    return true;
+}
+
+/* Timers (binary min-heap on due time) ----------------------------------------- */
+
+static void heap_swap(crm_loop *l, size_t a, size_t b)
+{
+    crm_timer *t = l->heap[a];
+    l->heap[a] = l->heap[b];
+    l->heap[b] = t;
+    l->heap[a]->heap_index = a;
+    l->heap[b]->heap_index = b;
+}
+
+static void heap_up(crm_loop *l, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (l->heap[p]->due <= l->heap[i]->due) break;
+        heap_swap(l, p, i);
+        i = p;
+    }
+}
+
+static void heap_down(crm_loop *l, size_t i)
+{
+    for (;;) {
+        size_t a = 2 * i + 1, b = a + 1, m = i;
+        if (a < l->nheap && l->heap[a]->due < l->heap[m]->due) m = a;
+        if (b < l->nheap && l->heap[b]->due < l->heap[m]->due) m = b;
+        if (m == i) break;
+        heap_swap(l, i, m);
+        i = m;
+    }
+}
+
+static void heap_push(crm_loop *l, crm_timer *t)
+{
+    if (l->nheap == l->capheap) {
+        l->capheap = l->capheap ? l->capheap * 2 : 64;
+        l->heap = realloc(l->heap, l->capheap * sizeof *l->heap);
+        if (!l->heap) abort();
+    }
+    t->heap_index = l->nheap;
+    l->heap[l->nheap++] = t;
+    heap_up(l, t->heap_index);
+}
+
+static void heap_remove(crm_loop *l, crm_timer *t)
+{
+    size_t i = t->heap_index;
+    l->nheap--;
+    if (i != l->nheap) {
+        l->heap[i] = l->heap[l->nheap];
+        l->heap[i]->heap_index = i;
+        heap_down(l, i);
+        heap_up(l, i);
+    }
+}
+
+static void timer_unlink_node(crm_timer *t)
+{
+    if (t->prev_of_node) t->prev_of_node->next_of_node = t->next_of_node;
+    else if (t->node) t->node->timers = t->next_of_node;
+    if (t->next_of_node) t->next_of_node->prev_of_node = t->prev_of_node;
+    t->prev_of_node = t->next_of_node = NULL;
+}
+
+crm_timer *crm_timer_start(crm_node *n, double delay_ms, double repeat_ms, crm_timer_fn fn, void *arg)
+{
+    crm_loop *l = n->loop;
+    crm_timer *t = calloc(1, sizeof *t);
+    if (!t) abort();
+    if (!(delay_ms >= 0)) delay_ms = 0;
+    t->due = crm_now_ms() + delay_ms;
+    t->repeat = repeat_ms > 0 ? repeat_ms : 0;
+    t->fn = fn;
+    t->arg = arg;
+    t->node = n;
+    t->loop = l;
+    t->next_of_node = n->timers;
+    if (n->timers) n->timers->prev_of_node = t;
+    n->timers = t;
+    heap_push(l, t);
+    return t;
+}
+
+void crm_timer_cancel(crm_timer *t)
+{
+    if (!t) return;
+    heap_remove(t->loop, t);
+    timer_unlink_node(t);
+    free(t);
+}
+
+void crm_timers_cancel_node(crm_node *n)
+{
+    while (n->timers) crm_timer_cancel(n->timers);
+}
+
+void crm_timers_cancel_all(crm_node *n) { crm_timers_cancel_node(n); }
+
+static void run_due_timers(crm_loop *l)
+{
+    double now = crm_now_ms();
+    while (l->nheap && l->heap[0]->due <= now) {
+        crm_timer *t = l->heap[0];
+        if (t->repeat > 0) {
+            /* keep the cadence: the next tick is due one period after this one */
+            t->due += t->repeat;
+            if (t->due < now) t->due = now + t->repeat;
+            heap_down(l, 0);
+            t->fn(t->node, t->arg);
+        } else {
+            heap_remove(l, t);
+            timer_unlink_node(t);
+            crm_timer_fn fn = t->fn;
+            crm_node *n = t->node;
+            void *arg = t->arg;
+            free(t);
+            fn(n, arg);
+        }
+    }
+}
+
+/* Deliveries -------------------------------------------------------------------------- */
+
+static void run_job(job *j)
+{
+    crm_node *n = j->node;
+    if (j->fn) {
+        if (!n || !n->closed) j->fn(n, j->arg);
+        return;
+    }
+    if (n->closed || !n->type->input) {
+        json_decref(j->msg);
+        return;
+    }
+    n->type->input(n, j->msg);
+}
+
+static void wake(crm_loop *l)
+{
+    uint64_t one = 1;
+    ssize_t r = write(l->efd, &one, sizeof one);
+    (void)r;
+}
+
+static void post_job(crm_loop *l, job j)
+{
+    if (current_loop == l) {
+        jobq_push(&l->fifo, j);
+        return;
+    }
+    if (current_loop) {
+        /* held back until the running handler returns: the sender may still
+         * use the message (crm_node_done) until then */
+        j.target = l;
+        jobq_push(&current_loop->outbox, j);
+        return;
+    }
+    pthread_mutex_lock(&l->lock);
+    jobq_push(&l->inbox, j);
+    bool sleeping = l->sleeping;
+    l->sleeping = false;
+    pthread_mutex_unlock(&l->lock);
+    if (sleeping) wake(l);
+}
+
+void crm_loop_deliver(crm_node *n, json_t *msg)
+{
+    post_job(n->loop, (job){.node = n, .msg = msg});
+}
+
+void crm_loop_post(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *), void *arg)
+{
+    post_job(l, (job){.node = n, .fn = fn, .arg = arg});
+}
+
+void crm_node_post(crm_node *n, void (*fn)(crm_node *n, void *arg), void *arg)
+{
+    crm_loop_post(n->loop, n, fn, arg);
+}
+
+static void flush_outbox(crm_loop *l)
+{
+    job j;
+    crm_loop *saved = current_loop;
+    current_loop = NULL;
+    while (jobq_pop(&l->outbox, &j)) post_job(j.target, j);
+    current_loop = saved;
+}
+
+static void take_inbox(crm_loop *l)
+{
+    pthread_mutex_lock(&l->lock);
+    job j;
+    while (jobq_pop(&l->inbox, &j)) jobq_push(&l->fifo, j);
+    pthread_mutex_unlock(&l->lock);
+}
+
+static void *loop_main(void *arg)
+{
+    crm_loop *l = arg;
+    current_loop = l;
+    while (!atomic_load(&l->stop)) {
+        take_inbox(l);
+        run_due_timers(l);
+        if (l->outbox.len) flush_outbox(l);
+        job j;
+        /* run what is queued now; what handlers queue runs in the next turns */
+        size_t batch = l->fifo.len;
+        if (batch) atomic_store(&l->busy, true);
+        while (batch-- && jobq_pop(&l->fifo, &j)) {
+            run_job(&j);
+            if (l->outbox.len) flush_outbox(l);
+        }
+        if (l->outbox.len) flush_outbox(l);
+        if (l->fifo.len) continue;
+        atomic_store(&l->busy, false);
+
+        pthread_mutex_lock(&l->lock);
+        if (l->inbox.len || atomic_load(&l->stop)) {
+            pthread_mutex_unlock(&l->lock);
+            continue;
+        }
+        l->sleeping = true;
+        pthread_mutex_unlock(&l->lock);
+
+        struct timespec ts, *tsp = NULL;
+        if (l->nheap) {
+            double wait = l->heap[0]->due - crm_now_ms();
+            if (wait < 0) wait = 0;
+            ts.tv_sec = (time_t)(wait / 1000);
+            ts.tv_nsec = (long)((wait - ts.tv_sec * 1000.0) * 1e6);
+            tsp = &ts;
+        }
+        struct pollfd p = {l->efd, POLLIN, 0};
+        int r = ppoll(&p, 1, tsp, NULL);
+        if (r > 0) {
+            uint64_t v;
+            ssize_t rr = read(l->efd, &v, sizeof v);
+            (void)rr;
+        }
+        pthread_mutex_lock(&l->lock);
+        l->sleeping = false;
+        pthread_mutex_unlock(&l->lock);
+    }
+    current_loop = NULL;
+    return NULL;
+}
+
+crm_loop *crm_loop_new(crm_runtime *rt, const char *name)
+{
+    crm_loop *l = calloc(1, sizeof *l);
+    if (!l) abort();
+    l->rt = rt;
+    l->name = strdup(name ? name : "");
+    pthread_mutex_init(&l->lock, NULL);
+    l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return l;
+}
+
+int crm_loop_start(crm_loop *l)
+{
+    atomic_store(&l->stop, false);
+    if (pthread_create(&l->thread, NULL, loop_main, l)) return -1;
+    l->running = true;
+    return 0;
+}
+
+bool crm_loop_idle(crm_loop *l)
+{
+    pthread_mutex_lock(&l->lock);
+    bool idle = l->inbox.len == 0 && !atomic_load(&l->busy) && (l->sleeping || !l->running);
+    pthread_mutex_unlock(&l->lock);
+    return idle;
+}
+
+void crm_loop_stop(crm_loop *l)
+{
+    if (!l->running) return;
+    atomic_store(&l->stop, true);
+    wake(l);
+    pthread_join(l->thread, NULL);
+    l->running = false;
+}
+
+/* Runs what is still queued on the calling thread (after the thread stopped),
+ * so close handlers and queued posts do not leak. */
+static void drain(crm_loop *l)
+{
+    current_loop = l;
+    take_inbox(l);
+    job j;
+    while (jobq_pop(&l->fifo, &j)) {
+        if (j.fn) continue; /* posted work after stop is dropped */
+        json_decref(j.msg);
+    }
+    current_loop = NULL;
+}
+
+void crm_loop_free(crm_loop *l)
+{
+    if (!l) return;
+    crm_loop_stop(l);
+    drain(l);
+    while (l->nheap) {
+        crm_timer *t = l->heap[0];
+        heap_remove(l, t);
+        timer_unlink_node(t);
+        free(t);
+    }
+    free(l->heap);
+    free(l->fifo.items);
+    free(l->inbox.items);
+    free(l->outbox.items);
+    close(l->efd);
+    pthread_mutex_destroy(&l->lock);
+    free(l->name);
+    free(l);
+}
+
+/* Runs fn on the loop's thread and waits for it (controlling thread only). */
+typedef struct {
+    void (*fn)(crm_node *, void *);
+    crm_node *node;
+    void *arg;
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool done;
+} sync_call;
+
+static void sync_trampoline(crm_node *n, void *arg)
+{
+    sync_call *s = arg;
+    (void)n;
+    s->fn(s->node, s->arg);
+    pthread_mutex_lock(&s->m);
+    s->done = true;
+    pthread_cond_signal(&s->c);
+    pthread_mutex_unlock(&s->m);
+}
+
+void crm_loop_call_sync(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *), void *arg)
+{
+    if (!l->running || current_loop == l) {
+        crm_loop *saved = current_loop;
+        current_loop = l;
+        fn(n, arg);
+        if (l->outbox.len) flush_outbox(l);
+        current_loop = saved;
+        return;
+    }
+    if (current_loop) flush_outbox(current_loop);
+    sync_call s = {fn, n, arg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    crm_loop_post(l, NULL, sync_trampoline, &s);
+    pthread_mutex_lock(&s.m);
+    while (!s.done) pthread_cond_wait(&s.c, &s.m);
+    pthread_mutex_unlock(&s.m);
+}

@@ -1,0 +1,245 @@
+/* node.c: the node API of carmine.h that is about one node: identity,
+ * config reading, send/receive/done, errors, status and log. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "engine.h"
+
+const char *crm_node_id(const crm_node *n) { return n->id; }
+const char *crm_node_type_name(const crm_node *n) { return n->type->type; }
+const char *crm_node_name(const crm_node *n) { return n->name ? n->name : ""; }
+int crm_node_outputs(const crm_node *n) { return n->nports; }
+void *crm_node_data(const crm_node *n) { return n->data; }
+void crm_node_set_data(crm_node *n, void *data) { n->data = data; }
+crm_runtime *crm_node_runtime(const crm_node *n) { return n->rt; }
+
+/* Config ---------------------------------------------------------------------- */
+
+const char *crm_cfg_str(const json_t *cfg, const char *key, const char *def)
+{
+    json_t *v = json_object_get(cfg, key);
+    return json_is_string(v) ? json_string_value(v) : def;
+}
+
+double crm_cfg_num(const json_t *cfg, const char *key, double def)
+{
+    json_t *v = json_object_get(cfg, key);
+    if (json_is_number(v)) return crm_num_value(v);
+    if (json_is_string(v) && *json_string_value(v)) return crm_str_to_number(json_string_value(v));
+    return def;
+}
+
+bool crm_cfg_bool(const json_t *cfg, const char *key, bool def)
+{
+    json_t *v = json_object_get(cfg, key);
+    if (json_is_boolean(v)) return json_is_true(v);
+    if (json_is_string(v)) {
+        if (!strcmp(json_string_value(v), "true")) return true;
+        if (!strcmp(json_string_value(v), "false")) return false;
+    }
+    return def;
+}
+
+/* Set by the loader while a node's create() runs. */
+_Thread_local strbuf *crm_config_problems;
+_Thread_local int crm_config_problem_count;
+
+void crm_node_config_error(crm_node *n, const char *field, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    crm_config_problem_count++;
+    if (crm_config_problems)
+        sb_printf(crm_config_problems, "node %s (%s): %s%s%s\n", n->id, n->type->type, field ? field : "",
+                  field ? ": " : "", text);
+    else
+        crm_log(n->rt, CRM_LOG_ERROR, n, "%s%s%s", field ? field : "", field ? ": " : "", text);
+}
+
+/* Ids ------------------------------------------------------------------------------ */
+
+static _Thread_local uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+    if (!rng_state) {
+        if (getrandom(&rng_state, sizeof rng_state, 0) != sizeof rng_state || !rng_state)
+            rng_state = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)&rng_state;
+    }
+    uint64_t x = rng_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return rng_state = x;
+}
+
+char *crm_make_id(char *buf)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 8; i++) {
+        /* round(255 * random), as RED.util.generateId does */
+        double r = (double)(rng_next() >> 11) / 9007199254740992.0;
+        int b = (int)floor(255 * r + 0.5);
+        buf[2 * i] = hex[b >> 4];
+        buf[2 * i + 1] = hex[b & 15];
+    }
+    buf[16] = 0;
+    return buf;
+}
+
+static bool has_msgid(const json_t *msg)
+{
+    return crm_truthy(json_object_get(msg, "_msgid"));
+}
+
+static void set_msgid(json_t *msg, const char *id)
+{
+    json_object_set_new_nocheck(msg, "_msgid", json_string(id));
+}
+
+/* Sending ---------------------------------------------------------------------------- */
+
+/* The clone rule (§2.3): the first delivery of a send() call gets the
+ * original, every later one a deep copy taken now, before any receiver runs. */
+static void deliver_port(crm_node *n, int port, json_t *msg, bool *first)
+{
+    int nw = n->nwires[port];
+    crm_node **w = n->wires[port];
+    bool orig = *first;
+    *first = false;
+    for (int i = orig ? 1 : 0; i < nw; i++)
+        if (w[i]) crm_loop_deliver(w[i], crm_deep_copy(msg));
+    if (orig && w[0]) crm_loop_deliver(w[0], msg);
+    else json_decref(msg);
+}
+
+void crm_node_send(crm_node *n, int port, json_t *msg)
+{
+    if (!msg) return;
+    if (port < 0 || port >= n->nports || n->nwires[port] == 0 || !json_is_object(msg)) {
+        if (msg && !json_is_object(msg)) crm_node_error(n, NULL, "Node tried to send a message of type %s", crm_typeof(msg));
+        json_decref(msg);
+        return;
+    }
+    if (!has_msgid(msg)) {
+        char id[17];
+        set_msgid(msg, crm_make_id(id));
+    }
+    bool first = true;
+    deliver_port(n, port, msg, &first);
+}
+
+void crm_node_send_ports(crm_node *n, json_t **msgs, int nports)
+{
+    const char *shared_id = NULL;
+    char fresh[17];
+    for (int i = 0; i < nports; i++)
+        if (msgs[i] && json_is_object(msgs[i]) && has_msgid(msgs[i]) && !shared_id)
+            shared_id = json_string_value(json_object_get(msgs[i], "_msgid"));
+    if (!shared_id) shared_id = crm_make_id(fresh);
+    char idcopy[64];
+    snprintf(idcopy, sizeof idcopy, "%s", shared_id);
+    bool first = true;
+    for (int i = 0; i < nports; i++) {
+        json_t *m = msgs[i];
+        if (!m) continue;
+        if (!json_is_object(m) || i >= n->nports) {
+            if (!json_is_object(m)) crm_node_error(n, NULL, "Node tried to send a message of type %s", crm_typeof(m));
+            json_decref(m);
+            continue;
+        }
+        if (!has_msgid(m)) set_msgid(m, idcopy);
+        if (n->nwires[i] == 0) {
+            json_decref(m);
+            continue;
+        }
+        deliver_port(n, i, m, &first);
+    }
+}
+
+void crm_node_receive(crm_node *target, json_t *msg)
+{
+    if (!target || target->closed) {
+        json_decref(msg);
+        return;
+    }
+    if (!msg || !json_is_object(msg)) {
+        json_decref(msg);
+        msg = json_object();
+    }
+    if (!has_msgid(msg)) {
+        char id[17];
+        set_msgid(msg, crm_make_id(id));
+    }
+    crm_loop_deliver(target, msg);
+}
+
+void crm_node_done(crm_node *n, const json_t *msg)
+{
+    if (n->watched && msg) crm_route_complete(n, msg);
+}
+
+/* Errors, log, status -------------------------------------------------------------------- */
+
+void crm_node_error(crm_node *n, const json_t *msg, const char *fmt, ...)
+{
+    char *text = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&text, fmt, ap) < 0) text = NULL;
+    va_end(ap);
+    bool handled = false;
+    if (msg && json_is_object(msg)) crm_route_error(n, msg, text ? text : "", &handled);
+    if (!handled) crm_log(n->rt, CRM_LOG_ERROR, n, "%s", text ? text : "");
+    free(text);
+}
+
+void crm_node_log(crm_node *n, crm_log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    crm_vlog(n->rt, lvl, n, fmt, ap);
+    va_end(ap);
+}
+
+void crm_node_status(crm_node *n, const char *fill, const char *shape, const char *text)
+{
+    json_t *st = json_object();
+    if (fill) json_object_set_new(st, "fill", json_string(fill));
+    if (shape) json_object_set_new(st, "shape", json_string(shape));
+    if (text) json_object_set_new(st, "text", json_string(text));
+    crm_route_status(n, st);
+    json_decref(st);
+}
+
+/* Lookup ----------------------------------------------------------------------------------- */
+
+crm_node *crm_runtime_find(crm_runtime *rt, const char *id)
+{
+    json_t *ix = json_object_get(rt->node_index, id);
+    if (!ix) return NULL;
+    return rt->nodes[json_integer_value(ix) - 1];
+}
+
+crm_node *crm_node_find(crm_node *from, const char *id)
+{
+    return id ? crm_runtime_find(from->rt, id) : NULL;
+}
+
+bool crm_node_same_flow(const crm_node *a, const crm_node *b) { return a->flow == b->flow; }
+
+bool crm_node_in_subflow(const crm_node *n) { return n->flow && n->flow->is_subflow; }
+
+void crm_each_node_of_type(crm_node *from, const char *type, void (*fn)(crm_node *n, void *arg), void *arg)
+{
+    crm_runtime *rt = from->rt;
+    for (size_t i = 0; i < rt->nnodes; i++)
+        if (!strcmp(rt->nodes[i]->type->type, type)) fn(rt->nodes[i], arg);
+}

@@ -1,0 +1,168 @@
+/* routing.c: where errors, status changes and completions go: catch, status
+ * and complete nodes, with Node-RED's scope and group-distance rules
+ * (spec §2.6, §2.7, §3.3), bubbling out of subflow instances. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+static bool scope_has(const json_t *scope, const char *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(scope, i, v)
+        if (json_is_string(v) && !strcmp(json_string_value(v), id)) return true;
+    return false;
+}
+
+static int group_depth(const crm_group *g)
+{
+    int d = 0;
+    for (; g; g = g->parent) d++;
+    return d;
+}
+
+/* Distance from the reporter's group up to the watcher's group; -1 when the
+ * watcher is group-scoped and not an ancestor. */
+static int distance(const crm_node *watcher, const crm_node *reporter)
+{
+    bool group_scoped = json_is_string(watcher->catch_scope) && !strcmp(json_string_value(watcher->catch_scope), "group");
+    if (group_scoped && !reporter->group) return -1;
+    if (json_is_array(watcher->catch_scope) && !scope_has(watcher->catch_scope, reporter->id)) return -1;
+    if (!reporter->group) return 0;
+    int d = 0;
+    for (const crm_group *g = reporter->group; g; g = g->parent, d++)
+        if (g == watcher->group) return d;
+    if (group_scoped) return -1;
+    return group_depth(reporter->group);
+}
+
+typedef struct {
+    crm_node *node;
+    int dist;
+} candidate;
+
+static size_t candidates(crm_node **list, size_t n, const crm_node *reporter, candidate *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = distance(list[i], reporter);
+        if (d >= 0) out[k++] = (candidate){list[i], d};
+    }
+    /* stable insertion sort by distance */
+    for (size_t i = 1; i < k; i++) {
+        candidate c = out[i];
+        size_t j = i;
+        while (j > 0 && out[j - 1].dist > c.dist) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = c;
+    }
+    return k;
+}
+
+static json_t *source_of(const crm_node *n)
+{
+    json_t *src = json_object();
+    json_object_set_new(src, "id", json_string(n->id));
+    json_object_set_new(src, "type", json_string(n->type->type));
+    if (n->name && *n->name) json_object_set_new(src, "name", json_string(n->name));
+    return src;
+}
+
+static bool handle_error(crm_flow *f, crm_node *reporter, crm_node *source, const json_t *msg, const char *text,
+                         int count)
+{
+    bool handled = false, uncaught_accepting = false;
+    if (f->ncatches) {
+        candidate *c = malloc(f->ncatches * sizeof *c);
+        size_t k = candidates(f->catches, f->ncatches, reporter, c);
+        for (size_t i = 0; i < k; i++) {
+            crm_node *catcher = c[i].node;
+            if (catcher->catch_uncaught && handled && !uncaught_accepting) continue;
+            if (catcher->catch_uncaught) uncaught_accepting = true;
+            json_t *m = crm_deep_copy(msg);
+            json_t *old = json_object_get(m, "error");
+            if (old) {
+                json_object_set(m, "_error", old);
+                json_object_del(m, "error");
+            }
+            json_t *err = json_object();
+            json_object_set_new(err, "message", json_string(text));
+            json_t *src = source_of(source);
+            json_object_set_new(src, "count", json_real(count));
+            json_object_set_new(err, "source", src);
+            json_object_set_new(m, "error", err);
+            crm_loop_deliver(catcher, m);
+            handled = true;
+        }
+        free(c);
+    }
+    if (!handled && f->is_subflow && f->parent)
+        return handle_error(f->parent, f->instance, source, msg, text, count);
+    return handled;
+}
+
+void crm_route_error(crm_node *n, const json_t *msg, const char *text, bool *handled)
+{
+    *handled = false;
+    if (!n->flow) return;
+    int count = 1;
+    json_t *src = json_object_get(json_object_get(msg, "error"), "source");
+    const char *sid = json_string_value(json_object_get(src, "id"));
+    if (sid && !strcmp(sid, n->id)) {
+        count = (int)crm_num_value(json_object_get(src, "count")) + 1;
+        if (count >= 10) {
+            crm_log(n->rt, CRM_LOG_WARN, n, "Message exceeded maximum number of catches");
+            return;
+        }
+    }
+    *handled = handle_error(n->flow, n, n, msg, text, count);
+}
+
+static bool handle_status(crm_flow *f, crm_node *reporter, crm_node *source, const json_t *status)
+{
+    bool handled = false;
+    if (f->nstatuses) {
+        candidate *c = malloc(f->nstatuses * sizeof *c);
+        size_t k = candidates(f->statuses, f->nstatuses, reporter, c);
+        for (size_t i = 0; i < k; i++) {
+            json_t *st = crm_deep_copy(status);
+            json_t *text = json_object_get(st, "text");
+            if (text && !json_is_string(text)) {
+                char *s = crm_to_string(text);
+                json_object_set_new(st, "text", json_string(s));
+                free(s);
+            }
+            json_object_set_new(st, "source", source_of(source));
+            json_t *m = json_object();
+            json_object_set_new(m, "status", st);
+            crm_node_receive(c[i].node, m);
+            handled = true;
+        }
+        free(c);
+    }
+    if (!handled && f->is_subflow && f->parent && !f->nstatus_out)
+        return handle_status(f->parent, f->instance, source, status);
+    return handled;
+}
+
+void crm_route_status(crm_node *n, json_t *status)
+{
+    if (n->flow) handle_status(n->flow, n, n, status);
+}
+
+void crm_route_complete(crm_node *n, const json_t *msg)
+{
+    crm_flow *f = n->flow;
+    for (size_t i = 0; f && i < f->ncompletes; i++) {
+        crm_node *c = f->completes[i];
+        if (!json_is_array(c->catch_scope) || !scope_has(c->catch_scope, n->id)) continue;
+        json_t *m = crm_deep_copy(msg);
+        json_t *comp = json_object();
+        json_object_set_new(comp, "source", source_of(n));
+        json_object_set_new(m, "complete", comp);
+        crm_loop_deliver(c, m);
+    }
+}

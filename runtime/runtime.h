@@ -1,0 +1,66 @@
+/* runtime.h: the embedding API. The `carmine` command, the `carmine test`
+ * runner, benchmarks and the HA supervisor drive whole flows through it,
+ * in-process (as Fluent Bit's library mode does).
+ *
+ * Life cycle: crm_runtime_new -> crm_runtime_load -> crm_runtime_start ->
+ * (messages flow on the loop threads) -> crm_runtime_stop -> crm_runtime_free.
+ * All functions are called from one controlling thread, except
+ * crm_runtime_send and crm_runtime_http_port, which are thread-safe.
+ */
+#ifndef CRM_RUNTIME_H
+#define CRM_RUNTIME_H
+
+#include "carmine.h"
+#include "strbuf.h"
+
+typedef struct crm_runtime crm_runtime;
+
+/* Called for every log entry, from whichever thread logs. node_id/node_type
+ * are NULL for runtime-level entries. When no hook is set, entries at or
+ * above the settings' log level go to stderr as Node-RED formats them. */
+typedef void (*crm_log_hook)(void *ctx, crm_log_level lvl, const char *node_id, const char *node_type,
+                             const char *text);
+
+/* settings (borrowed, may be NULL): the JSON settings object (port, host,
+ * httpNodeRoot, httpAdminRoot, contextStorage, logLevel, userDir, ...).
+ * Port 0 picks a free port (tests). Registers the built-in node types on
+ * first use. */
+crm_runtime *crm_runtime_new(const json_t *settings);
+/* The settings object in force (borrowed). */
+const json_t *crm_runtime_settings(const crm_runtime *rt);
+void crm_runtime_set_log_hook(crm_runtime *rt, crm_log_hook hook, void *ctx);
+/* Environment variables seen by the flows in place of the process
+ * environment's (env: borrowed object of strings; NULL restores getenv). */
+void crm_runtime_set_env(crm_runtime *rt, const json_t *env);
+
+#define CRM_LOAD_IMPLICIT_TAB 1u /* nodes without z run on one implicit tab (flow tests) */
+#define CRM_LOAD_CHECK_ONLY 2u   /* validate, create nothing that runs */
+
+/* Loads a flows array (borrowed). Every problem found goes to problems, one
+ * line each, naming the node, the field and the reason. Returns 0 when the
+ * flows can start, 2 when node types are missing (the lines list each type
+ * with the ids of its nodes), 1 for any other refusal. */
+int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbuf *problems);
+/* Initial context before start: scope "global" or "flow" (flow: the
+ * implicit or only tab when flow_id is NULL). value borrowed. */
+int crm_runtime_context_init(crm_runtime *rt, const char *scope, const char *flow_id, const json_t *value);
+/* Starts the HTTP server and the loops. 0 or -1 (logged). */
+int crm_runtime_start(crm_runtime *rt);
+/* Stops inject timers, lets queued messages finish (bounded by
+ * settings.nodeCloseTimeout), closes nodes, stops the loops. */
+void crm_runtime_stop(crm_runtime *rt);
+void crm_runtime_free(crm_runtime *rt);
+
+/* Thread-safe: delivers msg (stolen) to the input of node_id, as a wire
+ * would. -1 when no such active node. */
+int crm_runtime_send(crm_runtime *rt, const char *node_id, json_t *msg);
+/* The port the HTTP server listens on (after start), or 0. */
+int crm_runtime_http_port(const crm_runtime *rt);
+/* Blocks until every loop is idle (no queued delivery) or timeout_ms passes.
+ * Timers still pending do not count as work. Returns 0 when idle. */
+int crm_runtime_wait_idle(crm_runtime *rt, int timeout_ms);
+
+/* The runtime a node belongs to (for engine services such as the HTTP server). */
+crm_runtime *crm_node_runtime(const crm_node *n);
+
+#endif

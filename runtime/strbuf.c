@@ -1,0 +1,64 @@
+/* strbuf.c: a growable byte string (see strbuf.h). */
+#include "strbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void grow(strbuf *sb, size_t extra)
+{
+    if (sb->len + extra + 1 <= sb->cap) return;
+    size_t cap = sb->cap ? sb->cap : 64;
+    while (cap < sb->len + extra + 1) cap *= 2;
+    char *d = realloc(sb->data, cap);
+    if (!d) abort();
+    sb->data = d;
+    sb->cap = cap;
+}
+
+void sb_putn(strbuf *sb, const char *s, size_t n)
+{
+    grow(sb, n);
+    if (n) memcpy(sb->data + sb->len, s, n);
+    sb->len += n;
+    sb->data[sb->len] = 0;
+}
+
+void sb_puts(strbuf *sb, const char *s) { sb_putn(sb, s, strlen(s)); }
+
+void sb_putc(strbuf *sb, char c) { sb_putn(sb, &c, 1); }
+
+void sb_vprintf(strbuf *sb, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0) return;
+    grow(sb, (size_t)n);
+    vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
+    sb->len += (size_t)n;
+}
+
+void sb_printf(strbuf *sb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sb_vprintf(sb, fmt, ap);
+    va_end(ap);
+}
+
+char *sb_take(strbuf *sb)
+{
+    char *d = sb->data ? sb->data : strdup("");
+    sb->data = NULL;
+    sb->len = sb->cap = 0;
+    return d;
+}
+
+void sb_free(strbuf *sb)
+{
+    free(sb->data);
+    sb->data = NULL;
+    sb->len = sb->cap = 0;
+}

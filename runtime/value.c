@@ -1,0 +1,480 @@
+/* value.c: JavaScript value semantics on top of jansson (see value.h). */
+#include "value.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strbuf.h"
+
+/* Same layout as jansson's private json_real_t (stable since jansson 2.0):
+ * a json_t header then the double. refcount (size_t)-1 marks a static value
+ * that json_incref/json_decref never touch. */
+typedef struct {
+    json_t json;
+    double value;
+} static_real;
+
+static static_real nan_real = {{JSON_REAL, (size_t)-1}, NAN};
+static static_real pinf_real = {{JSON_REAL, (size_t)-1}, INFINITY};
+static static_real ninf_real = {{JSON_REAL, (size_t)-1}, -INFINITY};
+
+json_t *crm_num(double d)
+{
+    if (isnan(d)) return &nan_real.json;
+    if (isinf(d)) return d > 0 ? &pinf_real.json : &ninf_real.json;
+    if (d == 0) d = 0; /* keep -0 as 0: JSON.stringify(-0) is "0" */
+    return json_real(d);
+}
+
+double crm_num_value(const json_t *v)
+{
+    if (!v) return NAN;
+    if (json_is_real(v)) return json_real_value(v);
+    if (json_is_integer(v)) return (double)json_integer_value(v);
+    return NAN;
+}
+
+char *crm_fmt_number(double d, char *buf)
+{
+    if (isnan(d)) return strcpy(buf, "NaN");
+    if (isinf(d)) return strcpy(buf, d > 0 ? "Infinity" : "-Infinity");
+    if (d == 0) return strcpy(buf, "0");
+    if (d == floor(d) && fabs(d) < 1e21) {
+        snprintf(buf, 32, "%.0f", d);
+        return buf;
+    }
+    /* shortest digits that round-trip */
+    char tmp[40];
+    int prec;
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
+        if (strtod(tmp, NULL) == d) break;
+    }
+    /* tmp is [-]d[.ddd]e[+-]xx */
+    char digits[24];
+    int nd = 0;
+    const char *p = tmp;
+    bool neg = false;
+    if (*p == '-') { neg = true; p++; }
+    for (; *p && *p != 'e'; p++)
+        if (isdigit((unsigned char)*p)) digits[nd++] = *p;
+    int e = atoi(p + 1);
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    digits[nd] = 0;
+    int n = e + 1; /* position of the decimal point */
+    char *o = buf;
+    if (neg) *o++ = '-';
+    if (nd <= n && n <= 21) {
+        memcpy(o, digits, nd); o += nd;
+        for (int i = 0; i < n - nd; i++) *o++ = '0';
+    } else if (0 < n && n <= 21) {
+        memcpy(o, digits, n); o += n;
+        *o++ = '.';
+        memcpy(o, digits + n, nd - n); o += nd - n;
+    } else if (-6 < n && n <= 0) {
+        *o++ = '0'; *o++ = '.';
+        for (int i = 0; i < -n; i++) *o++ = '0';
+        memcpy(o, digits, nd); o += nd;
+    } else {
+        *o++ = digits[0];
+        if (nd > 1) {
+            *o++ = '.';
+            memcpy(o, digits + 1, nd - 1); o += nd - 1;
+        }
+        o += sprintf(o, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
+    }
+    *o = 0;
+    return buf;
+}
+
+static bool js_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+double crm_str_to_number(const char *s)
+{
+    while (js_space((unsigned char)*s)) s++;
+    size_t len = strlen(s);
+    while (len && js_space((unsigned char)s[len - 1])) len--;
+    if (len == 0) return 0;
+    char *copy = strndup(s, len);
+    double r;
+    char *end;
+    if (len > 2 && copy[0] == '0' && (copy[1] == 'x' || copy[1] == 'X' || copy[1] == 'o' ||
+                                      copy[1] == 'O' || copy[1] == 'b' || copy[1] == 'B')) {
+        int base = (copy[1] | 32) == 'x' ? 16 : (copy[1] | 32) == 'o' ? 8 : 2;
+        errno = 0;
+        unsigned long long u = strtoull(copy + 2, &end, base);
+        r = (*end || errno) ? NAN : (double)u;
+    } else if (!strcmp(copy, "Infinity") || !strcmp(copy, "+Infinity")) {
+        r = INFINITY;
+    } else if (!strcmp(copy, "-Infinity")) {
+        r = -INFINITY;
+    } else {
+        /* strtod accepts "inf", "nan" and hex floats; JavaScript does not */
+        bool ok = true;
+        for (size_t i = 0; i < len; i++) {
+            char c = copy[i];
+            if (!(isdigit((unsigned char)c) || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'))
+                ok = false;
+        }
+        r = ok ? strtod(copy, &end) : NAN;
+        if (ok && *end) r = NAN;
+    }
+    free(copy);
+    return r;
+}
+
+/* Buffers and handles ---------------------------------------------------- */
+
+json_t *crm_buf_new(const void *data, size_t len)
+{
+    json_t *o = json_object();
+    json_object_set_new_nocheck(o, CRM_BUF_KEY, json_stringn_nocheck(data ? data : "", len));
+    return o;
+}
+
+bool crm_is_buf(const json_t *v)
+{
+    return v && json_is_object(v) && json_object_size(v) == 1 &&
+           json_object_get(v, CRM_BUF_KEY) != NULL;
+}
+
+const unsigned char *crm_buf_data(const json_t *v, size_t *len)
+{
+    json_t *s = json_object_get(v, CRM_BUF_KEY);
+    if (len) *len = s ? json_string_length(s) : 0;
+    return s ? (const unsigned char *)json_string_value(s) : (const unsigned char *)"";
+}
+
+json_t *crm_handle_new(long long id)
+{
+    json_t *o = json_object();
+    json_object_set_new_nocheck(o, CRM_HANDLE_KEY, json_integer(id));
+    return o;
+}
+
+bool crm_is_handle(const json_t *v)
+{
+    return v && json_is_object(v) && json_object_get(v, CRM_HANDLE_KEY) != NULL;
+}
+
+long long crm_handle_id(const json_t *v)
+{
+    return json_integer_value(json_object_get(v, CRM_HANDLE_KEY));
+}
+
+/* Whole values ----------------------------------------------------------- */
+
+json_t *crm_deep_copy(const json_t *v)
+{
+    if (!v) return NULL;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        if (crm_is_handle(v)) return json_incref((json_t *)v);
+        json_t *o = json_object();
+        const char *k;
+        size_t klen;
+        json_t *x;
+        json_object_keylen_foreach((json_t *)v, k, klen, x)
+            json_object_setn_new_nocheck(o, k, klen, crm_deep_copy(x));
+        return o;
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++) json_array_append_new(a, crm_deep_copy(json_array_get(v, i)));
+        return a;
+    }
+    case JSON_STRING:
+        return json_stringn_nocheck(json_string_value(v), json_string_length(v));
+    case JSON_REAL:
+        if (v->refcount == (size_t)-1) return (json_t *)v;
+        return json_real(json_real_value(v));
+    case JSON_INTEGER:
+        return json_integer(json_integer_value(v));
+    default:
+        return (json_t *)v; /* true, false, null are static in jansson */
+    }
+}
+
+bool crm_equal(const json_t *a, const json_t *b)
+{
+    if (!a || !b) return a == b;
+    if (json_is_number(a) && json_is_number(b)) return crm_num_value(a) == crm_num_value(b);
+    if (json_typeof(a) != json_typeof(b)) return false;
+    switch (json_typeof(a)) {
+    case JSON_STRING:
+        return json_string_length(a) == json_string_length(b) &&
+               !memcmp(json_string_value(a), json_string_value(b), json_string_length(a));
+    case JSON_ARRAY: {
+        size_t n = json_array_size(a);
+        if (n != json_array_size(b)) return false;
+        for (size_t i = 0; i < n; i++)
+            if (!crm_equal(json_array_get(a, i), json_array_get(b, i))) return false;
+        return true;
+    }
+    case JSON_OBJECT: {
+        if (json_object_size(a) != json_object_size(b)) return false;
+        const char *k;
+        size_t klen;
+        json_t *x;
+        json_object_keylen_foreach((json_t *)a, k, klen, x) {
+            json_t *y = json_object_getn(b, k, klen);
+            if (!y || !crm_equal(x, y)) return false;
+        }
+        return true;
+    }
+    default:
+        return true; /* same singleton type: true/false/null */
+    }
+}
+
+const char *crm_typeof(const json_t *v)
+{
+    if (!v) return "undefined";
+    switch (json_typeof(v)) {
+    case JSON_STRING: return "string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "boolean";
+    default: return "object";
+    }
+}
+
+bool crm_truthy(const json_t *v)
+{
+    if (!v) return false;
+    switch (json_typeof(v)) {
+    case JSON_STRING: return json_string_length(v) > 0;
+    case JSON_INTEGER:
+    case JSON_REAL: {
+        double d = crm_num_value(v);
+        return d != 0 && !isnan(d);
+    }
+    case JSON_TRUE: return true;
+    case JSON_FALSE:
+    case JSON_NULL: return false;
+    default: return true;
+    }
+}
+
+static void to_string_into(strbuf *sb, const json_t *v, int depth)
+{
+    char nb[32];
+    if (!v) { if (depth == 0) sb_puts(sb, "undefined"); return; }
+    switch (json_typeof(v)) {
+    case JSON_STRING: sb_putn(sb, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER:
+    case JSON_REAL: sb_puts(sb, crm_fmt_number(crm_num_value(v), nb)); break;
+    case JSON_TRUE: sb_puts(sb, "true"); break;
+    case JSON_FALSE: sb_puts(sb, "false"); break;
+    case JSON_NULL: if (depth == 0) sb_puts(sb, "null"); break;
+    case JSON_ARRAY:
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i) sb_putc(sb, ',');
+            to_string_into(sb, json_array_get(v, i), depth + 1);
+        }
+        break;
+    case JSON_OBJECT:
+        if (crm_is_buf(v)) {
+            size_t n;
+            const unsigned char *d = crm_buf_data(v, &n);
+            sb_putn(sb, (const char *)d, n);
+        } else {
+            sb_puts(sb, "[object Object]");
+        }
+        break;
+    }
+}
+
+char *crm_to_string(const json_t *v)
+{
+    strbuf sb = SB_INIT;
+    to_string_into(&sb, v, 0);
+    return sb_take(&sb);
+}
+
+/* JSON text -------------------------------------------------------------- */
+
+static void put_json_string(strbuf *sb, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    sb_putc(sb, '"');
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        sb_putn(sb, s + start, i - start);
+        start = i + 1;
+        switch (c) {
+        case '"': sb_puts(sb, "\\\""); break;
+        case '\\': sb_puts(sb, "\\\\"); break;
+        case '\b': sb_puts(sb, "\\b"); break;
+        case '\f': sb_puts(sb, "\\f"); break;
+        case '\n': sb_puts(sb, "\\n"); break;
+        case '\r': sb_puts(sb, "\\r"); break;
+        case '\t': sb_puts(sb, "\\t"); break;
+        default: {
+            char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+            sb_puts(sb, u);
+        }
+        }
+    }
+    sb_putn(sb, s + start, n - start);
+    sb_putc(sb, '"');
+}
+
+/* JavaScript enumerates integer-like keys (canonical array indexes) first, in
+ * ascending order, then the other keys in insertion order. */
+static bool array_index_key(const char *k, size_t n, unsigned long *out)
+{
+    if (n == 0 || n > 10 || (n > 1 && k[0] == '0')) return false;
+    unsigned long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)k[i])) return false;
+        v = v * 10 + (unsigned long)(k[i] - '0');
+    }
+    if (v >= 4294967295UL) return false;
+    *out = v;
+    return true;
+}
+
+typedef struct {
+    const char *key;
+    size_t len;
+    unsigned long idx;
+    json_t *val;
+} key_entry;
+
+static int cmp_idx(const void *a, const void *b)
+{
+    unsigned long x = ((const key_entry *)a)->idx, y = ((const key_entry *)b)->idx;
+    return x < y ? -1 : x > y;
+}
+
+static void newline_indent(strbuf *sb, int indent, int level)
+{
+    if (!indent) return;
+    sb_putc(sb, '\n');
+    for (int i = 0; i < indent * level; i++) sb_putc(sb, ' ');
+}
+
+static void stringify_into(strbuf *sb, const json_t *v, int indent, int level)
+{
+    char nb[32];
+    switch (json_typeof(v)) {
+    case JSON_STRING: put_json_string(sb, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER:
+    case JSON_REAL: {
+        double d = crm_num_value(v);
+        sb_puts(sb, isfinite(d) ? crm_fmt_number(d, nb) : "null");
+        break;
+    }
+    case JSON_TRUE: sb_puts(sb, "true"); break;
+    case JSON_FALSE: sb_puts(sb, "false"); break;
+    case JSON_NULL: sb_puts(sb, "null"); break;
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        if (!n) { sb_puts(sb, "[]"); break; }
+        sb_putc(sb, '[');
+        for (size_t i = 0; i < n; i++) {
+            if (i) sb_putc(sb, ',');
+            newline_indent(sb, indent, level + 1);
+            stringify_into(sb, json_array_get(v, i), indent, level + 1);
+        }
+        newline_indent(sb, indent, level);
+        sb_putc(sb, ']');
+        break;
+    }
+    case JSON_OBJECT: {
+        if (crm_is_buf(v)) {
+            size_t n;
+            const unsigned char *d = crm_buf_data(v, &n);
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++) json_array_append_new(arr, json_real(d[i]));
+            json_t *o = json_pack("{s:s,s:o}", "type", "Buffer", "data", arr);
+            stringify_into(sb, o, indent, level);
+            json_decref(o);
+            break;
+        }
+        if (crm_is_handle(v)) { sb_puts(sb, "{}"); break; }
+        size_t n = json_object_size(v), cnt = 0, nidx = 0;
+        key_entry stackbuf[16];
+        key_entry *ents = n <= 16 ? stackbuf : malloc(n * sizeof *ents);
+        const char *k;
+        size_t klen;
+        json_t *x;
+        json_object_keylen_foreach((json_t *)v, k, klen, x) {
+            key_entry e = {k, klen, 0, x};
+            if (array_index_key(k, klen, &e.idx)) {
+                memmove(ents + nidx + 1, ents + nidx, (cnt - nidx) * sizeof *ents);
+                ents[nidx++] = e;
+            } else {
+                ents[cnt] = e;
+            }
+            cnt++;
+        }
+        qsort(ents, nidx, sizeof *ents, cmp_idx);
+        sb_putc(sb, '{');
+        bool first = true;
+        for (size_t i = 0; i < cnt; i++) {
+            if (!first) sb_putc(sb, ',');
+            first = false;
+            newline_indent(sb, indent, level + 1);
+            put_json_string(sb, ents[i].key, ents[i].len);
+            sb_putc(sb, ':');
+            if (indent) sb_putc(sb, ' ');
+            stringify_into(sb, ents[i].val, indent, level + 1);
+        }
+        if (!first) newline_indent(sb, indent, level);
+        sb_putc(sb, '}');
+        if (ents != stackbuf) free(ents);
+        break;
+    }
+    }
+}
+
+char *crm_stringify(const json_t *v, int indent)
+{
+    if (!v) return NULL;
+    strbuf sb = SB_INIT;
+    stringify_into(&sb, v, indent, 0);
+    return sb_take(&sb);
+}
+
+json_t *crm_parse(const char *text, size_t len, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &je);
+    if (!v && err) snprintf(err, errlen, "line %d column %d: %s", je.line, je.column, je.text);
+    return v;
+}
+
+json_t *crm_normalize_numbers(json_t *v)
+{
+    if (!v) return v;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            json_t *x = json_array_get(v, i);
+            if (json_is_integer(x)) json_array_set_new(v, i, json_real((double)json_integer_value(x)));
+            else crm_normalize_numbers(x);
+        }
+    } else if (json_is_object(v) && !crm_is_handle(v)) {
+        const char *k;
+        size_t klen;
+        json_t *x;
+        json_object_keylen_foreach(v, k, klen, x) {
+            if (json_is_integer(x)) json_object_setn_new_nocheck(v, k, klen, json_real((double)json_integer_value(x)));
+            else crm_normalize_numbers(x);
+        }
+    }
+    return v;
+}

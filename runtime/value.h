@@ -1,0 +1,87 @@
+/* value.h: JavaScript value semantics on top of jansson.
+ *
+ * Every value a message, a context store or a JSONata expression holds is a
+ * jansson json_t. Node-RED is JavaScript, so what users see must follow
+ * JavaScript's rules, not JSON's:
+ *
+ *  - Numbers are doubles. By convention every number Carmine creates is a
+ *    json_real (parsers use JSON_DECODE_INT_AS_REAL); readers accept json_integer
+ *    too (crm_num_value). Two numbers compare by value (crm_equal), so 1 == 1.0.
+ *  - NaN, +Infinity and -Infinity, which jansson refuses, are carried by three
+ *    static json_real singletons (crm_num() returns them). Their refcount is
+ *    jansson's "static" marker, so incref/decref leave them alone. They
+ *    serialise as `null`, like JSON.stringify.
+ *  - A Buffer (Node-RED's binary payload) is an object with the single key
+ *    CRM_BUF_KEY whose value is a jansson string holding the raw bytes.
+ *  - A live handle (the HTTP response of an `http in` message) is an object with
+ *    the single key CRM_HANDLE_KEY and a number: copies share the handle.
+ *
+ * Ownership follows jansson: functions returning json_t* return a NEW reference
+ * unless they say "borrowed".
+ */
+#ifndef CRM_VALUE_H
+#define CRM_VALUE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CRM_BUF_KEY "\x01" "buffer"
+#define CRM_HANDLE_KEY "\x01" "handle"
+
+/* Numbers ---------------------------------------------------------------- */
+
+/* A new number (json_real or a static NaN/Infinity singleton). */
+json_t *crm_num(double d);
+/* The value of a json_real or json_integer; NaN for anything else. */
+double crm_num_value(const json_t *v);
+static inline bool crm_is_num(const json_t *v) { return v && json_is_number(v); }
+/* JavaScript Number.prototype.toString(): "1", "0.1", "1e+21", "NaN", "-Infinity".
+ * buf must hold at least 32 bytes. Returns buf. */
+char *crm_fmt_number(double d, char *buf);
+/* JavaScript Number(string): "" and whitespace give 0, "0x1f" is hex, junk is NaN. */
+double crm_str_to_number(const char *s);
+
+/* Buffers ---------------------------------------------------------------- */
+
+json_t *crm_buf_new(const void *data, size_t len);
+bool crm_is_buf(const json_t *v);
+/* Borrowed pointer to the bytes, valid while v lives. len may be NULL. */
+const unsigned char *crm_buf_data(const json_t *v, size_t *len);
+
+/* Live handles ----------------------------------------------------------- */
+
+json_t *crm_handle_new(long long id);
+bool crm_is_handle(const json_t *v);
+long long crm_handle_id(const json_t *v);
+
+/* Whole values ----------------------------------------------------------- */
+
+/* Deep copy, as RED.util.cloneMessage: handles and singletons are shared. */
+json_t *crm_deep_copy(const json_t *v);
+/* JavaScript strict equality extended to deep equality of objects/arrays,
+ * numbers by value (NaN never equal). */
+bool crm_equal(const json_t *a, const json_t *b);
+/* JavaScript typeof: "number", "string", "boolean", "object" (null, arrays,
+ * objects and buffers), "undefined" for NULL. */
+const char *crm_typeof(const json_t *v);
+/* JavaScript truthiness. NULL (undefined) is falsy. */
+bool crm_truthy(const json_t *v);
+/* JavaScript String(v), malloc'd: objects "[object Object]", arrays joined
+ * with ",", buffers as their UTF-8 text, NULL as "undefined". */
+char *crm_to_string(const json_t *v);
+
+/* JSON text -------------------------------------------------------------- */
+
+/* JSON.stringify(v, null, indent): malloc'd; NULL when v is NULL (undefined).
+ * Buffers become {"type":"Buffer","data":[...]}, NaN/Infinity null, handles {}. */
+char *crm_stringify(const json_t *v, int indent);
+/* Parse JSON text (any value at top level, numbers as reals). On error returns
+ * NULL and writes "line L column C: reason" to err (size errlen). */
+json_t *crm_parse(const char *text, size_t len, char *err, size_t errlen);
+
+/* Convert jansson integers to reals, recursively (used on values that come
+ * from outside: config files, plugin output). Returns v. */
+json_t *crm_normalize_numbers(json_t *v);
+
+#endif
