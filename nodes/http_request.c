@@ -285,32 +285,54 @@ static json_t *headers_for_client(hdrs *H)
 
 /* Cookies ------------------------------------------------------------------------ */
 
+/* cookie.serialize's checks (npm cookie 0.7): it throws on a bad name or
+ * a value (after encoding) outside RFC 6265's cookie-octets. */
 static bool cookie_name_ok(const char *s)
 {
     if (!*s) return false;
     for (; *s; s++)
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *s)) return false;
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
     return true;
 }
 
-static void cookie_add(strbuf *jar, const char *name, const char *value, bool encode)
+static bool cookie_octet(unsigned char c)
 {
-    if (!cookie_name_ok(name)) return;
-    if (jar->len) sb_puts(jar, "; ");
-    sb_printf(jar, "%s=", name);
-    if (encode) {
-        char *e = crm_uri_component(value, strlen(value));
-        sb_puts(jar, e);
-        free(e);
-    } else {
-        sb_puts(jar, value);
-    }
+    return c == 0x21 || (c >= 0x23 && c <= 0x2B) || (c >= 0x2D && c <= 0x3A) || (c >= 0x3C && c <= 0x5B) ||
+           (c >= 0x5D && c <= 0x7E);
 }
 
-/* A `cookie` header and msg.cookies become the request's cookie jar. */
-static char *build_cookies(hdrs *H, const json_t *msg)
+static bool cookie_value_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n >= 2 && v[0] == '"' && v[n - 1] == '"') v++, n -= 2;
+    for (size_t i = 0; i < n; i++)
+        if (!cookie_octet((unsigned char)v[i])) return false;
+    return true;
+}
+
+/* Adds name=value to the jar text; NULL, or the TypeError text. */
+static const char *cookie_add(strbuf *jar, const char *name, const char *value, bool encode)
+{
+    if (!cookie_name_ok(name)) return "TypeError: argument name is invalid";
+    char *enc = encode ? crm_uri_component(value, strlen(value)) : strdup(value);
+    if (!cookie_value_ok(enc)) {
+        free(enc);
+        return "TypeError: argument val is invalid";
+    }
+    if (jar->len) sb_puts(jar, "; ");
+    sb_printf(jar, "%s=%s", name, enc);
+    free(enc);
+    return NULL;
+}
+
+/* A `cookie` header and msg.cookies become the request's cookie jar. On a
+ * value cookie.serialize would refuse, *err names the TypeError. */
+static char *build_cookies(hdrs *H, const json_t *msg, const char **err)
 {
     strbuf jar = SB_INIT;
+    *err = NULL;
     json_t *ch = header_get(H->h, "cookie");
     if (ch) {
         char *s = crm_to_string(ch);
@@ -318,28 +340,31 @@ static char *build_cookies(hdrs *H, const json_t *msg)
         free(s);
         const char *k;
         json_t *v;
-        json_object_foreach(parsed, k, v) cookie_add(&jar, k, json_string_value(v), false);
+        json_object_foreach(parsed, k, v) if (!*err) *err = cookie_add(&jar, k, json_string_value(v), false);
         json_decref(parsed);
         json_object_del(H->h, "cookie");
     }
     json_t *mc = json_object_get(msg, "cookies");
-    if (json_is_object(mc)) {
-        const char *k;
-        json_t *v;
+    const char *k;
+    json_t *v;
+    if (json_is_object(mc) && !crm_is_buf(mc)) {
         json_object_foreach(mc, k, v) {
-            if (json_is_null(v)) continue;
+            if (*err || json_is_null(v)) continue;
+            json_t *val = v;
+            bool encode = true;
             if (json_is_object(v) && !crm_is_buf(v)) {
-                json_t *val = json_object_get(v, "value");
+                val = json_object_get(v, "value");
                 if (json_is_null(val)) continue;
-                char *s = crm_to_string(val);
-                cookie_add(&jar, k, s ? s : "", !json_is_false(json_object_get(v, "encode")));
-                free(s);
-            } else {
-                char *s = crm_to_string(v);
-                cookie_add(&jar, k, s ? s : "", true);
-                free(s);
+                encode = !json_is_false(json_object_get(v, "encode"));
             }
+            char *s = crm_to_string(val);
+            *err = cookie_add(&jar, k, s ? s : "undefined", encode);
+            free(s);
         }
+    }
+    if (*err) {
+        sb_free(&jar);
+        return NULL;
     }
     return jar.data ? sb_take(&jar) : NULL;
 }
@@ -565,9 +590,14 @@ static void on_success(hr_state *st, hr_req *r)
     /* the keys in Node-RED's assignment order */
     json_object_set_new(msg, "statusCode", crm_num((double)res->status));
     json_object_set(msg, "headers", headers);
-    json_object_set_new(msg, "responseUrl", json_string(res->url));
+    json_t *redirects = redirect_list(res->hops);
+    /* got's response URL: the requested URL (fragment included) unless a
+     * redirect moved it */
+    char *rurl = json_array_size(redirects) ? strdup(res->url) : crm_url_clean(r->url, true);
+    json_object_set_new(msg, "responseUrl", crm_utf8_string(rurl, strlen(rurl)));
+    free(rurl);
     json_object_set_new(msg, "payload", json_null());
-    json_object_set_new(msg, "redirectList", redirect_list(res->hops));
+    json_object_set_new(msg, "redirectList", redirects);
     json_object_set_new(msg, "retry", crm_num(0));
     json_t *sc = json_object_get(headers, "set-cookie");
     if (sc) json_object_set_new(msg, "responseCookies", crm_extract_cookies(sc));
@@ -788,93 +818,112 @@ static int append_query(crm_node *n, json_t *msg, char **url)
     return 0;
 }
 
+/* Everything one request needs, owned here until it is handed over. */
+typedef struct {
+    char *url;            /* as Node-RED reports it in errors */
+    char *clean;          /* as it goes on the wire */
+    char *method, *cookie, *user, *pass, *body;
+    size_t body_len;
+    hdrs H;
+    json_t *headers;      /* for the client */
+    crm_http_spec spec;
+} prep;
+
+static void prep_free(prep *p)
+{
+    free(p->url);
+    free(p->clean);
+    free(p->method);
+    free(p->cookie);
+    free(p->user);
+    free(p->pass);
+    free(p->body);
+    json_decref(p->H.h);
+    json_decref(p->headers);
+}
+
+/* Headers, cookies, auth and body, in Node-RED's order. -1 when an error was
+ * already reported. */
+static int prepare_content(crm_node *n, hr_state *st, json_t *msg, prep *p)
+{
+    p->H.h = json_object();
+    headers_from_msg(&p->H, msg);
+    headers_from_node(&p->H, n, st->headers, msg);
+    const char *cookie_err = NULL;
+    p->cookie = build_cookies(&p->H, msg, &cookie_err);
+    if (cookie_err) {
+        /* thrown inside the handler in Node-RED: an error, no output, no done */
+        crm_node_error(n, msg, "%s", cookie_err);
+        return -1;
+    }
+    apply_auth(st, &p->H, p->url, &p->spec, &p->user, &p->pass);
+    json_t *payload = json_object_get(msg, "payload");
+    bool get = !strcmp(p->method, "GET");
+    if (!get && strcmp(p->method, "HEAD") && payload) p->body = make_body(&p->H, payload, &p->body_len);
+    if (get && payload && st->paytoqs == QS_QUERY && append_query(n, msg, &p->url) < 0) return -1;
+    if (get && payload && st->paytoqs == QS_BODY) p->body = get_body(payload, &p->body_len);
+    return 0;
+}
+
+static int prepare(crm_node *n, hr_state *st, json_t *msg, prep *p)
+{
+    if (!(p->url = resolve_url(n, st, msg))) return -1;
+    if (!(p->method = resolve_method(n, st, msg))) return -1;
+    crm_http_spec *spec = &p->spec;
+    spec->method = p->method;
+    spec->timeout_ms = resolve_timeout(n, st, msg);
+    spec->follow_redirects = true;
+    spec->max_redirects = 21;
+    json_t *fr = json_object_get(msg, "followRedirects");
+    if (fr) spec->follow_redirects = crm_truthy(fr);
+    spec->keepalive = st->persist;
+    if (prepare_content(n, st, msg, p) < 0) return -1;
+    p->headers = headers_for_client(&p->H);
+    spec->headers = p->headers;
+    spec->cookie = p->cookie;
+    spec->body = p->body;
+    spec->body_len = p->body_len;
+    spec->tls = find_tls(st);
+    spec->proxy = find_proxy(st);
+    spec->reject_unauthorized = spec->tls ? -1 : resolve_reject(n, msg);
+    spec->url = p->clean = crm_url_clean(p->url, false);
+    return 0;
+}
+
+/* Hands the request to the client; msg goes with it. */
+static void submit(crm_node *n, hr_state *st, json_t *msg, prep *p)
+{
+    if (!st->group) st->group = crm_http_group_new();
+    hr_req *r = st->group ? calloc(1, sizeof *r) : NULL;
+    if (!r) {
+        crm_node_error(n, msg, "Error: the HTTP client could not start");
+        json_decref(msg);
+        return;
+    }
+    r->st = st;
+    r->msg = msg;
+    r->url = p->url;
+    r->timeout_ms = p->spec.timeout_ms;
+    p->url = NULL;
+    st->refs++;
+    char *err = NULL;
+    if (crm_http_submit(st->group, &p->spec, on_done, r, &err) < 0) {
+        /* new URL() threw in Node-RED: an error, no output */
+        crm_node_error(n, msg, "%s", err ? err : "TypeError: Invalid URL");
+        st->refs--;
+        req_free(r);
+    }
+    free(err);
+}
+
 static void hr_input(crm_node *n, json_t *msg)
 {
     hr_state *st = crm_node_data(n);
     crm_node_status(n, "blue", "dot", "httpin.status.requesting");
-    char *url = resolve_url(n, st, msg);
-    if (!url) {
-        json_decref(msg);
-        return;
-    }
-    char *method = resolve_method(n, st, msg);
-    if (!method) {
-        free(url);
-        json_decref(msg);
-        return;
-    }
-    crm_http_spec spec = {0};
-    spec.method = method;
-    spec.timeout_ms = resolve_timeout(n, st, msg);
-    spec.follow_redirects = true;
-    spec.max_redirects = 21;
-    if (json_object_get(msg, "followRedirects")) spec.follow_redirects = crm_truthy(json_object_get(msg, "followRedirects"));
-    spec.keepalive = st->persist;
-
-    hdrs H = {.h = json_object()};
-    headers_from_msg(&H, msg);
-    headers_from_node(&H, n, st->headers, msg);
-    char *cookie = build_cookies(&H, msg);
-    spec.cookie = cookie;
-    char *user = NULL, *pass = NULL;
-    apply_auth(st, &H, url, &spec, &user, &pass);
-
-    json_t *payload = json_object_get(msg, "payload");
-    char *body = NULL;
-    size_t body_len = 0;
-    bool getlike = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-    if (!getlike && payload) body = make_body(&H, payload, &body_len);
-    int rc = 0;
-    if (!strcmp(method, "GET") && payload && st->paytoqs == QS_QUERY) {
-        rc = append_query(n, msg, &url);
-    } else if (!strcmp(method, "GET") && payload && st->paytoqs == QS_BODY) {
-        body = get_body(payload, &body_len);
-    }
-    json_t *client_headers = headers_for_client(&H);
-    spec.headers = client_headers;
-    spec.body = body;
-    spec.body_len = body_len;
-    spec.tls = find_tls(st);
-    spec.proxy = find_proxy(st);
-    spec.reject_unauthorized = spec.tls ? -1 : resolve_reject(n, msg);
-    char *clean = rc == 0 ? crm_url_clean(url) : NULL;
-    spec.url = clean;
-
-    if (rc == 0) {
-        if (!st->group) st->group = crm_http_group_new();
-        hr_req *r = calloc(1, sizeof *r);
-        char *err = NULL;
-        if (!st->group || !r) {
-            crm_node_error(n, msg, "Error: the HTTP client could not start");
-            free(r);
-            json_decref(msg);
-        } else {
-            r->st = st;
-            r->msg = msg;
-            r->url = url;
-            r->timeout_ms = spec.timeout_ms;
-            url = NULL;
-            st->refs++;
-            if (crm_http_submit(st->group, &spec, on_done, r, &err) < 0) {
-                /* new URL() threw in Node-RED: an error, no output */
-                crm_node_error(n, msg, "%s", err ? err : "TypeError: Invalid URL");
-                st->refs--;
-                req_free(r);
-            }
-            free(err);
-        }
-    } else {
-        json_decref(msg);
-    }
-    free(clean);
-    free(url);
-    free(method);
-    free(cookie);
-    free(user);
-    free(pass);
-    free(body);
-    json_decref(client_headers);
-    json_decref(H.h);
+    prep p = {0};
+    if (prepare(n, st, msg, &p) == 0) submit(n, st, msg, &p);
+    else json_decref(msg);
+    prep_free(&p);
 }
 
 const crm_node_type crm_type_http_request = {

@@ -43,8 +43,9 @@ static void compile_prop(crm_node *n, prop *pr, const char *p, const json_t *v, 
     char *err = NULL;
     if (!pr->skip) pr->t = crm_typed_new(n, vt, v, &err);
     if (!pr->skip && !pr->t) {
+        /* reported when the node injects; JSONata is also logged now, as Node-RED does */
         pr->err = err ? err : strdup("invalid value");
-        crm_node_error(n, NULL, "%s", pr->err);
+        if (!strcmp(vt, "jsonata")) crm_node_error(n, NULL, "%s", pr->err);
     } else {
         free(err);
     }

@@ -54,7 +54,7 @@ static crm_node *resolve(crm_node *n, link_call_state *s, const char *target, ch
     crm_each_node_of_type(n, "link in", by_name, &ns);
     if (s->dynamic && ns.nsame == 1) return ns.same[0];
     if (ns.nall == 1) return ns.found[0];
-    if (asprintf(err, ns.nall > 1 ? "Multiple link-in nodes named '%s' found" : "target link-in node '%s' not found",
+    if (asprintf(err, ns.nall > 1 ? "Error: Multiple link-in nodes named '%s' found" : "Error: target link-in node '%s' not found",
                  target) < 0)
         *err = NULL;
     return NULL;
@@ -88,7 +88,7 @@ static void link_call_input(crm_node *n, json_t *msg)
     char *err = NULL;
     crm_node *t = target ? resolve(n, s, target, &err) : NULL;
     if (!t) {
-        if (!err && asprintf(&err, "target link-in node '%s' not found", target ? target : "") < 0) err = NULL;
+        if (!err && asprintf(&err, "Error: target link-in node '%s' not found", target ? target : "") < 0) err = NULL;
         crm_node_error(n, msg, "%s", err ? err : "link call failed");
         free(err);
         json_decref(msg);

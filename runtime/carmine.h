@@ -54,7 +54,13 @@ typedef struct crm_node_type {
     /* The flow stops: cancel timers, free the state. Pending timers are
      * cancelled by the engine afterwards anyway. May be NULL. */
     void (*close)(crm_node *n);
+    /* CRM_TYPE_* flags. */
+    unsigned flags;
 } crm_node_type;
+
+/* The type copies `name` from its config even when it is "" (Node-RED's
+ * delay does `this.name = n.name`), so error and status sources carry it. */
+#define CRM_TYPE_KEEPS_NAME 1u
 
 /* Registry ---------------------------------------------------------------- */
 
@@ -91,7 +97,7 @@ void crm_node_config_error(crm_node *n, const char *field, const char *fmt, ...)
  * each further one a deep copy (Node-RED's clone rule). A msg without
  * _msgid gets a fresh one. Delivery is asynchronous and FIFO: receivers run
  * after the current handler returns, so msg stays valid (and may still be
- * passed to crm_node_done) until then. port out of range: msg is freed. */
+ * passed to crm_node_done) until then, even when no wire takes it. */
 void crm_node_send(crm_node *n, int port, json_t *msg);
 /* Sends one message per port in a single send() call: msgs[i] (stolen, may be
  * NULL) goes to port i; messages without _msgid share one new id. */

@@ -106,6 +106,8 @@ void crm_loop_deliver(crm_node *n, json_t *msg);
 /* Run fn on the node's loop (from any thread). */
 void crm_loop_post(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *), void *arg);
 crm_loop *crm_loop_current(void);
+/* Releases msg once the running handler returns (at once off a loop). */
+void crm_loop_release(json_t *msg);
 /* Runs fn(n, arg) on l's thread and waits (controlling thread only). */
 void crm_loop_call_sync(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *), void *arg);
 /* Idle: nothing queued and no handler running. */

@@ -76,7 +76,7 @@ static int hexval(int c)
 
 json_t *http_decode_component(const char *s, size_t n, bool plus)
 {
-    char small[256];
+    char small[256] = "";
     char *out = n < sizeof small ? small : malloc(n + 1);
     if (!out) return NULL;
     size_t o = 0;

@@ -130,9 +130,12 @@ json_t *crm_cookie_parse(const char *s);
 /* Node-RED's extractCookies(setCookieArray): {name: {value, Path, ...}}. */
 json_t *crm_extract_cookies(const json_t *set_cookie);
 /* What WHATWG URL parsing does to the characters a user may type: spaces,
- * quotes, <>`{} and non-ASCII bytes are percent-encoded (per component), a
- * fragment is dropped. Also applies Node-RED's "% not followed by two hex
- * digits becomes %25" rule to the query. Returns a malloc'd string. */
-char *crm_url_clean(const char *url);
+ * quotes, <>`{} and non-ASCII bytes are percent-encoded (per component),
+ * scheme and host lower-cased, a default port dropped. Also applies
+ * Node-RED's "% not followed by two hex digits becomes %25" rule to the
+ * query. The fragment is kept (encoded) only when keep_fragment: a request
+ * never sends it, but got reports it in the response URL. Returns a malloc'd
+ * string. */
+char *crm_url_clean(const char *url, bool keep_fragment);
 
 #endif

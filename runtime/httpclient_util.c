@@ -662,7 +662,7 @@ static void pct(strbuf *sb, unsigned char c)
     sb_putc(sb, hex[c & 15]);
 }
 
-char *crm_url_clean(const char *url)
+char *crm_url_clean(const char *url, bool keep_fragment)
 {
     /* WHATWG: strip leading/trailing C0 and space, drop tabs and newlines. */
     while (*url && (unsigned char)*url <= 0x20) url++;
@@ -717,6 +717,14 @@ char *crm_url_clean(const char *url)
             /* Node-RED: a % not followed by two hex digits is a literal % */
             if (ch == '%' && !(c + 2 < qe && is_hex(c[1]) && is_hex(c[2]))) sb_puts(&sb, "%25");
             else if (ch < 0x21 || ch >= 0x7F || strchr("\"<>'", ch)) pct(&sb, ch);
+            else sb_putc(&sb, (char)ch);
+        }
+    }
+    if (hash && keep_fragment) {
+        for (const char *c = hash; c < url + n; c++) {
+            unsigned char ch = (unsigned char)*c;
+            if (ch == '\t' || ch == '\n' || ch == '\r') continue;
+            if (ch < 0x20 || ch >= 0x7F || strchr(" \"<>`", ch)) pct(&sb, ch);
             else sb_putc(&sb, (char)ch);
         }
     }

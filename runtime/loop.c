@@ -53,6 +53,8 @@ struct crm_loop {
     pthread_mutex_t lock;  /* guards inbox and sleeping */
     jobq inbox;
     jobq outbox;           /* this loop's hand-offs to other loops, flushed after each job */
+    json_t **graveyard;    /* messages released while a handler runs, freed when it returns */
+    size_t ngrave, capgrave;
     bool sleeping;
     atomic_bool busy;
     int efd;
@@ -286,6 +288,27 @@ void crm_node_post(crm_node *n, void (*fn)(crm_node *n, void *arg), void *arg)
     crm_loop_post(n->loop, n, fn, arg);
 }
 
+void crm_loop_release(json_t *msg)
+{
+    crm_loop *l = current_loop;
+    if (!l || !msg) {
+        json_decref(msg);
+        return;
+    }
+    if (l->ngrave == l->capgrave) {
+        l->capgrave = l->capgrave ? l->capgrave * 2 : 64;
+        l->graveyard = realloc(l->graveyard, l->capgrave * sizeof *l->graveyard);
+        if (!l->graveyard) abort();
+    }
+    l->graveyard[l->ngrave++] = msg;
+}
+
+static void bury(crm_loop *l)
+{
+    for (size_t i = 0; i < l->ngrave; i++) json_decref(l->graveyard[i]);
+    l->ngrave = 0;
+}
+
 static void flush_outbox(crm_loop *l)
 {
     job j;
@@ -311,6 +334,7 @@ static void *loop_main(void *arg)
         take_inbox(l);
         run_due_timers(l);
         if (l->outbox.len) flush_outbox(l);
+        if (l->ngrave) bury(l);
         job j;
         /* run what is queued now; what handlers queue runs in the next turns */
         size_t batch = l->fifo.len;
@@ -318,6 +342,7 @@ static void *loop_main(void *arg)
         while (batch-- && jobq_pop(&l->fifo, &j)) {
             run_job(&j);
             if (l->outbox.len) flush_outbox(l);
+            if (l->ngrave) bury(l);
         }
         if (l->outbox.len) flush_outbox(l);
         if (l->fifo.len) continue;
@@ -419,6 +444,8 @@ void crm_loop_free(crm_loop *l)
     free(l->fifo.items);
     free(l->inbox.items);
     free(l->outbox.items);
+    bury(l);
+    free(l->graveyard);
     close(l->efd);
     pthread_mutex_destroy(&l->lock);
     free(l->name);
@@ -453,6 +480,7 @@ void crm_loop_call_sync(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *)
         current_loop = l;
         fn(n, arg);
         if (l->outbox.len) flush_outbox(l);
+        if (l->ngrave) bury(l);
         current_loop = saved;
         return;
     }

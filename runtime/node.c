@@ -117,7 +117,7 @@ static void deliver_port(crm_node *n, int port, json_t *msg, bool *first)
     for (int i = orig ? 1 : 0; i < nw; i++)
         if (w[i]) crm_loop_deliver(w[i], crm_deep_copy(msg));
     if (orig && w[0]) crm_loop_deliver(w[0], msg);
-    else json_decref(msg);
+    else crm_loop_release(msg);
 }
 
 void crm_node_send(crm_node *n, int port, json_t *msg)
@@ -125,7 +125,7 @@ void crm_node_send(crm_node *n, int port, json_t *msg)
     if (!msg) return;
     if (port < 0 || port >= n->nports || n->nwires[port] == 0 || !json_is_object(msg)) {
         if (msg && !json_is_object(msg)) crm_node_error(n, NULL, "Node tried to send a message of type %s", crm_typeof(msg));
-        json_decref(msg);
+        crm_loop_release(msg);
         return;
     }
     if (!has_msgid(msg)) {
@@ -157,7 +157,7 @@ void crm_node_send_ports(crm_node *n, json_t **msgs, int nports)
         }
         if (!has_msgid(m)) set_msgid(m, idcopy);
         if (n->nwires[i] == 0) {
-            json_decref(m);
+            crm_loop_release(m);
             continue;
         }
         deliver_port(n, i, m, &first);

@@ -1,6 +1,7 @@
 /* routing.c: where errors, status changes and completions go: catch, status
  * and complete nodes, with Node-RED's scope and group-distance rules
  * (spec §2.6, §2.7, §3.3), bubbling out of subflow instances. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,8 +68,20 @@ static json_t *source_of(const crm_node *n)
     json_t *src = json_object();
     json_object_set_new(src, "id", json_string(n->id));
     json_object_set_new(src, "type", json_string(n->type->type));
-    if (n->name && *n->name) json_object_set_new(src, "name", json_string(n->name));
+    /* Node-RED copies `name` as configured, "" included */
+    if ((n->type->flags & CRM_TYPE_KEEPS_NAME) || (n->name && *n->name))
+        json_object_set_new(src, "name", json_string(n->name));
     return src;
+}
+
+/* String(err) of an Error object reads "<Name>Error: message"; such errors
+ * carry a stack in Node-RED, plain-string errors do not. */
+static bool from_error_object(const char *text)
+{
+    const char *p = text;
+    if (!(*p >= 'A' && *p <= 'Z')) return false;
+    while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')) p++;
+    return p - text >= 5 && !strncmp(p - 5, "Error: ", 7);
 }
 
 static bool handle_error(crm_flow *f, crm_node *reporter, crm_node *source, const json_t *msg, const char *text,
@@ -93,6 +106,13 @@ static bool handle_error(crm_flow *f, crm_node *reporter, crm_node *source, cons
             json_t *src = source_of(source);
             json_object_set_new(src, "count", json_real(count));
             json_object_set_new(err, "source", src);
+            if (from_error_object(text)) {
+                char *stack = NULL;
+                if (asprintf(&stack, "%s\n    at %s (%s)", text, source->type->type, source->id) >= 0) {
+                    json_object_set_new(err, "stack", json_string(stack));
+                    free(stack);
+                }
+            }
             json_object_set_new(m, "error", err);
             crm_loop_deliver(catcher, m);
             handled = true;

@@ -122,11 +122,17 @@ crm_typed *crm_typed_new(crm_node *n, const char *type, const json_t *value, cha
     } else if (!strcmp(ty, "bool")) {
         t->value = json_boolean(json_is_true(value) || !strcasecmp(s, "true"));
     } else if (!strcmp(ty, "json")) {
-        char perr[200];
-        t->value = json_is_string(value) ? crm_parse(s, strlen(s), perr, sizeof perr) : crm_deep_copy(value);
-        if (!t->value) {
-            if (err && asprintf(err, "Invalid JSON: %s", perr) < 0) *err = NULL;
-            goto fail;
+        if (json_is_string(value)) {
+            json_error_t je;
+            t->value = json_loads(s, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &je);
+            if (!t->value) {
+                /* worded as JSON.parse's SyntaxError */
+                if (err && asprintf(err, "SyntaxError: Unexpected token in JSON at position %d", je.position) < 0)
+                    *err = NULL;
+                goto fail;
+            }
+        } else {
+            t->value = crm_deep_copy(value);
         }
     } else if (!strcmp(ty, "bin")) {
         if (!(t->value = parse_bin(s, err))) goto fail;

@@ -44,7 +44,7 @@ char *crm_fmt_number(double d, char *buf)
     if (isnan(d)) return strcpy(buf, "NaN");
     if (isinf(d)) return strcpy(buf, d > 0 ? "Infinity" : "-Infinity");
     if (d == 0) return strcpy(buf, "0");
-    if (d == floor(d) && fabs(d) < 1e21) {
+    if (d == floor(d) && fabs(d) < 9007199254740992.0) {
         snprintf(buf, 32, "%.0f", d);
         return buf;
     }

@@ -317,7 +317,13 @@ static void format_decimal(strbuf *out, double value, const ifmt *f)
     } else {
         for (size_t k = f->nseps; k > 0; k--) {
             long pos = (long)s.n - f->seps[k - 1].pos;
-            if (pos < 0) pos = 0;
+            if (pos < 0) {
+                /* substr(0, pos) is empty and substr(pos) counts from the end */
+                long keep = (long)s.n + pos < 0 ? 0 : (long)s.n + pos;
+                memmove(s.c, s.c + keep, (s.n - (size_t)keep) * sizeof *s.c);
+                s.n -= (size_t)keep;
+                pos = 0;
+            }
             jfmt_cps_push(&s, 0);
             memmove(s.c + pos + 1, s.c + pos, (s.n - 1 - (size_t)pos) * sizeof *s.c);
             s.c[pos] = f->seps[k - 1].ch;
@@ -345,10 +351,10 @@ static int format_integer(strbuf *out, double value, const ifmt *f, jsonata_erro
     bool negative = value < 0;
     value = fabs(value);
     if (negative) sb_putc(out, '-');
-    if (!isfinite(value)) {
-        char nb[40];
-        sb_puts(out, crm_fmt_number(value, nb));
-        return 0;
+    if (!isfinite(value) && f->primary != F_DECIMAL) {
+        if (isnan(value) && f->primary != F_WORDS) return 0; /* no letters, no numerals */
+        jfmt_fail(err, "D1001", "Number out of range"); /* JS recurses without end */
+        return -1;
     }
     switch (f->primary) {
     case F_LETTERS: {
@@ -362,7 +368,7 @@ static int format_integer(strbuf *out, double value, const ifmt *f, jsonata_erro
         break;
     }
     case F_ROMAN:
-        if (value >= 1e6) { /* jsonata-js runs out of stack long before */
+        if (value >= 1e7) { /* jsonata-js (node) runs out of stack about here */
             jfmt_fail(err, "D1001", "Number out of range");
             return -1;
         }
@@ -686,21 +692,27 @@ static jdate date_from_ms(double t)
     return d;
 }
 
-/* Date.UTC(y, m, d, h, mi, s, ms) with JS normalisation of every field */
-static double date_utc(double y, double m, double d, double h, double mi, double s, double ms)
+/* MakeDate(MakeDay(...), MakeTime(...)) with JS normalisation of every field */
+static double make_date(double y, double m, double d, double h, double mi, double s, double ms)
 {
     double f[7] = {y, m, d, h, mi, s, ms};
     for (int i = 0; i < 7; i++) {
         if (!isfinite(f[i])) return NAN;
         f[i] = trunc(f[i]);
     }
-    if (f[0] >= 0 && f[0] <= 99) f[0] += 1900;
     double ym = f[0] + floor(f[1] / 12);
     int mn = (int)(f[1] - floor(f[1] / 12) * 12);
     if (fabs(ym) > 400000) return NAN;
     double day = days_from_civil(ym, mn + 1, 1) + f[2] - 1;
     double time = f[3] * 3600000 + f[4] * 60000 + f[5] * 1000 + f[6];
     return time_clip(day * MS_PER_DAY + time);
+}
+
+/* Date.UTC: years 0-99 mean 1900-1999 */
+static double date_utc(double y, double m, double d, double h, double mi, double s, double ms)
+{
+    if (isfinite(y) && trunc(y) >= 0 && trunc(y) <= 99) y = 1900 + trunc(y);
+    return make_date(y, m, d, h, mi, s, ms);
 }
 
 static double date_ymd(double y, double m) { return date_utc(y, m, 1, 0, 0, 0, 0); }
@@ -729,7 +741,7 @@ static cval num_val(double v) { return (cval){true, NULL, v}; }
 static cval fragment(const jdate *date, unsigned component)
 {
     if (!date->valid && component != 'C' && component != 'E' && component != 'Z' && component != 'z')
-        return component == 'P' ? (cval){true, "pm", NAN} : num_val(NAN);
+        return component == 'P' ? (cval){true, "am", NAN} : num_val(NAN);
     switch (component) {
     case 'Y': return num_val(date->year);
     case 'M': return num_val(date->month + 1);
@@ -916,8 +928,10 @@ static int analyse_marker(dpicture *pic, const char *marker, jsonata_error *err)
         }
         pend = (size_t)(comma - marker);
     }
-    size_t pstart = clen < pend ? clen : pend;
-    char *pres = strndup(marker + pstart, pend - pstart);
+    /* marker.substring(1, comma): JS swaps the bounds when comma is 0 */
+    size_t pstart = clen, pstop = pend;
+    if (pstop < pstart) { pstart = pend; pstop = clen; }
+    char *pres = strndup(marker + pstart, pstop - pstart);
     if (!pres) abort();
     size_t plen = strlen(pres);
     char pres2 = 0;
@@ -1168,6 +1182,8 @@ static int build_regex(const dpicture *pic, strbuf *re, jsonata_error *err)
                 put_utf8_cp(re, sep);
                 sb_puts(re, "[0-9]+");
             }
+        } else if (mk->component == 'f') {
+            sb_puts(re, "[0-9]+");
         } else if (mk->has_ifmt) {
             if (integer_regex(re, &mk->ifmt, err) < 0) return -1;
         } else if (mk->component == 'M' || mk->component == 'x' || mk->component == 'F' || mk->component == 'P') {
@@ -1207,16 +1223,19 @@ static double parse_tz(const dpart *mk, const char *value)
     return hours * 60 + minutes;
 }
 
-/* fractional seconds are a fraction: "5" is 500 ms, digits past ms dropped */
+/* fractional seconds are a fraction: "5" is 500 ms, digits past ms dropped;
+ * computed as jsonata-js does (parseFloat('0.' + 3 digits) * 1000, which
+ * Date.UTC then truncates: ".57" gives 569) */
 static double parse_fraction(const char *value)
 {
-    double ms = 0;
-    int k = 0;
-    for (const char *p = value; k < 3; k++) {
-        ms *= 10;
-        if (isdigit((unsigned char)*p)) ms += *p++ - '0';
+    char buf[8] = "0.";
+    size_t n = 0;
+    while (n < 3 && isdigit((unsigned char)value[n])) {
+        buf[2 + n] = value[n];
+        n++;
     }
-    return ms;
+    buf[2 + n] = 0;
+    return strtod(buf, NULL) * 1000;
 }
 
 static cval parse_name(const dpart *mk, const char *value)
@@ -1357,14 +1376,14 @@ static json_t *parse_datetime(const char *timestamp, size_t tslen, const char *p
         comps cs;
         memset(&cs, 0, sizeof cs);
         size_t nassigned = 0;
-        for (size_t i = 0; i < pic.n && (int)(i + 1) < rc + 1; i++) {
+        for (size_t i = 0; i < pic.n && (int)(i + 1) < rc; i++) {
             const dpart *mk = &pic.p[i];
-            if (mk->literal) continue;
+            if (mk->literal || ov[2 * (i + 1)] == PCRE2_UNSET) continue;
             char *val = strndup(timestamp + ov[2 * (i + 1)], ov[2 * (i + 1) + 1] - ov[2 * (i + 1)]);
             if (!val) abort();
             cval v;
             if (mk->component == 'Z' || mk->component == 'z') v = num_val(parse_tz(mk, val));
-            else if (mk->component == 'f' && mk->has_ifmt && mk->ifmt.primary == F_DECIMAL) v = num_val(parse_fraction(val));
+            else if (mk->component == 'f') v = num_val(parse_fraction(val));
             else if (mk->has_ifmt) v = num_val(parse_integer_with(&mk->ifmt, val));
             else v = parse_name(mk, val);
             free(val);
@@ -1392,7 +1411,7 @@ static void compile_iso(void)
 {
     int ecode;
     PCRE2_SIZE eoff;
-    g_iso_re = pcre2_compile((PCRE2_SPTR) "^\\d{4}(-[01]\\d)*(-[0-3]\\d)*(T[0-2]\\d:[0-5]\\d:[0-5]\\d)*(\\.\\d+)?([+-][0-2]\\d:?[0-5]\\d|Z)?$",
+    g_iso_re = pcre2_compile((PCRE2_SPTR) "^\\d{4}(-[01]\\d)?(-[0-3]\\d)?(T[0-2]\\d:[0-5]\\d:[0-5]\\d)?(\\.\\d+)?([+-][0-2]\\d:?[0-5]\\d|Z)?$",
                              PCRE2_ZERO_TERMINATED, 0, &ecode, &eoff, NULL);
 }
 
@@ -1446,7 +1465,11 @@ static double date_parse_iso(const char *s)
         if (*p == '.') {
             p++;
             if (!isdigit((unsigned char)*p)) return NAN;
-            ms = parse_fraction(p);
+            /* V8 keeps milliseconds: ".5" is 500, further digits dropped */
+            for (int k = 0; k < 3; k++) {
+                ms *= 10;
+                if (isdigit((unsigned char)*p)) ms += *p++ - '0';
+            }
             while (isdigit((unsigned char)*p)) p++;
         }
     }
@@ -1463,7 +1486,7 @@ static double date_parse_iso(const char *s)
     if (*p) return NAN;
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 24 || mi > 59 || se > 59) return NAN;
     if (h == 24 && (mi || se || ms)) return NAN;
-    double t = date_utc(y, mo - 1, d, h, mi, se, ms);
+    double t = make_date(y, mo - 1, d, h, mi, se, ms);
     if (has_offset) return t - sign * (oh * 60 + om) * 60000.0;
     if (utc || !has_time) return t;
     struct tm tm = {0};

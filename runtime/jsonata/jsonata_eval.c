@@ -138,6 +138,7 @@ static void tuple_set(jtuple *t, const char *name, json_t *v) /* steals v */
 static json_t *tuple_get(const json_t *tv, const char *name)
 {
     const jtuple *t = (const jtuple *)tv;
+    if (!tv || tv->type != JT_TUPLE) return NULL;
     for (int i = 0; i < t->n; i++)
         if (!strcmp(t->b[i].name, name)) return t->b[i].val;
     return NULL;
@@ -155,6 +156,7 @@ static jframe *frame_from_tuple(jeval *E, jframe *env, const json_t *tv)
 {
     jframe *f = jframe_new(E, env);
     const jtuple *t = (const jtuple *)tv;
+    if (!tv || tv->type != JT_TUPLE) return f;
     for (int i = 0; i < t->n; i++) jframe_bind(f, t->b[i].name, jv_incref(t->b[i].val));
     return f;
 }
@@ -747,7 +749,7 @@ static json_t *eval_numeric(jeval *E, jnode *n, json_t *l, json_t *r)
     case OP_MOD: x = fmod(a, b); break;
     default: break;
     }
-    return jv_number(E, x, n->position);
+    return crm_num(x);
 }
 
 static json_t *eval_compare(jeval *E, jnode *n, json_t *l, json_t *r)
@@ -797,6 +799,10 @@ static json_t *eval_concat(jeval *E, json_t *l, json_t *r, int position)
             return NULL;
         }
         char *s = jv_stringify(E, parts[i], false);
+        if (E->failed) {
+            sb_free(&sb);
+            return NULL;
+        }
         if (s) sb_puts(&sb, s);
         free(s);
     }
@@ -1154,7 +1160,10 @@ static json_t *eval_function(jeval *E, jnode *n, json_t *input, jframe *env, jso
         if (!jv_is_func(proc)) {
             jeval_fail(E, "T1006", n->position, pname, NULL);
         } else {
+            jframe *saved = E->cur_env;
+            E->cur_env = env;
             res = apply_fn(E, proc, args, na, input, n->position, pname);
+            E->cur_env = saved;
         }
     }
     for (int i = 0; i < k; i++) jv_decref(args[i]);
@@ -1342,7 +1351,7 @@ json_t *jeval_node(jeval *E, jnode *n, json_t *input, jframe *env)
         if (E->failed) break;
         if (!v) break;
         if (jv_is_num(v)) {
-            r = jv_number(E, -jv_num(v), n->position);
+            r = crm_num(-jv_num(v));
         } else {
             jeval_fail(E, "D1002", n->position, "-", v);
         }
@@ -1415,6 +1424,7 @@ json_t *jeval_node(jeval *E, jnode *n, json_t *input, jframe *env)
             else r = jv_incref(input);
         } else {
             r = jv_incref(jframe_lookup(E, env, n->str));
+            if (jv_is_func(r)) E->nfuncs++;
         }
         break;
     case N_LAMBDA: {
@@ -1470,6 +1480,48 @@ json_t *jeval_node(jeval *E, jnode *n, json_t *input, jframe *env)
     }
     E->depth--;
     return unwrap_seq(n, r);
+}
+
+json_t *jfn_eval_expr(jeval *E, const char *expr, json_t *focus, json_t *context)
+{
+    void *arena = NULL;
+    jsonata_error perr;
+    memset(&perr, 0, sizeof perr);
+    jnode *ast = jsonata_parse(expr, &arena, &perr);
+    if (!ast) {
+        ja_arena_free(arena);
+        json_t *m = jv_strz(perr.message);
+        jeval_fail(E, "D3120", 0, NULL, m);
+        snprintf(E->err->message, sizeof E->err->message, "Syntax error in expression passed to function eval: %.180s",
+                 perr.message);
+        json_decref(m);
+        return NULL;
+    }
+    E->arenas = realloc(E->arenas, sizeof(void *) * (size_t)(E->narenas + 1));
+    E->arenas[E->narenas++] = arena;
+    json_t *input = context, *wrapped = NULL;
+    if (focus) {
+        input = focus;
+        if (json_is_array(focus)) {
+            jarr *w = jarr_new(1);
+            w->seq = 1;
+            w->outer = 1;
+            jarr_push_ref(w, focus);
+            wrapped = &w->h;
+            input = wrapped;
+        }
+    }
+    json_t *r = jeval_node(E, ast, input, E->cur_env ? E->cur_env : E->global);
+    jv_decref(wrapped);
+    if (E->failed) {
+        char inner[180];
+        snprintf(inner, sizeof inner, "%.170s", E->err->message);
+        snprintf(E->err->code, sizeof E->err->code, "D3121");
+        snprintf(E->err->message, sizeof E->err->message,
+                 "Dynamic error evaluating the expression passed to function eval: %s", inner);
+        return NULL;
+    }
+    return r;
 }
 
 /* Public API ------------------------------------------------------------------- */
@@ -1664,6 +1716,8 @@ int jsonata_eval(const jsonata *e, const json_t *input, const jsonata_frame *fra
         free(f);
         f = nx;
     }
+    for (int i = 0; i < E.narenas; i++) ja_arena_free(E.arenas[i]);
+    free(E.arenas);
     for (jfunc *f = E.funcs; f;) {
         jfunc *nx = f->next_alloc;
         jfunc_free(f);

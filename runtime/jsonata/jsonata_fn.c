@@ -9,11 +9,13 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <wctype.h>
 
 #include "jsonata_int.h"
 
-#define FN(name) static json_t *fn_##name(jeval *E, json_t **a, int n, json_t *ctx)
+#define U __attribute__((unused))
+#define FN(name) static json_t *fn_##name(jeval *E U, json_t **a U, int n U, json_t *ctx U)
 #define ARG(i) ((i) < n ? a[i] : NULL)
 #define UNUSED_CTX (void)ctx
 
@@ -58,11 +60,6 @@ static size_t cp_offset(const char *s, size_t n, size_t idx)
     return i > n ? n : i;
 }
 
-static json_t *seq_from(jarr *a)
-{
-    a->seq = 1;
-    return &a->h;
-}
 
 /* Aggregates --------------------------------------------------------------- */
 
@@ -116,6 +113,7 @@ FN(string)
     if (!v) return NULL;
     if (jv_is_num(v) && !isfinite(jv_num(v))) return fail(E, "D3001", v);
     char *s = jv_stringify(E, v, jv_truthy(ARG(1)));
+    if (E->failed) return NULL;
     json_t *r = jv_strz(s);
     free(s);
     return r;
@@ -183,18 +181,9 @@ FN(substringAfter)
     return jv_str(sv(s) + off, sl(s) - off);
 }
 
-static locale_t utf8_locale(void)
-{
-    static locale_t loc;
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    void init(void);
-    pthread_once(&once, init);
-    return loc;
-}
-
 static locale_t g_utf8;
-void init(void);
-void init(void) { g_utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); }
+static pthread_once_t case_once = PTHREAD_ONCE_INIT;
+static void case_init(void) { g_utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); }
 
 static unsigned decode_cp(const unsigned char *s, size_t n, size_t *adv)
 {
@@ -226,9 +215,7 @@ static void encode_cp(strbuf *sb, unsigned cp)
 static json_t *change_case(json_t *s, bool upper)
 {
     if (!s) return NULL;
-    (void)utf8_locale;
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, init);
+    pthread_once(&case_once, case_init);
     strbuf sb = SB_INIT;
     sb_puts(&sb, "");
     const unsigned char *p = (const unsigned char *)sv(s);
@@ -258,9 +245,9 @@ FN(trim)
     strbuf sb = SB_INIT;
     sb_puts(&sb, "");
     const char *p = sv(s);
-    size_t n = sl(s);
+    size_t len = sl(s);
     bool ws = false;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < len; i++) {
         char c = p[i];
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
             ws = true;
@@ -332,7 +319,7 @@ static double u16_index(const char *s, size_t byteoff) { return (double)ju_len16
 
 /* One match of a regex at or after byte offset from: an object
  * {match, start, end, groups} (start/end in UTF-16 units) with the byte
- * span in *bs/*be; NULL when none. */
+ * span in bs and be; NULL when none. */
 static json_t *regex_match_at(jeval *E, jfunc *re, const char *s, size_t len, size_t from, size_t *bs, size_t *be)
 {
     (void)E;
@@ -386,7 +373,7 @@ typedef struct {
 static json_t *iter_next(matcher_iter *it, size_t *bs, size_t *be)
 {
     jeval *E = it->E;
-    if (it->done) return NULL;
+    if (it->done || !jv_is_func(it->matcher)) return NULL;
     jfunc *f = (jfunc *)it->matcher;
     if (f->kind == F_REGEX) {
         if (!it->first && it->next_from >= it->len) {
@@ -493,7 +480,7 @@ FN(contains)
 {
     UNUSED_CTX;
     json_t *s = ARG(0), *t = ARG(1);
-    if (!s) return NULL;
+    if (!s || !t) return NULL;
     if (jv_is_str(t)) return json_boolean(mem_find(sv(s), sl(s), sv(t), sl(t)) != NULL);
     matcher_iter it;
     iter_init(&it, E, t, s);
@@ -1431,7 +1418,7 @@ FN(now)
         time_t t = (time_t)(E->now_ms / 1000);
         struct tm tm;
         gmtime_r(&t, &tm);
-        char b[40];
+        char b[96];
         snprintf(b, sizeof b, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                  tm.tm_hour, tm.tm_min, tm.tm_sec, (int)fmod(E->now_ms, 1000));
         r = jv_strz(b);
@@ -1524,7 +1511,9 @@ static void reg_init(void)
         int ep;
         jsonata_error e;
         jsig *s = jsig_parse(defs[i].sig, &sig_arena, &ep, &e);
+        /* jsonata-js counts a native's declared parameters before any default */
         defs[i].arity_hint = s ? s->nparams : 1;
+        if (!strcmp(defs[i].name, "string")) defs[i].arity_hint = 1;
         values[i].h.type = JT_FUNC;
         values[i].h.refcount = (size_t)-1;
         values[i].kind = F_BUILTIN;

@@ -157,8 +157,10 @@ static bool cps_char_is(const jfmt_cps *s, long i, const jfmt_cps *prop)
     return prop->n == 1 && s->c[i] == prop->c[0];
 }
 
+/* s.slice(0, at) + what + s.slice(at): a negative index counts from the end */
 static void cps_insert(jfmt_cps *s, long at, const jfmt_cps *what)
 {
+    if (at < 0) at += (long)s->n;
     if (at < 0) at = 0;
     if (at > (long)s->n) at = (long)s->n;
     jfmt_cps tail = {0};
@@ -724,6 +726,11 @@ static char *js_int_to_radix(double v, int radix)
     double x = fabs(v);
     char rev[1100];
     size_t n = 0;
+    /* V8 writes zeros for the digits a double cannot hold (>= 2^53) */
+    while (x / radix >= 9007199254740992.0 && n < sizeof rev - 100) {
+        x /= radix;
+        rev[n++] = '0';
+    }
     do {
         double d = fmod(x, radix);
         rev[n++] = "0123456789abcdefghijklmnopqrstuvwxyz"[(int)d];

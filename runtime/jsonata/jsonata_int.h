@@ -264,6 +264,9 @@ struct jeval {
     unsigned ticks;
     double now_ms;      /* $now/$millis timestamp */
     json_t *root;
+    jframe *cur_env;    /* environment of the function call in progress ($eval) */
+    void **arenas;      /* ASTs compiled by $eval, freed at the end */
+    int narenas;
 };
 
 /* value helpers */

@@ -181,14 +181,14 @@ json_t *jv_append(json_t *a, json_t *b)
 
 /* $string ------------------------------------------------------------------ */
 
-static json_t *prep_for_string(const json_t *v)
+static json_t *prep_for_string(jeval *E, const json_t *v)
 {
     if (!v) return NULL;
     if (jv_is_func(v)) return json_string("");
     if (jv_is_arr(v)) {
         json_t *o = json_array();
         for (size_t i = 0; i < jv_len(v); i++) {
-            json_t *x = prep_for_string(jv_at(v, i));
+            json_t *x = prep_for_string(E, jv_at(v, i));
             json_array_append_new(o, x ? x : json_null());
         }
         return o;
@@ -196,7 +196,11 @@ static json_t *prep_for_string(const json_t *v)
     if (v->type == JT_TUPLE) return json_object();
     if (jv_is_num(v)) {
         double d = jv_num(v);
-        if (!isfinite(d)) return json_null();
+        if (!isfinite(d)) {
+            if (E) jeval_fail(E, "D1001", 0, NULL, v);
+            return json_null();
+        }
+        if (d == floor(d)) return json_incref((json_t *)v);
         char b[40];
         snprintf(b, sizeof b, "%.15g", d);
         return json_real(strtod(b, NULL));
@@ -207,7 +211,7 @@ static json_t *prep_for_string(const json_t *v)
         size_t kl;
         json_t *x;
         json_object_keylen_foreach((json_t *)v, k, kl, x) {
-            json_t *y = prep_for_string(x);
+            json_t *y = prep_for_string(E, x);
             if (y) json_object_setn_new_nocheck(o, k, kl, y);
         }
         return o;
@@ -222,7 +226,11 @@ char *jv_stringify(jeval *E, const json_t *v, bool pretty)
     if (json_is_string(v)) return strndup(json_string_value(v), json_string_length(v));
     if (jv_is_func(v)) return strdup("");
     if (jv_is_arr(v) && v->type == JT_ARR && ((jarr *)v)->outer && jv_len(v) > 0) v = jv_at(v, 0);
-    json_t *p = prep_for_string(v);
+    json_t *p = prep_for_string(E, v);
+    if (E && E->failed) {
+        json_decref(p);
+        return NULL;
+    }
     char *s = crm_stringify(p, pretty ? 2 : 0);
     json_decref(p);
     return s ? s : strdup("");

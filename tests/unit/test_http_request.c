@@ -111,7 +111,7 @@ static void test_querystring_cookies(void)
 
 static void check_url(const char *in, const char *want)
 {
-    char *u = crm_url_clean(in);
+    char *u = crm_url_clean(in, false);
     CHECK_STR(u, want);
     free(u);
 }
@@ -124,6 +124,9 @@ static void test_url_clean(void)
     check_url("https://example.com:443/x?y=1#frag", "https://example.com/x?y=1");
     check_url("http://h/p?c[0].Text=T24,0\xC2\xB0|H80%|W%20S8,3m/s", "http://h/p?c[0].Text=T24,0%C2%B0|H80%25|W%20S8,3m/s");
     check_url("http://u:p@h:8080/{x}", "http://u:p@h:8080/%7Bx%7D");
+    char *u = crm_url_clean("http://h/e/a&#x2F;b c", true);
+    CHECK_STR(u, "http://h/e/a&#x2F;b%20c");
+    free(u);
 }
 
 /* A tiny HTTP server: answers every request with a fixed response. */

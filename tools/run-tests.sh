@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds Carmine and runs the whole test suite: unit tests, the project's flow
+# tests, the Node-RED conformance cases and the JSONata suite. Prints one
+# summary line per part and a last line "N passed, N failed"; exits non-zero
+# on any failure. BUILD_DIR (default build) and MESON_ARGS pick the build,
+# e.g. MESON_ARGS="-Db_sanitize=address,undefined" BUILD_DIR=build-asan.
+set -u
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+SHARED=${SHARED:-../shared}
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  meson setup "$BUILD_DIR" ${MESON_ARGS:-} >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+else
+  meson setup --reconfigure "$BUILD_DIR" ${MESON_ARGS:-} >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+fi
+if ! ninja -C "$BUILD_DIR" >"$BUILD_DIR/build.log" 2>&1; then
+  cat "$BUILD_DIR/build.log"; echo "0 passed, 1 failed"; exit 1
+fi
+if grep -q 'warning:' "$BUILD_DIR/build.log"; then
+  grep 'warning:' "$BUILD_DIR/build.log"; echo "build: compiler warnings (see above)"; warn_fail=1
+else
+  warn_fail=0
+fi
+
+passed=0; failed=$warn_fail
+add() { # add "N passed, N failed" from the last matching line of a file
+  local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+  if [ -z "$line" ]; then failed=$((failed + 1)); echo "  (no summary line: counted as one failure)"; return; fi
+  local p f; p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/'); f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+  passed=$((passed + p)); failed=$((failed + f))
+}
+
+# unit tests: one program each
+u_pass=0; u_fail=0
+for t in "$BUILD_DIR"/tests/test_*; do
+  [ -x "$t" ] || continue
+  if out=$("$t" 2>&1); then u_pass=$((u_pass + 1)); else u_fail=$((u_fail + 1)); echo "$out" | tail -n 20; echo "unit test $(basename "$t") FAILED"; fi
+done
+echo "unit: $u_pass passed, $u_fail failed"
+passed=$((passed + u_pass)); failed=$((failed + u_fail))
+
+run_part() { # name, command...
+  local name=$1; shift
+  local log="$BUILD_DIR/test-$name.log"
+  "$@" >"$log" 2>&1; local rc=$?
+  grep -E '^not ok|^    ' "$log" | head -n 200
+  echo "$name: $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1) (exit $rc)"
+  add "$log"
+  if [ $rc -ne 0 ] && ! grep -qE '^[0-9]+ passed, [1-9]' "$log"; then failed=$((failed + 1)); fi
+}
+
+run_part flows "$BUILD_DIR/carmine" test tests/flows
+run_part conformance "$BUILD_DIR/carmine" test --expect-failures tests/conformance-known-failures.txt "$SHARED/conformance/nodered"
+run_part jsonata "$BUILD_DIR/carmine" jsonata --suite "$SHARED/conformance/jsonata" --expect-failures tests/jsonata-known-failures.txt
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
