@@ -41,19 +41,55 @@ typedef struct {
     strbuf rem_buf;    /* Buffer remainder */
     json_t **pending;  /* messages whose done waits for their remainder */
     size_t npending, cappending;
+    struct split_job *job; /* the input being emitted, when it spans several turns */
+    json_t **waiting;  /* inputs that arrived meanwhile, in order */
+    size_t headwait, nwait, capwait;
 } split_state;
 
-/* One input being split: the mutated input and the parts fields shared by
- * every part. The handler owns one reference to tmpl; the function that
- * splits a kind of value consumes it (sends it as the last part, keeps it for
- * a later done, or drops it), and calls done while it is still valid. */
+/* Parts are sent in batches of this many per turn of the loop: a larger
+ * input continues in a job posted behind the parts just sent, so the loop's
+ * FIFO holds about one batch (plus what downstream makes of it) instead of
+ * every part at once. Up to this size the order of deliveries is exactly
+ * Node-RED's. */
+#define SPLIT_BATCH 1024
+
 typedef struct {
+    size_t off, len;
+} span;
+
+typedef struct {
+    const char *key;
+    double idx;
+    size_t order;
+    bool is_index;
+} okey;
+
+typedef enum { K_STR, K_BUF, K_ARR, K_OBJ } piece_kind;
+
+/* One input being split. The handler owns one reference to tmpl (the input,
+ * mutated as Node-RED mutates it); the tail consumes it (sends it as the last
+ * part, keeps it for a later done, or drops it) and calls done while it is
+ * still valid. Pieces 0..npieces-1 are sent in batches; the tail does what
+ * Node-RED does after its loop. */
+typedef struct split_job {
     crm_node *n;
     split_state *s;
     json_t *tmpl;      /* the input: no _msgid, placeholders at parts and the property */
     json_t *base;      /* parts without index/count/key */
-    const json_t *value; /* the value being split (borrowed) */
-    bool own;          /* nothing but tmpl reaches the split value */
+    json_t *value;     /* the value being split */
+    bool own;          /* nothing but this job reaches the value's elements */
+    piece_kind kind;
+    char *data;        /* STR/BUF: the bytes being split, remainder included */
+    size_t dlen;
+    span *spans;       /* STR/BUF: the pieces sent by the loop */
+    size_t nspans, capspans;
+    size_t rest;       /* STR/BUF: offset of what the tail deals with */
+    size_t count;      /* the number Node-RED computed as count */
+    okey *keys;        /* OBJ: keys in JavaScript order */
+    size_t npieces, next;
+    bool steal_last;   /* ARR/OBJ: the last piece moves the input */
+    double cnt;        /* parts.count of the pieces, -1 for none */
+    void (*tail)(struct split_job *);
 } split_job;
 
 /* ---- config helpers ------------------------------------------------------ */
@@ -129,6 +165,8 @@ static void split_free(split_state *s)
     sb_free(&s->rem_buf);
     for (size_t i = 0; i < s->npending; i++) json_decref(s->pending[i]);
     free(s->pending);
+    for (size_t i = 0; i < s->nwait; i++) json_decref(s->waiting[s->headwait + i]);
+    free(s->waiting);
     free(s);
 }
 
@@ -225,11 +263,6 @@ static int split_create(crm_node *n, const json_t *cfg)
     return 0;
 }
 
-static void split_close(crm_node *n)
-{
-    split_free(crm_node_data(n));
-    crm_node_set_data(n, NULL);
-}
 
 /* ---- building parts ---------------------------------------------------- */
 
@@ -278,7 +311,7 @@ static void set_prop(split_job *j, json_t *part, json_t *piece)
 }
 
 /* Sends one part (piece stolen). With steal the input itself becomes the
- * part: only for the last part of an input nobody keeps. */
+ * part (the handler's reference goes with it): only for the last part. */
 static void emit(split_job *j, json_t *piece, double index, double count, const char *key, bool steal)
 {
     json_t *part;
@@ -324,7 +357,6 @@ static void flush_pending(split_state *s, crm_node *n)
 /* Keeps msg (a new reference taken) until its remainder has been sent. */
 static void push_pending(split_state *s, json_t *msg)
 {
-    if (!msg) return;
     if (s->npending == s->cappending) {
         size_t cap = s->cappending ? s->cappending * 2 : 4;
         json_t **p = realloc(s->pending, cap * sizeof *p);
@@ -335,9 +367,110 @@ static void push_pending(split_state *s, json_t *msg)
     s->pending[s->npending++] = json_incref(msg);
 }
 
-/* ---- strings --------------------------------------------------------------- */
+/* ---- the job: pieces in batches, then the tail ----------------------------- */
 
-/* Byte length of the UTF-8 char starting at s. */
+static void add_span(split_job *j, size_t off, size_t len)
+{
+    if (j->nspans == j->capspans) {
+        size_t cap = j->capspans ? j->capspans * 2 : 16;
+        span *p = realloc(j->spans, cap * sizeof *p);
+        if (!p) return;
+        j->spans = p;
+        j->capspans = cap;
+    }
+    j->spans[j->nspans++] = (span){off, len};
+}
+
+static json_t *str_piece(const char *p, size_t l)
+{
+    json_t *v = json_stringn(p, l);
+    return v ? v : json_stringn_nocheck(p, l);
+}
+
+static json_t *make_piece(split_job *j, size_t i, const char **key)
+{
+    size_t k = (size_t)j->s->array_chunk;
+    switch (j->kind) {
+    case K_STR:
+        return str_piece(j->data + j->spans[i].off, j->spans[i].len);
+    case K_BUF:
+        return crm_buf_new(j->data + j->spans[i].off, j->spans[i].len);
+    case K_ARR: {
+        if (k == 1) return take_elem(j, json_array_get(j->value, i));
+        json_t *slice = json_array();
+        size_t len = json_array_size(j->value);
+        for (size_t x = i * k; x < (i + 1) * k && x < len; x++)
+            json_array_append_new(slice, take_elem(j, json_array_get(j->value, x)));
+        return slice;
+    }
+    case K_OBJ:
+        *key = j->keys[i].key;
+        return take_elem(j, json_object_get(j->value, *key));
+    }
+    return NULL;
+}
+
+static void job_free(split_job *j)
+{
+    json_decref(j->base);
+    json_decref(j->value);
+    free(j->data);
+    free(j->spans);
+    free(j->keys);
+    free(j);
+}
+
+static void handle_input(crm_node *n, split_state *s, json_t *msg);
+
+/* Sends the next batch of pieces; at the end runs the tail and frees the
+ * job. Returns false when it continues in a later turn. */
+static bool job_run(split_job *j)
+{
+    split_state *s = j->s;
+    size_t end = j->next + SPLIT_BATCH < j->npieces ? j->next + SPLIT_BATCH : j->npieces;
+    for (; j->next < end; j->next++) {
+        const char *key = NULL;
+        json_t *piece = make_piece(j, j->next, &key);
+        double idx = (j->kind == K_STR || j->kind == K_BUF) ? s->c++ : (double)j->next;
+        if (key && *s->addname) json_object_set_new(j->tmpl, s->addname, json_string(key));
+        if (j->steal_last && j->next + 1 == j->npieces) emit_last(j, piece, idx, j->cnt, key);
+        else emit(j, piece, idx, j->cnt, key, false);
+    }
+    if (j->next < j->npieces) return false;
+    if (j->tail) j->tail(j);
+    job_free(j);
+    return true;
+}
+
+static void job_continue(crm_node *n, void *arg)
+{
+    split_state *s = crm_node_data(n);
+    split_job *j = arg;
+    if (!s || s->job != j) return;
+    if (!job_run(j)) {
+        crm_node_post(n, job_continue, j);
+        return;
+    }
+    s->job = NULL;
+    while (!s->job && s->nwait) {
+        json_t *m = s->waiting[s->headwait++];
+        s->nwait--;
+        handle_input(n, s, m);
+    }
+}
+
+/* Runs a prepared job: in this turn if it fits in one batch, otherwise
+ * continuing behind the parts it sent. */
+static void job_start(split_job *j)
+{
+    if (job_run(j)) return;
+    j->s->job = j;
+    crm_node_post(j->n, job_continue, j);
+}
+
+/* ---- strings and Buffers ------------------------------------------------------- */
+
+/* Byte length of the UTF-8 char starting with c. */
 static size_t u8_len(unsigned char c)
 {
     return c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
@@ -355,7 +488,7 @@ static size_t u16_count(const char *s, size_t len)
     return u;
 }
 
-/* Advances byte offset *pos by up to units UTF-16 units (a surrogate pair
+/* Advances byte offset pos by up to units UTF-16 units (a surrogate pair
  * cut in half stays whole, in the earlier piece). */
 static size_t u16_advance(const char *s, size_t len, size_t pos, size_t units)
 {
@@ -368,139 +501,168 @@ static size_t u16_advance(const char *s, size_t len, size_t pos, size_t units)
     return pos > len ? len : pos;
 }
 
-static json_t *str_piece(const char *p, size_t l)
-{
-    json_t *v = json_stringn(p, l);
-    return v ? v : json_stringn_nocheck(p, l);
-}
-
-/* Fixed-length chunks of a string (len mode). */
-static void split_string_len(split_job *j, const char *data, size_t dlen)
+/* Fixed-length chunks: the loop sends all but the last; the tail sends the
+ * last or keeps it as the stream remainder. */
+static void tail_len(split_job *j)
 {
     split_state *s = j->s;
-    json_object_set_new(j->base, "ch", json_string(""));
-    json_object_set_new(j->base, "len", crm_num((double)s->chunk));
-    size_t units = u16_count(data, dlen);
-    size_t count = (units + s->chunk - 1) / s->chunk;
-    if (!s->stream) s->c = 0;
-    double cnt = s->stream ? -1 : (double)count;
-    size_t pos = 0;
-    for (size_t i = 0; i + 1 < count; i++) {
-        size_t end = u16_advance(data, dlen, pos, s->chunk);
-        emit(j, str_piece(data + pos, end - pos), s->c++, cnt, NULL, false);
-        pos = end;
-    }
-    if (count > 1) flush_pending(s, j->n);
-    size_t rlen = dlen - pos;
-    if (!s->stream || u16_count(data + pos, rlen) == (size_t)s->chunk) {
-        emit_last(j, str_piece(data + pos, rlen), s->c++, cnt, NULL);
+    if (j->count > 1) flush_pending(s, j->n);
+    const char *rest = j->data + j->rest;
+    size_t rlen = j->dlen - j->rest;
+    bool str = j->kind == K_STR;
+    bool whole = str ? u16_count(rest, rlen) == (size_t)s->chunk : rlen == (size_t)s->chunk;
+    strbuf *rem = str ? &s->rem_str : &s->rem_buf;
+    if (!s->stream || whole) {
+        emit_last(j, str ? str_piece(rest, rlen) : crm_buf_new(rest, rlen), s->c++, j->cnt, NULL);
         flush_pending(s, j->n);
         crm_node_done(j->n, j->tmpl);
-        s->rem_str.len = 0;
+        rem->len = 0;
     } else {
-        s->rem_str.len = 0;
-        sb_putn(&s->rem_str, data + pos, rlen);
-        set_prop(j, j->tmpl, str_piece(data, dlen));
+        rem->len = 0;
+        sb_putn(rem, rest, rlen);
+        set_prop(j, j->tmpl, str ? str_piece(j->data, j->dlen) : json_incref(j->value));
         push_pending(s, j->tmpl);
     }
     json_decref(j->tmpl);
 }
 
-/* Node-RED's sendArray: pieces[0..n-1] (stolen); n == 0 sends one part with
- * the property undefined, as JavaScript's array[0] gives. */
-static void send_pieces(split_job *j, json_t **pieces, size_t n)
+static void setup_len(split_job *j)
 {
     split_state *s = j->s;
-    double cnt = s->stream ? -1 : (double)n;
-    size_t i = 0;
-    for (; n > 0 && i < n - 1; i++) emit(j, pieces[i], s->c++, cnt, NULL, false);
-    json_t *last = n ? pieces[i] : NULL;
-    if (!s->stream) {
-        json_incref(j->tmpl);
-        emit(j, last, s->c++, (double)n, NULL, true);
-        s->c = 0;
-        return;
+    size_t L = (size_t)s->chunk;
+    bool str = j->kind == K_STR;
+    if (str) json_object_set_new(j->base, "ch", json_string(""));
+    json_object_set_new(j->base, "len", crm_num((double)L));
+    size_t units = str ? u16_count(j->data, j->dlen) : j->dlen;
+    j->count = (units + L - 1) / L;
+    if (!s->stream) s->c = 0;
+    j->cnt = s->stream ? -1 : (double)j->count;
+    size_t pos = 0;
+    for (size_t i = 0; i + 1 < j->count; i++) {
+        size_t end = str ? u16_advance(j->data, j->dlen, pos, L) : pos + L;
+        add_span(j, pos, end - pos);
+        pos = end;
     }
-    s->rem_str.len = 0;
-    if (last) {
-        sb_putn(&s->rem_str, json_string_value(last), json_string_length(last));
-        set_prop(j, j->tmpl, last);
-    }
+    j->rest = pos;
+    j->npieces = j->nspans;
+    j->tail = tail_len;
 }
 
-/* Splits data on the delimiter (JavaScript String.prototype.split). */
-static void split_string_delim(split_job *j, const char *data, size_t dlen)
+/* Node-RED's sendArray after its loop: the last piece is sent (count and
+ * index reset) or becomes the stream remainder. No piece at all ("".split
+ * on an empty delimiter) sends one part with the property undefined. */
+static void tail_str_delim(split_job *j)
 {
     split_state *s = j->s;
-    json_object_set(j->base, "ch", s->delim_ch);
-    size_t cap = 16, n = 0;
-    json_t **pieces = malloc(cap * sizeof *pieces);
-    if (!pieces) return;
-    const char *d = s->delim;
-    size_t dl = s->delim_len, p = 0;
-    for (;;) {
-        const char *hit;
-        if (dl == 0) hit = p < dlen ? data + u16_advance(data, dlen, p, 1) : NULL;
-        else hit = memmem(data + p, dlen - p, d, dl);
-        if (dl == 0 && !hit) break; /* "abc".split("") has no trailing piece */
-        if (n == cap) {
-            json_t **np = realloc(pieces, (cap *= 2) * sizeof *np);
-            if (!np) break;
-            pieces = np;
+    json_t *last = j->count ? str_piece(j->data + j->rest, j->dlen - j->rest) : NULL;
+    if (!s->stream) {
+        emit_last(j, last, s->c++, (double)j->count, NULL);
+        s->c = 0;
+    } else {
+        s->rem_str.len = 0;
+        if (last) {
+            sb_putn(&s->rem_str, json_string_value(last), json_string_length(last));
+            set_prop(j, j->tmpl, last);
         }
-        if (dl == 0) {
-            size_t e = (size_t)(hit - data);
-            pieces[n++] = str_piece(data + p, e - p);
-            p = e;
-            continue;
-        }
-        if (!hit) {
-            pieces[n++] = str_piece(data + p, dlen - p);
-            break;
-        }
-        pieces[n++] = str_piece(data + p, (size_t)(hit - data) - p);
-        p = (size_t)(hit - data) + dl;
     }
-    send_pieces(j, pieces, n);
-    free(pieces);
     crm_node_done(j->n, j->tmpl);
     json_decref(j->tmpl);
 }
 
-static void split_string(split_job *j, const json_t *v)
+/* JavaScript String.prototype.split on the delimiter. */
+static void setup_str_delim(split_job *j)
 {
     split_state *s = j->s;
-    json_object_set_new(j->base, "type", json_string("string"));
-    strbuf data = SB_INIT;
-    if (s->rem_str.len) sb_putn(&data, s->rem_str.data, s->rem_str.len);
-    sb_putn(&data, json_string_value(v), json_string_length(v));
-    if (!data.data) sb_putn(&data, "", 0);
-    if (s->type == SPLT_LEN) split_string_len(j, data.data, data.len);
-    else split_string_delim(j, data.data, data.len);
-    sb_free(&data);
+    json_object_set(j->base, "ch", s->delim_ch);
+    const char *d = s->delim, *data = j->data;
+    size_t dl = s->delim_len, dlen = j->dlen, p = 0;
+    if (dl == 0) { /* one piece per character; "" gives none */
+        while (p < dlen) {
+            size_t e = u16_advance(data, dlen, p, 1);
+            add_span(j, p, e - p);
+            p = e;
+        }
+        j->count = j->nspans;
+        if (j->nspans) j->rest = j->spans[--j->nspans].off;
+    } else {
+        const char *hit;
+        while ((hit = memmem(data + p, dlen - p, d, dl))) {
+            add_span(j, p, (size_t)(hit - data) - p);
+            p = (size_t)(hit - data) + dl;
+        }
+        j->rest = p;
+        j->count = j->nspans + 1;
+    }
+    j->npieces = j->nspans;
+    j->cnt = s->stream ? -1 : (double)j->count;
+    j->tail = tail_str_delim;
+}
+
+static const char *find_bytes(const char *b, size_t blen, size_t from, const char *d, size_t dl)
+{
+    if (dl == 0 || from > blen) return NULL; /* Node-RED would loop forever on an empty delimiter */
+    return memmem(b + from, blen - from, d, dl);
+}
+
+/* After the pieces that end in a delimiter: what follows the last delimiter
+ * is sent (non-stream; count = index + 1) or kept. A Buffer ending with the
+ * delimiter sends nothing more, though count included an empty piece. */
+static void tail_buf_delim(split_job *j)
+{
+    split_state *s = j->s;
+    if (j->count > 1) flush_pending(s, j->n);
+    size_t p = j->rest;
+    if (!s->stream && p < j->dlen) {
+        double idx = s->c++;
+        double c2 = s->c++;
+        emit_last(j, crm_buf_new(j->data + p, j->dlen - p), idx, c2, NULL);
+        flush_pending(s, j->n);
+    } else {
+        s->rem_buf.len = 0;
+        sb_putn(&s->rem_buf, j->data + p, j->dlen - p);
+        /* Node-RED keeps this done even when it also calls it below: it
+         * fires again with the next flush. */
+        set_prop(j, j->tmpl, json_incref(j->value));
+        push_pending(s, j->tmpl);
+    }
+    if (s->rem_buf.len == 0) crm_node_done(j->n, j->tmpl);
+    json_decref(j->tmpl);
+}
+
+static void setup_buf_delim(split_job *j)
+{
+    split_state *s = j->s;
+    json_object_set(j->base, "ch", s->delim_ch);
+    size_t p = 0;
+    for (const char *h = find_bytes(j->data, j->dlen, 0, s->delim, s->delim_len); h;
+         h = find_bytes(j->data, j->dlen, p, s->delim, s->delim_len)) {
+        add_span(j, p, (size_t)(h - j->data) - p);
+        p = (size_t)(h - j->data) + s->delim_len;
+    }
+    j->rest = p;
+    j->count = j->nspans + 1;
+    if (!s->stream) s->c = 0;
+    j->cnt = s->stream ? -1 : (double)j->count;
+    j->npieces = j->nspans;
+    j->tail = tail_buf_delim;
+}
+
+/* The text or bytes to split: the stream remainder, then the value. */
+static int load_data(split_job *j, strbuf *rem, const char *v, size_t vlen)
+{
+    j->dlen = rem->len + vlen;
+    j->data = malloc(j->dlen + 1);
+    if (!j->data) return -1;
+    if (rem->len) memcpy(j->data, rem->data, rem->len);
+    if (vlen) memcpy(j->data + rem->len, v, vlen);
+    j->data[j->dlen] = '\0';
+    return 0;
 }
 
 /* ---- arrays and objects ----------------------------------------------------- */
 
-static void split_array(split_job *j, json_t *arr)
+static void tail_done(split_job *j)
 {
-    split_state *s = j->s;
-    size_t len = json_array_size(arr), k = (size_t)s->array_chunk;
-    size_t count = (len + k - 1) / k;
-    json_object_set_new(j->base, "type", json_string("array"));
-    json_object_set_new(j->base, "len", crm_num((double)k));
-    for (size_t i = 0, pos = 0; i < count; i++, pos += k) {
-        json_t *piece;
-        if (k == 1) {
-            piece = take_elem(j, json_array_get(arr, pos));
-        } else {
-            piece = json_array();
-            for (size_t x = pos; x < pos + k && x < len; x++)
-                json_array_append_new(piece, take_elem(j, json_array_get(arr, x)));
-        }
-        if (i + 1 == count) emit_last(j, piece, (double)i, (double)count, NULL);
-        else emit(j, piece, (double)i, (double)count, NULL, false);
-    }
     crm_node_done(j->n, j->tmpl);
     json_decref(j->tmpl);
 }
@@ -519,13 +681,6 @@ static bool index_key(const char *k, double *out)
     return true;
 }
 
-typedef struct {
-    const char *key;
-    double idx;
-    size_t order;
-    bool is_index;
-} okey;
-
 static int okey_cmp(const void *a, const void *b)
 {
     const okey *x = a, *y = b;
@@ -534,122 +689,30 @@ static int okey_cmp(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
-static void split_object(split_job *j, json_t *obj)
+static int setup_object(split_job *j)
 {
-    split_state *s = j->s;
-    size_t l = json_object_size(obj), i = 0;
-    okey *keys = calloc(l ? l : 1, sizeof *keys);
-    if (!keys) return;
+    size_t l = json_object_size(j->value), i = 0;
+    j->keys = calloc(l ? l : 1, sizeof *j->keys);
+    if (!j->keys) return -1;
     const char *k;
     json_t *v;
-    json_object_foreach(obj, k, v) {
-        keys[i].key = k;
-        keys[i].order = i;
-        keys[i].is_index = index_key(k, &keys[i].idx);
+    json_object_foreach(j->value, k, v) {
+        j->keys[i].key = k;
+        j->keys[i].order = i;
+        j->keys[i].is_index = index_key(k, &j->keys[i].idx);
         i++;
     }
-    qsort(keys, l, sizeof *keys, okey_cmp);
+    qsort(j->keys, l, sizeof *j->keys, okey_cmp);
     json_object_set_new(j->base, "type", json_string("object"));
-    for (i = 0; i < l; i++) {
-        if (*s->addname) json_object_set_new(j->tmpl, s->addname, json_string(keys[i].key));
-        json_t *piece = take_elem(j, json_object_get(obj, keys[i].key));
-        if (i + 1 == l) emit_last(j, piece, (double)i, (double)l, keys[i].key);
-        else emit(j, piece, (double)i, (double)l, keys[i].key, false);
-    }
-    free(keys);
-    crm_node_done(j->n, j->tmpl);
-    json_decref(j->tmpl);
-}
-
-/* ---- Buffers ------------------------------------------------------------------- */
-
-static void split_buffer_len(split_job *j, const unsigned char *b, size_t blen)
-{
-    split_state *s = j->s;
-    size_t L = (size_t)s->chunk, count = (blen + L - 1) / L;
-    if (!s->stream) s->c = 0;
-    double cnt = s->stream ? -1 : (double)count;
-    json_object_set_new(j->base, "len", crm_num((double)L));
-    size_t pos = 0;
-    for (size_t i = 0; i + 1 < count; i++, pos += L) emit(j, crm_buf_new(b + pos, L), s->c++, cnt, NULL, false);
-    if (count > 1) flush_pending(s, j->n);
-    size_t rlen = blen - pos;
-    if (!s->stream || rlen == L) {
-        emit_last(j, crm_buf_new(b + pos, rlen), s->c++, cnt, NULL);
-        flush_pending(s, j->n);
-        crm_node_done(j->n, j->tmpl);
-        json_decref(j->tmpl);
-        s->rem_buf.len = 0;
-    } else {
-        s->rem_buf.len = 0;
-        sb_putn(&s->rem_buf, (const char *)b + pos, rlen);
-        set_prop(j, j->tmpl, json_incref((json_t *)j->value));
-        push_pending(s, j->tmpl);
-        json_decref(j->tmpl);
-    }
-}
-
-static const unsigned char *find_bytes(const unsigned char *b, size_t blen, size_t from, const char *d, size_t dl)
-{
-    if (dl == 0 || from > blen) return NULL; /* Node-RED would loop forever on an empty delimiter */
-    return memmem(b + from, blen - from, d, dl);
-}
-
-static void split_buffer_delim(split_job *j, const unsigned char *b, size_t blen)
-{
-    split_state *s = j->s;
-    const char *d = s->delim;
-    size_t dl = s->delim_len;
-    json_object_set(j->base, "ch", s->delim_ch);
-    size_t count = 1;
-    for (const unsigned char *h = find_bytes(b, blen, 0, d, dl); h; h = find_bytes(b, blen, (size_t)(h - b) + dl, d, dl))
-        count++;
-    if (!s->stream) s->c = 0;
-    double cnt = s->stream ? -1 : (double)count;
-    size_t p = 0;
-    for (const unsigned char *h = find_bytes(b, blen, 0, d, dl); h; h = find_bytes(b, blen, p, d, dl)) {
-        emit(j, crm_buf_new(b + p, (size_t)(h - b) - p), s->c++, cnt, NULL, false);
-        p = (size_t)(h - b) + dl;
-    }
-    if (count > 1) flush_pending(s, j->n);
-    bool rest_empty;
-    if (!s->stream && p < blen) {
-        double idx = s->c++;
-        double c2 = s->c++;
-        emit_last(j, crm_buf_new(b + p, blen - p), idx, c2, NULL);
-        flush_pending(s, j->n);
-        rest_empty = s->rem_buf.len == 0;
-    } else {
-        s->rem_buf.len = 0;
-        sb_putn(&s->rem_buf, (const char *)b + p, blen - p);
-        /* Node-RED keeps this done even when it also calls it below: it
-         * fires again with the next flush. */
-        set_prop(j, j->tmpl, json_incref((json_t *)j->value));
-        push_pending(s, j->tmpl);
-        rest_empty = s->rem_buf.len == 0;
-    }
-    if (rest_empty) crm_node_done(j->n, j->tmpl);
-    json_decref(j->tmpl);
-}
-
-static void split_buffer(split_job *j, const json_t *v)
-{
-    split_state *s = j->s;
-    size_t vlen;
-    const unsigned char *vb = crm_buf_data(v, &vlen);
-    strbuf all = SB_INIT;
-    if (s->rem_buf.len) sb_putn(&all, s->rem_buf.data, s->rem_buf.len);
-    sb_putn(&all, (const char *)vb, vlen);
-    json_object_set_new(j->base, "type", json_string("buffer"));
-    if (s->type == SPLT_LEN) split_buffer_len(j, (const unsigned char *)(all.data ? all.data : ""), all.len);
-    else split_buffer_delim(j, (const unsigned char *)(all.data ? all.data : ""), all.len);
-    sb_free(&all);
+    j->npieces = l;
+    j->cnt = (double)l;
+    return 0;
 }
 
 /* ---- input ------------------------------------------------------------------------ */
 
 /* Mutates msg as Node-RED does before splitting: parts stacked, a new parts
- * id, _msgid removed. Fills j->base. */
+ * id, _msgid removed. */
 static void prepare(split_job *j, json_t *msg)
 {
     split_state *s = j->s;
@@ -662,15 +725,51 @@ static void prepare(split_job *j, json_t *msg)
     json_object_set(msg, "parts", json_null()); /* placeholder, keeps the key's place */
     json_object_del(msg, "_msgid");
     j->tmpl = msg;
+    set_prop(j, msg, json_incref(json_null()));
 }
 
-static void split_input(crm_node *n, json_t *msg)
+/* Sets the job up for the kind of value; false for values that are not
+ * split (the message is dropped, done called). */
+static bool setup_kind(split_job *j)
 {
-    split_state *s = crm_node_data(n);
-    if (!s || s->broken) {
-        json_decref(msg);
-        return;
+    split_state *s = j->s;
+    json_t *v = j->value;
+    if (json_is_string(v)) {
+        j->kind = K_STR;
+        json_object_set_new(j->base, "type", json_string("string"));
+        if (load_data(j, &s->rem_str, json_string_value(v), json_string_length(v)) < 0) return false;
+        if (s->type == SPLT_LEN) setup_len(j);
+        else setup_str_delim(j);
+    } else if (json_is_array(v)) {
+        size_t k = (size_t)s->array_chunk;
+        j->kind = K_ARR;
+        json_object_set_new(j->base, "type", json_string("array"));
+        json_object_set_new(j->base, "len", crm_num((double)k));
+        j->npieces = (json_array_size(v) + k - 1) / k;
+        j->cnt = (double)j->npieces;
+        j->steal_last = true;
+        j->tail = tail_done;
+    } else if (crm_is_buf(v)) {
+        size_t vlen;
+        const unsigned char *vb = crm_buf_data(v, &vlen);
+        j->kind = K_BUF;
+        json_object_set_new(j->base, "type", json_string("buffer"));
+        if (load_data(j, &s->rem_buf, (const char *)vb, vlen) < 0) return false;
+        if (s->type == SPLT_LEN) setup_len(j);
+        else setup_buf_delim(j);
+    } else if (json_is_object(v) && !crm_is_handle(v)) {
+        j->kind = K_OBJ;
+        if (setup_object(j) < 0) return false;
+        j->steal_last = true;
+        j->tail = tail_done;
+    } else {
+        return false;
     }
+    return true;
+}
+
+static void handle_input(crm_node *n, split_state *s, json_t *msg)
+{
     if (!s->path) {
         crm_node_error(n, msg, "%s", s->path_err ? s->path_err : "Invalid property expression");
         json_decref(msg);
@@ -687,24 +786,66 @@ static void split_input(crm_node *n, json_t *msg)
         json_decref(msg);
         return;
     }
-    split_job j = {.n = n, .s = s, .value = v};
-    /* Whether the elements can move: only this message holds the value. */
-    j.own = s->simple && msg->refcount == 1 && v->refcount == 1;
-    json_incref(v);
-    prepare(&j, msg);
-    set_prop(&j, msg, json_incref(json_null()));
-    if (json_is_string(v)) split_string(&j, v);
-    else if (json_is_array(v)) split_array(&j, v);
-    else if (crm_is_buf(v)) split_buffer(&j, v);
-    else if (json_is_object(v) && !crm_is_handle(v)) split_object(&j, v);
-    else {
-        json_object_set(msg, "parts", j.base);
-        set_prop(&j, msg, json_incref(v));
+    split_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        json_decref(msg);
+        return;
+    }
+    j->n = n;
+    j->s = s;
+    /* the elements can move to the parts when only this message holds them */
+    j->own = s->simple && msg->refcount == 1 && v->refcount == 1;
+    j->value = json_incref(v);
+    prepare(j, msg);
+    if (!setup_kind(j)) {
+        json_object_set(msg, "parts", j->base);
+        set_prop(j, msg, json_incref(j->value));
         crm_node_done(n, msg);
         json_decref(msg);
+        job_free(j);
+        return;
     }
-    json_decref(j.base);
-    json_decref(v);
+    job_start(j);
+}
+
+static void split_input(crm_node *n, json_t *msg)
+{
+    split_state *s = crm_node_data(n);
+    if (!s || s->broken) {
+        json_decref(msg);
+        return;
+    }
+    if (s->job) { /* an input is still being sent: keep the order */
+        if (s->headwait + s->nwait == s->capwait) {
+            if (s->headwait) {
+                memmove(s->waiting, s->waiting + s->headwait, s->nwait * sizeof *s->waiting);
+                s->headwait = 0;
+            } else {
+                size_t cap = s->capwait ? s->capwait * 2 : 8;
+                json_t **p = realloc(s->waiting, cap * sizeof *p);
+                if (!p) {
+                    json_decref(msg);
+                    return;
+                }
+                s->waiting = p;
+                s->capwait = cap;
+            }
+        }
+        s->waiting[s->headwait + s->nwait++] = msg;
+        return;
+    }
+    handle_input(n, s, msg);
+}
+
+static void split_close(crm_node *n)
+{
+    split_state *s = crm_node_data(n);
+    if (s && s->job) {
+        json_decref(s->job->tmpl);
+        job_free(s->job);
+    }
+    split_free(s);
+    crm_node_set_data(n, NULL);
 }
 
 const crm_node_type crm_type_split = {

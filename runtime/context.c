@@ -1,60 +1,136 @@
-/* context.c: node, flow and global context (spec §4) on the memory store:
- * keys are property expressions, a "#:(store)::" prefix names a store,
- * "$parent." climbs from a subflow's flow context to its parent's. The global
- * scope is shared by all loops, so it is read and written under a lock;
- * node and flow scopes belong to one loop and need none. */
+/* context.c: node, flow and global context (spec §4).
+ *
+ * Each configured store (settings.contextStorage; by default one "memory"
+ * store) maps a context id ("global", a flow id, "<node>:<flow>") to an
+ * object tree. Keys are property expressions; "#:(store)::" picks a store;
+ * "$parent." climbs from a subflow's flow context to its parent's. A
+ * localfilesystem store is a memory store that is loaded from and flushed to
+ * Node-RED's file layout (global/global.json, <flow>/flow.json,
+ * <flow>/<node>.json) every flushInterval seconds and at stop. A store has
+ * one lock: loops share global context, and the flusher reads everything.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "engine.h"
 
-/* Strips "#:(store)::" from key; returns the rest (borrowed from key). */
-static const char *strip_store(const char *key)
+typedef struct ctxstore {
+    char *name;
+    bool file;
+    char *dir;          /* <dir>/<base> */
+    double flush_ms;
+    json_t *scopes;     /* context id -> object */
+    json_t *dirty;      /* context id -> true */
+    pthread_mutex_t lock;
+} ctxstore;
+
+struct crm_ctxstores {
+    ctxstore *stores;
+    size_t n;
+    size_t def;          /* index of the default store */
+    bool configured;     /* settings named stores: node context survives close */
+    pthread_t flusher;
+    bool flushing;
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool stop;
+};
+
+/* Store selection --------------------------------------------------------------- */
+
+static ctxstore *store_for(crm_runtime *rt, const char **key)
 {
-    if (!strncmp(key, "#:(", 3)) {
-        const char *e = strstr(key, ")::");
-        if (e) return e + 3;
+    struct crm_ctxstores *S = rt->stores;
+    const char *k = *key;
+    if (!strncmp(k, "#:(", 3)) {
+        const char *e = strstr(k, ")::");
+        if (e) {
+            size_t len = (size_t)(e - k - 3);
+            *key = e + 3;
+            for (size_t i = 0; i < S->n; i++)
+                if (strlen(S->stores[i].name) == len && !strncmp(S->stores[i].name, k + 3, len)) return &S->stores[i];
+            if (!(len == 7 && !strncmp(k + 3, "default", 7)))
+                crm_log(rt, CRM_LOG_WARN, NULL, "Unknown context store '%.*s' specified. Using default store.", (int)len, k + 3);
+        }
     }
-    return key;
+    return &S->stores[S->def];
 }
 
-static json_t *scope_root(crm_node *n, crm_scope scope, const char **key)
+static ctxstore *store_named(crm_runtime *rt, const char *name)
 {
-    switch (scope) {
-    case CRM_SCOPE_NODE: return n->ctx;
-    case CRM_SCOPE_GLOBAL: return n->rt->global_ctx;
-    case CRM_SCOPE_FLOW: break;
+    struct crm_ctxstores *S = rt->stores;
+    for (size_t i = 0; name && i < S->n; i++)
+        if (!strcmp(S->stores[i].name, name)) return &S->stores[i];
+    return &S->stores[S->def];
+}
+
+/* The context id of a scope, as Node-RED names it. */
+static void context_id(crm_node *n, crm_scope scope, const char **key, char *out, size_t cap)
+{
+    if (scope == CRM_SCOPE_GLOBAL) {
+        snprintf(out, cap, "global");
+        return;
+    }
+    if (scope == CRM_SCOPE_NODE) {
+        if (n->flow && n->z) snprintf(out, cap, "%s:%s", n->alias ? n->alias : n->id, n->z);
+        else snprintf(out, cap, "%s", n->id);
+        return;
     }
     crm_flow *f = n->flow;
     while (!strncmp(*key, "$parent.", 8)) {
         *key += 8;
-        if (f && f->is_subflow) f = f->parent;
-        else return n->rt->global_ctx;
+        f = f && f->is_subflow ? f->parent : NULL;
     }
-    return f ? f->ctx : n->rt->global_ctx;
+    snprintf(out, cap, "%s", f && f != n->rt->global_flow ? f->id : "global");
+}
+
+/* The scope object (borrowed), created when create is set. Store locked. */
+static json_t *scope_obj(ctxstore *s, const char *id, bool create)
+{
+    json_t *o = json_object_get(s->scopes, id);
+    if (!o && create) {
+        o = json_object();
+        json_object_set_new(s->scopes, id, o);
+    }
+    return o;
+}
+
+/* API ------------------------------------------------------------------------------ */
+
+json_t *crm_context_get_msg(crm_node *n, crm_scope scope, const char *key, const json_t *msg)
+{
+    if (!key || !*key) return NULL;
+    ctxstore *s = store_for(n->rt, &key);
+    char id[512];
+    context_id(n, scope, &key, id, sizeof id);
+    if (!strcmp(key, "$parent")) return NULL;
+    char *err = NULL;
+    crm_path *p = crm_path_parse(key, &err);
+    free(err);
+    if (!p) return NULL;
+    pthread_mutex_lock(&s->lock);
+    json_t *root = scope_obj(s, id, false);
+    bool throws = false;
+    json_t *v = root ? json_incref(crm_path_get(p, root, msg, &throws)) : NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (!v && scope == CRM_SCOPE_GLOBAL) {
+        /* functionGlobalContext seeds answer when the store has nothing */
+        json_t *seed = json_object_get(n->rt->settings, "functionGlobalContext");
+        if (json_is_object(seed)) v = json_incref(crm_path_get(p, seed, msg, &throws));
+    }
+    crm_path_free(p);
+    return v;
 }
 
 json_t *crm_context_get(crm_node *n, crm_scope scope, const char *key)
 {
     return crm_context_get_msg(n, scope, key, NULL);
-}
-
-json_t *crm_context_get_msg(crm_node *n, crm_scope scope, const char *key, const json_t *msg)
-{
-    if (!key || !*key) return NULL;
-    key = strip_store(key);
-    json_t *root = scope_root(n, scope, &key);
-    char *err = NULL;
-    crm_path *p = crm_path_parse(key, &err);
-    free(err);
-    if (!p) return NULL;
-    bool global = root == n->rt->global_ctx;
-    if (global) pthread_mutex_lock(&n->rt->global_lock);
-    bool throws = false;
-    json_t *v = json_incref(crm_path_get(p, root, msg, &throws));
-    if (global) pthread_mutex_unlock(&n->rt->global_lock);
-    crm_path_free(p);
-    return v;
 }
 
 int crm_context_set(crm_node *n, crm_scope scope, const char *key, json_t *value)
@@ -63,8 +139,9 @@ int crm_context_set(crm_node *n, crm_scope scope, const char *key, json_t *value
         json_decref(value);
         return -1;
     }
-    key = strip_store(key);
-    json_t *root = scope_root(n, scope, &key);
+    ctxstore *s = store_for(n->rt, &key);
+    char id[512];
+    context_id(n, scope, &key, id, sizeof id);
     char *err = NULL;
     crm_path *p = crm_path_parse(key, &err);
     free(err);
@@ -72,45 +149,276 @@ int crm_context_set(crm_node *n, crm_scope scope, const char *key, json_t *value
         json_decref(value);
         return -1;
     }
-    bool global = root == n->rt->global_ctx;
-    if (global) pthread_mutex_lock(&n->rt->global_lock);
-    int rc = crm_path_set(p, root, NULL, value, true);
-    if (global) pthread_mutex_unlock(&n->rt->global_lock);
+    pthread_mutex_lock(&s->lock);
+    int rc = crm_path_set(p, scope_obj(s, id, true), NULL, value, true);
+    if (s->file) json_object_set_new(s->dirty, id, json_true());
+    pthread_mutex_unlock(&s->lock);
     crm_path_free(p);
     return rc;
 }
 
 json_t *crm_context_keys(crm_node *n, crm_scope scope, const char *store)
 {
-    (void)store;
+    ctxstore *s = store_named(n->rt, store);
     const char *key = "";
-    json_t *root = scope_root(n, scope, &key);
-    bool global = root == n->rt->global_ctx;
+    char id[512];
+    context_id(n, scope, &key, id, sizeof id);
     json_t *keys = json_array();
-    if (global) pthread_mutex_lock(&n->rt->global_lock);
+    pthread_mutex_lock(&s->lock);
+    json_t *root = scope_obj(s, id, false);
     const char *k;
     json_t *v;
     json_object_foreach(root, k, v) json_array_append_new(keys, json_string(k));
-    if (global) pthread_mutex_unlock(&n->rt->global_lock);
+    pthread_mutex_unlock(&s->lock);
     return keys;
+}
+
+void crm_context_node_closed(crm_node *n)
+{
+    struct crm_ctxstores *S = n->rt->stores;
+    if (!S || S->configured) return;
+    const char *key = "";
+    char id[512];
+    context_id(n, CRM_SCOPE_NODE, &key, id, sizeof id);
+    ctxstore *s = &S->stores[S->def];
+    pthread_mutex_lock(&s->lock);
+    json_object_del(s->scopes, id);
+    pthread_mutex_unlock(&s->lock);
 }
 
 int crm_runtime_context_init(crm_runtime *rt, const char *scope, const char *flow_id, const json_t *value)
 {
     if (!json_is_object(value)) return -1;
-    json_t *root = NULL;
+    const char *id = NULL;
     if (!strcmp(scope, "global")) {
-        root = rt->global_ctx;
+        id = "global";
     } else if (!strcmp(scope, "flow")) {
-        for (size_t i = 0; i < rt->nflows && !root; i++) {
+        for (size_t i = 0; i < rt->nflows && !id; i++) {
             crm_flow *f = rt->flows[i];
             if (f->is_subflow || f == rt->global_flow) continue;
-            if (!flow_id || !strcmp(f->id, flow_id)) root = f->ctx;
+            if (!flow_id || !strcmp(f->id, flow_id)) id = f->id;
         }
     }
-    if (!root) return -1;
+    if (!id) return -1;
+    ctxstore *s = &rt->stores->stores[rt->stores->def];
     json_t *copy = crm_deep_copy(value);
-    json_object_update(root, copy);
+    pthread_mutex_lock(&s->lock);
+    json_object_update(scope_obj(s, id, true), copy);
+    pthread_mutex_unlock(&s->lock);
     json_decref(copy);
     return 0;
+}
+
+/* localfilesystem ------------------------------------------------------------------------ */
+
+static int mkdirs(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* context id -> file path: global/global.json, <flow>/flow.json, <flow>/<node>.json */
+static void file_of(const ctxstore *s, const char *id, char *out, size_t cap)
+{
+    const char *colon = strchr(id, ':');
+    if (!strcmp(id, "global")) snprintf(out, cap, "%s/global/global.json", s->dir);
+    else if (colon) snprintf(out, cap, "%s/%s/%.*s.json", s->dir, colon + 1, (int)(colon - id), id);
+    else snprintf(out, cap, "%s/%s/flow.json", s->dir, id);
+}
+
+static int load_store(crm_runtime *rt, ctxstore *s)
+{
+    if (mkdirs(s->dir) < 0) {
+        crm_log(rt, CRM_LOG_ERROR, NULL, "context store %s: cannot create %s: %s", s->name, s->dir, strerror(errno));
+        return -1;
+    }
+    DIR *d = opendir(s->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char sub[4096];
+        if (snprintf(sub, sizeof sub, "%s/%s", s->dir, e->d_name) >= (int)sizeof sub) continue;
+        DIR *d2 = opendir(sub);
+        struct dirent *f;
+        while (d2 && (f = readdir(d2))) {
+            size_t len = strlen(f->d_name);
+            if (f->d_name[0] == '.' || len < 6 || strcmp(f->d_name + len - 5, ".json")) continue;
+            char path[8192];
+            if (snprintf(path, sizeof path, "%s/%s", sub, f->d_name) >= (int)sizeof path) continue;
+            FILE *fp = fopen(path, "rb");
+            if (!fp) continue;
+            json_error_t je;
+            json_t *v = json_loadf(fp, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &je);
+            fclose(fp);
+            if (!json_is_object(v)) {
+                crm_log(rt, CRM_LOG_ERROR, NULL, "Invalid JSON in context file '%s'", path);
+                json_decref(v);
+                continue;
+            }
+            char id[1024];
+            if (!strcmp(e->d_name, "global") && !strcmp(f->d_name, "global.json")) snprintf(id, sizeof id, "global");
+            else if (!strcmp(f->d_name, "flow.json")) snprintf(id, sizeof id, "%s", e->d_name);
+            else snprintf(id, sizeof id, "%.*s:%s", (int)(len - 5), f->d_name, e->d_name);
+            json_object_set_new(s->scopes, id, v);
+        }
+        if (d2) closedir(d2);
+    }
+    if (d) closedir(d);
+    return 0;
+}
+
+static void write_scope(crm_runtime *rt, ctxstore *s, const char *id, json_t *obj)
+{
+    char path[4096], tmp[4200];
+    file_of(s, id, path, sizeof path);
+    char *slash = strrchr(path, '/');
+    *slash = 0;
+    mkdirs(path);
+    *slash = '/';
+    if (!obj || !json_object_size(obj)) {
+        unlink(path);
+        return;
+    }
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)time(NULL));
+    char *text = crm_stringify(obj, 4);
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp || fputs(text, fp) < 0 || fclose(fp) != 0 || rename(tmp, path) < 0)
+        crm_log(rt, CRM_LOG_ERROR, NULL, "context store %s: cannot write %s: %s", s->name, path, strerror(errno));
+    free(text);
+}
+
+static void flush_store(crm_runtime *rt, ctxstore *s)
+{
+    pthread_mutex_lock(&s->lock);
+    json_t *dirty = s->dirty;
+    s->dirty = json_object();
+    json_t *snap = json_object();
+    const char *id;
+    json_t *v;
+    json_object_foreach(dirty, id, v) {
+        json_t *o = json_object_get(s->scopes, id);
+        json_object_set_new(snap, id, o ? crm_deep_copy(o) : json_null());
+    }
+    pthread_mutex_unlock(&s->lock);
+    json_object_foreach(snap, id, v) write_scope(rt, s, id, json_is_null(v) ? NULL : v);
+    json_decref(snap);
+    json_decref(dirty);
+}
+
+static void *flusher(void *arg)
+{
+    crm_runtime *rt = arg;
+    struct crm_ctxstores *S = rt->stores;
+    double period = 30000;
+    for (size_t i = 0; i < S->n; i++)
+        if (S->stores[i].file && S->stores[i].flush_ms < period) period = S->stores[i].flush_ms;
+    pthread_mutex_lock(&S->m);
+    while (!S->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long long ns = ts.tv_nsec + (long long)(period * 1e6);
+        ts.tv_sec += (time_t)(ns / 1000000000LL);
+        ts.tv_nsec = (long)(ns % 1000000000LL);
+        pthread_cond_timedwait(&S->c, &S->m, &ts);
+        pthread_mutex_unlock(&S->m);
+        for (size_t i = 0; i < S->n; i++)
+            if (S->stores[i].file) flush_store(rt, &S->stores[i]);
+        pthread_mutex_lock(&S->m);
+    }
+    pthread_mutex_unlock(&S->m);
+    return NULL;
+}
+
+static void add_store(struct crm_ctxstores *S, const char *name, bool file)
+{
+    S->stores = realloc(S->stores, (S->n + 1) * sizeof *S->stores);
+    ctxstore *s = &S->stores[S->n++];
+    memset(s, 0, sizeof *s);
+    s->name = strdup(name);
+    s->file = file;
+    s->scopes = json_object();
+    s->dirty = json_object();
+    s->flush_ms = 30000;
+    pthread_mutex_init(&s->lock, NULL);
+}
+
+int crm_context_runtime_init(crm_runtime *rt)
+{
+    struct crm_ctxstores *S = calloc(1, sizeof *S);
+    rt->stores = S;
+    pthread_mutex_init(&S->m, NULL);
+    pthread_cond_init(&S->c, NULL);
+    json_t *cfg = json_object_get(rt->settings, "contextStorage");
+    if (!json_is_object(cfg) || !json_object_size(cfg)) {
+        add_store(S, "memory", false);
+        return 0;
+    }
+    S->configured = true;
+    const char *name;
+    json_t *v;
+    const char *default_ref = NULL;
+    json_object_foreach(cfg, name, v) {
+        if (json_is_string(v)) {
+            if (!strcmp(name, "default")) default_ref = json_string_value(v);
+            continue;
+        }
+        const char *module = crm_cfg_str(v, "module", "memory");
+        bool file = !strcmp(module, "localfilesystem");
+        if (!file && strcmp(module, "memory")) {
+            crm_log(rt, CRM_LOG_ERROR, NULL, "contextStorage.%s: unknown module '%s' (memory, localfilesystem)", name, module);
+            return -1;
+        }
+        add_store(S, name, file);
+        ctxstore *s = &S->stores[S->n - 1];
+        json_t *c = json_object_get(v, "config");
+        if (file) {
+            const char *dir = crm_cfg_str(c, "dir", rt->userdir ? rt->userdir : ".");
+            const char *base = crm_cfg_str(c, "base", "context");
+            if (asprintf(&s->dir, "%s/%s", dir, base) < 0) return -1;
+            s->flush_ms = crm_cfg_num(c, "flushInterval", 30) * 1000;
+            if (load_store(rt, s) < 0) return -1;
+        }
+    }
+    if (!S->n) add_store(S, "memory", false);
+    S->def = 0;
+    for (size_t i = 0; i < S->n; i++)
+        if (!strcmp(S->stores[i].name, default_ref ? default_ref : "default")) S->def = i;
+    bool any_file = false;
+    for (size_t i = 0; i < S->n; i++) any_file |= S->stores[i].file;
+    if (any_file) S->flushing = pthread_create(&S->flusher, NULL, flusher, rt) == 0;
+    return 0;
+}
+
+void crm_context_runtime_close(crm_runtime *rt)
+{
+    struct crm_ctxstores *S = rt->stores;
+    if (!S) return;
+    if (S->flushing) {
+        pthread_mutex_lock(&S->m);
+        S->stop = true;
+        pthread_cond_signal(&S->c);
+        pthread_mutex_unlock(&S->m);
+        pthread_join(S->flusher, NULL);
+    }
+    for (size_t i = 0; i < S->n; i++) {
+        ctxstore *s = &S->stores[i];
+        if (s->file) flush_store(rt, s);
+        free(s->name);
+        free(s->dir);
+        json_decref(s->scopes);
+        json_decref(s->dirty);
+        pthread_mutex_destroy(&s->lock);
+    }
+    free(S->stores);
+    pthread_mutex_destroy(&S->m);
+    pthread_cond_destroy(&S->c);
+    free(S);
+    rt->stores = NULL;
 }

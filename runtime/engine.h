@@ -39,7 +39,6 @@ struct crm_node {
     crm_node ***wires;  /* resolved at start; NULL entries stand for missing/disabled nodes */
     char ***wire_ids;
     void *data;
-    json_t *ctx;        /* node context (memory store) */
     crm_timer *timers;  /* pending timers, so close can cancel them */
     bool is_config;     /* no x/y */
     bool watched;       /* a complete node watches it */
@@ -57,7 +56,6 @@ struct crm_flow {
     json_t *subflow_def;  /* subflow instance: the definition */
     crm_loop *loop;
     crm_runtime *rt;
-    json_t *ctx;          /* flow context */
     json_t *env;          /* evaluated env of the tab / instance */
     crm_node **nodes;
     size_t nnodes;
@@ -86,13 +84,11 @@ struct crm_runtime {
     json_t *node_index;   /* id -> index+1 into nodes (as integer) */
     crm_loop **loops;
     size_t nloops;
-    json_t *global_ctx;
-    pthread_mutex_t global_lock;
     json_t *global_env;   /* from global-config nodes */
     crm_httpd *httpd;
     bool started;
     char *userdir;
-    struct crm_ctxstore *store; /* persistent context store, or NULL */
+    struct crm_ctxstores *stores; /* context stores (context.c) */
 };
 
 /* loop.c */
@@ -140,7 +136,8 @@ void crm_register_builtins(void);
 /* context.c */
 /* crm_context_get with [msg.x] parts of the key evaluated against msg. */
 json_t *crm_context_get_msg(crm_node *n, crm_scope scope, const char *key, const json_t *msg);
-void crm_context_runtime_init(crm_runtime *rt);
+int crm_context_runtime_init(crm_runtime *rt);
+void crm_context_node_closed(crm_node *n);
 void crm_context_runtime_close(crm_runtime *rt);
 
 /* admin.c */

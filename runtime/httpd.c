@@ -1093,7 +1093,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (cl && strtod(cl, NULL) > (double)h->api_max)
             return queue_error_page(c, 413, "PayloadTooLargeError: request entity too large");
         r->expect_body = (cl && strtod(cl, NULL) > 0) || te;
-        if (!r->expect_body) return dispatch(r, method);
+        /* answering from this first call would be an "early" response,
+         * which makes libmicrohttpd close the connection */
         return MHD_YES;
     }
     if (*upload_size) {

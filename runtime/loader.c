@@ -173,7 +173,6 @@ static crm_flow *flow_new(crm_runtime *rt, const char *id, const char *label)
     f->id = strdup(id);
     f->label = strdup(label ? label : "");
     f->rt = rt;
-    f->ctx = json_object();
     rt->flows = realloc(rt->flows, (rt->nflows + 1) * sizeof *rt->flows);
     rt->flows[rt->nflows++] = f;
     return f;
@@ -219,7 +218,6 @@ static crm_node *node_new(loader *L, crm_flow *f, json_t *config, const char *id
     n->z = str(config, "z") ? strdup(str(config, "z")) : NULL;
     n->is_config = !is_flow_node(config);
     n->config = config;
-    n->ctx = json_object();
     json_t *wires = json_object_get(config, "wires");
     n->nports = json_is_array(wires) ? (int)json_array_size(wires) : 0;
     n->nwires = calloc(n->nports ? n->nports : 1, sizeof *n->nwires);

@@ -23,11 +23,12 @@ crm_runtime *crm_runtime_new(const json_t *settings)
     json_t *lg = json_object_get(json_object_get(json_object_get(rt->settings, "logging"), "console"), "level");
     if (json_is_string(lg)) rt->log_level = crm_log_level_parse(json_string_value(lg));
     rt->node_index = json_object();
-    json_t *seed = json_object_get(rt->settings, "functionGlobalContext");
-    rt->global_ctx = json_is_object(seed) ? crm_deep_copy(seed) : json_object();
-    pthread_mutex_init(&rt->global_lock, NULL);
     const char *ud = json_string_value(json_object_get(rt->settings, "userDir"));
     rt->userdir = ud ? strdup(ud) : NULL;
+    if (crm_context_runtime_init(rt) < 0) {
+        crm_runtime_free(rt);
+        return NULL;
+    }
     return rt;
 }
 
@@ -96,6 +97,7 @@ static void close_node(crm_node *n, void *arg)
     if (n->closed) return;
     if (n->type->close) n->type->close(n);
     crm_timers_cancel_node(n);
+    crm_context_node_closed(n);
     n->closed = true;
 }
 
@@ -130,7 +132,6 @@ static void free_node(crm_node *n)
     free(n->wires);
     free(n->nwires);
     json_decref(n->config);
-    json_decref(n->ctx);
     json_decref(n->catch_scope);
     free(n->id);
     free(n->alias);
@@ -158,7 +159,6 @@ void crm_runtime_free(crm_runtime *rt)
         crm_flow *f = rt->flows[i];
         free(f->id);
         free(f->label);
-        json_decref(f->ctx);
         json_decref(f->env);
         free(f->nodes);
         free(f->catches);
@@ -182,9 +182,8 @@ void crm_runtime_free(crm_runtime *rt)
     json_decref(rt->settings);
     json_decref(rt->env_override);
     json_decref(rt->flows_json);
-    json_decref(rt->global_ctx);
     json_decref(rt->global_env);
-    pthread_mutex_destroy(&rt->global_lock);
+    crm_context_runtime_close(rt);
     free(rt->userdir);
     free(rt);
 }

@@ -6,6 +6,7 @@
  * reference (NULL = undefined); on error it sets E->failed and the error and
  * returns NULL, so callers test E->failed after each call. Frames and
  * function values are owned by the evaluation and freed when it ends. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -1317,6 +1318,17 @@ fail:
     return NULL;
 }
 
+static jsig *tsig;
+static void *tarena;
+static pthread_once_t tsig_once = PTHREAD_ONCE_INIT;
+
+static void tsig_init(void)
+{
+    int ep;
+    jsonata_error e;
+    tsig = jsig_parse("<(oa):o>", &tarena, &ep, &e);
+}
+
 /* The evaluator --------------------------------------------------------------- */
 
 static bool check_limits(jeval *E, jnode *n)
@@ -1443,13 +1455,7 @@ json_t *jeval_node(jeval *E, jnode *n, json_t *input, jframe *env)
         jfunc *f = jfunc_new(E, F_TRANSFORM);
         f->node = n;
         f->env = env;
-        static jsig *tsig;
-        static void *tarena;
-        if (!tsig) {
-            int ep;
-            jsonata_error e;
-            tsig = jsig_parse("<(oa):o>", &tarena, &ep, &e);
-        }
+        pthread_once(&tsig_once, tsig_init);
         f->sig = tsig;
         r = &f->h;
         break;
