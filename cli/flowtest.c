@@ -454,7 +454,8 @@ static void run_steps(crm_runtime *rt, const json_t *steps, double t0, ft_result
         } else if (json_is_object(http)) {
             strbuf label = SB_INIT;
             const char *m = json_string_value(json_object_get(http, "method"));
-            sb_printf(&label, "step %zu (%s %s)", i, m ? m : "GET", json_string_value(json_object_get(http, "path")));
+            const char *path = json_string_value(json_object_get(http, "path"));
+            sb_printf(&label, "step %zu (%s %s)", i, m ? m : "GET", path ? path : "/");
             if (!port) fail(res, "%s: the runtime has no HTTP port", label.data);
             else http_step(http, json_object_get(st, "expect"), port, t0, label.data, res);
             sb_free(&label);
@@ -890,11 +891,12 @@ static void run_file(ft_run *run, const char *path)
         report(run, base, "(file)", &res);
         sb_free(&res.why);
     } else {
-        int p = run->passed, f = run->failed, s = run->skipped;
+        int p = run->passed, f = run->failed, s = run->skipped, n = run->n;
         size_t i;
         json_t *c;
         json_array_foreach(cases, i, c) run_one(run, base, c, (int)i);
-        printf("# %s: %d passed, %d failed, %d skipped\n", base, run->passed - p, run->failed - f, run->skipped - s);
+        if (run->n > n) /* not for a file whose cases --filter left out */
+            printf("# %s: %d passed, %d failed, %d skipped\n", base, run->passed - p, run->failed - f, run->skipped - s);
     }
     sb_free(&err);
     json_decref(doc);
@@ -908,7 +910,13 @@ static int cmp_str(const void *a, const void *b)
 static void run_dir(ft_run *run, const char *dir)
 {
     DIR *d = opendir(dir);
-    if (!d) return;
+    if (!d) {
+        ft_result res = {FT_FAIL, SB_INIT};
+        fail(&res, "cannot read the directory: %s", strerror(errno));
+        report(run, dir, "(directory)", &res);
+        sb_free(&res.why);
+        return;
+    }
     char **names = NULL;
     size_t n = 0, capn = 0;
     struct dirent *e;

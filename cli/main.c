@@ -13,6 +13,7 @@
 
 #include "flowtest.h"
 #include "jsonata.h"
+#include "plugins.h"
 #include "runtime.h"
 
 static const char usage[] =
@@ -27,6 +28,8 @@ static const char usage[] =
     "  -s, --settings FILE    JSON settings file (port, host, httpNodeRoot, httpAdminRoot,\n"
     "                         contextStorage, logLevel, functionGlobalContext, ...)\n"
     "  -u, --userDir DIR      directory for context files (default: the current directory)\n"
+    "  -P, --plugins DIR      load node types from the shared libraries in DIR\n"
+    "                         (also the setting \"pluginsDir\")\n"
     "  -v, --verbose          log at debug level\n"
     "      --version          print the version and exit\n"
     "  -h, --help             print this help and exit\n"
@@ -75,16 +78,17 @@ static int parse_options(int argc, char **argv, options *o)
     static const struct option longopts[] = {{"port", required_argument, 0, 'p'},
                                               {"settings", required_argument, 0, 's'},
                                               {"userDir", required_argument, 0, 'u'},
+                                              {"plugins", required_argument, 0, 'P'},
                                               {"verbose", no_argument, 0, 'v'},
                                               {"version", no_argument, 0, 'V'},
                                               {"help", no_argument, 0, 'h'},
                                               {0, 0, 0, 0}};
     o->settings = json_object();
-    const char *port = NULL, *userdir = NULL;
+    const char *port = NULL, *userdir = NULL, *plugins = NULL;
     bool verbose = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:s:u:vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:s:u:P:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p': port = optarg; break;
         case 's': {
@@ -99,6 +103,7 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         }
         case 'u': userdir = optarg; break;
+        case 'P': plugins = optarg; break;
         case 'v': verbose = true; break;
         case 'V': printf("carmine %s (Node-RED 4.1.15 semantics)\n", CARMINE_VERSION); exit(0);
         case 'h': fputs(usage, stdout); exit(0);
@@ -115,6 +120,15 @@ static int parse_options(int argc, char **argv, options *o)
         json_object_set_new(o->settings, "port", json_real((double)p));
     }
     if (userdir) json_object_set_new(o->settings, "userDir", json_string(userdir));
+    if (plugins) json_object_set_new(o->settings, "pluginsDir", json_string(plugins));
+    const char *pdir = json_string_value(json_object_get(o->settings, "pluginsDir"));
+    if (pdir) {
+        strbuf problems = SB_INIT;
+        int rc = crm_plugins_load_dir(pdir, &problems);
+        if (problems.len) fprintf(stderr, "carmine: plugins in %s:\n%s", pdir, problems.data);
+        sb_free(&problems);
+        if (rc < 0) return 1;
+    }
     if (verbose) json_object_set_new(o->settings, "logLevel", json_string("debug"));
     if (optind != argc - 1) {
         fprintf(stderr, "carmine: expected one flows file\n%s", usage);

@@ -10,8 +10,9 @@
  *    timer because their due times do not follow arrival order.
  *  - rate (queue or drop), queue, timed: a FIFO (a ring buffer) and one
  *    repeating loop timer. Like Node-RED, the rate queue has no bound unless
- *    a maximum is set (nodeMessageBufferMaxLength, 0 = unbounded): a source
- *    that outruns the rate grows it without end.
+ *    settings.nodeMessageBufferMaxLength is set (then a full queue is emptied
+ *    and an error raised): by default a source that outruns the rate grows it
+ *    without end. The queue/timed buffers hold one entry per topic.
  *  - burst (Node-RED 5.x only; 4.1.15 has no such mode): a sliding window of
  *    slots, each freed `window` ms after its message passed; kept in the same
  *    due-ordered list as "delay".
@@ -27,6 +28,7 @@
 #include <string.h>
 
 #include "carmine.h"
+#include "runtime.h"
 
 /* Node's setTimeout turns NaN and delays past 2^31-1 ms into 1 ms. */
 #define TIMEOUT_MAX 2147483647.0
@@ -764,6 +766,15 @@ static void read_rates(delay_state *s, const json_t *cfg)
     restore_rate(s);
 }
 
+/* settings.nodeMessageBufferMaxLength: a positive number bounds the rate queue. */
+static size_t max_kept_setting(crm_node *n)
+{
+    const crm_runtime *rt = crm_node_runtime(n);
+    const json_t *v = rt ? json_object_get(crm_runtime_settings(rt), "nodeMessageBufferMaxLength") : NULL;
+    double d = js_to_number(v);
+    return (d >= 1 && d < 1e15) ? (size_t)d : 0;
+}
+
 static int delay_create(crm_node *n, const json_t *cfg)
 {
     delay_mode mode;
@@ -787,6 +798,7 @@ static int delay_create(crm_node *n, const json_t *cfg)
     s->allowrate = crm_truthy(json_object_get(cfg, "allowrate"));
     const json_t *outputs = json_object_get(cfg, "outputs");
     s->two_outputs = json_is_number(outputs) && crm_num_value(outputs) == 2; /* === 2 */
+    s->max_kept = max_kept_setting(n);
     crm_node_set_data(n, s);
     return 0;
 }

@@ -39,6 +39,7 @@ static int http_in_create(crm_node *n, const json_t *cfg)
         crm_node_config_error(n, "url", "cannot use the path \"%s\"", url);
         return -1;
     }
+    if (rc == -3) crm_node_warn(n, "no HTTP server: the route %s is not served (see the HTTP settings errors)", url);
     return 0;
 }
 

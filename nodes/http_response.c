@@ -10,7 +10,6 @@
 
 #include "http.h"
 #include "httpclient.h"
-#include "http_internal.h"
 #include "strbuf.h"
 
 typedef struct {
@@ -71,7 +70,7 @@ static int res_set(json_t *out, const char *name, const json_t *value, char **er
             return -1;
         }
         char *s = crm_to_string(value);
-        char *ct = http_content_type_for_set(s ? s : "");
+        char *ct = crm_http_type_for_set(s ? s : "");
         free(s);
         hset(out, name, json_string(ct));
         free(ct);
@@ -300,7 +299,7 @@ static char *jsonp_body(json_t *out, const json_t *payload, const json_t *msg, s
     }
     free(cb);
     /* res.send of a string: the type gets charset=utf-8 */
-    char *ct = http_set_charset(json_string_value(hget(out, "content-type")));
+    char *ct = crm_http_set_charset(json_string_value(hget(out, "content-type")));
     hset(out, "Content-Type", json_string(ct));
     free(ct);
     *len = json ? strlen(json) : 0;
@@ -369,7 +368,7 @@ static void http_response_input(crm_node *n, json_t *msg)
             len = strlen(numbuf);
         }
         const json_t *ct = hget(out, "content-type");
-        char *t = ct ? http_set_charset(json_string_value(ct)) : strdup("text/html; charset=utf-8");
+        char *t = ct ? crm_http_set_charset(json_string_value(ct)) : strdup("text/html; charset=utf-8");
         hset(out, "Content-Type", json_string(t ? t : "text/html; charset=utf-8"));
         free(t);
     } else {

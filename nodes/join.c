@@ -83,6 +83,16 @@ struct join_state {
 
 /* ---- small helpers --------------------------------------------------------- */
 
+/* Proposed engine call: whether crm_node_done(n, ...) has an observer (a
+ * complete node watching n). Declared weak so join links before the engine
+ * has it; without it every message is kept, as it must be when observed. */
+extern bool crm_node_watched(const crm_node *n) __attribute__((weak));
+
+static bool done_observed(const crm_node *n)
+{
+    return !crm_node_watched || crm_node_watched(n);
+}
+
 static char *unescape_joiner(const char *in)
 {
     static const char from[] = "nrtef0";
@@ -520,6 +530,11 @@ static void join_collect(crm_node *n, join_state *js, json_t *msg)
         json_decref(msg);
         return;
     }
+    if (!done_observed(n) && g->nmsgs) {
+        /* nobody sees done: keep only the latest message, for errors */
+        json_decref(g->msgs[0]);
+        g->nmsgs = 0;
+    }
     push_msg(&g->msgs, &g->nmsgs, &g->capmsgs, msg);
     if (!accumulate_value(js, g, &c, msg)) {
         json_decref(msg);
@@ -836,8 +851,7 @@ static int join_create(crm_node *n, const json_t *cfg)
     if (!js->property || !js->key) return -1;
     if (js->mode != MODE_AUTO) js->timer_ms = crm_cfg_num(cfg, "timeout", 0) * 1000;
     if (isnan(js->timer_ms)) js->timer_ms = 0;
-    js->count = crm_cfg_num(cfg, "count", 0);
-    if (isnan(js->count)) js->count = NAN;
+    js->count = crm_cfg_num(cfg, "count", 0); /* NaN never completes by count, as in Node-RED */
     const json_t *cnt = json_object_get(cfg, "count");
     js->count_empty = json_is_string(cnt) && json_string_length(cnt) == 0;
     const char *build = crm_cfg_str(cfg, "build", "");

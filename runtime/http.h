@@ -52,6 +52,15 @@ void crm_http_route_remove(crm_node *n);
 int crm_http_respond(crm_node *n, const json_t *res_handle, int status, const json_t *headers, const void *body,
                      size_t len, unsigned flags);
 
+/* Content types as Express writes them (malloc'd results):
+ * crm_http_set_charset: res.send's setCharset(type, "utf-8"), which lower-cases
+ * the type and sets or replaces the charset parameter;
+ * crm_http_type_for_set: res.set("Content-Type", type), which appends
+ * "; charset=utf-8" to text/ *, application/json and application/javascript
+ * types that carry no charset. */
+char *crm_http_set_charset(const char *type);
+char *crm_http_type_for_set(const char *type);
+
 /* Query strings as the qs module parses them (Express's req.query):
  * repeated keys give arrays, a[b]=c objects, a[]=x arrays. New object. */
 json_t *crm_http_parse_query(const char *qs, size_t len);

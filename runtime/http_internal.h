@@ -43,12 +43,6 @@ bool http_ieqn(const char *a, const char *b, size_t n);
 /* Media type of a Content-Type value, lower-cased and without parameters,
  * into out (size cap). Returns false when there is none. */
 bool http_media_type(const char *ct, char *out, size_t cap);
-/* Express's setCharset(type, "utf-8"): malloc'd. */
-char *http_set_charset(const char *type);
-/* mime.contentType-like: adds "; charset=utf-8" to text/ *, application/json
- * and application/javascript types without a charset (res.set). malloc'd. */
-char *http_content_type_for_set(const char *type);
-
 /* Bodies ------------------------------------------------------------------ */
 
 typedef struct {

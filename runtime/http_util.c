@@ -42,7 +42,7 @@ static int span_cmp(const void *a, const void *b)
     return c ? c : (int)nx - (int)ny;
 }
 
-char *http_set_charset(const char *type)
+char *crm_http_set_charset(const char *type)
 {
     char media[256];
     if (!http_media_type(type, media, sizeof media) || !strchr(media, '/')) return strdup(type ? type : "");
@@ -72,7 +72,7 @@ char *http_set_charset(const char *type)
     return sb_take(&sb);
 }
 
-char *http_content_type_for_set(const char *type)
+char *crm_http_type_for_set(const char *type)
 {
     /* Express res.set: a charset is added when mime knows one for the type */
     const char *c = strstr(type, ";");

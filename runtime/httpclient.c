@@ -21,6 +21,11 @@
 /* Idle connections kept in the multi handle's cache: enough for a load
  * tester hammering a few hosts, small enough to stay cheap. */
 #define CACHE_CONNECTIONS 64
+/* Open connections per host: past this, transfers wait in curl's queue for a
+ * free connection instead of each opening its own socket, which keeps a
+ * burst of thousands of requests from costing thousands of sockets and
+ * buffers (and from tripping the server's overload limit). */
+#define HOST_CONNECTIONS 64
 
 struct crm_http_group {
     int refs;     /* 1 for the owner until closed, +1 per live transfer */
@@ -291,7 +296,14 @@ static void set_tls(xfer *x, const crm_http_spec *s)
 static void set_proxy(xfer *x, const crm_http_spec *s)
 {
     const crm_proxy_options *p = s->proxy;
-    if (!p || !p->url) return; /* curl reads http_proxy / https_proxy / no_proxy itself */
+    if (!p || !p->url) {
+        /* curl reads http_proxy, https_proxy and no_proxy itself, but not
+         * HTTP_PROXY, which Node-RED honours too */
+        const char *up = getenv("HTTP_PROXY");
+        if (!strncmp(s->url, "http://", 7) && !getenv("http_proxy") && up && *up)
+            curl_easy_setopt(x->easy, CURLOPT_PROXY, up);
+        return;
+    }
     curl_easy_setopt(x->easy, CURLOPT_PROXY, p->url);
     if (p->user) curl_easy_setopt(x->easy, CURLOPT_PROXYUSERNAME, p->user);
     if (p->password) curl_easy_setopt(x->easy, CURLOPT_PROXYPASSWORD, p->password);
@@ -309,7 +321,12 @@ static xfer *xfer_build(const crm_http_spec *s, char **err)
     CURL *e = x->easy;
     x->hops = json_array();
     x->timeout_ms = s->timeout_ms;
-    if (curl_easy_setopt(e, CURLOPT_URL, s->url) != CURLE_OK) {
+    /* reject what WHATWG URL parsing would (bad host, port out of range)
+     * before anything is queued */
+    CURLU *u = curl_url();
+    CURLUcode uc = u ? curl_url_set(u, CURLUPART_URL, s->url, 0) : CURLUE_OUT_OF_MEMORY;
+    curl_url_cleanup(u);
+    if (uc != CURLUE_OK || curl_easy_setopt(e, CURLOPT_URL, s->url) != CURLE_OK) {
         xfer_free(x);
         *err = strdup("TypeError: Invalid URL");
         return NULL;
@@ -568,6 +585,7 @@ static int client_start(void)
     C.multi = curl_multi_init();
     if (!C.multi) return -1;
     curl_multi_setopt(C.multi, CURLMOPT_MAXCONNECTS, (long)CACHE_CONNECTIONS);
+    curl_multi_setopt(C.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)HOST_CONNECTIONS);
     C.stop = false;
     if (pthread_create(&C.thread, NULL, client_main, NULL)) {
         curl_multi_cleanup(C.multi);

@@ -54,7 +54,7 @@ typedef struct req_state {
     int slot;
     double deadline;
     char *if_none_match;
-    char *what;    /* "GET /path", for log lines */
+    const char *method; /* libmicrohttpd's, valid while the request lives */
     json_t *extra; /* CORS headers to add to the response, or NULL */
 } req_state;
 
@@ -589,6 +589,19 @@ static json_t *request_headers(struct MHD_Connection *c)
     return obj;
 }
 
+static void put_ipv4(char *buf, const unsigned char *a, const char *prefix)
+{
+    char *p = stpcpy(buf, prefix);
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+        if (v >= 100) *p++ = (char)('0' + v / 100);
+        if (v >= 10) *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        if (i < 3) *p++ = '.';
+    }
+    *p = 0;
+}
+
 static json_t *client_ip(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -596,9 +609,12 @@ static json_t *client_ip(struct MHD_Connection *c)
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET) {
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf, sizeof buf);
+            put_ipv4(buf, (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr, "");
         } else if (sa->sa_family == AF_INET6) {
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf, sizeof buf);
+            const unsigned char *a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+            static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+            if (!memcmp(a, mapped, 12)) put_ipv4(buf, a + 12, "::ffff:"); /* what inet_ntop writes, faster */
+            else inet_ntop(AF_INET6, a, buf, sizeof buf);
         }
     }
     return json_string(buf);
@@ -878,8 +894,8 @@ static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *m
         long long now = (long long)mono_ms();
         long long last = atomic_load(&h->last_503_log);
         if (now - last >= 1000 && atomic_compare_exchange_strong(&h->last_503_log, &last, now))
-            hlog(h, CRM_LOG_WARN, "%zu requests in flight (maxRequestsInFlight): answering 503 to %s",
-                 h->max_inflight, r->what);
+            hlog(h, CRM_LOG_WARN, "%zu requests in flight (maxRequestsInFlight): answering 503 to %s %s",
+                 h->max_inflight, r->method, r->uri);
         return reply_now(r, 503, status_response(503));
     }
     json_t *msg = json_object();
@@ -968,7 +984,7 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
         goto out;
     }
     if (admin_json_quirk(r, path, plen, headers, &err)) {
-        hlog(h, CRM_LOG_WARN, "%s: %s", r->what, err.message);
+        hlog(h, CRM_LOG_WARN, "%s %s: %s", r->method, r->uri, err.message);
         ret = queue_error_page(r->conn, 400, err.message);
         goto out;
     }
@@ -1045,7 +1061,6 @@ static void free_req(req_state *r)
     free(r->uri);
     sb_free(&r->body);
     free(r->if_none_match);
-    free(r->what);
     json_decref(r->extra);
     if (r->resp) MHD_destroy_response(r->resp);
     free(r);
@@ -1082,9 +1097,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (!r->started) {
         r->started = true;
-        size_t wl = strlen(method) + strlen(r->uri) + 2;
-        r->what = malloc(wl);
-        if (r->what) snprintf(r->what, wl, "%s %s", method, r->uri);
+        r->method = method;
         r->get_or_head = !strcmp(method, "GET") || !strcmp(method, "HEAD");
         const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
         if (inm) r->if_none_match = strdup(inm);
@@ -1126,8 +1139,8 @@ static void reap(crm_httpd *h)
         }
         pthread_mutex_unlock(&h->slots_lock);
         for (size_t i = 0; i < n; i++) {
-            hlog(h, CRM_LOG_WARN, "%s: no http response within %.0f ms (httpRequestTimeout): answered 504",
-                 expired[i]->what ? expired[i]->what : "request", h->timeout_ms);
+            hlog(h, CRM_LOG_WARN, "%s %s: no http response within %.0f ms (httpRequestTimeout): answered 504",
+                 expired[i]->method, expired[i]->uri, h->timeout_ms);
             deliver(expired[i], 504, status_response(504));
         }
     } while (n == 64);
@@ -1179,7 +1192,7 @@ static int bind_address(const crm_httpd *h, struct sockaddr_storage *ss)
 
 static struct MHD_Daemon *start_daemon(crm_httpd *h, bool dual)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
     struct MHD_OptionItem opts[16];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h};

@@ -56,6 +56,7 @@ struct crm_loop {
     json_t **graveyard;    /* messages released while a handler runs, freed when it returns */
     size_t ngrave, capgrave;
     bool sleeping;
+    atomic_bool inbox_pending;
     atomic_bool busy;
     int efd;
     crm_timer **heap;
@@ -63,6 +64,9 @@ struct crm_loop {
 };
 
 static _Thread_local crm_loop *current_loop;
+
+/* Deliveries a loop runs before it looks at timers and its inbox again. */
+#define TURN_JOBS 1024
 
 crm_loop *crm_loop_current(void) { return current_loop; }
 
@@ -267,6 +271,7 @@ static void post_job(crm_loop *l, job j)
     }
     pthread_mutex_lock(&l->lock);
     jobq_push(&l->inbox, j);
+    atomic_store_explicit(&l->inbox_pending, true, memory_order_release);
     bool sleeping = l->sleeping;
     l->sleeping = false;
     pthread_mutex_unlock(&l->lock);
@@ -321,6 +326,7 @@ static void flush_outbox(crm_loop *l)
 static void take_inbox(crm_loop *l)
 {
     pthread_mutex_lock(&l->lock);
+    atomic_store_explicit(&l->inbox_pending, false, memory_order_relaxed);
     job j;
     while (jobq_pop(&l->inbox, &j)) jobq_push(&l->fifo, j);
     pthread_mutex_unlock(&l->lock);
@@ -331,20 +337,19 @@ static void *loop_main(void *arg)
     crm_loop *l = arg;
     current_loop = l;
     while (!atomic_load(&l->stop)) {
-        take_inbox(l);
-        run_due_timers(l);
+        if (atomic_load_explicit(&l->inbox_pending, memory_order_acquire)) take_inbox(l);
+        if (l->nheap) run_due_timers(l);
         if (l->outbox.len) flush_outbox(l);
         if (l->ngrave) bury(l);
         job j;
-        /* run what is queued now; what handlers queue runs in the next turns */
-        size_t batch = l->fifo.len;
-        if (batch) atomic_store(&l->busy, true);
-        while (batch-- && jobq_pop(&l->fifo, &j)) {
+        /* a turn runs up to TURN_JOBS deliveries, those queued meanwhile
+         * included, before timers and the inbox get their turn */
+        if (l->fifo.len) atomic_store_explicit(&l->busy, true, memory_order_relaxed);
+        for (int budget = TURN_JOBS; budget-- > 0 && jobq_pop(&l->fifo, &j);) {
             run_job(&j);
             if (l->outbox.len) flush_outbox(l);
             if (l->ngrave) bury(l);
         }
-        if (l->outbox.len) flush_outbox(l);
         if (l->fifo.len) continue;
         atomic_store(&l->busy, false);
 

@@ -23,6 +23,12 @@ double jnow_ms(void)
     return (double)ts.tv_sec * 1000.0 + (double)(ts.tv_nsec / 1000000);
 }
 
+double jeval_now(jeval *E)
+{
+    if (E->now_ms == 0) E->now_ms = jnow_ms();
+    return E->now_ms;
+}
+
 static double mono_ms(void)
 {
     struct timespec ts;
@@ -45,9 +51,39 @@ jframe *jframe_new(jeval *E, jframe *parent)
 {
     jframe *f = calloc(1, sizeof *f);
     f->parent = parent;
+    f->b = f->inl;
+    f->cap = 2;
     f->next_alloc = E->frames;
     E->frames = f;
     return f;
+}
+
+/* A lambda call's frame: freed as soon as the call returns unless a
+ * closure captured it, so $map over many items does not pile frames up. */
+static jframe *call_frame_new(jframe *parent)
+{
+    jframe *f = calloc(1, sizeof *f);
+    f->parent = parent;
+    f->b = f->inl;
+    f->cap = 2;
+    return f;
+}
+
+static void frame_release(jeval *E, jframe *f)
+{
+    if (f->captured) {
+        f->next_alloc = E->frames;
+        E->frames = f;
+        return;
+    }
+    for (int i = 0; i < f->n; i++) jv_decref(f->b[i].val);
+    if (f->b != f->inl) free(f->b);
+    free(f);
+}
+
+static void capture(jframe *f)
+{
+    for (; f && !f->captured; f = f->parent) f->captured = true;
 }
 
 void jframe_bind(jframe *f, const char *name, json_t *v)
@@ -61,7 +97,12 @@ void jframe_bind(jframe *f, const char *name, json_t *v)
     }
     if (f->n == f->cap) {
         f->cap = f->cap ? f->cap * 2 : 4;
-        f->b = realloc(f->b, (size_t)f->cap * sizeof(jbinding));
+        if (f->b == f->inl) {
+            f->b = malloc((size_t)f->cap * sizeof(jbinding));
+            memcpy(f->b, f->inl, sizeof f->inl);
+        } else {
+            f->b = realloc(f->b, (size_t)f->cap * sizeof(jbinding));
+        }
     }
     f->b[f->n].name = name;
     f->b[f->n].val = v;
@@ -268,36 +309,44 @@ static json_t *eval_step(jeval *E, jnode *step, json_t *input, jframe *env, bool
         if (E->failed) return NULL;
         return apply_stages(E, step, r, env);
     }
-    jarr *result = (jarr *)jseq_new();
-    size_t n = jv_len(input);
-    for (size_t i = 0; i < n; i++) {
-        json_t *res = jeval_node(E, step, jv_at(input, i), env);
-        if (E->failed) goto fail;
-        for (int s = 0; s < step->nstages; s++) {
-            res = eval_filter(E, step->stages[s].expr, res, env);
-            if (E->failed) goto fail;
-        }
-        if (res) jarr_push(result, res);
-    }
-    if (last && result->n == 1 && jv_is_arr(result->v[0]) && !jv_is_seq(result->v[0])) {
-        json_t *r = jv_incref(result->v[0]);
-        jv_decref(&result->h);
-        return r;
-    }
+    /* results are flattened as they come; the first defined one is kept
+     * because a lone array result of the last step stays unflattened */
     jarr *out = (jarr *)jseq_new();
-    for (size_t i = 0; i < result->n; i++) {
-        json_t *res = result->v[i];
+    json_t *first = NULL;
+    size_t count = 0, n = jv_len(input);
+    bool plain_name = step->type == N_NAME && !step->nstages && !step->npreds && !step->group && !step->keep_array;
+    for (size_t i = 0; i < n; i++) {
+        json_t *item = jv_at(input, i), *res;
+        if (plain_name) {
+            res = json_is_object(item) ? jv_incref(json_object_get(item, step->str)) : lookup(item, step->str);
+            if (res && res->type == JT_ARR) res = unwrap_seq(step, res);
+        } else {
+            res = jeval_node(E, step, item, env);
+            if (E->failed) goto fail;
+            for (int s = 0; s < step->nstages; s++) {
+                res = eval_filter(E, step->stages[s].expr, res, env);
+                if (E->failed) goto fail;
+            }
+        }
+        if (!res) continue;
+        if (count++ == 0) first = jv_incref(res);
         if (!jv_is_arr(res) || (res->type == JT_ARR && ((jarr *)res)->cons)) {
-            jarr_push_ref(out, res);
+            jarr_push(out, res);
         } else {
             size_t m = jv_len(res);
             for (size_t j = 0; j < m; j++) jarr_push_ref(out, jv_at(res, j));
+            jv_decref(res);
         }
     }
-    jv_decref(&result->h);
+    if (last && count == 1 && jv_is_arr(first) && !jv_is_seq(first)) {
+        jv_decref(&out->h);
+        return first;
+    }
+    jv_decref(first);
     return &out->h;
 fail:
-    jv_decref(&result->h);
+    jv_decref(first);
+    jv_decref(&out->h);
     return NULL;
 }
 
@@ -533,23 +582,66 @@ static json_t *eval_filter(jeval *E, jnode *pred, json_t *input, jframe *env)
 
 /* Group-by / object constructor -------------------------------------------- */
 
+/* fn.append(acc, item) without the quadratic copying: *acc becomes an
+ * array this evaluation owns (flagged by *owned) on the second item. */
+static void acc_push_flat(jarr *a, json_t *v)
+{
+    if (jv_is_arr(v))
+        for (size_t i = 0; i < jv_len(v); i++) jarr_push_ref(a, jv_at(v, i));
+    else
+        jarr_push_ref(a, v);
+}
+
+static void acc_append(json_t **acc, bool *owned, json_t *item)
+{
+    if (!*acc) {
+        *acc = jv_incref(item);
+        *owned = false;
+        return;
+    }
+    if (!item) return;
+    if (!*owned) {
+        jarr *r = jarr_new(4);
+        acc_push_flat(r, *acc);
+        jv_decref(*acc);
+        *acc = &r->h;
+        *owned = true;
+    }
+    acc_push_flat((jarr *)*acc, item);
+}
+
 static json_t *reduce_tuples(json_t *ts)
 {
     if (!jv_is_arr(ts)) return jv_incref(ts);
     jtuple *r = tuple_copy(jv_at(ts, 0));
+    int cap = r->n + 8;
+    bool *owned = calloc((size_t)cap, sizeof(bool));
     for (size_t i = 1; i < jv_len(ts); i++) {
         const jtuple *t = (const jtuple *)jv_at(ts, i);
         for (int k = 0; k < t->n; k++) {
-            json_t *cur = jv_incref(tuple_get(&r->h, t->b[k].name));
-            tuple_set(r, t->b[k].name, jv_append(cur, jv_incref(t->b[k].val)));
+            int slot = -1;
+            for (int q = 0; q < r->n; q++)
+                if (!strcmp(r->b[q].name, t->b[k].name)) slot = q;
+            if (slot < 0) {
+                tuple_set(r, t->b[k].name, NULL);
+                slot = r->n - 1;
+                if (r->n > cap) {
+                    owned = realloc(owned, sizeof(bool) * (size_t)(cap * 2));
+                    memset(owned + cap, 0, sizeof(bool) * (size_t)cap);
+                    cap *= 2;
+                }
+            }
+            acc_append(&r->b[slot].val, &owned[slot], t->b[k].val);
         }
     }
+    free(owned);
     return &r->h;
 }
 
 typedef struct {
     json_t *data;
     int expr_index;
+    bool owned;
 } group_entry;
 
 static json_t *eval_group(jeval *E, jgroup *g, json_t *input, jframe *env)
@@ -582,7 +674,7 @@ static json_t *eval_group(jeval *E, jgroup *g, json_t *input, jframe *env)
                     jv_decref(key);
                     goto done;
                 }
-                ge->data = jv_append(ge->data, jv_incref(item));
+                acc_append(&ge->data, &ge->owned, item);
             } else {
                 if (nentries == capentries) {
                     capentries = capentries ? capentries * 2 : 8;
@@ -590,6 +682,7 @@ static json_t *eval_group(jeval *E, jgroup *g, json_t *input, jframe *env)
                 }
                 entries[nentries].data = jv_incref(item);
                 entries[nentries].expr_index = p;
+                entries[nentries].owned = false;
                 json_object_set_new(index, json_string_value(key), json_integer((json_int_t)nentries));
                 nentries++;
             }
@@ -1010,10 +1103,12 @@ static const char *proc_name(jnode *proc)
 
 static json_t *apply_lambda(jeval *E, jfunc *f, json_t **args, int nargs)
 {
-    jframe *env = jframe_new(E, f->env);
+    jframe *env = call_frame_new(f->env);
     for (int i = 0; i < f->node->nparams; i++)
         jframe_bind(env, f->node->params[i], i < nargs ? jv_incref(args[i]) : NULL);
-    return jeval_node(E, f->node->body, f->input, env);
+    json_t *r = jeval_node(E, f->node->body, f->input, env);
+    frame_release(E, env);
+    return r;
 }
 
 static json_t *transform_apply(jeval *E, jfunc *f, json_t *obj);
@@ -1331,10 +1426,15 @@ static void tsig_init(void)
 
 /* The evaluator --------------------------------------------------------------- */
 
+/* The C stack an evaluation may use: deep non-tail recursion fails with
+ * U1001 instead of overflowing a thread's stack (glibc's default is 8 MB). */
+#define STACK_BUDGET (3u << 20)
+
 static bool check_limits(jeval *E, jnode *n)
 {
-    int maxd = E->max_depth ? E->max_depth : 5000;
-    if (E->depth > maxd) {
+    int maxd = E->max_depth ? E->max_depth : 100000;
+    char here;
+    if (E->depth > maxd || (size_t)(E->stack_base - &here) > STACK_BUDGET) {
         jeval_fail(E, "U1001", n->position, NULL, NULL);
         return false;
     }
@@ -1444,6 +1544,7 @@ json_t *jeval_node(jeval *E, jnode *n, json_t *input, jframe *env)
         f->node = n;
         f->input = jv_incref(input);
         f->env = env;
+        capture(env);
         f->sig = n->sig;
         r = &f->h;
         break;
@@ -1455,6 +1556,7 @@ json_t *jeval_node(jeval *E, jnode *n, json_t *input, jframe *env)
         jfunc *f = jfunc_new(E, F_TRANSFORM);
         f->node = n;
         f->env = env;
+        capture(env);
         pthread_once(&tsig_once, tsig_init);
         f->sig = tsig;
         r = &f->h;
@@ -1563,6 +1665,7 @@ static void user_bind(jsonata_frame *f, const char *name, json_t *v)
     for (int i = 0; i < f->n; i++) {
         if (!strcmp(f->b[i].name, name)) {
             if (jv_is_func(f->b[i].val)) {
+                ja_arena_free(((jfunc *)f->b[i].val)->sig_arena);
                 free(f->b[i].val);
             } else {
                 json_decref(f->b[i].val);
@@ -1590,22 +1693,18 @@ void jsonata_frame_bind_fn(jsonata_frame *f, const char *name, const char *signa
                            void *ctx)
 {
     if (!f || !name || !fn) return;
-    jfunc *jf = calloc(1, sizeof *jf + 0);
+    jfunc *jf = calloc(1, sizeof *jf);
     jf->h.type = JT_FUNC;
     jf->h.refcount = (size_t)-1;
     jf->kind = F_NATIVE;
     jf->native = fn;
     jf->nctx = ctx;
-    /* the signature and name live in a small arena owned by the function */
-    jf->name = NULL;
     if (signature) {
         void *arena = NULL;
         int ep;
         jsonata_error e;
         jf->sig = jsig_parse(signature, &arena, &ep, &e);
-        jf->input = NULL;
-        jf->pargs = (json_t **)arena; /* arena kept here for freeing */
-        jf->npargs = -1;
+        jf->sig_arena = arena;
     }
     user_bind(f, name, &jf->h);
 }
@@ -1618,7 +1717,7 @@ void jsonata_frame_free(jsonata_frame *f)
         json_t *v = f->b[i].val;
         if (jv_is_func(v)) {
             jfunc *jf = (jfunc *)v;
-            if (jf->npargs == -1) ja_arena_free(jf->pargs);
+            ja_arena_free(jf->sig_arena);
             free(jf);
         } else {
             json_decref(v);
@@ -1671,25 +1770,46 @@ int jsonata_eval(const jsonata *e, const json_t *input, const jsonata_frame *fra
 {
     jsonata_error tmp;
     if (!err) err = &tmp;
-    memset(err, 0, sizeof *err);
+    /* no memset: this runs once per message and the structs are large */
+    err->code[0] = 0;
+    err->message[0] = 0;
+    err->position = 0;
     *result = NULL;
     if (!e) {
         jerr_set(err, "S0500", 0, "no expression");
         return -1;
     }
     jeval E;
-    memset(&E, 0, sizeof E);
+    E.failed = false;
+    E.frames = NULL;
+    E.funcs = NULL;
+    E.nfuncs = 0;
+    E.depth = 0;
+    E.max_depth = 0;
+    E.deadline = 0;
+    E.ticks = 0;
+    E.now_ms = 0;
+    E.root = NULL;
+    E.cur_env = NULL;
+    E.arenas = NULL;
+    E.narenas = 0;
+    char base;
+    E.stack_base = &base;
     E.err = err;
     E.user = frame;
-    E.now_ms = jnow_ms();
     if (limits) {
         E.max_depth = limits->max_depth;
         if (limits->timeout_ms > 0) E.deadline = mono_ms() + limits->timeout_ms;
     }
-    jframe *global = jframe_new(&E, NULL);
-    E.global = global;
+    jframe global;
+    global.parent = NULL;
+    global.next_alloc = NULL;
+    global.n = 0;
+    global.b = global.inl;
+    global.cap = 2;
+    E.global = &global;
     json_t *in = (json_t *)input;
-    jframe_bind(global, "$", jv_incref(in));
+    jframe_bind(&global, "$", jv_incref(in));
     json_t *wrapped = NULL;
     if (in && json_is_array(in)) {
         jarr *w = jarr_new(1);
@@ -1700,7 +1820,7 @@ int jsonata_eval(const jsonata *e, const json_t *input, const jsonata_frame *fra
         in = wrapped;
     }
     E.root = in;
-    json_t *r = jeval_node(&E, e->ast, in, global);
+    json_t *r = jeval_node(&E, e->ast, in, &global);
     jv_decref(wrapped);
     int rc = 0;
     if (E.failed) {
@@ -1715,10 +1835,12 @@ int jsonata_eval(const jsonata *e, const json_t *input, const jsonata_frame *fra
         }
         if (E.nfuncs) r = scrub(r);
     }
+    for (int i = 0; i < global.n; i++) jv_decref(global.b[i].val);
+    if (global.b != global.inl) free(global.b);
     for (jframe *f = E.frames; f;) {
         jframe *nx = f->next_alloc;
         for (int i = 0; i < f->n; i++) jv_decref(f->b[i].val);
-        free(f->b);
+        if (f->b != f->inl) free(f->b);
         free(f);
         f = nx;
     }

@@ -1405,22 +1405,22 @@ FN(parseInteger) { UNUSED_CTX; return call_ext(E, jsonata_fn_parseInteger, a, n,
 FN(fromMillis) { UNUSED_CTX; return call_ext(E, jsonata_fn_fromMillis, a, n, "fromMillis"); }
 FN(toMillis) { UNUSED_CTX; return call_ext(E, jsonata_fn_toMillis, a, n, "toMillis"); }
 
-FN(millis) { UNUSED_CTX; (void)a; (void)n; return json_real(E->now_ms); }
+FN(millis) { UNUSED_CTX; (void)a; (void)n; return json_real(jeval_now(E)); }
 
 FN(now)
 {
     UNUSED_CTX;
-    json_t *args[3] = {json_real(E->now_ms), ARG(0), ARG(1)};
+    json_t *args[3] = {json_real(jeval_now(E)), ARG(0), ARG(1)};
     json_t *r;
     if (jsonata_fn_fromMillis) {
         r = call_ext(E, jsonata_fn_fromMillis, args, 3, "now");
     } else {
-        time_t t = (time_t)(E->now_ms / 1000);
+        time_t t = (time_t)(jeval_now(E) / 1000);
         struct tm tm;
         gmtime_r(&t, &tm);
         char b[96];
         snprintf(b, sizeof b, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)fmod(E->now_ms, 1000));
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)fmod(jeval_now(E), 1000));
         r = jv_strz(b);
     }
     json_decref(args[0]);

@@ -231,6 +231,7 @@ struct jfunc {
     pcre2_code *re;
     const char *re_src;
     int position;
+    void *sig_arena;    /* native: owns sig */
     jfunc *next_alloc;  /* evaluation-owned list */
 };
 
@@ -239,7 +240,9 @@ extern json_t *const JA_PLACEHOLDER;
 struct jframe {
     jframe *parent;
     int n, cap;
-    jbinding *b;
+    jbinding *b;        /* inl until it outgrows it */
+    jbinding inl[2];
+    bool captured;      /* a closure refers to it: keep until the end */
     jframe *next_alloc;
 };
 
@@ -262,8 +265,9 @@ struct jeval {
     int depth, max_depth;
     double deadline;    /* ms since epoch; 0 none */
     unsigned ticks;
-    double now_ms;      /* $now/$millis timestamp */
+    double now_ms;      /* $now/$millis timestamp, taken on first use */
     json_t *root;
+    char *stack_base;   /* address of a local in jsonata_eval */
     jframe *cur_env;    /* environment of the function call in progress ($eval) */
     void **arenas;      /* ASTs compiled by $eval, freed at the end */
     int narenas;
@@ -343,6 +347,7 @@ json_t **jsig_validate(jeval *E, const jsig *sig, json_t **args, int nargs, json
                        const char *fname, int position);
 json_t *jfn_eval_expr(jeval *E, const char *expr, json_t *focus, json_t *context);
 double jnow_ms(void);
+double jeval_now(jeval *E); /* the evaluation's fixed timestamp */
 
 /* UTF-8 / UTF-16 helpers (JS string semantics) */
 size_t ju_len16(const char *s, size_t n);

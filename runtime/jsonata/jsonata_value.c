@@ -225,6 +225,22 @@ char *jv_stringify(jeval *E, const json_t *v, bool pretty)
     if (!v) return NULL;
     if (json_is_string(v)) return strndup(json_string_value(v), json_string_length(v));
     if (jv_is_func(v)) return strdup("");
+    if (jv_is_num(v)) {
+        double d = jv_num(v);
+        char b[48];
+        if (!isfinite(d)) {
+            if (E) jeval_fail(E, "D1001", 0, NULL, v);
+            return NULL;
+        }
+        if (d != floor(d)) {
+            snprintf(b, sizeof b, "%.15g", d);
+            d = strtod(b, NULL);
+        }
+        return strdup(crm_fmt_number(d, b));
+    }
+    if (json_is_true(v)) return strdup("true");
+    if (json_is_false(v)) return strdup("false");
+    if (json_is_null(v)) return strdup("null");
     if (jv_is_arr(v) && v->type == JT_ARR && ((jarr *)v)->outer && jv_len(v) > 0) v = jv_at(v, 0);
     json_t *p = prep_for_string(E, v);
     if (E && E->failed) {

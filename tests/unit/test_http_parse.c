@@ -119,16 +119,16 @@ int main(void)
     json_decref(files);
 
     /* content types */
-    char *t = http_set_charset("text/plain");
+    char *t = crm_http_set_charset("text/plain");
     CHECK_STR(t, "text/plain; charset=utf-8");
     free(t);
-    t = http_set_charset("Application/JSON; charset=latin1");
+    t = crm_http_set_charset("Application/JSON; charset=latin1");
     CHECK_STR(t, "application/json; charset=utf-8");
     free(t);
-    t = http_content_type_for_set("application/json");
+    t = crm_http_type_for_set("application/json");
     CHECK_STR(t, "application/json; charset=utf-8");
     free(t);
-    t = http_content_type_for_set("image/png");
+    t = crm_http_type_for_set("image/png");
     CHECK_STR(t, "image/png");
     free(t);
 

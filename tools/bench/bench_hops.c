@@ -1,0 +1,99 @@
+/* bench_hops.c: what a message hop costs. Builds a chain of N nodes of one
+ * type (junction, link, change) in one flow, pushes M messages through it
+ * and reports deliveries per second and nanoseconds per hop.
+ *   bench_hops [junction|link|change] [N=10] [M=200000] [WINDOW=64 in flight]
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+static atomic_long received;
+
+static void sink_input(crm_node *n, json_t *msg)
+{
+    (void)n;
+    json_decref(msg);
+    atomic_fetch_add(&received, 1);
+}
+
+static const crm_node_type sink = {.abi = CRM_ABI_VERSION, .type = "bench sink", .input = sink_input};
+
+static json_t *chain(const char *kind, int n)
+{
+    json_t *flows = json_array();
+    json_array_append_new(flows, json_pack("{s:s,s:s,s:s}", "id", "t", "type", "tab", "label", "bench"));
+    for (int i = 0; i < n; i++) {
+        char id[32], next[32];
+        snprintf(id, sizeof id, "n%d", i);
+        snprintf(next, sizeof next, i + 1 < n ? "n%d" : "sink", i + 1);
+        json_t *node;
+        if (!strcmp(kind, "change")) {
+            node = json_pack("{s:s,s:s,s:[{s:s,s:s,s:s,s:s,s:s}]}", "id", id, "type", "change", "rules", "t", "set", "p",
+                             "payload", "pt", "msg", "to", "x", "tot", "str");
+        } else if (!strcmp(kind, "link")) {
+            /* a link out / link in pair counts as two hops */
+            char in[40];
+            snprintf(in, sizeof in, "%s-in", id);
+            json_array_append_new(flows, json_pack("{s:s,s:s,s:s,s:i,s:i,s:[s],s:[]}", "id", id, "type", "link out", "z", "t",
+                                                   "x", 1, "y", 1, "links", in, "wires"));
+            node = json_pack("{s:s,s:s}", "id", in, "type", "link in");
+        } else {
+            node = json_pack("{s:s,s:s}", "id", id, "type", "junction");
+        }
+        json_object_set_new(node, "z", json_string("t"));
+        json_object_set_new(node, "x", json_real(1));
+        json_object_set_new(node, "y", json_real(1));
+        json_object_set_new(node, "wires", json_pack("[[s]]", next));
+        json_array_append_new(flows, node);
+    }
+    json_array_append_new(flows, json_pack("{s:s,s:s,s:s,s:i,s:i,s:[]}", "id", "sink", "type", "bench sink", "z", "t", "x",
+                                           1, "y", 1, "wires"));
+    return flows;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    const char *kind = argc > 1 ? argv[1] : "junction";
+    int n = argc > 2 ? atoi(argv[2]) : 10;
+    long m = argc > 3 ? atol(argv[3]) : 200000;
+    long window = argc > 4 ? atol(argv[4]) : 64;
+    crm_register_type(&sink);
+    json_t *settings = json_pack("{s:i}", "port", 0);
+    crm_runtime *rt = crm_runtime_new(settings);
+    json_decref(settings);
+    json_t *flows = chain(kind, n);
+    strbuf problems = SB_INIT;
+    if (crm_runtime_load(rt, flows, 0, &problems)) {
+        fprintf(stderr, "%s", problems.data);
+        return 1;
+    }
+    json_decref(flows);
+    crm_runtime_start(rt);
+    int hops = (!strcmp(kind, "link") ? 2 * n : n) + 1;
+    double t0 = now_s();
+    for (long i = 0; i < m; i++) {
+        json_t *msg = json_pack("{s:i,s:s}", "payload", (int)i, "topic", "bench");
+        crm_runtime_send(rt, "n0", msg);
+        /* bounded in flight, like a real source */
+        while (i - atomic_load(&received) > window) usleep(20);
+    }
+    while (atomic_load(&received) < m) usleep(100);
+    double dt = now_s() - t0;
+    printf("%s chain of %d: %ld messages, %.0f msgs/s, %.0f deliveries/s, %.0f ns per hop\n", kind, n, m, m / dt,
+           m * (double)hops / dt, dt * 1e9 / (m * (double)hops));
+    crm_runtime_free(rt);
+    sb_free(&problems);
+    return 0;
+}
