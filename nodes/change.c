@@ -198,7 +198,7 @@ static void ctx_key_init(ctx_key *k, const char *text, const char *dyn_marker)
     const char *key = text;
     k->prefix = strdup("");
     if (!strncmp(text, "#:(", 3)) {
-        const char *e = strstr(text + 3, ")::");
+        const char *e = strstr(text, ")::");
         /* the store name is \S+? : no whitespace, at least one char */
         bool ok = e && e > text + 3;
         for (const char *c = text + 3; ok && c < e; c++)

@@ -46,7 +46,6 @@ typedef struct {
     hr_state *st;
     json_t *msg;
     char *url;            /* the URL as Node-RED reports it in errors */
-    double timeout_ms;
     crm_http_result *res;
 } hr_req;
 
@@ -176,14 +175,7 @@ static void update_header(json_t *h, const char *name, json_t *value /* stolen *
     const char *k;
     json_t *v;
     void *tmp;
-    bool matched = false;
-    json_object_foreach_safe(h, tmp, k, v) {
-        if (!strcasecmp(k, name)) {
-            matched = true;
-            json_object_del(h, k);
-        }
-    }
-    (void)matched;
+    json_object_foreach_safe(h, tmp, k, v) if (!strcasecmp(k, name)) json_object_del(h, k);
     if (crm_truthy(value)) json_object_set_new(h, name, value);
     else json_decref(value);
 }
@@ -903,7 +895,6 @@ static void submit(crm_node *n, hr_state *st, json_t *msg, prep *p)
     r->st = st;
     r->msg = msg;
     r->url = p->url;
-    r->timeout_ms = p->spec.timeout_ms;
     p->url = NULL;
     st->refs++;
     char *err = NULL;

@@ -83,14 +83,11 @@ struct join_state {
 
 /* ---- small helpers --------------------------------------------------------- */
 
-/* Proposed engine call: whether crm_node_done(n, ...) has an observer (a
- * complete node watching n). Declared weak so join links before the engine
- * has it; without it every message is kept, as it must be when observed. */
-extern bool crm_node_watched(const crm_node *n) __attribute__((weak));
-
+/* Whether crm_node_done(n, ...) has an observer (a complete node watching
+ * n): only then must a group keep every message it absorbed. */
 static bool done_observed(const crm_node *n)
 {
-    return !crm_node_watched || crm_node_watched(n);
+    return crm_node_watched(n);
 }
 
 static char *unescape_joiner(const char *in)

@@ -294,7 +294,7 @@ static void sval_ctx(sval *s, crm_scope scope, const char *text)
     s->kind = SV_CTX;
     s->scope = scope;
     const char *key = text;
-    const char *e = !strncmp(text, "#:(", 3) ? strstr(text + 3, ")::") : NULL;
+    const char *e = !strncmp(text, "#:(", 3) ? strstr(text, ")::") : NULL;
     if (e && e > text + 3) {
         s->prefix = strndup(text, (size_t)(e + 3 - text));
         key = e + 3;

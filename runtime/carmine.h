@@ -12,6 +12,10 @@
  *
  * Values follow JavaScript (value.h): numbers are reals, a Buffer is
  * crm_buf_new(), NULL stands for `undefined`.
+ *
+ * Plugins: install Carmine, then `cc -shared -fPIC $(pkg-config --cflags
+ * carmine) x.c -o x.so`; do NOT link the engine, the carmine executable
+ * provides every function declared here. docs/plugins.md is the guide.
  */
 #ifndef CARMINE_H
 #define CARMINE_H
@@ -34,11 +38,16 @@ typedef enum { CRM_LOG_TRACE, CRM_LOG_DEBUG, CRM_LOG_INFO, CRM_LOG_WARN, CRM_LOG
 typedef enum { CRM_SCOPE_NODE, CRM_SCOPE_FLOW, CRM_SCOPE_GLOBAL } crm_scope;
 
 /* A node type. Register one with crm_register_type(); a plugin library
- * exports `const crm_node_type *const *carmine_plugin_types(void)` returning a
- * NULL-terminated list. */
+ * exports `int carmine_plugin_abi(void)` (returning CRM_ABI_VERSION) and
+ * `const crm_node_type *const *carmine_plugin_types(void)` returning a
+ * NULL-terminated list, optionally `int carmine_plugin_init(void)` (non-zero:
+ * failed); plugins.h has the rules. A descriptor must outlive the process
+ * (static storage): the registry keeps its address. `abi` and `type` stay the
+ * first two fields in every ABI version, so a loader can read them from a
+ * plugin built for another one. */
 typedef struct crm_node_type {
     int abi;          /* CRM_ABI_VERSION */
-    const char *type; /* the Node-RED type name, e.g. "change" */
+    const char *type; /* the Node-RED type name, e.g. "change" (static string) */
     /* Called while the flows load, before any loop runs (so on the loading
      * thread). Read and validate the config (borrowed, env already
      * substituted), compile what can be compiled, keep state with
@@ -49,6 +58,8 @@ typedef struct crm_node_type {
      * any message flows: start timers here (inject's "once"). May be NULL. */
     void (*start)(crm_node *n);
     /* A message arrives. msg is stolen: send it on, or json_decref it.
+     * Call crm_node_done(n, msg) where Node-RED's node calls done() (not at
+     * all when its handler takes only msg), before returning.
      * NULL for nodes without an input. */
     void (*input)(crm_node *n, json_t *msg);
     /* The flow stops: cancel timers, free the state. Pending timers are
@@ -64,36 +75,44 @@ typedef struct crm_node_type {
 
 /* Registry ---------------------------------------------------------------- */
 
-/* Adds a type to the process-wide registry. Returns 0, or -1 when the name is
- * taken or the ABI differs. Call before loading flows. */
+/* Adds a type to the process-wide registry. Returns 0 (also when this very
+ * descriptor is already registered), or -1 when the name is taken or the ABI
+ * differs. Call before loading flows; thread-safe. Plugins do not call it:
+ * the loader registers what carmine_plugin_types() lists. */
 int crm_register_type(const crm_node_type *t);
 
 /* Identity ------------------------------------------------------------------ */
 
-const char *crm_node_id(const crm_node *n);   /* borrowed */
+/* Strings are borrowed and live as long as the node. Any thread. */
+const char *crm_node_id(const crm_node *n);
 const char *crm_node_type_name(const crm_node *n);
 const char *crm_node_name(const crm_node *n); /* "" when unnamed */
 /* The number of outputs as routing sees it (the length of `wires`). */
 int crm_node_outputs(const crm_node *n);
-/* The node's state pointer; the node owns what it points to. */
+/* The node's state pointer (NULL until set); the node owns what it points
+ * to and frees it in close(). */
 void *crm_node_data(const crm_node *n);
 void crm_node_set_data(crm_node *n, void *data);
 
 /* Config --------------------------------------------------------------------- */
 
-/* Borrowed string for key, or def when absent / not a string. */
+/* Reading a node's config (the borrowed object create() gets, with ${ENV}
+ * already substituted). These only read cfg: any thread.
+ * Borrowed string for key, or def when absent / not a string. */
 const char *crm_cfg_str(const json_t *cfg, const char *key, const char *def);
 /* A number or numeric string (JavaScript Number()); def when absent or "". */
 double crm_cfg_num(const json_t *cfg, const char *key, double def);
 /* true, "true"; false, "false"; def otherwise. */
 bool crm_cfg_bool(const json_t *cfg, const char *key, bool def);
-/* Report a config problem naming the field; create() then returns -1. */
+/* Report a config problem naming the field; create() then returns -1.
+ * Only from create(). */
 void crm_node_config_error(crm_node *n, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Messages -------------------------------------------------------------------- */
 
-/* Sends msg (stolen) on output port. The first destination gets msg itself,
+/* Sends msg (stolen; must be an object) on output port (0-based; a port
+ * without wires just drops it). The first destination gets msg itself,
  * each further one a deep copy (Node-RED's clone rule). A msg without
  * _msgid gets a fresh one. Delivery is asynchronous and FIFO: receivers run
  * after the current handler returns, so msg stays valid (and may still be
@@ -106,7 +125,8 @@ void crm_node_send_ports(crm_node *n, json_t **msgs, int nports);
  * (an inject button, a link call). Thread-safe: from another loop or thread
  * the delivery is queued to the target's loop. */
 void crm_node_receive(crm_node *target, json_t *msg);
-/* The message msg (borrowed) is done: fires complete nodes watching n. */
+/* The message msg (borrowed) is done: fires complete nodes watching n. Call
+ * it where Node-RED calls done(), even after msg was sent. */
 void crm_node_done(crm_node *n, const json_t *msg);
 /* A new 16-hex-char id, as RED.util.generateId(); buf holds 17 bytes. */
 char *crm_make_id(char *buf);
@@ -114,34 +134,41 @@ char *crm_make_id(char *buf);
 /* Errors, status, log ------------------------------------------------------------ */
 
 /* node.error(text, msg): with msg (borrowed) the error goes to catch nodes
- * (and is logged only when none caught it); without msg it is only logged. */
+ * (and is logged only when none caught it); without msg it is only logged.
+ * For a bad message, not for a bad config (crm_node_config_error). */
 void crm_node_error(crm_node *n, const json_t *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void crm_node_log(crm_node *n, crm_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 #define crm_node_warn(n, ...) crm_node_log((n), CRM_LOG_WARN, __VA_ARGS__)
-/* node.status({fill, shape, text}); all NULL clears it. */
+/* node.status({fill, shape, text}) (strings copied; NULL leaves a field
+ * out); all NULL clears it, as node.status({}). Status nodes see it. */
 void crm_node_status(crm_node *n, const char *fill, const char *shape, const char *text);
 
 /* Timers ------------------------------------------------------------------------------- */
 
 typedef void (*crm_timer_fn)(crm_node *n, void *arg);
 /* Calls fn on the node's loop after delay_ms, then every repeat_ms when
- * repeat_ms > 0. Times are milliseconds (fractions allowed). */
+ * repeat_ms > 0. Times are milliseconds (fractions allowed; negative is 0).
+ * The handle belongs to the engine: it is valid until the one-shot timer
+ * fires or until it is cancelled. arg is the caller's (never freed). */
 crm_timer *crm_timer_start(crm_node *n, double delay_ms, double repeat_ms, crm_timer_fn fn, void *arg);
 /* Cancels a pending timer (NULL is fine). A one-shot timer that fired is
  * already gone: do not cancel it afterwards. */
 void crm_timer_cancel(crm_timer *t);
 /* Cancels every pending timer of n. */
 void crm_timers_cancel_all(crm_node *n);
-/* Monotonic milliseconds, and wall-clock milliseconds since the epoch. */
+/* Monotonic milliseconds, and wall-clock milliseconds since the epoch.
+ * Any thread. */
 double crm_now_ms(void);
 double crm_wall_ms(void);
 
 /* Property expressions (msg.a.b[0]["c d"], §2.9) ------------------------------------- */
 
 /* Compiles a property expression (a leading "msg." is accepted and dropped).
- * NULL and *err (malloc'd, "Invalid property expression: ...") on error. */
+ * NULL and *err (malloc'd, "Invalid property expression: ...") on error.
+ * The path functions touch only their arguments: any thread. Compile once in
+ * create(), free in close(). */
 crm_path *crm_path_parse(const char *expr, char **err);
 void crm_path_free(crm_path *p);
 /* The value at p in root (borrowed), or NULL when missing. msg is the message
@@ -159,11 +186,13 @@ int crm_msg_set(json_t *msg, const char *expr, json_t *value);
 /* Context and env ------------------------------------------------------------------------- */
 
 /* Reads key (a property expression, may carry "#:(store)::") of scope. NEW
- * reference or NULL. Thread-safe for global scope. */
+ * reference or NULL. The value may be the store's own: do not modify it
+ * (crm_deep_copy first). Thread-safe for global scope. */
 json_t *crm_context_get(crm_node *n, crm_scope scope, const char *key);
-/* Sets (value stolen) or deletes (NULL). Returns 0 or -1. */
+/* Sets (value stolen: do not modify it afterwards) or deletes (NULL).
+ * Returns 0 or -1. */
 int crm_context_set(crm_node *n, crm_scope scope, const char *key, json_t *value);
-/* Keys of a scope, as a new array of strings. */
+/* Keys of a scope, as a new array of strings (store NULL: the default). */
 json_t *crm_context_keys(crm_node *n, crm_scope scope, const char *store);
 /* Env lookup as node.env / $env() (§5.3): NEW reference or NULL. */
 json_t *crm_node_env(crm_node *n, const char *name);
@@ -171,8 +200,11 @@ json_t *crm_node_env(crm_node *n, const char *name);
 /* Typed values (TypedInput: value + type, §2.10) --------------------------------------------- */
 
 /* Compiles once (json parsed, num converted, jsonata compiled, msg paths
- * parsed, env read for tot=env). NULL and *err on a bad value. value is the
- * raw config value (borrowed). */
+ * parsed, env read for tot=env). NULL and *err (malloc'd) on a bad value.
+ * value is the raw config value (borrowed). Types: str num bool json bin
+ * date env msg flow global jsonata re; others evaluate to the raw value.
+ * This is also how a node evaluates a JSONata expression: type "jsonata".
+ * Call from create() (or the loop); free in close(). */
 crm_typed *crm_typed_new(crm_node *n, const char *type, const json_t *value, char **err);
 void crm_typed_free(crm_typed *t);
 const char *crm_typed_type(const crm_typed *t);
@@ -185,17 +217,29 @@ int crm_typed_eval_with(crm_node *n, const crm_typed *t, const json_t *msg, json
 
 /* Looking up other nodes ------------------------------------------------------------------------ */
 
-/* The active node with this id (own flow first, then every flow), or NULL. */
+/* The active node with this id (own flow first, then every flow), or NULL.
+ * Borrowed; valid while the flows run. Calling into a node of another flow
+ * from here is only safe through crm_node_receive / crm_node_post. */
 crm_node *crm_node_find(crm_node *from, const char *id);
 /* Same flow (tab or subflow instance)? */
 bool crm_node_same_flow(const crm_node *a, const crm_node *b);
 /* Whether n sits inside a subflow instance. */
 bool crm_node_in_subflow(const crm_node *n);
-/* Calls fn for every active node of the given type. */
+/* Calls fn for every active node of the given type, now, on this thread. */
 void crm_each_node_of_type(crm_node *from, const char *type, void (*fn)(crm_node *n, void *arg), void *arg);
 
 /* Running a function on a node's loop from any thread (HTTP server threads,
- * curl callbacks): fn(n, arg) runs later on n's loop. Thread-safe. */
+ * curl callbacks): fn(n, arg) runs later on n's loop. Thread-safe. If the
+ * node has closed (or the flows stop) before it runs, fn is not called: use
+ * crm_node_post_ex to free arg then. */
 void crm_node_post(crm_node *n, void (*fn)(crm_node *n, void *arg), void *arg);
+/* As crm_node_post; drop(arg) runs instead of fn (on whichever thread
+ * discards the job) when the node closed before fn could run. */
+void crm_node_post_ex(crm_node *n, void (*fn)(crm_node *n, void *arg), void (*drop)(void *arg), void *arg);
+
+/* Whether a complete node watches n (so done() for a message matters). */
+bool crm_node_watched(const crm_node *n);
+/* The runtime's settings object (borrowed): httpRequestTimeout, limits... */
+const json_t *crm_node_settings(const crm_node *n);
 
 #endif

@@ -229,7 +229,7 @@ static json_t *js_get(const json_t *v, const char *key, bool *has)
     if (!json_is_array(v) && !json_is_string(v) && !crm_is_buf(v)) return NULL;
     if (!strcmp(key, "length")) {
         *has = true;
-        return crm_num((double)len); /* caller does not own; see lookup */
+        return crm_num((double)len); /* a new value: mu_lookup hands it back in *tmp */
     }
     char *end;
     unsigned long i = strtoul(key, &end, 10);

@@ -24,6 +24,7 @@ typedef struct {
     crm_loop *target;                    /* outbox entries: the loop to hand it to */
     json_t *msg;                         /* a delivery when fn is NULL */
     void (*fn)(crm_node *, void *);
+    void (*drop)(void *);                /* instead of fn when the node closed */
     void *arg;
 } job;
 
@@ -240,6 +241,7 @@ static void run_job(job *j)
     crm_node *n = j->node;
     if (j->fn) {
         if (!n || !n->closed) j->fn(n, j->arg);
+        else if (j->drop) j->drop(j->arg);
         return;
     }
     if (n->closed || !n->type->input) {
@@ -291,6 +293,11 @@ void crm_loop_post(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *), voi
 void crm_node_post(crm_node *n, void (*fn)(crm_node *n, void *arg), void *arg)
 {
     crm_loop_post(n->loop, n, fn, arg);
+}
+
+void crm_node_post_ex(crm_node *n, void (*fn)(crm_node *n, void *arg), void (*drop)(void *arg), void *arg)
+{
+    post_job(n->loop, (job){.node = n, .fn = fn, .drop = drop, .arg = arg});
 }
 
 void crm_loop_release(json_t *msg)
@@ -427,8 +434,12 @@ static void drain(crm_loop *l)
     current_loop = l;
     take_inbox(l);
     job j;
-    while (jobq_pop(&l->fifo, &j)) {
-        if (j.fn) continue; /* posted work after stop is dropped */
+    while (jobq_pop(&l->fifo, &j) || jobq_pop(&l->outbox, &j)) {
+        if (j.fn) {
+            /* posted work after stop is dropped */
+            if (j.drop) j.drop(j.arg);
+            continue;
+        }
         json_decref(j.msg);
     }
     current_loop = NULL;

@@ -16,6 +16,8 @@ int crm_node_outputs(const crm_node *n) { return n->nports; }
 void *crm_node_data(const crm_node *n) { return n->data; }
 void crm_node_set_data(crm_node *n, void *data) { n->data = data; }
 crm_runtime *crm_node_runtime(const crm_node *n) { return n->rt; }
+bool crm_node_watched(const crm_node *n) { return n->watched; }
+const json_t *crm_node_settings(const crm_node *n) { return n->rt->settings; }
 
 /* Config ---------------------------------------------------------------------- */
 

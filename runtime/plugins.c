@@ -87,6 +87,7 @@ static int load_file(const char *path, strbuf *problems)
     }
     char reason[512];
     const char *why = NULL;
+    int version;
     abi_fn abi = (abi_fn)sym(h, "carmine_plugin_abi");
     types_fn types = (types_fn)sym(h, "carmine_plugin_types");
     init_fn init = (init_fn)sym(h, "carmine_plugin_init");
@@ -94,9 +95,9 @@ static int load_file(const char *path, strbuf *problems)
         snprintf(reason, sizeof reason, "not a Carmine plugin (no %s symbol)",
                  !abi ? "carmine_plugin_abi" : "carmine_plugin_types");
         why = reason;
-    } else if (abi() != CRM_ABI_VERSION) {
+    } else if ((version = abi()) != CRM_ABI_VERSION) {
         snprintf(reason, sizeof reason, "built for plugin ABI %d, this runtime has ABI %d: rebuild it against this Carmine",
-                 abi(), CRM_ABI_VERSION);
+                 version, CRM_ABI_VERSION);
         why = reason;
     } else {
         why = check_types(types(), reason, sizeof reason);

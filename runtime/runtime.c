@@ -109,6 +109,8 @@ void crm_runtime_stop(crm_runtime *rt)
     /* sources first: inject timers stop, then what is queued drains */
     for (size_t i = 0; i < rt->nnodes; i++)
         if (!strcmp(rt->nodes[i]->type->type, "inject")) crm_loop_call_sync(rt->nodes[i]->loop, rt->nodes[i], close_node, NULL);
+    /* no new requests; those in flight get answered while the flows still run */
+    if (rt->httpd) crm_httpd_stop(rt->httpd);
     crm_runtime_wait_idle(rt, (int)close_ms);
     /* flow nodes before config nodes */
     for (int pass = 0; pass < 2; pass++)
@@ -116,7 +118,6 @@ void crm_runtime_stop(crm_runtime *rt)
             crm_node *n = rt->nodes[i];
             if (n->is_config == (pass == 1)) crm_loop_call_sync(n->loop, n, close_node, NULL);
         }
-    if (rt->httpd) crm_httpd_stop(rt->httpd);
     for (size_t i = 0; i < rt->nloops; i++) crm_loop_stop(rt->loops[i]);
     rt->started = false;
 }

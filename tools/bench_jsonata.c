@@ -14,7 +14,7 @@
 static double now_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* CPU time: steadier on a busy machine */
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 

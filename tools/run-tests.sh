@@ -33,7 +33,7 @@ add() { # add "N passed, N failed" from the last matching line of a file
 # unit tests: one program each
 u_pass=0; u_fail=0
 for t in "$BUILD_DIR"/tests/test_*; do
-  [ -x "$t" ] || continue
+  [ -f "$t" ] && [ -x "$t" ] || continue
   if out=$("$t" 2>&1); then u_pass=$((u_pass + 1)); else u_fail=$((u_fail + 1)); echo "$out" | tail -n 20; echo "unit test $(basename "$t") FAILED"; fi
 done
 echo "unit: $u_pass passed, $u_fail failed"

@@ -36,7 +36,7 @@ fi
 if meson install -C "$BUILD" >"$WORK/install.log" 2>&1 && [ -x "$PREFIX/bin/carmine" ]; then
     ok "meson install into a scratch prefix"
 else
-    not_ok "meson install into a scratch prefix" "$(tail -20 "$WORK/setup.log" "$WORK/install.log")"
+    not_ok "meson install into a scratch prefix" "$(cat "$WORK/setup.log" "$WORK/install.log" | tail -n 30)"
     finish
 fi
 CARMINE=$PREFIX/bin/carmine
@@ -90,13 +90,13 @@ EOF
     rc=$?
 fi
 grep -E '^(not ok|ok)' "$WORK/flowtests.log" | grep -v '^ok' | head -40
-summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$WORK/flowtests.log" | tail -1)
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$WORK/flowtests.log" | tail -n 1)
 fp=$(echo "$summary" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped.*/\1/p')
 ff=$(echo "$summary" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped.*/\2/p')
 fs=$(echo "$summary" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped.*/\3/p')
 echo "# example flow tests: ${summary:-no summary line}"
 if [ -z "$summary" ]; then
-    not_ok "example flow tests ran" "$(tail -20 "$WORK/flowtests.log")"
+    not_ok "example flow tests ran" "$(tail -n 20 "$WORK/flowtests.log")"
 else
     passed=$((passed + fp))
     failed=$((failed + ff))

@@ -426,32 +426,53 @@ fail:
     return NULL;
 }
 
-/* A path of plain names over objects: the hot case (msg.payload.x). */
+/* A path of plain names over objects, possibly starting at a variable: the
+ * hot case (msg.payload.x, $v.b). */
+static bool plain_step(const jnode *s)
+{
+    return !s->nstages && !s->npreds && !s->group && !s->tuple && !s->focus && !s->index && !s->keep_array &&
+           !s->ancestor;
+}
+
 static bool simple_path(jnode *n)
 {
     for (int i = 0; i < n->nitems; i++) {
         jnode *s = n->items[i];
-        if (s->type != N_NAME || s->nstages || s->npreds || s->group || s->tuple || s->focus || s->index ||
-            s->keep_array || s->ancestor)
-            return false;
+        if (!((s->type == N_NAME || (i == 0 && s->type == N_VARIABLE)) && plain_step(s))) return false;
     }
     return !n->keep_singleton_array && !n->group && !n->tuple;
 }
 
+/* Returns true with *out set when the walk settles the path; false to fall
+ * back to the general algorithm (an array on the way). */
+static bool walk_simple_path(jeval *E, jnode *n, json_t *input, jframe *env, json_t **out)
+{
+    json_t *cur = input;
+    int i = 0;
+    *out = NULL;
+    if (n->items[0]->type == N_VARIABLE) {
+        const char *name = n->items[0]->str;
+        if (!name[0]) return false;
+        cur = jframe_lookup(E, env, name);
+        i = 1;
+        if (!cur) return true;
+    }
+    if (jv_is_arr(cur)) return false;
+    for (; i < n->nitems; i++) {
+        if (!json_is_object(cur)) return true;
+        json_t *next = json_object_get(cur, n->items[i]->str);
+        if (!next) return true;
+        if (json_is_array(next) && i < n->nitems - 1) return false;
+        cur = next;
+    }
+    *out = jv_incref(cur);
+    return true;
+}
+
 static json_t *eval_path(jeval *E, jnode *n, json_t *input, jframe *env)
 {
-    if (input && !jv_is_arr(input) && simple_path(n)) {
-        json_t *cur = input;
-        int i;
-        for (i = 0; i < n->nitems; i++) {
-            if (!cur || !json_is_object(cur)) return NULL;
-            json_t *next = json_object_get(cur, n->items[i]->str);
-            if (!next) return NULL;
-            if (json_is_array(next) && i < n->nitems - 1) break;
-            cur = next;
-        }
-        if (i == n->nitems) return jv_incref(cur);
-    }
+    json_t *fast;
+    if (input && n->simple && walk_simple_path(E, n, input, env, &fast)) return fast;
     json_t *inseq;
     if (jv_is_arr(input) && n->items[0]->type != N_VARIABLE) inseq = jv_incref(input);
     else inseq = jseq_of(jv_incref(input));
@@ -931,8 +952,96 @@ static json_t *eval_range(jeval *E, jnode *n, json_t *l, json_t *r)
     return &res->h;
 }
 
+/* Appends the string value of one operand of '&' to sb; a nested '&' chain
+ * ("a & b & c") is appended in place rather than building intermediate
+ * strings. Returns false on error. */
+static bool concat_plain(jnode *n)
+{
+    return n->type == N_BINARY && n->op == OP_CONCAT && !n->npreds && !n->group && !n->keep_array;
+}
+
+static bool concat_into(jeval *E, jnode *n, json_t *input, jframe *env, strbuf *sb)
+{
+    if (concat_plain(n))
+        return concat_into(E, n->lhs, input, env, sb) && concat_into(E, n->rhs, input, env, sb);
+    json_t *v = jeval_node(E, n, input, env);
+    if (E->failed) return false;
+    if (!v) return true;
+    if (json_is_string(v)) {
+        sb_putn(sb, json_string_value(v), json_string_length(v));
+    } else {
+        char *s = jv_stringify(E, v, false);
+        if (E->failed) {
+            jv_decref(v);
+            return false;
+        }
+        if (s) sb_puts(sb, s);
+        free(s);
+    }
+    jv_decref(v);
+    return true;
+}
+
+static json_t *eval_concat_chain(jeval *E, jnode *n, json_t *input, jframe *env)
+{
+    strbuf sb = SB_INIT;
+    sb_putn(&sb, "", 0);
+    json_t *r = NULL;
+    if (concat_into(E, n->lhs, input, env, &sb) && concat_into(E, n->rhs, input, env, &sb))
+        r = json_stringn_nocheck(sb.data, sb.len);
+    sb_free(&sb);
+    return r;
+}
+
+/* The value of a numeric operand, without touching refcounts when it is a
+ * literal (the hot case `1000 / msg.payload`). */
+static bool num_operand(jeval *E, jnode *n, json_t *input, jframe *env, json_t **v, double *d)
+{
+    if (n->type == N_NUMBER && !n->npreds && !n->group) {
+        *v = n->value; /* borrowed */
+        *d = n->num;
+        return false;
+    }
+    *v = jeval_node(E, n, input, env);
+    *d = *v ? jv_num(*v) : 0;
+    return true;
+}
+
+static json_t *eval_arith(jeval *E, jnode *n, json_t *input, jframe *env)
+{
+    json_t *l, *r;
+    double a, b;
+    bool lown = num_operand(E, n->lhs, input, env, &l, &a);
+    if (E->failed) return NULL;
+    bool rown = num_operand(E, n->rhs, input, env, &r, &b);
+    json_t *res = NULL;
+    if (!E->failed) {
+        if (l && !is_numeric(E, l)) {
+            jeval_fail(E, "T2001", n->position, n->str, l);
+        } else if (r && !is_numeric(E, r)) {
+            jeval_fail(E, "T2002", n->position, n->str, r);
+        } else if (l && r) {
+            double x = 0;
+            switch (n->op) {
+            case OP_ADD: x = a + b; break;
+            case OP_SUB: x = a - b; break;
+            case OP_MUL: x = a * b; break;
+            case OP_DIV: x = a / b; break;
+            case OP_MOD: x = fmod(a, b); break;
+            default: break;
+            }
+            res = crm_num(x);
+        }
+    }
+    if (lown) jv_decref(l);
+    if (rown) jv_decref(r);
+    return E->failed ? NULL : res;
+}
+
 static json_t *eval_binary(jeval *E, jnode *n, json_t *input, jframe *env)
 {
+    if (n->op == OP_CONCAT) return eval_concat_chain(E, n, input, env);
+    if (n->op >= OP_ADD && n->op <= OP_MOD) return eval_arith(E, n, input, env);
     json_t *l = jeval_node(E, n->lhs, input, env);
     if (E->failed) return NULL;
     if (n->op == OP_AND || n->op == OP_OR) {
@@ -1646,7 +1755,7 @@ jsonata *jsonata_compile(const char *expr, jsonata_error *err)
         free(e);
         return NULL;
     }
-    e->src = strdup(expr);
+    e->src = strdup(expr ? expr : "");
     return e;
 }
 

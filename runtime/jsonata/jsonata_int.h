@@ -151,9 +151,9 @@ struct jnode {
     jslot *slot;        /* parent operator: the slot it reads */
     jslot **seeking;    /* ancestry slots still unresolved */
     int nseeking, capseeking;
-    bool keep_array, keep_singleton_array, consarray, tuple, tuple_path;
+    bool keep_array, keep_singleton_array, consarray, tuple;
+    bool simple;        /* path of plain names (set after parsing) */
     pcre2_code *re;     /* regex literal */
-    bool re_global_dummy;
     const char *re_src;
     /* raw parse tree */
     const char *id;     /* symbol id for raw nodes */
@@ -174,6 +174,8 @@ void ja_arena_free(void *arena);
 json_t *ja_track_json(void **arena, json_t *v);        /* freed with the arena */
 pcre2_code *ja_track_re(void **arena, pcre2_code *re); /* freed with the arena */
 
+/* Marks paths the evaluator may walk directly (jsonata_eval.c). */
+void jsonata_mark_simple(jnode *n, int depth);
 /* Parser: returns NULL and fills err on failure. */
 jnode *jsonata_parse(const char *src, void **arena, jsonata_error *err);
 
@@ -324,9 +326,8 @@ bool jv_is_arr_of_str(const json_t *v);
 bool jv_is_arr_of_num(const json_t *v);
 /* $string semantics (JSON.stringify for objects, JS numbers). malloc'd or NULL on error. */
 char *jv_stringify(jeval *E, const json_t *v, bool pretty);
-/* append item (or every item of an array) to a sequence-ish accumulator */
-json_t *jv_append(json_t *a, json_t *b); /* steals both; returns new */
-json_t *jv_flatten_seq(json_t *v);
+/* fn.append: a plain array of a's then b's items (undefined-tolerant); steals both */
+json_t *jv_append(json_t *a, json_t *b);
 
 /* Evaluation */
 json_t *jeval_node(jeval *E, jnode *n, json_t *input, jframe *env);

@@ -426,20 +426,25 @@ static jnode *lex(P *p, bool prefix)
 
 static jnode *expression(P *p, int rbp);
 
+/* The text jsonata-js shows for a token in syntax errors (its value). */
+static const char *token_text(P *p, jnode *t)
+{
+    if (t->str) return t->str;
+    if (t->type == N_NUMBER) {
+        char b[32];
+        crm_fmt_number(t->num, b);
+        return ja_strndup(p->arena, b, strlen(b));
+    }
+    if (t->type == N_VALUE) return json_is_true(t->value) ? "true" : json_is_false(t->value) ? "false" : "null";
+    return t->id;
+}
+
 static jnode *advance(P *p, const char *id, bool infix)
 {
     if (id && strcmp(p->node->id, id)) {
         json_t *v = json_string(id);
         const char *code = !strcmp(p->node->id, "(end)") ? "S0203" : "S0202";
-        char tb[64];
-        const char *token = p->node->str;
-        if (!token && p->node->value) {
-            char *sv = crm_stringify(p->node->value, 0);
-            snprintf(tb, sizeof tb, "%s", sv ? sv : "");
-            free(sv);
-            if (json_is_string(p->node->value)) snprintf(tb, sizeof tb, "%s", json_string_value(p->node->value));
-            token = tb;
-        }
+        const char *token = token_text(p, p->node);
         jerr_std(p->err, code, p->node->position, token, v, 0);
         json_decref(v);
         longjmp(p->fail, 1);
@@ -1142,7 +1147,7 @@ jnode *jsonata_parse(const char *src, void **arena, jsonata_error *err)
     if (setjmp(p.fail)) return NULL;
     advance(&p, NULL, false);
     jnode *e = expression(&p, 0);
-    if (!is(&p, "(end)")) perr(&p, "S0201", p.node->position, p.node->str ? p.node->str : p.node->id, NULL);
+    if (!is(&p, "(end)")) perr(&p, "S0201", p.node->position, token_text(&p, p.node), NULL);
     e = process(&p, e);
     if (e->type == N_PARENT || e->nseeking) perr(&p, "S0217", e->position, "parent", NULL);
     return e;

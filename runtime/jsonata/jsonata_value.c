@@ -232,6 +232,10 @@ char *jv_stringify(jeval *E, const json_t *v, bool pretty)
             if (E) jeval_fail(E, "D1001", 0, NULL, v);
             return NULL;
         }
+        if (d == floor(d) && fabs(d) < 1e15) {
+            snprintf(b, sizeof b, "%lld", (long long)d);
+            return strdup(b);
+        }
         if (d != floor(d)) {
             snprintf(b, sizeof b, "%.15g", d);
             d = strtod(b, NULL);
