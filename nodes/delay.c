@@ -856,4 +856,5 @@ const crm_node_type crm_type_delay = {
     .start = delay_start,
     .input = delay_input,
     .close = delay_close,
+    .flags = CRM_TYPE_KEEPS_NAME, /* Node-RED's delay sets this.name = n.name */
 };

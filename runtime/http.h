@@ -15,11 +15,8 @@
 #include <stdbool.h>
 
 #include "carmine.h"
-#include "httpd.h"
 
-typedef struct crm_runtime crm_runtime;
-/* Provided by the engine (runtime.c): the runtime's HTTP server. */
-extern crm_httpd *crm_runtime_httpd(crm_runtime *rt);
+typedef struct crm_httpd crm_httpd; /* opaque: the runtime's HTTP server */
 /* The server a node belongs to (NULL outside a runtime). */
 crm_httpd *crm_node_httpd(const crm_node *n);
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "http.h"
+#include "httpd.h"
 #include "strbuf.h"
 
 /* Routes ----------------------------------------------------------------- */

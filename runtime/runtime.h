@@ -62,5 +62,8 @@ int crm_runtime_wait_idle(crm_runtime *rt, int timeout_ms);
 
 /* The runtime a node belongs to (for engine services such as the HTTP server). */
 crm_runtime *crm_node_runtime(const crm_node *n);
+/* The runtime's HTTP server (httpd.h), created on first use. */
+typedef struct crm_httpd crm_httpd;
+crm_httpd *crm_runtime_httpd(crm_runtime *rt);
 
 #endif

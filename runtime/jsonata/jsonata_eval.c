@@ -472,7 +472,7 @@ static bool walk_simple_path(jeval *E, jnode *n, json_t *input, jframe *env, jso
 static json_t *eval_path(jeval *E, jnode *n, json_t *input, jframe *env)
 {
     json_t *fast;
-    if (input && n->simple && walk_simple_path(E, n, input, env, &fast)) return fast;
+    if (n->simple && walk_simple_path(E, n, input, env, &fast)) return fast;
     json_t *inseq;
     if (jv_is_arr(input) && n->items[0]->type != N_VARIABLE) inseq = jv_incref(input);
     else inseq = jseq_of(jv_incref(input));
@@ -1714,6 +1714,7 @@ json_t *jfn_eval_expr(jeval *E, const char *expr, json_t *focus, json_t *context
         json_decref(m);
         return NULL;
     }
+    jsonata_mark_simple(ast, 0);
     E->arenas = realloc(E->arenas, sizeof(void *) * (size_t)(E->narenas + 1));
     E->arenas[E->narenas++] = arena;
     json_t *input = context, *wrapped = NULL;
@@ -1741,6 +1742,27 @@ json_t *jfn_eval_expr(jeval *E, const char *expr, json_t *focus, json_t *context
     return r;
 }
 
+void jsonata_mark_simple(jnode *n, int depth)
+{
+    if (!n || depth > 10000) return;
+    if (n->type == N_PATH) n->simple = simple_path(n);
+    jnode *kids[] = {n->lhs, n->rhs, n->del, n->cond, n->then, n->els, n->proc, n->body};
+    for (size_t i = 0; i < sizeof kids / sizeof kids[0]; i++) jsonata_mark_simple(kids[i], depth + 1);
+    for (int i = 0; i < n->nitems; i++) jsonata_mark_simple(n->items[i], depth + 1);
+    for (int i = 0; i < n->npairs; i++) {
+        jsonata_mark_simple(n->keys[i], depth + 1);
+        jsonata_mark_simple(n->vals[i], depth + 1);
+    }
+    for (int i = 0; i < n->npreds; i++) jsonata_mark_simple(n->preds[i].expr, depth + 1);
+    for (int i = 0; i < n->nstages; i++) jsonata_mark_simple(n->stages[i].expr, depth + 1);
+    for (int i = 0; i < n->nterms; i++) jsonata_mark_simple(n->terms[i].expr, depth + 1);
+    if (n->group)
+        for (int i = 0; i < n->group->n; i++) {
+            jsonata_mark_simple(n->group->keys[i], depth + 1);
+            jsonata_mark_simple(n->group->vals[i], depth + 1);
+        }
+}
+
 /* Public API ------------------------------------------------------------------- */
 
 jsonata *jsonata_compile(const char *expr, jsonata_error *err)
@@ -1756,6 +1778,7 @@ jsonata *jsonata_compile(const char *expr, jsonata_error *err)
         return NULL;
     }
     e->src = strdup(expr ? expr : "");
+    jsonata_mark_simple(e->ast, 0);
     return e;
 }
 
@@ -1914,6 +1937,7 @@ int jsonata_eval(const jsonata *e, const json_t *input, const jsonata_frame *fra
     global.parent = NULL;
     global.next_alloc = NULL;
     global.n = 0;
+    global.captured = true; /* lives on this stack frame, never released */
     global.b = global.inl;
     global.cap = 2;
     E.global = &global;
