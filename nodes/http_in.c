@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "http.h"
+#include "httpd.h"
 
 static void on_request(crm_node *n, json_t *msg) { crm_node_send(n, 0, msg); }
 

@@ -1,11 +1,11 @@
-#!/bin/sh
+#!/bin/bash
 # bench_http.sh: requests per second through http in -> change -> http
 # response in carmine, beside a bare libmicrohttpd server answering the same
 # GET (../shared/bench/mhd_hello.c, the ceiling), with wrk on loopback.
-# Usage: tools/bench_http.sh [BUILD_DIR] [SECONDS] [CONNECTIONS]
+# Usage: tools/bench/bench_http.sh [BUILD_DIR] [SECONDS] [CONNECTIONS]
 # Prints the two figures and the ratio. Needs wrk; stops what it started.
 set -eu
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
 SECS=${2:-10}
 CONNS=${3:-50}
