@@ -61,9 +61,7 @@ struct crm_flow {
     size_t nnodes;
     crm_node **catches, **statuses, **completes;
     size_t ncatches, nstatuses, ncompletes;
-    crm_node **status_out;  /* subflow instance: internal ports feeding the status output */
-    int *status_out_port;
-    size_t nstatus_out;
+    size_t nstatus_out;     /* subflow instance: wires into the subflow's status output */
 };
 
 struct crm_runtime {

@@ -12,6 +12,7 @@
 extern _Thread_local strbuf *crm_config_problems;
 extern _Thread_local int crm_config_problem_count;
 extern const crm_node_type crm_type_subflow_instance;
+extern const crm_node_type crm_type_subflow_status;
 
 #define IMPLICIT_TAB_ID "__flowtest_tab__"
 
@@ -378,6 +379,12 @@ static void instantiate(loader *L, crm_flow *parent, crm_node *inst, const json_
                 json_array_extend(json_array_get(wires, portno), json_array_get(inst_wires, oi));
             }
         }
+        json_array_foreach(json_object_get(json_object_get(def, "status"), "wires"), oi, ov) {
+            if (!str(ov, "id") || strcmp(str(ov, "id"), str(o, "id"))) continue;
+            int portno = (int)crm_num_value(json_object_get(ov, "port"));
+            while ((int)json_array_size(wires) <= portno) json_array_append_new(wires, json_array());
+            json_array_append_new(json_array_get(wires, portno), json_sprintf("%s-__status__", inst->id));
+        }
         crm_node *n = node_new(L, f, cfg, newid, str(o, "id"));
         n->group = find_group(rt, str(cfg, "g"));
         n->config = crm_env_substitute(rt, n, cfg);
@@ -398,24 +405,26 @@ static void instantiate(loader *L, crm_flow *parent, crm_node *inst, const json_
     json_array_foreach(out, oi, ov) json_array_foreach(json_object_get(ov, "wires"), k, w) {
         if (str(w, "id") && !strcmp(str(w, "id"), defid)) json_array_extend(port0, json_array_get(inst_wires, oi));
     }
-    inst->nports = 1;
-    for (int p = 0; p < 1; p++) {
-        inst->wire_ids[0] = calloc(json_array_size(port0) + 1, sizeof(char *));
-        json_array_foreach(port0, k, w) inst->wire_ids[0][k] = strdup(json_string_value(w));
-        inst->nwires[0] = (int)json_array_size(port0);
+    for (int p = 0; p < inst->nports; p++) {
+        for (int w2 = 0; w2 < inst->nwires[p]; w2++) free(inst->wire_ids[p][w2]);
+        free(inst->wire_ids[p]);
     }
+    inst->nports = 1;
+    inst->wire_ids[0] = calloc(json_array_size(port0) + 1, sizeof(char *));
+    json_array_foreach(port0, k, w) inst->wire_ids[0][k] = strdup(json_string_value(w));
+    inst->nwires[0] = (int)json_array_size(port0);
     json_decref(port0);
-    /* the subflow's status output */
-    json_t *status = json_object_get(def, "status");
-    json_array_foreach(json_object_get(status, "wires"), k, w) {
-        crm_node *src = NULL;
-        json_t *m = json_object_get(idmap, str(w, "id") ? str(w, "id") : "");
-        if (m) src = crm_runtime_find(rt, json_string_value(m));
-        if (!src) continue;
-        f->status_out = realloc(f->status_out, (f->nstatus_out + 1) * sizeof *f->status_out);
-        f->status_out_port = realloc(f->status_out_port, (f->nstatus_out + 1) * sizeof *f->status_out_port);
-        f->status_out[f->nstatus_out] = src;
-        f->status_out_port[f->nstatus_out++] = (int)crm_num_value(json_object_get(w, "port"));
+    /* the subflow's status output: a hidden node turns what reaches it into
+     * the instance's status */
+    json_t *status_wires = json_object_get(json_object_get(def, "status"), "wires");
+    if (json_array_size(status_wires)) {
+        char sid[600];
+        snprintf(sid, sizeof sid, "%s-__status__", inst->id);
+        json_t *cfg = json_pack("{s:s,s:s,s:s,s:s,s:[]}", "id", sid, "type", "subflow status", "z", inst->id,
+                                "instance", inst->id, "wires");
+        crm_node *sn = node_new(L, f, cfg, sid, NULL);
+        sn->type = &crm_type_subflow_status;
+        f->nstatus_out = json_array_size(status_wires);
     }
     json_decref(idmap);
 }

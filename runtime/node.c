@@ -10,7 +10,12 @@
 #include "engine.h"
 
 const char *crm_node_id(const crm_node *n) { return n->id; }
-const char *crm_node_type_name(const crm_node *n) { return n->type->type; }
+const char *crm_node_type_name(const crm_node *n)
+{
+    /* a subflow instance shows its configured type, "subflow:<id>" */
+    const char *t = json_string_value(json_object_get(n->config, "type"));
+    return t ? t : n->type->type;
+}
 const char *crm_node_name(const crm_node *n) { return n->name ? n->name : ""; }
 int crm_node_outputs(const crm_node *n) { return n->nports; }
 void *crm_node_data(const crm_node *n) { return n->data; }

@@ -67,7 +67,7 @@ static json_t *source_of(const crm_node *n)
 {
     json_t *src = json_object();
     json_object_set_new(src, "id", json_string(n->id));
-    json_object_set_new(src, "type", json_string(n->type->type));
+    json_object_set_new(src, "type", json_string(crm_node_type_name(n)));
     /* Node-RED copies `name` as configured, "" included */
     if ((n->type->flags & CRM_TYPE_KEEPS_NAME) || (n->name && *n->name))
         json_object_set_new(src, "name", json_string(n->name));

@@ -165,8 +165,6 @@ void crm_runtime_free(crm_runtime *rt)
         free(f->catches);
         free(f->statuses);
         free(f->completes);
-        free(f->status_out);
-        free(f->status_out_port);
         free(f);
     }
     for (size_t i = 0; i < rt->ngroups; i++) {
