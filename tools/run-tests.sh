@@ -53,5 +53,10 @@ run_part flows "$BUILD_DIR/carmine" test tests/flows
 run_part conformance "$BUILD_DIR/carmine" test --expect-failures tests/conformance-known-failures.txt "$SHARED/conformance/nodered"
 run_part jsonata "$BUILD_DIR/carmine" jsonata --suite "$SHARED/conformance/jsonata" --expect-failures tests/jsonata-known-failures.txt
 
+# suites with their own scripts: plugins built out of tree, the article end to end, HA
+run_part plugins tools/test-plugins.sh
+[ -x tests/article/run.sh ] && run_part article tests/article/run.sh
+[ -x tests/ha/run.sh ] && run_part ha tests/ha/run.sh
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
