@@ -14,7 +14,6 @@
 #include "strbuf.h"
 
 /* In runtime/path.c: normalisePropertyExpression(key, msg, true). */
-char *crm_path_resolve_key(const char *expr, const json_t *msg, char **err);
 
 typedef enum { OP_SET, OP_CHANGE, OP_DELETE, OP_OTHER } op_kind;
 typedef enum { SC_MSG, SC_FLOW, SC_GLOBAL, SC_OTHER } scope_kind;

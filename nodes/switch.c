@@ -14,7 +14,6 @@
 #include "runtime.h"
 #include "strbuf.h"
 
-char *crm_path_resolve_key(const char *expr, const json_t *msg, char **err); /* runtime/path.c */
 
 typedef enum {
     OP_EQ, OP_NEQ, OP_LT, OP_LTE, OP_GT, OP_GTE, OP_BTWN, OP_CONT, OP_REGEX, OP_TRUE, OP_FALSE, OP_NULL,
@@ -57,6 +56,8 @@ typedef struct pgroup {
     size_t n;
     struct pgroup *next;
 } pgroup;
+
+#define SLOTS_STACK 16 /* rules per node that need no allocation per message */
 
 /* Repair: what each message of a group matched, until the group is complete. */
 typedef struct {
@@ -664,10 +665,9 @@ static bool has_parts(const json_t *msg)
 }
 
 /* Evaluates every rule: 0 with the onward slots (the msg, borrowed, or NULL per
- * rule evaluated), -1 with *err. */
+ * rule evaluated; out->slots holds st->n entries), -1 with *err. */
 static int apply_rules(crm_node *n, switch_state *st, json_t *msg, json_t *prop, onward *out, char **err)
 {
-    out->slots = calloc(st->n ? st->n : 1, sizeof(json_t *));
     out->n = 0;
     bool elseflag = true;
     bool parts = has_parts(msg);
@@ -719,11 +719,14 @@ static int apply_rules(crm_node *n, switch_state *st, json_t *msg, json_t *prop,
 static void send_onward(crm_node *n, const onward *o)
 {
     int np = (int)o->n;
-    if (!np) return;
-    json_t **msgs = calloc((size_t)np, sizeof(json_t *));
+    bool any = false;
+    for (int i = 0; i < np; i++) any = any || o->slots[i];
+    if (!any) return;
+    json_t *stack[SLOTS_STACK];
+    json_t **msgs = np <= SLOTS_STACK ? stack : malloc((size_t)np * sizeof(json_t *));
     for (int i = 0; i < np; i++) msgs[i] = o->slots[i] ? json_incref(o->slots[i]) : NULL;
     crm_node_send_ports(n, msgs, np);
-    free(msgs);
+    if (msgs != stack) free(msgs);
 }
 
 /* Repair ----------------------------------------------------------------------------------------- */
@@ -817,7 +820,7 @@ static void too_many(crm_node *n, switch_state *st, const json_t *msg)
 }
 
 /* Collects what one message of a group matched; sends the group once all
- * parts.count of it went through the rules. o's slots are taken over. */
+ * parts.count of it went through the rules. */
 static void send_group_messages(crm_node *n, switch_state *st, onward *o, json_t *msg)
 {
     const json_t *parts = json_object_get(msg, "parts");
@@ -834,10 +837,10 @@ static void send_group_messages(crm_node *n, switch_state *st, onward *o, json_t
     }
     g->received++;
     bool send_ok = g->received == js_number(json_object_get(parts, "count"));
-    for (size_t j = 0; j < o->n; j++) json_incref(o->slots[j]);
+    onward row = {malloc((o->n ? o->n : 1) * sizeof(json_t *)), o->n};
+    for (size_t j = 0; j < o->n; j++) row.slots[j] = json_incref(o->slots[j]);
     g->rows = realloc(g->rows, (g->n + 1) * sizeof(onward));
-    g->rows[g->n++] = *o;
-    o->slots = NULL;
+    g->rows[g->n++] = row;
     st->pending_count++;
     if (send_ok) {
         size_t nports = g->rows[g->n - 1].n;
@@ -861,7 +864,8 @@ static void process_message(crm_node *n, switch_state *st, json_t *msg)
         json_decref(msg);
         return;
     }
-    onward o = {NULL, 0};
+    json_t *stack[SLOTS_STACK];
+    onward o = {st->n <= SLOTS_STACK ? stack : malloc(st->n * sizeof(json_t *)), 0};
     if (apply_rules(n, st, msg, prop, &o, &err)) {
         crm_node_error(n, msg, "%s", err ? err : "error");
         free(err);
@@ -870,7 +874,7 @@ static void process_message(crm_node *n, switch_state *st, json_t *msg)
     } else {
         send_group_messages(n, st, &o, msg);
     }
-    free(o.slots);
+    if (o.slots != stack) free(o.slots);
     json_decref(prop);
     json_decref(msg);
 }

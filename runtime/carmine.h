@@ -173,12 +173,18 @@ crm_path *crm_path_parse(const char *expr, char **err);
 void crm_path_free(crm_path *p);
 /* The value at p in root (borrowed), or NULL when missing. msg is the message
  * for nested msg.x keys (usually root). *throws is set when the walk went
- * through undefined/null (JavaScript would throw a TypeError). */
+ * through undefined/null (JavaScript would throw a TypeError). `.length` and
+ * [i] on strings, arrays and Buffers work too; those derived values live in a
+ * 16-slot per-thread ring, so such a result stays valid for the next 16 reads. */
 json_t *crm_path_get(const crm_path *p, const json_t *root, const json_t *msg, bool *throws);
 /* Sets (value stolen) or deletes (value NULL) the property; missing
- * intermediates are created when create_missing. Returns 0, or -1 when a
- * primitive is in the way. */
+ * intermediates are created when create_missing. Returns 0, -1 when a
+ * primitive is in the way, -2 when a nested msg.x key is undefined. */
 int crm_path_set(const crm_path *p, json_t *root, const json_t *msg, json_t *value, bool create_missing);
+/* Node-RED's normalisePropertyExpression(expr, msg, true): evaluates nested
+ * [msg.x] references and rebuilds the key as a["b"][0] (for context keys).
+ * Malloc'd, or NULL with *err when a reference is undefined. */
+char *crm_path_resolve_key(const char *expr, const json_t *msg, char **err);
 /* Shorthands parsing expr each time (not for hot paths). */
 json_t *crm_msg_get(const json_t *msg, const char *expr); /* borrowed */
 int crm_msg_set(json_t *msg, const char *expr, json_t *value);

@@ -308,16 +308,21 @@ void crm_path_free(crm_path *p)
 
 /* Resolving keys ----------------------------------------------------------- */
 
-static void rkey_free(rkey *k, size_t n)
+/* Most paths are short: their keys live on the caller's stack. */
+#define RKEY_STACK 8
+
+static void rkey_free(rkey *k, size_t n, rkey *stack)
 {
     for (size_t i = 0; i < n; i++) free(k[i].owned);
-    free(k);
+    if (k != stack) free(k);
 }
 
-/* Evaluates nested references. NULL when one is undefined (a throw). */
-static rkey *resolve(const crm_path *p, const json_t *msg)
+/* Evaluates nested references into stack (RKEY_STACK entries) or a malloc'd
+ * array. NULL when one is undefined (a throw). */
+static rkey *resolve(const crm_path *p, const json_t *msg, rkey *stack)
 {
-    rkey *k = calloc(p->n ? p->n : 1, sizeof *k);
+    rkey *k = p->n <= RKEY_STACK ? stack : malloc(p->n * sizeof *k);
+    memset(k, 0, p->n * sizeof *k);
     for (size_t i = 0; i < p->n; i++) {
         const seg *g = &p->segs[i];
         if (g->kind == SEG_KEY) {
@@ -330,7 +335,7 @@ static rkey *resolve(const crm_path *p, const json_t *msg)
             bool thr = false;
             json_t *v = msg ? crm_path_get(g->nested, msg, msg, &thr) : NULL;
             if (!v || thr) {
-                rkey_free(k, i);
+                rkey_free(k, i, stack);
                 return NULL;
             }
             if (json_is_number(v)) {
@@ -473,7 +478,8 @@ json_t *crm_path_get(const crm_path *p, const json_t *root, const json_t *msg, b
     if (!throws) throws = &dummy;
     *throws = false;
     if (!p) return NULL;
-    rkey *k = resolve(p, msg);
+    rkey stack[RKEY_STACK];
+    rkey *k = resolve(p, msg, stack);
     if (!k) {
         *throws = true;
         return NULL;
@@ -487,7 +493,7 @@ json_t *crm_path_get(const crm_path *p, const json_t *root, const json_t *msg, b
         }
         cur = get_one(cur, &k[i]);
     }
-    rkey_free(k, p->n);
+    rkey_free(k, p->n, stack);
     return (json_t *)cur;
 }
 
@@ -622,7 +628,8 @@ int crm_path_set(const crm_path *p, json_t *root, const json_t *msg, json_t *val
         return -1;
     }
     if (!value) create_missing = false; /* deleting never builds parents */
-    rkey *k = resolve(p, msg);
+    rkey stack[RKEY_STACK];
+    rkey *k = resolve(p, msg, stack);
     if (!k) {
         json_decref(value);
         return -2;
@@ -649,7 +656,7 @@ int crm_path_set(const crm_path *p, json_t *root, const json_t *msg, json_t *val
     }
     json_decref(value);
     if (chain != stack_chain) free(chain);
-    rkey_free(k, p->n);
+    rkey_free(k, p->n, stack);
     return rc;
 }
 
@@ -658,14 +665,14 @@ int crm_path_set(const crm_path *p, json_t *root, const json_t *msg, json_t *val
 /* normalisePropertyExpression(key, msg, true): nested msg references are
  * evaluated and the key rebuilt as a["b"][0]. Malloc'd, or NULL with *err
  * when a reference is undefined. Declared for other modules in carmine.h
- * (crm_path_resolve_key) once the lead adds it. */
-char *crm_path_resolve_key(const char *expr, const json_t *msg, char **err);
+ * (crm_path_resolve_key). */
 char *crm_path_resolve_key(const char *expr, const json_t *msg, char **err)
 {
     if (err) *err = NULL;
     crm_path *p = parse_expr(expr, strlen(expr), err);
     if (!p) return NULL;
-    rkey *k = resolve(p, msg);
+    rkey stack[RKEY_STACK];
+    rkey *k = resolve(p, msg, stack);
     if (!k) {
         if (err) *err = strdup("Invalid expression: undefined reference");
         crm_path_free(p);
@@ -688,7 +695,7 @@ char *crm_path_resolve_key(const char *expr, const json_t *msg, char **err)
             sb_putc(&sb, ']');
         }
     }
-    rkey_free(k, p->n);
+    rkey_free(k, p->n, stack);
     crm_path_free(p);
     return sb_take(&sb);
 }
