@@ -593,7 +593,10 @@ static int eval_src(crm_node *n, const val_src *v, json_t *msg, json_t **out)
     *out = NULL;
     switch (v->kind) {
     case VAL_CONST:
-        *out = v->value ? crm_deep_copy(v->value) : NULL;
+        /* primitives are immutable values here as in JavaScript: share them */
+        *out = !v->value ? NULL
+               : json_is_object(v->value) || json_is_array(v->value) ? crm_deep_copy(v->value)
+                                                                      : json_incref(v->value);
         return V_OK;
     case VAL_JSON:
         *out = crm_deep_copy(v->value);
