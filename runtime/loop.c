@@ -93,13 +93,13 @@ static void jobq_push(jobq *q, job j)
         size_t cap = q->cap ? q->cap * 2 : 256;
         job *items = malloc(cap * sizeof *items);
         if (!items) abort();
-        for (size_t i = 0; i < q->len; i++) items[i] = q->items[(q->head + i) % q->cap];
+        for (size_t i = 0; i < q->len; i++) items[i] = q->items[(q->head + i) & (q->cap - 1)];
         free(q->items);
         q->items = items;
         q->head = 0;
         q->cap = cap;
     }
-    q->items[(q->head + q->len) % q->cap] = j;
+    q->items[(q->head + q->len) & (q->cap - 1)] = j; /* cap is a power of two */
     q->len++;
 }
 
@@ -107,7 +107,7 @@ static bool jobq_pop(jobq *q, job *out)
 {
     if (!q->len) return false;
     *out = q->items[q->head];
-    q->head = (q->head + 1) % q->cap;
+    q->head = (q->head + 1) & (q->cap - 1);
     q->len--;
     return true;
 }
