@@ -52,6 +52,7 @@ typedef struct {
     bool fork;
     const char *filter;
     json_t *known; /* "file: case" -> reason, from --expect-failures */
+    int retries;   /* --retry: runs again a case that failed, for timing on busy machines */
     int n, passed, failed, skipped;
 } ft_run;
 
@@ -866,12 +867,21 @@ static void run_one(ft_run *run, const char *file, const json_t *c, int idx)
     } else if (!json_is_object(c) || !json_is_array(json_object_get(c, "flow"))) {
         fail(&res, "a case needs a name and a flow array");
     } else {
-        char *userdir = make_userdir();
-        if (!userdir) fail(&res, "cannot create a temporary userDir: %s", strerror(errno));
-        else if (run->fork) run_case_forked(c, userdir, run->verbose, &res);
-        else run_case(c, userdir, run->verbose, &res);
-        if (userdir) rm_tree(userdir);
-        free(userdir);
+        for (int attempt = 0; attempt <= run->retries; attempt++) {
+            if (attempt) {
+                printf("# %s: %s failed, running it again (retry %d)\n", file, name, attempt);
+                print_reasons(res.why.data);
+                sb_free(&res.why);
+                res = (ft_result){FT_PASS, SB_INIT};
+            }
+            char *userdir = make_userdir();
+            if (!userdir) fail(&res, "cannot create a temporary userDir: %s", strerror(errno));
+            else if (run->fork) run_case_forked(c, userdir, run->verbose, &res);
+            else run_case(c, userdir, run->verbose, &res);
+            if (userdir) rm_tree(userdir);
+            free(userdir);
+            if (res.st != FT_FAIL) break;
+        }
     }
     report(run, file, name, &res);
     sb_free(&res.why);
@@ -999,7 +1009,9 @@ static void usage(FILE *to)
           "  --expect-failures FILE\n"
           "                  cases listed in FILE (lines \"file.json: case name  # reason\") that\n"
           "                  fail are reported as known failures (ok # TODO), not failures\n"
-          "  --plugins DIR   load node types from the shared libraries in DIR first\n",
+          "  --plugins DIR   load node types from the shared libraries in DIR first\n"
+          "  --retry N       run a failed case again, up to N times (timing-sensitive cases on\n"
+          "                  a busy machine); each retry is reported\n",
           to);
 }
 
@@ -1023,6 +1035,8 @@ int crm_flowtest_main(int argc, char **argv)
             run.verbose = true;
         } else if (!strcmp(a, "--no-fork")) {
             run.fork = false;
+        } else if (!strcmp(a, "--retry") && i + 1 < argc) {
+            run.retries = atoi(argv[++i]);
         } else if (!strcmp(a, "--expect-failures") && i + 1 < argc) {
             if (load_known(&run, argv[++i]) < 0) {
                 free(paths);

@@ -49,8 +49,8 @@ run_part() { # name, command...
   if [ $rc -ne 0 ] && ! grep -qE '^[0-9]+ passed, [1-9]' "$log"; then failed=$((failed + 1)); fi
 }
 
-run_part flows "$BUILD_DIR/carmine" test tests/flows
-run_part conformance "$BUILD_DIR/carmine" test --expect-failures tests/conformance-known-failures.txt "$SHARED/conformance/nodered"
+run_part flows "$BUILD_DIR/carmine" test --retry 1 tests/flows
+run_part conformance "$BUILD_DIR/carmine" test --retry 1 --expect-failures tests/conformance-known-failures.txt "$SHARED/conformance/nodered"
 run_part jsonata "$BUILD_DIR/carmine" jsonata --suite "$SHARED/conformance/jsonata" --expect-failures tests/jsonata-known-failures.txt
 
 # suites with their own scripts: plugins built out of tree, the article end to end, HA
