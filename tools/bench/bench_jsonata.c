@@ -1,7 +1,7 @@
 /* bench_jsonata.c: nanoseconds per evaluation of a few JSONata expressions
  * that Node-RED flows evaluate per message (compile once, evaluate many).
  * Build (from the project root): gcc -O2 -std=c17 -D_GNU_SOURCE -Iruntime -Iruntime/jsonata
- *   tools/bench_jsonata.c runtime/value.c runtime/strbuf.c runtime/jsonata/[a-z_]*.c
+ *   tools/bench/bench_jsonata.c runtime/value.c runtime/strbuf.c runtime/jsonata/[a-z_]*.c
  *   -ljansson -lpcre2-8 -lm -o bench_jsonata */
 #include <stdio.h>
 #include <stdlib.h>
