@@ -3,6 +3,8 @@
  *   carmine check FLOWS.json          validate, print every problem
  *   carmine test FILE|DIR...          run flow tests (FLOWTEST.md)
  *   carmine jsonata EXPR [FILE]       evaluate a JSONata expression
+ *   carmine --replicas N FLOWS.json   a supervisor running N replicas (supervisor.c)
+ *   carmine deploy FLOWS.json --to URL  a rolling deploy through a supervisor
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +17,7 @@
 #include "jsonata.h"
 #include "plugins.h"
 #include "runtime.h"
+#include "supervisor.h"
 
 static const char usage[] =
     "Usage: carmine [options] FLOWS.json       run the flows until SIGINT or SIGTERM\n"
@@ -22,6 +25,8 @@ static const char usage[] =
     "       carmine test [options] FILE|DIR... run flow tests (see carmine test --help)\n"
     "       carmine jsonata EXPR [FILE]        evaluate EXPR against JSON from FILE or stdin\n"
     "       carmine jsonata --suite DIR [--expect-failures FILE]\n"
+    "       carmine --replicas N [options] FLOWS.json  N replicas under a supervisor (docs/ha.md)\n"
+    "       carmine deploy FLOWS.json --to URL     rolling deploy through a supervisor's API\n"
     "\n"
     "Options:\n"
     "  -p, --port PORT        HTTP port for flows and the Admin API (default 1880)\n"
@@ -30,6 +35,9 @@ static const char usage[] =
     "  -u, --userDir DIR      directory for context files (default: the current directory)\n"
     "  -P, --plugins DIR      load node types from the shared libraries in DIR\n"
     "                         (also the setting \"pluginsDir\")\n"
+    "  -r, --replicas N       run N replica processes sharing the HTTP port, under a\n"
+    "                         supervisor that restarts them and rolls deploys\n"
+    "      --admin-port PORT  the supervisor's API (status, POST /flows); default port+1\n"
     "  -v, --verbose          log at debug level\n"
     "      --version          print the version and exit\n"
     "  -h, --help             print this help and exit\n"
@@ -71,6 +79,8 @@ static json_t *load_json(const char *path, const char *what)
 typedef struct {
     json_t *settings;
     const char *flows;
+    int replicas;   /* 0: run the flows in this process */
+    int admin_port; /* the supervisor's API; -1: its default */
 } options;
 
 static int parse_options(int argc, char **argv, options *o)
@@ -80,15 +90,19 @@ static int parse_options(int argc, char **argv, options *o)
                                               {"userDir", required_argument, 0, 'u'},
                                               {"plugins", required_argument, 0, 'P'},
                                               {"verbose", no_argument, 0, 'v'},
+                                              {"replicas", required_argument, 0, 'r'},
+                                              {"admin-port", required_argument, 0, 'A'},
                                               {"version", no_argument, 0, 'V'},
                                               {"help", no_argument, 0, 'h'},
                                               {0, 0, 0, 0}};
     o->settings = json_object();
     const char *port = NULL, *userdir = NULL, *plugins = NULL;
+    o->replicas = 0;
+    o->admin_port = -1;
     bool verbose = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:s:u:P:vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:s:u:P:r:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p': port = optarg; break;
         case 's': {
@@ -105,6 +119,19 @@ static int parse_options(int argc, char **argv, options *o)
         case 'u': userdir = optarg; break;
         case 'P': plugins = optarg; break;
         case 'v': verbose = true; break;
+        case 'r':
+        case 'A': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < (c == 'r' ? 1 : 0) || v > (c == 'r' ? 64 : 65535)) {
+                fprintf(stderr, "carmine: %s %s: %s\n", c == 'r' ? "--replicas" : "--admin-port", optarg,
+                        c == 'r' ? "a number of replicas from 1 to 64" : "not a port number");
+                return 1;
+            }
+            if (c == 'r') o->replicas = (int)v;
+            else o->admin_port = (int)v;
+            break;
+        }
         case 'V': printf("carmine %s (Node-RED 4.1.15 semantics)\n", CARMINE_VERSION); exit(0);
         case 'h': fputs(usage, stdout); exit(0);
         default: fputs(usage, stderr); return 1;
@@ -167,6 +194,11 @@ static int cmd_run(int argc, char **argv)
 {
     options o;
     if (parse_options(argc, argv, &o)) return 1;
+    if (o.replicas) {
+        int rc = crm_supervisor_main(o.settings, o.flows, o.replicas, o.admin_port);
+        json_decref(o.settings);
+        return rc;
+    }
     /* every thread inherits the mask, so only sigwait below sees the signals */
     sigset_t set;
     sigemptyset(&set);
@@ -215,6 +247,7 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "check")) return cmd_check(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "test")) return crm_flowtest_main(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "deploy")) return crm_deploy_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "jsonata")) return cmd_jsonata(argc - 1, argv + 1);
     return cmd_run(argc, argv);
 }

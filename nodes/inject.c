@@ -1,7 +1,10 @@
 /* inject.c: Node-RED's inject node (spec §3.1): typed properties built in
  * order on a fresh message, once/onceDelay, a repeat interval or a crontab
  * (5 or 6 fields, local time), and injection on input (the editor's button
- * arrives as an input through the Admin API). */
+ * arrives as an input through the Admin API). Of several replicas of the same
+ * flows, only the holder of the run-once lease (lease.h) fires on the repeat
+ * interval or crontab, unless the node opts out: its property
+ * "everyReplica": true, or its id in the setting "injectOnEveryReplica". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +12,9 @@
 #include <time.h>
 
 #include "carmine.h"
+#include "runtime.h"
 #include "cron.h"
+#include "lease.h"
 #include "strbuf.h"
 
 typedef struct {
@@ -28,6 +33,7 @@ typedef struct {
     crm_cron *cron;
     crm_timer *repeat_timer;
     crm_timer *cron_timer;
+    bool run_once; /* timed fires only where the lease is held */
 } inject_state;
 
 static void compile_prop(crm_node *n, prop *pr, const char *p, const json_t *v, const char *vt)
@@ -139,13 +145,21 @@ static void fire(crm_node *n, void *arg)
     crm_node_receive(n, json_object());
 }
 
+/* A repeat or crontab fire: skipped on the replicas without the lease. */
+static void timed_fire(crm_node *n, void *arg)
+{
+    inject_state *s = crm_node_data(n);
+    if (s->run_once && !crm_lease_held(crm_node_runtime(n))) return;
+    fire(n, arg);
+}
+
 static void schedule_cron(crm_node *n);
 
 static void cron_fire(crm_node *n, void *arg)
 {
     inject_state *s = crm_node_data(n);
     s->cron_timer = NULL;
-    fire(n, arg);
+    timed_fire(n, arg);
     schedule_cron(n);
 }
 
@@ -161,7 +175,7 @@ static void schedule_cron(crm_node *n)
 static void start_repeater(crm_node *n)
 {
     inject_state *s = crm_node_data(n);
-    if (s->repeat_ms > 0) s->repeat_timer = crm_timer_start(n, s->repeat_ms, s->repeat_ms, fire, NULL);
+    if (s->repeat_ms > 0) s->repeat_timer = crm_timer_start(n, s->repeat_ms, s->repeat_ms, timed_fire, NULL);
     else if (s->cron) schedule_cron(n);
 }
 
@@ -200,6 +214,11 @@ static int inject_create(crm_node *n, const json_t *config)
             return -1;
         }
     }
+    s->run_once = !crm_cfg_bool(config, "everyReplica", false);
+    const json_t *every = json_object_get(crm_runtime_settings(crm_node_runtime(n)), "injectOnEveryReplica");
+    size_t i;
+    json_t *id;
+    json_array_foreach(every, i, id) if (json_is_string(id) && !strcmp(json_string_value(id), crm_node_id(n))) s->run_once = false;
     s->once = crm_cfg_bool(config, "once", false);
     double od = crm_cfg_num(config, "onceDelay", 0.1);
     s->once_ms = (od && !isnan(od) ? od : 0.1) * 1000;

@@ -1,14 +1,17 @@
 /* admin.c: the Admin HTTP API a headless runtime needs (spec §6): GET /flows
  * (v1 and v2 with rev), GET /flows/state, POST /inject/:id (the editor's
- * inject button), GET /settings. Handlers run on the HTTP server's threads
+ * inject button), GET /settings, and for load balancers and probes GET
+ * /healthz (the process answers) and GET /readyz (its flows are started;
+ * 503 before and while stopping). POST /flows is refused: a runtime is
+ * read-only, and a replica under a supervisor names where to deploy. Handlers run on the HTTP server's threads
  * and only read what does not change while flows run, or post to a loop. */
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
 #include "httpd.h"
+#include "sha256.h"
 
 static void reply_json(crm_admin_reply *r, int status, json_t *body)
 {
@@ -23,10 +26,7 @@ static void compute_rev(crm_runtime *rt)
 {
     if (rt->rev[0] || !rt->flows_json) return;
     char *text = crm_stringify(rt->flows_json, 0);
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < mdlen && i < 32; i++) sprintf(rt->rev + 2 * i, "%02x", md[i]);
+    crm_sha256_hex(text, strlen(text), rt->rev);
     free(text);
 }
 
@@ -50,6 +50,10 @@ static void admin(void *ctx, const char *method, const char *path, const json_t 
         } else {
             reply_json(r, 200, flows);
         }
+    } else if (!strcmp(method, "GET") && !strcmp(path, "/healthz")) {
+        reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+    } else if (!strcmp(method, "GET") && !strcmp(path, "/readyz")) {
+        reply_json(r, rt->started ? 200 : 503, json_pack("{s:b}", "ready", rt->started));
     } else if (!strcmp(method, "GET") && !strcmp(path, "/flows/state")) {
         reply_json(r, 200, json_pack("{s:s}", "state", rt->started ? "start" : "stop"));
     } else if (!strcmp(method, "GET") && !strcmp(path, "/settings")) {
@@ -77,8 +81,11 @@ static void admin(void *ctx, const char *method, const char *path, const json_t 
         r->body = strdup("OK");
         r->len = 2;
     } else if (!strcmp(method, "POST") && !strcmp(path, "/flows")) {
-        reply_json(r, 400, json_pack("{s:s,s:s}", "code", "read_only",
-                                     "message", "this instance does not take deploys: restart it with the new flows file"));
+        const char *sup = json_string_value(json_object_get(rt->settings, "supervisorUrl"));
+        char text[512];
+        if (sup) snprintf(text, sizeof text, "this replica is read-only: deploy to its supervisor, POST %sflows", sup);
+        else snprintf(text, sizeof text, "this instance does not take deploys: restart it with the new flows file");
+        reply_json(r, 400, json_pack("{s:s,s:s}", "code", "read_only", "message", text));
     }
 }
 

@@ -3,11 +3,14 @@
  * Each configured store (settings.contextStorage; by default one "memory"
  * store) maps a context id ("global", a flow id, "<node>:<flow>") to an
  * object tree. Keys are property expressions; "#:(store)::" picks a store;
- * "$parent." climbs from a subflow's flow context to its parent's. A
- * localfilesystem store is a memory store that is loaded from and flushed to
- * Node-RED's file layout (global/global.json, <flow>/flow.json,
- * <flow>/<node>.json) every flushInterval seconds and at stop. A store has
- * one lock: loops share global context, and the flusher reads everything.
+ * "$parent." climbs from a subflow's flow context to its parent's. The
+ * stores sit behind one interface (context_store.h): get, set, keys and
+ * delete by context id and key on the in-memory scopes, plus a backend for
+ * where they also live: none (memory), Node-RED's file layout
+ * (localfilesystem: global/global.json, <flow>/flow.json,
+ * <flow>/<node>.json, flushed every flushInterval seconds and at stop), or
+ * Redis shared by replicas (context_redis.c). A store has one lock: loops
+ * share global context, and the backends' threads read and update it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,17 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
-
-typedef struct ctxstore {
-    char *name;
-    bool file;
-    char *dir;          /* <dir>/<base> */
-    double flush_ms;
-    json_t *scopes;     /* context id -> object */
-    json_t *dirty;      /* context id -> true */
-    pthread_mutex_t lock;
-} ctxstore;
+#include "context_store.h"
 
 struct crm_ctxstores {
     ctxstore *stores;
@@ -101,6 +94,48 @@ static json_t *scope_obj(ctxstore *s, const char *id, bool create)
     return o;
 }
 
+/* The store interface: by context id and key --------------------------------------------- */
+
+char *crm_ctx_top_key(const char *key)
+{
+    /* the one key a set on an empty object creates is the top-level one */
+    char *err = NULL;
+    crm_path *p = crm_path_parse(key, &err);
+    free(err);
+    if (!p) return NULL;
+    json_t *o = json_object();
+    char *top = NULL;
+    if (crm_path_set(p, o, NULL, json_true(), true) == 0 && json_object_size(o) == 1)
+        top = strdup(json_object_iter_key(json_object_iter(o)));
+    json_decref(o);
+    crm_path_free(p);
+    return top;
+}
+
+/* Sets (value stolen) or deletes (NULL) the key of context id, then tells
+ * the backend. */
+static int store_set(ctxstore *s, const char *id, const char *key, const crm_path *p, json_t *value)
+{
+    char *top = s->backend && s->backend->changed ? crm_ctx_top_key(key) : NULL;
+    pthread_mutex_lock(&s->lock);
+    int rc = crm_path_set(p, scope_obj(s, id, true), NULL, value, true);
+    if (rc == 0 && top) {
+        json_t *now = json_object_get(scope_obj(s, id, false), top);
+        s->backend->changed(s, id, top, key, now);
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(top);
+    return rc;
+}
+
+static void store_delete_scope(ctxstore *s, const char *id)
+{
+    pthread_mutex_lock(&s->lock);
+    json_object_del(s->scopes, id);
+    if (s->backend && s->backend->scope_deleted) s->backend->scope_deleted(s, id);
+    pthread_mutex_unlock(&s->lock);
+}
+
 /* API ------------------------------------------------------------------------------ */
 
 json_t *crm_context_get_msg(crm_node *n, crm_scope scope, const char *key, const json_t *msg)
@@ -149,10 +184,7 @@ int crm_context_set(crm_node *n, crm_scope scope, const char *key, json_t *value
         json_decref(value);
         return -1;
     }
-    pthread_mutex_lock(&s->lock);
-    int rc = crm_path_set(p, scope_obj(s, id, true), NULL, value, true);
-    if (s->file) json_object_set_new(s->dirty, id, json_true());
-    pthread_mutex_unlock(&s->lock);
+    int rc = store_set(s, id, key, p, value);
     crm_path_free(p);
     return rc;
 }
@@ -180,10 +212,7 @@ void crm_context_node_closed(crm_node *n)
     const char *key = "";
     char id[512];
     context_id(n, CRM_SCOPE_NODE, &key, id, sizeof id);
-    ctxstore *s = &S->stores[S->def];
-    pthread_mutex_lock(&s->lock);
-    json_object_del(s->scopes, id);
-    pthread_mutex_unlock(&s->lock);
+    store_delete_scope(&S->stores[S->def], id);
 }
 
 int crm_runtime_context_init(crm_runtime *rt, const char *scope, const char *flow_id, const json_t *value)
@@ -201,9 +230,16 @@ int crm_runtime_context_init(crm_runtime *rt, const char *scope, const char *flo
     }
     if (!id) return -1;
     ctxstore *s = &rt->stores->stores[rt->stores->def];
+    const char *k;
+    json_t *v;
     json_t *copy = crm_deep_copy(value);
     pthread_mutex_lock(&s->lock);
-    json_object_update(scope_obj(s, id, true), copy);
+    json_t *obj = scope_obj(s, id, true);
+    json_object_foreach(copy, k, v) {
+        json_object_set(obj, k, v);
+        /* each top-level key as a whole-key set, so shared stores get it too */
+        if (s->backend && s->backend->changed) s->backend->changed(s, id, k, NULL, v);
+    }
     pthread_mutex_unlock(&s->lock);
     json_decref(copy);
     return 0;
@@ -318,7 +354,8 @@ static void *flusher(void *arg)
     struct crm_ctxstores *S = rt->stores;
     double period = 30000;
     for (size_t i = 0; i < S->n; i++)
-        if (S->stores[i].file && S->stores[i].flush_ms < period) period = S->stores[i].flush_ms;
+        if (S->stores[i].backend && S->stores[i].backend->flush && S->stores[i].flush_ms < period)
+            period = S->stores[i].flush_ms;
     pthread_mutex_lock(&S->m);
     while (!S->stop) {
         struct timespec ts;
@@ -329,24 +366,71 @@ static void *flusher(void *arg)
         pthread_cond_timedwait(&S->c, &S->m, &ts);
         pthread_mutex_unlock(&S->m);
         for (size_t i = 0; i < S->n; i++)
-            if (S->stores[i].file) flush_store(rt, &S->stores[i]);
+            if (S->stores[i].backend && S->stores[i].backend->flush) S->stores[i].backend->flush(rt, &S->stores[i]);
         pthread_mutex_lock(&S->m);
     }
     pthread_mutex_unlock(&S->m);
     return NULL;
 }
 
-static void add_store(struct crm_ctxstores *S, const char *name, bool file)
+static void file_changed(ctxstore *s, const char *id, const char *top, const char *key, const json_t *value)
 {
-    S->stores = realloc(S->stores, (S->n + 1) * sizeof *S->stores);
+    (void)top;
+    (void)key;
+    (void)value;
+    json_object_set_new(s->dirty, id, json_true());
+}
+
+static void file_scope_deleted(ctxstore *s, const char *id)
+{
+    json_object_set_new(s->dirty, id, json_true());
+}
+
+static int file_open(crm_runtime *rt, ctxstore *s, const json_t *c)
+{
+    const char *dir = crm_cfg_str(c, "dir", rt->userdir ? rt->userdir : ".");
+    const char *base = crm_cfg_str(c, "base", "context");
+    if (asprintf(&s->dir, "%s/%s", dir, base) < 0) return -1;
+    s->flush_ms = crm_cfg_num(c, "flushInterval", 30) * 1000;
+    return load_store(rt, s);
+}
+
+static void file_close(crm_runtime *rt, ctxstore *s)
+{
+    flush_store(rt, s);
+}
+
+static const ctx_backend file_backend = {
+    .module = "localfilesystem",
+    .open = file_open,
+    .changed = file_changed,
+    .scope_deleted = file_scope_deleted,
+    .flush = flush_store,
+    .close = file_close,
+};
+
+static const ctx_backend *backend_named(const char *module)
+{
+    if (!strcmp(module, "memory")) return NULL;
+    if (!strcmp(module, "localfilesystem")) return &file_backend;
+    if (!strcmp(module, "redis")) return &crm_ctx_redis;
+    return (const ctx_backend *)-1;
+}
+
+/* stores is allocated once for every entry: backends keep pointers to theirs */
+static ctxstore *add_store(crm_runtime *rt, const char *name, const ctx_backend *b)
+{
+    struct crm_ctxstores *S = rt->stores;
     ctxstore *s = &S->stores[S->n++];
     memset(s, 0, sizeof *s);
     s->name = strdup(name);
-    s->file = file;
+    s->backend = b;
     s->scopes = json_object();
     s->dirty = json_object();
     s->flush_ms = 30000;
+    s->rt = rt;
     pthread_mutex_init(&s->lock, NULL);
+    return s;
 }
 
 int crm_context_runtime_init(crm_runtime *rt)
@@ -356,8 +440,9 @@ int crm_context_runtime_init(crm_runtime *rt)
     pthread_mutex_init(&S->m, NULL);
     pthread_cond_init(&S->c, NULL);
     json_t *cfg = json_object_get(rt->settings, "contextStorage");
+    S->stores = calloc(json_object_size(cfg) + 1, sizeof *S->stores);
     if (!json_is_object(cfg) || !json_object_size(cfg)) {
-        add_store(S, "memory", false);
+        add_store(rt, "memory", NULL);
         return 0;
     }
     S->configured = true;
@@ -370,29 +455,25 @@ int crm_context_runtime_init(crm_runtime *rt)
             continue;
         }
         const char *module = crm_cfg_str(v, "module", "memory");
-        bool file = !strcmp(module, "localfilesystem");
-        if (!file && strcmp(module, "memory")) {
-            crm_log(rt, CRM_LOG_ERROR, NULL, "contextStorage.%s: unknown module '%s' (memory, localfilesystem)", name, module);
+        const ctx_backend *b = backend_named(module);
+        if (b == (const ctx_backend *)-1) {
+            crm_log(rt, CRM_LOG_ERROR, NULL, "contextStorage.%s: unknown module '%s' (memory, localfilesystem, redis)",
+                    name, module);
             return -1;
         }
-        add_store(S, name, file);
-        ctxstore *s = &S->stores[S->n - 1];
-        json_t *c = json_object_get(v, "config");
-        if (file) {
-            const char *dir = crm_cfg_str(c, "dir", rt->userdir ? rt->userdir : ".");
-            const char *base = crm_cfg_str(c, "base", "context");
-            if (asprintf(&s->dir, "%s/%s", dir, base) < 0) return -1;
-            s->flush_ms = crm_cfg_num(c, "flushInterval", 30) * 1000;
-            if (load_store(rt, s) < 0) return -1;
+        ctxstore *s = add_store(rt, name, b);
+        if (b && b->open(rt, s, json_object_get(v, "config")) < 0) {
+            s->backend = NULL; /* nothing opened to close */
+            return -1;
         }
     }
-    if (!S->n) add_store(S, "memory", false);
+    if (!S->n) add_store(rt, "memory", NULL);
     S->def = 0;
     for (size_t i = 0; i < S->n; i++)
         if (!strcmp(S->stores[i].name, default_ref ? default_ref : "default")) S->def = i;
-    bool any_file = false;
-    for (size_t i = 0; i < S->n; i++) any_file |= S->stores[i].file;
-    if (any_file) S->flushing = pthread_create(&S->flusher, NULL, flusher, rt) == 0;
+    bool any_flush = false;
+    for (size_t i = 0; i < S->n; i++) any_flush |= S->stores[i].backend && S->stores[i].backend->flush;
+    if (any_flush) S->flushing = pthread_create(&S->flusher, NULL, flusher, rt) == 0;
     return 0;
 }
 
@@ -409,7 +490,7 @@ void crm_context_runtime_close(crm_runtime *rt)
     }
     for (size_t i = 0; i < S->n; i++) {
         ctxstore *s = &S->stores[i];
-        if (s->file) flush_store(rt, s);
+        if (s->backend && s->backend->close) s->backend->close(rt, s);
         free(s->name);
         free(s->dir);
         json_decref(s->scopes);

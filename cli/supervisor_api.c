@@ -1,0 +1,299 @@
+/* supervisor_api.c: the supervisor's HTTP API on its admin port (by default
+ * the HTTP port + 1, on 127.0.0.1; docs/ha.md):
+ *   GET  /status            replicas, pids, states, restarts, uptimes
+ *   GET  /healthz, /readyz  the supervisor is alive / some replica serves
+ *   GET  /flows             Node-RED's Admin API, v1 and v2 (with rev)
+ *   POST /flows             a deploy: rev checked (v2), flows validated in
+ *                           process before anything changes, then rolled
+ *                           out one replica at a time; answers when done
+ *   GET  /flows/state
+ * Handlers run on the server's threads; the replicas belong to the main
+ * loop, so a deploy is handed over under the lock and waited for.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sha256.h"
+#include "supervisor_int.h"
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+void crm_flows_rev(const json_t *flows, char *out)
+{
+    char *text = crm_stringify(flows, 0);
+    crm_sha256_hex(text, strlen(text), out);
+    free(text);
+}
+
+static json_t *read_json_file(const char *path, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, cap, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    strbuf b = SB_INIT;
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) sb_putn(&b, buf, n);
+    fclose(f);
+    char perr[256];
+    json_t *v = crm_parse(b.data ? b.data : "", b.len, perr, sizeof perr);
+    sb_free(&b);
+    if (!v) snprintf(err, cap, "%s is not valid JSON: %s", path, perr);
+    return v;
+}
+
+/* Validates flows as `carmine check` does, in process, creating nothing
+ * that runs. NULL when they can start, else the problems (malloc'd). */
+static char *check_flows(const json_t *settings, const json_t *flows)
+{
+    if (!json_is_array(flows)) return strdup("the flows must be a JSON array of nodes");
+    crm_runtime *rt = crm_runtime_new(settings);
+    strbuf problems = SB_INIT;
+    int rc = crm_runtime_load(rt, flows, CRM_LOAD_CHECK_ONLY, &problems);
+    crm_runtime_free(rt);
+    if (!rc) {
+        sb_free(&problems);
+        return NULL;
+    }
+    if (!problems.len) sb_printf(&problems, "refused");
+    return problems.data;
+}
+
+int sup_load_flows(supervisor *s, const char *path, const json_t *settings)
+{
+    char err[512];
+    json_t *flows = read_json_file(path, err, sizeof err);
+    if (!flows) {
+        fprintf(stderr, "carmine: %s\n", err);
+        return -1;
+    }
+    char *problems = check_flows(settings, flows);
+    if (problems) {
+        fprintf(stderr, "carmine: %s: refused:\n%s", path, problems);
+        free(problems);
+        json_decref(flows);
+        return -1;
+    }
+    s->flows = flows;
+    crm_flows_rev(flows, s->rev);
+    return 0;
+}
+
+void sup_begin_deploy(supervisor *s)
+{
+    json_decref(s->flows);
+    s->flows = s->pending;
+    s->pending = NULL;
+    s->gen++;
+    crm_flows_rev(s->flows, s->rev);
+    s->deploy_failed = false;
+    s->deploy_error[0] = 0;
+    if (sup_write_flows(s, s->flows) < 0)
+        sup_log(s, "deploy %u: cannot write %s: %s (the replicas would start the old flows)", s->gen, s->flows_path,
+                strerror(errno));
+    s->deploy_slot = 1;
+    s->deploy_new = NULL;
+    sup_log(s, "deploy %u: rolling rev %.12s over %d replicas", s->gen, s->rev, s->n);
+}
+
+/* Replies ------------------------------------------------------------------------------------ */
+
+static void reply_json(crm_admin_reply *r, int status, json_t *body)
+{
+    r->status = status;
+    r->content_type = "application/json; charset=utf-8";
+    r->body = crm_stringify(body, 0);
+    r->len = strlen(r->body);
+    json_decref(body);
+}
+
+static void reply_error(crm_admin_reply *r, int status, const char *code, const char *message)
+{
+    reply_json(r, status, json_pack("{s:s,s:s}", "code", code, "message", message));
+}
+
+static const char *state_name(replica_state st)
+{
+    switch (st) {
+    case R_STARTING: return "starting";
+    case R_READY: return "ready";
+    case R_BACKOFF: return "restarting";
+    case R_DRAINING: return "draining";
+    }
+    return "?";
+}
+
+static json_t *status_json(supervisor *s)
+{
+    double t = mono_ms();
+    json_t *list = json_array();
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nr; i++) {
+        replica *e = &s->r[i];
+        if (e->free) continue;
+        json_array_append_new(list, json_pack("{s:i,s:i,s:s,s:i,s:f,s:i}", "replica", e->slot, "pid", (int)e->pid,
+                                              "state", state_name(e->state), "restarts", e->restarts, "uptime",
+                                              e->pid > 0 ? (t - e->started) / 1000 : 0.0, "generation", (int)e->gen));
+    }
+    json_t *st = json_pack("{s:i,s:i,s:i,s:s,s:i,s:b,s:f,s:o}", "port", s->port, "adminPort", s->admin_port,
+                           "replicas", s->n, "rev", s->rev, "generation", (int)s->gen, "deploying",
+                           s->deploy_slot != 0, "uptime", (t - s->t0) / 1000, "processes", list);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+static int ready_count(supervisor *s)
+{
+    int k = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nr; i++) k += !s->r[i].free && s->r[i].state == R_READY;
+    pthread_mutex_unlock(&s->mu);
+    return k;
+}
+
+/* POST /flows ------------------------------------------------------------------------------------- */
+
+/* The flows of a POST body: v1 the array, v2 {flows, rev?}. */
+static json_t *body_flows(const char *body, size_t len, bool v2, const char **rev, json_t **whole)
+{
+    *whole = crm_parse(body ? body : "", len, NULL, 0);
+    *rev = NULL;
+    if (!v2) return json_is_array(*whole) ? *whole : NULL;
+    *rev = json_string_value(json_object_get(*whole, "rev"));
+    json_t *f = json_object_get(*whole, "flows");
+    return json_is_array(f) ? f : NULL;
+}
+
+/* Hands flows to the main loop and waits for the roll; NULL or an error. */
+static const char *roll_out(supervisor *s, json_t *flows, char *err, size_t cap)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return "the supervisor is stopping";
+    }
+    json_decref(s->pending);
+    s->pending = json_incref(flows);
+    unsigned seq = ++s->deploy_seq;
+    while (s->deploy_done < seq && !s->stopping) pthread_cond_wait(&s->cv, &s->mu);
+    const char *res = NULL;
+    if (s->deploy_done < seq) res = "the supervisor is stopping";
+    else if (s->deploy_failed) {
+        snprintf(err, cap, "%s", s->deploy_error);
+        res = err;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return res;
+}
+
+static void post_flows(supervisor *s, const json_t *headers, const char *body, size_t len, bool v2, crm_admin_reply *r)
+{
+    const char *type = json_string_value(json_object_get(headers, "node-red-deployment-type"));
+    json_t *whole = NULL, *flows = NULL;
+    const char *rev = NULL;
+    char err[512] = "";
+    if (type && !strcmp(type, "reload")) {
+        flows = whole = read_json_file(s->flows_path, err, sizeof err);
+    } else {
+        flows = body_flows(body, len, v2, &rev, &whole);
+        if (!flows) snprintf(err, sizeof err, "%s", v2 ? "the body must be {\"flows\":[...], \"rev\":...}" : "the body must be the flows array");
+    }
+    if (!flows) {
+        reply_error(r, 400, "invalid_request", err);
+        json_decref(whole);
+        return;
+    }
+    pthread_mutex_lock(&s->deploy_mu);
+    pthread_mutex_lock(&s->mu);
+    bool mismatch = rev && strcmp(rev, s->rev);
+    pthread_mutex_unlock(&s->mu);
+    char *problems = mismatch ? NULL : check_flows(s->settings, flows);
+    const char *failed = mismatch || problems ? NULL : roll_out(s, flows, err, sizeof err);
+    pthread_mutex_unlock(&s->deploy_mu);
+    if (mismatch) {
+        reply_error(r, 409, "version_mismatch", "Error");
+    } else if (problems) {
+        reply_error(r, 400, "invalid_flows", problems);
+    } else if (failed) {
+        reply_error(r, 500, "deploy_failed", failed);
+    } else if (v2) {
+        pthread_mutex_lock(&s->mu);
+        reply_json(r, 200, json_pack("{s:s}", "rev", s->rev));
+        pthread_mutex_unlock(&s->mu);
+    } else {
+        r->status = 204;
+        r->content_type = "text/plain; charset=utf-8";
+        r->body = strdup("");
+        r->len = 0;
+    }
+    free(problems);
+    json_decref(whole);
+}
+
+static void api(void *ctx, const char *method, const char *path, const json_t *headers, const char *body, size_t len,
+                crm_admin_reply *r)
+{
+    supervisor *s = ctx;
+    const char *ver = json_string_value(json_object_get(headers, "node-red-api-version"));
+    bool get = !strcmp(method, "GET");
+    if (get && !strcmp(path, "/status")) {
+        reply_json(r, 200, status_json(s));
+    } else if (get && !strcmp(path, "/healthz")) {
+        reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+    } else if (get && !strcmp(path, "/readyz")) {
+        int k = ready_count(s);
+        reply_json(r, k ? 200 : 503, json_pack("{s:b,s:i,s:i}", "ready", k > 0, "readyReplicas", k, "replicas", s->n));
+    } else if (!strcmp(path, "/flows") && (get || !strcmp(method, "POST"))) {
+        if (ver && strcmp(ver, "v1") && strcmp(ver, "v2")) {
+            reply_error(r, 400, "invalid_api_version", "Invalid API Version requested");
+            return;
+        }
+        bool v2 = ver && !strcmp(ver, "v2");
+        if (!get) {
+            post_flows(s, headers, body, len, v2, r);
+            return;
+        }
+        pthread_mutex_lock(&s->mu);
+        json_t *flows = json_incref(s->flows);
+        json_t *out = v2 ? json_pack("{s:o,s:s}", "flows", flows, "rev", s->rev) : flows;
+        pthread_mutex_unlock(&s->mu);
+        reply_json(r, 200, out);
+    } else if (get && !strcmp(path, "/flows/state")) {
+        reply_json(r, 200, json_pack("{s:s}", "state", "start"));
+    }
+}
+
+static void api_log(void *ctx, crm_log_level lvl, const char *text)
+{
+    (void)lvl;
+    sup_log(ctx, "admin API: %s", text);
+}
+
+int sup_api_start(supervisor *s, const char *host)
+{
+    json_t *cfg = json_pack("{s:i,s:s,s:b,s:s,s:i}", "port", s->admin_port, "host", host, "httpNodeRoot", 0,
+                            "httpAdminRoot", "/", "httpThreads", 4);
+    json_t *max = json_object_get(s->settings, "apiMaxLength");
+    if (max) json_object_set(cfg, "apiMaxLength", max);
+    crm_normalize_numbers(cfg);
+    s->api = crm_httpd_new(cfg);
+    json_decref(cfg);
+    if (!s->api) return -1;
+    crm_httpd_set_admin(s->api, api, s);
+    crm_httpd_set_log(s->api, api_log, s);
+    if (crm_httpd_start(s->api) < 0) {
+        sup_log(s, "cannot listen on %s:%d for the supervisor's API", host, s->admin_port);
+        return -1;
+    }
+    return 0;
+}
