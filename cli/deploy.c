@@ -49,20 +49,9 @@ static long request(const char *url, const char *body, strbuf *out)
 
 static json_t *read_flows(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        return NULL;
-    }
-    strbuf b = SB_INIT;
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) sb_putn(&b, buf, n);
-    fclose(f);
-    char err[256];
-    json_t *v = crm_parse(b.data ? b.data : "", b.len, err, sizeof err);
-    sb_free(&b);
-    if (!v) fprintf(stderr, "carmine deploy: %s is not valid JSON: %s\n", path, err);
+    char err[512];
+    json_t *v = crm_parse_file(path, err, sizeof err);
+    if (!v) fprintf(stderr, "carmine deploy: %s\n", err);
     else if (!json_is_array(v)) fprintf(stderr, "carmine deploy: %s: not a flows array\n", path);
     if (v && !json_is_array(v)) {
         json_decref(v);

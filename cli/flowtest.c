@@ -889,20 +889,9 @@ static void run_one(ft_run *run, const char *file, const json_t *c, int idx)
 
 static json_t *read_json_file(const char *path, strbuf *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sb_printf(err, "cannot open: %s", strerror(errno));
-        return NULL;
-    }
-    strbuf sb = SB_INIT;
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) sb_putn(&sb, buf, n);
-    fclose(f);
-    char msg[200];
-    json_t *v = crm_parse(sb.data ? sb.data : "", sb.len, msg, sizeof msg);
-    if (!v) sb_printf(err, "not JSON: %s", msg);
-    sb_free(&sb);
+    char msg[512];
+    json_t *v = crm_parse_file(path, msg, sizeof msg);
+    if (!v) sb_puts(err, msg);
     return v;
 }
 

@@ -45,34 +45,11 @@ static const char usage[] =
     "Exit status: 0 on a clean stop, 1 on a refused flow file or bad usage,\n"
     "2 when the flows use node types that no built-in or plugin provides.\n";
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) return NULL;
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) buf = realloc(buf, cap *= 2);
-    }
-    if (f != stdin) fclose(f);
-    *len = n;
-    return buf;
-}
-
 static json_t *load_json(const char *path, const char *what)
 {
-    size_t len;
-    char *text = read_file(path, &len);
-    if (!text) {
-        fprintf(stderr, "carmine: cannot read %s %s: %s\n", what, path, strerror(errno));
-        return NULL;
-    }
-    char err[256];
-    json_t *v = crm_parse(text, len, err, sizeof err);
-    free(text);
-    if (!v) fprintf(stderr, "carmine: %s %s is not valid JSON: %s\n", what, path, err);
+    char err[512];
+    json_t *v = crm_parse_file(path, err, sizeof err);
+    if (!v) fprintf(stderr, "carmine: %s (%s)\n", err, what);
     return v;
 }
 

@@ -33,25 +33,6 @@ void crm_flows_rev(const json_t *flows, char *out)
     free(text);
 }
 
-static json_t *read_json_file(const char *path, char *err, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, cap, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    strbuf b = SB_INIT;
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) sb_putn(&b, buf, n);
-    fclose(f);
-    char perr[256];
-    json_t *v = crm_parse(b.data ? b.data : "", b.len, perr, sizeof perr);
-    sb_free(&b);
-    if (!v) snprintf(err, cap, "%s is not valid JSON: %s", path, perr);
-    return v;
-}
-
 /* Validates flows as `carmine check` does, in process, creating nothing
  * that runs. NULL when they can start, else the problems (malloc'd). */
 static char *check_flows(const json_t *settings, const json_t *flows)
@@ -72,7 +53,7 @@ static char *check_flows(const json_t *settings, const json_t *flows)
 int sup_load_flows(supervisor *s, const char *path, const json_t *settings)
 {
     char err[512];
-    json_t *flows = read_json_file(path, err, sizeof err);
+    json_t *flows = crm_parse_file(path, err, sizeof err);
     if (!flows) {
         fprintf(stderr, "carmine: %s\n", err);
         return -1;
@@ -203,7 +184,7 @@ static void post_flows(supervisor *s, const json_t *headers, const char *body, s
     const char *rev = NULL;
     char err[512] = "";
     if (type && !strcmp(type, "reload")) {
-        flows = whole = read_json_file(s->flows_path, err, sizeof err);
+        flows = whole = crm_parse_file(s->flows_path, err, sizeof err);
     } else {
         flows = body_flows(body, len, v2, &rev, &whole);
         if (!flows) snprintf(err, sizeof err, "%s", v2 ? "the body must be {\"flows\":[...], \"rev\":...}" : "the body must be the flows array");

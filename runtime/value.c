@@ -458,6 +458,25 @@ json_t *crm_parse(const char *text, size_t len, char *err, size_t errlen)
     return v;
 }
 
+json_t *crm_parse_file(const char *path, char *err, size_t errlen)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) {
+        if (err) snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    strbuf b = SB_INIT;
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) sb_putn(&b, buf, n);
+    if (f != stdin) fclose(f);
+    char perr[256];
+    json_t *v = crm_parse(b.data ? b.data : "", b.len, perr, sizeof perr);
+    sb_free(&b);
+    if (!v && err) snprintf(err, errlen, "%s: %s", path, perr);
+    return v;
+}
+
 json_t *crm_normalize_numbers(json_t *v)
 {
     if (!v) return v;

@@ -80,6 +80,10 @@ char *crm_stringify(const json_t *v, int indent);
  * NULL and writes "line L column C: reason" to err (size errlen). */
 json_t *crm_parse(const char *text, size_t len, char *err, size_t errlen);
 
+/* Reads and parses a JSON file ("-" is stdin). On error returns NULL and
+ * writes "cannot read PATH: reason" or "PATH: line L column C: reason". */
+json_t *crm_parse_file(const char *path, char *err, size_t errlen);
+
 /* Convert jansson integers to reals, recursively (used on values that come
  * from outside: config files, plugin output). Returns v. */
 json_t *crm_normalize_numbers(json_t *v);
