@@ -28,7 +28,6 @@
 #include <string.h>
 
 #include "carmine.h"
-#include "runtime.h"
 
 /* Node's setTimeout turns NaN and delays past 2^31-1 ms into 1 ms. */
 #define TIMEOUT_MAX 2147483647.0
@@ -769,8 +768,7 @@ static void read_rates(delay_state *s, const json_t *cfg)
 /* settings.nodeMessageBufferMaxLength: a positive number bounds the rate queue. */
 static size_t max_kept_setting(crm_node *n)
 {
-    const crm_runtime *rt = crm_node_runtime(n);
-    const json_t *v = rt ? json_object_get(crm_runtime_settings(rt), "nodeMessageBufferMaxLength") : NULL;
+    const json_t *v = json_object_get(crm_node_settings(n), "nodeMessageBufferMaxLength");
     double d = js_to_number(v);
     return (d >= 1 && d < 1e15) ? (size_t)d : 0;
 }

@@ -15,7 +15,6 @@
 
 #include "carmine.h"
 #include "httpclient.h"
-#include "runtime.h"
 #include "strbuf.h"
 #include "value.h"
 
@@ -115,7 +114,7 @@ static int hr_create(crm_node *n, const json_t *cfg)
     st->tls_id = dup_nonempty(crm_cfg_str(cfg, "tls", ""));
     st->proxy_id = dup_nonempty(crm_cfg_str(cfg, "proxy", ""));
     st->timeout_ms = 120000;
-    const json_t *settings = crm_runtime_settings(crm_node_runtime(n));
+    const json_t *settings = crm_node_settings(n);
     const json_t *t = json_object_get(settings, "httpRequestTimeout");
     if (crm_truthy(t)) {
         double d = trunc(js_number(t)); /* parseInt */

@@ -15,6 +15,7 @@
 typedef struct {
     int status; /* 0: not configured */
     json_t *headers;
+    json_t *html_headers; /* {"Content-Type": "text/html; charset=utf-8"}: the usual answer's, made once */
 } http_response;
 
 static int http_response_create(crm_node *n, const json_t *cfg)
@@ -26,6 +27,7 @@ static int http_response_create(crm_node *n, const json_t *cfg)
     else if (json_is_number(sc) && isfinite(json_number_value(sc))) r->status = (int)json_number_value(sc);
     const json_t *hd = json_object_get(cfg, "headers");
     r->headers = json_is_object(hd) ? crm_deep_copy(hd) : json_object();
+    r->html_headers = json_pack("{s:s}", "Content-Type", "text/html; charset=utf-8");
     crm_node_set_data(n, r);
     return 0;
 }
@@ -35,6 +37,7 @@ static void http_response_close(crm_node *n)
     http_response *r = crm_node_data(n);
     if (!r) return;
     json_decref(r->headers);
+    json_decref(r->html_headers);
     free(r);
     crm_node_set_data(n, NULL);
 }
@@ -306,6 +309,49 @@ static char *jsonp_body(json_t *out, const json_t *payload, const json_t *msg, s
     return json;
 }
 
+/* String(number) for a payload: integers written by hand (the usual case,
+ * such as a timestamp), the rest by crm_fmt_number. buf: 32 bytes. */
+static const char *payload_number(double d, char *buf)
+{
+    if (!(d == floor(d) && fabs(d) < 9007199254740992.0) || d == 0) return crm_fmt_number(d, buf);
+    char tmp[24];
+    int i = (int)sizeof tmp;
+    unsigned long long u = (unsigned long long)fabs(d);
+    while (u) {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    }
+    char *o = buf;
+    if (d < 0) *o++ = '-';
+    memcpy(o, tmp + i, sizeof tmp - (size_t)i);
+    o[sizeof tmp - (size_t)i] = 0;
+    return buf;
+}
+
+static bool has_entries(const json_t *v) { return json_is_object(v) && json_object_size(v) > 0; }
+
+/* The usual answer, with no header or cookie to merge: a string or number
+ * payload sent as text/html. Returns false when the general path must run. */
+static bool answer_plain(crm_node *n, const http_response *r, json_t *msg, const json_t *res)
+{
+    const json_t *payload = json_object_get(msg, "payload");
+    if (!(json_is_string(payload) || json_is_number(payload)) || has_entries(r->headers) ||
+        has_entries(json_object_get(msg, "headers")) || json_is_object(json_object_get(msg, "cookies")))
+        return false;
+    double bad;
+    int status = status_of(r, msg, &bad);
+    if (status < 0) return false;
+    char numbuf[32];
+    const char *data = json_is_string(payload) ? json_string_value(payload) : payload_number(crm_num_value(payload), numbuf);
+    size_t len = json_is_string(payload) ? json_string_length(payload) : strlen(data);
+    if (crm_http_respond(n, res, status, r->html_headers, data, len, CRM_HTTP_ETAG) < 0)
+        crm_node_error(n, msg, "Error [ERR_HTTP_HEADERS_SENT]: Cannot set headers after they are sent to the client");
+    else
+        crm_node_done(n, msg);
+    json_decref(msg);
+    return true;
+}
+
 static void http_response_input(crm_node *n, json_t *msg)
 {
     http_response *r = crm_node_data(n);
@@ -316,6 +362,7 @@ static void http_response_input(crm_node *n, json_t *msg)
         json_decref(msg);
         return;
     }
+    if (answer_plain(n, r, msg, res)) return;
     json_t *out = json_object();
     json_t *headers = merged_headers(r, msg);
     char *err = NULL;
@@ -364,7 +411,7 @@ static void http_response_input(crm_node *n, json_t *msg)
             data = json_string_value(payload);
             len = json_string_length(payload);
         } else {
-            data = crm_fmt_number(crm_num_value(payload), numbuf);
+            data = payload_number(crm_num_value(payload), numbuf);
             len = strlen(numbuf);
         }
         const json_t *ct = hget(out, "content-type");

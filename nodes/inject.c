@@ -2,7 +2,7 @@
  * order on a fresh message, once/onceDelay, a repeat interval or a crontab
  * (5 or 6 fields, local time), and injection on input (the editor's button
  * arrives as an input through the Admin API). Of several replicas of the same
- * flows, only the holder of the run-once lease (lease.h) fires on the repeat
+ * flows, only the holder of the run-once lease (crm_node_holds_lease) fires on the repeat
  * interval or crontab, unless the node opts out: its property
  * "everyReplica": true, or its id in the setting "injectOnEveryReplica". */
 #include <math.h>
@@ -12,9 +12,7 @@
 #include <time.h>
 
 #include "carmine.h"
-#include "runtime.h"
 #include "cron.h"
-#include "lease.h"
 #include "strbuf.h"
 
 typedef struct {
@@ -149,7 +147,7 @@ static void fire(crm_node *n, void *arg)
 static void timed_fire(crm_node *n, void *arg)
 {
     inject_state *s = crm_node_data(n);
-    if (s->run_once && !crm_lease_held(crm_node_runtime(n))) return;
+    if (s->run_once && !crm_node_holds_lease(n)) return;
     fire(n, arg);
 }
 
@@ -215,7 +213,7 @@ static int inject_create(crm_node *n, const json_t *config)
         }
     }
     s->run_once = !crm_cfg_bool(config, "everyReplica", false);
-    const json_t *every = json_object_get(crm_runtime_settings(crm_node_runtime(n)), "injectOnEveryReplica");
+    const json_t *every = json_object_get(crm_node_settings(n), "injectOnEveryReplica");
     size_t i;
     json_t *id;
     json_array_foreach(every, i, id) if (json_is_string(id) && !strcmp(json_string_value(id), crm_node_id(n))) s->run_once = false;

@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "carmine.h"
-#include "runtime.h"
 #include "strbuf.h"
 
 typedef enum { MODE_AUTO, MODE_CUSTOM, MODE_REDUCE } join_mode;
@@ -856,7 +855,7 @@ static int join_create(crm_node *n, const json_t *cfg)
     const json_t *up = json_object_get(cfg, "useparts");
     js->useparts = up ? crm_truthy(up) : true;
     js->accumulate = json_is_true(json_object_get(cfg, "accumulate"));
-    const json_t *maxk = json_object_get(crm_runtime_settings(crm_node_runtime(n)), "nodeMessageBufferMaxLength");
+    const json_t *maxk = json_object_get(crm_node_settings(n), "nodeMessageBufferMaxLength");
     js->max_kept = json_is_number(maxk) ? crm_num_value(maxk) : 0;
     if (js->mode == MODE_REDUCE) {
         char *err = read_reduce(js, cfg);

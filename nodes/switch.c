@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "carmine.h"
-#include "runtime.h"
 #include "strbuf.h"
 
 
@@ -511,7 +510,7 @@ static int switch_create(crm_node *n, const json_t *config)
         st->n++;
         if (st->rules[i].op == OP_TAIL) st->needs_count = true;
     }
-    const json_t *settings = crm_runtime_settings(crm_node_runtime(n));
+    const json_t *settings = crm_node_settings(n);
     st->max_kept = crm_cfg_num(settings, "nodeMessageBufferMaxLength", 0);
     return 0;
 }

@@ -247,5 +247,9 @@ void crm_node_post_ex(crm_node *n, void (*fn)(crm_node *n, void *arg), void (*dr
 bool crm_node_watched(const crm_node *n);
 /* The runtime's settings object (borrowed): httpRequestTimeout, limits... */
 const json_t *crm_node_settings(const crm_node *n);
+/* Whether this process holds the run-once lease (docs/ha.md): of several
+ * replicas of the same flows only the holder should fire timed sources
+ * (inject's repeat and crontab). Cheap, non-blocking; true without HA. */
+bool crm_node_holds_lease(const crm_node *n);
 
 #endif

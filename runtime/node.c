@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "engine.h"
+#include "lease.h"
 
 const char *crm_node_id(const crm_node *n) { return n->id; }
 const char *crm_node_type_name(const crm_node *n)
@@ -23,6 +24,7 @@ void crm_node_set_data(crm_node *n, void *data) { n->data = data; }
 crm_runtime *crm_node_runtime(const crm_node *n) { return n->rt; }
 bool crm_node_watched(const crm_node *n) { return n->watched; }
 const json_t *crm_node_settings(const crm_node *n) { return n->rt->settings; }
+bool crm_node_holds_lease(const crm_node *n) { return crm_lease_held(n->rt); }
 
 /* Config ---------------------------------------------------------------------- */
 
