@@ -30,11 +30,17 @@ void sb_putc(strbuf *sb, char c) { sb_putn(sb, &c, 1); }
 
 void sb_vprintf(strbuf *sb, const char *fmt, va_list ap)
 {
+    /* most texts fit a small buffer: format once there */
+    char tmp[256];
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap2);
     va_end(ap2);
     if (n < 0) return;
+    if ((size_t)n < sizeof tmp) {
+        sb_putn(sb, tmp, (size_t)n);
+        return;
+    }
     grow(sb, (size_t)n);
     vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
     sb->len += (size_t)n;
