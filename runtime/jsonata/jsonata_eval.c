@@ -5,7 +5,11 @@
  * application, transforms). Every evaluation function returns a NEW
  * reference (NULL = undefined); on error it sets E->failed and the error and
  * returns NULL, so callers test E->failed after each call. Frames and
- * function values are owned by the evaluation and freed when it ends. */
+ * function values are owned by the evaluation and freed when it ends.
+ * Values reached from the input are "stable" and may be held without
+ * references (borrowed arrays, borrowed operands and call arguments: see
+ * jsonata_int.h and docs/jsonata.md), which keeps jansson's atomic
+ * refcounts off the hot paths. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,14 +62,24 @@ jframe *jframe_new(jeval *E, jframe *parent)
     return f;
 }
 
-/* A lambda call's frame: freed as soon as the call returns unless a
- * closure captured it, so $map over many items does not pile frames up. */
-static jframe *call_frame_new(jframe *parent)
+/* A lambda call's frame: released as soon as the call returns unless a
+ * closure captured it, so $map over many items does not pile frames up;
+ * released frames are reused. */
+static jframe *call_frame_new(jeval *E, jframe *parent)
 {
-    jframe *f = calloc(1, sizeof *f);
+    jframe *f = E->spare_frames;
+    if (f) {
+        E->spare_frames = f->next_alloc;
+    } else {
+        f = malloc(sizeof *f);
+        f->b = f->inl;
+        f->cap = 2;
+    }
     f->parent = parent;
-    f->b = f->inl;
-    f->cap = 2;
+    f->n = 0;
+    f->captured = false;
+    f->borrowed = 0;
+    f->next_alloc = NULL;
     return f;
 }
 
@@ -76,21 +90,28 @@ static void frame_release(jeval *E, jframe *f)
         E->frames = f;
         return;
     }
-    for (int i = 0; i < f->n; i++) jv_decref(f->b[i].val);
-    if (f->b != f->inl) free(f->b);
-    free(f);
+    for (int i = 0; i < f->n; i++)
+        if (!(i < 32 && (f->borrowed >> i) & 1)) jv_decref(f->b[i].val);
+    f->next_alloc = E->spare_frames;
+    E->spare_frames = f;
 }
 
 static void capture(jframe *f)
 {
-    for (; f && !f->captured; f = f->parent) f->captured = true;
+    for (; f && !f->captured; f = f->parent) {
+        f->captured = true;
+        for (int i = 0; i < f->n && i < 32; i++)
+            if ((f->borrowed >> i) & 1) jv_incref(f->b[i].val);
+        f->borrowed = 0;
+    }
 }
 
 void jframe_bind(jframe *f, const char *name, json_t *v)
 {
     for (int i = 0; i < f->n; i++) {
         if (!strcmp(f->b[i].name, name)) {
-            jv_decref(f->b[i].val);
+            if (i < 32 && (f->borrowed >> i) & 1) f->borrowed &= ~(1u << i);
+            else jv_decref(f->b[i].val);
             f->b[i].val = v;
             return;
         }
@@ -107,6 +128,28 @@ void jframe_bind(jframe *f, const char *name, json_t *v)
     f->b[f->n].name = name;
     f->b[f->n].val = v;
     f->n++;
+}
+
+/* Binds a call argument without a reference (see jframe.borrowed). */
+static void frame_bind_arg(jframe *f, const char *name, json_t *v)
+{
+    int before = f->n;
+    jframe_bind(f, name, v);
+    if (f->n > before && before < 32) f->borrowed |= 1u << before;
+    else if (f->n == before) jv_incref(v); /* a repeated parameter name: keep it simple */
+}
+
+/* jframe_lookup for a variable node: its built-in was found at compile time. */
+static json_t *lookup_var(jeval *E, jframe *f, const jnode *var)
+{
+    const char *name = var->str;
+    for (; f; f = f->parent)
+        for (int i = 0; i < f->n; i++)
+            if (f->b[i].name[0] == name[0] && !strcmp(f->b[i].name, name)) return f->b[i].val;
+    if (E->user)
+        for (int i = 0; i < E->user->n; i++)
+            if (!strcmp(E->user->b[i].name, name)) return E->user->b[i].val;
+    return var->builtin ? var->builtin : jbuiltin_value(name); /* unmarked: a very deep AST */
 }
 
 json_t *jframe_lookup(jeval *E, jframe *f, const char *name)
@@ -256,23 +299,67 @@ static json_t *unwrap_seq(jnode *n, json_t *r)
 
 /* Forward declarations */
 static json_t *eval_path(jeval *E, jnode *n, json_t *input, jframe *env);
-static json_t *eval_filter(jeval *E, jnode *pred, json_t *input, jframe *env);
+static json_t *eval_filter(jeval *E, jnode *pred, json_t *input, jframe *env, bool borrowed);
 static json_t *eval_group(jeval *E, jgroup *g, json_t *input, jframe *env);
 static json_t *eval_sort(jeval *E, jnode *n, json_t *input, jframe *env);
 static json_t *apply_fn(jeval *E, json_t *proc, json_t **args, int nargs, json_t *input, int position,
                         const char *name);
 
-/* fn.lookup */
-static json_t *lookup(const json_t *input, const char *key)
+/* json_object_get(obj, name->str). Objects of the same shape keep their
+ * keys in the same order, so the key is first looked for at the position it
+ * had last time through jansson's iterators, which costs about half of
+ * jansson's hashed lookup for small objects. */
+#define KEY_HINT_MAX 6
+
+static inline bool same_bytes(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
+static inline __attribute__((always_inline)) json_t *obj_get(json_t *obj, jnode *name)
+{
+    size_t kl = name->slen ? (size_t)name->slen : strlen(name->str); /* 0: unmarked (very deep AST) */
+    int hint = __atomic_load_n(&name->key_hint, __ATOMIC_RELAXED);
+    if (hint > 0) {
+        void *it = json_object_iter(obj);
+        for (int i = 1; i < hint && it; i++) it = json_object_iter_next(obj, it);
+        if (it) {
+            const char *k = json_object_iter_key(it);
+            if (same_bytes(k, name->str, kl) && json_object_iter_key_len(it) == kl) return json_object_iter_value(it);
+        }
+    }
+    json_t *v = json_object_getn(obj, name->str, kl);
+    if (v && json_object_size(obj) <= KEY_HINT_MAX) {
+        int pos = 1;
+        for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it), pos++) {
+            if (json_object_iter_key_len(it) == kl && same_bytes(json_object_iter_key(it), name->str, kl)) {
+                __atomic_store_n(&name->key_hint, pos, __ATOMIC_RELAXED);
+                break;
+            }
+        }
+    }
+    return v;
+}
+
+/* fn.lookup. stable: input is a stable value, so what is found is too and
+ * the sequence built for an array input can borrow it. */
+static json_t *lookup(const json_t *input, jnode *key, bool stable)
 {
     if (!input) return NULL;
     if (jv_is_arr(input)) {
-        json_t *r = jseq_new();
+        bool items_stable = stable || jseq_stable(input);
+        json_t *r = items_stable ? jseq_borrowed() : jseq_new();
         for (size_t i = 0; i < jv_len(input); i++) {
-            json_t *x = lookup(jv_at(input, i), key);
+            json_t *x = lookup(jv_at(input, i), key, items_stable);
             if (!x) continue;
             if (jv_is_arr(x)) {
-                for (size_t j = 0; j < jv_len(x); j++) jarr_push_ref((jarr *)r, jv_at(x, j));
+                bool xs = jseq_stable(x);
+                for (size_t j = 0; j < jv_len(x); j++) {
+                    if (xs) jarr_push_stable((jarr *)r, jv_at(x, j));
+                    else jarr_push_ref((jarr *)r, jv_at(x, j));
+                }
                 jv_decref(x);
             } else {
                 jarr_push((jarr *)r, x);
@@ -280,7 +367,7 @@ static json_t *lookup(const json_t *input, const char *key)
         }
         return r;
     }
-    if (json_is_object(input)) return jv_incref(json_object_get(input, key));
+    if (json_is_object(input)) return jv_incref(obj_get((json_t *)input, key));
     return NULL;
 }
 
@@ -296,13 +383,48 @@ static json_t *apply_stages(jeval *E, jnode *step, json_t *res, jframe *env)
                     if (a->v[i] && a->v[i]->type == JT_TUPLE)
                         tuple_set((jtuple *)a->v[i], step->stages[s].var, json_real((double)i));
         } else {
-            res = eval_filter(E, step->stages[s].expr, res, env);
+            res = eval_filter(E, step->stages[s].expr, res, env, false);
         }
     }
     return res;
 }
 
-static json_t *eval_step(jeval *E, jnode *step, json_t *input, jframe *env, bool last)
+/* Appends a step's result to the step's output, flattening arrays (but not
+ * constructed ones). res_stable: res is a stable value held without a
+ * reference; otherwise res is an owned reference, consumed. */
+static void push_flat(jarr *out, json_t *res, bool res_stable)
+{
+    if (!jv_is_arr(res) || (res->type == JT_ARR && ((jarr *)res)->cons)) {
+        if (res_stable) jarr_push_stable(out, res);
+        else jarr_push(out, res);
+        return;
+    }
+    bool items_stable = res_stable || jseq_stable(res);
+    size_t m = jv_len(res);
+    for (size_t j = 0; j < m; j++) {
+        if (items_stable) jarr_push_stable(out, jv_at(res, j));
+        else jarr_push_ref(out, jv_at(res, j));
+    }
+    if (!res_stable) jv_decref(res);
+}
+
+/* A name step over one item: *stable tells whether the result is a stable
+ * value held without a reference (else it is an owned reference). */
+static json_t *name_step(jnode *step, json_t *item, bool item_stable, bool *stable)
+{
+    if (json_is_object(item)) {
+        json_t *r = obj_get(item, step);
+        *stable = item_stable;
+        return item_stable ? r : jv_incref(r);
+    }
+    *stable = false;
+    json_t *res = lookup(item, step, item_stable);
+    if (res && res->type == JT_ARR) res = unwrap_seq(step, res);
+    return res;
+}
+
+/* in_stable: the items of input are stable values. */
+static json_t *eval_step(jeval *E, jnode *step, json_t *input, bool in_stable, jframe *env, bool last)
 {
     if (step->type == N_SORT) {
         json_t *r = eval_sort(E, step, input, env);
@@ -311,32 +433,39 @@ static json_t *eval_step(jeval *E, jnode *step, json_t *input, jframe *env, bool
     }
     /* results are flattened as they come; the first defined one is kept
      * because a lone array result of the last step stays unflattened */
-    jarr *out = (jarr *)jseq_new();
+    jarr *out = (jarr *)jseq_borrowed(); /* owns references from the first owned push on */
     json_t *first = NULL;
     size_t count = 0, n = jv_len(input);
-    bool plain_name = step->type == N_NAME && !step->nstages && !step->npreds && !step->group && !step->keep_array;
+    bool name_only = step->type == N_NAME && !step->npreds && !step->group && !step->keep_array;
     for (size_t i = 0; i < n; i++) {
         json_t *item = jv_at(input, i), *res;
-        if (plain_name) {
-            res = json_is_object(item) ? jv_incref(json_object_get(item, step->str)) : lookup(item, step->str);
-            if (res && res->type == JT_ARR) res = unwrap_seq(step, res);
-        } else {
-            res = jeval_node(E, step, item, env);
-            if (E->failed) goto fail;
+        bool res_stable = false;
+        if (name_only) {
+            res = name_step(step, item, in_stable, &res_stable);
             for (int s = 0; s < step->nstages; s++) {
-                res = eval_filter(E, step->stages[s].expr, res, env);
+                res = eval_filter(E, step->stages[s].expr, res, env, res_stable);
+                res_stable = false;
+                if (E->failed) goto fail;
+            }
+        } else {
+            json_t *saved = E->stable_item;
+            if (in_stable) E->stable_item = item;
+            res = jeval_node(E, step, item, env);
+            E->stable_item = saved;
+            if (E->failed) goto fail;
+            if (res && (res == E->input || (in_stable && res == item))) {
+                jv_decref(res); /* still alive: stable */
+                res_stable = true;
+            }
+            for (int s = 0; s < step->nstages; s++) {
+                res = eval_filter(E, step->stages[s].expr, res, env, res_stable);
+                res_stable = false;
                 if (E->failed) goto fail;
             }
         }
         if (!res) continue;
         if (count++ == 0) first = jv_incref(res);
-        if (!jv_is_arr(res) || (res->type == JT_ARR && ((jarr *)res)->cons)) {
-            jarr_push(out, res);
-        } else {
-            size_t m = jv_len(res);
-            for (size_t j = 0; j < m; j++) jarr_push_ref(out, jv_at(res, j));
-            jv_decref(res);
-        }
+        push_flat(out, res, res_stable);
     }
     if (last && count == 1 && jv_is_arr(first) && !jv_is_seq(first)) {
         jv_decref(&out->h);
@@ -443,42 +572,102 @@ static bool simple_path(jnode *n)
     return !n->keep_singleton_array && !n->group && !n->tuple;
 }
 
-/* Returns true with *out set when the walk settles the path; false to fall
- * back to the general algorithm (an array on the way). */
-static bool walk_simple_path(jeval *E, jnode *n, json_t *input, jframe *env, json_t **out)
+/* Whether v is known to be stable (see JT_ARR): pointer identity with a
+ * stable value is proof enough, since stable values outlive the evaluation. */
+static inline bool jeval_stable(const jeval *E, const json_t *v)
+{
+    return v && (v == E->input || v == E->stable_item);
+}
+
+typedef enum { WALK_FALLBACK, WALK_DONE, WALK_ARRAY } walk_end;
+
+/* Walks a simple path over objects without taking references. WALK_DONE:
+ * *out is the result (borrowed; NULL = undefined). WALK_ARRAY: the walk met
+ * the array *out at step *at (not the last), the general algorithm goes on
+ * from the step after it; *stable tells whether that array is stable.
+ * WALK_FALLBACK: the general algorithm must start from scratch. */
+static walk_end walk_simple_path(jeval *E, jnode *n, json_t *input, jframe *env, json_t **out, int *at,
+                                 bool *stable)
 {
     json_t *cur = input;
     int i = 0;
     *out = NULL;
     if (n->items[0]->type == N_VARIABLE) {
-        const char *name = n->items[0]->str;
-        if (!name[0]) return false;
-        cur = jframe_lookup(E, env, name);
+        if (!n->items[0]->str[0]) return WALK_FALLBACK;
+        cur = lookup_var(E, env, n->items[0]);
         i = 1;
-        if (!cur) return true;
+        if (!cur) return WALK_DONE;
     }
-    if (jv_is_arr(cur)) return false;
+    if (jv_is_arr(cur)) return WALK_FALLBACK;
+    bool from_stable = jeval_stable(E, cur);
     for (; i < n->nitems; i++) {
-        if (!json_is_object(cur)) return true;
-        json_t *next = json_object_get(cur, n->items[i]->str);
-        if (!next) return true;
-        if (json_is_array(next) && i < n->nitems - 1) return false;
+        if (!json_is_object(cur)) return WALK_DONE;
+        json_t *next = obj_get(cur, n->items[i]);
+        if (!next) return WALK_DONE;
+        if (json_is_array(next) && i < n->nitems - 1) {
+            *out = next;
+            *at = i;
+            *stable = from_stable;
+            return WALK_ARRAY;
+        }
         cur = next;
     }
-    *out = jv_incref(cur);
-    return true;
+    *out = cur;
+    return WALK_DONE;
+}
+
+/* A literal or a simple path (no side effects, nothing to own). */
+static bool pure_operand(const jnode *n)
+{
+    if (n->npreds || n->group || n->keep_array) return false;
+    return n->type == N_NUMBER || n->type == N_STRING || n->type == N_VALUE || (n->type == N_PATH && n->simple);
+}
+
+/* An operand's value without taking a reference when it is a literal or a
+ * simple path over objects: *owned tells whether the caller must release
+ * it. A borrowed value stays valid until something rebinds a variable, so
+ * an operator borrows its left operand only when the right one is pure. */
+static json_t *eval_operand(jeval *E, jnode *n, json_t *input, jframe *env, bool *owned)
+{
+    if (pure_operand(n)) {
+        if (n->type != N_PATH) {
+            *owned = false;
+            return n->value;
+        }
+        json_t *v;
+        int at;
+        bool st;
+        if (walk_simple_path(E, n, input, env, &v, &at, &st) == WALK_DONE) {
+            *owned = false;
+            return v;
+        }
+    }
+    *owned = true;
+    return jeval_node(E, n, input, env);
 }
 
 static json_t *eval_path(jeval *E, jnode *n, json_t *input, jframe *env)
 {
-    json_t *fast;
-    if (n->simple && walk_simple_path(E, n, input, env, &fast)) return fast;
     json_t *inseq;
-    if (jv_is_arr(input) && n->items[0]->type != N_VARIABLE) inseq = jv_incref(input);
-    else inseq = jseq_of(jv_incref(input));
+    bool in_stable; /* the items of inseq are stable */
+    int first_step = 0;
+    json_t *fast = NULL;
+    walk_end w = n->simple ? walk_simple_path(E, n, input, env, &fast, &first_step, &in_stable) : WALK_FALLBACK;
+    if (w == WALK_DONE) return jv_incref(fast);
+    if (w == WALK_ARRAY) {
+        /* the steps up to the array yield one object each: go on from the array's items */
+        inseq = jv_incref(fast);
+        first_step++;
+    } else if (jv_is_arr(input) && n->items[0]->type != N_VARIABLE) {
+        inseq = jv_incref(input);
+        in_stable = jseq_stable(input) || jeval_stable(E, input);
+    } else {
+        inseq = jseq_of(jv_incref(input));
+        in_stable = jeval_stable(E, input);
+    }
     json_t *result = NULL, *tuples = NULL;
     bool tuple_stream = false;
-    for (int i = 0; i < n->nitems; i++) {
+    for (int i = first_step; i < n->nitems; i++) {
         jnode *step = n->items[i];
         if (step->tuple) tuple_stream = true;
         if (i == 0 && step->consarray) {
@@ -490,13 +679,14 @@ static json_t *eval_path(jeval *E, jnode *n, json_t *input, jframe *env)
             tuples = nt;
         } else {
             jv_decref(result);
-            result = eval_step(E, step, inseq, env, i == n->nitems - 1);
+            result = eval_step(E, step, inseq, in_stable, env, i == n->nitems - 1);
         }
         if (E->failed) goto fail;
         if (!tuple_stream && (!result || (jv_is_arr(result) && jv_len(result) == 0))) break;
         if (!step->focus) {
             jv_decref(inseq);
             inseq = jv_incref(result);
+            in_stable = jseq_stable(inseq);
             if (inseq && !jv_is_arr(inseq)) inseq = jseq_of(inseq);
             if (!inseq) inseq = jseq_new();
         }
@@ -544,14 +734,17 @@ fail:
 
 /* Filters ------------------------------------------------------------------- */
 
-static json_t *eval_filter(jeval *E, jnode *pred, json_t *input, jframe *env)
+/* Steals input, or borrows it when it is a stable value (borrowed): then,
+ * as when input is a borrowed sequence, the results borrow their items. */
+static json_t *eval_filter(jeval *E, jnode *pred, json_t *input, jframe *env, bool borrowed)
 {
-    /* steals input */
     bool tup = input && input->type == JT_ARR && ((jarr *)input)->tuple;
-    jarr *results = (jarr *)jseq_new();
+    if (!input) return jseq_new();
+    if (!jv_is_arr(input)) input = borrowed ? jseq_of_stable(input) : jseq_of(input);
+    else if (borrowed) input = jv_incref(input);
+    bool stable = borrowed || jseq_stable(input);
+    jarr *results = (jarr *)(stable ? jseq_borrowed() : jseq_new());
     results->tuple = tup;
-    if (!input) return &results->h;
-    input = as_seq(input);
     size_t n = jv_len(input);
     if (pred->type == N_NUMBER) {
         double idx = floor(pred->num);
@@ -564,7 +757,7 @@ static json_t *eval_filter(jeval *E, jnode *pred, json_t *input, jframe *env)
                 jv_decref(input);
                 return r;
             }
-            jarr_push_ref(results, item);
+            jarr_push_stable(results, item); /* a reference unless results borrow */
         }
         jv_decref(input);
         return &results->h;
@@ -576,25 +769,30 @@ static json_t *eval_filter(jeval *E, jnode *pred, json_t *input, jframe *env)
             ctx = tuple_get(item, "@");
             fenv = frame_from_tuple(E, env, item);
         }
+        json_t *saved = E->stable_item;
+        if (stable) E->stable_item = item;
         json_t *res = jeval_node(E, pred, ctx, fenv);
+        E->stable_item = saved;
         if (E->failed) {
             jv_decref(input);
             jv_decref(&results->h);
             return NULL;
         }
+        bool keep = false;
         if (jv_is_num(res) && !isnan(jv_num(res))) {
             double ii = floor(jv_num(res));
             if (ii < 0) ii += (double)n;
-            if (ii == (double)i) jarr_push_ref(results, item);
+            keep = ii == (double)i;
         } else if (jv_is_arr_of_num(res) && jv_len(res) > 0) {
             for (size_t k = 0; k < jv_len(res); k++) {
                 double ii = floor(jv_num(jv_at(res, k)));
                 if (ii < 0) ii += (double)n;
-                if (ii == (double)i) jarr_push_ref(results, item);
+                if (ii == (double)i) jarr_push_stable(results, item);
             }
-        } else if (jv_truthy(res)) {
-            jarr_push_ref(results, item);
+        } else {
+            keep = jv_truthy(res);
         }
+        if (keep) jarr_push_stable(results, item);
         jv_decref(res);
     }
     jv_decref(input);
@@ -604,16 +802,24 @@ static json_t *eval_filter(jeval *E, jnode *pred, json_t *input, jframe *env)
 /* Group-by / object constructor -------------------------------------------- */
 
 /* fn.append(acc, item) without the quadratic copying: *acc becomes an
- * array this evaluation owns (flagged by *owned) on the second item. */
-static void acc_push_flat(jarr *a, json_t *v)
+ * array this evaluation owns (flagged by *owned) on the second item; the
+ * array borrows the items when they are stable (item_stable). */
+static void acc_push_flat(jarr *a, json_t *v, bool stable)
 {
-    if (jv_is_arr(v))
-        for (size_t i = 0; i < jv_len(v); i++) jarr_push_ref(a, jv_at(v, i));
-    else
+    if (jv_is_arr(v)) {
+        bool items_stable = stable || jseq_stable(v);
+        for (size_t i = 0; i < jv_len(v); i++) {
+            if (items_stable) jarr_push_stable(a, jv_at(v, i));
+            else jarr_push_ref(a, jv_at(v, i));
+        }
+    } else if (stable) {
+        jarr_push_stable(a, v);
+    } else {
         jarr_push_ref(a, v);
+    }
 }
 
-static void acc_append(json_t **acc, bool *owned, json_t *item)
+static void acc_append(json_t **acc, bool *owned, json_t *item, bool item_stable)
 {
     if (!*acc) {
         *acc = jv_incref(item);
@@ -623,12 +829,13 @@ static void acc_append(json_t **acc, bool *owned, json_t *item)
     if (!item) return;
     if (!*owned) {
         jarr *r = jarr_new(4);
-        acc_push_flat(r, *acc);
+        r->borrowed = item_stable; /* the first item came from the same input */
+        acc_push_flat(r, *acc, item_stable);
         jv_decref(*acc);
         *acc = &r->h;
         *owned = true;
     }
-    acc_push_flat((jarr *)*acc, item);
+    acc_push_flat((jarr *)*acc, item, item_stable);
 }
 
 static json_t *reduce_tuples(json_t *ts)
@@ -652,7 +859,7 @@ static json_t *reduce_tuples(json_t *ts)
                     cap *= 2;
                 }
             }
-            acc_append(&r->b[slot].val, &owned[slot], t->b[k].val);
+            acc_append(&r->b[slot].val, &owned[slot], t->b[k].val, false);
         }
     }
     free(owned);
@@ -660,61 +867,120 @@ static json_t *reduce_tuples(json_t *ts)
 }
 
 typedef struct {
+    json_t *key;        /* owned string */
     json_t *data;
     int expr_index;
     bool owned;
 } group_entry;
 
-static json_t *eval_group(jeval *E, jgroup *g, json_t *input, jframe *env)
+/* The groups by key, in order of first appearance: an open-addressing
+ * table of entry positions (jansson objects as indexes cost a hash of the
+ * key plus an allocation per group). */
+typedef struct {
+    group_entry *entries;
+    size_t n, cap;
+    size_t *slots; /* entry position + 1; 0 = free */
+    size_t nslots; /* a power of two */
+} group_index;
+
+static size_t key_hash(const char *s, size_t n)
 {
-    bool reduce = input && input->type == JT_ARR && ((jarr *)input)->tuple;
-    json_t *in = jv_is_arr(input) ? jv_incref(input) : jseq_of(jv_incref(input));
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static size_t *group_slot(group_index *gi, const char *k, size_t kl)
+{
+    size_t mask = gi->nslots - 1, i = key_hash(k, kl) & mask;
+    for (;; i = (i + 1) & mask) {
+        size_t *slot = &gi->slots[i];
+        if (!*slot) return slot;
+        const json_t *key = gi->entries[*slot - 1].key;
+        if (json_string_length(key) == kl && !memcmp(json_string_value(key), k, kl)) return slot;
+    }
+}
+
+static group_entry *group_add(group_index *gi, size_t *slot, json_t *key)
+{
+    if (gi->n == gi->cap) {
+        gi->cap = gi->cap ? gi->cap * 2 : 8;
+        gi->entries = realloc(gi->entries, gi->cap * sizeof *gi->entries);
+    }
+    group_entry *ge = &gi->entries[gi->n++];
+    ge->key = key;
+    *slot = gi->n;
+    if (gi->n * 2 > gi->nslots) { /* keep the table at most half full */
+        free(gi->slots);
+        gi->nslots *= 2;
+        gi->slots = calloc(gi->nslots, sizeof *gi->slots);
+        for (size_t i = 0; i < gi->n; i++) {
+            const json_t *k = gi->entries[i].key;
+            *group_slot(gi, json_string_value(k), json_string_length(k)) = i + 1;
+        }
+    }
+    return ge;
+}
+
+/* Evaluates the key expressions over the input and fills gi; false on error. */
+static bool group_collect(jeval *E, jgroup *g, json_t *in, bool reduce, bool stable, jframe *env,
+                          group_index *gi)
+{
     size_t n = jv_len(in);
-    json_t *index = json_object(); /* key -> position in entries */
-    group_entry *entries = NULL;
-    size_t nentries = 0, capentries = 0;
-    json_t *result = NULL;
     size_t count = n == 0 ? 1 : n;
     for (size_t i = 0; i < count; i++) {
         json_t *item = n == 0 ? NULL : jv_at(in, i);
         jframe *ienv = reduce ? frame_from_tuple(E, env, item) : env;
+        json_t *saved = E->stable_item;
+        if (stable) E->stable_item = item;
         for (int p = 0; p < g->n; p++) {
-            json_t *key = jeval_node(E, g->keys[p], reduce ? tuple_get(item, "@") : item, ienv);
-            if (E->failed) goto done;
+            bool kown;
+            json_t *key = eval_operand(E, g->keys[p], reduce ? tuple_get(item, "@") : item, ienv, &kown);
+            if (E->failed) break;
             if (key && !json_is_string(key)) {
                 jeval_fail(E, "T1003", g->position, NULL, key);
-                jv_decref(key);
-                goto done;
+                if (kown) jv_decref(key);
+                break;
             }
             if (!key) continue;
-            json_t *pos = json_object_get(index, json_string_value(key));
-            if (pos) {
-                group_entry *ge = &entries[(size_t)json_integer_value(pos)];
-                if (ge->expr_index != p) {
-                    jeval_fail(E, "D1009", g->position, NULL, key);
-                    jv_decref(key);
-                    goto done;
-                }
-                acc_append(&ge->data, &ge->owned, item);
+            size_t *slot = group_slot(gi, json_string_value(key), json_string_length(key));
+            if (*slot) {
+                group_entry *ge = &gi->entries[*slot - 1];
+                if (ge->expr_index != p) jeval_fail(E, "D1009", g->position, NULL, key);
+                else acc_append(&ge->data, &ge->owned, item, stable);
+                if (kown) jv_decref(key);
+                if (E->failed) break;
             } else {
-                if (nentries == capentries) {
-                    capentries = capentries ? capentries * 2 : 8;
-                    entries = realloc(entries, capentries * sizeof *entries);
-                }
-                entries[nentries].data = jv_incref(item);
-                entries[nentries].expr_index = p;
-                entries[nentries].owned = false;
-                json_object_set_new(index, json_string_value(key), json_integer((json_int_t)nentries));
-                nentries++;
+                group_entry *ge = group_add(gi, slot, kown ? key : jv_incref(key));
+                ge->data = jv_incref(item);
+                ge->expr_index = p;
+                ge->owned = false;
             }
-            jv_decref(key);
         }
+        E->stable_item = saved;
+        if (E->failed) return false;
     }
+    return true;
+}
+
+static json_t *eval_group(jeval *E, jgroup *g, json_t *input, jframe *env)
+{
+    bool reduce = input && input->type == JT_ARR && ((jarr *)input)->tuple;
+    bool stable;
+    json_t *in;
+    if (jv_is_arr(input)) {
+        in = jv_incref(input);
+        stable = jseq_stable(input);
+    } else {
+        in = jseq_of(jv_incref(input));
+        stable = jeval_stable(E, input);
+    }
+    group_index gi = {NULL, 0, 0, calloc(16, sizeof(size_t)), 16};
+    json_t *result = NULL;
+    if (!group_collect(E, g, in, reduce, stable, env, &gi)) goto done;
     result = json_object();
-    const char *k;
-    json_t *pos;
-    json_object_foreach(index, k, pos) {
-        group_entry *ge = &entries[(size_t)json_integer_value(pos)];
+    for (size_t e = 0; e < gi.n; e++) {
+        group_entry *ge = &gi.entries[e];
         json_t *ctx = ge->data;
         jframe *venv = env;
         json_t *reduced = NULL;
@@ -726,7 +992,10 @@ static json_t *eval_group(jeval *E, jgroup *g, json_t *input, jframe *env)
             for (int q = 0; q < t->n; q++)
                 if (strcmp(t->b[q].name, "@")) jframe_bind(venv, t->b[q].name, jv_incref(t->b[q].val));
         }
+        json_t *saved = E->stable_item;
+        if (stable && !ge->owned) E->stable_item = ctx; /* a single item of the input */
         json_t *v = jeval_node(E, g->vals[ge->expr_index], ctx, venv);
+        E->stable_item = saved;
         jv_decref(reduced);
         if (E->failed) {
             json_decref(result);
@@ -734,15 +1003,18 @@ static json_t *eval_group(jeval *E, jgroup *g, json_t *input, jframe *env)
             goto done;
         }
         if (v) {
-            json_object_set_new(result, k, jv_to_json(v));
             if (jv_is_func(v)) E->nfuncs++;
-            jv_decref(v);
+            json_object_setn_new_nocheck(result, json_string_value(ge->key), json_string_length(ge->key),
+                                         jv_take_json(v));
         }
     }
 done:
-    for (size_t i = 0; i < nentries; i++) jv_decref(entries[i].data);
-    free(entries);
-    json_decref(index);
+    for (size_t i = 0; i < gi.n; i++) {
+        jv_decref(gi.entries[i].data);
+        jv_decref(gi.entries[i].key);
+    }
+    free(gi.entries);
+    free(gi.slots);
     jv_decref(in);
     return result;
 }
@@ -952,7 +1224,40 @@ static json_t *eval_range(jeval *E, jnode *n, json_t *l, json_t *r)
     return &res->h;
 }
 
-/* Appends the string value of one operand of '&' to sb; a nested '&' chain
+/* The text of a '&' chain: on the stack while it is short. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+    char local[200];
+} cbuf;
+
+static void cb_putn(cbuf *b, const char *s, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = (b->len + n) * 2;
+        if (b->data == b->local) {
+            b->data = malloc(cap);
+            memcpy(b->data, b->local, b->len);
+        } else {
+            b->data = realloc(b->data, cap);
+        }
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+}
+
+/* $string of an integral number below 1e15, as jv_stringify prints it,
+ * without going through printf. */
+static bool put_integer(cbuf *b, double d)
+{
+    if (!(d == floor(d) && fabs(d) < 1e15)) return false;
+    char tmp[24];
+    cb_putn(b, tmp, jv_fmt_integer(d, tmp));
+    return true;
+}
+
+/* Appends the string value of one operand of '&'; a nested '&' chain
  * ("a & b & c") is appended in place rather than building intermediate
  * strings. Returns false on error. */
 static bool concat_plain(jnode *n)
@@ -960,60 +1265,53 @@ static bool concat_plain(jnode *n)
     return n->type == N_BINARY && n->op == OP_CONCAT && !n->npreds && !n->group && !n->keep_array;
 }
 
-static bool concat_into(jeval *E, jnode *n, json_t *input, jframe *env, strbuf *sb)
+static bool concat_into(jeval *E, jnode *n, json_t *input, jframe *env, cbuf *b)
 {
     if (concat_plain(n))
-        return concat_into(E, n->lhs, input, env, sb) && concat_into(E, n->rhs, input, env, sb);
-    json_t *v = jeval_node(E, n, input, env);
+        return concat_into(E, n->lhs, input, env, b) && concat_into(E, n->rhs, input, env, b);
+    bool own;
+    json_t *v = eval_operand(E, n, input, env, &own); /* used before anything else runs */
     if (E->failed) return false;
     if (!v) return true;
+    bool ok = true;
     if (json_is_string(v)) {
-        sb_putn(sb, json_string_value(v), json_string_length(v));
-    } else {
+        cb_putn(b, json_string_value(v), json_string_length(v));
+    } else if (!(json_is_real(v) && put_integer(b, json_real_value(v)))) {
         char *s = jv_stringify(E, v, false);
-        if (E->failed) {
-            jv_decref(v);
-            return false;
-        }
-        if (s) sb_puts(sb, s);
+        if (E->failed) ok = false;
+        else if (s) cb_putn(b, s, strlen(s));
         free(s);
     }
-    jv_decref(v);
-    return true;
+    if (own) jv_decref(v);
+    return ok;
 }
 
 static json_t *eval_concat_chain(jeval *E, jnode *n, json_t *input, jframe *env)
 {
-    strbuf sb = SB_INIT;
-    sb_putn(&sb, "", 0);
+    cbuf b;
+    b.data = b.local;
+    b.len = 0;
+    b.cap = sizeof b.local;
     json_t *r = NULL;
-    if (concat_into(E, n->lhs, input, env, &sb) && concat_into(E, n->rhs, input, env, &sb))
-        r = json_stringn_nocheck(sb.data, sb.len);
-    sb_free(&sb);
+    if (concat_into(E, n->lhs, input, env, &b) && concat_into(E, n->rhs, input, env, &b))
+        r = json_stringn_nocheck(b.data, b.len);
+    if (b.data != b.local) free(b.data);
     return r;
-}
-
-/* The value of a numeric operand, without touching refcounts when it is a
- * literal (the hot case `1000 / msg.payload`). */
-static bool num_operand(jeval *E, jnode *n, json_t *input, jframe *env, json_t **v, double *d)
-{
-    if (n->type == N_NUMBER && !n->npreds && !n->group) {
-        *v = n->value; /* borrowed */
-        *d = n->num;
-        return false;
-    }
-    *v = jeval_node(E, n, input, env);
-    *d = *v ? jv_num(*v) : 0;
-    return true;
 }
 
 static json_t *eval_arith(jeval *E, jnode *n, json_t *input, jframe *env)
 {
-    json_t *l, *r;
-    double a, b;
-    bool lown = num_operand(E, n->lhs, input, env, &l, &a);
+    bool lown, rown;
+    json_t *l;
+    if (pure_operand(n->rhs)) {
+        l = eval_operand(E, n->lhs, input, env, &lown);
+    } else {
+        l = jeval_node(E, n->lhs, input, env);
+        lown = true;
+    }
     if (E->failed) return NULL;
-    bool rown = num_operand(E, n->rhs, input, env, &r, &b);
+    json_t *r = eval_operand(E, n->rhs, input, env, &rown);
+    double a = l ? jv_num(l) : 0, b = r ? jv_num(r) : 0;
     json_t *res = NULL;
     if (!E->failed) {
         if (l && !is_numeric(E, l)) {
@@ -1042,22 +1340,31 @@ static json_t *eval_binary(jeval *E, jnode *n, json_t *input, jframe *env)
 {
     if (n->op == OP_CONCAT) return eval_concat_chain(E, n, input, env);
     if (n->op >= OP_ADD && n->op <= OP_MOD) return eval_arith(E, n, input, env);
-    json_t *l = jeval_node(E, n->lhs, input, env);
-    if (E->failed) return NULL;
+    bool lown, rown;
     if (n->op == OP_AND || n->op == OP_OR) {
+        json_t *l = eval_operand(E, n->lhs, input, env, &lown);
+        if (E->failed) return NULL;
         bool lb = jv_truthy(l);
-        jv_decref(l);
+        if (lown) jv_decref(l);
         if (n->op == OP_AND && !lb) return json_false();
         if (n->op == OP_OR && lb) return json_true();
-        json_t *r = jeval_node(E, n->rhs, input, env);
+        json_t *r = eval_operand(E, n->rhs, input, env, &rown);
         if (E->failed) return NULL;
         bool rb = jv_truthy(r);
-        jv_decref(r);
+        if (rown) jv_decref(r);
         return json_boolean(rb);
     }
-    json_t *r = jeval_node(E, n->rhs, input, env);
+    json_t *l;
+    if (pure_operand(n->rhs)) {
+        l = eval_operand(E, n->lhs, input, env, &lown);
+    } else {
+        l = jeval_node(E, n->lhs, input, env);
+        lown = true;
+    }
+    if (E->failed) return NULL;
+    json_t *r = eval_operand(E, n->rhs, input, env, &rown);
     if (E->failed) {
-        jv_decref(l);
+        if (lown) jv_decref(l);
         return NULL;
     }
     json_t *res = NULL;
@@ -1094,8 +1401,8 @@ static json_t *eval_binary(jeval *E, jnode *n, json_t *input, jframe *env)
     default:
         break;
     }
-    jv_decref(l);
-    jv_decref(r);
+    if (lown) jv_decref(l);
+    if (rown) jv_decref(r);
     return res;
 }
 
@@ -1212,9 +1519,8 @@ static const char *proc_name(jnode *proc)
 
 static json_t *apply_lambda(jeval *E, jfunc *f, json_t **args, int nargs)
 {
-    jframe *env = call_frame_new(f->env);
-    for (int i = 0; i < f->node->nparams; i++)
-        jframe_bind(env, f->node->params[i], i < nargs ? jv_incref(args[i]) : NULL);
+    jframe *env = call_frame_new(E, f->env);
+    for (int i = 0; i < f->node->nparams; i++) frame_bind_arg(env, f->node->params[i], i < nargs ? args[i] : NULL);
     json_t *r = jeval_node(E, f->node->body, f->input, env);
     frame_release(E, env);
     return r;
@@ -1234,8 +1540,9 @@ static json_t *apply_inner(jeval *E, json_t *proc, json_t **args, int nargs, jso
     json_t **va = args;
     int nva = nargs;
     bool own = false;
+    json_t *vbuf[8];
     if (f->sig && f->kind != F_PARTIAL) {
-        va = jsig_validate(E, f->sig, args, nargs, input, &nva, fname, position);
+        va = jsig_validate(E, f->sig, args, nargs, input, &nva, fname, position, vbuf, 8);
         if (!va) return NULL;
         own = true;
     }
@@ -1295,7 +1602,7 @@ static json_t *apply_inner(jeval *E, json_t *proc, json_t **args, int nargs, jso
     }
     if (own) {
         for (int i = 0; i < nva; i++) jv_decref(va[i]);
-        free(va);
+        if (va != vbuf) free(va);
     }
     return res;
 }
@@ -1341,8 +1648,133 @@ json_t *japply(jeval *E, json_t *fn, json_t **args, int nargs, json_t *context, 
     return apply_fn(E, fn, args, nargs, context, position, NULL);
 }
 
+/* Aggregates over a simple path ---------------------------------------------
+ * $sum(a.b), $count(a.b), $max, $min, $average of a path of plain names
+ * are computed while walking the input, without building the sequence or
+ * validating the signature. Anything off the plain case (an array nested
+ * in an array, a value of another type, a result out of range) gives up,
+ * and the call is evaluated the general way: the path has no side effects. */
+enum { AGG_NONE, AGG_SUM, AGG_COUNT, AGG_MAX, AGG_MIN, AGG_AVG };
+
+typedef struct {
+    int kind;
+    bool bail;
+    size_t emitted;     /* defined results of the last step */
+    bool last_array;    /* the last of them was an array */
+    size_t n;           /* items */
+    double total, best;
+} agg_state;
+
+static inline void agg_item(agg_state *st, json_t *v)
+{
+    st->n++;
+    if (st->kind == AGG_COUNT) return;
+    if (!json_is_real(v)) {
+        st->bail = true;
+        return;
+    }
+    double d = json_real_value(v);
+    if (!isfinite(d)) { /* NaN/Infinity: the built-ins' own rules */
+        st->bail = true;
+        return;
+    }
+    st->total += d;
+    if (st->n == 1 || (st->kind == AGG_MAX ? d > st->best : d < st->best)) st->best = d;
+}
+
+static void agg_walk(agg_state *st, jnode *path, int i, json_t *obj)
+{
+    json_t *v = obj_get(obj, path->items[i]);
+    if (!v) return;
+    if (i == path->nitems - 1) {
+        st->emitted++;
+        st->last_array = json_is_array(v);
+        if (!st->last_array) {
+            agg_item(st, v);
+            return;
+        }
+        size_t m = json_array_size(v);
+        for (size_t k = 0; k < m && !st->bail; k++) agg_item(st, json_array_get(v, k));
+        return;
+    }
+    if (json_is_object(v)) {
+        agg_walk(st, path, i + 1, v);
+    } else if (json_is_array(v)) {
+        size_t m = json_array_size(v);
+        for (size_t k = 0; k < m && !st->bail; k++) {
+            json_t *e = json_array_get(v, k);
+            if (json_is_object(e)) agg_walk(st, path, i + 1, e);
+            else if (json_is_array(e)) st->bail = true;
+        }
+    }
+}
+
+static int aggregate_kind(const jnode *n)
+{
+    if (n->type != N_FUNCTION || n->nitems != 1 || n->npreds || n->group) return AGG_NONE;
+    const jnode *p = n->proc, *arg = n->items[0];
+    if (p->type == N_PATH && p->nitems == 1 && !p->npreds && !p->group) p = p->items[0];
+    if (p->type != N_VARIABLE || !p->builtin || p->npreds || p->group) return AGG_NONE;
+    if (arg->type != N_PATH || !arg->simple || arg->items[0]->type != N_NAME || arg->npreds || arg->group ||
+        arg->keep_array)
+        return AGG_NONE;
+    static const char *names[] = {NULL, "sum", "count", "max", "min", "average"};
+    for (int k = AGG_SUM; k <= AGG_AVG; k++)
+        if (!strcmp(p->str, names[k])) return k;
+    return AGG_NONE;
+}
+
+/* true when settled, with *out the result (new reference) */
+static bool eval_aggregate(jeval *E, jnode *n, json_t *input, jframe *env, json_t **out)
+{
+    const jnode *p = n->proc->type == N_PATH ? n->proc->items[0] : n->proc;
+    if (lookup_var(E, env, p) != p->builtin) return false; /* shadowed */
+    if (input && (input->type == JT_TUPLE || (input->type == JT_ARR && ((jarr *)input)->tuple))) return false;
+    agg_state st = {n->agg, false, 0, false, 0, 0, 0};
+    jnode *path = n->items[0];
+    if (jv_is_arr(input)) {
+        for (size_t k = 0; k < jv_len(input) && !st.bail; k++) {
+            json_t *e = jv_at(input, k);
+            if (json_is_object(e)) agg_walk(&st, path, 0, e);
+            else if (jv_is_arr(e)) st.bail = true;
+        }
+    } else if (json_is_object(input)) {
+        agg_walk(&st, path, 0, input);
+    }
+    if (st.bail) return false;
+    /* the argument: undefined, or a (possibly empty) array of st.n items */
+    bool undefined = st.emitted == 0 || (st.n == 0 && !(st.emitted == 1 && st.last_array));
+    *out = NULL;
+    switch (st.kind) {
+    case AGG_COUNT: *out = json_real(undefined ? 0 : (double)st.n); break;
+    case AGG_SUM:
+        if (!undefined) {
+            if (!isfinite(st.total)) return false;
+            *out = json_real(st.total == 0 ? 0.0 : st.total);
+        }
+        break;
+    case AGG_MAX:
+    case AGG_MIN:
+        if (st.n) {
+            if (!isfinite(st.best)) return false;
+            *out = json_real(st.best == 0 ? 0.0 : st.best);
+        }
+        break;
+    case AGG_AVG:
+        if (st.n) {
+            double a = st.total / (double)st.n;
+            if (!isfinite(a)) return false;
+            *out = json_real(a == 0 ? 0.0 : a);
+        }
+        break;
+    }
+    return true;
+}
+
 static json_t *eval_function(jeval *E, jnode *n, json_t *input, jframe *env, json_t *applyto, bool has_applyto)
 {
+    json_t *fused;
+    if (n->agg && !has_applyto && eval_aggregate(E, n, input, env, &fused)) return fused;
     json_t *proc = jeval_node(E, n->proc, input, env);
     if (E->failed) return NULL;
     const char *pname = proc_name(n->proc);
@@ -1472,6 +1904,14 @@ static json_t *transform_apply(jeval *E, jfunc *f, json_t *obj)
     } else {
         result = apply_fn(E, clonefn, &obj, 1, NULL, n->position, "clone");
         if (E->failed) return NULL;
+        if (result && result->refcount != 1) {
+            /* a $clone that returns a shared value (the input itself, say): the
+             * updates below must not mutate what others hold, stable values above all */
+            json_t *j = jv_to_json(result);
+            jv_decref(result);
+            result = crm_deep_copy(j);
+            json_decref(j);
+        }
     }
     json_t *matches = jeval_node(E, n->lhs, result, f->env);
     if (E->failed) goto fail;
@@ -1585,7 +2025,7 @@ json_t *jeval_node(jeval *E, jnode *n, json_t *input, jframe *env)
         r = eval_group(E, &g, input, env);
         break;
     }
-    case N_NAME: r = lookup(input, n->str); break;
+    case N_NAME: r = lookup(input, n, input == E->input); break;
     case N_STRING:
     case N_NUMBER:
     case N_VALUE: r = jv_incref(n->value); break;
@@ -1593,10 +2033,11 @@ json_t *jeval_node(jeval *E, jnode *n, json_t *input, jframe *env)
     case N_DESCENDANT: r = eval_descendants(input); break;
     case N_PARENT: r = jv_incref(jframe_lookup(E, env, n->slot->label)); break;
     case N_CONDITION: {
-        json_t *c = jeval_node(E, n->cond, input, env);
+        bool own;
+        json_t *c = eval_operand(E, n->cond, input, env, &own);
         if (E->failed) break;
         bool t = jv_truthy(c);
-        jv_decref(c);
+        if (own) jv_decref(c);
         if (t) r = jeval_node(E, n->then, input, env);
         else if (n->els) r = jeval_node(E, n->els, input, env);
         break;
@@ -1644,7 +2085,7 @@ json_t *jeval_node(jeval *E, jnode *n, json_t *input, jframe *env)
             if (input && input->type == JT_ARR && ((jarr *)input)->outer) r = jv_incref(jv_at(input, 0));
             else r = jv_incref(input);
         } else {
-            r = jv_incref(jframe_lookup(E, env, n->str));
+            r = jv_incref(lookup_var(E, env, n));
             if (jv_is_func(r)) E->nfuncs++;
         }
         break;
@@ -1680,7 +2121,7 @@ json_t *jeval_node(jeval *E, jnode *n, json_t *input, jframe *env)
         return NULL;
     }
     for (int i = 0; i < n->npreds; i++) {
-        r = eval_filter(E, n->preds[i].expr, r, env);
+        r = eval_filter(E, n->preds[i].expr, r, env, false);
         if (E->failed) {
             E->depth--;
             return NULL;
@@ -1746,6 +2187,8 @@ void jsonata_mark_simple(jnode *n, int depth)
 {
     if (!n || depth > 10000) return;
     if (n->type == N_PATH) n->simple = simple_path(n);
+    if (n->type == N_NAME && n->str) n->slen = (int)strlen(n->str);
+    if (n->type == N_VARIABLE && n->str && n->str[0]) n->builtin = jbuiltin_value(n->str);
     jnode *kids[] = {n->lhs, n->rhs, n->del, n->cond, n->then, n->els, n->proc, n->body};
     for (size_t i = 0; i < sizeof kids / sizeof kids[0]; i++) jsonata_mark_simple(kids[i], depth + 1);
     for (int i = 0; i < n->nitems; i++) jsonata_mark_simple(n->items[i], depth + 1);
@@ -1761,6 +2204,7 @@ void jsonata_mark_simple(jnode *n, int depth)
             jsonata_mark_simple(n->group->keys[i], depth + 1);
             jsonata_mark_simple(n->group->vals[i], depth + 1);
         }
+    n->agg = aggregate_kind(n);
 }
 
 /* Public API ------------------------------------------------------------------- */
@@ -1914,6 +2358,7 @@ int jsonata_eval(const jsonata *e, const json_t *input, const jsonata_frame *fra
     jeval E;
     E.failed = false;
     E.frames = NULL;
+    E.spare_frames = NULL;
     E.funcs = NULL;
     E.nfuncs = 0;
     E.depth = 0;
@@ -1922,6 +2367,8 @@ int jsonata_eval(const jsonata *e, const json_t *input, const jsonata_frame *fra
     E.ticks = 0;
     E.now_ms = 0;
     E.root = NULL;
+    E.input = (json_t *)input;
+    E.stable_item = NULL;
     E.cur_env = NULL;
     E.arenas = NULL;
     E.narenas = 0;
@@ -1945,10 +2392,8 @@ int jsonata_eval(const jsonata *e, const json_t *input, const jsonata_frame *fra
     jframe_bind(&global, "$", jv_incref(in));
     json_t *wrapped = NULL;
     if (in && json_is_array(in)) {
-        jarr *w = jarr_new(1);
-        w->seq = 1;
+        jarr *w = (jarr *)jseq_of_stable(in);
         w->outer = 1;
-        jarr_push_ref(w, in);
         wrapped = &w->h;
         in = wrapped;
     }
@@ -1961,11 +2406,7 @@ int jsonata_eval(const jsonata *e, const json_t *input, const jsonata_frame *fra
         r = NULL;
         rc = -1;
     } else if (r) {
-        if (r->type == JT_ARR || r->type == JT_TUPLE) {
-            json_t *j = jv_to_json(r);
-            jv_decref(r);
-            r = j;
-        }
+        if (r->type == JT_ARR || r->type == JT_TUPLE) r = jv_take_json(r);
         if (E.nfuncs) r = scrub(r);
     }
     for (int i = 0; i < global.n; i++) jv_decref(global.b[i].val);
@@ -1973,6 +2414,12 @@ int jsonata_eval(const jsonata *e, const json_t *input, const jsonata_frame *fra
     for (jframe *f = E.frames; f;) {
         jframe *nx = f->next_alloc;
         for (int i = 0; i < f->n; i++) jv_decref(f->b[i].val);
+        if (f->b != f->inl) free(f->b);
+        free(f);
+        f = nx;
+    }
+    for (jframe *f = E.spare_frames; f;) {
+        jframe *nx = f->next_alloc;
         if (f->b != f->inl) free(f->b);
         free(f);
         f = nx;

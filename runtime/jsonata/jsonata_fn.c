@@ -796,6 +796,17 @@ static json_t *call_hof(jeval *E, json_t *fn, json_t *a1, json_t *a2, json_t *a3
     return japply(E, fn, args, na, NULL, 0);
 }
 
+/* call_hof over an array item: the index argument is made only when the
+ * function takes it. */
+static json_t *call_hof_item(jeval *E, json_t *fn, json_t *arr, size_t i)
+{
+    if (jfunc_arity(fn) < 2) return call_hof(E, fn, jv_at(arr, i), NULL, arr);
+    json_t *idx = json_real((double)i);
+    json_t *v = call_hof(E, fn, jv_at(arr, i), idx, arr);
+    json_decref(idx);
+    return v;
+}
+
 FN(map)
 {
     UNUSED_CTX;
@@ -803,9 +814,7 @@ FN(map)
     if (!arr) return NULL;
     jarr *r = (jarr *)jseq_new();
     for (size_t i = 0; i < jv_len(arr); i++) {
-        json_t *idx = json_real((double)i);
-        json_t *v = call_hof(E, fn, jv_at(arr, i), idx, arr);
-        json_decref(idx);
+        json_t *v = call_hof_item(E, fn, arr, i);
         if (E->failed) {
             jv_decref(&r->h);
             return NULL;
@@ -822,9 +831,7 @@ FN(filter)
     if (!arr) return NULL;
     jarr *r = (jarr *)jseq_new();
     for (size_t i = 0; i < jv_len(arr); i++) {
-        json_t *idx = json_real((double)i);
-        json_t *v = call_hof(E, fn, jv_at(arr, i), idx, arr);
-        json_decref(idx);
+        json_t *v = call_hof_item(E, fn, arr, i);
         if (E->failed) {
             jv_decref(&r->h);
             return NULL;
@@ -845,9 +852,7 @@ FN(single)
     for (size_t i = 0; i < jv_len(arr); i++) {
         bool pass = true;
         if (fn) {
-            json_t *idx = json_real((double)i);
-            json_t *v = call_hof(E, fn, jv_at(arr, i), idx, arr);
-            json_decref(idx);
+            json_t *v = call_hof_item(E, fn, arr, i);
             if (E->failed) {
                 jv_decref(result);
                 return NULL;

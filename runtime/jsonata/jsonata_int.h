@@ -8,7 +8,13 @@
  *  - JT_ARR: an array carrying JSONata flags (a sequence, a constructed array
  *    marked "cons", keepSingleton, outerWrapper, tupleStream). Refcounted
  *    with jv_incref/jv_decref; never stored inside a jansson container
- *    (jv_to_json converts it first).
+ *    (jv_to_json converts it first). A "borrowed" array holds its items
+ *    without references: they are "stable" values, i.e. the evaluation's
+ *    input or values reached from it by navigation, which outlive the
+ *    evaluation and are never mutated by it (jansson's atomic refcounts made
+ *    incref/decref of every navigated item the main cost of paths over big
+ *    arrays). Pushing an owned value into a borrowed array first takes
+ *    references on the items it holds (jarr_own).
  *  - JT_TUPLE: one tuple of a tuple stream (focus value '@' plus bindings).
  *  - JT_FUNC: a function value (lambda, built-in, native, partial,
  *    transform, regex matcher). Functions are owned by the evaluation that
@@ -39,7 +45,8 @@
 typedef struct jarr {
     json_t h;
     size_t n, cap;
-    json_t **v;          /* owned references */
+    json_t **v;          /* owned references, unless borrowed */
+    unsigned char borrowed; /* items are parts of the evaluation's input (see below): no references held */
     unsigned char seq;   /* a JSONata sequence (not a JSON array) */
     unsigned char cons;  /* built by an array constructor at a path end */
     unsigned char keep;  /* keepSingleton */
@@ -68,12 +75,16 @@ typedef struct jparam {
     char subtype;       /* a<s>: the item type, 0 if none */
     bool context;       /* '-': use the context when missing */
     char regex[24];
+    char set[16];       /* the symbols the parameter accepts (from regex) */
+    unsigned mask;      /* the same as bits (1 << (symbol - 'a')) */
+    char quant;         /* 0 (exactly one), '?' or '+' */
 } jparam;
 
 typedef struct jsig {
     int nparams;
     jparam p[12];
-    pcre2_code *re;
+    pcre2_code *re;     /* the whole signature as jsonata-js's regex */
+    bool slow;          /* a parameter the direct matcher does not handle: use re */
     char *text;
 } jsig;
 
@@ -153,6 +164,11 @@ struct jnode {
     int nseeking, capseeking;
     bool keep_array, keep_singleton_array, consarray, tuple;
     bool simple;        /* path of plain names (set after parsing) */
+    int slen;           /* N_NAME: strlen(str) (set after parsing) */
+    json_t *builtin;    /* N_VARIABLE: the built-in function of that name, if any (set after parsing) */
+    int agg;            /* N_FUNCTION: an aggregate over a simple path (see eval_aggregate) */
+    int key_hint;       /* N_NAME: 1 + the position the key had in the last object it was found in
+                           (a hint shared by all evaluations: relaxed atomic accesses) */
     pcre2_code *re;     /* regex literal */
     const char *re_src;
     /* raw parse tree */
@@ -245,6 +261,8 @@ struct jframe {
     jbinding *b;        /* inl until it outgrows it */
     jbinding inl[2];
     bool captured;      /* a closure refers to it: keep until the end */
+    unsigned borrowed;  /* bit i: binding i holds no reference (a call's argument, alive during
+                           the call); references are taken when a closure captures the frame */
     jframe *next_alloc;
 };
 
@@ -262,6 +280,7 @@ struct jeval {
     const jsonata_frame *user;
     jframe *global;     /* holds $$ and user bindings */
     jframe *frames;     /* every frame allocated (freed at the end) */
+    jframe *spare_frames; /* released call frames, for reuse */
     jfunc *funcs;       /* every function allocated */
     int nfuncs;
     int depth, max_depth;
@@ -269,6 +288,8 @@ struct jeval {
     unsigned ticks;
     double now_ms;      /* $now/$millis timestamp, taken on first use */
     json_t *root;
+    json_t *input;      /* the input as given: a stable value (see JT_ARR) */
+    json_t *stable_item; /* a stable value met lately (see jeval_stable) */
     char *stack_base;   /* address of a local in jsonata_eval */
     jframe *cur_env;    /* environment of the function call in progress ($eval) */
     void **arenas;      /* ASTs compiled by $eval, freed at the end */
@@ -312,10 +333,29 @@ static inline void jv_decref(json_t *v)
 jarr *jarr_new(size_t cap);
 json_t *jseq_new(void);                  /* empty sequence */
 json_t *jseq_of(json_t *item);           /* singleton sequence, steals item */
-void jarr_push(jarr *a, json_t *v);      /* steals v (NULL ignored) */
+json_t *jseq_borrowed(void);             /* empty borrowed sequence (for stable items) */
+json_t *jseq_of_stable(json_t *item);    /* borrowed singleton sequence of a stable value */
+void jarr_grow(jarr *a);
+void jarr_own(jarr *a);                  /* takes references on the items; clears borrowed */
+static inline void jarr_push(jarr *a, json_t *v) /* steals v (stored even when NULL) */
+{
+    if (a->borrowed) jarr_own(a);
+    if (a->n == a->cap) jarr_grow(a);
+    a->v[a->n++] = v;
+}
 static inline void jarr_push_ref(jarr *a, json_t *v) { jarr_push(a, jv_incref(v)); }
+/* v is stable (see JT_ARR above): no reference is needed in a borrowed array */
+static inline void jarr_push_stable(jarr *a, json_t *v)
+{
+    if (!a->borrowed) jv_incref(v);
+    if (a->n == a->cap) jarr_grow(a);
+    a->v[a->n++] = v;
+}
+/* whether the items of a sequence are stable values */
+static inline bool jseq_stable(const json_t *s) { return s && s->type == JT_ARR && ((const jarr *)s)->borrowed; }
 /* A plain JSON value (jansson only), new ref; functions stay as they are. */
 json_t *jv_to_json(json_t *v);
+json_t *jv_take_json(json_t *v); /* jv_to_json that consumes v (moving items it alone holds) */
 /* A number result: D1001 when not finite. */
 json_t *jv_number(jeval *E, double d, int position);
 json_t *jv_str(const char *s, size_t n);
@@ -324,6 +364,8 @@ bool jv_deep_equal(const json_t *a, const json_t *b);
 bool jv_truthy(const json_t *v);      /* $boolean semantics; false for undefined */
 bool jv_is_arr_of_str(const json_t *v);
 bool jv_is_arr_of_num(const json_t *v);
+/* an integral number below 1e15 in decimal as $string prints it (buf: 24 bytes); returns the length */
+size_t jv_fmt_integer(double d, char *buf);
 /* $string semantics (JSON.stringify for objects, JS numbers). malloc'd or NULL on error. */
 char *jv_stringify(jeval *E, const json_t *v, bool pretty);
 /* fn.append: a plain array of a's then b's items (undefined-tolerant); steals both */
@@ -343,9 +385,10 @@ bool jeval_fail(jeval *E, const char *code, int position, const char *token, con
 const jbuiltin_def *jbuiltin_find(const char *name);
 json_t *jbuiltin_value(const char *name); /* static function value or NULL */
 json_t *jfn_regex_exec(jeval *E, jfunc *re, const char *s, size_t len, size_t from);
-/* validates args against a signature; returns a new args array (owned refs) or NULL on error */
+/* validates args against a signature; returns the validated args (owned refs) in buf when it has
+ * room for nparams + nargs, else in a malloc'd array, or NULL on error */
 json_t **jsig_validate(jeval *E, const jsig *sig, json_t **args, int nargs, json_t *context, int *out_n,
-                       const char *fname, int position);
+                       const char *fname, int position, json_t **buf, int bufn);
 json_t *jfn_eval_expr(jeval *E, const char *expr, json_t *focus, json_t *context);
 double jnow_ms(void);
 double jeval_now(jeval *E); /* the evaluation's fixed timestamp */

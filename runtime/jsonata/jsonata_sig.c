@@ -27,6 +27,37 @@ static int closing(const char *s, int start, char open, char close)
     return pos;
 }
 
+/* The accepted symbols and quantifier of a parameter's regex ("[sm]?",
+ * "f", "[asnblfom]+"), for the direct matcher; anything else marks the
+ * signature slow. */
+static void compile_param(jsig *sg, jparam *pr)
+{
+    const char *r = pr->regex;
+    size_t n = 0;
+    if (r[0] == '[') {
+        const char *e = strchr(r, ']');
+        if (!e || (size_t)(e - r - 1) >= sizeof pr->set) {
+            sg->slow = true;
+            return;
+        }
+        n = (size_t)(e - r - 1);
+        memcpy(pr->set, r + 1, n);
+        r = e + 1;
+    } else if (r[0] && r[0] != '?' && r[0] != '+') {
+        pr->set[n++] = *r++;
+    } else {
+        sg->slow = true;
+        return;
+    }
+    pr->set[n] = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (pr->set[i] < 'a' || pr->set[i] > 'z') sg->slow = true;
+        else pr->mask |= 1u << (pr->set[i] - 'a');
+    }
+    if (r[0] && (r[1] || (r[0] != '?' && r[0] != '+'))) sg->slow = true;
+    pr->quant = r[0];
+}
+
 jsig *jsig_parse(const char *text, void **arena, int *errpos, jsonata_error *err)
 {
     jsig *sg = ja_alloc(arena, sizeof *sg);
@@ -100,6 +131,7 @@ jsig *jsig_parse(const char *text, void **arena, int *errpos, jsonata_error *err
             break;
         }
     }
+    for (int i = 0; i < sg->nparams; i++) compile_param(sg, &sg->p[i]);
     strbuf sb = SB_INIT;
     sb_putc(&sb, '^');
     for (int i = 0; i < sg->nparams; i++) sb_printf(&sb, "(%s)", sg->p[i].regex);
@@ -126,6 +158,25 @@ static char symbol_of(const json_t *v)
     case JSON_OBJECT: return 'o';
     default: return 'm';
     }
+}
+
+/* Matches the supplied symbols against parameters i.. as the signature's
+ * regex would (greedy, backtracking), recording each parameter's span. */
+static bool match_from(const jsig *sg, int i, const char *sup, size_t pos, size_t ns, size_t *ov)
+{
+    if (i == sg->nparams) return pos == ns;
+    const jparam *pr = &sg->p[i];
+    size_t max = 0;
+    while (pos + max < ns && ((pr->mask >> (sup[pos + max] - 'a')) & 1) && (pr->quant == '+' || max < 1)) max++;
+    size_t min = pr->quant == '?' ? 0 : 1;
+    for (size_t len = max + 1; len-- > min;) {
+        if (match_from(sg, i + 1, sup, pos + len, ns, ov)) {
+            ov[2 * (i + 1)] = pos;
+            ov[2 * (i + 1) + 1] = pos + len;
+            return true;
+        }
+    }
+    return false;
 }
 
 static bool re_match_prefix(const char *pattern, const char *subject, size_t *matched)
@@ -158,27 +209,47 @@ static void validation_error(jeval *E, const jsig *sg, json_t **args, int nargs,
 }
 
 json_t **jsig_validate(jeval *E, const jsig *sg, json_t **args, int nargs, json_t *context, int *out_n,
-                       const char *fname, int position)
+                       const char *fname, int position, json_t **buf, int bufn)
 {
     char supplied[64];
     int ns = 0;
     for (int i = 0; i < nargs && ns < 63; i++) supplied[ns++] = symbol_of(args[i]);
     supplied[ns] = 0;
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(sg->re, NULL);
-    int rc = pcre2_match(sg->re, (PCRE2_SPTR)supplied, (size_t)ns, 0, 0, md, NULL);
-    if (rc < 0) {
-        pcre2_match_data_free(md);
-        validation_error(E, sg, args, nargs, supplied, fname, position);
-        return NULL;
+    size_t ovbuf[2 * 13];
+    PCRE2_SIZE *ov;
+    pcre2_match_data *md = NULL;
+    if (!sg->slow) {
+        if (!match_from(sg, 0, supplied, 0, (size_t)ns, ovbuf)) {
+            validation_error(E, sg, args, nargs, supplied, fname, position);
+            return NULL;
+        }
+        ov = ovbuf;
+    } else {
+        md = pcre2_match_data_create_from_pattern(sg->re, NULL);
+        int rc = pcre2_match(sg->re, (PCRE2_SPTR)supplied, (size_t)ns, 0, 0, md, NULL);
+        if (rc < 0) {
+            pcre2_match_data_free(md);
+            validation_error(E, sg, args, nargs, supplied, fname, position);
+            return NULL;
+        }
+        ov = pcre2_get_ovector_pointer(md);
     }
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-    json_t **out = calloc((size_t)(sg->nparams + nargs + 1), sizeof(json_t *));
+    int need = sg->nparams + nargs + 1;
+    json_t **out = need <= bufn ? buf : calloc((size_t)need, sizeof(json_t *));
     int no = 0, ai = 0;
     for (int i = 0; i < sg->nparams; i++) {
         const jparam *pr = &sg->p[i];
         size_t ms = ov[2 * (i + 1)], me = ov[2 * (i + 1) + 1];
         if (ms == PCRE2_UNSET || ms == me) {
-            if (pr->context) {
+            if (pr->context && !sg->slow) {
+                if ((pr->mask >> (symbol_of(context) - 'a')) & 1) {
+                    out[no++] = jv_incref(context);
+                } else {
+                    jerr_std(E->err, "T0411", position, fname, context, ai + 1);
+                    E->failed = true;
+                    goto fail;
+                }
+            } else if (pr->context) {
                 char ct = symbol_of(context);
                 char one[24];
                 snprintf(one, sizeof one, "%s", pr->regex);
@@ -253,6 +324,6 @@ json_t **jsig_validate(jeval *E, const jsig *sg, json_t **args, int nargs, json_
 fail:
     pcre2_match_data_free(md);
     for (int i = 0; i < no; i++) jv_decref(out[i]);
-    free(out);
+    if (out != buf) free(out);
     return NULL;
 }

@@ -37,20 +37,42 @@ json_t *jseq_of(json_t *item)
     return &a->h;
 }
 
-void jarr_push(jarr *a, json_t *v)
+json_t *jseq_borrowed(void)
 {
-    if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 4;
-        a->v = realloc(a->v, a->cap * sizeof(json_t *));
-    }
-    a->v[a->n++] = v;
+    jarr *a = jarr_new(0);
+    a->seq = 1;
+    a->borrowed = 1;
+    return &a->h;
+}
+
+json_t *jseq_of_stable(json_t *item)
+{
+    jarr *a = jarr_new(1);
+    a->seq = 1;
+    a->borrowed = 1;
+    a->v[0] = item;
+    a->n = 1;
+    return &a->h;
+}
+
+void jarr_grow(jarr *a)
+{
+    a->cap = a->cap ? a->cap * 2 : 4;
+    a->v = realloc(a->v, a->cap * sizeof(json_t *));
+}
+
+void jarr_own(jarr *a)
+{
+    for (size_t i = 0; i < a->n; i++) jv_incref(a->v[i]);
+    a->borrowed = 0;
 }
 
 void jv_free_custom(json_t *v)
 {
     if (v->type == JT_ARR) {
         jarr *a = (jarr *)v;
-        for (size_t i = 0; i < a->n; i++) jv_decref(a->v[i]);
+        if (!a->borrowed)
+            for (size_t i = 0; i < a->n; i++) jv_decref(a->v[i]);
         free(a->v);
         free(a);
     } else if (v->type == JT_TUPLE) {
@@ -84,6 +106,33 @@ json_t *jv_to_json(json_t *v)
         return o;
     }
     return jv_incref(v);
+}
+
+json_t *jv_take_json(json_t *v)
+{
+    if (!v || v->type != JT_ARR) {
+        if (v && v->type == JT_TUPLE) {
+            json_t *j = jv_to_json(v);
+            jv_decref(v);
+            return j;
+        }
+        return v;
+    }
+    jarr *a = (jarr *)v;
+    if (a->h.refcount != 1 || a->borrowed) {
+        json_t *j = jv_to_json(v);
+        jv_decref(v);
+        return j;
+    }
+    /* the only reference: move the items instead of copying references */
+    json_t *o = json_array();
+    for (size_t i = 0; i < a->n; i++) {
+        json_t *x = jv_take_json(a->v[i]);
+        if (x) json_array_append_new(o, x);
+    }
+    free(a->v);
+    free(a);
+    return o;
 }
 
 json_t *jv_str(const char *s, size_t n) { return json_stringn_nocheck(s, n); }
@@ -219,6 +268,22 @@ static json_t *prep_for_string(jeval *E, const json_t *v)
     return json_incref((json_t *)v);
 }
 
+size_t jv_fmt_integer(double d, char *buf)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    long long x = (long long)d;
+    unsigned long long u = x < 0 ? 0ull - (unsigned long long)x : (unsigned long long)x;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (x < 0) *--p = '-';
+    size_t n = (size_t)(tmp + sizeof tmp - p);
+    memcpy(buf, p, n);
+    buf[n] = 0;
+    return n;
+}
+
 char *jv_stringify(jeval *E, const json_t *v, bool pretty)
 {
     (void)E;
@@ -233,8 +298,10 @@ char *jv_stringify(jeval *E, const json_t *v, bool pretty)
             return NULL;
         }
         if (d == floor(d) && fabs(d) < 1e15) {
-            snprintf(b, sizeof b, "%lld", (long long)d);
-            return strdup(b);
+            size_t n = jv_fmt_integer(d, b);
+            char *r = malloc(n + 1);
+            memcpy(r, b, n + 1);
+            return r;
         }
         if (d != floor(d)) {
             snprintf(b, sizeof b, "%.15g", d);

@@ -65,6 +65,8 @@ int main(int argc, char **argv)
     bench("payload.x", root, 2000000 * scale);
     bench("msg.payload > 40 ? \"hot\" : \"cold\"", root, 1000000 * scale);
     bench("msg.topic & \"/\" & msg.payload", root, 1000000 * scale);
+    bench("$uppercase($substringBefore(msg.topic, \"/\")) & \":\" & $string(msg.payload)", root, 500000 * scale);
+    bench("msg.topic ~> $split(\"/\") ~> $reverse() ~> $join(\".\")", root, 500000 * scale);
     bench("$sum(a.b)", big, 2000 * scale);
     bench("a[b > 10].id", big, 2000 * scale);
     bench("$count(a[name = \"odd\"])", big, 2000 * scale);

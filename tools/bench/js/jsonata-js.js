@@ -23,6 +23,8 @@ async function bench(expr, input, iters) {
   await bench('payload.x', root, 200000 * scale);
   await bench('msg.payload > 40 ? "hot" : "cold"', root, 100000 * scale);
   await bench('msg.topic & "/" & msg.payload', root, 100000 * scale);
+  await bench('$uppercase($substringBefore(msg.topic, "/")) & ":" & $string(msg.payload)', root, 50000 * scale);
+  await bench('msg.topic ~> $split("/") ~> $reverse() ~> $join(".")', root, 50000 * scale);
   await bench('$sum(a.b)', big, 200 * scale);
   await bench('a[b > 10].id', big, 200 * scale);
   await bench('$count(a[name = "odd"])', big, 200 * scale);
