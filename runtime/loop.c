@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -343,6 +344,9 @@ static void *loop_main(void *arg)
 {
     crm_loop *l = arg;
     current_loop = l;
+    /* timers are due to the millisecond (delay nodes, rate limits): ask the
+     * kernel not to coalesce our wake-ups (its default slack is 50 us) */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     while (!atomic_load(&l->stop)) {
         if (atomic_load_explicit(&l->inbox_pending, memory_order_acquire)) take_inbox(l);
         if (l->nheap) run_due_timers(l);
