@@ -342,7 +342,8 @@ static bool answer_plain(crm_node *n, const http_response *r, json_t *msg, const
     int status = status_of(r, msg, &bad);
     if (status < 0) return false;
     char numbuf[32];
-    const char *data = json_is_string(payload) ? json_string_value(payload) : payload_number(crm_num_value(payload), numbuf);
+    const char *data =
+        json_is_string(payload) ? json_string_value(payload) : payload_number(crm_num_value(payload), numbuf);
     size_t len = json_is_string(payload) ? json_string_length(payload) : strlen(data);
     if (crm_http_respond(n, res, status, r->html_headers, data, len, CRM_HTTP_ETAG) < 0)
         crm_node_error(n, msg, "Error [ERR_HTTP_HEADERS_SENT]: Cannot set headers after they are sent to the client");

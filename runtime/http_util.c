@@ -154,7 +154,19 @@ void http_etag(const void *data, size_t len, char *out)
         enc[o++] = b64[v & 63];
     }
     enc[27] = 0; /* the digest's base64 cut to 27 characters, as the etag module does */
-    snprintf(out, 64, "W/\"%zx-%s\"", len, enc);
+    /* W/"<hex length>-<digest>", written by hand: this runs for every answer */
+    char hex[2 * sizeof len + 1];
+    int h = (int)sizeof hex - 1;
+    hex[h] = 0;
+    do {
+        hex[--h] = "0123456789abcdef"[len & 15];
+        len >>= 4;
+    } while (len);
+    char *p = stpcpy(out, "W/\"");
+    p = stpcpy(p, hex + h);
+    *p++ = '-';
+    p = stpcpy(p, enc);
+    strcpy(p, "\"");
 }
 
 bool http_etag_fresh(const char *inm, const char *etag)

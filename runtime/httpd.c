@@ -1,15 +1,23 @@
-/* httpd.c: the runtime's one HTTP server (libmicrohttpd, epoll, a small
+/* httpd.c: the runtime's one HTTP server (libmicrohttpd, poll or epoll, a small
  * thread pool). The admin API and the routes of `http in` nodes share it.
  *
- * A node request is parsed completely on the server thread (headers, query,
- * cookies, body), turned into a message and handed to the node's loop with
- * crm_node_post; its connection is suspended meanwhile. The message's
- * msg.res is a live handle whose number names a slot in a table of pending
- * requests: crm_http_respond() takes the slot (so a request is answered at
- * most once), builds the response on the caller's thread and resumes the
- * connection; libmicrohttpd then calls the access handler again, which
- * queues it. A reaper thread answers 504 to requests left unanswered past
+ * A node request is routed and its body parsed on the server thread; what
+ * the message needs (method, url, headers, client address, parsed body) is
+ * copied into one block, the connection is suspended and the block handed
+ * to the node's loop with crm_node_post, where the message is built: the
+ * message's many small values are then allocated and freed on one thread
+ * (glibc pays dearly for memory freed on another). The message's msg.res is
+ * a live handle whose number names a slot in a table of pending requests:
+ * crm_http_respond() takes the slot (so a request is answered at most once),
+ * packs status, headers and body into space inside the request and resumes
+ * the connection; libmicrohttpd then calls the access handler again, which
+ * builds the response (ETag, 304) and queues it, all on the server thread.
+ * A reaper thread answers 504 to requests left unanswered past
  * httpRequestTimeout; past maxRequestsInFlight new requests get 503.
+ *
+ * Speed (tools/bench/run.sh): poll rather than epoll by default, since
+ * every suspend and resume is an epoll_ctl; one server thread per spare
+ * core; the admin callback is skipped for paths it declined before.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -19,6 +27,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +42,7 @@
 #define SLOT_BITS 20
 #define SLOT_MASK ((1LL << SLOT_BITS) - 1)
 #define AUTH_CACHE 4
+#define ADMIN_DECLINED 64
 
 typedef struct {
     crm_node *node;
@@ -43,19 +53,47 @@ typedef struct {
     crm_http_request_fn fn;
 } route;
 
+/* An answer packed by crm_http_respond in one block on the responder's
+ * thread; the server thread turns it into a libmicrohttpd response, so the
+ * many small allocations of a response are made and freed on one thread. */
+typedef struct {
+    int status;
+    unsigned flags;
+    size_t nheaders; /* name\0value\0 pairs at the start of data */
+    size_t len;      /* body bytes, after the headers */
+    const char *body;
+    char data[];
+} http_reply;
+
+/* Room for a packed answer inside the request: the usual answer (a type
+ * header and a short body) then needs no allocation on the responder's
+ * thread that the server thread would free. */
+#define REPLY_INLINE 512
+
+typedef struct req_snapshot req_snapshot;
+
 typedef struct req_state {
     crm_httpd *h;
     struct MHD_Connection *conn;
+    /* Owners: libmicrohttpd until the request completes, the node's loop
+     * until it built the message, a responder between claiming the slot and
+     * resuming. The last one frees (nearly always the server thread, which
+     * allocated it). */
+    atomic_int refs;
+    req_snapshot *snap;
     char *uri; /* raw, as the client sent it */
     strbuf body;
     bool started, expect_body, too_large, dispatched, get_or_head;
-    struct MHD_Response *resp;
+    bool resume_counted; /* in resumes_pending */
+    struct MHD_Response *resp; /* a ready answer (504, 503), or NULL */
+    http_reply *reply;         /* or a packed answer from crm_http_respond */
     unsigned resp_status;
     int slot;
     double deadline;
     char *if_none_match;
     const char *method; /* libmicrohttpd's, valid while the request lives */
     json_t *extra; /* CORS headers to add to the response, or NULL */
+    _Alignas(max_align_t) char reply_space[REPLY_INLINE];
 } req_state;
 
 struct crm_httpd {
@@ -69,9 +107,13 @@ struct crm_httpd {
     double timeout_ms;
     int threads;
     bool reuse_port, dual_stack;
+    bool epoll; /* httpPolling "epoll": scales to many idle connections, costs two syscalls per request */
     struct MHD_Daemon *d;
     crm_admin_fn admin;
     void *admin_ctx;
+    /* hashes of method + path the admin callback declined: such requests
+     * skip it (and the headers object it needs) next time */
+    _Atomic uint64_t declined[ADMIN_DECLINED];
     crm_httpd_log_fn log;
     void *log_ctx;
 
@@ -80,6 +122,7 @@ struct crm_httpd {
     size_t nroutes, routes_cap;
 
     pthread_mutex_t slots_lock;
+    bool closing; /* stopping: no new pending request (under slots_lock) */
     req_state **slots;
     uint32_t *gens;
     uint32_t *free_list;
@@ -90,6 +133,10 @@ struct crm_httpd {
     pthread_mutex_t reaper_mu;
     pthread_cond_t reaper_cv;
     atomic_bool stopping;
+    atomic_bool stopping_soon; /* as closing, readable without the lock */
+    /* answers handed to suspended connections that the server thread has not
+     * taken yet: libmicrohttpd aborts when stopped with one of those left */
+    atomic_int resumes_pending;
     atomic_llong last_503_log;
 
     pthread_mutex_t auth_mu;
@@ -232,9 +279,21 @@ static int read_settings(crm_httpd *h, const json_t *s)
     h->timeout_ms = num_setting(s, "httpRequestTimeout", 120000);
     if (!(h->timeout_ms >= 0)) h->timeout_ms = 120000;
     h->api_max = (size_t)parse_bytes(json_object_get(s, "apiMaxLength"), 5.0 * 1024 * 1024);
-    h->threads = (int)num_setting(s, "httpThreads", 2);
-    if (h->threads < 1 || h->threads > 64) h->threads = 2;
+    /* one core is left to the flow loops, which do the other half of the work */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int def_threads = cores > 2 ? (int)(cores > 5 ? 4 : cores - 1) : 1;
+    h->threads = (int)num_setting(s, "httpThreads", def_threads);
+    if (h->threads < 1 || h->threads > 64) h->threads = def_threads;
     h->reuse_port = json_is_true(json_object_get(s, "reusePort"));
+    const json_t *polling = json_object_get(s, "httpPolling");
+    if (polling) {
+        const char *pm = json_string_value(polling);
+        if (!pm || (strcmp(pm, "poll") != 0 && strcmp(pm, "epoll") != 0)) {
+            hlog(h, CRM_LOG_ERROR, "settings.httpPolling must be \"poll\" or \"epoll\"");
+            return -1;
+        }
+        h->epoll = !strcmp(pm, "epoll");
+    }
     return 0;
 }
 
@@ -271,6 +330,7 @@ void crm_httpd_set_admin(crm_httpd *h, crm_admin_fn fn, void *ctx)
 {
     h->admin = fn;
     h->admin_ctx = ctx;
+    for (size_t i = 0; i < ADMIN_DECLINED; i++) atomic_store(&h->declined[i], 0);
 }
 
 /* Pending requests ------------------------------------------------------------ */
@@ -279,7 +339,7 @@ static long long slot_take_new(crm_httpd *h, req_state *r)
 {
     long long id = -1;
     pthread_mutex_lock(&h->slots_lock);
-    if (h->nfree) {
+    if (h->nfree && !h->closing) {
         uint32_t i = h->free_list[--h->nfree];
         h->slots[i] = r;
         h->inflight++;
@@ -291,6 +351,8 @@ static long long slot_take_new(crm_httpd *h, req_state *r)
     return id;
 }
 
+static void req_release(req_state *r);
+
 static void slot_release_locked(crm_httpd *h, req_state *r)
 {
     uint32_t i = (uint32_t)r->slot;
@@ -301,7 +363,15 @@ static void slot_release_locked(crm_httpd *h, req_state *r)
     r->slot = -1;
 }
 
-/* The pending request with this id, removed from the table, or NULL. */
+/* Takes r out of the table for answering it: the caller owns a reference
+ * until deliver() (or req_release). */
+static void slot_claim_locked(crm_httpd *h, req_state *r)
+{
+    slot_release_locked(h, r);
+    atomic_fetch_add(&r->refs, 1);
+}
+
+/* The pending request with this id, claimed, or NULL. */
 static req_state *slot_claim(crm_httpd *h, long long id)
 {
     if (id < 0) return NULL;
@@ -311,7 +381,7 @@ static req_state *slot_claim(crm_httpd *h, long long id)
     pthread_mutex_lock(&h->slots_lock);
     if (i < h->max_inflight && h->slots[i] && h->gens[i] == gen) {
         r = h->slots[i];
-        slot_release_locked(h, r);
+        slot_claim_locked(h, r);
     }
     pthread_mutex_unlock(&h->slots_lock);
     return r;
@@ -361,13 +431,12 @@ static struct MHD_Response *status_response(unsigned status)
     return text_response("text/plain; charset=utf-8", text, strlen(text));
 }
 
-static void add_headers_but(struct MHD_Response *resp, const json_t *headers, bool no_type)
+static void add_headers(struct MHD_Response *resp, const json_t *headers)
 {
     const char *name;
     json_t *v;
     json_object_foreach((json_t *)headers, name, v) {
         if (!strcasecmp(name, "content-length") || !strcasecmp(name, "transfer-encoding")) continue;
-        if (no_type && !strcasecmp(name, "content-type")) continue;
         if (json_is_array(v)) {
             size_t i;
             json_t *e;
@@ -380,16 +449,20 @@ static void add_headers_but(struct MHD_Response *resp, const json_t *headers, bo
     }
 }
 
-static void add_headers(struct MHD_Response *resp, const json_t *headers) { add_headers_but(resp, headers, false); }
-
-static const json_t *header_get(const json_t *headers, const char *name)
+/* Wakes a suspended request whose answer (r->reply or r->resp) is set. */
+static void resume_with_answer(req_state *r)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)headers, k, v) {
-        if (!strcasecmp(k, name)) return v;
-    }
-    return NULL;
+    r->resume_counted = true;
+    atomic_fetch_add(&r->h->resumes_pending, 1);
+    MHD_resume_connection(r->conn);
+}
+
+/* The answer was taken (or the request ended without it). */
+static void answer_taken(req_state *r)
+{
+    if (!r->resume_counted) return;
+    r->resume_counted = false;
+    atomic_fetch_sub(&r->h->resumes_pending, 1);
 }
 
 /* Hands a built response to the (suspended) request and wakes it. */
@@ -397,7 +470,8 @@ static void deliver(req_state *r, unsigned status, struct MHD_Response *resp)
 {
     r->resp = resp;
     r->resp_status = status;
-    MHD_resume_connection(r->conn);
+    resume_with_answer(r);
+    req_release(r);
 }
 
 crm_httpd *crm_node_httpd(const crm_node *n)
@@ -406,31 +480,130 @@ crm_httpd *crm_node_httpd(const crm_node *n)
     return rt ? crm_runtime_httpd(rt) : NULL;
 }
 
+/* Whether a header goes out: libmicrohttpd writes the framing headers itself. */
+static bool header_sendable(const char *name)
+{
+    return strcasecmp(name, "content-length") != 0 && strcasecmp(name, "transfer-encoding") != 0;
+}
+
+/* Calls put(name, value) for every header value to send: arrays give one
+ * line per string, values that are not strings are skipped. */
+static size_t each_header_value(const json_t *headers, void (*put)(void *, const char *, const char *), void *ctx)
+{
+    size_t n = 0;
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)headers, name, v) {
+        if (!header_sendable(name)) continue;
+        if (json_is_array(v)) {
+            size_t i;
+            json_t *e;
+            json_array_foreach(v, i, e) {
+                if (json_is_string(e)) {
+                    if (put) put(ctx, name, json_string_value(e));
+                    n += strlen(name) + json_string_length(e) + 2;
+                }
+            }
+        } else if (json_is_string(v)) {
+            if (put) put(ctx, name, json_string_value(v));
+            n += strlen(name) + json_string_length(v) + 2;
+        }
+    }
+    return n;
+}
+
+typedef struct {
+    http_reply *rep;
+    char *at;
+} reply_writer;
+
+static void put_reply_header(void *ctx, const char *name, const char *value)
+{
+    reply_writer *w = ctx;
+    w->at = stpcpy(w->at, name) + 1;
+    w->at = stpcpy(w->at, value) + 1;
+    w->rep->nheaders++;
+}
+
+/* One block holding status, headers and body (copied): in space when it
+ * fits (space_size bytes), else malloc'd. NULL when out of memory. */
+static http_reply *pack_reply(void *space, size_t space_size, int status, const json_t *headers, const void *body,
+                              size_t len, unsigned flags)
+{
+    size_t hbytes = headers ? each_header_value(headers, NULL, NULL) : 0;
+    size_t need = sizeof(http_reply) + hbytes + len + 1;
+    http_reply *rep = need <= space_size ? space : malloc(need);
+    if (!rep) return NULL;
+    rep->status = status;
+    rep->flags = flags;
+    rep->nheaders = 0;
+    rep->len = len;
+    reply_writer w = {rep, rep->data};
+    if (headers) each_header_value(headers, put_reply_header, &w);
+    memcpy(w.at, body, len);
+    w.at[len] = 0;
+    rep->body = w.at;
+    return rep;
+}
+
+/* The first value of a packed header (case-insensitive name), or NULL. */
+static const char *reply_header(const http_reply *rep, const char *name)
+{
+    const char *p = rep->data;
+    for (size_t i = 0; i < rep->nheaders; i++) {
+        const char *v = p + strlen(p) + 1;
+        if (!strcasecmp(p, name)) return v;
+        p = v + strlen(v) + 1;
+    }
+    return NULL;
+}
+
+/* On the server thread: the libmicrohttpd response for a packed answer,
+ * with Express's ETag and freshness check (304) done here. */
+static struct MHD_Response *reply_response(req_state *r, const http_reply *rep, unsigned *status_out)
+{
+    int status = rep->status;
+    char etag[64] = "";
+    const char *own_etag = reply_header(rep, "etag");
+    if ((rep->flags & CRM_HTTP_ETAG) && !own_etag) http_etag(rep->body, rep->len, etag);
+    const char *tag = etag[0] ? etag : own_etag;
+    const char *cc = reply_header(rep, "cache-control");
+    if ((rep->flags & CRM_HTTP_ETAG) && tag && r->get_or_head && ((status >= 200 && status < 300) || status == 304) &&
+        !(cc && strstr(cc, "no-cache")) && http_etag_fresh(r->if_none_match, tag))
+        status = 304; /* req.fresh */
+    bool empty = status == 204 || status == 304;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        empty ? 0 : rep->len, empty ? (void *)"" : (void *)rep->body, MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        *status_out = 500;
+        return status_response(500);
+    }
+    if (r->extra) add_headers(resp, r->extra);
+    const char *p = rep->data;
+    for (size_t i = 0; i < rep->nheaders; i++) {
+        const char *v = p + strlen(p) + 1;
+        if (!(empty && !strcasecmp(p, "content-type"))) MHD_add_response_header(resp, p, v);
+        p = v + strlen(v) + 1;
+    }
+    if (etag[0]) MHD_add_response_header(resp, "ETag", etag);
+    *status_out = (unsigned)status;
+    return resp;
+}
+
 static int respond_h(crm_httpd *h, const json_t *res, int status, const json_t *headers, const void *body,
                      size_t len, unsigned flags)
 {
     if (!h || !crm_is_handle(res)) return -1;
     req_state *r = slot_claim(h, crm_handle_id(res));
     if (!r) return -1;
-    char etag[64] = "";
-    const json_t *own_etag = headers ? header_get(headers, "etag") : NULL;
-    if ((flags & CRM_HTTP_ETAG) && !own_etag) http_etag(body, len, etag);
-    const char *tag = etag[0] ? etag : json_string_value(own_etag);
-    const json_t *cc = headers ? header_get(headers, "cache-control") : NULL;
-    if ((flags & CRM_HTTP_ETAG) && tag && r->get_or_head && ((status >= 200 && status < 300) || status == 304) &&
-        !(json_is_string(cc) && strstr(json_string_value(cc), "no-cache")) && http_etag_fresh(r->if_none_match, tag))
-        status = 304; /* req.fresh */
-    bool empty = status == 204 || status == 304;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(empty ? 0 : len, empty ? (void *)"" : (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!resp) {
+    http_reply *rep = pack_reply(r->reply_space, sizeof r->reply_space, status, headers, body, len, flags);
+    if (!rep) {
         deliver(r, 500, status_response(500));
         return 0;
     }
-    if (r->extra) add_headers(resp, r->extra);
-    if (headers) add_headers_but(resp, headers, empty);
-    if (etag[0]) MHD_add_response_header(resp, "ETag", etag);
-    deliver(r, (unsigned)status, resp);
+    r->reply = rep;
+    resume_with_answer(r);
+    req_release(r);
     return 0;
 }
 
@@ -550,14 +723,11 @@ static json_t *latin1_string(const char *s)
     return r;
 }
 
-static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+/* Adds one received header to obj as Node.js does: lower-case names (given
+ * so), Set-Cookie always an array, single-valued names keep the first,
+ * others join with ", " ("; " for Cookie). */
+static void add_header_value(json_t *obj, const char *name, const char *value)
 {
-    (void)kind;
-    json_t *obj = cls;
-    char name[128];
-    size_t n = strlen(key);
-    if (n >= sizeof name) return MHD_YES;
-    for (size_t i = 0; i <= n; i++) name[i] = (char)tolower((unsigned char)key[i]);
     json_t *v = latin1_string(value ? value : "");
     json_t *old = json_object_get(obj, name);
     if (!strcmp(name, "set-cookie")) {
@@ -579,6 +749,19 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         sb_free(&sb);
         json_decref(v);
     }
+}
+
+/* Header names longer than this are dropped. */
+#define HEADER_NAME_MAX 128
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    char name[HEADER_NAME_MAX];
+    size_t n = strlen(key);
+    if (n >= sizeof name) return MHD_YES;
+    for (size_t i = 0; i <= n; i++) name[i] = (char)tolower((unsigned char)key[i]);
+    add_header_value(cls, name, value);
     return MHD_YES;
 }
 
@@ -586,6 +769,41 @@ static json_t *request_headers(struct MHD_Connection *c)
 {
     json_t *obj = json_object();
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, obj);
+    return obj;
+}
+
+/* The received headers copied as lower-case name\0value\0 pairs: the
+ * request's message is built from them on the node's loop. A first pass
+ * (at NULL) only counts the bytes. */
+typedef struct {
+    char *at;
+    size_t bytes, count;
+} header_packer;
+
+static enum MHD_Result pack_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    header_packer *p = cls;
+    size_t n = strlen(key), vn = value ? strlen(value) : 0;
+    if (n >= HEADER_NAME_MAX) return MHD_YES;
+    p->bytes += n + vn + 2;
+    p->count++;
+    if (!p->at) return MHD_YES;
+    for (size_t i = 0; i < n; i++) p->at[i] = (char)tolower((unsigned char)key[i]);
+    p->at[n] = 0;
+    memcpy(p->at + n + 1, value ? value : "", vn + 1);
+    p->at += n + vn + 2;
+    return MHD_YES;
+}
+
+static json_t *headers_from_pack(const char *p, size_t count)
+{
+    json_t *obj = json_object();
+    for (size_t i = 0; i < count; i++) {
+        const char *v = p + strlen(p) + 1;
+        add_header_value(obj, p, v);
+        p = v + strlen(v) + 1;
+    }
     return obj;
 }
 
@@ -602,10 +820,13 @@ static void put_ipv4(char *buf, const unsigned char *a, const char *prefix)
     *p = 0;
 }
 
-static json_t *client_ip(struct MHD_Connection *c)
+#define IP_TEXT_MAX (INET6_ADDRSTRLEN + 8)
+
+/* req.ip as Express gives it ("::ffff:127.0.0.1" on a dual-stack socket). */
+static void client_ip(struct MHD_Connection *c, char buf[IP_TEXT_MAX])
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char buf[INET6_ADDRSTRLEN + 8] = "";
+    buf[0] = 0;
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET) {
@@ -614,10 +835,9 @@ static json_t *client_ip(struct MHD_Connection *c)
             const unsigned char *a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
             static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
             if (!memcmp(a, mapped, 12)) put_ipv4(buf, a + 12, "::ffff:"); /* what inet_ntop writes, faster */
-            else inet_ntop(AF_INET6, a, buf, sizeof buf);
+            else inet_ntop(AF_INET6, a, buf, IP_TEXT_MAX);
         }
     }
-    return json_string(buf);
 }
 
 static json_t *hostname_of(const json_t *headers)
@@ -769,20 +989,6 @@ static bool auth_ok(crm_httpd *h, const char *header)
 
 /* Dispatch ------------------------------------------------------------------------------- */
 
-typedef struct {
-    crm_http_request_fn fn;
-    json_t *msg;
-} handoff;
-
-static void run_handoff(crm_node *n, void *arg)
-{
-    handoff *ho = arg;
-    crm_http_request_fn fn = ho->fn;
-    json_t *msg = ho->msg;
-    free(ho);
-    fn(n, msg);
-}
-
 static void warn_on_loop(crm_node *n, void *arg)
 {
     crm_node_warn(n, "%s", (char *)arg);
@@ -823,28 +1029,109 @@ static const route *find_route(const crm_httpd *h, const char *method, const cha
     return found;
 }
 
-static json_t *build_req(req_state *r, const char *method, const char *path, size_t plen, const char *query,
-                         json_t *headers, json_t *params)
+/* What the node's loop needs to build a request's message, copied from the
+ * connection in one block on the server thread: the message itself (a few
+ * dozen small values) is then allocated and freed on the same thread. */
+struct req_snapshot {
+    crm_httpd *h;
+    req_state *r;    /* holds a reference for the loop */
+    crm_http_request_fn fn;
+    long long id;    /* the msg.res handle */
+    json_t *params;  /* route parameters, or NULL for none */
+    json_t *body;    /* parsed req.body (not GET), or NULL */
+    json_t *files;   /* multipart uploads, or NULL */
+    size_t plen;     /* uri[0, plen) is the path */
+    size_t nheaders; /* pairs at headers */
+    char ip[IP_TEXT_MAX];
+    const char *method, *uri, *headers;
+    char data[];
+};
+
+static req_snapshot *snapshot_new(req_state *r, const char *method, size_t plen)
 {
-    crm_httpd *h = r->h;
+    header_packer count = {NULL, 0, 0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, pack_header, &count);
+    size_t ml = strlen(method) + 1, ul = strlen(r->uri) + 1;
+    req_snapshot *s = malloc(sizeof *s + ml + ul + count.bytes);
+    if (!s) return NULL;
+    *s = (req_snapshot){.h = r->h, .plen = plen, .nheaders = count.count};
+    char *at = s->data;
+    s->method = memcpy(at, method, ml);
+    s->uri = memcpy(at + ml, r->uri, ul);
+    s->headers = at + ml + ul;
+    header_packer fill = {at + ml + ul, 0, 0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, pack_header, &fill);
+    client_ip(r->conn, s->ip);
+    return s;
+}
+
+static void snapshot_free(req_snapshot *s)
+{
+    json_decref(s->params);
+    json_decref(s->body);
+    json_decref(s->files);
+    free(s);
+}
+
+static json_t *build_req(req_snapshot *s, json_t *headers)
+{
+    crm_httpd *h = s->h;
     json_t *req = json_object();
     size_t base = strlen(h->node_root) - 1; /* the mount path, without its trailing slash */
-    json_object_set(req, "headers", headers);
-    json_object_set_new(req, "params", params ? params : json_object());
-    json_object_set_new(req, "query", query ? crm_http_parse_query(query, strlen(query)) : json_object());
-    json_object_set_new(req, "cookies", http_cookies_parse(json_string_value(json_object_get(headers, "cookie"))));
-    json_object_set_new(req, "method", json_string(method));
-    const char *rel = r->uri + (plen >= base ? base : 0);
-    json_object_set_new(req, "url", http_string_lossy(*rel ? rel : "/", *rel ? strlen(rel) : 1));
-    json_object_set_new(req, "originalUrl", http_string_lossy(r->uri, strlen(r->uri)));
-    json_object_set_new(req, "path", http_string_lossy(plen > base ? path + base : "/", plen > base ? plen - base : 1));
-    json_object_set_new(req, "baseUrl", http_string_lossy(path, plen >= base ? base : 0));
-    json_object_set_new(req, "ip", client_ip(r->conn));
+    size_t plen = s->plen;
+    const char *uri = s->uri, *path = uri;
+    const char *query = uri[plen] == '?' ? uri + plen + 1 : NULL;
+    json_object_set_new_nocheck(req, "headers", headers);
+    json_object_set_new_nocheck(req, "params", s->params ? s->params : json_object());
+    s->params = NULL;
+    json_object_set_new_nocheck(req, "query", query ? crm_http_parse_query(query, strlen(query)) : json_object());
+    json_object_set_new_nocheck(req, "cookies",
+                                http_cookies_parse(json_string_value(json_object_get(headers, "cookie"))));
+    json_object_set_new_nocheck(req, "method", json_string(s->method));
+    const char *rel = uri + (plen >= base ? base : 0);
+    json_object_set_new_nocheck(req, "url", http_string_lossy(*rel ? rel : "/", *rel ? strlen(rel) : 1));
+    json_object_set_new_nocheck(req, "originalUrl", http_string_lossy(uri, strlen(uri)));
+    json_object_set_new_nocheck(req, "path",
+                                http_string_lossy(plen > base ? path + base : "/", plen > base ? plen - base : 1));
+    json_object_set_new_nocheck(req, "baseUrl", http_string_lossy(path, plen >= base ? base : 0));
+    json_object_set_new_nocheck(req, "ip", json_string(s->ip));
     json_t *hn = hostname_of(headers);
-    if (hn) json_object_set_new(req, "hostname", hn);
-    json_object_set_new(req, "protocol", json_string(h->tls_key ? "https" : "http"));
-    json_object_set_new(req, "secure", json_boolean(h->tls_key != NULL));
+    if (hn) json_object_set_new_nocheck(req, "hostname", hn);
+    json_object_set_new_nocheck(req, "protocol", json_string(h->tls_key ? "https" : "http"));
+    json_object_set_new_nocheck(req, "secure", json_boolean(h->tls_key != NULL));
     return req;
+}
+
+/* On the node's loop: the message {req, res, payload} and the node's handler. */
+static void run_handoff(crm_node *n, void *arg)
+{
+    req_snapshot *s = arg;
+    json_t *req = build_req(s, headers_from_pack(s->headers, s->nheaders));
+    json_t *payload;
+    if (s->body) {
+        if (s->files) json_object_set_new_nocheck(req, "files", s->files);
+        json_object_set_new_nocheck(req, "body", s->body);
+        payload = json_incref(s->body);
+        s->body = s->files = NULL;
+    } else {
+        payload = json_incref(json_object_get(req, "query"));
+    }
+    json_t *msg = json_object();
+    json_object_set_new_nocheck(msg, "req", req);
+    json_object_set_new_nocheck(msg, "res", crm_handle_new(s->id));
+    json_object_set_new_nocheck(msg, "payload", payload);
+    crm_http_request_fn fn = s->fn;
+    req_release(s->r); /* the snapshot goes with the request, freed where it was made */
+    fn(n, msg);
+}
+
+/* The node closed before its loop took the request (a redeploy). */
+static void drop_handoff(void *arg)
+{
+    req_snapshot *s = arg;
+    req_state *r = slot_claim(s->h, s->id);
+    if (r) deliver(r, 503, status_response(503));
+    req_release(s->r);
 }
 
 static enum MHD_Result reply_now(req_state *r, unsigned status, struct MHD_Response *resp)
@@ -853,77 +1140,114 @@ static enum MHD_Result reply_now(req_state *r, unsigned status, struct MHD_Respo
     return queue(r->conn, status, resp);
 }
 
-/* A request on a node route: the message goes to the node's loop. Called
- * with the routes read-locked, so the node cannot be closed meanwhile. */
+/* req.body for a request that is not a GET, or NULL after answering it
+ * (a body the parsers refuse: a warning from the node and 500). */
+static json_t *parse_request_body(req_state *r, const route *rt, const char *method, const char *path, size_t plen,
+                                  json_t **files, enum MHD_Result *ret)
+{
+    char *norm = NULL;
+    json_t *body;
+    if ((rt->flags & CRM_HTTP_RAW_BODY) && !http_pattern_has_params(rt->pat) &&
+        !strcmp(rt->exact, (norm = normalise_path(path, plen)))) {
+        body = crm_buf_new(r->body.data ? r->body.data : "", r->body.len);
+    } else {
+        http_body_error err;
+        const char *raw_ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
+        json_t *ct = raw_ct ? latin1_string(raw_ct) : NULL;
+        body = http_parse_body(json_string_value(ct), r->body.data ? r->body.data : "", r->body.len,
+                               (rt->flags & CRM_HTTP_UPLOAD) && !strcmp(method, "POST"), files, &err);
+        json_decref(ct);
+        if (!body) {
+            crm_node_post(rt->node, warn_on_loop, strdup(err.message));
+            *ret = reply_now(r, 500, status_response(500));
+        }
+    }
+    free(norm);
+    return body;
+}
+
+/* A request on a node route: its snapshot goes to the node's loop. Called
+ * with the routes read-locked, so the node cannot be closed meanwhile.
+ * params (new reference or NULL) is taken. */
 static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *method, const char *path, size_t plen,
-                                    const char *query, json_t *headers, json_t *params)
+                                    json_t *params)
 {
     crm_httpd *h = r->h;
-    json_t *req = build_req(r, method, path, plen, query, headers, params);
-    json_t *payload;
+    json_t *body = NULL, *files = NULL;
     if (strcmp(rt->method, "GET") != 0) {
-        json_t *body, *files = NULL;
-        char *norm = NULL;
-        if ((rt->flags & CRM_HTTP_RAW_BODY) && !http_pattern_has_params(rt->pat) &&
-            !strcmp(rt->exact, (norm = normalise_path(path, plen)))) {
-            body = crm_buf_new(r->body.data ? r->body.data : "", r->body.len);
-        } else {
-            http_body_error err;
-            const char *ct = json_string_value(json_object_get(headers, "content-type"));
-            body = http_parse_body(ct, r->body.data ? r->body.data : "", r->body.len,
-                                   (rt->flags & CRM_HTTP_UPLOAD) && !strcmp(method, "POST"), &files, &err);
-            if (!body) {
-                /* the node's own error handler: a warning and 500 */
-                free(norm);
-                json_decref(req);
-                crm_node_post(rt->node, warn_on_loop, strdup(err.message));
-                return reply_now(r, 500, status_response(500));
-            }
+        enum MHD_Result ret = MHD_YES;
+        body = parse_request_body(r, rt, method, path, plen, &files, &ret);
+        if (!body) {
+            json_decref(params);
+            return ret;
         }
-        free(norm);
-        if (files) json_object_set_new(req, "files", files);
-        json_object_set_new(req, "body", body);
-        payload = json_incref(body);
-    } else {
-        payload = json_incref(json_object_get(req, "query"));
     }
-    long long id = slot_take_new(h, r);
-    if (id < 0) {
-        json_decref(req);
-        json_decref(payload);
-        long long now = (long long)mono_ms();
-        long long last = atomic_load(&h->last_503_log);
-        if (now - last >= 1000 && atomic_compare_exchange_strong(&h->last_503_log, &last, now))
-            hlog(h, CRM_LOG_WARN, "%zu requests in flight (maxRequestsInFlight): answering 503 to %s %s",
-                 h->max_inflight, r->method, r->uri);
-        return reply_now(r, 503, status_response(503));
-    }
-    json_t *msg = json_object();
-    json_object_set_new(msg, "req", req);
-    json_object_set_new(msg, "res", crm_handle_new(id));
-    json_object_set_new(msg, "payload", payload);
-    handoff *ho = malloc(sizeof *ho);
-    if (!ho) {
-        pthread_mutex_lock(&h->slots_lock);
-        slot_release_locked(h, r);
-        pthread_mutex_unlock(&h->slots_lock);
-        json_decref(msg);
+    req_snapshot *s = snapshot_new(r, method, plen);
+    if (!s) {
+        json_decref(params);
+        json_decref(body);
+        json_decref(files);
         return reply_now(r, 500, status_response(500));
     }
-    ho->fn = rt->fn;
-    ho->msg = msg;
-    /* suspend before the loop can answer: resume must follow suspend */
+    s->params = params;
+    s->body = body;
+    s->files = files;
+    s->fn = rt->fn;
+    /* suspended before the request can be answered from elsewhere (the
+     * loop, the reaper, a stop): resume must follow suspend */
     MHD_suspend_connection(r->conn);
-    crm_node_post(rt->node, run_handoff, ho);
+    s->id = slot_take_new(h, r);
+    if (s->id < 0) {
+        snapshot_free(s);
+        bool closing = atomic_load(&h->stopping_soon);
+        long long now = (long long)mono_ms();
+        long long last = atomic_load(&h->last_503_log);
+        if (!closing && now - last >= 1000 && atomic_compare_exchange_strong(&h->last_503_log, &last, now))
+            hlog(h, CRM_LOG_WARN, "%zu requests in flight (maxRequestsInFlight): answering 503 to %s %s",
+                 h->max_inflight, r->method, r->uri);
+        struct MHD_Response *resp = status_response(503);
+        if (resp && r->extra) add_headers(resp, r->extra);
+        r->resp = resp;
+        r->resp_status = 503;
+        resume_with_answer(r);
+        return MHD_YES;
+    }
+    s->r = r;
+    r->snap = s;
+    atomic_fetch_add(&r->refs, 1);
+    crm_node_post_ex(rt->node, run_handoff, drop_handoff, s);
     return MHD_YES;
 }
 
-static bool admin_json_quirk(req_state *r, const char *path, size_t plen, json_t *headers, http_body_error *err)
+/* FNV-1a over method, a separator and path: 64 bits make a false match
+ * (an admin route skipped) practically impossible. */
+static uint64_t route_hash(const char *method, const char *path, size_t plen)
+{
+    uint64_t x = 1469598103934665603ULL;
+    for (const char *p = method; *p; p++) x = (x ^ (unsigned char)*p) * 1099511628211ULL;
+    x = (x ^ ' ') * 1099511628211ULL;
+    for (size_t i = 0; i < plen; i++) x = (x ^ (unsigned char)path[i]) * 1099511628211ULL;
+    return x | 1; /* 0 marks an empty entry */
+}
+
+static bool admin_declined(crm_httpd *h, const char *method, const char *path, size_t plen)
+{
+    uint64_t x = route_hash(method, path, plen);
+    return atomic_load_explicit(&h->declined[x % ADMIN_DECLINED], memory_order_relaxed) == x;
+}
+
+static void remember_declined(crm_httpd *h, const char *method, const char *path, size_t plen)
+{
+    uint64_t x = route_hash(method, path, plen);
+    atomic_store_explicit(&h->declined[x % ADMIN_DECLINED], x, memory_order_relaxed);
+}
+
+static bool admin_json_quirk(req_state *r, const char *path, size_t plen, http_body_error *err)
 {
     crm_httpd *h = r->h;
     if (!h->admin_root || !under_root(h->admin_root, path, plen) || !r->body.len) return false;
     char media[64];
-    if (!http_media_type(json_string_value(json_object_get(headers, "content-type")), media, sizeof media) ||
+    if (!http_media_type(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type"), media, sizeof media) ||
         strcmp(media, "application/json") != 0)
         return false;
     /* skipBodyParsing's raw hook runs before every parser */
@@ -974,8 +1298,8 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
     size_t plen = q ? (size_t)(q - r->uri) : strlen(r->uri);
     char *path = strndup(r->uri, plen);
     if (!path) return MHD_NO;
-    const char *query = q ? q + 1 : NULL;
-    json_t *headers = request_headers(r->conn);
+    /* built only where needed: node routes take a packed copy instead */
+    json_t *headers = NULL;
     enum MHD_Result ret = MHD_YES;
     http_body_error err;
     bool handled = false;
@@ -983,17 +1307,21 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
         ret = queue_error_page(r->conn, 413, "PayloadTooLargeError: request entity too large");
         goto out;
     }
-    if (admin_json_quirk(r, path, plen, headers, &err)) {
+    if (admin_json_quirk(r, path, plen, &err)) {
         hlog(h, CRM_LOG_WARN, "%s %s: %s", r->method, r->uri, err.message);
         ret = queue_error_page(r->conn, 400, err.message);
         goto out;
     }
-    if (h->admin && h->admin_root && under_root(h->admin_root, path, plen)) {
+    if (h->admin && h->admin_root && under_root(h->admin_root, path, plen) &&
+        !admin_declined(h, method, path, plen)) {
+        headers = request_headers(r->conn);
         ret = call_admin(r, method, path, plen, headers, &handled);
         if (handled || ret == MHD_NO) goto out;
+        remember_declined(h, method, path, plen);
     }
     if (h->node_root && under_root(h->node_root, path, plen)) {
         bool options = !strcmp(method, "OPTIONS");
+        if (h->cors && !headers) headers = request_headers(r->conn);
         if (h->cors && options) {
             json_t *ch = cors_headers(h, headers, true);
             struct MHD_Response *resp = text_response(NULL, "", 0);
@@ -1003,7 +1331,7 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
             goto out;
         }
         if (h->auth_user && !options &&
-            !auth_ok(h, json_string_value(json_object_get(headers, "authorization")))) {
+            !auth_ok(h, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization"))) {
             struct MHD_Response *resp = status_response(401);
             if (resp) MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"Authorization Required\"");
             ret = queue(r->conn, 401, resp);
@@ -1016,7 +1344,7 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
         const route *rt = find_route(h, method, path, plen, &params, &known, options ? &allow : NULL);
         if (rt) {
             if (h->cors) r->extra = cors_headers(h, headers, false);
-            ret = hand_to_node(r, rt, method, path, plen, query, headers, params);
+            ret = hand_to_node(r, rt, method, path, plen, params);
             pthread_rwlock_unlock(&h->routes_lock);
             sb_free(&allow);
             goto out;
@@ -1047,8 +1375,10 @@ out:
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    req_state *r = calloc(1, sizeof *r);
+    req_state *r = malloc(sizeof *r);
     if (!r) return NULL;
+    memset(r, 0, offsetof(req_state, reply_space)); /* the reply space needs no zeroing */
+    atomic_init(&r->refs, 1);
     r->h = cls;
     r->conn = c;
     r->slot = -1;
@@ -1058,12 +1388,20 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 
 static void free_req(req_state *r)
 {
+    answer_taken(r);
     free(r->uri);
     sb_free(&r->body);
     free(r->if_none_match);
     json_decref(r->extra);
     if (r->resp) MHD_destroy_response(r->resp);
+    if (r->reply && (char *)r->reply != r->reply_space) free(r->reply);
+    if (r->snap) snapshot_free(r->snap);
     free(r);
+}
+
+static void req_release(req_state *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) == 1) free_req(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -1079,7 +1417,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         if (r->slot >= 0) slot_release_locked(h, r);
         pthread_mutex_unlock(&h->slots_lock);
     }
-    free_req(r);
+    req_release(r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -1090,7 +1428,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     crm_httpd *h = cls;
     req_state *r = *con_cls;
     if (!r) return MHD_NO;
-    if (r->resp) { /* resumed with the answer */
+    if (r->reply || r->resp) answer_taken(r);
+    if (r->reply) { /* resumed with the answer of an http response node */
+        unsigned status;
+        struct MHD_Response *resp = reply_response(r, r->reply, &status);
+        if ((char *)r->reply != r->reply_space) free(r->reply);
+        r->reply = NULL;
+        return queue(c, status, resp);
+    }
+    if (r->resp) { /* resumed with a ready answer */
         struct MHD_Response *resp = r->resp;
         r->resp = NULL;
         return queue(c, r->resp_status, resp);
@@ -1133,7 +1479,7 @@ static void reap(crm_httpd *h)
         for (size_t i = 0; i < h->max_inflight && n < 64 && h->inflight; i++) {
             req_state *r = h->slots[i];
             if (r && r->deadline > 0 && r->deadline <= now) {
-                slot_release_locked(h, r);
+                slot_claim_locked(h, r);
                 expired[n++] = r;
             }
         }
@@ -1192,7 +1538,10 @@ static int bind_address(const crm_httpd *h, struct sockaddr_storage *ss)
 
 static struct MHD_Daemon *start_daemon(crm_httpd *h, bool dual)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
+    /* poll by default: with epoll every suspend and resume of a connection
+     * (one of each per request) is an epoll_ctl call */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (h->epoll ? MHD_USE_EPOLL : MHD_USE_POLL) |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
     struct MHD_OptionItem opts[16];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h};
@@ -1228,6 +1577,10 @@ int crm_httpd_start(crm_httpd *h)
 {
     if (!h || h->d) return h ? 0 : -1;
     atomic_store(&h->stopping, false);
+    atomic_store(&h->stopping_soon, false);
+    pthread_mutex_lock(&h->slots_lock);
+    h->closing = false;
+    pthread_mutex_unlock(&h->slots_lock);
     h->d = start_daemon(h, true);
     if (!h->d && !h->host) h->d = start_daemon(h, false); /* no IPv6 here */
     if (!h->d) {
@@ -1245,6 +1598,12 @@ void crm_httpd_stop(crm_httpd *h)
     if (!h || !h->d) return;
     MHD_socket fd = MHD_quiesce_daemon(h->d);
     if (fd != MHD_INVALID_SOCKET) close(fd);
+    /* keep-alive connections still bring requests: from now on they get 503
+     * at once, so none is left suspended when the daemon stops */
+    pthread_mutex_lock(&h->slots_lock);
+    h->closing = true;
+    pthread_mutex_unlock(&h->slots_lock);
+    atomic_store(&h->stopping_soon, true);
     /* a short grace for answers already on their way */
     for (int i = 0; i < 100; i++) {
         pthread_mutex_lock(&h->slots_lock);
@@ -1260,7 +1619,7 @@ void crm_httpd_stop(crm_httpd *h)
         for (size_t i = 0; i < h->max_inflight && h->inflight && !r; i++) {
             if (h->slots[i]) {
                 r = h->slots[i];
-                slot_release_locked(h, r);
+                slot_claim_locked(h, r);
             }
         }
         pthread_mutex_unlock(&h->slots_lock);
@@ -1268,6 +1627,7 @@ void crm_httpd_stop(crm_httpd *h)
         deliver(r, 503, status_response(503));
         failed = true;
     }
+    for (int i = 0; i < 1000 && atomic_load(&h->resumes_pending) > 0; i++) usleep(1000);
     if (failed) usleep(20000); /* let the server threads write those 503s */
     atomic_store(&h->stopping, true);
     if (h->reaper_running) {

@@ -21,8 +21,10 @@ typedef struct crm_httpd crm_httpd;
  * pass (bcrypt or plain)}, https {key, cert} (PEM file paths),
  * maxRequestsInFlight (past it: 503, logged), httpRequestTimeout (ms; a
  * request no http response answered gets 504 and a log line; 0 disables),
- * apiMaxLength ("5mb" or a number of bytes), httpThreads (server threads),
- * reusePort (SO_REUSEPORT, for replicas). NULL on a bad setting (logged). */
+ * apiMaxLength ("5mb" or a number of bytes), httpThreads (server threads;
+ * default one fewer than the cores, 1 to 4), reusePort (SO_REUSEPORT, for
+ * replicas), httpPolling ("poll", the default, or "epoll" for many thousands
+ * of mostly idle connections). NULL on a bad setting (logged). */
 crm_httpd *crm_httpd_new(const json_t *settings);
 /* Listens. 0, or -1 (logged). */
 int crm_httpd_start(crm_httpd *h);
@@ -47,7 +49,9 @@ typedef struct {
 typedef void (*crm_admin_fn)(void *ctx, const char *method, const char *path, const json_t *headers,
                              const char *body, size_t len, crm_admin_reply *reply);
 /* Called on the server thread; reply->status 0 means "no such admin route":
- * the request falls through to node routes / 404. */
+ * the request falls through to node routes / 404. Whether fn answers must
+ * depend on method and path only: the server remembers the ones it declined
+ * and does not ask again. */
 void crm_httpd_set_admin(crm_httpd *h, crm_admin_fn fn, void *ctx);
 
 /* Where the server's own log lines go (503/504, TLS files, bind errors);

@@ -45,7 +45,18 @@ char *crm_fmt_number(double d, char *buf)
     if (isinf(d)) return strcpy(buf, d > 0 ? "Infinity" : "-Infinity");
     if (d == 0) return strcpy(buf, "0");
     if (d == floor(d) && fabs(d) < 9007199254740992.0) {
-        snprintf(buf, 32, "%.0f", d);
+        /* integers are the common case (ids, counts, timestamps): no printf */
+        char tmp[24];
+        int i = sizeof tmp;
+        unsigned long long u = (unsigned long long)fabs(d);
+        while (u) {
+            tmp[--i] = (char)('0' + u % 10);
+            u /= 10;
+        }
+        char *o = buf;
+        if (d < 0) *o++ = '-';
+        memcpy(o, tmp + i, sizeof tmp - (size_t)i);
+        o[sizeof tmp - (size_t)i] = 0;
         return buf;
     }
     /* shortest digits that round-trip */

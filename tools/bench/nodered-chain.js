@@ -1,0 +1,63 @@
+// nodered-chain.js: the Node-RED side of bench_hops.c, measured the same way:
+// a chain of N nodes of one type (junction, link, change) ending in a
+// counting sink, M messages pushed into its first node with at most WINDOW in
+// flight, deliveries per second and nanoseconds per hop.
+//   node tools/bench/nodered-chain.js [junction|link|change] [N=10] [M=200000] [WINDOW=64]
+// Output line: the same shape as bench_hops prints.
+'use strict';
+const {start} = require('./nodered-harness');
+
+function chain(kind, n) {
+  const flows = [{id: 't', type: 'tab', label: 'bench'}];
+  for (let i = 0; i < n; i++) {
+    const id = `n${i}`;
+    const next = i + 1 < n ? `n${i + 1}` : 'sink';
+    if (kind === 'change') {
+      flows.push({id, type: 'change', z: 't', x: 1, y: 1, wires: [[next]],
+        rules: [{t: 'set', p: 'payload', pt: 'msg', to: 'x', tot: 'str'}]});
+    } else if (kind === 'link') {
+      // a link out / link in pair counts as two hops, as in bench_hops.c
+      flows.push({id, type: 'link out', z: 't', x: 1, y: 1, mode: 'link', links: [`${id}-in`], wires: []});
+      flows.push({id: `${id}-in`, type: 'link in', z: 't', x: 1, y: 1, links: [id], wires: [[next]]});
+    } else {
+      flows.push({id, type: 'junction', z: 't', x: 1, y: 1, wires: [[next]]});
+    }
+  }
+  flows.push({id: 'sink', type: 'bench sink', z: 't', x: 1, y: 1, wires: []});
+  return flows;
+}
+
+async function main() {
+  const kind = process.argv[2] || 'junction';
+  const n = Number(process.argv[3] || 10);
+  const m = Number(process.argv[4] || 200000);
+  const window = Number(process.argv[5] || 64);
+  let sent = 0;
+  let received = 0;
+  let first;
+  let finish;
+  const done = new Promise((resolve) => { finish = resolve; });
+  const pump = () => {
+    while (sent < m && sent - received < window) {
+      first.receive({payload: sent, topic: 'bench'});
+      sent++;
+    }
+  };
+  const rt = await start(chain(kind, n), () => {
+    received++;
+    if (received === m) finish();
+    else pump();
+  });
+  first = rt.node('n0');
+  const hops = (kind === 'link' ? 2 * n : n) + 1;
+  const t0 = process.hrtime.bigint();
+  pump();
+  await done;
+  const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+  console.log(`${kind} chain of ${n}: ${m} messages, ${(m / dt).toFixed(0)} msgs/s, ` +
+    `${(m * hops / dt).toFixed(0)} deliveries/s, ${(dt * 1e9 / (m * hops)).toFixed(0)} ns per hop`);
+  await rt.stop();
+  process.exit(0);
+}
+
+main().catch((e) => { console.error(`nodered-chain: ${e.stack || e}`); process.exit(1); });
