@@ -255,21 +255,7 @@ static json_t *headers_for_client(hdrs *H)
         const char *name = !strcmp(k, "content-type") && H->ct_name[0]   ? H->ct_name
                            : !strcmp(k, "content-length") && H->cl_name[0] ? H->cl_name
                                                                           : k;
-        if (json_is_array(v)) {
-            json_t *arr = json_array();
-            size_t i;
-            json_t *e;
-            json_array_foreach(v, i, e) {
-                char *s = crm_to_string(e);
-                json_array_append_new(arr, json_string(s ? s : ""));
-                free(s);
-            }
-            json_object_set_new(out, name, arr);
-        } else {
-            char *s = crm_to_string(v);
-            json_object_set_new(out, name, json_string(s ? s : ""));
-            free(s);
-        }
+        json_object_set_new(out, name, crm_strings_of(v));
     }
     return out;
 }

@@ -79,21 +79,7 @@ static int res_set(json_t *out, const char *name, const json_t *value, char **er
         free(ct);
         return 0;
     }
-    if (json_is_array(value)) {
-        json_t *arr = json_array();
-        size_t i;
-        json_t *e;
-        json_array_foreach(value, i, e) {
-            char *s = crm_to_string(e);
-            json_array_append_new(arr, json_string(s ? s : ""));
-            free(s);
-        }
-        hset(out, name, arr);
-        return 0;
-    }
-    char *s = crm_to_string(value);
-    hset(out, name, json_string(s ? s : ""));
-    free(s);
+    hset(out, name, crm_strings_of(value));
     return 0;
 }
 
@@ -309,25 +295,6 @@ static char *jsonp_body(json_t *out, const json_t *payload, const json_t *msg, s
     return json;
 }
 
-/* String(number) for a payload: integers written by hand (the usual case,
- * such as a timestamp), the rest by crm_fmt_number. buf: 32 bytes. */
-static const char *payload_number(double d, char *buf)
-{
-    if (!(d == floor(d) && fabs(d) < 9007199254740992.0) || d == 0) return crm_fmt_number(d, buf);
-    char tmp[24];
-    int i = (int)sizeof tmp;
-    unsigned long long u = (unsigned long long)fabs(d);
-    while (u) {
-        tmp[--i] = (char)('0' + u % 10);
-        u /= 10;
-    }
-    char *o = buf;
-    if (d < 0) *o++ = '-';
-    memcpy(o, tmp + i, sizeof tmp - (size_t)i);
-    o[sizeof tmp - (size_t)i] = 0;
-    return buf;
-}
-
 static bool has_entries(const json_t *v) { return json_is_object(v) && json_object_size(v) > 0; }
 
 /* The usual answer, with no header or cookie to merge: a string or number
@@ -343,7 +310,7 @@ static bool answer_plain(crm_node *n, const http_response *r, json_t *msg, const
     if (status < 0) return false;
     char numbuf[32];
     const char *data =
-        json_is_string(payload) ? json_string_value(payload) : payload_number(crm_num_value(payload), numbuf);
+        json_is_string(payload) ? json_string_value(payload) : crm_fmt_number(crm_num_value(payload), numbuf);
     size_t len = json_is_string(payload) ? json_string_length(payload) : strlen(data);
     if (crm_http_respond(n, res, status, r->html_headers, data, len, CRM_HTTP_ETAG) < 0)
         crm_node_error(n, msg, "Error [ERR_HTTP_HEADERS_SENT]: Cannot set headers after they are sent to the client");
@@ -412,7 +379,7 @@ static void http_response_input(crm_node *n, json_t *msg)
             data = json_string_value(payload);
             len = json_string_length(payload);
         } else {
-            data = payload_number(crm_num_value(payload), numbuf);
+            data = crm_fmt_number(crm_num_value(payload), numbuf);
             len = strlen(numbuf);
         }
         const json_t *ct = hget(out, "content-type");

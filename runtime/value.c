@@ -313,6 +313,25 @@ char *crm_to_string(const json_t *v)
     return sb_take(&sb);
 }
 
+json_t *crm_strings_of(const json_t *v)
+{
+    if (json_is_array(v)) {
+        json_t *arr = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            char *s = crm_to_string(e);
+            json_array_append_new(arr, json_string(s ? s : ""));
+            free(s);
+        }
+        return arr;
+    }
+    char *s = crm_to_string(v);
+    json_t *r = json_string(s ? s : "");
+    free(s);
+    return r;
+}
+
 /* JSON text -------------------------------------------------------------- */
 
 static void put_json_string(strbuf *sb, const char *s, size_t n)

@@ -71,6 +71,10 @@ bool crm_truthy(const json_t *v);
  * with ",", buffers as their UTF-8 text, NULL as "undefined". */
 char *crm_to_string(const json_t *v);
 
+/* A new jansson string holding String(v); for an array, a new array of the
+ * String() of each element (how HTTP header values are sent). */
+json_t *crm_strings_of(const json_t *v);
+
 /* JSON text -------------------------------------------------------------- */
 
 /* JSON.stringify(v, null, indent): malloc'd; NULL when v is NULL (undefined).
