@@ -89,18 +89,9 @@ void sup_begin_deploy(supervisor *s)
 
 /* Replies ------------------------------------------------------------------------------------ */
 
-static void reply_json(crm_admin_reply *r, int status, json_t *body)
-{
-    r->status = status;
-    r->content_type = "application/json; charset=utf-8";
-    r->body = crm_stringify(body, 0);
-    r->len = strlen(r->body);
-    json_decref(body);
-}
-
 static void reply_error(crm_admin_reply *r, int status, const char *code, const char *message)
 {
-    reply_json(r, status, json_pack("{s:s,s:s}", "code", code, "message", message));
+    crm_admin_reply_json(r, status, json_pack("{s:s,s:s}", "code", code, "message", message));
 }
 
 static const char *state_name(replica_state st)
@@ -209,7 +200,7 @@ static void post_flows(supervisor *s, const json_t *headers, const char *body, s
         reply_error(r, 500, "deploy_failed", failed);
     } else if (v2) {
         pthread_mutex_lock(&s->mu);
-        reply_json(r, 200, json_pack("{s:s}", "rev", s->rev));
+        crm_admin_reply_json(r, 200, json_pack("{s:s}", "rev", s->rev));
         pthread_mutex_unlock(&s->mu);
     } else {
         r->status = 204;
@@ -228,12 +219,12 @@ static void api(void *ctx, const char *method, const char *path, const json_t *h
     const char *ver = json_string_value(json_object_get(headers, "node-red-api-version"));
     bool get = !strcmp(method, "GET");
     if (get && !strcmp(path, "/status")) {
-        reply_json(r, 200, status_json(s));
+        crm_admin_reply_json(r, 200, status_json(s));
     } else if (get && !strcmp(path, "/healthz")) {
-        reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+        crm_admin_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
     } else if (get && !strcmp(path, "/readyz")) {
         int k = ready_count(s);
-        reply_json(r, k ? 200 : 503, json_pack("{s:b,s:i,s:i}", "ready", k > 0, "readyReplicas", k, "replicas", s->n));
+        crm_admin_reply_json(r, k ? 200 : 503, json_pack("{s:b,s:i,s:i}", "ready", k > 0, "readyReplicas", k, "replicas", s->n));
     } else if (!strcmp(path, "/flows") && (get || !strcmp(method, "POST"))) {
         if (ver && strcmp(ver, "v1") && strcmp(ver, "v2")) {
             reply_error(r, 400, "invalid_api_version", "Invalid API Version requested");
@@ -248,9 +239,9 @@ static void api(void *ctx, const char *method, const char *path, const json_t *h
         json_t *flows = json_incref(s->flows);
         json_t *out = v2 ? json_pack("{s:o,s:s}", "flows", flows, "rev", s->rev) : flows;
         pthread_mutex_unlock(&s->mu);
-        reply_json(r, 200, out);
+        crm_admin_reply_json(r, 200, out);
     } else if (get && !strcmp(path, "/flows/state")) {
-        reply_json(r, 200, json_pack("{s:s}", "state", "start"));
+        crm_admin_reply_json(r, 200, json_pack("{s:s}", "state", "start"));
     }
 }
 

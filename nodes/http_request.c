@@ -184,21 +184,8 @@ static json_t *header_get(const json_t *h, const char *name) { return json_objec
 /* msg.headers, unless it is a response's headers passed on unchanged. */
 static void headers_from_msg(hdrs *H, json_t *msg)
 {
+    if (crm_http_drop_echoed_headers(msg)) return;
     json_t *mh = json_object_get(msg, "headers");
-    if (!mh) return;
-    json_t *mark = json_object_get(mh, "x-node-red-request-node");
-    if (json_is_object(mh) && mark) {
-        json_incref(mark);
-        json_object_del(mh, "x-node-red-request-node");
-        char hash[17];
-        crm_hash_sum(mh, hash);
-        bool same = json_is_string(mark) && !strcmp(json_string_value(mark), hash);
-        json_decref(mark);
-        if (same) {
-            json_object_del(msg, "headers");
-            return;
-        }
-    }
     if (!json_is_object(mh)) return;
     const char *k;
     json_t *v;

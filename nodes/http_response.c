@@ -206,21 +206,10 @@ static void set_cookies(json_t *out, const json_t *cookies)
 static json_t *merged_headers(const http_response *r, json_t *msg)
 {
     json_t *headers = crm_deep_copy(r->headers);
+    /* unchanged headers of an http request reply are not echoed */
+    if (crm_http_drop_echoed_headers(msg)) return headers;
     json_t *mh = json_object_get(msg, "headers");
     if (!json_is_object(mh)) return headers;
-    json_t *mark = json_object_get(mh, "x-node-red-request-node");
-    if (mark) {
-        json_incref(mark);
-        json_object_del(mh, "x-node-red-request-node");
-        char hash[17];
-        crm_hash_sum(mh, hash);
-        bool same = json_is_string(mark) && !strcmp(json_string_value(mark), hash);
-        json_decref(mark);
-        if (same) { /* unchanged headers of an http request reply: not echoed */
-            json_object_del(msg, "headers");
-            return headers;
-        }
-    }
     const char *k;
     json_t *v;
     json_object_foreach(mh, k, v) {

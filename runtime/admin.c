@@ -13,7 +13,7 @@
 #include "httpd.h"
 #include "sha256.h"
 
-static void reply_json(crm_admin_reply *r, int status, json_t *body)
+void crm_admin_reply_json(crm_admin_reply *r, int status, json_t *body)
 {
     r->status = status;
     r->content_type = "application/json; charset=utf-8";
@@ -39,27 +39,27 @@ static void admin(void *ctx, const char *method, const char *path, const json_t 
     const char *ver = json_string_value(json_object_get(headers, "node-red-api-version"));
     if (!strcmp(method, "GET") && !strcmp(path, "/flows")) {
         if (ver && strcmp(ver, "v1") && strcmp(ver, "v2")) {
-            reply_json(r, 400, json_pack("{s:s,s:s}", "code", "invalid_api_version", "message",
+            crm_admin_reply_json(r, 400, json_pack("{s:s,s:s}", "code", "invalid_api_version", "message",
                                          "Invalid API Version requested"));
             return;
         }
         json_t *flows = rt->flows_json ? json_incref(rt->flows_json) : json_array();
         if (ver && !strcmp(ver, "v2")) {
             compute_rev(rt);
-            reply_json(r, 200, json_pack("{s:o,s:s}", "flows", flows, "rev", rt->rev));
+            crm_admin_reply_json(r, 200, json_pack("{s:o,s:s}", "flows", flows, "rev", rt->rev));
         } else {
-            reply_json(r, 200, flows);
+            crm_admin_reply_json(r, 200, flows);
         }
     } else if (!strcmp(method, "GET") && !strcmp(path, "/healthz")) {
-        reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+        crm_admin_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
     } else if (!strcmp(method, "GET") && !strcmp(path, "/readyz")) {
-        reply_json(r, rt->started ? 200 : 503, json_pack("{s:b}", "ready", rt->started));
+        crm_admin_reply_json(r, rt->started ? 200 : 503, json_pack("{s:b}", "ready", rt->started));
     } else if (!strcmp(method, "GET") && !strcmp(path, "/flows/state")) {
-        reply_json(r, 200, json_pack("{s:s}", "state", rt->started ? "start" : "stop"));
+        crm_admin_reply_json(r, 200, json_pack("{s:s}", "state", rt->started ? "start" : "stop"));
     } else if (!strcmp(method, "GET") && !strcmp(path, "/settings")) {
         json_t *root = json_object_get(rt->settings, "httpNodeRoot");
         json_t *rv = root ? json_incref(root) : json_string("/");
-        reply_json(r, 200, json_pack("{s:o,s:s}", "httpNodeRoot", rv, "version", "4.1.15"));
+        crm_admin_reply_json(r, 200, json_pack("{s:o,s:s}", "httpNodeRoot", rv, "version", "4.1.15"));
     } else if (!strcmp(method, "POST") && !strncmp(path, "/inject/", 8)) {
         crm_node *n = crm_runtime_find(rt, path + 8);
         if (!n || strcmp(n->type->type, "inject")) {
@@ -85,7 +85,7 @@ static void admin(void *ctx, const char *method, const char *path, const json_t 
         char text[512];
         if (sup) snprintf(text, sizeof text, "this replica is read-only: deploy to its supervisor, POST %sflows", sup);
         else snprintf(text, sizeof text, "this instance does not take deploys: restart it with the new flows file");
-        reply_json(r, 400, json_pack("{s:s,s:s}", "code", "read_only", "message", text));
+        crm_admin_reply_json(r, 400, json_pack("{s:s,s:s}", "code", "read_only", "message", text));
     }
 }
 

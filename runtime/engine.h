@@ -115,8 +115,7 @@ void crm_route_complete(crm_node *n, const json_t *msg);
 
 /* env.c */
 json_t *crm_env_lookup(crm_runtime *rt, crm_node *n, crm_flow *f, crm_group *g, const char *name);
-json_t *crm_env_eval_list(crm_runtime *rt, crm_node *ctxnode, crm_flow *f, crm_group *g, const json_t *list,
-                          const json_t *inherit);
+json_t *crm_env_eval_list(crm_runtime *rt, crm_node *ctxnode, crm_flow *f, crm_group *g, const json_t *list);
 json_t *crm_env_substitute(crm_runtime *rt, crm_node *n, json_t *config);
 /* env-typed value: "${X}" lookups inside a string, or a bare name. */
 json_t *crm_env_typed(crm_node *n, const char *value);
@@ -140,9 +139,6 @@ void crm_context_runtime_close(crm_runtime *rt);
 
 /* admin.c */
 void crm_admin_install(crm_runtime *rt);
-
-/* jsonata glue (typed.c) */
-void crm_jsonata_glue_init(void);
 
 crm_httpd *crm_runtime_httpd(crm_runtime *rt);
 crm_node *crm_runtime_find(crm_runtime *rt, const char *id);

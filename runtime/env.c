@@ -147,10 +147,8 @@ static json_t *eval_entry(crm_runtime *rt, const char *type, json_t *value)
     return json_incref(value);
 }
 
-json_t *crm_env_eval_list(crm_runtime *rt, crm_node *ctxnode, crm_flow *f, crm_group *g, const json_t *list,
-                          const json_t *inherit)
+json_t *crm_env_eval_list(crm_runtime *rt, crm_node *ctxnode, crm_flow *f, crm_group *g, const json_t *list)
 {
-    (void)inherit;
     json_t *out = json_object();
     size_t i;
     json_t *e;

@@ -117,6 +117,11 @@ void crm_proxy_options_clear(crm_proxy_options *o);
 char *crm_mustache_render(const char *tmpl, const json_t *view, char **err);
 /* The npm hash-sum of a value (8+ lowercase hex chars); buf holds 17 bytes. */
 char *crm_hash_sum(const json_t *v, char *buf);
+/* Node-RED's x-node-red-request-node check: msg.headers that are an http
+ * request's response headers passed on unchanged are not sent again. Removes
+ * the marker; when the headers are unchanged, deletes msg.headers and returns
+ * true. */
+bool crm_http_drop_echoed_headers(json_t *msg);
 /* Node's querystring.stringify(obj), malloc'd. */
 char *crm_querystring(const json_t *obj);
 /* encodeURIComponent-style escaping appended into a malloc'd string. */

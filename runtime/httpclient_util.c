@@ -464,6 +464,21 @@ char *crm_hash_sum(const json_t *v, char *buf)
     return buf;
 }
 
+bool crm_http_drop_echoed_headers(json_t *msg)
+{
+    json_t *mh = json_object_get(msg, "headers");
+    json_t *mark = json_is_object(mh) ? json_object_get(mh, "x-node-red-request-node") : NULL;
+    if (!mark) return false;
+    json_incref(mark);
+    json_object_del(mh, "x-node-red-request-node");
+    char hash[17];
+    crm_hash_sum(mh, hash);
+    bool same = json_is_string(mark) && !strcmp(json_string_value(mark), hash);
+    json_decref(mark);
+    if (same) json_object_del(msg, "headers");
+    return same;
+}
+
 /* querystring / encodeURIComponent ----------------------------------------- */
 
 static void uri_escape(strbuf *sb, const char *s, size_t n)

@@ -52,6 +52,8 @@ typedef void (*crm_admin_fn)(void *ctx, const char *method, const char *path, co
  * the request falls through to node routes / 404. Whether fn answers must
  * depend on method and path only: the server remembers the ones it declined
  * and does not ask again. */
+/* Fills reply with status and body (stolen) as compact JSON. */
+void crm_admin_reply_json(crm_admin_reply *reply, int status, json_t *body);
 void crm_httpd_set_admin(crm_httpd *h, crm_admin_fn fn, void *ctx);
 
 /* Where the server's own log lines go (503/504, TLS files, bind errors);

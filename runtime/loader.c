@@ -315,7 +315,7 @@ static void instantiate(loader *L, crm_flow *parent, crm_node *inst, const json_
         if (!overridden) json_array_append(env, e);
     }
     json_array_foreach(ienv, i, e) json_array_append(env, e);
-    f->env = crm_env_eval_list(rt, inst, parent, inst->group, env, NULL);
+    f->env = crm_env_eval_list(rt, inst, parent, inst->group, env);
     json_decref(env);
 
     /* id map: template ids -> instance ids */
@@ -340,7 +340,7 @@ static void instantiate(loader *L, crm_flow *parent, crm_node *inst, const json_
         if (!z || strcmp(z, defid) || strcmp(str(o, "type"), "group")) continue;
         crm_group *g = find_group(rt, json_string_value(json_object_get(idmap, str(o, "id"))));
         if (str(o, "g")) g->parent = find_group(rt, json_string_value(json_object_get(idmap, str(o, "g"))));
-        g->env = crm_env_eval_list(rt, inst, f, g->parent, json_object_get(o, "env"), NULL);
+        g->env = crm_env_eval_list(rt, inst, f, g->parent, json_object_get(o, "env"));
     }
 
     json_t *out = json_object_get(def, "out");
@@ -518,7 +518,7 @@ static crm_flow *tab_flow(loader *L, const char *id)
     f->loop = crm_loop_new(rt, id);
     rt->loops = realloc(rt->loops, (rt->nloops + 1) * sizeof *rt->loops);
     rt->loops[rt->nloops++] = f->loop;
-    f->env = crm_env_eval_list(rt, NULL, f, NULL, json_object_get(tab, "env"), NULL);
+    f->env = crm_env_eval_list(rt, NULL, f, NULL, json_object_get(tab, "env"));
     return f;
 }
 
@@ -535,7 +535,7 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
     size_t i;
     json_t *o;
     json_array_foreach(flows, i, o) if (!strcmp(str(o, "type"), "global-config") && !disabled(o)) {
-        json_t *env = crm_env_eval_list(rt, NULL, NULL, NULL, json_object_get(o, "env"), NULL);
+        json_t *env = crm_env_eval_list(rt, NULL, NULL, NULL, json_object_get(o, "env"));
         if (!rt->global_env) rt->global_env = env;
         else {
             json_object_update(rt->global_env, env);
@@ -571,7 +571,7 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
         crm_group *g = find_group(rt, str(o, "id"));
         json_t *tab = z ? json_object_get(L.tabs, z) : NULL;
         crm_flow *f = z && !(tab && json_is_true(json_object_get(tab, "disabled"))) ? tab_flow(&L, z) : NULL;
-        g->env = crm_env_eval_list(rt, NULL, f, g->parent, json_object_get(o, "env"), NULL);
+        g->env = crm_env_eval_list(rt, NULL, f, g->parent, json_object_get(o, "env"));
     }
 
     /* nodes: config nodes first, then flow nodes, each in file order */

@@ -646,6 +646,15 @@ static json_t *eval_operand(jeval *E, jnode *n, json_t *input, jframe *env, bool
     return jeval_node(E, n, input, env);
 }
 
+/* The left operand of a binary operator: borrowed only when evaluating the
+ * right one cannot rebind a variable under it. */
+static json_t *eval_left(jeval *E, jnode *n, json_t *input, jframe *env, bool *owned)
+{
+    if (pure_operand(n->rhs)) return eval_operand(E, n->lhs, input, env, owned);
+    *owned = true;
+    return jeval_node(E, n->lhs, input, env);
+}
+
 static json_t *eval_path(jeval *E, jnode *n, json_t *input, jframe *env)
 {
     json_t *inseq;
@@ -1303,12 +1312,7 @@ static json_t *eval_arith(jeval *E, jnode *n, json_t *input, jframe *env)
 {
     bool lown, rown;
     json_t *l;
-    if (pure_operand(n->rhs)) {
-        l = eval_operand(E, n->lhs, input, env, &lown);
-    } else {
-        l = jeval_node(E, n->lhs, input, env);
-        lown = true;
-    }
+    l = eval_left(E, n, input, env, &lown);
     if (E->failed) return NULL;
     json_t *r = eval_operand(E, n->rhs, input, env, &rown);
     double a = l ? jv_num(l) : 0, b = r ? jv_num(r) : 0;
@@ -1355,12 +1359,7 @@ static json_t *eval_binary(jeval *E, jnode *n, json_t *input, jframe *env)
         return json_boolean(rb);
     }
     json_t *l;
-    if (pure_operand(n->rhs)) {
-        l = eval_operand(E, n->lhs, input, env, &lown);
-    } else {
-        l = jeval_node(E, n->lhs, input, env);
-        lown = true;
-    }
+    l = eval_left(E, n, input, env, &lown);
     if (E->failed) return NULL;
     json_t *r = eval_operand(E, n->rhs, input, env, &rown);
     if (E->failed) {
