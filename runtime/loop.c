@@ -5,8 +5,10 @@
  * handler at a time, so a message's descendants run breadth-first. Work from
  * other threads (HTTP server, curl, other loops) lands in an inbox guarded by
  * a mutex, swapped into the FIFO in one go; an eventfd wakes a loop only when
- * it sleeps. Timers live in a binary heap on the loop; ppoll() sleeps until
- * the next one with sub-millisecond resolution.
+ * it sleeps. Timers live in a binary heap on the loop; a timerfd armed for
+ * the earliest one wakes it: poll's own timeout would not do, since the kernel
+ * lets it run late by a thousandth of its length (0.1 ms on a 100 ms delay,
+ * a tenth of a millisecond on every answer of a delayed HTTP flow).
  */
 #include <errno.h>
 #include <math.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +64,8 @@ struct crm_loop {
     atomic_bool inbox_pending;
     atomic_bool busy;
     int efd;
+    int tfd;          /* timerfd for the earliest timer, or -1 (then poll's timeout) */
+    double tfd_due;   /* what tfd is armed for, 0: disarmed */
     crm_timer **heap;
     size_t nheap, capheap;
 };
@@ -340,6 +345,27 @@ static void take_inbox(crm_loop *l)
     pthread_mutex_unlock(&l->lock);
 }
 
+/* Arms the loop's timerfd for an absolute due time (crm_now_ms's clock);
+ * false when there is no timerfd and poll's timeout has to do. */
+static bool arm_timerfd(crm_loop *l, double due)
+{
+    if (l->tfd < 0) return false;
+    if (due == l->tfd_due) return true;
+    double sec = floor(due / 1000);
+    struct itimerspec its = {0};
+    its.it_value.tv_sec = (time_t)sec;
+    /* rounded up: firing before the due time would only cost another turn */
+    its.it_value.tv_nsec = (long)ceil((due - sec * 1000) * 1e6);
+    if (its.it_value.tv_nsec >= 1000000000L) {
+        its.it_value.tv_sec += 1;
+        its.it_value.tv_nsec -= 1000000000L;
+    }
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1; /* 0 disarms */
+    if (timerfd_settime(l->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) return false;
+    l->tfd_due = due;
+    return true;
+}
+
 static void *loop_main(void *arg)
 {
     crm_loop *l = arg;
@@ -373,19 +399,26 @@ static void *loop_main(void *arg)
         pthread_mutex_unlock(&l->lock);
 
         struct timespec ts, *tsp = NULL;
-        if (l->nheap) {
+        if (l->nheap && !arm_timerfd(l, l->heap[0]->due)) {
             double wait = l->heap[0]->due - crm_now_ms();
             if (wait < 0) wait = 0;
             ts.tv_sec = (time_t)(wait / 1000);
             ts.tv_nsec = (long)((wait - ts.tv_sec * 1000.0) * 1e6);
             tsp = &ts;
         }
-        struct pollfd p = {l->efd, POLLIN, 0};
-        int r = ppoll(&p, 1, tsp, NULL);
+        struct pollfd p[2] = {{l->efd, POLLIN, 0}, {l->tfd, POLLIN, 0}};
+        int r = ppoll(p, l->tfd >= 0 ? 2 : 1, tsp, NULL);
         if (r > 0) {
             uint64_t v;
-            ssize_t rr = read(l->efd, &v, sizeof v);
-            (void)rr;
+            if (p[0].revents) {
+                ssize_t rr = read(l->efd, &v, sizeof v);
+                (void)rr;
+            }
+            if (l->tfd >= 0 && p[1].revents) {
+                ssize_t rr = read(l->tfd, &v, sizeof v);
+                (void)rr;
+                l->tfd_due = 0;
+            }
         }
         pthread_mutex_lock(&l->lock);
         l->sleeping = false;
@@ -403,6 +436,7 @@ crm_loop *crm_loop_new(crm_runtime *rt, const char *name)
     l->name = strdup(name ? name : "");
     pthread_mutex_init(&l->lock, NULL);
     l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     return l;
 }
 
@@ -467,6 +501,7 @@ void crm_loop_free(crm_loop *l)
     bury(l);
     free(l->graveyard);
     close(l->efd);
+    if (l->tfd >= 0) close(l->tfd);
     pthread_mutex_destroy(&l->lock);
     free(l->name);
     free(l);
