@@ -93,6 +93,7 @@ typedef struct req_state {
     char *if_none_match;
     const char *method; /* libmicrohttpd's, valid while the request lives */
     json_t *extra; /* CORS headers to add to the response, or NULL */
+    bool any_origin; /* under httpAdminRoot: Access-Control-Allow-Origin: * (mark_any_origin) */
     _Alignas(max_align_t) char reply_space[REPLY_INLINE];
 } req_state;
 
@@ -101,6 +102,7 @@ struct crm_httpd {
     char *host;
     char *node_root, *admin_root; /* NULL: disabled */
     json_t *cors;
+    json_t *admin_cors; /* the admin app's own cors options (4.1.15), or NULL */
     char *auth_user, *auth_pass;
     char *tls_key, *tls_cert;
     size_t max_inflight, api_max;
@@ -251,6 +253,11 @@ static int read_settings(crm_httpd *h, const json_t *s)
     }
     const json_t *cors = json_object_get(s, "httpNodeCors");
     if (json_is_object(cors)) h->cors = json_deep_copy(cors);
+    /* Node-RED 4.1.15 runs a permissive cors handler on everything under
+     * httpAdminRoot, http in answers included (the admin app is mounted
+     * ahead of the node routes): every such answer says
+     * Access-Control-Allow-Origin: *, and OPTIONS is answered 204 there */
+    if (h->admin_root) h->admin_cors = json_pack("{s:s, s:s}", "origin", "*", "methods", "GET,PUT,POST,DELETE");
     const json_t *auth = json_object_get(s, "httpNodeAuth");
     if (json_is_object(auth)) {
         const char *u = json_string_value(json_object_get(auth, "user"));
@@ -396,16 +403,28 @@ static struct MHD_Response *text_response(const char *ctype, const char *body, s
     return resp;
 }
 
-static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp)
+/* Queues an answer with the request's cors headers, those the answer sets
+ * itself winning (Express: the handler's res.set comes after cors). */
+static enum MHD_Result queue(req_state *r, unsigned status, struct MHD_Response *resp)
 {
     if (!resp) return MHD_NO;
-    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    if (r->extra) {
+        const char *name;
+        json_t *v;
+        json_object_foreach(r->extra, name, v) {
+            if (json_is_string(v) && !MHD_get_response_header(resp, name))
+                MHD_add_response_header(resp, name, json_string_value(v));
+        }
+    }
+    if (r->any_origin && !MHD_get_response_header(resp, "Access-Control-Allow-Origin"))
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
 }
 
 /* finalhandler's page: 404 "Cannot GET /x", 400 for a bad JSON body, ... */
-static enum MHD_Result queue_error_page(struct MHD_Connection *c, unsigned status, const char *msg)
+static enum MHD_Result queue_error_page(req_state *r, unsigned status, const char *msg)
 {
     size_t len;
     char *page = http_error_page(msg, &len);
@@ -417,7 +436,7 @@ static enum MHD_Result queue_error_page(struct MHD_Connection *c, unsigned statu
     MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
-    return queue(c, status, resp);
+    return queue(r, status, resp);
 }
 
 /* res.sendStatus(): the status text as text/plain. */
@@ -578,7 +597,6 @@ static struct MHD_Response *reply_response(req_state *r, const http_reply *rep, 
         *status_out = 500;
         return status_response(500);
     }
-    if (r->extra) add_headers(resp, r->extra);
     const char *p = rep->data;
     for (size_t i = 0; i < rep->nheaders; i++) {
         const char *v = p + strlen(p) + 1;
@@ -857,9 +875,9 @@ static json_t *hostname_of(const json_t *headers)
 
 /* CORS (the cors module with httpNodeCors as options) --------------------------------- */
 
-static const char *cors_origin(const crm_httpd *h, const json_t *headers, bool *vary)
+static const char *cors_origin(const json_t *opts, const json_t *headers, bool *vary)
 {
-    const json_t *o = json_object_get(h->cors, "origin");
+    const json_t *o = json_object_get(opts, "origin");
     const char *req_origin = json_string_value(json_object_get(headers, "origin"));
     *vary = false;
     if (!o || (json_is_string(o) && !strcmp(json_string_value(o), "*"))) return "*";
@@ -893,22 +911,22 @@ static char *list_setting(const json_t *v)
 }
 
 /* The headers cors adds; preflight adds methods, allowed headers, max age. */
-static json_t *cors_headers(const crm_httpd *h, const json_t *headers, bool preflight)
+static json_t *cors_headers(const json_t *opts, const json_t *headers, bool preflight)
 {
     json_t *out = json_object();
     bool vary;
-    const char *origin = cors_origin(h, headers, &vary);
+    const char *origin = cors_origin(opts, headers, &vary);
     strbuf varyv = SB_INIT;
     if (origin) json_object_set_new(out, "Access-Control-Allow-Origin", json_string(origin));
     if (vary) sb_puts(&varyv, "Origin");
-    if (json_is_true(json_object_get(h->cors, "credentials")))
+    if (json_is_true(json_object_get(opts, "credentials")))
         json_object_set_new(out, "Access-Control-Allow-Credentials", json_string("true"));
     if (preflight) {
-        char *m = list_setting(json_object_get(h->cors, "methods"));
+        char *m = list_setting(json_object_get(opts, "methods"));
         json_object_set_new(out, "Access-Control-Allow-Methods", json_string(m ? m : "GET,HEAD,PUT,PATCH,POST,DELETE"));
         free(m);
-        const json_t *ah = json_object_get(h->cors, "allowedHeaders");
-        if (!ah) ah = json_object_get(h->cors, "headers");
+        const json_t *ah = json_object_get(opts, "allowedHeaders");
+        if (!ah) ah = json_object_get(opts, "headers");
         char *allowed = list_setting(ah);
         if (!allowed) {
             const char *req = json_string_value(json_object_get(headers, "access-control-request-headers"));
@@ -918,7 +936,7 @@ static json_t *cors_headers(const crm_httpd *h, const json_t *headers, bool pref
         }
         if (allowed && *allowed) json_object_set_new(out, "Access-Control-Allow-Headers", json_string(allowed));
         free(allowed);
-        const json_t *ma = json_object_get(h->cors, "maxAge");
+        const json_t *ma = json_object_get(opts, "maxAge");
         if (json_is_number(ma) || json_is_string(ma)) {
             char buf[32];
             if (json_is_number(ma)) crm_fmt_number(json_number_value(ma), buf);
@@ -926,7 +944,7 @@ static json_t *cors_headers(const crm_httpd *h, const json_t *headers, bool pref
             json_object_set_new(out, "Access-Control-Max-Age", json_string(buf));
         }
     }
-    char *exposed = list_setting(json_object_get(h->cors, "exposedHeaders"));
+    char *exposed = list_setting(json_object_get(opts, "exposedHeaders"));
     if (exposed) json_object_set_new(out, "Access-Control-Expose-Headers", json_string(exposed));
     free(exposed);
     if (varyv.len) json_object_set_new(out, "Vary", json_string(varyv.data));
@@ -1136,8 +1154,7 @@ static void drop_handoff(void *arg)
 
 static enum MHD_Result reply_now(req_state *r, unsigned status, struct MHD_Response *resp)
 {
-    if (resp && r->extra) add_headers(resp, r->extra);
-    return queue(r->conn, status, resp);
+    return queue(r, status, resp);
 }
 
 /* req.body for a request that is not a GET, or NULL after answering it
@@ -1206,7 +1223,6 @@ static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *m
             hlog(h, CRM_LOG_WARN, "%zu requests in flight (maxRequestsInFlight): answering 503 to %s %s",
                  h->max_inflight, r->method, r->uri);
         struct MHD_Response *resp = status_response(503);
-        if (resp && r->extra) add_headers(resp, r->extra);
         r->resp = resp;
         r->resp_status = 503;
         resume_with_answer(r);
@@ -1287,7 +1303,30 @@ static enum MHD_Result call_admin(req_state *r, const char *method, const char *
         return MHD_NO;
     }
     if (reply.content_type) MHD_add_response_header(resp, "Content-Type", reply.content_type);
-    return queue(r->conn, (unsigned)reply.status, resp);
+    return queue(r, (unsigned)reply.status, resp);
+}
+
+/* The admin app's cors header for a request under httpAdminRoot. */
+static void mark_any_origin(req_state *r)
+{
+    crm_httpd *h = r->h;
+    if (!h->admin_cors) return;
+    const char *q = strchr(r->uri, '?');
+    r->any_origin = under_root(h->admin_root, r->uri, q ? (size_t)(q - r->uri) : strlen(r->uri));
+}
+
+/* cors's answer to OPTIONS: 204 with the preflight headers (they replace the
+ * request's others, a preflight answer is cors's alone). */
+static enum MHD_Result preflight(req_state *r, const json_t *opts, const json_t *headers)
+{
+    json_t *ch = cors_headers(opts, headers, true);
+    json_decref(r->extra);
+    r->extra = NULL;
+    r->any_origin = false;
+    struct MHD_Response *resp = text_response(NULL, "", 0);
+    if (resp) add_headers(resp, ch);
+    json_decref(ch);
+    return queue(r, 204, resp);
 }
 
 static enum MHD_Result dispatch(req_state *r, const char *method)
@@ -1303,13 +1342,19 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
     enum MHD_Result ret = MHD_YES;
     http_body_error err;
     bool handled = false;
+    mark_any_origin(r);
+    if (r->any_origin && !strcmp(method, "OPTIONS")) {
+        headers = request_headers(r->conn);
+        ret = preflight(r, h->admin_cors, headers);
+        goto out;
+    }
     if (r->too_large) {
-        ret = queue_error_page(r->conn, 413, "PayloadTooLargeError: request entity too large");
+        ret = queue_error_page(r, 413, "PayloadTooLargeError: request entity too large");
         goto out;
     }
     if (admin_json_quirk(r, path, plen, &err)) {
         hlog(h, CRM_LOG_WARN, "%s %s: %s", r->method, r->uri, err.message);
-        ret = queue_error_page(r->conn, 400, err.message);
+        ret = queue_error_page(r, 400, err.message);
         goto out;
     }
     if (h->admin && h->admin_root && under_root(h->admin_root, path, plen) &&
@@ -1323,18 +1368,14 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
         bool options = !strcmp(method, "OPTIONS");
         if (h->cors && !headers) headers = request_headers(r->conn);
         if (h->cors && options) {
-            json_t *ch = cors_headers(h, headers, true);
-            struct MHD_Response *resp = text_response(NULL, "", 0);
-            if (resp) add_headers(resp, ch);
-            json_decref(ch);
-            ret = queue(r->conn, 204, resp);
+            ret = preflight(r, h->cors, headers);
             goto out;
         }
         if (h->auth_user && !options &&
             !auth_ok(h, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization"))) {
             struct MHD_Response *resp = status_response(401);
             if (resp) MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"Authorization Required\"");
-            ret = queue(r->conn, 401, resp);
+            ret = queue(r, 401, resp);
             goto out;
         }
         json_t *params = NULL;
@@ -1343,7 +1384,7 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
         pthread_rwlock_rdlock(&h->routes_lock);
         const route *rt = find_route(h, method, path, plen, &params, &known, options ? &allow : NULL);
         if (rt) {
-            if (h->cors) r->extra = cors_headers(h, headers, false);
+            if (h->cors) r->extra = cors_headers(h->cors, headers, false);
             ret = hand_to_node(r, rt, method, path, plen, params);
             pthread_rwlock_unlock(&h->routes_lock);
             sb_free(&allow);
@@ -1354,7 +1395,7 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
             struct MHD_Response *resp = text_response("text/html; charset=utf-8", allow.data, allow.len);
             if (resp) MHD_add_response_header(resp, "Allow", allow.data);
             sb_free(&allow);
-            ret = queue(r->conn, 200, resp);
+            ret = queue(r, 200, resp);
             goto out;
         }
         sb_free(&allow);
@@ -1362,7 +1403,7 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
     {
         strbuf msg = SB_INIT;
         sb_printf(&msg, "Cannot %s %s", method, path);
-        ret = queue_error_page(r->conn, 404, msg.data);
+        ret = queue_error_page(r, 404, msg.data);
         sb_free(&msg);
     }
 out:
@@ -1434,12 +1475,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         struct MHD_Response *resp = reply_response(r, r->reply, &status);
         if ((char *)r->reply != r->reply_space) free(r->reply);
         r->reply = NULL;
-        return queue(c, status, resp);
+        return queue(r, status, resp);
     }
     if (r->resp) { /* resumed with a ready answer */
         struct MHD_Response *resp = r->resp;
         r->resp = NULL;
-        return queue(c, r->resp_status, resp);
+        return queue(r, r->resp_status, resp);
     }
     if (!r->started) {
         r->started = true;
@@ -1449,8 +1490,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (inm) r->if_none_match = strdup(inm);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
-        if (cl && strtod(cl, NULL) > (double)h->api_max)
-            return queue_error_page(c, 413, "PayloadTooLargeError: request entity too large");
+        if (cl && strtod(cl, NULL) > (double)h->api_max) {
+            mark_any_origin(r);
+            return queue_error_page(r, 413, "PayloadTooLargeError: request entity too large");
+        }
         r->expect_body = (cl && strtod(cl, NULL) > 0) || te;
         /* answering from this first call would be an "early" response,
          * which makes libmicrohttpd close the connection */
@@ -1659,6 +1702,7 @@ void crm_httpd_free(crm_httpd *h)
     free(h->node_root);
     free(h->admin_root);
     json_decref(h->cors);
+    json_decref(h->admin_cors);
     free(h->auth_user);
     free(h->auth_pass);
     free(h->tls_key);
