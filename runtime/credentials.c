@@ -1,0 +1,172 @@
+/* credentials.c: Node-RED's credentials file beside a flows file (flows.json
+ * -> flows_cred.json), so that flows moved from a Node-RED userDir keep the
+ * passwords and tokens the editor stored apart from the flows (http request
+ * auth, TLS keys). The file is either plain JSON {node id: {...}} or, as
+ * Node-RED writes it by default, {"$": IV (32 hex) + base64 of the JSON
+ * encrypted with AES-256-CTR under SHA-256(secret)}. The secret is
+ * settings.credentialSecret, or when that is unset the key Node-RED generated
+ * into userDir/.config.runtime.json (_credentialSecret); credentialSecret
+ * false means the file is plain. A file that cannot be decrypted refuses the
+ * flows, as Node-RED starts none ("Failed to decrypt credentials").
+ *
+ * libnettle is already in the process (libmicrohttpd's GnuTLS loads it), so
+ * the cipher costs no memory. */
+#include <errno.h>
+#include <nettle/aes.h>
+#include <nettle/base64.h>
+#include <nettle/ctr.h>
+#include <nettle/sha2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "runtime.h"
+#include "value.h"
+
+/* flows.json -> flows_cred.json, in the same directory (Node-RED's
+ * localfilesystem: the extension kept, "_cred" before it). */
+static char *credentials_path(const char *flows_path)
+{
+    const char *slash = strrchr(flows_path, '/');
+    const char *dot = strrchr(flows_path, '.');
+    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - flows_path) : strlen(flows_path);
+    strbuf sb = SB_INIT;
+    sb_putn(&sb, flows_path, stem);
+    sb_puts(&sb, "_cred");
+    sb_puts(&sb, flows_path + stem);
+    return sb_take(&sb);
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Node-RED's decryptCredentials: NULL when the text is not what the key
+ * encrypted (the JSON does not parse). */
+static json_t *decrypt(const char *secret, const char *text)
+{
+    size_t len = strlen(text);
+    if (len < 32) return NULL;
+    uint8_t iv[AES_BLOCK_SIZE];
+    for (int i = 0; i < AES_BLOCK_SIZE; i++) {
+        int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
+        if (hi < 0 || lo < 0) return NULL;
+        iv[i] = (uint8_t)(hi << 4 | lo);
+    }
+    const char *b64 = text + 32;
+    size_t b64len = len - 32;
+    uint8_t *data = malloc(BASE64_DECODE_LENGTH(b64len) + 1);
+    if (!data) return NULL;
+    struct base64_decode_ctx b;
+    base64_decode_init(&b);
+    size_t n = BASE64_DECODE_LENGTH(b64len);
+    if (!base64_decode_update(&b, &n, data, b64len, b64) || !base64_decode_final(&b)) {
+        free(data);
+        return NULL;
+    }
+    uint8_t key[SHA256_DIGEST_SIZE];
+    struct sha256_ctx h;
+    sha256_init(&h);
+    sha256_update(&h, strlen(secret), (const uint8_t *)secret);
+    sha256_digest(&h, sizeof key, key);
+    struct aes256_ctx aes;
+    aes256_set_encrypt_key(&aes, key);
+    ctr_crypt(&aes, (nettle_cipher_func *)aes256_encrypt, AES_BLOCK_SIZE, iv, n, data, data);
+    data[n] = 0;
+    json_t *creds = crm_normalize_numbers(json_loadb((const char *)data, n, 0, NULL));
+    free(data);
+    if (creds && !json_is_object(creds)) {
+        json_decref(creds);
+        creds = NULL;
+    }
+    return creds;
+}
+
+/* The key Node-RED generated when no credentialSecret was set, or NULL. */
+static char *system_key(const json_t *settings)
+{
+    const char *dir = json_string_value(json_object_get(settings, "userDir"));
+    strbuf p = SB_INIT;
+    sb_puts(&p, dir && *dir ? dir : ".");
+    sb_puts(&p, "/.config.runtime.json");
+    json_t *cfg = json_load_file(p.data, 0, NULL);
+    sb_free(&p);
+    const char *k = json_string_value(json_object_get(cfg, "_credentialSecret"));
+    char *key = k && *k ? strdup(k) : NULL;
+    json_decref(cfg);
+    return key;
+}
+
+/* Credentials written into a node of the flows file itself (an export made
+ * "with credentials") win over the file's, as Node-RED's extract() does;
+ * "__PWRD__" stands for "unchanged". */
+static void merge_into(json_t *node, json_t *saved)
+{
+    json_t *inline_creds = json_object_get(node, "credentials");
+    json_t *out = json_deep_copy(saved);
+    if (json_is_object(inline_creds)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(inline_creds, k, v) {
+            if (json_is_string(v) && !strcmp(json_string_value(v), "__PWRD__")) continue;
+            json_object_set(out, k, v);
+        }
+    }
+    json_object_set_new(node, "credentials", out);
+}
+
+int crm_credentials_apply(json_t *flows, const char *flows_path, const json_t *settings, strbuf *err)
+{
+    char *path = credentials_path(flows_path);
+    struct stat st;
+    if (stat(path, &st) < 0) { /* none: the flows carry no credentials, or inline ones */
+        free(path);
+        return 0;
+    }
+    char perr[256];
+    json_t *file = crm_parse_file(path, perr, sizeof perr);
+    if (!json_is_object(file)) {
+        sb_printf(err, "%s: %s", path, file ? "not a JSON object" : perr);
+        json_decref(file);
+        free(path);
+        return -1;
+    }
+    json_t *creds = file;
+    const char *enc = json_string_value(json_object_get(file, "$"));
+    if (enc && json_object_size(file) == 1) {
+        const json_t *secret = json_object_get(settings, "credentialSecret");
+        char *sys = system_key(settings);
+        /* with both keys Node-RED decrypts with the generated one (it then
+         * migrates the file to credentialSecret); false: only a generated
+         * key can still read it */
+        const char *key = sys ? sys : json_string_value(secret);
+        creds = key ? decrypt(key, enc) : NULL;
+        if (!creds) {
+            if (!key)
+                sb_printf(err, "%s: Failed to decrypt credentials: the file is encrypted and there is no key "
+                               "(set credentialSecret in the settings to the one Node-RED used)", path);
+            else
+                sb_printf(err, "%s: Failed to decrypt credentials: wrong %s", path,
+                          sys ? "_credentialSecret in .config.runtime.json" : "credentialSecret");
+        }
+        free(sys);
+        json_decref(file);
+        if (!creds) {
+            free(path);
+            return -1;
+        }
+    }
+    size_t i;
+    json_t *node;
+    json_array_foreach(flows, i, node) {
+        json_t *saved = json_object_get(creds, json_string_value(json_object_get(node, "id")));
+        if (json_is_object(saved)) merge_into(node, saved);
+    }
+    json_decref(creds);
+    free(path);
+    return 0;
+}
