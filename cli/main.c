@@ -147,12 +147,14 @@ static int load(crm_runtime *rt, const char *path, unsigned flags)
     json_t *flows = load_json(path, "flows file");
     if (!flows) return 1;
     strbuf problems = SB_INIT;
-    if (json_is_array(flows) && crm_credentials_apply(flows, path, crm_runtime_settings(rt), &problems) < 0) {
+    json_t *creds = NULL;
+    if (crm_credentials_load(path, crm_runtime_settings(rt), &creds, &problems) < 0) {
         fprintf(stderr, "carmine: refused: %s\n", problems.data);
         sb_free(&problems);
         json_decref(flows);
         return 1;
     }
+    crm_runtime_set_credentials(rt, creds);
     int rc = crm_runtime_load(rt, flows, flags, &problems);
     json_decref(flows);
     if (rc) fprintf(stderr, "carmine: %s: %s\n%s", path,

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "runtime.h"
+#include "engine.h"
 #include "value.h"
 
 /* flows.json -> flows_cred.json, in the same directory (Node-RED's
@@ -104,23 +104,31 @@ static char *system_key(const json_t *settings)
 /* Credentials written into a node of the flows file itself (an export made
  * "with credentials") win over the file's, as Node-RED's extract() does;
  * "__PWRD__" stands for "unchanged". */
-static void merge_into(json_t *node, json_t *saved)
+json_t *crm_credentials_of(const crm_runtime *rt, const json_t *o, const char *template_id)
 {
-    json_t *inline_creds = json_object_get(node, "credentials");
-    json_t *out = json_deep_copy(saved);
-    if (json_is_object(inline_creds)) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(inline_creds, k, v) {
-            if (json_is_string(v) && !strcmp(json_string_value(v), "__PWRD__")) continue;
-            json_object_set(out, k, v);
-        }
+    const char *id = template_id ? template_id : json_string_value(json_object_get(o, "id"));
+    const json_t *saved = id && rt->credentials ? json_object_get(rt->credentials, id) : NULL;
+    const json_t *inline_creds = json_object_get(o, "credentials");
+    if (!json_is_object(saved) && !json_is_object(inline_creds)) return NULL;
+    json_t *out = json_is_object(saved) ? json_deep_copy(saved) : json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)inline_creds, k, v) {
+        if (json_is_string(v) && !strcmp(json_string_value(v), "__PWRD__")) continue;
+        json_object_set(out, k, v);
     }
-    json_object_set_new(node, "credentials", out);
+    return out;
 }
 
-int crm_credentials_apply(json_t *flows, const char *flows_path, const json_t *settings, strbuf *err)
+void crm_runtime_set_credentials(crm_runtime *rt, json_t *creds)
 {
+    json_decref(rt->credentials);
+    rt->credentials = creds;
+}
+
+int crm_credentials_load(const char *flows_path, const json_t *settings, json_t **out, strbuf *err)
+{
+    *out = NULL;
     char *path = credentials_path(flows_path);
     struct stat st;
     if (stat(path, &st) < 0) { /* none: the flows carry no credentials, or inline ones */
@@ -160,13 +168,7 @@ int crm_credentials_apply(json_t *flows, const char *flows_path, const json_t *s
             return -1;
         }
     }
-    size_t i;
-    json_t *node;
-    json_array_foreach(flows, i, node) {
-        json_t *saved = json_object_get(creds, json_string_value(json_object_get(node, "id")));
-        if (json_is_object(saved)) merge_into(node, saved);
-    }
-    json_decref(creds);
     free(path);
+    *out = creds;
     return 0;
 }

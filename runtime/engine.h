@@ -83,6 +83,7 @@ struct crm_runtime {
     crm_loop **loops;
     size_t nloops;
     json_t *global_env;   /* from global-config nodes */
+    json_t *credentials;  /* node id -> credentials (flows_cred.json), or NULL */
     crm_httpd *httpd;
     bool started;
     char *userdir;
@@ -115,7 +116,15 @@ void crm_route_complete(crm_node *n, const json_t *msg);
 
 /* env.c */
 json_t *crm_env_lookup(crm_runtime *rt, crm_node *n, crm_flow *f, crm_group *g, const char *name);
-json_t *crm_env_eval_list(crm_runtime *rt, crm_node *ctxnode, crm_flow *f, crm_group *g, const json_t *list);
+/* creds: the owner's credentials (type "cred" entries take their value
+ * from it by name), or NULL. */
+json_t *crm_env_eval_list(crm_runtime *rt, crm_node *ctxnode, crm_flow *f, crm_group *g, const json_t *list,
+                          const json_t *creds);
+/* The credentials of the node with config o: those loaded for its id
+ * (template_id for a node inside a subflow instance) with the ones written
+ * in o itself winning ("__PWRD__" keeps the loaded value). New reference, or
+ * NULL when there are none. */
+json_t *crm_credentials_of(const crm_runtime *rt, const json_t *o, const char *template_id);
 json_t *crm_env_substitute(crm_runtime *rt, crm_node *n, json_t *config);
 /* env-typed value: "${X}" lookups inside a string, or a bare name. */
 json_t *crm_env_typed(crm_node *n, const char *value);

@@ -143,11 +143,12 @@ static json_t *eval_entry(crm_runtime *rt, const char *type, json_t *value)
         return buf;
     }
     if (!strcmp(type, "date")) return crm_num(crm_wall_ms());
-    if (!strcmp(type, "cred") || !strcmp(type, "jsonata")) return NULL;
+    if (!strcmp(type, "jsonata")) return NULL;
     return json_incref(value);
 }
 
-json_t *crm_env_eval_list(crm_runtime *rt, crm_node *ctxnode, crm_flow *f, crm_group *g, const json_t *list)
+json_t *crm_env_eval_list(crm_runtime *rt, crm_node *ctxnode, crm_flow *f, crm_group *g, const json_t *list,
+                          const json_t *creds)
 {
     json_t *out = json_object();
     size_t i;
@@ -169,6 +170,9 @@ json_t *crm_env_eval_list(crm_runtime *rt, crm_node *ctxnode, crm_flow *f, crm_g
                 if (!strcmp(ref, name)) v = crm_env_lookup(rt, ctxnode, f, g ? g->parent : NULL, name);
                 else if ((v = json_object_get(out, ref))) v = json_incref(v);
                 else v = crm_env_lookup(rt, ctxnode, f, g, ref);
+            } else if (!strcmp(type, "cred")) { /* the editor keeps the value in the credentials */
+                v = json_object_get(creds, name);
+                v = json_is_string(v) ? json_incref(v) : NULL;
             } else {
                 v = eval_entry(rt, type, value);
             }

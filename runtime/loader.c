@@ -204,6 +204,13 @@ static crm_group *group_new(crm_runtime *rt, const json_t *g, const char *id)
 
 /* The config as the node sees it: a deep copy with ids rewritten (subflow
  * instances) and `${VAR}` substituted. */
+/* A node's config copy gets its credentials (flows_cred.json and inline). */
+static void set_credentials(crm_runtime *rt, json_t *cfg, const char *template_id)
+{
+    json_t *c = crm_credentials_of(rt, cfg, template_id);
+    if (c) json_object_set_new(cfg, "credentials", c);
+}
+
 static crm_node *node_new(loader *L, crm_flow *f, json_t *config, const char *id, const char *alias)
 {
     crm_runtime *rt = L->rt;
@@ -315,7 +322,15 @@ static void instantiate(loader *L, crm_flow *parent, crm_node *inst, const json_
         if (!overridden) json_array_append(env, e);
     }
     json_array_foreach(ienv, i, e) json_array_append(env, e);
-    f->env = crm_env_eval_list(rt, inst, parent, inst->group, env);
+    /* the instance's credentials over the template's, by name */
+    json_t *creds = crm_credentials_of(rt, def, NULL);
+    json_t *icreds = json_object_get(inst->config, "credentials");
+    if (json_is_object(icreds)) {
+        if (!creds) creds = json_object();
+        json_object_update(creds, icreds);
+    }
+    f->env = crm_env_eval_list(rt, inst, parent, inst->group, env, creds);
+    json_decref(creds);
     json_decref(env);
 
     /* id map: template ids -> instance ids */
@@ -340,7 +355,9 @@ static void instantiate(loader *L, crm_flow *parent, crm_node *inst, const json_
         if (!z || strcmp(z, defid) || strcmp(str(o, "type"), "group")) continue;
         crm_group *g = find_group(rt, json_string_value(json_object_get(idmap, str(o, "id"))));
         if (str(o, "g")) g->parent = find_group(rt, json_string_value(json_object_get(idmap, str(o, "g"))));
-        g->env = crm_env_eval_list(rt, inst, f, g->parent, json_object_get(o, "env"));
+        json_t *creds = crm_credentials_of(rt, o, NULL);
+        g->env = crm_env_eval_list(rt, inst, f, g->parent, json_object_get(o, "env"), creds);
+        json_decref(creds);
     }
 
     json_t *out = json_object_get(def, "out");
@@ -385,6 +402,7 @@ static void instantiate(loader *L, crm_flow *parent, crm_node *inst, const json_
             while ((int)json_array_size(wires) <= portno) json_array_append_new(wires, json_array());
             json_array_append_new(json_array_get(wires, portno), json_sprintf("%s-__status__", inst->id));
         }
+        set_credentials(rt, cfg, str(o, "id"));
         crm_node *n = node_new(L, f, cfg, newid, str(o, "id"));
         n->group = find_group(rt, str(cfg, "g"));
         n->config = crm_env_substitute(rt, n, cfg);
@@ -518,7 +536,9 @@ static crm_flow *tab_flow(loader *L, const char *id)
     f->loop = crm_loop_new(rt, id);
     rt->loops = realloc(rt->loops, (rt->nloops + 1) * sizeof *rt->loops);
     rt->loops[rt->nloops++] = f->loop;
-    f->env = crm_env_eval_list(rt, NULL, f, NULL, json_object_get(tab, "env"));
+    json_t *creds = tab ? crm_credentials_of(rt, tab, NULL) : NULL;
+    f->env = crm_env_eval_list(rt, NULL, f, NULL, json_object_get(tab, "env"), creds);
+    json_decref(creds);
     return f;
 }
 
@@ -535,7 +555,9 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
     size_t i;
     json_t *o;
     json_array_foreach(flows, i, o) if (!strcmp(str(o, "type"), "global-config") && !disabled(o)) {
-        json_t *env = crm_env_eval_list(rt, NULL, NULL, NULL, json_object_get(o, "env"));
+        json_t *creds = crm_credentials_of(rt, o, NULL);
+        json_t *env = crm_env_eval_list(rt, NULL, NULL, NULL, json_object_get(o, "env"), creds);
+        json_decref(creds);
         if (!rt->global_env) rt->global_env = env;
         else {
             json_object_update(rt->global_env, env);
@@ -571,7 +593,9 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
         crm_group *g = find_group(rt, str(o, "id"));
         json_t *tab = z ? json_object_get(L.tabs, z) : NULL;
         crm_flow *f = z && !(tab && json_is_true(json_object_get(tab, "disabled"))) ? tab_flow(&L, z) : NULL;
-        g->env = crm_env_eval_list(rt, NULL, f, g->parent, json_object_get(o, "env"));
+        json_t *creds = crm_credentials_of(rt, o, NULL);
+        g->env = crm_env_eval_list(rt, NULL, f, g->parent, json_object_get(o, "env"), creds);
+        json_decref(creds);
     }
 
     /* nodes: config nodes first, then flow nodes, each in file order */
@@ -600,6 +624,7 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
             }
             json_t *cfg = json_deep_copy(o);
             set_link_wires(&L, cfg, id, NULL);
+            set_credentials(rt, cfg, NULL);
             crm_node *n = node_new(&L, f, cfg, id, NULL);
             n->group = find_group(rt, str(o, "g"));
             n->config = crm_env_substitute(rt, n, cfg);

@@ -182,6 +182,7 @@ void crm_runtime_free(crm_runtime *rt)
     json_decref(rt->env_override);
     json_decref(rt->flows_json);
     json_decref(rt->global_env);
+    json_decref(rt->credentials);
     crm_context_runtime_close(rt);
     free(rt->userdir);
     free(rt);

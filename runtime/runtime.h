@@ -43,10 +43,14 @@ void crm_runtime_set_env(crm_runtime *rt, const json_t *env);
 int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbuf *problems);
 /* Node-RED's credentials file beside flows_path (flows.json ->
  * flows_cred.json), decrypted with settings.credentialSecret or the key
- * Node-RED generated into userDir/.config.runtime.json, merged into the
- * nodes of flows as their "credentials" (inline ones win). 0 also when there
- * is no such file; -1 with the reason in err (the flows must not start). */
-int crm_credentials_apply(json_t *flows, const char *flows_path, const json_t *settings, strbuf *err);
+ * Node-RED generated into userDir/.config.runtime.json: *out gets the
+ * object {node id: {...}} (new reference), or NULL when there is no such
+ * file. -1 with the reason in err: the flows must not start. */
+int crm_credentials_load(const char *flows_path, const json_t *settings, json_t **out, strbuf *err);
+/* Before crm_runtime_load: the credentials nodes get as config.credentials
+ * (and type "cred" env entries as values); creds is stolen, NULL for none.
+ * They never show in GET /flows, as in Node-RED. */
+void crm_runtime_set_credentials(crm_runtime *rt, json_t *creds);
 /* Initial context before start: scope "global" or "flow" (flow: the
  * implicit or only tab when flow_id is NULL). value borrowed. */
 int crm_runtime_context_init(crm_runtime *rt, const char *scope, const char *flow_id, const json_t *value);

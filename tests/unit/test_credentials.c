@@ -3,7 +3,8 @@
  * Node-RED's own recipe (AES-256-CTR, key SHA-256 of the secret, IV in hex
  * then base64), so a wrong key derivation, counter or decoding fails here.
  * Also: the generated key in .config.runtime.json, plain files with
- * credentialSecret false, inline credentials winning, refusals. */
+ * credentialSecret false, nodes and "cred" env entries getting them (the
+ * loaded flows unchanged), inline credentials winning, refusals. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -40,69 +41,92 @@ static void remove_file(const char *name)
     unlink(p);
 }
 
-static json_t *flows(void)
+/* What a probe node saw when created: its credentials and env TOKEN. */
+static json_t *seen_creds, *seen_token;
+
+static int probe_create(crm_node *n, const json_t *config)
 {
-    return json_loads("[{\"id\":\"tab1\",\"type\":\"tab\"},"
-                      "{\"id\":\"req1\",\"type\":\"http request\",\"z\":\"tab1\",\"authType\":\"basic\"}]",
-                      0, NULL);
+    json_decref(seen_creds);
+    json_decref(seen_token);
+    seen_creds = json_deep_copy(json_object_get(config, "credentials"));
+    seen_token = crm_node_env(n, "TOKEN");
+    return 0;
 }
 
-/* Applies with settings; returns the flows (or NULL when refused, the
- * reason in *why). */
-static json_t *apply(json_t *settings, char **why)
+static const crm_node_type probe = {.abi = CRM_ABI_VERSION, .type = "cred-probe", .create = probe_create};
+
+/* Loads the credentials file in dir with settings (stolen); NULL when
+ * refused, the reason in *why. */
+static json_t *load(json_t *settings, char **why)
 {
-    json_t *f = flows();
     char path[128];
     snprintf(path, sizeof path, "%s/flows.json", dir);
     strbuf err = SB_INIT;
-    int rc = crm_credentials_apply(f, path, settings, &err);
+    json_t *out = NULL;
+    int rc = crm_credentials_load(path, settings, &out, &err);
     *why = err.data ? strdup(err.data) : NULL;
     sb_free(&err);
     json_decref(settings);
-    if (rc < 0) {
-        json_decref(f);
-        return NULL;
-    }
-    return f;
+    if (rc < 0) CHECK(out == NULL);
+    return rc < 0 ? NULL : (out ? out : json_object());
 }
 
-static const char *cred(json_t *f, size_t i, const char *key)
+static const char *cred(const json_t *all, const char *id, const char *key)
 {
-    return json_string_value(json_object_get(json_object_get(json_array_get(f, i), "credentials"), key));
+    return json_string_value(json_object_get(json_object_get(all, id), key));
+}
+
+/* A runtime with these credentials and a tab whose env has a "cred" entry. */
+static void run_probe(json_t *creds, const char *inline_creds)
+{
+    crm_runtime *rt = crm_runtime_new(NULL);
+    crm_runtime_set_credentials(rt, creds);
+    char text[512];
+    snprintf(text, sizeof text,
+             "[{\"id\":\"tab1\",\"type\":\"tab\",\"env\":[{\"name\":\"TOKEN\",\"type\":\"cred\",\"value\":\"\"}]},"
+             "{\"id\":\"req1\",\"type\":\"cred-probe\",\"z\":\"tab1\",\"wires\":[]%s}]",
+             inline_creds ? inline_creds : "");
+    json_t *flows = json_loads(text, 0, NULL);
+    json_t *before = json_deep_copy(flows);
+    CHECK(crm_runtime_load(rt, flows, 0, NULL) == 0);
+    CHECK(json_equal(flows, before)); /* what GET /flows serves keeps no secret */
+    json_decref(before);
+    json_decref(flows);
+    crm_runtime_free(rt);
 }
 
 int main(void)
 {
+    CHECK(crm_register_type(&probe) == 0);
     snprintf(dir, sizeof dir, "/tmp/crm-cred-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
     char *why = NULL;
 
-    /* no file: nothing changes */
-    json_t *f = apply(json_pack("{s:s}", "credentialSecret", "s3cret"), &why);
-    CHECK(f && !json_object_get(json_array_get(f, 1), "credentials"));
-    json_decref(f);
+    /* no file: no credentials, no error */
+    json_t *c = load(json_pack("{s:s}", "credentialSecret", "s3cret"), &why);
+    CHECK(c && json_object_size(c) == 0);
+    json_decref(c);
     free(why);
 
     /* encrypted with credentialSecret */
     write_file("flows_cred.json", ENC_USER);
-    f = apply(json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir), &why);
-    CHECK(f != NULL);
-    CHECK_STR(cred(f, 1, "user"), "alice");
-    CHECK_STR(cred(f, 1, "password"), "p@ss wörd");
-    CHECK(json_is_object(json_object_get(json_object_get(json_array_get(f, 0), "credentials"), "map")));
-    json_decref(f);
+    c = load(json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir), &why);
+    CHECK_STR(cred(c, "req1", "user"), "alice");
+    CHECK_STR(cred(c, "req1", "password"), "p@ss wörd");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(json_object_get(c, "tab1"), "map"), "TOKEN")), "x");
+    json_decref(c);
     free(why);
 
     /* the wrong secret refuses, naming the file and the setting */
-    f = apply(json_pack("{s:s, s:s}", "credentialSecret", "nope", "userDir", dir), &why);
-    CHECK(f == NULL);
+    c = load(json_pack("{s:s, s:s}", "credentialSecret", "nope", "userDir", dir), &why);
+    CHECK(c == NULL);
     CHECK(why && strstr(why, "flows_cred.json") && strstr(why, "Failed to decrypt credentials") &&
           strstr(why, "credentialSecret"));
     free(why);
 
     /* encrypted, and no key at all */
-    f = apply(json_pack("{s:s}", "userDir", dir), &why);
-    CHECK(f == NULL);
+    c = load(json_pack("{s:s}", "userDir", dir), &why);
+    CHECK(c == NULL);
     CHECK(why && strstr(why, "no key"));
     free(why);
 
@@ -111,43 +135,45 @@ int main(void)
     char cfg[160];
     snprintf(cfg, sizeof cfg, "{\"_credentialSecret\":\"%s\"}", SYS_KEY);
     write_file(".config.runtime.json", cfg);
-    f = apply(json_pack("{s:s}", "userDir", dir), &why);
-    CHECK(f != NULL);
-    CHECK_STR(cred(f, 1, "user"), "bob");
-    json_decref(f);
+    c = load(json_pack("{s:s}", "userDir", dir), &why);
+    CHECK_STR(cred(c, "req1", "user"), "bob");
+    json_decref(c);
     free(why);
     /* with a credentialSecret too, the generated key still reads the file */
-    f = apply(json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir), &why);
-    CHECK(f != NULL);
-    CHECK_STR(cred(f, 1, "password"), "sys");
-    json_decref(f);
+    c = load(json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir), &why);
+    CHECK_STR(cred(c, "req1", "password"), "sys");
+    json_decref(c);
     free(why);
     remove_file(".config.runtime.json");
 
-    /* plain file with credentialSecret false; inline credentials win,
-     * "__PWRD__" keeps the saved one */
-    write_file("flows_cred.json", "{\"req1\":{\"user\":\"carol\",\"password\":\"plain\",\"n\":1}}");
-    json_t *g = flows();
-    json_object_set_new(json_array_get(g, 1), "credentials", json_pack("{s:s, s:s}", "user", "dave", "password", "__PWRD__"));
-    char path[128];
-    snprintf(path, sizeof path, "%s/flows.json", dir);
-    strbuf err = SB_INIT;
-    json_t *settings = json_pack("{s:b, s:s}", "credentialSecret", 0, "userDir", dir);
-    CHECK(crm_credentials_apply(g, path, settings, &err) == 0);
-    CHECK_STR(cred(g, 1, "user"), "dave");
-    CHECK_STR(cred(g, 1, "password"), "plain");
-    CHECK(json_is_real(json_object_get(json_object_get(json_array_get(g, 1), "credentials"), "n")));
-    json_decref(settings);
-    json_decref(g);
-    sb_free(&err);
+    /* a plain file with credentialSecret false */
+    write_file("flows_cred.json",
+               "{\"req1\":{\"user\":\"carol\",\"password\":\"plain\",\"n\":1},\"tab1\":{\"TOKEN\":\"t0k\"}}");
+    c = load(json_pack("{s:b, s:s}", "credentialSecret", 0, "userDir", dir), &why);
+    CHECK_STR(cred(c, "req1", "user"), "carol");
+    CHECK(json_is_real(json_object_get(json_object_get(c, "req1"), "n")));
+    free(why);
+
+    /* nodes get them as config.credentials, a tab's "cred" env entry its
+     * value; inline credentials win, "__PWRD__" keeps the file's */
+    run_probe(json_incref(c), NULL);
+    CHECK_STR(json_string_value(json_object_get(seen_creds, "user")), "carol");
+    CHECK_STR(json_string_value(seen_token), "t0k");
+    run_probe(c, ",\"credentials\":{\"user\":\"dave\",\"password\":\"__PWRD__\"}");
+    CHECK_STR(json_string_value(json_object_get(seen_creds, "user")), "dave");
+    CHECK_STR(json_string_value(json_object_get(seen_creds, "password")), "plain");
+    run_probe(NULL, NULL);
+    CHECK(seen_creds == NULL && seen_token == NULL);
 
     /* not JSON: refused with the parser's reason */
     write_file("flows_cred.json", "{oops");
-    f = apply(json_pack("{s:b}", "credentialSecret", 0), &why);
-    CHECK(f == NULL);
+    c = load(json_pack("{s:b}", "credentialSecret", 0), &why);
+    CHECK(c == NULL);
     CHECK(why && strstr(why, "flows_cred.json"));
     free(why);
 
+    json_decref(seen_creds);
+    json_decref(seen_token);
     remove_file("flows_cred.json");
     rmdir(dir);
     UNIT_DONE();
