@@ -542,6 +542,25 @@ static crm_flow *tab_flow(loader *L, const char *id)
     return f;
 }
 
+/* The flows as GET /flows serves them: credentials written into nodes (a
+ * deploy from the editor carries them) are kept apart, as Node-RED's
+ * extract() moves them out of the flow config. */
+static json_t *without_credentials(const json_t *flows)
+{
+    size_t i;
+    json_t *o;
+    bool any = false;
+    json_array_foreach(flows, i, o) any = any || json_object_get(o, "credentials");
+    if (!any) return json_incref((json_t *)flows);
+    json_t *out = json_array();
+    json_array_foreach(flows, i, o) {
+        json_t *c = json_object_get(o, "credentials") ? json_copy(o) : json_incref(o);
+        json_object_del(c, "credentials");
+        json_array_append_new(out, c);
+    }
+    return out;
+}
+
 int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbuf *problems)
 {
     loader L = {rt, flags, problems, 0, json_object(), json_object(), json_object(), json_object()};
@@ -549,7 +568,7 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
     if (!rc) rc = check_types(&L, flows);
     if (rc) goto out;
     compute_links(&L, flows);
-    rt->flows_json = json_incref((json_t *)flows);
+    rt->flows_json = without_credentials(flows);
 
     /* global config env, then the global flow */
     size_t i;

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "engine.h"
 #include "unit.h"
 
 /* {"req1":{"user":"alice","password":"p@ss wörd"},"tab1":{"map":{"TOKEN":"x"}}} under "s3cret" */
@@ -89,7 +89,12 @@ static void run_probe(json_t *creds, const char *inline_creds)
     json_t *flows = json_loads(text, 0, NULL);
     json_t *before = json_deep_copy(flows);
     CHECK(crm_runtime_load(rt, flows, 0, NULL) == 0);
-    CHECK(json_equal(flows, before)); /* what GET /flows serves keeps no secret */
+    CHECK(json_equal(flows, before));
+    /* what GET /flows serves keeps no secret, inline ones included */
+    size_t i;
+    json_t *o;
+    json_array_foreach(rt->flows_json, i, o) CHECK(!json_object_get(o, "credentials"));
+    CHECK(json_array_size(rt->flows_json) == 2);
     json_decref(before);
     json_decref(flows);
     crm_runtime_free(rt);
