@@ -18,7 +18,9 @@
 #include <nettle/sha2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "value.h"
@@ -146,20 +148,24 @@ int crm_credentials_load(const char *flows_path, const json_t *settings, json_t 
     json_t *creds = file;
     const char *enc = json_string_value(json_object_get(file, "$"));
     if (enc && json_object_size(file) == 1) {
-        const json_t *secret = json_object_get(settings, "credentialSecret");
+        const char *user = json_string_value(json_object_get(settings, "credentialSecret"));
         char *sys = system_key(settings);
         /* with both keys Node-RED decrypts with the generated one (it then
-         * migrates the file to credentialSecret); false: only a generated
-         * key can still read it */
-        const char *key = sys ? sys : json_string_value(secret);
+         * migrates the file to credentialSecret, which a deploy here writes
+         * it with: so that one next); false: only a generated key can still
+         * read it */
+        const char *key = sys ? sys : user;
         creds = key ? decrypt(key, enc) : NULL;
+        if (!creds && sys && user) creds = decrypt(key = user, enc);
         if (!creds) {
             if (!key)
                 sb_printf(err, "%s: Failed to decrypt credentials: the file is encrypted and there is no key "
                                "(set credentialSecret in the settings to the one Node-RED used)", path);
             else
                 sb_printf(err, "%s: Failed to decrypt credentials: wrong %s", path,
-                          sys ? "_credentialSecret in .config.runtime.json" : "credentialSecret");
+                          sys && user ? "credentialSecret and _credentialSecret in .config.runtime.json"
+                          : sys       ? "_credentialSecret in .config.runtime.json"
+                                      : "credentialSecret");
         }
         free(sys);
         json_decref(file);
@@ -171,4 +177,162 @@ int crm_credentials_load(const char *flows_path, const json_t *settings, json_t 
     free(path);
     *out = creds;
     return 0;
+}
+
+/* Deploys ----------------------------------------------------------------------- */
+
+static bool blank(const json_t *v)
+{
+    if (!json_is_string(v)) return false;
+    for (const char *p = json_string_value(v); *p; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '\f' && *p != '\v') return false;
+    return true;
+}
+
+bool crm_credentials_extract(json_t *flows, json_t *creds)
+{
+    bool changed = false;
+    json_t *ids = json_object();
+    size_t i;
+    json_t *node;
+    json_array_foreach(flows, i, node) {
+        const char *id = json_string_value(json_object_get(node, "id"));
+        if (!id) continue;
+        json_object_set_new(ids, id, json_true());
+        json_t *fresh = json_object_get(node, "credentials");
+        if (!fresh) continue;
+        json_t *saved = json_object_get(creds, id);
+        if (!json_is_object(saved)) json_object_set_new(creds, id, saved = json_object());
+        const char *k;
+        json_t *v;
+        json_object_foreach(fresh, k, v) {
+            if (json_is_string(v) && !strcmp(json_string_value(v), "__PWRD__")) continue;
+            if (blank(v)) {
+                if (json_object_get(saved, k)) changed = true;
+                json_object_del(saved, k);
+            } else if (!json_equal(json_object_get(saved, k), v)) {
+                json_object_set(saved, k, v);
+                changed = true;
+            }
+        }
+        json_object_del(node, "credentials");
+    }
+    /* and those of nodes the flows no longer have */
+    const char *k;
+    json_t *v, *tmp;
+    json_object_foreach_safe(creds, tmp, k, v) {
+        if (!json_object_get(ids, k)) {
+            json_object_del(creds, k);
+            changed = true;
+        }
+    }
+    json_decref(ids);
+    return changed;
+}
+
+static int write_file_atomic(const char *path, const char *text, strbuf *err)
+{
+    strbuf tmp = SB_INIT;
+    sb_printf(&tmp, "%s.$$$", path);
+    FILE *f = fopen(tmp.data, "w");
+    bool ok = f && fputs(text, f) >= 0;
+    if (f) ok = fclose(f) == 0 && ok;
+    if (ok) chmod(tmp.data, 0600);
+    if (!ok || rename(tmp.data, path) < 0) {
+        sb_printf(err, "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp.data);
+        sb_free(&tmp);
+        return -1;
+    }
+    sb_free(&tmp);
+    return 0;
+}
+
+/* The key Node-RED would encrypt with: credentialSecret, else the generated
+ * one, made and kept in .config.runtime.json (as Node-RED does) when there is
+ * none. NULL with *plain set: credentialSecret false. */
+static char *saving_key(const json_t *settings, bool *plain, strbuf *err)
+{
+    const json_t *user = json_object_get(settings, "credentialSecret");
+    *plain = json_is_false(user);
+    if (*plain) return NULL;
+    if (json_is_string(user)) return strdup(json_string_value(user));
+    char *sys = system_key(settings);
+    if (sys) return sys;
+    uint8_t raw[32];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        sb_printf(err, "no random bytes for a credentials key: %s", strerror(errno));
+        return NULL;
+    }
+    char hex[65];
+    for (size_t i = 0; i < sizeof raw; i++) snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    const char *dir = json_string_value(json_object_get(settings, "userDir"));
+    strbuf p = SB_INIT;
+    sb_puts(&p, dir && *dir ? dir : ".");
+    sb_puts(&p, "/.config.runtime.json");
+    json_t *cfg = json_load_file(p.data, 0, NULL);
+    if (!json_is_object(cfg)) {
+        json_decref(cfg);
+        cfg = json_object();
+    }
+    json_object_set_new(cfg, "_credentialSecret", json_string(hex));
+    char *text = json_dumps(cfg, JSON_INDENT(4));
+    json_decref(cfg);
+    int rc = write_file_atomic(p.data, text, err);
+    free(text);
+    sb_free(&p);
+    return rc < 0 ? NULL : strdup(hex);
+}
+
+static char *encrypt(const char *secret, const char *text)
+{
+    uint8_t iv[AES_BLOCK_SIZE];
+    if (getrandom(iv, sizeof iv, 0) != (ssize_t)sizeof iv) return NULL;
+    size_t n = strlen(text);
+    uint8_t *ct = malloc(n ? n : 1);
+    char *out = malloc(32 + BASE64_ENCODE_RAW_LENGTH(n) + 1);
+    if (!ct || !out) {
+        free(ct);
+        free(out);
+        return NULL;
+    }
+    for (int i = 0; i < AES_BLOCK_SIZE; i++) snprintf(out + 2 * i, 3, "%02x", iv[i]);
+    uint8_t key[SHA256_DIGEST_SIZE];
+    struct sha256_ctx h;
+    sha256_init(&h);
+    sha256_update(&h, strlen(secret), (const uint8_t *)secret);
+    sha256_digest(&h, sizeof key, key);
+    struct aes256_ctx aes;
+    aes256_set_encrypt_key(&aes, key);
+    ctr_crypt(&aes, (nettle_cipher_func *)aes256_encrypt, AES_BLOCK_SIZE, iv, n, ct, (const uint8_t *)text);
+    base64_encode_raw(out + 32, n, ct);
+    out[32 + BASE64_ENCODE_RAW_LENGTH(n)] = 0;
+    free(ct);
+    return out;
+}
+
+int crm_credentials_save(const char *flows_path, const json_t *settings, const json_t *creds, strbuf *err)
+{
+    bool plain;
+    char *key = saving_key(settings, &plain, err);
+    if (!key && !plain) return -1;
+    char *text = NULL;
+    char *json = json_dumps(creds, plain ? JSON_INDENT(4) : JSON_COMPACT);
+    if (plain) {
+        text = json;
+        json = NULL;
+    } else {
+        char *sealed = json ? encrypt(key, json) : NULL;
+        json_t *wrap = sealed ? json_pack("{s:s}", "$", sealed) : NULL;
+        text = wrap ? json_dumps(wrap, JSON_COMPACT) : NULL;
+        json_decref(wrap);
+        free(sealed);
+    }
+    free(json);
+    free(key);
+    char *path = credentials_path(flows_path);
+    int rc = text ? write_file_atomic(path, text, err) : (sb_printf(err, "cannot encrypt the credentials"), -1);
+    free(text);
+    free(path);
+    return rc;
 }

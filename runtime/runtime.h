@@ -51,6 +51,16 @@ int crm_credentials_load(const char *flows_path, const json_t *settings, json_t 
  * (and type "cred" env entries as values); creds is stolen, NULL for none.
  * They never show in GET /flows, as in Node-RED. */
 void crm_runtime_set_credentials(crm_runtime *rt, json_t *creds);
+/* A deploy: moves the credentials written into the nodes of flows into
+ * creds as Node-RED's extract() does ("__PWRD__" keeps a value, an empty one
+ * deletes it) and drops those of nodes the flows no longer have. true when
+ * creds changed. */
+bool crm_credentials_extract(json_t *flows, json_t *creds);
+/* Writes creds beside flows_path the way crm_credentials_load reads them:
+ * encrypted under credentialSecret or the generated key (made and kept in
+ * userDir/.config.runtime.json when missing), plain when credentialSecret is
+ * false. -1 with the reason in err. */
+int crm_credentials_save(const char *flows_path, const json_t *settings, const json_t *creds, strbuf *err);
 /* Initial context before start: scope "global" or "flow" (flow: the
  * implicit or only tab when flow_id is NULL). value borrowed. */
 int crm_runtime_context_init(crm_runtime *rt, const char *scope, const char *flow_id, const json_t *value);

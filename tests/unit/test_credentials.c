@@ -177,6 +177,67 @@ int main(void)
     CHECK(why && strstr(why, "flows_cred.json"));
     free(why);
 
+    /* a deploy: inline credentials move out of the flows; "__PWRD__" keeps,
+     * "" deletes; nodes gone take theirs along */
+    json_t *all = json_pack("{s:{s:s, s:s}, s:{s:s}}", "req1", "user", "u0", "password", "p0", "gone", "k", "v");
+    json_t *dep = json_pack("[{s:s, s:s, s:{s:s, s:s, s:s}}, {s:s, s:s}]", "id", "req1", "type", "http request",
+                            "credentials", "user", "u1", "password", "__PWRD__", "token", " ", "id", "tab1", "type", "tab");
+    CHECK(crm_credentials_extract(dep, all));
+    CHECK(!json_object_get(json_array_get(dep, 0), "credentials"));
+    CHECK_STR(cred(all, "req1", "user"), "u1");
+    CHECK_STR(cred(all, "req1", "password"), "p0");
+    CHECK(!json_object_get(all, "gone"));
+    CHECK(!crm_credentials_extract(dep, all)); /* nothing new the second time */
+
+    /* saved the way they load: under credentialSecret, under a generated key
+     * (made in .config.runtime.json), plain */
+    char path[128];
+    snprintf(path, sizeof path, "%s/flows.json", dir);
+    strbuf err = SB_INIT;
+    json_t *st = json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir);
+    CHECK(crm_credentials_save(path, st, all, &err) == 0);
+    json_decref(st);
+    c = load(json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir), &why);
+    CHECK(c && json_equal(c, all));
+    json_decref(c);
+    free(why);
+    c = load(json_pack("{s:s, s:s}", "credentialSecret", "other", "userDir", dir), &why);
+    CHECK(c == NULL);
+    free(why);
+    st = json_pack("{s:s}", "userDir", dir);
+    CHECK(crm_credentials_save(path, st, all, &err) == 0);
+    json_decref(st);
+    char rc_path[160];
+    snprintf(rc_path, sizeof rc_path, "%s/.config.runtime.json", dir);
+    json_t *rcfg = json_load_file(rc_path, 0, NULL);
+    CHECK(json_string_length(json_object_get(rcfg, "_credentialSecret")) == 64);
+    json_decref(rcfg);
+    c = load(json_pack("{s:s}", "userDir", dir), &why);
+    CHECK(c && json_equal(c, all));
+    json_decref(c);
+    free(why);
+    /* then a credentialSecret is set: a deploy writes with it, the next
+     * start still reads the file though the generated key is there too */
+    st = json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir);
+    CHECK(crm_credentials_save(path, st, all, &err) == 0);
+    json_decref(st);
+    c = load(json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir), &why);
+    CHECK(c && json_equal(c, all));
+    json_decref(c);
+    free(why);
+    remove_file(".config.runtime.json");
+    st = json_pack("{s:b, s:s}", "credentialSecret", 0, "userDir", dir);
+    CHECK(crm_credentials_save(path, st, all, &err) == 0);
+    json_decref(st);
+    char cred_path[160];
+    snprintf(cred_path, sizeof cred_path, "%s/flows_cred.json", dir);
+    json_t *plainf = json_load_file(cred_path, 0, NULL);
+    CHECK(json_equal(plainf, all));
+    json_decref(plainf);
+    sb_free(&err);
+    json_decref(all);
+    json_decref(dep);
+
     json_decref(seen_creds);
     json_decref(seen_token);
     remove_file("flows_cred.json");
