@@ -39,12 +39,16 @@ static char *credentials_path(const char *flows_path)
     return sb_take(&sb);
 }
 
-static int hexval(int c)
+/* Node-RED's key: SHA-256 of the secret, for AES-256 (CTR: encryption
+ * both ways). */
+static void cipher_for(const char *secret, struct aes256_ctx *aes)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+    uint8_t key[SHA256_DIGEST_SIZE];
+    struct sha256_ctx h;
+    sha256_init(&h);
+    sha256_update(&h, strlen(secret), (const uint8_t *)secret);
+    sha256_digest(&h, sizeof key, key);
+    aes256_set_encrypt_key(aes, key);
 }
 
 /* Node-RED's decryptCredentials: NULL when the text is not what the key
@@ -55,7 +59,7 @@ static json_t *decrypt(const char *secret, const char *text)
     if (len < 32) return NULL;
     uint8_t iv[AES_BLOCK_SIZE];
     for (int i = 0; i < AES_BLOCK_SIZE; i++) {
-        int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
+        int hi = crm_hexval(text[2 * i]), lo = crm_hexval(text[2 * i + 1]);
         if (hi < 0 || lo < 0) return NULL;
         iv[i] = (uint8_t)(hi << 4 | lo);
     }
@@ -70,13 +74,8 @@ static json_t *decrypt(const char *secret, const char *text)
         free(data);
         return NULL;
     }
-    uint8_t key[SHA256_DIGEST_SIZE];
-    struct sha256_ctx h;
-    sha256_init(&h);
-    sha256_update(&h, strlen(secret), (const uint8_t *)secret);
-    sha256_digest(&h, sizeof key, key);
     struct aes256_ctx aes;
-    aes256_set_encrypt_key(&aes, key);
+    cipher_for(secret, &aes);
     ctr_crypt(&aes, (nettle_cipher_func *)aes256_encrypt, AES_BLOCK_SIZE, iv, n, data, data);
     data[n] = 0;
     json_t *creds = crm_normalize_numbers(json_loadb((const char *)data, n, 0, NULL));
@@ -88,13 +87,20 @@ static json_t *decrypt(const char *secret, const char *text)
     return creds;
 }
 
-/* The key Node-RED generated when no credentialSecret was set, or NULL. */
-static char *system_key(const json_t *settings)
+/* userDir/.config.runtime.json, where Node-RED keeps the key it generated. */
+static strbuf runtime_config_path(const json_t *settings)
 {
     const char *dir = json_string_value(json_object_get(settings, "userDir"));
     strbuf p = SB_INIT;
     sb_puts(&p, dir && *dir ? dir : ".");
     sb_puts(&p, "/.config.runtime.json");
+    return p;
+}
+
+/* The key Node-RED generated when no credentialSecret was set, or NULL. */
+static char *system_key(const json_t *settings)
+{
+    strbuf p = runtime_config_path(settings);
     json_t *cfg = json_load_file(p.data, 0, NULL);
     sb_free(&p);
     const char *k = json_string_value(json_object_get(cfg, "_credentialSecret"));
@@ -266,10 +272,7 @@ static char *saving_key(const json_t *settings, bool *plain, strbuf *err)
     }
     char hex[65];
     for (size_t i = 0; i < sizeof raw; i++) snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-    const char *dir = json_string_value(json_object_get(settings, "userDir"));
-    strbuf p = SB_INIT;
-    sb_puts(&p, dir && *dir ? dir : ".");
-    sb_puts(&p, "/.config.runtime.json");
+    strbuf p = runtime_config_path(settings);
     json_t *cfg = json_load_file(p.data, 0, NULL);
     if (!json_is_object(cfg)) {
         json_decref(cfg);
@@ -297,13 +300,8 @@ static char *encrypt(const char *secret, const char *text)
         return NULL;
     }
     for (int i = 0; i < AES_BLOCK_SIZE; i++) snprintf(out + 2 * i, 3, "%02x", iv[i]);
-    uint8_t key[SHA256_DIGEST_SIZE];
-    struct sha256_ctx h;
-    sha256_init(&h);
-    sha256_update(&h, strlen(secret), (const uint8_t *)secret);
-    sha256_digest(&h, sizeof key, key);
     struct aes256_ctx aes;
-    aes256_set_encrypt_key(&aes, key);
+    cipher_for(secret, &aes);
     ctr_crypt(&aes, (nettle_cipher_func *)aes256_encrypt, AES_BLOCK_SIZE, iv, n, ct, (const uint8_t *)text);
     base64_encode_raw(out + 32, n, ct);
     out[32 + BASE64_ENCODE_RAW_LENGTH(n)] = 0;

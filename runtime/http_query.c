@@ -67,13 +67,6 @@ json_t *http_string_lossy(const char *s, size_t n)
     return r;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 json_t *http_decode_component(const char *s, size_t n, bool plus)
 {
     char small[256] = "";
@@ -86,8 +79,8 @@ json_t *http_decode_component(const char *s, size_t n, bool plus)
         if (c == '+' && plus) {
             out[o++] = ' ';
         } else if (c == '%') {
-            int hi = i + 1 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+            int hi = i + 1 < n ? crm_hexval((unsigned char)s[i + 1]) : -1;
+            int lo = i + 2 < n ? crm_hexval((unsigned char)s[i + 2]) : -1;
             if (hi < 0 || lo < 0) ok = false;
             else {
                 out[o++] = (char)(hi * 16 + lo);

@@ -571,14 +571,6 @@ char *crm_querystring(const json_t *obj)
 
 /* cookies ----------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* decodeURIComponent; NULL when it would throw. */
 static char *uri_decode(const char *s, size_t n)
 {
@@ -589,7 +581,7 @@ static char *uri_decode(const char *s, size_t n)
             continue;
         }
         if (i + 2 >= n) goto bad;
-        int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+        int h = crm_hexval(s[i + 1]), l = crm_hexval(s[i + 2]);
         if (h < 0 || l < 0) goto bad;
         sb_putc(&sb, (char)(h * 16 + l));
         i += 2;
@@ -667,7 +659,7 @@ json_t *crm_extract_cookies(const json_t *set_cookie)
 
 /* URL clean-up -------------------------------------------------------------- */
 
-static bool is_hex(char c) { return hexval((unsigned char)c) >= 0; }
+static bool is_hex(char c) { return crm_hexval((unsigned char)c) >= 0; }
 
 static void pct(strbuf *sb, unsigned char c)
 {

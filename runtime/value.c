@@ -527,3 +527,11 @@ json_t *crm_normalize_numbers(json_t *v)
     }
     return v;
 }
+
+int crm_hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}

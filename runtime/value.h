@@ -88,6 +88,9 @@ json_t *crm_parse(const char *text, size_t len, char *err, size_t errlen);
  * writes "cannot read PATH: reason" or "PATH: line L column C: reason". */
 json_t *crm_parse_file(const char *path, char *err, size_t errlen);
 
+/* The value of a hexadecimal digit, or -1. */
+int crm_hexval(int c);
+
 /* Convert jansson integers to reals, recursively (used on values that come
  * from outside: config files, plugin output). Returns v. */
 json_t *crm_normalize_numbers(json_t *v);

@@ -100,6 +100,20 @@ static void run_probe(json_t *creds, const char *inline_creds)
     crm_runtime_free(rt);
 }
 
+/* Saves all with settings (stolen), then loads with the same settings. */
+static void save_and_reload(const char *path, json_t *settings, const json_t *all)
+{
+    strbuf err = SB_INIT;
+    CHECK(crm_credentials_save(path, settings, all, &err) == 0);
+    sb_free(&err);
+    char *why = NULL;
+    json_t *c = load(json_incref(settings), &why);
+    CHECK(c && json_equal(c, all));
+    json_decref(c);
+    free(why);
+    json_decref(settings);
+}
+
 int main(void)
 {
     CHECK(crm_register_type(&probe) == 0);
@@ -194,39 +208,21 @@ int main(void)
     char path[128];
     snprintf(path, sizeof path, "%s/flows.json", dir);
     strbuf err = SB_INIT;
-    json_t *st = json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir);
-    CHECK(crm_credentials_save(path, st, all, &err) == 0);
-    json_decref(st);
-    c = load(json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir), &why);
-    CHECK(c && json_equal(c, all));
-    json_decref(c);
-    free(why);
+    save_and_reload(path, json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir), all);
     c = load(json_pack("{s:s, s:s}", "credentialSecret", "other", "userDir", dir), &why);
     CHECK(c == NULL);
     free(why);
-    st = json_pack("{s:s}", "userDir", dir);
-    CHECK(crm_credentials_save(path, st, all, &err) == 0);
-    json_decref(st);
+    save_and_reload(path, json_pack("{s:s}", "userDir", dir), all);
     char rc_path[160];
     snprintf(rc_path, sizeof rc_path, "%s/.config.runtime.json", dir);
     json_t *rcfg = json_load_file(rc_path, 0, NULL);
     CHECK(json_string_length(json_object_get(rcfg, "_credentialSecret")) == 64);
     json_decref(rcfg);
-    c = load(json_pack("{s:s}", "userDir", dir), &why);
-    CHECK(c && json_equal(c, all));
-    json_decref(c);
-    free(why);
     /* then a credentialSecret is set: a deploy writes with it, the next
      * start still reads the file though the generated key is there too */
-    st = json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir);
-    CHECK(crm_credentials_save(path, st, all, &err) == 0);
-    json_decref(st);
-    c = load(json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir), &why);
-    CHECK(c && json_equal(c, all));
-    json_decref(c);
-    free(why);
+    save_and_reload(path, json_pack("{s:s, s:s}", "credentialSecret", "s3cret", "userDir", dir), all);
     remove_file(".config.runtime.json");
-    st = json_pack("{s:b, s:s}", "credentialSecret", 0, "userDir", dir);
+    json_t *st = json_pack("{s:b, s:s}", "credentialSecret", 0, "userDir", dir);
     CHECK(crm_credentials_save(path, st, all, &err) == 0);
     json_decref(st);
     char cred_path[160];
