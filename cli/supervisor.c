@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin_auth.h"
 #include "supervisor_int.h"
 
 extern char **environ;
@@ -458,6 +459,7 @@ static int setup(supervisor *s, const json_t *settings, const char *flows_path, 
 static void cleanup(supervisor *s)
 {
     if (s->api) crm_httpd_free(s->api);
+    crm_admin_auth_free(s->auth);
     if (s->state_dir) {
         unlink(s->settings_path);
         unlink(s->lease_path);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin_auth.h"
 #include "sha256.h"
 #include "supervisor_int.h"
 
@@ -238,6 +239,10 @@ static void api(void *ctx, const char *method, const char *path, const json_t *h
                 crm_admin_reply *r)
 {
     supervisor *s = ctx;
+    if (crm_admin_auth_route(s->auth, method, path, headers, body, len, r)) return;
+    /* /status, /healthz and /readyz stay open for probes, as on replicas */
+    const char *perm = crm_admin_permission(method, path);
+    if (perm && !crm_admin_auth_allow(s->auth, headers, perm, r)) return;
     const char *ver = json_string_value(json_object_get(headers, "node-red-api-version"));
     bool get = !strcmp(method, "GET");
     if (get && !strcmp(path, "/status")) {
@@ -275,6 +280,13 @@ static void api_log(void *ctx, crm_log_level lvl, const char *text)
 
 int sup_api_start(supervisor *s, const char *host)
 {
+    strbuf err = SB_INIT;
+    s->auth = crm_admin_auth_new(s->settings, &err);
+    if (err.len) {
+        sup_log(s, "%s", err.data);
+        sb_free(&err);
+        return -1;
+    }
     json_t *cfg = json_pack("{s:i,s:s,s:b,s:s,s:i}", "port", s->admin_port, "host", host, "httpNodeRoot", 0,
                             "httpAdminRoot", "/", "httpThreads", 4);
     json_t *max = json_object_get(s->settings, "apiMaxLength");

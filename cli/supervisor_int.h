@@ -39,6 +39,7 @@ typedef struct {
     double backoff_min, backoff_max, backoff_reset, ready_timeout, stop_timeout;
     double t0;
     crm_httpd *api;
+    struct crm_admin_auth *auth; /* settings.adminAuth for the API, or NULL */
     pthread_mutex_t deploy_mu; /* one deploy at a time, as Node-RED */
 
     pthread_mutex_t mu;   /* guards what follows: the main loop and the API threads */

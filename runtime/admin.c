@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin_auth.h"
 #include "engine.h"
 #include "httpd.h"
 #include "sha256.h"
@@ -22,6 +23,16 @@ void crm_admin_reply_json(crm_admin_reply *r, int status, json_t *body)
     json_decref(body);
 }
 
+const char *crm_admin_permission(const char *method, const char *path)
+{
+    bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+    if (!strcmp(path, "/flows")) return get ? "flows.read" : post ? "flows.write" : NULL;
+    if (get && !strcmp(path, "/flows/state")) return "flows.read";
+    if (post && !strncmp(path, "/inject/", 8)) return "inject.write";
+    if (get && !strcmp(path, "/settings")) return "settings.read";
+    return NULL; /* not an admin route, or open: /healthz, /readyz for probes */
+}
+
 static void compute_rev(crm_runtime *rt)
 {
     if (rt->rev[0] || !rt->flows_json) return;
@@ -33,9 +44,10 @@ static void compute_rev(crm_runtime *rt)
 static void admin(void *ctx, const char *method, const char *path, const json_t *headers, const char *body,
                   size_t len, crm_admin_reply *r)
 {
-    (void)body;
-    (void)len;
     crm_runtime *rt = ctx;
+    if (crm_admin_auth_route(rt->admin_auth, method, path, headers, body, len, r)) return;
+    const char *perm = crm_admin_permission(method, path);
+    if (perm && !crm_admin_auth_allow(rt->admin_auth, headers, perm, r)) return;
     const char *ver = json_string_value(json_object_get(headers, "node-red-api-version"));
     if (!strcmp(method, "GET") && !strcmp(path, "/flows")) {
         if (ver && strcmp(ver, "v1") && strcmp(ver, "v2")) {

@@ -84,6 +84,7 @@ struct crm_runtime {
     size_t nloops;
     json_t *global_env;   /* from global-config nodes */
     json_t *credentials;  /* node id -> credentials (flows_cred.json), or NULL */
+    struct crm_admin_auth *admin_auth; /* settings.adminAuth, or NULL */
     crm_httpd *httpd;
     bool started;
     char *userdir;

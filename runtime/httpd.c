@@ -1287,7 +1287,7 @@ static enum MHD_Result call_admin(req_state *r, const char *method, const char *
     size_t rl = strlen(h->admin_root) - 1;
     char *sub = plen > rl ? strndup(path + rl, plen - rl) : strdup("/");
     if (!sub) return MHD_NO;
-    crm_admin_reply reply = {0, NULL, NULL, 0};
+    crm_admin_reply reply = {0};
     h->admin(h->admin_ctx, method, sub, headers, r->body.data ? r->body.data : "", r->body.len, &reply);
     free(sub);
     if (reply.status == 0) {
@@ -1303,6 +1303,7 @@ static enum MHD_Result call_admin(req_state *r, const char *method, const char *
         return MHD_NO;
     }
     if (reply.content_type) MHD_add_response_header(resp, "Content-Type", reply.content_type);
+    if (reply.www_authenticate) MHD_add_response_header(resp, "WWW-Authenticate", reply.www_authenticate);
     return queue(r, (unsigned)reply.status, resp);
 }
 

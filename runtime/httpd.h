@@ -43,6 +43,7 @@ typedef struct {
     char *content_type;
     char *body;
     size_t len;
+    const char *www_authenticate; /* static, or NULL */
 } crm_admin_reply;
 /* path: below httpAdminRoot, starting with "/", without the query string.
  * headers: object, lower-case names (borrowed). */

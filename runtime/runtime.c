@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin_auth.h"
 #include "engine.h"
 #include "httpd.h"
 
@@ -63,6 +64,13 @@ static void start_node(crm_node *n, void *arg)
 
 int crm_runtime_start(crm_runtime *rt)
 {
+    strbuf err = SB_INIT;
+    rt->admin_auth = crm_admin_auth_new(rt->settings, &err);
+    if (err.len) {
+        crm_log(rt, CRM_LOG_ERROR, NULL, "%s", err.data);
+        sb_free(&err);
+        return -1;
+    }
     crm_httpd *h = crm_runtime_httpd(rt);
     if (h && crm_httpd_start(h) < 0) {
         crm_log(rt, CRM_LOG_ERROR, NULL, "cannot start the HTTP server");
@@ -183,6 +191,7 @@ void crm_runtime_free(crm_runtime *rt)
     json_decref(rt->flows_json);
     json_decref(rt->global_env);
     json_decref(rt->credentials);
+    crm_admin_auth_free(rt->admin_auth);
     crm_context_runtime_close(rt);
     free(rt->userdir);
     free(rt);

@@ -1,0 +1,390 @@
+/* admin_auth.c: settings.adminAuth, Node-RED's "credentials" type, for the
+ * Admin API of an instance and of the supervisor. Users with bcrypt password
+ * hashes (what `node-red admin hash-pw` prints) log in with POST /auth/token
+ * (OAuth2 password grant, clients node-red-admin and node-red-editor) and
+ * get a bearer token; every admin route then needs a token whose scope has
+ * its permission ("flows.read", "flows.write", "inject.write", ...), or
+ * adminAuth.default's permissions for requests without one. Answers are
+ * Node-RED 4.1.15's: 401 "Unauthorized" with WWW-Authenticate, 403
+ * invalid_grant, {} from GET /auth/login when adminAuth is off.
+ *
+ * Tokens live in memory (Node-RED keeps them in .sessions.json): a restart
+ * logs everyone out. The "strategy" type and functions (users(), tokens())
+ * need JavaScript and are refused at start. */
+#include <crypt.h>
+#include <nettle/base64.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "admin_auth.h"
+#include "http.h"
+#include "value.h"
+
+#define DEFAULT_EXPIRY_S 604800 /* a week, Node-RED's sessionExpiryTime */
+#define LOGIN_WINDOW_MS 600000  /* 10 minutes */
+#define LOGIN_ATTEMPTS 5
+
+typedef struct {
+    char *token;
+    json_t *scope;
+    double expires; /* wall ms */
+} session;
+
+typedef struct {
+    char *user;
+    double at;
+} attempt;
+
+struct crm_admin_auth {
+    json_t *users;        /* [{username, password, permissions}] */
+    json_t *anon;         /* default.permissions, or NULL */
+    double expiry_s;
+    pthread_mutex_t mu;   /* sessions, attempts: server threads share them */
+    session *sessions;
+    size_t nsessions, capsessions;
+    attempt *attempts;
+    size_t nattempts, capattempts;
+};
+
+static void problem(strbuf *err, const char *what)
+{
+    sb_printf(err, "settings.adminAuth: %s", what);
+}
+
+crm_admin_auth *crm_admin_auth_new(const json_t *settings, strbuf *err)
+{
+    const json_t *cfg = json_object_get(settings, "adminAuth");
+    if (!cfg || json_is_null(cfg)) return NULL;
+    if (!json_is_object(cfg)) {
+        problem(err, "must be an object {type: \"credentials\", users: [...]}");
+        return NULL;
+    }
+    const char *type = json_string_value(json_object_get(cfg, "type"));
+    if (!type || strcmp(type, "credentials")) {
+        problem(err, "only type \"credentials\" is supported (\"strategy\" needs a JavaScript module)");
+        return NULL;
+    }
+    const json_t *users = json_object_get(cfg, "users");
+    if (!json_is_array(users)) {
+        problem(err, "users must be an array of {username, password (a bcrypt hash), permissions}");
+        return NULL;
+    }
+    size_t i;
+    json_t *u;
+    json_array_foreach(users, i, u) {
+        const char *name = json_string_value(json_object_get(u, "username"));
+        const char *hash = json_string_value(json_object_get(u, "password"));
+        const json_t *perm = json_object_get(u, "permissions");
+        if (!name || !hash || strncmp(hash, "$2", 2) || !(json_is_string(perm) || json_is_array(perm))) {
+            sb_printf(err, "settings.adminAuth.users[%zu]: needs username, password (a bcrypt hash, \"$2b$...\") and "
+                           "permissions (\"*\", \"read\" or a list)", i);
+            return NULL;
+        }
+    }
+    const json_t *def = json_object_get(json_object_get(cfg, "default"), "permissions");
+    const json_t *exp = json_object_get(cfg, "sessionExpiryTime");
+    crm_admin_auth *a = calloc(1, sizeof *a);
+    if (!a) abort();
+    a->users = json_deep_copy(users);
+    a->anon = def ? json_deep_copy(def) : NULL;
+    a->expiry_s = json_is_number(exp) && json_number_value(exp) > 0 ? json_number_value(exp) : DEFAULT_EXPIRY_S;
+    pthread_mutex_init(&a->mu, NULL);
+    return a;
+}
+
+void crm_admin_auth_free(crm_admin_auth *a)
+{
+    if (!a) return;
+    for (size_t i = 0; i < a->nsessions; i++) {
+        free(a->sessions[i].token);
+        json_decref(a->sessions[i].scope);
+    }
+    for (size_t i = 0; i < a->nattempts; i++) free(a->attempts[i].user);
+    free(a->sessions);
+    free(a->attempts);
+    json_decref(a->users);
+    json_decref(a->anon);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+/* Node-RED's permissions.hasPermission. */
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix) && (n == m || s[n - m - 1] == '.');
+}
+
+static bool has_permission(const json_t *scope, const json_t *permission)
+{
+    if (json_is_string(permission) && !*json_string_value(permission)) return true;
+    size_t i;
+    json_t *e;
+    if (json_is_array(permission)) {
+        json_array_foreach(permission, i, e) if (!has_permission(scope, e)) return false;
+        return true;
+    }
+    if (json_is_array(scope)) {
+        json_array_foreach(scope, i, e) if (has_permission(e, permission)) return true;
+        return false;
+    }
+    const char *s = json_string_value(scope), *p = json_string_value(permission);
+    if (!s || !p) return false;
+    if (!strcmp(s, "*") || !strcmp(s, p)) return true;
+    if (!strcmp(s, "read") || !strcmp(s, "*.read")) return ends_with(p, "read");
+    if (!strcmp(s, "write") || !strcmp(s, "*.write")) return ends_with(p, "write");
+    return false;
+}
+
+static void reply_text(crm_admin_reply *r, int status, const char *text)
+{
+    r->status = status;
+    r->content_type = "text/plain; charset=utf-8";
+    r->body = strdup(text);
+    r->len = strlen(text);
+}
+
+static void reply_unauthorized(crm_admin_reply *r)
+{
+    reply_text(r, 401, "Unauthorized");
+    r->www_authenticate = "Bearer realm=\"Users\"";
+}
+
+/* The scope of a live token, borrowed under a->mu; NULL when unknown. */
+static const json_t *session_scope(crm_admin_auth *a, const char *token, double now)
+{
+    for (size_t i = 0; i < a->nsessions; i++) {
+        session *s = &a->sessions[i];
+        if (strcmp(s->token, token)) continue;
+        if (s->expires < now) {
+            free(s->token);
+            json_decref(s->scope);
+            *s = a->sessions[--a->nsessions];
+            return NULL;
+        }
+        return s->scope;
+    }
+    return NULL;
+}
+
+bool crm_admin_auth_allow(crm_admin_auth *a, const json_t *headers, const char *permission, crm_admin_reply *r)
+{
+    if (!a) return true;
+    const char *auth = json_string_value(json_object_get(headers, "authorization"));
+    json_t *perm = json_string(permission);
+    bool ok;
+    if (!auth) {
+        if (!a->anon) {
+            json_decref(perm);
+            reply_unauthorized(r);
+            return false;
+        }
+        ok = has_permission(a->anon, perm);
+    } else {
+        if (strncasecmp(auth, "Bearer ", 7) || !auth[7]) {
+            json_decref(perm);
+            reply_text(r, 400, "Bad Request");
+            return false;
+        }
+        pthread_mutex_lock(&a->mu);
+        const json_t *scope = session_scope(a, auth + 7, crm_wall_ms());
+        if (!scope) {
+            pthread_mutex_unlock(&a->mu);
+            json_decref(perm);
+            reply_unauthorized(r);
+            return false;
+        }
+        ok = has_permission(scope, perm);
+        pthread_mutex_unlock(&a->mu);
+    }
+    json_decref(perm);
+    if (!ok) { /* Node-RED: res.status(401).end() */
+        r->status = 401;
+        r->body = strdup("");
+        r->len = 0;
+    }
+    return ok;
+}
+
+/* An urlencoded or JSON body as an object of strings. */
+static json_t *form(const json_t *headers, const char *body, size_t len)
+{
+    const char *ct = json_string_value(json_object_get(headers, "content-type"));
+    json_t *f = ct && strstr(ct, "json") ? crm_parse(body, len, NULL, 0) : crm_http_parse_query(body, len);
+    if (!json_is_object(f)) {
+        json_decref(f);
+        f = json_object();
+    }
+    return f;
+}
+
+static const char *field(const json_t *f, const char *k)
+{
+    const char *v = json_string_value(json_object_get(f, k));
+    return v ? v : "";
+}
+
+static const json_t *check_user(crm_admin_auth *a, const char *name, const char *password)
+{
+    size_t i;
+    json_t *u;
+    json_array_foreach(a->users, i, u) {
+        if (strcmp(field(u, "username"), name)) continue;
+        const char *hash = field(u, "password");
+        struct crypt_data cd;
+        memset(&cd, 0, sizeof cd);
+        const char *h = crypt_r(password, hash, &cd);
+        /* compared in full, whatever the first difference */
+        size_t n = strlen(hash);
+        unsigned diff = !h || strlen(h) != n;
+        for (size_t k = 0; h && k < n && k < strlen(h); k++) diff |= (unsigned)(h[k] ^ hash[k]);
+        return diff ? NULL : u;
+    }
+    return NULL;
+}
+
+/* Node-RED allows 5 logins per user name in 10 minutes, then refuses. */
+static bool too_many_attempts(crm_admin_auth *a, const char *user, double now)
+{
+    size_t k = 0, count = 0;
+    for (size_t i = 0; i < a->nattempts; i++) {
+        if (a->attempts[i].at + LOGIN_WINDOW_MS > now) a->attempts[k++] = a->attempts[i];
+        else free(a->attempts[i].user);
+    }
+    a->nattempts = k;
+    if (a->nattempts == a->capattempts) {
+        a->capattempts = a->capattempts ? 2 * a->capattempts : 16;
+        a->attempts = realloc(a->attempts, a->capattempts * sizeof *a->attempts);
+        if (!a->attempts) abort();
+    }
+    a->attempts[a->nattempts++] = (attempt){strdup(user), now};
+    for (size_t i = 0; i < a->nattempts; i++) count += !strcmp(a->attempts[i].user, user);
+    return count > LOGIN_ATTEMPTS;
+}
+
+static void forget_attempts(crm_admin_auth *a, const char *user)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < a->nattempts; i++) {
+        if (strcmp(a->attempts[i].user, user)) a->attempts[k++] = a->attempts[i];
+        else free(a->attempts[i].user);
+    }
+    a->nattempts = k;
+}
+
+static char *new_token(void)
+{
+    uint8_t raw[128];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) return NULL;
+    char *t = malloc(BASE64_ENCODE_RAW_LENGTH(sizeof raw) + 1);
+    if (!t) return NULL;
+    base64_encode_raw(t, sizeof raw, raw);
+    t[BASE64_ENCODE_RAW_LENGTH(sizeof raw)] = 0;
+    return t;
+}
+
+/* oauth2orize's password exchange with Node-RED's passwordTokenExchange. */
+static void token(crm_admin_auth *a, const json_t *headers, const char *body, size_t len, crm_admin_reply *r)
+{
+    json_t *f = form(headers, body, len);
+    const char *client = field(f, "client_id");
+    if (strcmp(client, "node-red-admin") && strcmp(client, "node-red-editor")) {
+        json_decref(f);
+        reply_unauthorized(r);
+        return;
+    }
+    if (strcmp(field(f, "grant_type"), "password")) {
+        crm_admin_reply_json(r, 501, json_pack("{s:s,s:s}", "error", "unsupported_grant_type", "error_description",
+                                               "Unsupported grant type"));
+        json_decref(f);
+        return;
+    }
+    const char *user = field(f, "username");
+    double now = crm_wall_ms();
+    pthread_mutex_lock(&a->mu);
+    bool refused = too_many_attempts(a, user, now);
+    pthread_mutex_unlock(&a->mu);
+    if (refused) {
+        crm_admin_reply_json(r, 500, json_pack("{s:s,s:s}", "error", "server_error", "error_description",
+                                               "Too many login attempts. Wait 10 minutes and try again"));
+        json_decref(f);
+        return;
+    }
+    const json_t *u = check_user(a, user, field(f, "password"));
+    /* the scope asked for, space-separated; none: the user's permissions */
+    json_t *scope = json_array();
+    char *s = strdup(field(f, "scope"));
+    for (char *save = NULL, *w = strtok_r(s, " ", &save); w; w = strtok_r(NULL, " ", &save))
+        json_array_append_new(scope, json_string(w));
+    free(s);
+    if (u && !json_array_size(scope)) {
+        json_decref(scope);
+        scope = json_deep_copy(json_object_get(u, "permissions"));
+    }
+    char *t = u && has_permission(json_object_get(u, "permissions"), scope) ? new_token() : NULL;
+    if (!t) {
+        crm_admin_reply_json(r, 403, json_pack("{s:s,s:s}", "error", "invalid_grant", "error_description",
+                                               "Invalid resource owner credentials"));
+        json_decref(scope);
+        json_decref(f);
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    forget_attempts(a, user);
+    if (a->nsessions == a->capsessions) {
+        a->capsessions = a->capsessions ? 2 * a->capsessions : 8;
+        a->sessions = realloc(a->sessions, a->capsessions * sizeof *a->sessions);
+        if (!a->sessions) abort();
+    }
+    a->sessions[a->nsessions++] = (session){strdup(t), scope, now + a->expiry_s * 1000};
+    pthread_mutex_unlock(&a->mu);
+    crm_admin_reply_json(r, 200, json_pack("{s:s,s:f,s:s}", "access_token", t, "expires_in", a->expiry_s,
+                                           "token_type", "Bearer"));
+    free(t);
+    json_decref(f);
+}
+
+static void revoke(crm_admin_auth *a, const json_t *headers, const char *body, size_t len, crm_admin_reply *r)
+{
+    json_t *f = form(headers, body, len);
+    const char *t = field(f, "token");
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->nsessions; i++) {
+        if (strcmp(a->sessions[i].token, t)) continue;
+        free(a->sessions[i].token);
+        json_decref(a->sessions[i].scope);
+        a->sessions[i] = a->sessions[--a->nsessions];
+        break;
+    }
+    pthread_mutex_unlock(&a->mu);
+    json_decref(f);
+    r->status = 200;
+    r->body = strdup("");
+    r->len = 0;
+}
+
+bool crm_admin_auth_route(crm_admin_auth *a, const char *method, const char *path, const json_t *headers,
+                          const char *body, size_t len, crm_admin_reply *r)
+{
+    if (!strcmp(method, "GET") && !strcmp(path, "/auth/login")) {
+        crm_admin_reply_json(r, 200, a ? json_pack("{s:s,s:[{s:s,s:s,s:s},{s:s,s:s,s:s}]}", "type", "credentials",
+                                                   "prompts", "id", "username", "type", "text", "label",
+                                                   "user.username", "id", "password", "type", "password", "label",
+                                                   "user.password")
+                                         : json_object());
+        return true;
+    }
+    if (!a || strcmp(method, "POST")) return false;
+    if (!strcmp(path, "/auth/token")) {
+        token(a, headers, body, len, r);
+        return true;
+    }
+    if (!strcmp(path, "/auth/revoke")) {
+        if (crm_admin_auth_allow(a, headers, "", r)) revoke(a, headers, body, len, r);
+        return true;
+    }
+    return false;
+}

@@ -1,0 +1,151 @@
+/* test_admin_auth.c: adminAuth as Node-RED 4.1.15 answers it (the answers
+ * below were compared with a running Node-RED using the same settings):
+ * logins with a bcrypt hash made by bcryptjs, scopes against permissions,
+ * anonymous defaults, 401/400/403 cases, revoke, the login-attempt limit,
+ * and settings refused with a reason. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin_auth.h"
+#include "unit.h"
+
+/* bcryptjs.hashSync("secretpw", 8) */
+static const char *HASH = "$2b$08$LR7jG2tMDcU6n3g8nN4nj.6/Zi56njsKQl7Oks//Crv8663q0XUs2";
+
+static crm_admin_reply reply;
+
+static void clear(void)
+{
+    free(reply.body);
+    memset(&reply, 0, sizeof reply);
+}
+
+/* POST /auth/token with an urlencoded body; the token, or NULL. */
+static char *login(crm_admin_auth *a, const char *client, const char *user, const char *pw, const char *scope)
+{
+    char body[256];
+    snprintf(body, sizeof body, "client_id=%s&grant_type=password&scope=%s&username=%s&password=%s", client, scope,
+             user, pw);
+    json_t *h = json_pack("{s:s}", "content-type", "application/x-www-form-urlencoded");
+    clear();
+    CHECK(crm_admin_auth_route(a, "POST", "/auth/token", h, body, strlen(body), &reply));
+    json_decref(h);
+    json_t *j = reply.status == 200 ? json_loadb(reply.body, reply.len, 0, NULL) : NULL;
+    const char *t = json_string_value(json_object_get(j, "access_token"));
+    char *out = t ? strdup(t) : NULL;
+    if (j) CHECK(json_number_value(json_object_get(j, "expires_in")) == 604800);
+    json_decref(j);
+    return out;
+}
+
+/* Whether a request with this token (NULL: none) may use permission. */
+static bool allowed(crm_admin_auth *a, const char *token, const char *permission)
+{
+    json_t *h = json_object();
+    if (token) json_object_set_new(h, "authorization", json_sprintf("Bearer %s", token));
+    clear();
+    bool ok = crm_admin_auth_allow(a, h, permission, &reply);
+    json_decref(h);
+    return ok;
+}
+
+static crm_admin_auth *make(const char *settings_text, strbuf *err)
+{
+    json_t *s = json_loads(settings_text, 0, NULL);
+    crm_admin_auth *a = crm_admin_auth_new(s, err);
+    json_decref(s);
+    return a;
+}
+
+int main(void)
+{
+    strbuf err = SB_INIT;
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"adminAuth\":{\"type\":\"credentials\",\"users\":["
+             "{\"username\":\"admin\",\"password\":\"%s\",\"permissions\":\"*\"},"
+             "{\"username\":\"reader\",\"password\":\"%s\",\"permissions\":\"read\"}]}}",
+             HASH, HASH);
+    crm_admin_auth *a = make(text, &err);
+    CHECK(a != NULL && err.len == 0);
+
+    /* no adminAuth: everything allowed, /auth/login says {} */
+    CHECK(make("{}", &err) == NULL && err.len == 0);
+    CHECK(crm_admin_auth_allow(NULL, NULL, "flows.write", &reply));
+    clear();
+    CHECK(crm_admin_auth_route(NULL, "GET", "/auth/login", NULL, "", 0, &reply));
+    CHECK(reply.status == 200 && reply.body && !strcmp(reply.body, "{}"));
+    clear();
+    CHECK(crm_admin_auth_route(a, "GET", "/auth/login", NULL, "", 0, &reply));
+    CHECK(reply.body && strstr(reply.body, "\"type\":\"credentials\"") && strstr(reply.body, "user.password"));
+
+    /* without a token: 401 with WWW-Authenticate */
+    CHECK(!allowed(a, NULL, "flows.read"));
+    CHECK(reply.status == 401 && reply.www_authenticate && !strcmp(reply.body, "Unauthorized"));
+    /* a malformed or unknown token */
+    CHECK(!allowed(a, "", "flows.read"));
+    CHECK(reply.status == 400);
+    CHECK(!allowed(a, "nonsense", "flows.read"));
+    CHECK(reply.status == 401);
+
+    /* logins */
+    char *t = login(a, "node-red-admin", "admin", "wrong", "*");
+    CHECK(t == NULL && reply.status == 403 && strstr(reply.body, "invalid_grant"));
+    t = login(a, "bogus", "admin", "secretpw", "*");
+    CHECK(t == NULL && reply.status == 401);
+    char *admin = login(a, "node-red-admin", "admin", "secretpw", "*");
+    CHECK(admin && strlen(admin) == 172);
+    /* a read-only user cannot ask for more than it has */
+    t = login(a, "node-red-editor", "reader", "secretpw", "*");
+    CHECK(t == NULL && reply.status == 403);
+    char *reader = login(a, "node-red-editor", "reader", "secretpw", "read");
+    CHECK(reader != NULL);
+
+    CHECK(allowed(a, admin, "flows.write"));
+    CHECK(allowed(a, admin, "inject.write"));
+    CHECK(allowed(a, reader, "flows.read"));
+    CHECK(allowed(a, reader, "settings.read"));
+    CHECK(!allowed(a, reader, "flows.write"));
+    CHECK(reply.status == 401 && reply.len == 0);
+
+    /* revoke: the token stops working */
+    char body[400];
+    snprintf(body, sizeof body, "{\"token\":\"%s\"}", admin);
+    json_t *h = json_pack("{s:s, s:s}", "authorization", "Bearer x", "content-type", "application/json");
+    json_object_set_new(h, "authorization", json_sprintf("Bearer %s", admin));
+    clear();
+    CHECK(crm_admin_auth_route(a, "POST", "/auth/revoke", h, body, strlen(body), &reply));
+    CHECK(reply.status == 200);
+    json_decref(h);
+    CHECK(!allowed(a, admin, "flows.read"));
+    CHECK(reply.status == 401);
+
+    /* five failed logins per user name, then even the right password waits */
+    for (int i = 0; i < 5; i++) free(login(a, "node-red-admin", "admin", "wrong", "*"));
+    t = login(a, "node-red-admin", "admin", "secretpw", "*");
+    CHECK(t == NULL && reply.status == 500 && strstr(reply.body, "Too many login attempts"));
+    free(t);
+    free(admin);
+    free(reader);
+    crm_admin_auth_free(a);
+
+    /* anonymous users get default.permissions */
+    snprintf(text, sizeof text,
+             "{\"adminAuth\":{\"type\":\"credentials\",\"users\":[],\"default\":{\"permissions\":\"read\"}}}");
+    a = make(text, &err);
+    CHECK(a != NULL);
+    CHECK(allowed(a, NULL, "flows.read"));
+    CHECK(!allowed(a, NULL, "flows.write"));
+    crm_admin_auth_free(a);
+
+    /* refused settings name the setting */
+    CHECK(make("{\"adminAuth\":{\"type\":\"strategy\"}}", &err) == NULL);
+    CHECK(err.data && strstr(err.data, "settings.adminAuth") && strstr(err.data, "credentials"));
+    sb_free(&err);
+    CHECK(make("{\"adminAuth\":{\"type\":\"credentials\",\"users\":[{\"username\":\"x\",\"password\":\"plain\"}]}}",
+               &err) == NULL);
+    CHECK(err.data && strstr(err.data, "users[0]") && strstr(err.data, "bcrypt"));
+    sb_free(&err);
+    clear();
+    UNIT_DONE();
+}
