@@ -71,7 +71,10 @@ static void admin(void *ctx, const char *method, const char *path, const json_t 
     } else if (!strcmp(method, "GET") && !strcmp(path, "/settings")) {
         json_t *root = json_object_get(rt->settings, "httpNodeRoot");
         json_t *rv = root ? json_incref(root) : json_string("/");
-        crm_admin_reply_json(r, 200, json_pack("{s:o,s:s}", "httpNodeRoot", rv, "version", "4.1.15"));
+        json_t *out = json_pack("{s:o,s:s}", "httpNodeRoot", rv, "version", "4.1.15");
+        json_t *user = crm_admin_auth_user(rt->admin_auth, headers);
+        if (user) json_object_set_new(out, "user", user);
+        crm_admin_reply_json(r, 200, out);
     } else if (!strcmp(method, "POST") && !strncmp(path, "/inject/", 8)) {
         crm_node *n = crm_runtime_find(rt, path + 8);
         if (!n || strcmp(n->type->type, "inject")) {

@@ -29,6 +29,7 @@
 
 typedef struct {
     char *token;
+    char *user;
     json_t *scope;
     double expires; /* wall ms */
 } session;
@@ -95,13 +96,17 @@ crm_admin_auth *crm_admin_auth_new(const json_t *settings, strbuf *err)
     return a;
 }
 
+static void drop_session(session *s)
+{
+    free(s->token);
+    free(s->user);
+    json_decref(s->scope);
+}
+
 void crm_admin_auth_free(crm_admin_auth *a)
 {
     if (!a) return;
-    for (size_t i = 0; i < a->nsessions; i++) {
-        free(a->sessions[i].token);
-        json_decref(a->sessions[i].scope);
-    }
+    for (size_t i = 0; i < a->nsessions; i++) drop_session(&a->sessions[i]);
     for (size_t i = 0; i < a->nattempts; i++) free(a->attempts[i].user);
     free(a->sessions);
     free(a->attempts);
@@ -153,19 +158,18 @@ static void reply_unauthorized(crm_admin_reply *r)
     r->www_authenticate = "Bearer realm=\"Users\"";
 }
 
-/* The scope of a live token, borrowed under a->mu; NULL when unknown. */
-static const json_t *session_scope(crm_admin_auth *a, const char *token, double now)
+/* The live session of a token, under a->mu; NULL when unknown. */
+static const session *find_session(crm_admin_auth *a, const char *token, double now)
 {
     for (size_t i = 0; i < a->nsessions; i++) {
         session *s = &a->sessions[i];
         if (strcmp(s->token, token)) continue;
         if (s->expires < now) {
-            free(s->token);
-            json_decref(s->scope);
+            drop_session(s);
             *s = a->sessions[--a->nsessions];
             return NULL;
         }
-        return s->scope;
+        return s;
     }
     return NULL;
 }
@@ -190,7 +194,8 @@ bool crm_admin_auth_allow(crm_admin_auth *a, const json_t *headers, const char *
             return false;
         }
         pthread_mutex_lock(&a->mu);
-        const json_t *scope = session_scope(a, auth + 7, crm_wall_ms());
+        const session *s = find_session(a, auth + 7, crm_wall_ms());
+        const json_t *scope = s ? s->scope : NULL;
         if (!scope) {
             pthread_mutex_unlock(&a->mu);
             json_decref(perm);
@@ -339,7 +344,7 @@ static void token(crm_admin_auth *a, const json_t *headers, const char *body, si
         a->sessions = realloc(a->sessions, a->capsessions * sizeof *a->sessions);
         if (!a->sessions) abort();
     }
-    a->sessions[a->nsessions++] = (session){strdup(t), scope, now + a->expiry_s * 1000};
+    a->sessions[a->nsessions++] = (session){strdup(t), strdup(user), scope, now + a->expiry_s * 1000};
     pthread_mutex_unlock(&a->mu);
     crm_admin_reply_json(r, 200, json_pack("{s:s,s:f,s:s}", "access_token", t, "expires_in", a->expiry_s,
                                            "token_type", "Bearer"));
@@ -354,8 +359,7 @@ static void revoke(crm_admin_auth *a, const json_t *headers, const char *body, s
     pthread_mutex_lock(&a->mu);
     for (size_t i = 0; i < a->nsessions; i++) {
         if (strcmp(a->sessions[i].token, t)) continue;
-        free(a->sessions[i].token);
-        json_decref(a->sessions[i].scope);
+        drop_session(&a->sessions[i]);
         a->sessions[i] = a->sessions[--a->nsessions];
         break;
     }
@@ -387,4 +391,22 @@ bool crm_admin_auth_route(crm_admin_auth *a, const char *method, const char *pat
         return true;
     }
     return false;
+}
+
+json_t *crm_admin_auth_user(crm_admin_auth *a, const json_t *headers)
+{
+    if (!a) return NULL;
+    const char *auth = json_string_value(json_object_get(headers, "authorization"));
+    if (!auth) return a->anon ? json_pack("{s:b,s:O}", "anonymous", 1, "permissions", a->anon) : NULL;
+    json_t *out = NULL;
+    pthread_mutex_lock(&a->mu);
+    const session *s = strncasecmp(auth, "Bearer ", 7) ? NULL : find_session(a, auth + 7, crm_wall_ms());
+    size_t i;
+    json_t *u;
+    if (s) json_array_foreach(a->users, i, u) {
+        if (!strcmp(field(u, "username"), s->user))
+            out = json_pack("{s:s,s:O}", "username", s->user, "permissions", json_object_get(u, "permissions"));
+    }
+    pthread_mutex_unlock(&a->mu);
+    return out;
 }

@@ -22,6 +22,9 @@ bool crm_admin_auth_route(crm_admin_auth *a, const char *method, const char *pat
  * ("flows.read", ...); when not, r holds the answer (401 or 400). Always
  * true when a is NULL. Any server thread. */
 bool crm_admin_auth_allow(crm_admin_auth *a, const json_t *headers, const char *permission, crm_admin_reply *r);
+/* GET /settings' "user": {username, permissions} for a token's user,
+ * {anonymous, permissions} without one; NULL when adminAuth is off. */
+json_t *crm_admin_auth_user(crm_admin_auth *a, const json_t *headers);
 /* The permission an Admin API route needs (Node-RED's), or NULL. */
 const char *crm_admin_permission(const char *method, const char *path);
 

@@ -101,6 +101,16 @@ int main(void)
     char *reader = login(a, "node-red-editor", "reader", "secretpw", "read");
     CHECK(reader != NULL);
 
+    /* GET /settings' user: the user's permissions, whatever the token's scope */
+    json_t *h0 = json_object();
+    json_object_set_new(h0, "authorization", json_sprintf("Bearer %s", reader));
+    json_t *u = crm_admin_auth_user(a, h0);
+    json_t *want = json_pack("{s:s,s:s}", "username", "reader", "permissions", "read");
+    CHECK(json_equal(u, want));
+    json_decref(want);
+    json_decref(u);
+    json_decref(h0);
+    CHECK(crm_admin_auth_user(a, NULL) == NULL); /* no default: no anonymous user */
     CHECK(allowed(a, admin, "flows.write"));
     CHECK(allowed(a, admin, "inject.write"));
     CHECK(allowed(a, reader, "flows.read"));
@@ -136,6 +146,10 @@ int main(void)
     CHECK(a != NULL);
     CHECK(allowed(a, NULL, "flows.read"));
     CHECK(!allowed(a, NULL, "flows.write"));
+    u = crm_admin_auth_user(a, NULL);
+    CHECK(json_is_true(json_object_get(u, "anonymous")));
+    CHECK_STR(json_string_value(json_object_get(u, "permissions")), "read");
+    json_decref(u);
     crm_admin_auth_free(a);
 
     /* refused settings name the setting */
