@@ -26,6 +26,7 @@ typedef struct {
     char *prefix;
     char *key;
     bool dynamic;
+    char *full;        /* prefix + key, built once when not dynamic */
 } ctx_key;
 
 typedef struct {
@@ -210,23 +211,29 @@ static void ctx_key_init(ctx_key *k, const char *text, const char *dyn_marker)
     }
     k->key = strdup(key);
     k->dynamic = strstr(key, dyn_marker) != NULL;
+    k->full = NULL;
+    if (!k->dynamic) {
+        strbuf sb = SB_INIT;
+        sb_puts(&sb, k->prefix);
+        sb_puts(&sb, k->key);
+        k->full = sb_take(&sb);
+    }
 }
 
 static void ctx_key_free(ctx_key *k)
 {
     free(k->prefix);
     free(k->key);
+    free(k->full);
 }
 
-/* The full key for this message; NULL when a nested reference throws. */
-static char *ctx_key_for(const ctx_key *k, const json_t *msg)
+/* The full key for this message (a static key costs no allocation per
+ * message; a dynamic one is malloc'd into *owned); NULL when a nested
+ * reference throws. */
+static const char *ctx_key_for(const ctx_key *k, const json_t *msg, char **owned)
 {
-    if (!k->dynamic) {
-        strbuf sb = SB_INIT;
-        sb_puts(&sb, k->prefix);
-        sb_puts(&sb, k->key);
-        return sb_take(&sb);
-    }
+    *owned = NULL;
+    if (!k->dynamic) return k->full;
     char *err = NULL;
     char *resolved = crm_path_resolve_key(k->key, msg, &err);
     free(err);
@@ -235,7 +242,7 @@ static char *ctx_key_for(const ctx_key *k, const json_t *msg)
     sb_puts(&sb, k->prefix);
     sb_puts(&sb, resolved);
     free(resolved);
-    return sb_take(&sb);
+    return *owned = sb_take(&sb);
 }
 
 static double js_number(const json_t *v)
@@ -613,10 +620,11 @@ static int eval_src(crm_node *n, const val_src *v, json_t *msg, json_t **out)
         return V_OK;
     }
     case VAL_CTX: {
-        char *key = ctx_key_for(&v->key, msg);
+        char *owned;
+        const char *key = ctx_key_for(&v->key, msg, &owned);
         if (!key) return V_SKIP;
         *out = crm_context_get(n, crm_scope_of(v->scope), key);
-        free(key);
+        free(owned);
         return V_OK;
     }
     case VAL_TYPED: {
@@ -723,19 +731,23 @@ static bool changed_value(const rule *r, const json_t *cur, const from_val *f, j
     return false;
 }
 
-static int apply_msg(crm_node *n, const rule *r, json_t *msg, json_t *value, const from_val *f)
+/* *value (a NEW ref) is taken over by a set: handing on the rule's own
+ * reference spares two atomic refcount updates per message. */
+static int apply_msg(crm_node *n, const rule *r, json_t *msg, json_t **value, const from_val *f)
 {
     if (!r->ppath) return R_CONTINUE; /* the property expression throws */
     if (r->op == OP_DELETE) {
         crm_path_set(r->ppath, msg, msg, NULL, false);
     } else if (r->op == OP_SET) {
-        if (crm_path_set(r->ppath, msg, msg, json_incref(value), value != NULL) == -1)
+        json_t *v = *value;
+        *value = NULL;
+        if (crm_path_set(r->ppath, msg, msg, v, v != NULL) == -1)
             crm_node_warn(n, "Cannot set property of non-object type: %s", r->p);
     } else if (r->op == OP_CHANGE) {
         bool thr = false;
         json_t *cur = crm_path_get(r->ppath, msg, msg, &thr);
         json_t *nv = NULL;
-        if (!thr && changed_value(r, cur, f, value, &nv)) crm_path_set(r->ppath, msg, msg, nv, nv != NULL);
+        if (!thr && changed_value(r, cur, f, *value, &nv)) crm_path_set(r->ppath, msg, msg, nv, nv != NULL);
     }
     return R_CONTINUE;
 }
@@ -749,7 +761,8 @@ static int ctx_write(crm_node *n, const rule *r, json_t *msg, const char *key, j
 
 static int apply_ctx(crm_node *n, const rule *r, json_t *msg, json_t *value, const from_val *f)
 {
-    char *key = ctx_key_for(&r->pkey, msg);
+    char *owned;
+    const char *key = ctx_key_for(&r->pkey, msg, &owned);
     if (!key) return R_CONTINUE; /* the key's nested reference threw: rule skipped */
     int res = R_STOP; /* an unknown t on a context target never completes */
     if (r->op == OP_DELETE) {
@@ -763,7 +776,7 @@ static int apply_ctx(crm_node *n, const rule *r, json_t *msg, json_t *value, con
         if (changed_value(r, cur, f, value, &nv)) res = ctx_write(n, r, msg, key, nv);
         json_decref(cur);
     }
-    free(key);
+    free(owned);
     return res;
 }
 
@@ -785,7 +798,7 @@ static int apply_rule(crm_node *n, const rule *r, json_t *msg)
         return R_CONTINUE;
     }
     int res;
-    if (r->pt == SC_MSG) res = apply_msg(n, r, msg, value, &f);
+    if (r->pt == SC_MSG) res = apply_msg(n, r, msg, &value, &f);
     else if (r->pt == SC_OTHER) res = R_STOP; /* Node-RED never calls back */
     else res = apply_ctx(n, r, msg, value, &f);
     from_free(&f);

@@ -23,14 +23,22 @@
 
 #include "engine.h"
 
+/* Kept to 32 bytes: a hop writes one into the ring and reads it back. */
 typedef struct {
     crm_node *node;
-    crm_loop *target;                    /* outbox entries: the loop to hand it to */
-    json_t *msg;                         /* a delivery when fn is NULL */
-    void (*fn)(crm_node *, void *);
-    void (*drop)(void *);                /* instead of fn when the node closed */
-    void *arg;
+    void (*fn)(crm_node *, void *);      /* NULL: a delivery of msg to node's input */
+    union {
+        json_t *msg;
+        void *arg;
+    };
+    void (*drop)(void *);                /* fn jobs: instead of fn when the node closed */
 } job;
+
+/* A hand-off to another loop, held until the running handler returns. */
+typedef struct {
+    job j;
+    crm_loop *target;
+} outjob;
 
 typedef struct {
     job *items;
@@ -57,7 +65,8 @@ struct crm_loop {
     jobq fifo;
     pthread_mutex_t lock;  /* guards inbox and sleeping */
     jobq inbox;
-    jobq outbox;           /* this loop's hand-offs to other loops, flushed after each job */
+    outjob *outbox;        /* this loop's hand-offs to other loops, flushed after each job */
+    size_t noutbox, capoutbox;
     json_t **graveyard;    /* messages released while a handler runs, freed when it returns */
     size_t ngrave, capgrave;
     bool sleeping;
@@ -93,20 +102,30 @@ double crm_wall_ms(void)
 
 /* FIFO ---------------------------------------------------------------------- */
 
+static __attribute__((noinline)) void jobq_grow(jobq *q)
+{
+    size_t cap = q->cap ? q->cap * 2 : 256;
+    job *items = malloc(cap * sizeof *items);
+    if (!items) abort();
+    for (size_t i = 0; i < q->len; i++) items[i] = q->items[(q->head + i) & (q->cap - 1)];
+    free(q->items);
+    q->items = items;
+    q->head = 0;
+    q->cap = cap;
+}
+
+/* The next free slot, for the caller to fill in place. */
+static inline job *jobq_slot(jobq *q)
+{
+    if (q->len == q->cap) jobq_grow(q);
+    job *slot = &q->items[(q->head + q->len) & (q->cap - 1)]; /* cap is a power of two */
+    q->len++;
+    return slot;
+}
+
 static void jobq_push(jobq *q, job j)
 {
-    if (q->len == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 256;
-        job *items = malloc(cap * sizeof *items);
-        if (!items) abort();
-        for (size_t i = 0; i < q->len; i++) items[i] = q->items[(q->head + i) & (q->cap - 1)];
-        free(q->items);
-        q->items = items;
-        q->head = 0;
-        q->cap = cap;
-    }
-    q->items[(q->head + q->len) & (q->cap - 1)] = j; /* cap is a power of two */
-    q->len++;
+    *jobq_slot(q) = j;
 }
 
 static bool jobq_pop(jobq *q, job *out)
@@ -264,6 +283,16 @@ static void wake(crm_loop *l)
     (void)r;
 }
 
+static void outbox_push(crm_loop *from, crm_loop *target, job j)
+{
+    if (from->noutbox == from->capoutbox) {
+        from->capoutbox = from->capoutbox ? from->capoutbox * 2 : 64;
+        from->outbox = realloc(from->outbox, from->capoutbox * sizeof *from->outbox);
+        if (!from->outbox) abort();
+    }
+    from->outbox[from->noutbox++] = (outjob){j, target};
+}
+
 static void post_job(crm_loop *l, job j)
 {
     if (current_loop == l) {
@@ -273,8 +302,7 @@ static void post_job(crm_loop *l, job j)
     if (current_loop) {
         /* held back until the running handler returns: the sender may still
          * use the message (crm_node_done) until then */
-        j.target = l;
-        jobq_push(&current_loop->outbox, j);
+        outbox_push(current_loop, l, j);
         return;
     }
     pthread_mutex_lock(&l->lock);
@@ -288,7 +316,17 @@ static void post_job(crm_loop *l, job j)
 
 void crm_loop_deliver(crm_node *n, json_t *msg)
 {
-    post_job(n->loop, (job){.node = n, .msg = msg});
+    crm_loop *l = n->loop;
+    if (current_loop == l) {
+        /* the hop of a chain: filled in place, field by field (a job built
+         * on the stack and copied in stalls the store buffer) */
+        job *j = jobq_slot(&l->fifo);
+        j->node = n;
+        j->fn = NULL;
+        j->msg = msg;
+        return;
+    }
+    post_job(l, (job){.node = n, .msg = msg});
 }
 
 void crm_loop_post(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *), void *arg)
@@ -329,10 +367,11 @@ static void bury(crm_loop *l)
 
 static void flush_outbox(crm_loop *l)
 {
-    job j;
     crm_loop *saved = current_loop;
     current_loop = NULL;
-    while (jobq_pop(&l->outbox, &j)) post_job(j.target, j);
+    /* nothing lands in the outbox meanwhile: current_loop is NULL */
+    for (size_t i = 0; i < l->noutbox; i++) post_job(l->outbox[i].target, l->outbox[i].j);
+    l->noutbox = 0;
     current_loop = saved;
 }
 
@@ -340,8 +379,16 @@ static void take_inbox(crm_loop *l)
 {
     pthread_mutex_lock(&l->lock);
     atomic_store_explicit(&l->inbox_pending, false, memory_order_relaxed);
-    job j;
-    while (jobq_pop(&l->inbox, &j)) jobq_push(&l->fifo, j);
+    if (!l->fifo.len) {
+        /* the usual case: the whole batch in one swap, so senders on other
+         * threads wait for the lock as briefly as possible */
+        jobq t = l->fifo;
+        l->fifo = l->inbox;
+        l->inbox = t;
+    } else {
+        job j;
+        while (jobq_pop(&l->inbox, &j)) jobq_push(&l->fifo, j);
+    }
     pthread_mutex_unlock(&l->lock);
 }
 
@@ -376,7 +423,7 @@ static void *loop_main(void *arg)
     while (!atomic_load(&l->stop)) {
         if (atomic_load_explicit(&l->inbox_pending, memory_order_acquire)) take_inbox(l);
         if (l->nheap) run_due_timers(l);
-        if (l->outbox.len) flush_outbox(l);
+        if (l->noutbox) flush_outbox(l);
         if (l->ngrave) bury(l);
         job j;
         /* a turn runs up to TURN_JOBS deliveries, those queued meanwhile
@@ -384,7 +431,7 @@ static void *loop_main(void *arg)
         if (l->fifo.len) atomic_store_explicit(&l->busy, true, memory_order_relaxed);
         for (int budget = TURN_JOBS; budget-- > 0 && jobq_pop(&l->fifo, &j);) {
             run_job(&j);
-            if (l->outbox.len) flush_outbox(l);
+            if (l->noutbox) flush_outbox(l);
             if (l->ngrave) bury(l);
         }
         if (l->fifo.len) continue;
@@ -465,6 +512,16 @@ void crm_loop_stop(crm_loop *l)
     l->running = false;
 }
 
+/* Posted work after stop is dropped, deliveries released. */
+static void drop_job(job *j)
+{
+    if (j->fn) {
+        if (j->drop) j->drop(j->arg);
+        return;
+    }
+    json_decref(j->msg);
+}
+
 /* Runs what is still queued on the calling thread (after the thread stopped),
  * so close handlers and queued posts do not leak. */
 static void drain(crm_loop *l)
@@ -472,13 +529,11 @@ static void drain(crm_loop *l)
     current_loop = l;
     take_inbox(l);
     job j;
-    while (jobq_pop(&l->fifo, &j) || jobq_pop(&l->outbox, &j)) {
-        if (j.fn) {
-            /* posted work after stop is dropped */
-            if (j.drop) j.drop(j.arg);
-            continue;
-        }
-        json_decref(j.msg);
+    for (;;) {
+        /* a drop callback may queue more */
+        if (jobq_pop(&l->fifo, &j)) drop_job(&j);
+        else if (l->noutbox) drop_job(&l->outbox[--l->noutbox].j);
+        else break;
     }
     current_loop = NULL;
 }
@@ -497,7 +552,7 @@ void crm_loop_free(crm_loop *l)
     free(l->heap);
     free(l->fifo.items);
     free(l->inbox.items);
-    free(l->outbox.items);
+    free(l->outbox);
     bury(l);
     free(l->graveyard);
     close(l->efd);
@@ -534,7 +589,7 @@ void crm_loop_call_sync(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *)
         crm_loop *saved = current_loop;
         current_loop = l;
         fn(n, arg);
-        if (l->outbox.len) flush_outbox(l);
+        if (l->noutbox) flush_outbox(l);
         if (l->ngrave) bury(l);
         current_loop = saved;
         return;

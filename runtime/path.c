@@ -24,6 +24,7 @@ typedef struct {
     size_t len;
     double index;       /* SEG_INDEX */
     crm_path *nested;   /* SEG_NESTED: evaluated against msg at use */
+    bool utf8;          /* SEG_KEY: valid UTF-8, so jansson need not check it on every set */
 } seg;
 
 struct crm_path {
@@ -38,6 +39,7 @@ typedef struct {
     const char *str;
     size_t len;
     char *owned;
+    bool utf8;          /* known valid UTF-8 (a parsed key or a number) */
     char nb[32];
 } rkey;
 
@@ -85,9 +87,16 @@ static void push_seg(crm_path *p, seg s)
     p->segs[p->n++] = s;
 }
 
+static bool valid_utf8(const char *s, size_t len)
+{
+    json_t *probe = json_stringn(s, len); /* NULL for invalid UTF-8 */
+    json_decref(probe);
+    return probe != NULL;
+}
+
 static void push_key(crm_path *p, const char *s, size_t len)
 {
-    seg g = {SEG_KEY, strndup(s, len), len, 0, NULL};
+    seg g = {SEG_KEY, strndup(s, len), len, 0, NULL, valid_utf8(s, len)};
     push_seg(p, g);
 }
 
@@ -102,7 +111,7 @@ static bool all_digits(const char *s, size_t len)
 static void push_index(crm_path *p, const char *s, size_t len)
 {
     char *t = strndup(s, len);
-    seg g = {SEG_INDEX, NULL, 0, strtod(t, NULL), NULL};
+    seg g = {SEG_INDEX, NULL, 0, strtod(t, NULL), NULL, true};
     free(t);
     push_seg(p, g);
 }
@@ -152,7 +161,7 @@ static int parse_nested(crm_path *p, const char *s, size_t len, size_t i, size_t
                 *err = fmt_err("Invalid expression started at position %zu", i + 1);
                 return -1;
             }
-            seg g = {SEG_NESTED, NULL, 0, 0, sub};
+            seg g = {SEG_NESTED, NULL, 0, 0, sub, false};
             push_seg(p, g);
             *end = j;
             return 0;
@@ -313,7 +322,8 @@ void crm_path_free(crm_path *p)
 
 static void rkey_free(rkey *k, size_t n, rkey *stack)
 {
-    for (size_t i = 0; i < n; i++) free(k[i].owned);
+    for (size_t i = 0; i < n; i++)
+        if (k[i].owned) free(k[i].owned);
     if (k != stack) free(k);
 }
 
@@ -328,9 +338,11 @@ static rkey *resolve(const crm_path *p, const json_t *msg, rkey *stack)
         if (g->kind == SEG_KEY) {
             k[i].str = g->key;
             k[i].len = g->len;
+            k[i].utf8 = g->utf8;
         } else if (g->kind == SEG_INDEX) {
             k[i].is_num = true;
             k[i].num = g->index;
+            k[i].utf8 = true;
         } else {
             bool thr = false;
             json_t *v = msg ? crm_path_get(g->nested, msg, msg, &thr) : NULL;
@@ -341,6 +353,7 @@ static rkey *resolve(const crm_path *p, const json_t *msg, rkey *stack)
             if (json_is_number(v)) {
                 k[i].is_num = true;
                 k[i].num = crm_num_value(v);
+                k[i].utf8 = true;
             } else if (json_is_string(v)) {
                 k[i].owned = strndup(json_string_value(v), json_string_length(v));
                 k[i].str = k[i].owned;
@@ -385,6 +398,32 @@ static bool key_index(const rkey *k, size_t *idx)
 static bool key_is(const rkey *k, const char *name)
 {
     return !k->is_num && k->len == strlen(name) && !memcmp(k->str, name, k->len);
+}
+
+/* Buffers and live handles are objects of exactly one key (value.h): the
+ * size test spares an ordinary message the hash lookups of crm_is_buf and
+ * crm_is_handle on every read and write. */
+static bool is_special(const json_t *obj)
+{
+    return json_object_size(obj) == 1 && (crm_is_buf(obj) || crm_is_handle(obj));
+}
+
+/* msg.payload and its like, the common case: one plain key, nothing to
+ * resolve and no intermediate to walk. */
+static bool one_plain_key(const crm_path *p)
+{
+    return p->n == 1 && p->segs[0].kind == SEG_KEY;
+}
+
+static rkey plain_key(const seg *g)
+{
+    rkey k;
+    k.is_num = false;
+    k.str = g->key;
+    k.len = g->len;
+    k.owned = NULL;
+    k.utf8 = g->utf8;
+    return k;
 }
 
 /* Reading -------------------------------------------------------------------- */
@@ -441,14 +480,14 @@ static json_t *get_one(const json_t *obj, rkey *k)
     size_t idx, len;
     switch (json_typeof(obj)) {
     case JSON_OBJECT:
-        if (crm_is_buf(obj)) {
+        if (json_object_size(obj) == 1 && crm_is_buf(obj)) {
             size_t n;
             const unsigned char *d = crm_buf_data(obj, &n);
             if (key_index(k, &idx)) return idx < n ? synth(json_real(d[idx])) : NULL;
             if (key_is(k, "length")) return synth(json_real((double)n));
             return NULL;
         }
-        if (crm_is_handle(obj)) return NULL;
+        if (json_object_size(obj) == 1 && crm_is_handle(obj)) return NULL;
         {
             const char *name = key_name(k, &len);
             return json_object_getn(obj, name, len);
@@ -478,6 +517,10 @@ json_t *crm_path_get(const crm_path *p, const json_t *root, const json_t *msg, b
     if (!throws) throws = &dummy;
     *throws = false;
     if (!p) return NULL;
+    if (one_plain_key(p) && root && !json_is_null(root)) {
+        rkey k = plain_key(&p->segs[0]);
+        return get_one(root, &k);
+    }
     rkey stack[RKEY_STACK];
     rkey *k = resolve(p, msg, stack);
     if (!k) {
@@ -501,7 +544,7 @@ json_t *crm_path_get(const crm_path *p, const json_t *root, const json_t *msg, b
 
 static bool is_container(const json_t *v)
 {
-    return v && (json_is_array(v) || (json_is_object(v) && !crm_is_buf(v) && !crm_is_handle(v)));
+    return v && (json_is_array(v) || (json_is_object(v) && !is_special(v)));
 }
 
 static bool reaches(const json_t *from, json_t *const *targets, size_t nt)
@@ -581,8 +624,8 @@ static int step(json_t *obj, rkey *k, const rkey *after, bool create, json_t **n
     }
     if (!create) return -1;
     *next = new_container_for(after);
-    json_object_setn_new(obj, name, len, *next);
-    return 0;
+    /* a key that is not UTF-8 is refused, and the new container freed */
+    return json_object_setn_new(obj, name, len, *next) ? -1 : 0;
 }
 
 static int delete_last(json_t *obj, rkey *k)
@@ -610,12 +653,14 @@ static int set_last(json_t *obj, rkey *k, json_t *value, json_t *const *chain, s
         return 0;
     }
     if (json_is_object(obj)) {
-        if (crm_is_buf(obj) || crm_is_handle(obj)) {
+        if (is_special(obj)) {
             json_decref(value);
             return 0;
         }
         const char *name = key_name(k, &len);
-        return json_object_setn_new(obj, name, len, break_cycle(value, chain, nc)) ? -1 : 0;
+        value = break_cycle(value, chain, nc);
+        int rc = k->utf8 ? json_object_setn_new_nocheck(obj, name, len, value) : json_object_setn_new(obj, name, len, value);
+        return rc ? -1 : 0;
     }
     json_decref(value);
     return -1;
@@ -626,6 +671,10 @@ int crm_path_set(const crm_path *p, json_t *root, const json_t *msg, json_t *val
     if (!p || !p->n || !root) {
         json_decref(value);
         return -1;
+    }
+    if (one_plain_key(p)) {
+        rkey k = plain_key(&p->segs[0]);
+        return value ? set_last(root, &k, value, &root, 1) : delete_last(root, &k);
     }
     if (!value) create_missing = false; /* deleting never builds parents */
     rkey stack[RKEY_STACK];
