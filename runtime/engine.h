@@ -149,6 +149,8 @@ void crm_context_runtime_close(crm_runtime *rt);
 
 /* admin.c */
 void crm_admin_install(crm_runtime *rt);
+/* Frees what path.c keeps per thread (a loop thread ending). */
+void crm_path_thread_done(void);
 
 crm_httpd *crm_runtime_httpd(crm_runtime *rt);
 crm_node *crm_runtime_find(crm_runtime *rt, const char *id);

@@ -472,6 +472,7 @@ static void *loop_main(void *arg)
         pthread_mutex_unlock(&l->lock);
     }
     current_loop = NULL;
+    crm_path_thread_done();
     return NULL;
 }
 

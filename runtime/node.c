@@ -155,14 +155,14 @@ void crm_node_send(crm_node *n, int port, json_t *msg)
 
 void crm_node_send_ports(crm_node *n, json_t **msgs, int nports)
 {
-    const char *shared_id = NULL;
+    /* the first message's _msgid, whatever its type (Node-RED copies the
+     * value), goes to those without one; a copy, as the messages go out */
+    const json_t *shared = NULL;
+    for (int i = 0; i < nports && !shared; i++)
+        if (msgs[i] && json_is_object(msgs[i]) && has_msgid(msgs[i]))
+            shared = json_object_getn(msgs[i], MSGID_KEY, MSGID_LEN);
     char fresh[17];
-    for (int i = 0; i < nports; i++)
-        if (msgs[i] && json_is_object(msgs[i]) && has_msgid(msgs[i]) && !shared_id)
-            shared_id = json_string_value(json_object_getn(msgs[i], MSGID_KEY, MSGID_LEN));
-    if (!shared_id) shared_id = crm_make_id(fresh);
-    char idcopy[64];
-    snprintf(idcopy, sizeof idcopy, "%s", shared_id);
+    json_t *id = shared ? crm_deep_copy(shared) : json_stringn_nocheck(crm_make_id(fresh), 16);
     bool first = true;
     for (int i = 0; i < nports; i++) {
         json_t *m = msgs[i];
@@ -172,13 +172,14 @@ void crm_node_send_ports(crm_node *n, json_t **msgs, int nports)
             json_decref(m);
             continue;
         }
-        if (!has_msgid(m)) set_msgid(m, idcopy);
+        if (!has_msgid(m)) json_object_setn_new_nocheck(m, MSGID_KEY, MSGID_LEN, crm_deep_copy(id));
         if (n->nwires[i] == 0) {
             crm_loop_release(m);
             continue;
         }
         deliver_port(n, i, m, &first);
     }
+    json_decref(id);
 }
 
 void crm_node_receive(crm_node *target, json_t *msg)

@@ -436,6 +436,14 @@ static rkey plain_key(const seg *g)
 static _Thread_local json_t *synth_ring[SYNTH_RING];
 static _Thread_local unsigned synth_pos;
 
+void crm_path_thread_done(void)
+{
+    for (unsigned i = 0; i < SYNTH_RING; i++) {
+        json_decref(synth_ring[i]);
+        synth_ring[i] = NULL;
+    }
+}
+
 static json_t *synth(json_t *v)
 {
     unsigned i = synth_pos++ % SYNTH_RING;

@@ -173,7 +173,7 @@ json_t *crm_handle_new(long long id)
 
 bool crm_is_handle(const json_t *v)
 {
-    return v && json_is_object(v) && json_object_get(v, CRM_HANDLE_KEY) != NULL;
+    return v && json_is_object(v) && json_object_size(v) == 1 && json_object_get(v, CRM_HANDLE_KEY) != NULL;
 }
 
 long long crm_handle_id(const json_t *v)
