@@ -69,17 +69,26 @@ static json_t *read_flows(const char *path)
     return v;
 }
 
-static char *current_rev(const char *flows_url)
+/* One request whose JSON answer has the string field key: a copy of it,
+ * or NULL with what failed printed (what: "GET URL", ...). */
+static char *request_field(const char *url, const char *body, const char *key, const char *what)
 {
     strbuf out = SB_INIT;
-    long st = request(flows_url, NULL, &out);
+    long st = request(url, body, &out);
     json_t *v = st == 200 ? crm_parse(out.data ? out.data : "", out.len, NULL, 0) : NULL;
-    const char *rev = json_string_value(json_object_get(v, "rev"));
-    char *res = rev ? strdup(rev) : NULL;
-    if (!res && st) fprintf(stderr, "carmine deploy: GET %s: %ld %s\n", flows_url, st, out.data ? out.data : "");
+    const char *field = json_string_value(json_object_get(v, key));
+    char *res = field ? strdup(field) : NULL;
+    if (!res && st) fprintf(stderr, "carmine deploy: %s: %ld %s\n", what, st, out.data ? out.data : "");
     json_decref(v);
     sb_free(&out);
     return res;
+}
+
+static char *current_rev(const char *flows_url)
+{
+    char what[2100];
+    snprintf(what, sizeof what, "GET %s", flows_url);
+    return request_field(flows_url, NULL, "rev", what);
 }
 
 /* POST /auth/token (the password grant of node-red-admin); the token. */
@@ -90,14 +99,9 @@ static char *log_in(const char *root, const char *user, const char *password)
     json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:s}", "client_id", "node-red-admin", "grant_type", "password",
                              "scope", "*", "username", user, "password", password);
     char *text = crm_stringify(body, 0);
-    strbuf out = SB_INIT;
-    long st = request(url, text, &out);
-    json_t *v = st == 200 ? crm_parse(out.data ? out.data : "", out.len, NULL, 0) : NULL;
-    const char *t = json_string_value(json_object_get(v, "access_token"));
-    char *token = t ? strdup(t) : NULL;
-    if (!token && st) fprintf(stderr, "carmine deploy: log in as %s: %ld %s\n", user, st, out.data ? out.data : "");
-    json_decref(v);
-    sb_free(&out);
+    char what[300];
+    snprintf(what, sizeof what, "log in as %s", user);
+    char *token = request_field(url, text, "access_token", what);
     free(text);
     json_decref(body);
     return token;

@@ -363,21 +363,6 @@ static void tcp_migrate_req(supervisor *s, bool want)
     sup_log(s, "net.ipv4.tcp_migrate_req = %d", v);
 }
 
-static int write_text(const char *path, const char *text)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return -1;
-    bool ok = fputs(text, f) >= 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) < 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 /* Writes the flows file as Node-RED does (the previous one kept as .NAME.backup). */
 int sup_write_flows(supervisor *s, const json_t *flows)
 {
@@ -390,7 +375,7 @@ int sup_write_flows(supervisor *s, const json_t *flows)
         if (link(s->flows_path, backup) < 0) { /* best effort */ }
     }
     char *text = crm_stringify(flows, 4);
-    int rc = write_text(s->flows_path, text);
+    int rc = crm_write_file(s->flows_path, text, 0644);
     free(text);
     return rc;
 }
@@ -405,7 +390,7 @@ static int write_replica_settings(supervisor *s, const char *admin_host)
     json_object_set_new(rs, "supervisorUrl", json_string(url));
     char *text = crm_stringify(rs, 2);
     json_decref(rs);
-    int rc = write_text(s->settings_path, text);
+    int rc = crm_write_file(s->settings_path, text, 0644);
     free(text);
     return rc;
 }

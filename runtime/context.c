@@ -312,7 +312,7 @@ static int load_store(crm_runtime *rt, ctxstore *s)
 
 static void write_scope(crm_runtime *rt, ctxstore *s, const char *id, json_t *obj)
 {
-    char path[4096], tmp[4200];
+    char path[4096];
     file_of(s, id, path, sizeof path);
     char *slash = strrchr(path, '/');
     *slash = 0;
@@ -322,10 +322,8 @@ static void write_scope(crm_runtime *rt, ctxstore *s, const char *id, json_t *ob
         unlink(path);
         return;
     }
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)time(NULL));
     char *text = crm_stringify(obj, 4);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp || fputs(text, fp) < 0 || fclose(fp) != 0 || rename(tmp, path) < 0)
+    if (crm_write_file(path, text, 0644) < 0)
         crm_log(rt, CRM_LOG_ERROR, NULL, "context store %s: cannot write %s: %s", s->name, path, strerror(errno));
     free(text);
 }

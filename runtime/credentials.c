@@ -236,22 +236,12 @@ bool crm_credentials_extract(json_t *flows, json_t *creds)
     return changed;
 }
 
+/* Secrets and keys: readable by their owner only. */
 static int write_file_atomic(const char *path, const char *text, strbuf *err)
 {
-    strbuf tmp = SB_INIT;
-    sb_printf(&tmp, "%s.$$$", path);
-    FILE *f = fopen(tmp.data, "w");
-    bool ok = f && fputs(text, f) >= 0;
-    if (f) ok = fclose(f) == 0 && ok;
-    if (ok) chmod(tmp.data, 0600);
-    if (!ok || rename(tmp.data, path) < 0) {
-        sb_printf(err, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp.data);
-        sb_free(&tmp);
-        return -1;
-    }
-    sb_free(&tmp);
-    return 0;
+    if (crm_write_file(path, text, 0600) == 0) return 0;
+    sb_printf(err, "cannot write %s: %s", path, strerror(errno));
+    return -1;
 }
 
 /* The key Node-RED would encrypt with: credentialSecret, else the generated

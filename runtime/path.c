@@ -400,12 +400,11 @@ static bool key_is(const rkey *k, const char *name)
     return !k->is_num && k->len == strlen(name) && !memcmp(k->str, name, k->len);
 }
 
-/* Buffers and live handles are objects of exactly one key (value.h): the
- * size test spares an ordinary message the hash lookups of crm_is_buf and
- * crm_is_handle on every read and write. */
+/* Buffers and live handles (crm_is_buf and crm_is_handle test the key
+ * count first, so a plain message costs no hash lookup here). */
 static bool is_special(const json_t *obj)
 {
-    return json_object_size(obj) == 1 && (crm_is_buf(obj) || crm_is_handle(obj));
+    return crm_is_buf(obj) || crm_is_handle(obj);
 }
 
 /* msg.payload and its like, the common case: one plain key, nothing to
@@ -488,14 +487,14 @@ static json_t *get_one(const json_t *obj, rkey *k)
     size_t idx, len;
     switch (json_typeof(obj)) {
     case JSON_OBJECT:
-        if (json_object_size(obj) == 1 && crm_is_buf(obj)) {
+        if (crm_is_buf(obj)) {
             size_t n;
             const unsigned char *d = crm_buf_data(obj, &n);
             if (key_index(k, &idx)) return idx < n ? synth(json_real(d[idx])) : NULL;
             if (key_is(k, "length")) return synth(json_real((double)n));
             return NULL;
         }
-        if (json_object_size(obj) == 1 && crm_is_handle(obj)) return NULL;
+        if (crm_is_handle(obj)) return NULL;
         {
             const char *name = key_name(k, &len);
             return json_object_getn(obj, name, len);

@@ -87,6 +87,10 @@ json_t *crm_parse(const char *text, size_t len, char *err, size_t errlen);
 /* Reads and parses a JSON file ("-" is stdin). On error returns NULL and
  * writes "cannot read PATH: reason" or "PATH: line L column C: reason". */
 json_t *crm_parse_file(const char *path, char *err, size_t errlen);
+/* Writes text to path at once: into PATH.PID.tmp, then renamed over path, so
+ * a reader never sees half a file. mode: the new file's permissions. 0, or
+ * -1 with errno set. */
+int crm_write_file(const char *path, const char *text, unsigned mode);
 
 /* The value of a hexadecimal digit, or -1. */
 int crm_hexval(int c);

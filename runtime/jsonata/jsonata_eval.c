@@ -139,28 +139,30 @@ static void frame_bind_arg(jframe *f, const char *name, json_t *v)
     else if (f->n == before) jv_incref(v); /* a repeated parameter name: keep it simple */
 }
 
-/* jframe_lookup for a variable node: its built-in was found at compile time. */
-static json_t *lookup_var(jeval *E, jframe *f, const jnode *var)
+/* A binding of the frames or of the caller's bindings, or NULL. */
+static json_t *bound(jeval *E, jframe *f, const char *name)
 {
-    const char *name = var->str;
     for (; f; f = f->parent)
         for (int i = 0; i < f->n; i++)
             if (f->b[i].name[0] == name[0] && !strcmp(f->b[i].name, name)) return f->b[i].val;
     if (E->user)
         for (int i = 0; i < E->user->n; i++)
             if (!strcmp(E->user->b[i].name, name)) return E->user->b[i].val;
-    return var->builtin ? var->builtin : jbuiltin_value(name); /* unmarked: a very deep AST */
+    return NULL;
+}
+
+/* jframe_lookup for a variable node: its built-in was found at compile time. */
+static json_t *lookup_var(jeval *E, jframe *f, const jnode *var)
+{
+    json_t *v = bound(E, f, var->str);
+    if (v) return v;
+    return var->builtin ? var->builtin : jbuiltin_value(var->str); /* unmarked: a very deep AST */
 }
 
 json_t *jframe_lookup(jeval *E, jframe *f, const char *name)
 {
-    for (; f; f = f->parent)
-        for (int i = 0; i < f->n; i++)
-            if (f->b[i].name[0] == name[0] && !strcmp(f->b[i].name, name)) return f->b[i].val;
-    if (E->user)
-        for (int i = 0; i < E->user->n; i++)
-            if (!strcmp(E->user->b[i].name, name)) return E->user->b[i].val;
-    return jbuiltin_value(name);
+    json_t *v = bound(E, f, name);
+    return v ? v : jbuiltin_value(name);
 }
 
 static bool frame_has(jeval *E, jframe *f, const char *name)

@@ -16,14 +16,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import article  # noqa: E402
 
-failures = 0
-
-
-def check(name, cond, detail=""):
-    global failures
-    print(("ok - " if cond else "not ok - ") + name + ("" if cond else "  (" + detail + ")"))
-    if not cond:
-        failures += 1
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import check  # noqa: E402
 
 
 def main():
@@ -53,7 +48,7 @@ def main():
           "last achieved %.2f" % b1[-1])
     check("api-bottleneck.json, one instance: never near the target", max(b1) <= 12, "peak %.2f" % max(b1))
     check("api-bottleneck.json, two replicas: ~20/s (17-21)", 17 <= b2[-1] <= 21, "last achieved %.2f" % b2[-1])
-    return failures
+    return tap.failures
 
 
 if __name__ == "__main__":

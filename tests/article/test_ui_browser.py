@@ -18,14 +18,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 import cdp  # noqa: E402
 from carmine_proc import Carmine  # noqa: E402
 
-failures = 0
-
-
-def check(name, cond, detail=""):
-    global failures
-    print(("ok - " if cond else "not ok - ") + name + ("" if cond else "  (" + detail + ")"))
-    if not cond:
-        failures += 1
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import check  # noqa: E402
 
 
 def get(port, path):
@@ -92,7 +87,7 @@ def main():
         if browser:
             browser.close()
         carmine.stop()
-    return failures
+    return tap.failures
 
 
 if __name__ == "__main__":
