@@ -303,9 +303,12 @@ static void token(crm_admin_auth *a, const json_t *headers, const char *body, si
         reply_unauthorized(r);
         return;
     }
-    if (strcmp(field(f, "grant_type"), "password")) {
-        crm_admin_reply_json(r, 501, json_pack("{s:s,s:s}", "error", "unsupported_grant_type", "error_description",
-                                               "Unsupported grant type"));
+    const char *grant = json_string_value(json_object_get(f, "grant_type"));
+    if (!grant || strcmp(grant, "password")) {
+        char text[300];
+        snprintf(text, sizeof text, "Unsupported grant type: %s", grant ? grant : "undefined");
+        crm_admin_reply_json(r, 501,
+                             json_pack("{s:s,s:s}", "error", "unsupported_grant_type", "error_description", text));
         json_decref(f);
         return;
     }
@@ -321,17 +324,19 @@ static void token(crm_admin_auth *a, const json_t *headers, const char *body, si
         return;
     }
     const json_t *u = check_user(a, user, field(f, "password"));
-    /* the scope asked for, space-separated; none: the user's permissions */
+    /* the scope asked for, space-separated; "": the user's permissions; no
+     * scope at all matches no permission (Node-RED, checked on 4.1.15) */
+    bool scoped = json_object_get(f, "scope") != NULL;
     json_t *scope = json_array();
     char *s = strdup(field(f, "scope"));
     for (char *save = NULL, *w = strtok_r(s, " ", &save); w; w = strtok_r(NULL, " ", &save))
         json_array_append_new(scope, json_string(w));
     free(s);
-    if (u && !json_array_size(scope)) {
+    if (u && scoped && !json_array_size(scope)) {
         json_decref(scope);
         scope = json_deep_copy(json_object_get(u, "permissions"));
     }
-    char *t = u && has_permission(json_object_get(u, "permissions"), scope) ? new_token() : NULL;
+    char *t = u && scoped && has_permission(json_object_get(u, "permissions"), scope) ? new_token() : NULL;
     if (!t) {
         crm_admin_reply_json(r, 403, json_pack("{s:s,s:s}", "error", "invalid_grant", "error_description",
                                                "Invalid resource owner credentials"));

@@ -100,6 +100,20 @@ int main(void)
     CHECK(t == NULL && reply.status == 403);
     char *reader = login(a, "node-red-editor", "reader", "secretpw", "read");
     CHECK(reader != NULL);
+    /* an empty scope is the user's permissions; none at all matches nothing */
+    t = login(a, "node-red-editor", "reader", "secretpw", "");
+    CHECK(t != NULL);
+    free(t);
+    json_t *hf = json_pack("{s:s}", "content-type", "application/x-www-form-urlencoded");
+    const char *noscope = "client_id=node-red-admin&grant_type=password&username=reader&password=secretpw";
+    clear();
+    CHECK(crm_admin_auth_route(a, "POST", "/auth/token", hf, noscope, strlen(noscope), &reply));
+    CHECK(reply.status == 403);
+    const char *nogrant = "client_id=node-red-admin&username=reader&password=secretpw";
+    clear();
+    CHECK(crm_admin_auth_route(a, "POST", "/auth/token", hf, nogrant, strlen(nogrant), &reply));
+    CHECK(reply.status == 501 && strstr(reply.body, "Unsupported grant type: undefined"));
+    json_decref(hf);
 
     /* GET /settings' user: the user's permissions, whatever the token's scope */
     json_t *h0 = json_object();
