@@ -38,7 +38,7 @@ typedef enum { M_DELAY, M_DELAYV, M_RANDOM, M_RATE, M_BURST, M_QUEUE, M_TIMED } 
 typedef struct pend {
     struct pend *prev, *next;
     json_t *msg;        /* NULL for burst slots */
-    double due;         /* crm_now_ms() at which it is released */
+    double due;         /* crm_loop_now() clock: when it is released */
     crm_timer *timer;   /* own timer (delayv, random) */
     bool status_after;  /* delayv: whether the send updates the status */
 } pend;
@@ -294,7 +294,7 @@ static void head_rearm(crm_node *n, delay_state *s)
     }
     if (!s->head_timer && s->first) {
         s->head_due = s->first->due;
-        double wait = s->head_due - crm_now_ms();
+        double wait = s->head_due - crm_loop_now();
         s->head_timer = crm_timer_start(n, wait > 0 ? wait : 0, 0, head_fire, s);
     }
 }
@@ -427,7 +427,7 @@ static void timed_input(crm_node *n, delay_state *s, json_t *msg)
         pend *e = calloc(1, sizeof *e);
         if (!e) abort();
         e->msg = msg;
-        e->due = crm_now_ms() + wait;
+        e->due = crm_loop_now() + wait;
         e->status_after = status_after;
         pend_append(s, e);
         if (s->mode != M_DELAY) e->timer = crm_timer_start(n, wait, 0, own_fire, e);
@@ -629,7 +629,7 @@ static void burst_input(crm_node *n, delay_state *s, json_t *msg)
         crm_node_send(n, 0, json_incref(msg));
         pend *e = calloc(1, sizeof *e);
         if (!e) abort();
-        e->due = crm_now_ms() + js_timeout(s->burst_window);
+        e->due = crm_loop_now() + js_timeout(s->burst_window);
         pend_append(s, e);
         head_rearm(n, s);
     } else {

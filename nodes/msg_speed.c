@@ -30,7 +30,7 @@ typedef struct {
     double in_buffer;       /* sum over the buckets */
     double new_count;       /* messages of the current second */
     bool has_start;
-    double start;           /* start of the current second (crm_now_ms) */
+    double start;           /* start of the current second (crm_loop_now) */
     bool paused;
     bool prev_startup;
     double prev_count;
@@ -138,7 +138,7 @@ static void an_close_second(crm_node *n, const speed_state *s, analyzer *a)
 
 static void an_analyse(crm_node *n, const speed_state *s, analyzer *a, bool counted)
 {
-    double now = crm_now_ms();
+    double now = crm_loop_now();
     if (!a->has_start) {
         a->has_start = true;
         a->start = now;
@@ -157,7 +157,7 @@ static void an_timer_fire(crm_node *n, void *arg);
 
 static void an_arm(crm_node *n, analyzer *a)
 {
-    double wait = a->next_tick - crm_now_ms();
+    double wait = a->next_tick - crm_loop_now();
     a->timer = crm_timer_start(n, wait > 0 ? wait : 0, 0, an_timer_fire, a);
 }
 
@@ -167,10 +167,10 @@ static void an_timer_fire(crm_node *n, void *arg)
     analyzer *a = arg;
     a->timer = NULL;
     if (!a->ticking) return;
-    if (crm_now_ms() >= a->next_tick) {
+    if (crm_loop_now() >= a->next_tick) {
         an_analyse(n, crm_node_data(n), a, false);
         a->next_tick += TICK_MS;
-        if (a->next_tick <= crm_now_ms()) a->next_tick = crm_now_ms() + TICK_MS;
+        if (a->next_tick <= crm_loop_now()) a->next_tick = crm_loop_now() + TICK_MS;
     }
     an_arm(n, a);
 }
@@ -181,7 +181,7 @@ static void an_process(crm_node *n, const speed_state *s, analyzer *a, bool coun
     if (a->paused) return;
     an_analyse(n, s, a, counted);
     a->ticking = true;
-    a->next_tick = crm_now_ms() + TICK_MS;
+    a->next_tick = crm_loop_now() + TICK_MS;
     if (!a->timer) an_arm(n, a); /* an armed timer fires early and re-arms */
 }
 
@@ -254,7 +254,7 @@ static void control(crm_node *n, speed_state *s, json_t *msg, analyzer **list, s
         if (!a->paused) continue;
         a->paused = false;
         a->has_start = true;
-        a->start = crm_now_ms();
+        a->start = crm_loop_now();
         an_process(n, s, a, false);
     }
     for (size_t i = 0; pause && i < count; i++) {

@@ -162,6 +162,12 @@ void crm_timers_cancel_all(crm_node *n);
  * Any thread. */
 double crm_now_ms(void);
 double crm_wall_ms(void);
+/* The clock crm_timer_start counts from: on a loop, the moment the loop's
+ * current turn began, or, when something woke it from sleep (a message
+ * from another thread, a timer), the moment it was woken rather than the
+ * later moment the kernel ran it. Like Node's loop time, it stands still
+ * during a turn. Elsewhere it is crm_now_ms(). */
+double crm_loop_now(void);
 
 /* Property expressions (msg.a.b[0]["c d"], §2.9) ------------------------------------- */
 

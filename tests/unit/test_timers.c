@@ -1,7 +1,9 @@
 /* test_timers.c: loop timers fire in due order and never before their due
  * time, also when a later-armed timer is due first, when the earliest one
  * is cancelled, and for a repeating timer; the loop sleeps on a timerfd, so
- * these pin down how it is armed and re-armed. */
+ * these pin down how it is armed and re-armed. Timers count from the loop's
+ * clock (crm_loop_now): it stands still during a turn and, when another
+ * thread woke the loop, stands at the moment of the wake-up call. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@ static int fired_tag[MAX_FIRES];
 static double fired_early[MAX_FIRES]; /* due - now at the call: > 0 means early */
 static int nfired;
 static crm_timer *cancel_me;
+static double clock_seen[3]; /* the "clock" scenario: loop clock, real clock, loop clock again */
 
 static void record(int tag, double due)
 {
@@ -48,7 +51,7 @@ static probe_timer *arm(crm_node *n, double ms, int tag)
 {
     probe_timer *p = malloc(sizeof *p);
     p->tag = tag;
-    p->due = crm_now_ms() + ms;
+    p->due = crm_loop_now() + ms;
     crm_timer_start(n, ms, 0, on_fire, p);
     return p;
 }
@@ -82,13 +85,20 @@ static void probe_input(crm_node *n, json_t *msg)
     } else if (what && !strcmp(what, "cancel-head")) {
         probe_timer *p = malloc(sizeof *p);
         p->tag = 99;
-        p->due = crm_now_ms() + 2;
+        p->due = crm_loop_now() + 2;
         cancel_me = crm_timer_start(n, 2, 0, on_fire, p);
         arm(n, 15, 4);
         crm_timer_cancel(cancel_me); /* the timerfd was armed for it */
         free(p);
+    } else if (what && !strcmp(what, "clock")) {
+        clock_seen[0] = crm_loop_now();
+        clock_seen[1] = crm_now_ms();
+        while (crm_now_ms() < clock_seen[1] + 0.5) {
+        }
+        clock_seen[2] = crm_loop_now(); /* the same turn: unchanged */
+        arm(n, 10, 5);
     } else if (what && !strcmp(what, "repeat")) {
-        tick_due = crm_now_ms() + 7;
+        tick_due = crm_loop_now() + 7;
         ticker = crm_timer_start(n, 7, 7, on_tick, NULL);
     }
     json_decref(msg);
@@ -144,6 +154,21 @@ int main(void)
     CHECK(nfired == 1);
     CHECK(nfired >= 1 && fired_tag[0] == 4);
     CHECK(nfired >= 1 && fired_early[0] <= 0);
+
+    /* the loop sleeps: the message wakes it, and its clock stands at the
+     * call, not at the later moment the loop thread ran */
+    reset();
+    usleep(20000);
+    double before = crm_now_ms();
+    crm_runtime_send(rt, "p", json_pack("{s:s}", "payload", "clock"));
+    double after = crm_now_ms();
+    wait_fires(1);
+    CHECK(nfired == 1);
+    CHECK(clock_seen[0] >= before && clock_seen[0] <= after);
+    CHECK(clock_seen[1] >= clock_seen[0]);
+    CHECK(clock_seen[2] == clock_seen[0]);
+    CHECK(nfired >= 1 && fired_tag[0] == 5 && fired_early[0] <= 0);
+    CHECK(crm_loop_now() >= after); /* off the loop: the real clock */
 
     reset();
     crm_runtime_send(rt, "p", json_pack("{s:s}", "payload", "repeat"));
