@@ -8,16 +8,27 @@
  * Node-RED 4.1.15's: 401 "Unauthorized" with WWW-Authenticate, 403
  * invalid_grant, {} from GET /auth/login when adminAuth is off.
  *
- * Tokens live in memory (Node-RED keeps them in .sessions.json): a restart
- * logs everyone out. The "strategy" type and functions (users(), tokens())
- * need JavaScript and are refused at start. */
+ * Sessions are kept in userDir/.sessions.json, in Node-RED's format
+ * ({token: {user, client, scope, accessToken, expires}}), so that they
+ * survive a restart as Node-RED's do, and so that the replicas of a
+ * supervisor and the supervisor itself (one userDir) know each other's
+ * tokens: behind a load balancer the next request may reach another
+ * replica. Every check compares the file's identity (inode, size, mtime)
+ * with what was read last and reads it again when it changed; a change is
+ * made under an flock on userDir/.sessions.json.lock, on what the file
+ * holds by then. When the file cannot be written, a token still works on
+ * the process that issued it. The "strategy" type and functions (users(),
+ * tokens()) need JavaScript and are refused at start. */
 #include <crypt.h>
-#include <nettle/base64.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "admin_auth.h"
 #include "http.h"
@@ -26,13 +37,24 @@
 #define DEFAULT_EXPIRY_S 604800 /* a week, Node-RED's sessionExpiryTime */
 #define LOGIN_WINDOW_MS 600000  /* 10 minutes */
 #define LOGIN_ATTEMPTS 5
+#define TOKEN_LEN 128
 
 typedef struct {
     char *token;
     char *user;
+    char *client;
     json_t *scope;
     double expires; /* wall ms */
 } session;
+
+/* What identifies one version of the sessions file. */
+typedef struct {
+    bool exists;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} file_version;
 
 typedef struct {
     char *user;
@@ -48,6 +70,9 @@ struct crm_admin_auth {
     size_t nsessions, capsessions;
     attempt *attempts;
     size_t nattempts, capattempts;
+    char *path;           /* userDir/.sessions.json */
+    char *lock_path;
+    file_version seen;    /* the version the sessions were read from */
 };
 
 static void problem(strbuf *err, const char *what)
@@ -93,6 +118,12 @@ crm_admin_auth *crm_admin_auth_new(const json_t *settings, strbuf *err)
     a->anon = def ? json_deep_copy(def) : NULL;
     a->expiry_s = json_is_number(exp) && json_number_value(exp) > 0 ? json_number_value(exp) : DEFAULT_EXPIRY_S;
     pthread_mutex_init(&a->mu, NULL);
+    const char *dir = json_string_value(json_object_get(settings, "userDir"));
+    strbuf p = SB_INIT;
+    sb_printf(&p, "%s/.sessions.json", dir && *dir ? dir : ".");
+    a->path = sb_take(&p);
+    sb_printf(&p, "%s.lock", a->path);
+    a->lock_path = sb_take(&p);
     return a;
 }
 
@@ -100,14 +131,112 @@ static void drop_session(session *s)
 {
     free(s->token);
     free(s->user);
+    free(s->client);
     json_decref(s->scope);
+}
+
+static void drop_sessions(crm_admin_auth *a)
+{
+    for (size_t i = 0; i < a->nsessions; i++) drop_session(&a->sessions[i]);
+    a->nsessions = 0;
+}
+
+static void add_session(crm_admin_auth *a, session s)
+{
+    if (a->nsessions == a->capsessions) {
+        a->capsessions = a->capsessions ? 2 * a->capsessions : 8;
+        a->sessions = realloc(a->sessions, a->capsessions * sizeof *a->sessions);
+        if (!a->sessions) abort();
+    }
+    a->sessions[a->nsessions++] = s;
+}
+
+static file_version version_of(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) return (file_version){0};
+    return (file_version){true, st.st_dev, st.st_ino, st.st_size, st.st_mtim};
+}
+
+static bool same_version(const file_version *x, const file_version *y)
+{
+    return x->exists == y->exists && (!x->exists || (x->dev == y->dev && x->ino == y->ino && x->size == y->size &&
+                                                      x->mtime.tv_sec == y->mtime.tv_sec &&
+                                                      x->mtime.tv_nsec == y->mtime.tv_nsec));
+}
+
+/* Under a->mu: the sessions are the file's when it changed since it was
+ * last read (another process issued or revoked a token). Expired sessions
+ * are left out. */
+static void sessions_sync(crm_admin_auth *a, double now)
+{
+    file_version v = version_of(a->path);
+    if (same_version(&v, &a->seen)) return;
+    a->seen = v;
+    drop_sessions(a);
+    json_t *all = v.exists ? json_load_file(a->path, 0, NULL) : NULL;
+    const char *token;
+    json_t *e;
+    json_object_foreach(all, token, e) {
+        const char *user = json_string_value(json_object_get(e, "user"));
+        const char *client = json_string_value(json_object_get(e, "client"));
+        const json_t *scope = json_object_get(e, "scope");
+        const json_t *expires = json_object_get(e, "expires");
+        if (!user || !scope || !json_is_number(expires) || json_number_value(expires) < now) continue;
+        add_session(a, (session){strdup(token), strdup(user), strdup(client ? client : ""), json_deep_copy(scope),
+                                 json_number_value(expires)});
+    }
+    json_decref(all);
+}
+
+/* Under a->mu, with the file locked: writes the sessions; false when it
+ * cannot. */
+static bool sessions_save(crm_admin_auth *a)
+{
+    json_t *all = json_object();
+    for (size_t i = 0; i < a->nsessions; i++) {
+        const session *s = &a->sessions[i];
+        json_object_set_new(all, s->token, json_pack("{s:s,s:s,s:O,s:s,s:I}", "user", s->user, "client", s->client,
+                                                     "scope", s->scope, "accessToken", s->token, "expires",
+                                                     (json_int_t)s->expires));
+    }
+    char *text = json_dumps(all, JSON_COMPACT);
+    json_decref(all);
+    bool ok = text && crm_write_file(a->path, text, 0600) == 0;
+    free(text);
+    if (ok) a->seen = version_of(a->path);
+    return ok;
+}
+
+/* Takes a->mu and the file's lock (-1 when there is no lock to be had:
+ * then the change is made in memory and on the file all the same) and
+ * brings the sessions up to date. */
+static int sessions_begin(crm_admin_auth *a, double now)
+{
+    pthread_mutex_lock(&a->mu);
+    int fd = open(a->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    sessions_sync(a, now);
+    return fd;
+}
+
+static void sessions_end(crm_admin_auth *a, int fd)
+{
+    sessions_save(a);
+    if (fd >= 0) close(fd); /* and with it the lock */
+    pthread_mutex_unlock(&a->mu);
 }
 
 void crm_admin_auth_free(crm_admin_auth *a)
 {
     if (!a) return;
-    for (size_t i = 0; i < a->nsessions; i++) drop_session(&a->sessions[i]);
+    drop_sessions(a);
     for (size_t i = 0; i < a->nattempts; i++) free(a->attempts[i].user);
+    free(a->path);
+    free(a->lock_path);
     free(a->sessions);
     free(a->attempts);
     json_decref(a->users);
@@ -161,6 +290,7 @@ static void reply_unauthorized(crm_admin_reply *r)
 /* The live session of a token, under a->mu; NULL when unknown. */
 static const session *find_session(crm_admin_auth *a, const char *token, double now)
 {
+    sessions_sync(a, now);
     for (size_t i = 0; i < a->nsessions; i++) {
         session *s = &a->sessions[i];
         if (strcmp(s->token, token)) continue;
@@ -282,14 +412,25 @@ static void forget_attempts(crm_admin_auth *a, const char *user)
     a->nattempts = k;
 }
 
+/* Node-RED's tokens: 128 letters and digits, nothing a form body or a
+ * header would need to escape. */
 static char *new_token(void)
 {
-    uint8_t raw[128];
-    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) return NULL;
-    char *t = malloc(BASE64_ENCODE_RAW_LENGTH(sizeof raw) + 1);
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    char *t = malloc(TOKEN_LEN + 1);
     if (!t) return NULL;
-    base64_encode_raw(t, sizeof raw, raw);
-    t[BASE64_ENCODE_RAW_LENGTH(sizeof raw)] = 0;
+    size_t n = 0;
+    while (n < TOKEN_LEN) {
+        uint8_t raw[2 * TOKEN_LEN];
+        if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+            free(t);
+            return NULL;
+        }
+        /* 248 = 4 * 62: bytes above it are dropped, so every character is equally likely */
+        for (size_t i = 0; i < sizeof raw && n < TOKEN_LEN; i++)
+            if (raw[i] < 248) t[n++] = alphabet[raw[i] % 62];
+    }
+    t[TOKEN_LEN] = 0;
     return t;
 }
 
@@ -344,33 +485,28 @@ static void token(crm_admin_auth *a, const json_t *headers, const char *body, si
         json_decref(f);
         return;
     }
-    pthread_mutex_lock(&a->mu);
+    int lock = sessions_begin(a, now);
     forget_attempts(a, user);
-    if (a->nsessions == a->capsessions) {
-        a->capsessions = a->capsessions ? 2 * a->capsessions : 8;
-        a->sessions = realloc(a->sessions, a->capsessions * sizeof *a->sessions);
-        if (!a->sessions) abort();
-    }
-    a->sessions[a->nsessions++] = (session){strdup(t), strdup(user), scope, now + a->expiry_s * 1000};
-    pthread_mutex_unlock(&a->mu);
+    add_session(a, (session){strdup(t), strdup(user), strdup(client), scope, now + a->expiry_s * 1000});
+    sessions_end(a, lock);
     crm_admin_reply_json(r, 200, json_pack("{s:s,s:f,s:s}", "access_token", t, "expires_in", a->expiry_s,
                                            "token_type", "Bearer"));
     free(t);
     json_decref(f);
 }
 
-static void revoke(crm_admin_auth *a, const json_t *headers, const char *body, size_t len, crm_admin_reply *r)
+static void revoke_session(crm_admin_auth *a, const json_t *headers, const char *body, size_t len, crm_admin_reply *r)
 {
     json_t *f = form(headers, body, len);
     const char *t = field(f, "token");
-    pthread_mutex_lock(&a->mu);
+    int lock = sessions_begin(a, crm_wall_ms());
     for (size_t i = 0; i < a->nsessions; i++) {
         if (strcmp(a->sessions[i].token, t)) continue;
         drop_session(&a->sessions[i]);
         a->sessions[i] = a->sessions[--a->nsessions];
         break;
     }
-    pthread_mutex_unlock(&a->mu);
+    sessions_end(a, lock);
     json_decref(f);
     r->status = 200;
     r->body = strdup("");
@@ -394,7 +530,7 @@ bool crm_admin_auth_route(crm_admin_auth *a, const char *method, const char *pat
         return true;
     }
     if (!strcmp(path, "/auth/revoke")) {
-        if (crm_admin_auth_allow(a, headers, "", r)) revoke(a, headers, body, len, r);
+        if (crm_admin_auth_allow(a, headers, "", r)) revoke_session(a, headers, body, len, r);
         return true;
     }
     return false;

@@ -2,9 +2,14 @@
  * below were compared with a running Node-RED using the same settings):
  * logins with a bcrypt hash made by bcryptjs, scopes against permissions,
  * anonymous defaults, 401/400/403 cases, revoke, the login-attempt limit,
- * and settings refused with a reason. */
+ * and settings refused with a reason. Sessions live in userDir/.sessions.json
+ * (Node-RED's format): processes sharing a userDir (a supervisor's replicas)
+ * and a restarted process know each other's tokens. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "admin_auth.h"
 #include "unit.h"
@@ -57,15 +62,107 @@ static crm_admin_auth *make(const char *settings_text, strbuf *err)
     return a;
 }
 
+static void remove_dir(const char *dir)
+{
+    char p[300];
+    const char *names[] = {".sessions.json", ".sessions.json.lock"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+/* Two processes' worth of adminAuth on one userDir, a restart, a file
+ * written by Node-RED. */
+static void shared_sessions(const char *text, const char *dir)
+{
+    strbuf err = SB_INIT;
+    crm_admin_auth *a1 = make(text, &err), *a2 = make(text, &err);
+    CHECK(a1 && a2);
+    char *t1 = login(a1, "node-red-admin", "admin", "secretpw", "*");
+    CHECK(t1 != NULL);
+    CHECK(allowed(a2, t1, "flows.write")); /* issued by the other one */
+    char *t2 = login(a2, "node-red-editor", "reader", "secretpw", "read");
+    CHECK(t2 != NULL);
+    CHECK(allowed(a1, t2, "flows.read") && !allowed(a1, t2, "flows.write"));
+    CHECK(allowed(a1, t1, "flows.write")); /* a1's own survives a2's write */
+
+    char path[300];
+    snprintf(path, sizeof path, "%s/.sessions.json", dir);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    json_t *file = json_load_file(path, 0, NULL);
+    json_t *e = json_object_get(file, t1);
+    CHECK_STR(json_string_value(json_object_get(e, "user")), "admin");
+    CHECK_STR(json_string_value(json_object_get(e, "client")), "node-red-admin");
+    CHECK_STR(json_string_value(json_object_get(e, "accessToken")), t1);
+    CHECK(json_is_integer(json_object_get(e, "expires")));
+    json_decref(file);
+
+    /* revoked on one, refused by the other */
+    char body[400];
+    snprintf(body, sizeof body, "{\"token\":\"%s\"}", t1);
+    json_t *h = json_pack("{s:s}", "content-type", "application/json");
+    json_object_set_new(h, "authorization", json_sprintf("Bearer %s", t1));
+    clear();
+    CHECK(crm_admin_auth_route(a2, "POST", "/auth/revoke", h, body, strlen(body), &reply));
+    CHECK(reply.status == 200);
+    json_decref(h);
+    CHECK(!allowed(a1, t1, "flows.read"));
+    CHECK(allowed(a1, t2, "flows.read"));
+
+    /* a restart keeps the live one */
+    crm_admin_auth_free(a1);
+    crm_admin_auth_free(a2);
+    a1 = make(text, &err);
+    CHECK(allowed(a1, t2, "flows.read"));
+    CHECK(!allowed(a1, t1, "flows.read"));
+    crm_admin_auth_free(a1);
+
+    /* what Node-RED writes: a scope string; an expired session is refused */
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("{\"tokA\":{\"user\":\"admin\",\"client\":\"node-red-admin\",\"scope\":\"*\","
+              "\"accessToken\":\"tokA\",\"expires\":99999999999999},"
+              "\"tokB\":{\"user\":\"admin\",\"client\":\"node-red-admin\",\"scope\":\"*\","
+              "\"accessToken\":\"tokB\",\"expires\":1000}}",
+              f);
+        fclose(f);
+    }
+    a1 = make(text, &err);
+    CHECK(allowed(a1, "tokA", "flows.write"));
+    CHECK(!allowed(a1, "tokB", "flows.read") && reply.status == 401);
+    CHECK(!allowed(a1, t2, "flows.read")); /* gone with the file's old content */
+    crm_admin_auth_free(a1);
+    free(t1);
+    free(t2);
+    sb_free(&err);
+}
+
+/* Settings with an admin and a reader, sessions kept in dir. */
+static void two_users(char *text, size_t size, const char *dir)
+{
+    snprintf(text, size,
+             "{\"userDir\":\"%s\",\"adminAuth\":{\"type\":\"credentials\",\"users\":["
+             "{\"username\":\"admin\",\"password\":\"%s\",\"permissions\":\"*\"},"
+             "{\"username\":\"reader\",\"password\":\"%s\",\"permissions\":\"read\"}]}}",
+             dir, HASH, HASH);
+}
+
 int main(void)
 {
     strbuf err = SB_INIT;
     char text[1024];
-    snprintf(text, sizeof text,
-             "{\"adminAuth\":{\"type\":\"credentials\",\"users\":["
-             "{\"username\":\"admin\",\"password\":\"%s\",\"permissions\":\"*\"},"
-             "{\"username\":\"reader\",\"password\":\"%s\",\"permissions\":\"read\"}]}}",
-             HASH, HASH);
+    char dir[] = "/tmp/carmine-auth-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    two_users(text, sizeof text, dir);
+    shared_sessions(text, dir);
+    remove_dir(dir);
+    strcpy(dir, "/tmp/carmine-auth-XXXXXX");
+    CHECK(mkdtemp(dir) != NULL); /* a fresh userDir for the rest */
+    two_users(text, sizeof text, dir);
     crm_admin_auth *a = make(text, &err);
     CHECK(a != NULL && err.len == 0);
 
@@ -94,7 +191,8 @@ int main(void)
     t = login(a, "bogus", "admin", "secretpw", "*");
     CHECK(t == NULL && reply.status == 401);
     char *admin = login(a, "node-red-admin", "admin", "secretpw", "*");
-    CHECK(admin && strlen(admin) == 172);
+    /* Node-RED's form: 128 letters and digits */
+    CHECK(admin && strlen(admin) == 128 && strspn(admin, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == 128);
     /* a read-only user cannot ask for more than it has */
     t = login(a, "node-red-editor", "reader", "secretpw", "*");
     CHECK(t == NULL && reply.status == 403);
@@ -155,7 +253,9 @@ int main(void)
 
     /* anonymous users get default.permissions */
     snprintf(text, sizeof text,
-             "{\"adminAuth\":{\"type\":\"credentials\",\"users\":[],\"default\":{\"permissions\":\"read\"}}}");
+             "{\"userDir\":\"%s\",\"adminAuth\":{\"type\":\"credentials\",\"users\":[],"
+             "\"default\":{\"permissions\":\"read\"}}}",
+             dir);
     a = make(text, &err);
     CHECK(a != NULL);
     CHECK(allowed(a, NULL, "flows.read"));
@@ -175,5 +275,6 @@ int main(void)
     CHECK(err.data && strstr(err.data, "users[0]") && strstr(err.data, "bcrypt"));
     sb_free(&err);
     clear();
+    remove_dir(dir);
     UNIT_DONE();
 }
