@@ -235,9 +235,10 @@ static void post_flows(supervisor *s, const json_t *headers, const char *body, s
     json_decref(whole);
 }
 
-static void api(void *ctx, const char *method, const char *path, const json_t *headers, const char *body, size_t len,
-                crm_admin_reply *r)
+static void api(void *ctx, const char *method, const char *path, const char *query, const json_t *headers,
+                const char *body, size_t len, crm_admin_reply *r)
 {
+    (void)query;
     supervisor *s = ctx;
     if (crm_admin_auth_route(s->auth, method, path, headers, body, len, r)) return;
     /* /status, /healthz and /readyz stay open for probes, as on replicas */

@@ -1,6 +1,7 @@
 /* admin.c: the Admin HTTP API a headless runtime needs (spec §6): GET /flows
  * (v1 and v2 with rev), GET /flows/state, POST /inject/:id (the editor's
- * inject button), GET /settings, and for load balancers and probes GET
+ * inject button), GET /settings, the /context routes (admin_context.c),
+ * and for load balancers and probes GET
  * /healthz (the process answers) and GET /readyz (its flows are started;
  * 503 before and while stopping). POST /flows is refused: a runtime is
  * read-only, and a replica under a supervisor names where to deploy. Handlers run on the HTTP server's threads
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "admin_auth.h"
 #include "engine.h"
@@ -30,6 +32,7 @@ const char *crm_admin_permission(const char *method, const char *path)
     if (get && !strcmp(path, "/flows/state")) return "flows.read";
     if (post && !strncmp(path, "/inject/", 8)) return "inject.write";
     if (get && !strcmp(path, "/settings")) return "settings.read";
+    if (!strncasecmp(path, "/context/", 9)) return get ? "context.read" : !strcmp(method, "DELETE") ? "context.write" : NULL;
     return NULL; /* not an admin route, or open: /healthz, /readyz for probes */
 }
 
@@ -41,13 +44,14 @@ static void compute_rev(crm_runtime *rt)
     free(text);
 }
 
-static void admin(void *ctx, const char *method, const char *path, const json_t *headers, const char *body,
-                  size_t len, crm_admin_reply *r)
+static void admin(void *ctx, const char *method, const char *path, const char *query, const json_t *headers,
+                  const char *body, size_t len, crm_admin_reply *r)
 {
     crm_runtime *rt = ctx;
     if (crm_admin_auth_route(rt->admin_auth, method, path, headers, body, len, r)) return;
     const char *perm = crm_admin_permission(method, path);
     if (perm && !crm_admin_auth_allow(rt->admin_auth, headers, perm, r)) return;
+    if (crm_admin_context(rt, method, path, query, r)) return;
     const char *ver = json_string_value(json_object_get(headers, "node-red-api-version"));
     if (!strcmp(method, "GET") && !strcmp(path, "/flows")) {
         if (ver && strcmp(ver, "v1") && strcmp(ver, "v2")) {

@@ -148,8 +148,9 @@ void crm_node_status(crm_node *n, const char *fill, const char *shape, const cha
 /* Timers ------------------------------------------------------------------------------- */
 
 typedef void (*crm_timer_fn)(crm_node *n, void *arg);
-/* Calls fn on the node's loop after delay_ms, then every repeat_ms when
- * repeat_ms > 0. Times are milliseconds (fractions allowed; negative is 0).
+/* Calls fn on the node's loop after delay_ms, counted from crm_loop_now(),
+ * then every repeat_ms when repeat_ms > 0. Times are milliseconds
+ * (fractions allowed; negative is 0).
  * The handle belongs to the engine: it is valid until the one-shot timer
  * fires or until it is cancelled. arg is the caller's (never freed). */
 crm_timer *crm_timer_start(crm_node *n, double delay_ms, double repeat_ms, crm_timer_fn fn, void *arg);

@@ -205,13 +205,52 @@ json_t *crm_context_keys(crm_node *n, crm_scope scope, const char *store)
     return keys;
 }
 
+const char *crm_context_store_name(crm_runtime *rt, size_t i)
+{
+    struct crm_ctxstores *S = rt->stores;
+    return S && i < S->n ? S->stores[i].name : NULL;
+}
+
+const char *crm_context_default_store(crm_runtime *rt)
+{
+    struct crm_ctxstores *S = rt->stores;
+    return S && S->n ? S->stores[S->def].name : "memory";
+}
+
+json_t *crm_context_scope_copy(crm_runtime *rt, const char *store, const char *id)
+{
+    if (!rt->stores) return NULL;
+    ctxstore *s = store_named(rt, store);
+    pthread_mutex_lock(&s->lock);
+    json_t *copy = crm_deep_copy(scope_obj(s, id, false));
+    pthread_mutex_unlock(&s->lock);
+    return copy;
+}
+
+int crm_context_delete(crm_runtime *rt, const char *store, const char *id, const char *key)
+{
+    if (!rt->stores || !key || !*key) return -1;
+    char *err = NULL;
+    crm_path *p = crm_path_parse(key, &err);
+    free(err);
+    if (!p) return -1;
+    int rc = store_set(store_named(rt, store), id, key, p, NULL);
+    crm_path_free(p);
+    return rc;
+}
+
+void crm_context_node_id(crm_node *n, char *out, size_t cap)
+{
+    const char *key = "";
+    context_id(n, CRM_SCOPE_NODE, &key, out, cap);
+}
+
 void crm_context_node_closed(crm_node *n)
 {
     struct crm_ctxstores *S = n->rt->stores;
     if (!S || S->configured) return;
-    const char *key = "";
     char id[512];
-    context_id(n, CRM_SCOPE_NODE, &key, id, sizeof id);
+    crm_context_node_id(n, id, sizeof id);
     store_delete_scope(&S->stores[S->def], id);
 }
 

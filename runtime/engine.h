@@ -145,6 +145,17 @@ void crm_register_builtins(void);
 json_t *crm_context_get_msg(crm_node *n, crm_scope scope, const char *key, const json_t *msg);
 int crm_context_runtime_init(crm_runtime *rt);
 void crm_context_node_closed(crm_node *n);
+/* For the Admin API's context routes (any thread). The stores' names in
+ * Node-RED's order (NULL past the last) and the default store's name. */
+const char *crm_context_store_name(crm_runtime *rt, size_t i);
+const char *crm_context_default_store(crm_runtime *rt);
+/* A deep copy of a context's object (context id: "global", a flow id,
+ * crm_context_node_id) in the named store, or NULL when it has none. */
+json_t *crm_context_scope_copy(crm_runtime *rt, const char *store, const char *id);
+/* Deletes key (a property expression) in a context; -1 for a bad key. */
+int crm_context_delete(crm_runtime *rt, const char *store, const char *id, const char *key);
+/* The id of a node's own context, Node-RED's "<id>:<z>". */
+void crm_context_node_id(crm_node *n, char *out, size_t cap);
 void crm_context_runtime_close(crm_runtime *rt);
 
 /* admin.c */

@@ -1292,7 +1292,8 @@ static enum MHD_Result call_admin(req_state *r, const char *method, const char *
     char *sub = plen > rl ? strndup(path + rl, plen - rl) : strdup("/");
     if (!sub) return MHD_NO;
     crm_admin_reply reply = {0};
-    h->admin(h->admin_ctx, method, sub, headers, r->body.data ? r->body.data : "", r->body.len, &reply);
+    const char *query = r->uri[plen] == '?' ? r->uri + plen + 1 : "";
+    h->admin(h->admin_ctx, method, sub, query, headers, r->body.data ? r->body.data : "", r->body.len, &reply);
     free(sub);
     if (reply.status == 0) {
         free(reply.body);

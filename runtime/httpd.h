@@ -45,10 +45,11 @@ typedef struct {
     size_t len;
     const char *www_authenticate; /* static, or NULL */
 } crm_admin_reply;
-/* path: below httpAdminRoot, starting with "/", without the query string.
- * headers: object, lower-case names (borrowed). */
-typedef void (*crm_admin_fn)(void *ctx, const char *method, const char *path, const json_t *headers,
-                             const char *body, size_t len, crm_admin_reply *reply);
+/* path: below httpAdminRoot, starting with "/", without the query string;
+ * query: what follows the "?" ("" when none), not decoded. headers: object,
+ * lower-case names (borrowed). */
+typedef void (*crm_admin_fn)(void *ctx, const char *method, const char *path, const char *query,
+                             const json_t *headers, const char *body, size_t len, crm_admin_reply *reply);
 /* Called on the server thread; reply->status 0 means "no such admin route":
  * the request falls through to node routes / 404. Whether fn answers must
  * depend on method and path only: the server remembers the ones it declined
@@ -56,6 +57,11 @@ typedef void (*crm_admin_fn)(void *ctx, const char *method, const char *path, co
 /* Fills reply with status and body (stolen) as compact JSON. */
 void crm_admin_reply_json(crm_admin_reply *reply, int status, json_t *body);
 void crm_httpd_set_admin(crm_httpd *h, crm_admin_fn fn, void *ctx);
+/* The Admin API's /context routes (admin_context.c): true when path is one
+ * of them (then reply holds the answer). Any server thread. */
+struct crm_runtime;
+bool crm_admin_context(struct crm_runtime *rt, const char *method, const char *path, const char *query,
+                       crm_admin_reply *reply);
 
 /* Where the server's own log lines go (503/504, TLS files, bind errors);
  * called from any thread. Default: stderr. */

@@ -451,18 +451,6 @@ static json_t *synth(json_t *v)
     return v;
 }
 
-/* Length in UTF-16 code units of UTF-8 text (JavaScript's .length). */
-static size_t utf16_len(const char *s, size_t n)
-{
-    size_t units = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c & 0xc0) == 0x80) continue;
-        units += c >= 0xf0 ? 2 : 1;
-    }
-    return units;
-}
-
 /* str[idx] for BMP text: the idx-th character. */
 static json_t *string_char(const char *s, size_t n, size_t idx)
 {
@@ -510,7 +498,7 @@ static json_t *get_one(const json_t *obj, rkey *k)
             json_t *c = string_char(s, n, idx);
             return c ? synth(c) : NULL;
         }
-        if (key_is(k, "length")) return synth(json_real((double)utf16_len(s, n)));
+        if (key_is(k, "length")) return synth(json_real((double)crm_utf16_len(s, n)));
         return NULL;
     }
     default:

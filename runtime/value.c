@@ -183,6 +183,31 @@ long long crm_handle_id(const json_t *v)
     return json_integer_value(json_object_get(v, CRM_HANDLE_KEY));
 }
 
+/* Length in UTF-16 code units of UTF-8 text (JavaScript's .length). */
+size_t crm_utf16_len(const char *s, size_t n)
+{
+    size_t units = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c & 0xc0) == 0x80) continue;
+        units += c >= 0xf0 ? 2 : 1;
+    }
+    return units;
+}
+
+size_t crm_utf16_prefix(const char *s, size_t n, size_t units)
+{
+    size_t used = 0, i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t w = c >= 0xf0 ? 2 : 1, len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+        if (used + w > units) break;
+        used += w;
+        i += len;
+    }
+    return i < n ? i : n;
+}
+
 /* Whole values ----------------------------------------------------------- */
 
 json_t *crm_deep_copy(const json_t *v)

@@ -80,6 +80,11 @@ json_t *crm_strings_of(const json_t *v);
 /* JSON.stringify(v, null, indent): malloc'd; NULL when v is NULL (undefined).
  * Buffers become {"type":"Buffer","data":[...]}, NaN/Infinity null, handles {}. */
 char *crm_stringify(const json_t *v, int indent);
+/* Length of UTF-8 text in UTF-16 code units (JavaScript's .length), and
+ * the bytes of its longest prefix of at most units code units (a character
+ * outside the BMP is never split). */
+size_t crm_utf16_len(const char *s, size_t n);
+size_t crm_utf16_prefix(const char *s, size_t n, size_t units);
 /* Parse JSON text (any value at top level, numbers as reals). On error returns
  * NULL and writes "line L column C: reason" to err (size errlen). */
 json_t *crm_parse(const char *text, size_t len, char *err, size_t errlen);

@@ -54,6 +54,19 @@ static bool allowed(crm_admin_auth *a, const char *token, const char *permission
     return ok;
 }
 
+/* POST /auth/revoke of a token, with that token; it answers 200. */
+static void revoke_token(crm_admin_auth *a, const char *token)
+{
+    char body[400];
+    snprintf(body, sizeof body, "{\"token\":\"%s\"}", token);
+    json_t *h = json_pack("{s:s,s:o}", "content-type", "application/json", "authorization",
+                          json_sprintf("Bearer %s", token));
+    clear();
+    CHECK(crm_admin_auth_route(a, "POST", "/auth/revoke", h, body, strlen(body), &reply));
+    CHECK(reply.status == 200);
+    json_decref(h);
+}
+
 static crm_admin_auth *make(const char *settings_text, strbuf *err)
 {
     json_t *s = json_loads(settings_text, 0, NULL);
@@ -101,14 +114,7 @@ static void shared_sessions(const char *text, const char *dir)
     json_decref(file);
 
     /* revoked on one, refused by the other */
-    char body[400];
-    snprintf(body, sizeof body, "{\"token\":\"%s\"}", t1);
-    json_t *h = json_pack("{s:s}", "content-type", "application/json");
-    json_object_set_new(h, "authorization", json_sprintf("Bearer %s", t1));
-    clear();
-    CHECK(crm_admin_auth_route(a2, "POST", "/auth/revoke", h, body, strlen(body), &reply));
-    CHECK(reply.status == 200);
-    json_decref(h);
+    revoke_token(a2, t1);
     CHECK(!allowed(a1, t1, "flows.read"));
     CHECK(allowed(a1, t2, "flows.read"));
 
@@ -231,14 +237,7 @@ int main(void)
     CHECK(reply.status == 401 && reply.len == 0);
 
     /* revoke: the token stops working */
-    char body[400];
-    snprintf(body, sizeof body, "{\"token\":\"%s\"}", admin);
-    json_t *h = json_pack("{s:s, s:s}", "authorization", "Bearer x", "content-type", "application/json");
-    json_object_set_new(h, "authorization", json_sprintf("Bearer %s", admin));
-    clear();
-    CHECK(crm_admin_auth_route(a, "POST", "/auth/revoke", h, body, strlen(body), &reply));
-    CHECK(reply.status == 200);
-    json_decref(h);
+    revoke_token(a, admin);
     CHECK(!allowed(a, admin, "flows.read"));
     CHECK(reply.status == 401);
 

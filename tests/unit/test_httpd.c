@@ -43,10 +43,11 @@ static int status_of(const char *resp)
     return strncmp(resp, "HTTP/1.1 ", 9) == 0 ? atoi(resp + 9) : -1;
 }
 
-static void admin(void *ctx, const char *method, const char *path, const json_t *headers, const char *body,
-                  size_t len, crm_admin_reply *reply)
+static void admin(void *ctx, const char *method, const char *path, const char *query, const json_t *headers,
+                  const char *body, size_t len, crm_admin_reply *reply)
 {
     (void)ctx;
+    (void)query;
     (void)headers;
     (void)body;
     (void)len;
