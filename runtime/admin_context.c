@@ -19,15 +19,15 @@
 /* Encoding (util.encodeObject) ------------------------------------------------------ */
 
 /* A string cut to MAX_SHOWN UTF-16 units, "..." marking the cut. */
-static json_t *cut_string(const char *s, size_t n, bool dots)
+static json_t *cut_string(const char *s, size_t n)
 {
     if (crm_utf16_len(s, n) <= MAX_SHOWN) return json_stringn(s, n);
     size_t keep = crm_utf16_prefix(s, n, MAX_SHOWN);
     char *t = malloc(keep + 4);
     if (!t) abort();
     memcpy(t, s, keep);
-    strcpy(t + keep, dots ? "..." : "");
-    json_t *r = json_string(t);
+    memcpy(t + keep, "...", 3);
+    json_t *r = json_stringn(t, keep + 3); /* a string may hold NUL */
     free(t);
     return r;
 }
@@ -44,7 +44,7 @@ static json_t *shown(const char *key, const json_t *v)
         for (size_t i = 0; i < len && i < MAX_SHOWN; i++) json_array_append_new(data, json_integer(b[i]));
         return json_pack("{s:s,s:o,s:b,s:I}", "type", "Buffer", "data", data, "__enc__", 1, "length", (json_int_t)len);
     }
-    if (json_is_string(v)) return cut_string(json_string_value(v), json_string_length(v), true);
+    if (json_is_string(v)) return cut_string(json_string_value(v), json_string_length(v));
     if (json_is_array(v)) {
         size_t n = json_array_size(v);
         json_t *a = json_array();
@@ -82,7 +82,7 @@ static json_t *encode(const json_t *v)
         const char *s = json_string_value(v);
         size_t n = json_string_length(v);
         snprintf(fmt, sizeof fmt, "string[%zu]", crm_utf16_len(s, n));
-        json_t *text = cut_string(s, n, true);
+        json_t *text = cut_string(s, n);
         json_t *r = json_pack("{s:o,s:s}", "msg", text, "format", fmt);
         return r;
     }
