@@ -54,6 +54,7 @@ start() { # kind port
 for round in $(seq "$ROUNDS"); do
     for kind in $KINDS; do
         PORT=$((PORT + 1))
+        while ss -Htan "( sport = :$PORT )" | grep -q .; do PORT=$((PORT + 1)); done # in use, or in TIME_WAIT
         start "$kind" "$PORT"
         wrk -t2 -c"$CONNS" -d1s "http://127.0.0.1:$PORT$URLPATH" >/dev/null
         wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$PORT$URLPATH" |
