@@ -51,6 +51,28 @@ static char *check_flows(const json_t *settings, const json_t *flows)
     return problems.data;
 }
 
+/* Credentials the deploy carries in its nodes go to the credentials file,
+ * as Node-RED stores them, not into the flows file the replicas load (nor
+ * GET /flows). NULL, or why the deploy fails. */
+static const char *keep_credentials(const char *flows_path, const json_t *settings, json_t *flows, char *err,
+                                    size_t cap)
+{
+    strbuf e = SB_INIT;
+    json_t *creds = NULL;
+    const char *res = NULL;
+    if (crm_credentials_load(flows_path, settings, &creds, &e) == 0) {
+        if (!creds) creds = json_object();
+        if (crm_credentials_extract(flows, creds) && crm_credentials_save(flows_path, settings, creds, &e) < 0)
+            res = err;
+    } else {
+        res = err;
+    }
+    if (res) snprintf(err, cap, "credentials: %s", e.data ? e.data : "");
+    json_decref(creds);
+    sb_free(&e);
+    return res;
+}
+
 int sup_load_flows(supervisor *s, const char *path, const json_t *settings)
 {
     char err[512];
@@ -63,6 +85,16 @@ int sup_load_flows(supervisor *s, const char *path, const json_t *settings)
     if (problems) {
         fprintf(stderr, "carmine: %s: refused:\n%s", path, problems);
         free(problems);
+        json_decref(flows);
+        return -1;
+    }
+    /* credentials written into the file's nodes go to the credentials file,
+     * as a deploy's do: GET /flows and the rev never show them (the
+     * replicas strip them too), and the next deploy, made from GET /flows,
+     * keeps them */
+    char cerr[600];
+    if (keep_credentials(path, settings, flows, cerr, sizeof cerr)) {
+        fprintf(stderr, "carmine: %s: %s\n", path, cerr);
         json_decref(flows);
         return -1;
     }
@@ -169,27 +201,6 @@ static const char *roll_out(supervisor *s, json_t *flows, char *err, size_t cap)
     return res;
 }
 
-/* Credentials the deploy carries in its nodes go to the credentials file,
- * as Node-RED stores them, not into the flows file the replicas load (nor
- * GET /flows). NULL, or why the deploy fails. */
-static const char *keep_credentials(supervisor *s, json_t *flows, char *err, size_t cap)
-{
-    strbuf e = SB_INIT;
-    json_t *creds = NULL;
-    const char *res = NULL;
-    if (crm_credentials_load(s->flows_path, s->settings, &creds, &e) == 0) {
-        if (!creds) creds = json_object();
-        if (crm_credentials_extract(flows, creds) && crm_credentials_save(s->flows_path, s->settings, creds, &e) < 0)
-            res = err;
-    } else {
-        res = err;
-    }
-    if (res) snprintf(err, cap, "credentials: %s", e.data ? e.data : "");
-    json_decref(creds);
-    sb_free(&e);
-    return res;
-}
-
 static void post_flows(supervisor *s, const json_t *headers, const char *body, size_t len, bool v2, crm_admin_reply *r)
 {
     const char *type = json_string_value(json_object_get(headers, "node-red-deployment-type"));
@@ -212,7 +223,7 @@ static void post_flows(supervisor *s, const json_t *headers, const char *body, s
     bool mismatch = rev && strcmp(rev, s->rev);
     pthread_mutex_unlock(&s->mu);
     char *problems = mismatch ? NULL : check_flows(s->settings, flows);
-    const char *failed = mismatch || problems ? NULL : keep_credentials(s, flows, err, sizeof err);
+    const char *failed = mismatch || problems ? NULL : keep_credentials(s->flows_path, s->settings, flows, err, sizeof err);
     if (!mismatch && !problems && !failed) failed = roll_out(s, flows, err, sizeof err);
     pthread_mutex_unlock(&s->deploy_mu);
     if (mismatch) {
