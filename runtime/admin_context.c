@@ -230,7 +230,18 @@ static json_t *keys_only_of(const json_t *v)
     }
     json_t *keys = json_array();
     json_object_set_new(r, "keys", keys);
-    if (!json_is_object(v) || crm_is_buf(v) || crm_is_handle(v)) return r;
+    if (crm_is_buf(v)) { /* Object.keys of a Buffer: its indices */
+        size_t len;
+        crm_buf_data(v, &len);
+        for (size_t i = 0; i < len; i++) {
+            char idx[24];
+            snprintf(idx, sizeof idx, "%zu", i);
+            json_array_append_new(keys, json_pack("{s:s}", "key", idx));
+        }
+        json_object_set_new(r, "format", json_string("object"));
+        return r;
+    }
+    if (!json_is_object(v) || crm_is_handle(v)) return r;
     const char *k;
     json_t *x;
     json_object_foreach((json_t *)v, k, x) {
@@ -249,7 +260,8 @@ static json_t *keys_only_of(const json_t *v)
     return r;
 }
 
-/* GET with a key: {msg, format[, store]}, or with keysOnly {store: {...}}. */
+/* GET with a key: {msg, format[, store]}, or with keysOnly {store: {...}};
+ * NULL where Node-RED's keysOnly throws (a null value). */
 static json_t *get_key(crm_runtime *rt, const context_route *cr, const char *id, const char *store, bool keys_only)
 {
     json_t *own = crm_context_scope_copy(rt, store, id);
@@ -263,7 +275,9 @@ static json_t *get_key(crm_runtime *rt, const context_route *cr, const char *id,
         if (json_is_object(seed)) v = crm_path_get(p, seed, seed, &throws);
     }
     json_t *out;
-    if (keys_only) {
+    if (keys_only && json_is_null(v)) { /* Object.keys(null) throws; the API answers it as an error */
+        out = NULL;
+    } else if (keys_only) {
         out = json_object();
         json_object_set_new(out, store, keys_only_of(v));
     } else {
@@ -343,7 +357,11 @@ bool crm_admin_context(crm_runtime *rt, const char *method, const char *path, co
         r->status = 204;
         r->body = strdup("");
     } else if (cr.key) {
-        crm_admin_reply_json(r, 200, get_key(rt, &cr, id, store ? store : crm_context_default_store(rt), keys_only));
+        json_t *out = get_key(rt, &cr, id, store ? store : crm_context_default_store(rt), keys_only);
+        if (out) crm_admin_reply_json(r, 200, out);
+        else
+            crm_admin_reply_json(r, 400, json_pack("{s:s,s:s}", "code", "unexpected_error", "message",
+                                                   "Cannot convert undefined or null to object"));
     } else {
         crm_admin_reply_json(r, 200, get_all(rt, &cr, id, store, keys_only));
     }
