@@ -11,8 +11,10 @@
 #include <strings.h>
 
 #include "engine.h"
-#include "http_internal.h"
+#include "http.h"
+#include "httpclient.h"
 #include "httpd.h"
+#include "strbuf.h"
 
 #define MAX_SHOWN 1000 /* Node-RED's debugMaxLength default */
 
@@ -117,17 +119,20 @@ typedef struct {
     bool node;
     char *id;        /* flow or node id (decoded), NULL for global */
     char *key;       /* decoded, NULL: the whole context */
+    char *bad;       /* the first parameter that does not decode, or NULL */
 } context_route;
 
-static char *decoded(const char *s, size_t n)
+/* A route parameter, decoded as Express does; NULL (and *bad, the raw text
+ * for the error, when not set yet) when decodeURIComponent throws. */
+static char *decoded(const char *s, size_t n, char **bad)
 {
-    json_t *d = http_decode_component(s, n, false);
-    char *r = strdup(json_string_value(d) ? json_string_value(d) : "");
-    json_decref(d);
-    return r;
+    char *d = crm_uri_decode(s, n);
+    if (!d && !*bad) *bad = strndup(s, n);
+    return d;
 }
 
-/* Parses /context/SCOPE[/ID][/KEY]; false when it is not one of the routes. */
+/* Parses /context/SCOPE[/ID][/KEY]; false when it is not one of the routes.
+ * cr->bad is set when a parameter cannot be decoded (Express: 400). */
 static bool parse_route(const char *path, context_route *cr)
 {
     memset(cr, 0, sizeof *cr);
@@ -145,10 +150,10 @@ static bool parse_route(const char *path, context_route *cr)
         const char *e = strchr(rest, '/');
         size_t ilen = e ? (size_t)(e - rest) : strlen(rest);
         if (!ilen) return false; /* /context/flow and /context/flow/ are no routes */
-        cr->id = decoded(rest, ilen);
+        cr->id = decoded(rest, ilen, &cr->bad);
         rest = e ? e + 1 : "";
     }
-    if (*rest) cr->key = decoded(rest, strlen(rest));
+    if (*rest) cr->key = decoded(rest, strlen(rest), &cr->bad);
     return true;
 }
 
@@ -156,6 +161,7 @@ static void route_free(context_route *cr)
 {
     free(cr->id);
     free(cr->key);
+    free(cr->bad);
 }
 
 /* The context id the route names, or NULL when Node-RED has no context for
@@ -334,9 +340,19 @@ bool crm_admin_context(crm_runtime *rt, const char *method, const char *path, co
     bool get = !strcmp(method, "GET"), del = !strcmp(method, "DELETE");
     context_route cr;
     if (!(get || del) || !parse_route(path, &cr)) return false;
-    if (del && !cr.key) { /* no DELETE route without a key */
+    if (del && !cr.key && !cr.bad) { /* no DELETE route without a key */
         route_free(&cr);
         return false;
+    }
+    if (cr.bad) { /* Express's router refuses the request before any handler runs */
+        strbuf m = SB_INIT;
+        sb_printf(&m, "URIError: Failed to decode param '%s'", cr.bad);
+        r->status = 400;
+        r->error_page = true;
+        r->body = sb_take(&m);
+        r->len = strlen(r->body);
+        route_free(&cr);
+        return true;
     }
     json_t *q = crm_http_parse_query(query, strlen(query));
     const json_t *store_v = json_object_get(q, "store");

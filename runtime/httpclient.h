@@ -129,6 +129,8 @@ char *crm_uri_component(const char *s, size_t len);
 /* Text as a JavaScript string: invalid UTF-8 becomes U+FFFD. Returns a new
  * json string. */
 json_t *crm_utf8_string(const void *data, size_t len);
+/* decodeURIComponent (malloc'd); NULL when it would throw. */
+char *crm_uri_decode(const char *s, size_t n);
 /* npm cookie.parse(str): {name: value}, first occurrence wins, quotes
  * stripped, values URI-decoded when they can be. */
 json_t *crm_cookie_parse(const char *s);

@@ -571,8 +571,7 @@ char *crm_querystring(const json_t *obj)
 
 /* cookies ----------------------------------------------------------------- */
 
-/* decodeURIComponent; NULL when it would throw. */
-static char *uri_decode(const char *s, size_t n)
+char *crm_uri_decode(const char *s, size_t n)
 {
     strbuf sb = SB_INIT;
     for (size_t i = 0; i < n; i++) {
@@ -623,7 +622,7 @@ json_t *crm_cookie_parse(const char *str)
             while (vs < ve && (str[vs] == ' ' || str[vs] == '\t')) vs++;
             while (ve > vs && (str[ve - 1] == ' ' || str[ve - 1] == '\t')) ve--;
             if (ve - vs >= 2 && str[vs] == '"' && str[ve - 1] == '"') vs++, ve--;
-            char *dec = memchr(str + vs, '%', ve - vs) ? uri_decode(str + vs, ve - vs) : NULL;
+            char *dec = memchr(str + vs, '%', ve - vs) ? crm_uri_decode(str + vs, ve - vs) : NULL;
             json_object_set_new(obj, key, dec ? crm_utf8_string(dec, strlen(dec)) : crm_utf8_string(str + vs, ve - vs));
             free(dec);
         }

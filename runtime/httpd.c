@@ -1300,6 +1300,11 @@ static enum MHD_Result call_admin(req_state *r, const char *method, const char *
         return MHD_YES;
     }
     *handled = true;
+    if (reply.error_page) {
+        enum MHD_Result ret = queue_error_page(r, (unsigned)reply.status, reply.body ? reply.body : "");
+        free(reply.body);
+        return ret;
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(reply.body ? reply.len : 0,
                                                                 reply.body ? reply.body : (void *)"",
                                                                 reply.body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);

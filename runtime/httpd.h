@@ -44,6 +44,7 @@ typedef struct {
     char *body;
     size_t len;
     const char *www_authenticate; /* static, or NULL */
+    bool error_page;              /* body is the message of an Express error page (HTML) */
 } crm_admin_reply;
 /* path: below httpAdminRoot, starting with "/", without the query string;
  * query: what follows the "?" ("" when none), not decoded. headers: object,
