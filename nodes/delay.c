@@ -294,8 +294,7 @@ static void head_rearm(crm_node *n, delay_state *s)
     }
     if (!s->head_timer && s->first) {
         s->head_due = s->first->due;
-        double wait = s->head_due - crm_loop_now();
-        s->head_timer = crm_timer_start(n, wait > 0 ? wait : 0, 0, head_fire, s);
+        s->head_timer = crm_timer_start_at(n, s->head_due, head_fire, s);
     }
 }
 

@@ -167,11 +167,8 @@ static void schedule_cron(crm_node *n)
     double now = crm_wall_ms();
     time_t next = crm_cron_next(s->cron, (time_t)(now / 1000));
     if (next <= 0) return;
-    /* timers count from the loop's clock, which may stand a little behind
-     * the real one: counted from there, the timer would fire before the
-     * second begins and the same second would fire twice */
-    double skew = crm_now_ms() - crm_loop_now();
-    s->cron_timer = crm_timer_start(n, next * 1000.0 - now + skew, 0, cron_fire, NULL);
+    /* the wall-clock second, placed on the monotonic clock timers run on */
+    s->cron_timer = crm_timer_start_at(n, crm_now_ms() + (next * 1000.0 - now), cron_fire, NULL);
 }
 
 static void start_repeater(crm_node *n)

@@ -157,8 +157,7 @@ static void an_timer_fire(crm_node *n, void *arg);
 
 static void an_arm(crm_node *n, analyzer *a)
 {
-    double wait = a->next_tick - crm_loop_now();
-    a->timer = crm_timer_start(n, wait > 0 ? wait : 0, 0, an_timer_fire, a);
+    a->timer = crm_timer_start_at(n, a->next_tick, an_timer_fire, a);
 }
 
 /* The 1 s interval: a tick runs analyse(null) unless a message moved it. */

@@ -154,6 +154,11 @@ typedef void (*crm_timer_fn)(crm_node *n, void *arg);
  * The handle belongs to the engine: it is valid until the one-shot timer
  * fires or until it is cancelled. arg is the caller's (never freed). */
 crm_timer *crm_timer_start(crm_node *n, double delay_ms, double repeat_ms, crm_timer_fn fn, void *arg);
+/* Calls fn once on the node's loop when the clock of crm_loop_now() (and
+ * crm_now_ms(): the same monotonic milliseconds) reaches due_ms; a time
+ * already past fires on the loop's next turn. For code that keeps its own
+ * absolute due times. */
+crm_timer *crm_timer_start_at(crm_node *n, double due_ms, crm_timer_fn fn, void *arg);
 /* Cancels a pending timer (NULL is fine). A one-shot timer that fired is
  * already gone: do not cancel it afterwards. */
 void crm_timer_cancel(crm_timer *t);

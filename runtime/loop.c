@@ -217,13 +217,12 @@ static void timer_unlink_node(crm_timer *t)
     t->prev_of_node = t->next_of_node = NULL;
 }
 
-crm_timer *crm_timer_start(crm_node *n, double delay_ms, double repeat_ms, crm_timer_fn fn, void *arg)
+static crm_timer *timer_new(crm_node *n, double due, double repeat_ms, crm_timer_fn fn, void *arg)
 {
     crm_loop *l = n->loop;
     crm_timer *t = calloc(1, sizeof *t);
     if (!t) abort();
-    if (!(delay_ms >= 0)) delay_ms = 0;
-    t->due = (current_loop == l ? l->turn_ms : crm_now_ms()) + delay_ms;
+    t->due = due;
     t->repeat = repeat_ms > 0 ? repeat_ms : 0;
     t->fn = fn;
     t->arg = arg;
@@ -234,6 +233,16 @@ crm_timer *crm_timer_start(crm_node *n, double delay_ms, double repeat_ms, crm_t
     n->timers = t;
     heap_push(l, t);
     return t;
+}
+
+crm_timer *crm_timer_start(crm_node *n, double delay_ms, double repeat_ms, crm_timer_fn fn, void *arg)
+{
+    return timer_new(n, crm_loop_now() + (delay_ms >= 0 ? delay_ms : 0), repeat_ms, fn, arg);
+}
+
+crm_timer *crm_timer_start_at(crm_node *n, double due_ms, crm_timer_fn fn, void *arg)
+{
+    return timer_new(n, isnan(due_ms) ? crm_loop_now() : due_ms, 0, fn, arg);
 }
 
 void crm_timer_cancel(crm_timer *t)

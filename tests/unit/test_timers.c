@@ -3,7 +3,8 @@
  * is cancelled, and for a repeating timer; the loop sleeps on a timerfd, so
  * these pin down how it is armed and re-armed. Timers count from the loop's
  * clock (crm_loop_now): it stands still during a turn and, when another
- * thread woke the loop, stands at the moment of the wake-up call. */
+ * thread woke the loop, stands at the moment of the wake-up call;
+ * crm_timer_start_at takes absolute due times on the same clock. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -97,6 +98,15 @@ static void probe_input(crm_node *n, json_t *msg)
         }
         clock_seen[2] = crm_loop_now(); /* the same turn: unchanged */
         arm(n, 10, 5);
+    } else if (what && !strcmp(what, "at")) {
+        /* absolute due times: one ahead, one already past (fires next turn) */
+        probe_timer *p = malloc(sizeof *p), *q = malloc(sizeof *q);
+        p->tag = 7;
+        p->due = crm_loop_now() + 6;
+        q->tag = 6;
+        q->due = crm_loop_now() - 50;
+        crm_timer_start_at(n, p->due, on_fire, p);
+        crm_timer_start_at(n, q->due, on_fire, q);
     } else if (what && !strcmp(what, "repeat")) {
         tick_due = crm_loop_now() + 7;
         ticker = crm_timer_start(n, 7, 7, on_tick, NULL);
@@ -169,6 +179,13 @@ int main(void)
     CHECK(clock_seen[2] == clock_seen[0]);
     CHECK(nfired >= 1 && fired_tag[0] == 5 && fired_early[0] <= 0);
     CHECK(crm_loop_now() >= after); /* off the loop: the real clock */
+
+    reset();
+    crm_runtime_send(rt, "p", json_pack("{s:s}", "payload", "at"));
+    wait_fires(2);
+    CHECK(nfired == 2);
+    CHECK(nfired == 2 && fired_tag[0] == 6 && fired_tag[1] == 7);
+    CHECK(nfired == 2 && fired_early[1] <= 0);
 
     reset();
     crm_runtime_send(rt, "p", json_pack("{s:s}", "payload", "repeat"));
