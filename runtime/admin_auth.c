@@ -118,12 +118,8 @@ crm_admin_auth *crm_admin_auth_new(const json_t *settings, strbuf *err)
     a->anon = def ? json_deep_copy(def) : NULL;
     a->expiry_s = json_is_number(exp) && json_number_value(exp) > 0 ? json_number_value(exp) : DEFAULT_EXPIRY_S;
     pthread_mutex_init(&a->mu, NULL);
-    const char *dir = json_string_value(json_object_get(settings, "userDir"));
-    strbuf p = SB_INIT;
-    sb_printf(&p, "%s/.sessions.json", dir && *dir ? dir : ".");
-    a->path = sb_take(&p);
-    sb_printf(&p, "%s.lock", a->path);
-    a->lock_path = sb_take(&p);
+    a->path = crm_userdir_file(settings, ".sessions.json");
+    a->lock_path = crm_userdir_file(settings, ".sessions.json.lock");
     return a;
 }
 

@@ -87,22 +87,15 @@ static json_t *decrypt(const char *secret, const char *text)
     return creds;
 }
 
-/* userDir/.config.runtime.json, where Node-RED keeps the key it generated. */
-static strbuf runtime_config_path(const json_t *settings)
-{
-    const char *dir = json_string_value(json_object_get(settings, "userDir"));
-    strbuf p = SB_INIT;
-    sb_puts(&p, dir && *dir ? dir : ".");
-    sb_puts(&p, "/.config.runtime.json");
-    return p;
-}
+/* Where Node-RED keeps the key it generated. */
+#define RUNTIME_CONFIG ".config.runtime.json"
 
 /* The key Node-RED generated when no credentialSecret was set, or NULL. */
 static char *system_key(const json_t *settings)
 {
-    strbuf p = runtime_config_path(settings);
-    json_t *cfg = json_load_file(p.data, 0, NULL);
-    sb_free(&p);
+    char *path = crm_userdir_file(settings, RUNTIME_CONFIG);
+    json_t *cfg = json_load_file(path, 0, NULL);
+    free(path);
     const char *k = json_string_value(json_object_get(cfg, "_credentialSecret"));
     char *key = k && *k ? strdup(k) : NULL;
     json_decref(cfg);
@@ -262,8 +255,8 @@ static char *saving_key(const json_t *settings, bool *plain, strbuf *err)
     }
     char hex[65];
     for (size_t i = 0; i < sizeof raw; i++) snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-    strbuf p = runtime_config_path(settings);
-    json_t *cfg = json_load_file(p.data, 0, NULL);
+    char *path = crm_userdir_file(settings, RUNTIME_CONFIG);
+    json_t *cfg = json_load_file(path, 0, NULL);
     if (!json_is_object(cfg)) {
         json_decref(cfg);
         cfg = json_object();
@@ -271,9 +264,9 @@ static char *saving_key(const json_t *settings, bool *plain, strbuf *err)
     json_object_set_new(cfg, "_credentialSecret", json_string(hex));
     char *text = json_dumps(cfg, JSON_INDENT(4));
     json_decref(cfg);
-    int rc = write_file_atomic(p.data, text, err);
+    int rc = write_file_atomic(path, text, err);
     free(text);
-    sb_free(&p);
+    free(path);
     return rc < 0 ? NULL : strdup(hex);
 }
 

@@ -563,6 +563,14 @@ int crm_hexval(int c)
     return -1;
 }
 
+char *crm_userdir_file(const json_t *settings, const char *name)
+{
+    const char *dir = json_string_value(json_object_get(settings, "userDir"));
+    strbuf p = SB_INIT;
+    sb_printf(&p, "%s/%s", dir && *dir ? dir : ".", name);
+    return sb_take(&p);
+}
+
 int crm_write_file(const char *path, const char *text, unsigned mode)
 {
     size_t n = strlen(path) + 32;

@@ -96,6 +96,10 @@ json_t *crm_parse_file(const char *path, char *err, size_t errlen);
  * a reader never sees half a file. mode: the new file's permissions. 0, or
  * -1 with errno set. */
 int crm_write_file(const char *path, const char *text, unsigned mode);
+/* settings.userDir (the current directory when unset) joined with name,
+ * malloc'd: where Node-RED keeps its files (.config.runtime.json,
+ * .sessions.json). */
+char *crm_userdir_file(const json_t *settings, const char *name);
 
 /* The value of a hexadecimal digit, or -1. */
 int crm_hexval(int c);
