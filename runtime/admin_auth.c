@@ -219,9 +219,10 @@ static int sessions_begin(crm_admin_auth *a, double now)
     return fd;
 }
 
-static void sessions_end(crm_admin_auth *a, int fd)
+/* changed: whether there is anything to write. */
+static void sessions_end(crm_admin_auth *a, int fd, bool changed)
 {
-    sessions_save(a);
+    if (changed) sessions_save(a);
     if (fd >= 0) close(fd); /* and with it the lock */
     pthread_mutex_unlock(&a->mu);
 }
@@ -484,7 +485,7 @@ static void token(crm_admin_auth *a, const json_t *headers, const char *body, si
     int lock = sessions_begin(a, now);
     forget_attempts(a, user);
     add_session(a, (session){strdup(t), strdup(user), strdup(client), scope, now + a->expiry_s * 1000});
-    sessions_end(a, lock);
+    sessions_end(a, lock, true);
     crm_admin_reply_json(r, 200, json_pack("{s:s,s:f,s:s}", "access_token", t, "expires_in", a->expiry_s,
                                            "token_type", "Bearer"));
     free(t);
@@ -496,13 +497,14 @@ static void revoke_session(crm_admin_auth *a, const json_t *headers, const char 
     json_t *f = form(headers, body, len);
     const char *t = field(f, "token");
     int lock = sessions_begin(a, crm_wall_ms());
-    for (size_t i = 0; i < a->nsessions; i++) {
+    bool found = false;
+    for (size_t i = 0; i < a->nsessions && !found; i++) {
         if (strcmp(a->sessions[i].token, t)) continue;
         drop_session(&a->sessions[i]);
         a->sessions[i] = a->sessions[--a->nsessions];
-        break;
+        found = true;
     }
-    sessions_end(a, lock);
+    sessions_end(a, lock, found);
     json_decref(f);
     r->status = 200;
     r->body = strdup("");
