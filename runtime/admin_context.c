@@ -186,43 +186,29 @@ static bool store_exists(crm_runtime *rt, const char *name)
     return false;
 }
 
-/* The context's top-level keys and values in one store, functionGlobalContext
- * seeds first for global context (Node-RED lists them unless
- * exportGlobalContextKeys is false, and reads them when the store has no
- * value). values: key -> value (new), keys: in order. */
-static json_t *context_values(crm_runtime *rt, const char *store, const char *id, bool global, json_t **keys)
+/* A context's top-level keys in Node-RED's order: for global context the
+ * functionGlobalContext seeds first (seed: NULL when there are none or
+ * exportGlobalContextKeys is false), then the store's own. */
+static json_t *context_keys(const json_t *own, const json_t *seed)
 {
-    json_t *own = crm_context_scope_copy(rt, store, id);
-    json_t *values = json_object();
-    *keys = json_array();
-    const json_t *seed = global ? json_object_get(rt->settings, "functionGlobalContext") : NULL;
-    const json_t *exported = json_object_get(rt->settings, "exportGlobalContextKeys");
+    json_t *keys = json_array();
     const char *k;
     json_t *v;
-    if (json_is_object(seed) && !json_is_false(exported)) {
-        json_object_foreach((json_t *)seed, k, v) {
-            json_array_append_new(*keys, json_string(k));
-            json_t *mine = json_object_get(own, k);
-            json_object_set(values, k, mine ? mine : v);
-        }
+    json_object_foreach((json_t *)seed, k, v) json_array_append_new(keys, json_string(k));
+    json_object_foreach((json_t *)own, k, v) {
+        if (!json_object_get(seed, k)) json_array_append_new(keys, json_string(k));
     }
-    json_object_foreach(own, k, v) {
-        if (json_object_get(values, k)) continue;
-        json_array_append_new(*keys, json_string(k));
-        json_object_set(values, k, v);
-    }
-    json_decref(own);
-    return values;
+    return keys;
 }
 
 /* A global key a non-default store only shows because it is seeded: Node-RED
  * leaves it out when the value is the seed's own (===). */
-static bool seed_echo(crm_runtime *rt, json_t *own, const char *key, const json_t *value)
+static bool seed_echo(const json_t *seed, const json_t *own, const char *key)
 {
-    const json_t *seed = json_object_get(json_object_get(rt->settings, "functionGlobalContext"), key);
-    if (!seed) return false;
-    if (!json_object_get(own, key)) return true;
-    return !json_is_object(value) && !json_is_array(value) && crm_equal(value, seed);
+    const json_t *planted = json_object_get(seed, key), *mine = json_object_get(own, key);
+    if (!planted) return false;
+    if (!mine) return true;
+    return !json_is_object(mine) && !json_is_array(mine) && crm_equal(mine, planted);
 }
 
 static json_t *keys_only_of(const json_t *v)
@@ -270,15 +256,15 @@ static json_t *keys_only_of(const json_t *v)
  * NULL where Node-RED's keysOnly throws (a null value). */
 static json_t *get_key(crm_runtime *rt, const context_route *cr, const char *id, const char *store, bool keys_only)
 {
-    json_t *own = crm_context_scope_copy(rt, store, id);
-    char *err = NULL;
-    crm_path *p = crm_path_parse(cr->key, &err);
-    free(err);
-    bool throws = false;
-    const json_t *v = p && own ? crm_path_get(p, own, own, &throws) : NULL;
-    if (!v && cr->global && p) {
-        const json_t *seed = json_object_get(rt->settings, "functionGlobalContext");
-        if (json_is_object(seed)) v = crm_path_get(p, seed, seed, &throws);
+    json_t *v = crm_context_lookup(rt, store, id, cr->key);
+    const json_t *seed = json_object_get(rt->settings, "functionGlobalContext");
+    if (!v && cr->global && json_is_object(seed)) { /* the seed answers where the store has nothing */
+        char *err = NULL;
+        crm_path *p = crm_path_parse(cr->key, &err);
+        free(err);
+        bool throws = false;
+        if (p) v = json_incref(crm_path_get(p, seed, seed, &throws));
+        crm_path_free(p);
     }
     json_t *out;
     if (keys_only && json_is_null(v)) { /* Object.keys(null) throws; the API answers it as an error */
@@ -290,42 +276,40 @@ static json_t *get_key(crm_runtime *rt, const context_route *cr, const char *id,
         out = encode(v);
         if (strcmp(store, crm_context_default_store(rt)) != 0) json_object_set_new(out, "store", json_string(store));
     }
-    crm_path_free(p);
-    json_decref(own);
+    json_decref(v);
     return out;
 }
 
 /* GET without a key: {store: {key: encoded...}} for one store or all. */
 static json_t *get_all(crm_runtime *rt, const context_route *cr, const char *id, const char *only, bool keys_only)
 {
+    const json_t *seed = cr->global ? json_object_get(rt->settings, "functionGlobalContext") : NULL;
+    if (!json_is_object(seed)) seed = NULL;
+    /* exportGlobalContextKeys false hides the seeds from the key list only */
+    const json_t *listed = json_is_false(json_object_get(rt->settings, "exportGlobalContextKeys")) ? NULL : seed;
     json_t *out = json_object();
     for (size_t i = 0; crm_context_store_name(rt, i); i++) {
         const char *store = crm_context_store_name(rt, i);
         if (only && strcmp(only, store)) continue;
-        json_t *keys, *values = context_values(rt, store, id, cr->global, &keys);
-        json_t *entry = json_object();
-        if (keys_only) {
-            json_t *list = json_array();
-            size_t j;
-            json_t *k;
-            json_array_foreach(keys, j, k) json_array_append_new(list, json_pack("{s:O}", "key", k));
-            json_object_set_new(entry, "keys", list);
-        } else {
-            bool filter = cr->global && strcmp(store, crm_context_default_store(rt)) != 0;
-            json_t *own = filter ? crm_context_scope_copy(rt, store, id) : NULL;
-            size_t j;
-            json_t *k;
-            json_array_foreach(keys, j, k) {
-                const char *name = json_string_value(k);
-                json_t *v = json_object_get(values, name);
-                if (filter && seed_echo(rt, own, name, v)) continue;
-                json_object_set_new(entry, name, encode(v));
+        json_t *own = crm_context_scope_copy(rt, store, id);
+        json_t *keys = context_keys(own, listed);
+        bool filter = seed && strcmp(store, crm_context_default_store(rt)) != 0;
+        json_t *entry = json_object(), *list = keys_only ? json_array() : NULL;
+        size_t j;
+        json_t *k;
+        json_array_foreach(keys, j, k) {
+            const char *name = json_string_value(k);
+            if (keys_only) {
+                json_array_append_new(list, json_pack("{s:O}", "key", k));
+            } else if (!(filter && seed_echo(seed, own, name))) {
+                const json_t *mine = json_object_get(own, name);
+                json_object_set_new(entry, name, encode(mine ? mine : json_object_get(seed, name)));
             }
-            json_decref(own);
         }
+        if (list) json_object_set_new(entry, "keys", list);
         json_object_set_new(out, store, entry);
         json_decref(keys);
-        json_decref(values);
+        json_decref(own);
     }
     return out;
 }

@@ -227,6 +227,23 @@ json_t *crm_context_scope_copy(crm_runtime *rt, const char *store, const char *i
     return copy;
 }
 
+json_t *crm_context_lookup(crm_runtime *rt, const char *store, const char *id, const char *key)
+{
+    if (!rt->stores || !key || !*key) return NULL;
+    char *err = NULL;
+    crm_path *p = crm_path_parse(key, &err);
+    free(err);
+    if (!p) return NULL;
+    ctxstore *s = store_named(rt, store);
+    bool throws = false;
+    pthread_mutex_lock(&s->lock);
+    json_t *root = scope_obj(s, id, false);
+    json_t *copy = root ? crm_deep_copy(crm_path_get(p, root, root, &throws)) : NULL;
+    pthread_mutex_unlock(&s->lock);
+    crm_path_free(p);
+    return copy;
+}
+
 int crm_context_delete(crm_runtime *rt, const char *store, const char *id, const char *key)
 {
     if (!rt->stores || !key || !*key) return -1;

@@ -152,6 +152,9 @@ const char *crm_context_default_store(crm_runtime *rt);
 /* A deep copy of a context's object (context id: "global", a flow id,
  * crm_context_node_id) in the named store, or NULL when it has none. */
 json_t *crm_context_scope_copy(crm_runtime *rt, const char *store, const char *id);
+/* A deep copy of the value at key (a property expression) in a context, or
+ * NULL when there is none. */
+json_t *crm_context_lookup(crm_runtime *rt, const char *store, const char *id, const char *key);
 /* Deletes key (a property expression) in a context; -1 for a bad key. */
 int crm_context_delete(crm_runtime *rt, const char *store, const char *id, const char *key);
 /* The id of a node's own context, Node-RED's "<id>:<z>". */
