@@ -84,9 +84,7 @@ static json_t *encode(const json_t *v)
         const char *s = json_string_value(v);
         size_t n = json_string_length(v);
         snprintf(fmt, sizeof fmt, "string[%zu]", crm_utf16_len(s, n));
-        json_t *text = cut_string(s, n);
-        json_t *r = json_pack("{s:o,s:s}", "msg", text, "format", fmt);
-        return r;
+        return json_pack("{s:o,s:s}", "msg", shown(NULL, v), "format", fmt);
     }
     if (crm_is_buf(v)) {
         size_t len;
