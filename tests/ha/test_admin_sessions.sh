@@ -29,7 +29,7 @@ check "the supervisor takes it too" test "$(statuses "http://127.0.0.1:$API/flow
 check "without it: 401" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/flows")" = 401
 check "the sessions file is private (0600)" test "$(stat -c %a "$TMP/ud/.sessions.json")" = 600
 
-curl -s -o /dev/null -H "Authorization: Bearer $token" -d "token=$token" "http://127.0.0.1:$PORT/auth/revoke"
+curl -s -o /dev/null -H "Authorization: Bearer $token" --data-urlencode "token=$token" "http://127.0.0.1:$PORT/auth/revoke"
 out=$(statuses "http://127.0.0.1:$PORT/flows" 15 | sort | uniq -c | tr -s ' ')
 check "after a revoke on one replica, 15 requests: all 401 ($out)" test "$(echo "$out" | awk '$2 == 401 {print $1}')" = 15
 check "and on the supervisor" test "$(statuses "http://127.0.0.1:$API/flows" 1)" = 401
