@@ -131,6 +131,11 @@ void crm_node_done(crm_node *n, const json_t *msg);
 /* A new 16-hex-char id, as RED.util.generateId(); buf holds 17 bytes. */
 char *crm_make_id(char *buf);
 
+/* Node's util.inspect(v, {depth}) as text, malloc'd: what Node-RED shows
+ * of a value in a status or a console line ("{ a: 1, b: 'x' }"). NULL
+ * (undefined) gives "undefined". Node's default depth is 2. */
+char *crm_inspect(const json_t *v, int depth);
+
 /* Errors, status, log ------------------------------------------------------------ */
 
 /* node.error(text, msg): with msg (borrowed) the error goes to catch nodes

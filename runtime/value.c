@@ -404,17 +404,32 @@ static bool array_index_key(const char *k, size_t n, unsigned long *out)
     return true;
 }
 
-typedef struct {
-    const char *key;
-    size_t len;
-    unsigned long idx;
-    json_t *val;
-} key_entry;
-
 static int cmp_idx(const void *a, const void *b)
 {
-    unsigned long x = ((const key_entry *)a)->idx, y = ((const key_entry *)b)->idx;
+    unsigned long x = ((const crm_entry *)a)->idx, y = ((const crm_entry *)b)->idx;
     return x < y ? -1 : x > y;
+}
+
+size_t crm_js_entries(const json_t *obj, crm_entry *buf, size_t cap, crm_entry **out)
+{
+    size_t n = json_object_size(obj), cnt = 0, nidx = 0;
+    crm_entry *ents = n <= cap ? buf : malloc(n * sizeof *ents);
+    const char *k;
+    size_t klen;
+    json_t *x;
+    json_object_keylen_foreach((json_t *)obj, k, klen, x) {
+        crm_entry e = {k, klen, 0, x};
+        if (array_index_key(k, klen, &e.idx)) {
+            memmove(ents + nidx + 1, ents + nidx, (cnt - nidx) * sizeof *ents);
+            ents[nidx++] = e;
+        } else {
+            ents[cnt] = e;
+        }
+        cnt++;
+    }
+    qsort(ents, nidx, sizeof *ents, cmp_idx);
+    *out = ents;
+    return cnt;
 }
 
 static void newline_indent(strbuf *sb, int indent, int level)
@@ -463,23 +478,8 @@ static void stringify_into(strbuf *sb, const json_t *v, int indent, int level)
             break;
         }
         if (crm_is_handle(v)) { sb_puts(sb, "{}"); break; }
-        size_t n = json_object_size(v), cnt = 0, nidx = 0;
-        key_entry stackbuf[16];
-        key_entry *ents = n <= 16 ? stackbuf : malloc(n * sizeof *ents);
-        const char *k;
-        size_t klen;
-        json_t *x;
-        json_object_keylen_foreach((json_t *)v, k, klen, x) {
-            key_entry e = {k, klen, 0, x};
-            if (array_index_key(k, klen, &e.idx)) {
-                memmove(ents + nidx + 1, ents + nidx, (cnt - nidx) * sizeof *ents);
-                ents[nidx++] = e;
-            } else {
-                ents[cnt] = e;
-            }
-            cnt++;
-        }
-        qsort(ents, nidx, sizeof *ents, cmp_idx);
+        crm_entry stackbuf[16], *ents;
+        size_t cnt = crm_js_entries(v, stackbuf, 16, &ents);
         sb_putc(sb, '{');
         bool first = true;
         for (size_t i = 0; i < cnt; i++) {

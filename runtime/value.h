@@ -75,6 +75,18 @@ char *crm_to_string(const json_t *v);
  * String() of each element (how HTTP header values are sent). */
 json_t *crm_strings_of(const json_t *v);
 
+/* An object's entries in JavaScript's enumeration order: integer-like keys
+ * (array indexes) ascending, then the others in insertion order. *out is
+ * buf when the object has at most cap keys, else malloc'd (free it when it
+ * is not buf). Keys and values are borrowed. Returns the count. */
+typedef struct {
+    const char *key;
+    size_t len;
+    unsigned long idx;
+    json_t *val;
+} crm_entry;
+size_t crm_js_entries(const json_t *obj, crm_entry *buf, size_t cap, crm_entry **out);
+
 /* JSON text -------------------------------------------------------------- */
 
 /* JSON.stringify(v, null, indent): malloc'd; NULL when v is NULL (undefined).
