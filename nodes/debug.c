@@ -1,7 +1,8 @@
 /* debug.c: Node-RED's debug node (spec §3.2). Without an editor sidebar, what
  * the sidebar would show goes to the log as one readable line
- * ("[debug:name] msg.payload : string[5] : hello"); `tostatus` sets the node
- * status the way Node-RED does (auto, msg property, jsonata, counter). */
+ * ("[debug:name] msg.payload : string[5] : hello"); `console` logs what
+ * Node-RED logs (the value, or util.inspect of it); `tostatus` sets the node
+ * status as Node-RED does (auto, msg property, jsonata, throttled counter). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,16 +10,20 @@
 
 #include "carmine.h"
 
+#define STATUS_LENGTH 32 /* debugStatusLength */
+
 typedef struct {
     bool active, sidebar, console, tostatus, whole;
     char *property;      /* the property shown (msg path), NULL for whole msg */
     crm_path *path;
     crm_typed *expr;     /* targetType jsonata */
+    char *expr_text;
     char *status_type;   /* auto, msg, jsonata, counter */
     crm_path *status_path;
     crm_typed *status_expr;
-    double counter;
-    char *last_status;
+    double counter, last_time;
+    crm_timer *counter_timer;
+    char *last_status; /* fill, shape and text of the status last sent */
 } debug_state;
 
 static char *format_value(const json_t *v, char *fmt, size_t fmtlen)
@@ -58,42 +63,120 @@ static char *format_value(const json_t *v, char *fmt, size_t fmtlen)
     return crm_stringify(v, 0);
 }
 
-static void show_status(crm_node *n, debug_state *s, const json_t *msg, const json_t *shown)
+/* node.status only when fill, shape or text changed (Node-RED compares the
+ * JSON of the three). */
+static void set_status(crm_node *n, debug_state *s, const char *fill, const char *shape, const char *text)
 {
-    char text[64];
-    if (!strcmp(s->status_type, "counter")) {
-        s->counter++;
-        snprintf(text, sizeof text, "%.0f", s->counter);
-        crm_node_status(n, "blue", "ring", text);
+    size_t len = strlen(fill) + strlen(shape) + strlen(text) + 3;
+    char *key = malloc(len);
+    snprintf(key, len, "%s\n%s\n%s", fill, shape, text);
+    if (s->last_status && !strcmp(s->last_status, key)) {
+        free(key);
         return;
     }
+    free(s->last_status);
+    s->last_status = key;
+    crm_node_status(n, fill, shape, text);
+}
+
+static void show_counter(crm_node *n, void *arg)
+{
+    (void)arg;
+    debug_state *s = crm_node_data(n);
+    s->counter_timer = NULL;
+    char text[32];
+    snprintf(text, sizeof text, "%.0f", s->counter);
+    crm_node_status(n, "blue", "ring", text);
+}
+
+/* A counter status at most every 100 ms: a burst shows its last count
+ * 200 ms after it ends. */
+static void count(crm_node *n, debug_state *s)
+{
+    double now = crm_wall_ms(), since = now - s->last_time;
+    s->last_time = now;
+    s->counter++;
+    crm_timer_cancel(s->counter_timer);
+    s->counter_timer = NULL;
+    if (since > 100) show_counter(n, NULL);
+    else s->counter_timer = crm_timer_start(n, 200, 0, show_counter, NULL);
+}
+
+/* A field of an object as status text: String() of it, "" when falsy. */
+static char *field_text(const json_t *o, const char *key, const char *dflt)
+{
+    json_t *v = json_object_get(o, key);
+    return crm_truthy(v) ? crm_to_string(v) : strdup(dflt);
+}
+
+/* false when Node-RED's handler would have thrown (then the message is
+ * not done). */
+static bool show_status(crm_node *n, debug_state *s, const json_t *msg, const json_t *shown)
+{
     json_t *v = NULL;
-    const char *fill = "grey", *shape = "dot";
-    if (!strcmp(s->status_type, "msg") && s->status_path) {
+    if (!strcmp(s->status_type, "msg")) {
         bool throws;
-        v = json_incref(crm_path_get(s->status_path, msg, msg, &throws));
-    } else if (!strcmp(s->status_type, "jsonata") && s->status_expr) {
+        if (s->status_path) v = json_incref(crm_path_get(s->status_path, msg, msg, &throws));
+    } else if (!strcmp(s->status_type, "jsonata")) {
         char *err = NULL;
-        if (crm_typed_eval(n, s->status_expr, msg, &v, &err) < 0) free(err);
+        if (!s->status_expr || crm_typed_eval(n, s->status_expr, msg, &v, &err) < 0) {
+            free(err);
+            crm_node_error(n, NULL, "Invalid JSONata expression: %s", s->expr_text ? s->expr_text : "null");
+            return true;
+        }
     } else {
-        json_t *err = json_object_get(msg, "error");
+        v = json_incref(s->whole ? json_object_get(msg, "payload") : (json_t *)shown);
+    }
+    char *fill = strdup("grey"), *shape = strdup("dot");
+    char *text = json_is_string(v) ? strdup(json_string_value(v)) : crm_inspect(v, 2);
+    if (json_is_object(v) && crm_truthy(json_object_get(v, "fill")) && crm_truthy(json_object_get(v, "shape")) &&
+        crm_truthy(json_object_get(v, "text"))) {
+        free(fill), free(shape), free(text);
+        fill = crm_to_string(json_object_get(v, "fill"));
+        shape = crm_to_string(json_object_get(v, "shape"));
+        text = crm_to_string(json_object_get(v, "text"));
+    }
+    json_decref(v);
+    if (!strcmp(s->status_type, "auto")) {
+        json_t *err = json_object_get(msg, "error"), *st = json_object_get(msg, "status");
         if (err) {
-            fill = "red";
-            v = json_incref(json_object_get(err, "message"));
-        } else {
-            v = json_incref((json_t *)shown);
+            free(fill), free(text);
+            fill = strdup("red");
+            json_t *m = json_object_get(err, "message");
+            text = m ? crm_to_string(m) : NULL;
+        }
+        if (st) {
+            free(fill), free(shape), free(text);
+            fill = field_text(st, "fill", "grey");
+            shape = field_text(st, "shape", "ring");
+            text = field_text(st, "text", "");
         }
     }
-    char fmt[32];
-    char *full = json_is_string(v) ? strdup(json_string_value(v)) : format_value(v, fmt, sizeof fmt);
-    if (strlen(full) > 32) strcpy(full + 32, "...");
-    if (!s->last_status || strcmp(s->last_status, full)) {
-        crm_node_status(n, fill, shape, full);
-        free(s->last_status);
-        s->last_status = strdup(full);
+    bool ok = text != NULL;
+    if (!ok) { /* msg.error without a message: Node-RED's handler throws on it */
+        crm_node_error(n, msg, "TypeError: Cannot read properties of undefined (reading 'length')");
+    } else {
+        size_t len = strlen(text), cut = crm_utf16_prefix(text, len, STATUS_LENGTH);
+        if (cut < len) strcpy(text + cut, "...");
+        set_status(n, s, fill, shape, text);
     }
-    free(full);
-    json_decref(v);
+    free(fill), free(shape), free(text);
+    return ok;
+}
+
+/* What Node-RED's console option logs: a string as it is (on a line of its
+ * own when it has several), anything else as util.inspect shows it. */
+static void log_console(crm_node *n, const json_t *v)
+{
+    if (json_is_string(v)) {
+        const char *t = json_string_value(v);
+        crm_node_log(n, CRM_LOG_INFO, "%s%s", strchr(t, '\n') ? "\n" : "", t);
+        return;
+    }
+    bool object = v && (json_is_object(v) || json_is_array(v) || json_is_null(v));
+    char *text = crm_inspect(v, object ? 10 : 2);
+    crm_node_log(n, CRM_LOG_INFO, "%s%s", object ? "\n" : "", text);
+    free(text);
 }
 
 static void debug_input(crm_node *n, json_t *msg)
@@ -106,28 +189,40 @@ static void debug_input(crm_node *n, json_t *msg)
         return;
     }
     json_t *shown = NULL;
+    bool failed = false;
     if (s->whole) {
         shown = json_incref(msg);
     } else if (s->expr) {
         char *err = NULL;
         if (crm_typed_eval(n, s->expr, msg, &shown, &err) < 0) {
-            crm_node_error(n, msg, "%s", err ? err : "JSONata error");
             free(err);
+            failed = true;
         }
     } else if (s->path) {
         bool throws;
         shown = json_incref(crm_path_get(s->path, msg, msg, &throws));
     }
-    if (s->tostatus) show_status(n, s, msg, shown);
-    if (s->active && (s->sidebar || s->console)) {
-        char fmt[32];
-        char *text = format_value(shown, fmt, sizeof fmt);
-        crm_node_log(n, CRM_LOG_INFO, "%s%s : %s : %s", s->whole || s->expr ? "" : "msg.",
-                     s->whole ? "msg" : s->expr ? "(expression)" : s->property, fmt, text);
-        free(text);
+    bool handled = true;
+    if (s->tostatus) {
+        if (!strcmp(s->status_type, "counter")) count(n, s);
+        else if (failed && !strcmp(s->status_type, "auto")) crm_node_error(n, NULL, "Invalid JSONata expression: %s", s->expr_text);
+        else handled = show_status(n, s, msg, shown);
+    }
+    /* Node-RED reports a failed expression without the message (no catch
+     * node sees it) and never calls done for it */
+    if (failed) crm_node_error(n, NULL, "Invalid JSONata expression: %s", s->expr_text);
+    if (handled && !failed) {
+        if (s->console) log_console(n, shown);
+        if (s->active && s->sidebar && !s->console) {
+            char fmt[32];
+            char *text = format_value(shown, fmt, sizeof fmt);
+            crm_node_log(n, CRM_LOG_INFO, "%s%s : %s : %s", s->whole || s->expr ? "" : "msg.",
+                         s->whole ? "msg" : s->expr ? "(expression)" : s->property, fmt, text);
+            free(text);
+        }
+        crm_node_done(n, msg);
     }
     json_decref(shown);
-    crm_node_done(n, msg);
     json_decref(msg);
 }
 
@@ -166,21 +261,20 @@ static int debug_create(crm_node *n, const json_t *config)
         }
     }
     s->status_type = strdup(crm_cfg_str(config, "statusType", "auto"));
+    /* Node-RED's statusVal defaults to the shown property ("true" for the
+     * whole message, none for an expression) */
     const char *sv = crm_cfg_str(config, "statusVal", "");
-    if (!strcmp(s->status_type, "msg") && *sv) s->status_path = crm_path_parse(sv, &err);
-    if (!strcmp(s->status_type, "jsonata") && *sv) {
+    if (!*sv) sv = s->expr ? NULL : s->whole ? c : s->property;
+    if (!strcmp(s->status_type, "msg") && sv) s->status_path = crm_path_parse(sv, &err);
+    if (!strcmp(s->status_type, "jsonata") && sv) {
         json_t *e = json_string(sv);
         s->status_expr = crm_typed_new(n, "jsonata", e, &err);
         json_decref(e);
     }
+    if (s->expr) s->expr_text = strdup(c);
+    s->last_time = crm_wall_ms();
     free(err);
     return 0;
-}
-
-static void debug_start(crm_node *n)
-{
-    debug_state *s = crm_node_data(n);
-    if (s->tostatus && !strcmp(s->status_type, "counter")) crm_node_status(n, "blue", "ring", "0");
 }
 
 static void debug_close(crm_node *n)
@@ -193,6 +287,7 @@ static void debug_close(crm_node *n)
     free(s->status_type);
     crm_path_free(s->status_path);
     crm_typed_free(s->status_expr);
+    free(s->expr_text);
     free(s->last_status);
     free(s);
     crm_node_set_data(n, NULL);
@@ -201,8 +296,8 @@ static void debug_close(crm_node *n)
 const crm_node_type crm_type_debug = {
     .abi = CRM_ABI_VERSION,
     .type = "debug",
+    .flags = CRM_TYPE_KEEPS_NAME, /* Node-RED's debug sets this.name = n.name */
     .create = debug_create,
-    .start = debug_start,
     .input = debug_input,
     .close = debug_close,
 };
