@@ -81,9 +81,8 @@ static void set_status(crm_node *n, debug_state *s, const char *fill, const char
 
 static void show_counter(crm_node *n, void *arg)
 {
-    (void)arg;
     debug_state *s = crm_node_data(n);
-    s->counter_timer = NULL;
+    if (arg) s->counter_timer = NULL; /* the timer fired */
     char text[32];
     snprintf(text, sizeof text, "%.0f", s->counter);
     crm_node_status(n, "blue", "ring", text);
@@ -96,10 +95,12 @@ static void count(crm_node *n, debug_state *s)
     double now = crm_wall_ms(), since = now - s->last_time;
     s->last_time = now;
     s->counter++;
+    if (since > 100) {
+        show_counter(n, NULL); /* a deferred update still pending shows too, as in Node-RED */
+        return;
+    }
     crm_timer_cancel(s->counter_timer);
-    s->counter_timer = NULL;
-    if (since > 100) show_counter(n, NULL);
-    else s->counter_timer = crm_timer_start(n, 200, 0, show_counter, NULL);
+    s->counter_timer = crm_timer_start(n, 200, 0, show_counter, s);
 }
 
 /* A field of an object as status text: String() of it, "" when falsy. */
@@ -114,12 +115,12 @@ static char *field_text(const json_t *o, const char *key, const char *dflt)
 static bool show_status(crm_node *n, debug_state *s, const json_t *msg, const json_t *shown)
 {
     json_t *v = NULL;
-    if (!strcmp(s->status_type, "msg")) {
+    if (strcmp(s->status_type, "auto") && !s->status_expr) {
         bool throws;
         if (s->status_path) v = json_incref(crm_path_get(s->status_path, msg, msg, &throws));
-    } else if (!strcmp(s->status_type, "jsonata")) {
+    } else if (s->status_expr) {
         char *err = NULL;
-        if (!s->status_expr || crm_typed_eval(n, s->status_expr, msg, &v, &err) < 0) {
+        if (crm_typed_eval(n, s->status_expr, msg, &v, &err) < 0) {
             free(err);
             crm_node_error(n, NULL, "Invalid JSONata expression: %s", s->expr_text ? s->expr_text : "null");
             return true;
@@ -264,12 +265,23 @@ static int debug_create(crm_node *n, const json_t *config)
     /* Node-RED's statusVal defaults to the shown property ("true" for the
      * whole message, none for an expression) */
     const char *sv = crm_cfg_str(config, "statusVal", "");
-    if (!*sv) sv = s->expr ? NULL : s->whole ? c : s->property;
-    if (!strcmp(s->status_type, "msg") && sv) s->status_path = crm_path_parse(sv, &err);
-    if (!strcmp(s->status_type, "jsonata") && sv) {
+    if (s->tostatus && !strcmp(s->status_type, "jsonata") && *sv) {
         json_t *e = json_string(sv);
         s->status_expr = crm_typed_new(n, "jsonata", e, &err);
         json_decref(e);
+        if (!s->status_expr) {
+            crm_node_config_error(n, "statusVal", "%s", err ? err : "invalid JSONata");
+            free(err);
+            return -1;
+        }
+    } else if (strcmp(s->status_type, "auto") && strcmp(s->status_type, "counter")) {
+        /* any other status reads a property: statusVal, by default the
+         * shown one ("true" for the whole message, none for an expression) */
+        if (!*sv) sv = s->expr ? NULL : s->whole ? c : s->property;
+        if (sv && !(s->status_path = crm_path_parse(sv, &err))) {
+            free(err); /* Node-RED's getMessageProperty throws: undefined */
+            err = NULL;
+        }
     }
     if (s->expr) s->expr_text = strdup(c);
     s->last_time = crm_wall_ms();
