@@ -404,7 +404,8 @@ static bool key_is(const rkey *k, const char *name)
  * count first, so a plain message costs no hash lookup here). */
 static bool is_special(const json_t *obj)
 {
-    return crm_is_buf(obj) || crm_is_handle(obj);
+    if (!json_is_object(obj) || json_object_size(obj) != 1) return false; /* one size call for both */
+    return json_object_get(obj, CRM_BUF_KEY) || json_object_get(obj, CRM_HANDLE_KEY);
 }
 
 /* msg.payload and its like, the common case: one plain key, nothing to
