@@ -119,6 +119,10 @@ static int store_set(ctxstore *s, const char *id, const char *key, const crm_pat
     char *top = s->backend && s->backend->changed ? crm_ctx_top_key(key) : NULL;
     pthread_mutex_lock(&s->lock);
     int rc = crm_path_set(p, scope_obj(s, id, true), NULL, value, true);
+    /* Node-RED's stores use setObjectProperty, which gives up without an
+     * error where the path is blocked (a string in the way, or a parent
+     * missing when the value is undefined) */
+    if (rc == -1) rc = 0;
     if (rc == 0 && top) {
         json_t *now = json_object_get(scope_obj(s, id, false), top);
         s->backend->changed(s, id, top, key, now);

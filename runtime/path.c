@@ -600,7 +600,7 @@ static int step(json_t *obj, rkey *k, const rkey *after, bool create, json_t **n
         if (!key_index(k, &idx)) return 1; /* a named property on an array: invisible */
         json_t *child = json_array_get(obj, idx);
         if (child) {
-            if (!is_container(child)) return -1;
+            if (!is_container(child) && !crm_is_buf(child)) return -1;
             *next = child;
             return 0;
         }
@@ -614,7 +614,8 @@ static int step(json_t *obj, rkey *k, const rkey *after, bool create, json_t **n
     const char *name = key_name(k, &len);
     json_t *child = json_object_getn(obj, name, len);
     if (child) {
-        if (!is_container(child)) return -1;
+        /* a Buffer can only be the last step's object: buf[i] = v */
+        if (!is_container(child) && !crm_is_buf(child)) return -1;
         *next = child;
         return 0;
     }
@@ -640,6 +641,32 @@ static int delete_last(json_t *obj, rkey *k)
     return 0;
 }
 
+/* buf[idx] = value (stolen), as a Uint8Array stores it: Number(value)
+ * truncated modulo 256, NaN as 0; an index past the end is ignored. */
+static void set_byte(json_t *buf, size_t idx, json_t *value)
+{
+    size_t n;
+    const unsigned char *d = crm_buf_data(buf, &n);
+    if (idx < n) {
+        double x;
+        if (json_is_number(value)) x = crm_num_value(value);
+        else if (json_is_boolean(value)) x = json_is_true(value);
+        else if (json_is_null(value)) x = 0;
+        else {
+            char *t = crm_to_string(value);
+            x = crm_str_to_number(t);
+            free(t);
+        }
+        double m = isfinite(x) ? fmod(trunc(x), 256) : 0;
+        unsigned char *copy = malloc(n);
+        memcpy(copy, d, n);
+        copy[idx] = (unsigned char)(m < 0 ? m + 256 : m);
+        json_string_setn_nocheck(json_object_get(buf, CRM_BUF_KEY), (const char *)copy, n);
+        free(copy);
+    }
+    json_decref(value);
+}
+
 static int set_last(json_t *obj, rkey *k, json_t *value, json_t *const *chain, size_t nc)
 {
     size_t idx, len;
@@ -649,6 +676,10 @@ static int set_last(json_t *obj, rkey *k, json_t *value, json_t *const *chain, s
         return 0;
     }
     if (json_is_object(obj)) {
+        if (crm_is_buf(obj) && key_index(k, &idx)) {
+            set_byte(obj, idx, value);
+            return 0;
+        }
         if (is_special(obj)) {
             json_decref(value);
             return 0;
