@@ -414,6 +414,7 @@ static bool read_contrib(join_state *js, json_t *msg, contrib *c)
     c->array_len = NAN;
     c->property = js->property;
     if (js->mode == MODE_AUTO) {
+        c->property = "payload"; /* Node-RED reads parts.property or payload, whatever the node's property */
         json_t *pid = json_object_get(parts, "id");
         char *ids = json_is_string(pid) ? NULL : crm_to_string(pid);
         snprintf(c->part_id_buf, sizeof c->part_id_buf, "%s", ids ? ids : json_string_value(pid));
@@ -480,7 +481,7 @@ static void join_collect(crm_node *n, join_state *js, json_t *msg)
     contrib c;
     memset(&c, 0, sizeof c);
     read_contrib(js, msg, &c);
-    if (js->full) {
+    if (js->full && js->mode != MODE_AUTO) {
         c.value = msg;
     } else {
         bool throws = false;

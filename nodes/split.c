@@ -184,7 +184,11 @@ static char *read_bin_delim(split_state *s, const json_t *cfgv)
     char perr[160];
     json_t *arr = crm_parse(txt, strlen(txt), perr, sizeof perr);
     strbuf e = SB_INIT;
-    if (!arr) sb_printf(&e, "SyntaxError: \"%s\" is not valid JSON", txt);
+    if (!arr) {
+        char *m = crm_json_error(txt, strlen(txt));
+        sb_printf(&e, "SyntaxError: %s", m ? m : "Unexpected end of JSON input");
+        free(m);
+    }
     else if (!json_is_array(arr)) sb_puts(&e, "Error: not an array");
     free(owned);
     if (e.len) {
@@ -805,7 +809,9 @@ static void handle_input(crm_node *n, split_state *s, json_t *msg)
     if (!setup_kind(j)) {
         json_object_set(msg, "parts", j->base);
         set_prop(j, msg, json_incref(j->value));
-        crm_node_done(n, msg);
+        /* null is an object to JavaScript: Node-RED's Object.keys throws */
+        if (json_is_null(j->value)) crm_node_error(n, msg, "TypeError: Cannot convert undefined or null to object");
+        else crm_node_done(n, msg);
         json_decref(msg);
         job_free(j);
         return;

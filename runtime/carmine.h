@@ -136,6 +136,14 @@ char *crm_make_id(char *buf);
  * (undefined) gives "undefined". Node's default depth is 2. */
 char *crm_inspect(const json_t *v, int depth);
 
+/* The message of the SyntaxError JSON.parse(text) throws, as Node 20 words
+ * it ("Unexpected token 'b', \"b\" is not valid JSON"), malloc'd; NULL
+ * when text is valid JSON. */
+char *crm_json_error(const char *text, size_t len);
+/* The same wording for an unexpected character at byte pos, whatever it
+ * is (how body-parser reports a body that starts with neither { nor [). */
+char *crm_json_token_error(const char *text, size_t len, size_t pos);
+
 /* Errors, status, log ------------------------------------------------------------ */
 
 /* node.error(text, msg): with msg (borrowed) the error goes to catch nodes

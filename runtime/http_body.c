@@ -17,17 +17,18 @@ bool http_json_body_ok(const char *body, size_t len, http_body_error *err)
     size_t i = 0;
     while (i < len && json_ws(body[i])) i++;
     /* body-parser's strict mode: only objects and arrays */
+    char *m = NULL;
     if (i < len && body[i] != '{' && body[i] != '[') {
-        e.status = 400;
-        snprintf(e.message, sizeof e.message, "SyntaxError: Unexpected token %c in JSON at position %zu", body[i], i);
+        m = crm_json_token_error(body, len, i);
     } else {
-        char perr[128];
-        v = crm_parse(body, len, perr, sizeof perr);
-        if (!v) {
-            e.status = 400;
-            snprintf(e.message, sizeof e.message, "SyntaxError: %s", perr);
-        }
+        v = crm_parse(body, len, NULL, 0);
+        if (!v) m = crm_json_error(body, len);
     }
+    if (m || (!v && i < len)) {
+        e.status = 400;
+        snprintf(e.message, sizeof e.message, "SyntaxError: %s", m ? m : "Unexpected end of JSON input");
+    }
+    free(m);
     json_decref(v);
     if (err) *err = e;
     return e.status == 0;

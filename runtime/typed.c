@@ -87,6 +87,15 @@ static void bind_nodered(jsonata_frame *f, crm_node *n)
     jsonata_frame_bind_fn(f, "clone", "<x-:x>", fn_clone, n);
 }
 
+/* JSON.parse's error as Node-RED shows a thrown one: "SyntaxError: ..." */
+static char *syntax_error(const char *s)
+{
+    char *m = crm_json_error(s, strlen(s)), *out = NULL;
+    if (asprintf(&out, "SyntaxError: %s", m ? m : "Unexpected end of JSON input") < 0) out = NULL;
+    free(m);
+    return out;
+}
+
 static json_t *parse_bin(const char *s, char **err)
 {
     char perr[200];
@@ -101,7 +110,7 @@ static json_t *parse_bin(const char *s, char **err)
         buf = crm_buf_new(b, n);
         free(b);
     } else if (err) {
-        *err = strdup(v ? "Not string or array" : perr);
+        *err = v ? strdup("Not string or array") : syntax_error(s);
     }
     json_decref(v);
     return buf;
@@ -123,12 +132,9 @@ crm_typed *crm_typed_new(crm_node *n, const char *type, const json_t *value, cha
         t->value = json_boolean(json_is_true(value) || !strcasecmp(s, "true"));
     } else if (!strcmp(ty, "json")) {
         if (json_is_string(value)) {
-            json_error_t je;
-            t->value = json_loads(s, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &je);
+            t->value = json_loads(s, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
             if (!t->value) {
-                /* worded as JSON.parse's SyntaxError */
-                if (err && asprintf(err, "SyntaxError: Unexpected token in JSON at position %d", je.position) < 0)
-                    *err = NULL;
+                if (err) *err = syntax_error(s);
                 goto fail;
             }
         } else {
