@@ -43,6 +43,8 @@ struct jgroup {
     crm_timer *timer;
     json_t **msgs;       /* kept for done */
     size_t nmsgs, capmsgs;
+    bool payload_is_buffer; /* a buffer group sent while accumulating: Node-RED's payload became a Buffer */
+    json_t *undefined_keys; /* object build: keys set to undefined (counted, never shown), as a set */
 };
 
 /* A reduce sequence (Node-RED's pending[gid]). */
@@ -194,6 +196,7 @@ static void group_finish(jgroup *g, bool dones)
     }
     free(g->msgs);
     json_decref(g->payload);
+    json_decref(g->undefined_keys);
     json_decref(g->msg);
     json_decref(g->join_char);
     free(g->property);
@@ -260,7 +263,8 @@ static void complete_send(join_state *js, jgroup *g)
     crm_node *n = js->n;
     crm_timer_cancel(g->timer);
     g->timer = NULL;
-    bool keep = js->accumulate && !json_object_get(g->msg, "complete");
+    bool keep = js->mode != MODE_AUTO && js->accumulate && !json_object_get(g->msg, "complete");
+    if (keep && g->type == B_BUFFER) g->payload_is_buffer = true;
     if (!keep) group_unlink(js, g);
     const char *err = NULL;
     json_t *value = group_value(g, &err);
@@ -374,13 +378,31 @@ static bool accumulate_value(join_state *js, jgroup *g, const contrib *c, json_t
     if (c->type == B_OBJECT) {
         char *k = json_is_string(c->key) ? strdup(json_string_value(c->key)) : crm_to_string(c->key);
         if (k && json_is_object(g->payload)) {
-            if (v) json_object_set(g->payload, k, v);
-            else json_object_set_new(g->payload, k, json_null());
+            if (v) {
+                json_object_set(g->payload, k, v);
+                json_object_del(g->undefined_keys, k);
+            } else {
+                /* JavaScript keeps the key with undefined: Object.keys counts it, JSON drops it */
+                json_object_del(g->payload, k);
+                if (!g->undefined_keys) g->undefined_keys = json_object();
+                json_object_set_new(g->undefined_keys, k, json_true());
+            }
         }
         free(k);
-        g->current = (double)json_object_size(g->payload);
+        g->current = (double)(json_object_size(g->payload) + json_object_size(g->undefined_keys));
     } else if (c->type == B_MERGED) {
-        if (!json_is_object(v) || crm_is_buf(v) || crm_is_handle(v)) {
+        if (crm_is_buf(v) && json_is_object(g->payload)) { /* for..in over a Buffer: its indices */
+            size_t len;
+            const unsigned char *d = crm_buf_data(v, &len);
+            for (size_t i = 0; i < len; i++) {
+                char k[24];
+                snprintf(k, sizeof k, "%zu", i);
+                json_object_set_new(g->payload, k, crm_num(d[i]));
+            }
+            g->current = (double)json_object_size(g->payload);
+        } else if (json_is_null(v)) { /* an object to JavaScript, with no keys */
+            g->current = (double)json_object_size(g->payload);
+        } else if (!json_is_object(v) || crm_is_handle(v)) {
             if (!json_object_get(msg, "complete")) crm_node_warn(js->n, "Cannot merge non-object types");
         } else if (json_is_object(g->payload)) {
             const char *k;
@@ -398,6 +420,10 @@ static bool accumulate_value(join_state *js, jgroup *g, const contrib *c, json_t
                 g->current++; /* JavaScript would store a non-index property, never joined */
             }
         } else if (v) {
+            if (g->payload_is_buffer) {
+                crm_node_error(js->n, msg, "TypeError: group.payload.push is not a function");
+                return false;
+            }
             json_array_append(g->payload, v);
             g->current++;
         }
