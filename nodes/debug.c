@@ -103,11 +103,17 @@ static void count(crm_node *n, debug_state *s)
     s->counter_timer = crm_timer_start(n, 200, 0, show_counter, s);
 }
 
-/* A field of an object as status text: String() of it, "" when falsy. */
+/* A field of an object as status text: String() of it, dflt when falsy. */
 static char *field_text(const json_t *o, const char *key, const char *dflt)
 {
     json_t *v = json_object_get(o, key);
     return crm_truthy(v) ? crm_to_string(v) : strdup(dflt);
+}
+
+static void replace(char **dst, char *val)
+{
+    free(*dst);
+    *dst = val;
 }
 
 /* false when Node-RED's handler would have thrown (then the message is
@@ -115,50 +121,49 @@ static char *field_text(const json_t *o, const char *key, const char *dflt)
 static bool show_status(crm_node *n, debug_state *s, const json_t *msg, const json_t *shown)
 {
     json_t *v = NULL;
-    if (strcmp(s->status_type, "auto") && !s->status_expr) {
-        bool throws;
-        if (s->status_path) v = json_incref(crm_path_get(s->status_path, msg, msg, &throws));
-    } else if (s->status_expr) {
+    bool automatic = !strcmp(s->status_type, "auto");
+    if (s->status_expr) {
         char *err = NULL;
         if (crm_typed_eval(n, s->status_expr, msg, &v, &err) < 0) {
             free(err);
             crm_node_error(n, NULL, "Invalid JSONata expression: %s", s->expr_text ? s->expr_text : "null");
             return true;
         }
-    } else {
+    } else if (automatic) {
         v = json_incref(s->whole ? json_object_get(msg, "payload") : (json_t *)shown);
+    } else if (s->status_path) {
+        bool throws;
+        v = json_incref(crm_path_get(s->status_path, msg, msg, &throws));
     }
     char *fill = strdup("grey"), *shape = strdup("dot");
     char *text = json_is_string(v) ? strdup(json_string_value(v)) : crm_inspect(v, 2);
     if (json_is_object(v) && crm_truthy(json_object_get(v, "fill")) && crm_truthy(json_object_get(v, "shape")) &&
         crm_truthy(json_object_get(v, "text"))) {
-        free(fill), free(shape), free(text);
-        fill = crm_to_string(json_object_get(v, "fill"));
-        shape = crm_to_string(json_object_get(v, "shape"));
-        text = crm_to_string(json_object_get(v, "text"));
+        replace(&fill, crm_to_string(json_object_get(v, "fill")));
+        replace(&shape, crm_to_string(json_object_get(v, "shape")));
+        replace(&text, crm_to_string(json_object_get(v, "text")));
     }
     json_decref(v);
-    if (!strcmp(s->status_type, "auto")) {
-        json_t *err = json_object_get(msg, "error"), *st = json_object_get(msg, "status");
-        if (err) {
-            free(fill), free(text);
-            fill = strdup("red");
-            json_t *m = json_object_get(err, "message");
-            text = m ? crm_to_string(m) : NULL;
-        }
-        if (st) {
-            free(fill), free(shape), free(text);
-            fill = field_text(st, "fill", "grey");
-            shape = field_text(st, "shape", "ring");
-            text = field_text(st, "text", "");
-        }
+    json_t *err = automatic ? json_object_get(msg, "error") : NULL, *st = automatic ? json_object_get(msg, "status") : NULL;
+    if (err) {
+        json_t *m = json_object_get(err, "message");
+        replace(&fill, strdup("red"));
+        replace(&text, m ? crm_to_string(m) : NULL);
+    }
+    if (st) {
+        replace(&fill, field_text(st, "fill", "grey"));
+        replace(&shape, field_text(st, "shape", "ring"));
+        replace(&text, field_text(st, "text", ""));
     }
     bool ok = text != NULL;
     if (!ok) { /* msg.error without a message: Node-RED's handler throws on it */
         crm_node_error(n, msg, "TypeError: Cannot read properties of undefined (reading 'length')");
     } else {
         size_t len = strlen(text), cut = crm_utf16_prefix(text, len, STATUS_LENGTH);
-        if (cut < len) strcpy(text + cut, "...");
+        if (cut < len) { /* st.substr(0, 32) + "...": room for the dots first */
+            text = realloc(text, cut + 4);
+            memcpy(text + cut, "...", 4);
+        }
         set_status(n, s, fill, shape, text);
     }
     free(fill), free(shape), free(text);
