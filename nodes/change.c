@@ -245,19 +245,6 @@ static const char *ctx_key_for(const ctx_key *k, const json_t *msg, char **owned
     return *owned = sb_take(&sb);
 }
 
-static double js_number(const json_t *v)
-{
-    if (!v) return NAN;
-    if (json_is_number(v)) return crm_num_value(v);
-    if (json_is_string(v)) return crm_str_to_number(json_string_value(v));
-    if (json_is_true(v)) return 1;
-    if (json_is_false(v) || json_is_null(v)) return 0;
-    char *s = crm_to_string(v);
-    double d = crm_str_to_number(s);
-    free(s);
-    return d;
-}
-
 static bool is_true_text(const json_t *v)
 {
     char *s = crm_to_string(v);
@@ -331,7 +318,7 @@ static bool compile_to(crm_node *n, val_src *v, const char *tot, const json_t *r
     memset(v, 0, sizeof *v);
     v->kind = VAL_CONST;
     if (!strcmp(tot, "num")) {
-        v->value = crm_num(js_number(raw));
+        v->value = crm_num(crm_to_number(raw));
     } else if (!strcmp(tot, "bool")) {
         v->value = json_boolean(is_true_text(raw));
     } else if (!strcmp(tot, "json") || !strcmp(tot, "bin")) {
@@ -577,7 +564,7 @@ static json_t *to_buffer(const json_t *v)
     size_t n = json_array_size(arr);
     unsigned char *b = malloc(n ? n : 1);
     for (size_t i = 0; i < n; i++) {
-        double d = js_number(json_array_get(arr, i));
+        double d = crm_to_number(json_array_get(arr, i));
         b[i] = isfinite(d) ? (unsigned char)((long long)d & 255) : 0;
     }
     json_t *buf = crm_buf_new(b, n);
@@ -718,7 +705,7 @@ static bool changed_value(const rule *r, const json_t *cur, const from_val *f, j
         return true;
     }
     if (cur && json_is_number(cur) && f->type == FT_NUM) {
-        if (crm_num_value(cur) != js_number(f->value)) return false;
+        if (crm_num_value(cur) != crm_to_number(f->value)) return false;
         *out = json_incref(value);
         return true;
     }

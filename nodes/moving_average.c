@@ -27,23 +27,10 @@ typedef struct {
     bool linear;
 } ma_state;
 
-/* Number(v) as slice() converts its end argument. */
-static double js_number(const json_t *v)
-{
-    if (json_is_number(v)) return crm_num_value(v);
-    if (json_is_string(v)) return crm_str_to_number(json_string_value(v));
-    if (json_is_true(v)) return 1;
-    if (json_is_false(v) || json_is_null(v)) return 0;
-    char *s = crm_to_string(v);
-    double d = s ? crm_str_to_number(s) : NAN;
-    free(s);
-    return d;
-}
-
 /* The length Array.prototype.slice(0, end) leaves of len elements. */
 static size_t slice_len(const json_t *end, size_t len)
 {
-    double e = js_number(end);
+    double e = crm_to_number(end);
     if (isnan(e)) return 0;
     e = trunc(e);
     if (e < 0) e = fmax((double)len + e, 0);

@@ -82,20 +82,6 @@ static double js_parse_int(const json_t *v)
     return isfinite(d) ? trunc(d) : NAN;
 }
 
-/* Number(v), as `length - removeOlderPoints` and isNaN() coerce. */
-static double js_number(const json_t *v)
-{
-    if (!v) return NAN;
-    if (json_is_number(v)) return crm_num_value(v);
-    if (json_is_null(v) || json_is_false(v)) return 0;
-    if (json_is_true(v)) return 1;
-    if (json_is_object(v) && !crm_is_buf(v)) return NAN;
-    char *s = crm_to_string(v);
-    double d = s ? crm_str_to_number(s) : NAN;
-    free(s);
-    return d;
-}
-
 /* "YYYY-MM-DD[THH:MM[:SS[.sss]]][Z|+HH:MM]" as Date.parse reads ISO dates:
  * a date alone is UTC, a date-time without offset local time. */
 static double parse_iso_date(const char *s)
@@ -148,11 +134,11 @@ static double parse_iso_date(const char *s)
 static double js_date_ms(const json_t *v)
 {
     if (json_is_string(v)) return parse_iso_date(json_string_value(v));
-    double d = js_number(v);
+    double d = crm_to_number(v);
     return isfinite(d) ? trunc(d) : NAN;
 }
 
-static double point_x(const json_t *p) { return js_number(json_object_get(p, "x")); }
+static double point_x(const json_t *p) { return crm_to_number(json_object_get(p, "x")); }
 
 /* Array.prototype.indexOf: strict equality. */
 static long index_of(const json_t *arr, const json_t *v)
@@ -243,7 +229,7 @@ static void prune_older(json_t *points, double limit)
 static void trim_points(const chart *c, json_t *points)
 {
     if (!c->max_points) return;
-    double excess = (double)json_array_size(points) - js_number(c->max_points);
+    double excess = (double)json_array_size(points) - crm_to_number(c->max_points);
     for (double i = 0; i < excess; i++) json_array_remove(points, 0);
 }
 
@@ -370,7 +356,7 @@ static bool rows_start_non_numeric(const json_t *data)
         json_t *row = json_array_get(data, i);
         json_t *first = json_is_array(row) ? json_array_get(row, 0)
                         : json_is_string(row) && json_string_length(row) ? row : NULL;
-        if (first && !isnan(js_number(first))) return false;
+        if (first && !isnan(crm_to_number(first))) return false;
     }
     return true;
 }
@@ -391,7 +377,7 @@ static bool replace_chart(crm_node *n, chart *c, const json_t *msg, const json_t
     bool flag = rows_start_non_numeric(data);
     if (c->line) {
         if (flag) json_object_del(v, "labels");
-        double keep = c->max_points ? js_number(c->max_points) : 0;
+        double keep = c->max_points ? crm_to_number(c->max_points) : 0;
         for (size_t i = 0; keep > 0 && i < json_array_size(data); i++) {
             json_t *row = json_array_get(data, i);
             while (json_is_array(row) && (double)json_array_size(row) > keep) json_array_remove(row, 0);

@@ -648,15 +648,7 @@ static void set_byte(json_t *buf, size_t idx, json_t *value)
     size_t n;
     const unsigned char *d = crm_buf_data(buf, &n);
     if (idx < n) {
-        double x;
-        if (json_is_number(value)) x = crm_num_value(value);
-        else if (json_is_boolean(value)) x = json_is_true(value);
-        else if (json_is_null(value)) x = 0;
-        else {
-            char *t = crm_to_string(value);
-            x = crm_str_to_number(t);
-            free(t);
-        }
+        double x = crm_to_number(value);
         double m = isfinite(x) ? fmod(trunc(x), 256) : 0;
         unsigned char *copy = malloc(n);
         memcpy(copy, d, n);
@@ -676,12 +668,9 @@ static int set_last(json_t *obj, rkey *k, json_t *value, json_t *const *chain, s
         return 0;
     }
     if (json_is_object(obj)) {
-        if (crm_is_buf(obj) && key_index(k, &idx)) {
-            set_byte(obj, idx, value);
-            return 0;
-        }
         if (is_special(obj)) {
-            json_decref(value);
+            if (crm_is_buf(obj) && key_index(k, &idx)) set_byte(obj, idx, value);
+            else json_decref(value);
             return 0;
         }
         const char *name = key_name(k, &len);

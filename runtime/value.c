@@ -208,6 +208,19 @@ size_t crm_utf16_prefix(const char *s, size_t n, size_t units)
     return i < n ? i : n;
 }
 
+double crm_to_number(const json_t *v)
+{
+    if (!v) return NAN;
+    if (json_is_number(v)) return crm_num_value(v);
+    if (json_is_string(v)) return crm_str_to_number(json_string_value(v));
+    if (json_is_true(v)) return 1;
+    if (json_is_false(v) || json_is_null(v)) return 0;
+    char *s = crm_to_string(v); /* arrays, objects and Buffers: Number(String(v)) */
+    double d = crm_str_to_number(s);
+    free(s);
+    return d;
+}
+
 /* Whole values ----------------------------------------------------------- */
 
 json_t *crm_deep_copy(const json_t *v)

@@ -67,6 +67,8 @@ bool crm_equal(const json_t *a, const json_t *b);
 const char *crm_typeof(const json_t *v);
 /* JavaScript truthiness. NULL (undefined) is falsy. */
 bool crm_truthy(const json_t *v);
+/* JavaScript Number(v): NULL (undefined) is NaN, null 0, "" 0, [5] 5. */
+double crm_to_number(const json_t *v);
 /* JavaScript String(v), malloc'd: objects "[object Object]", arrays joined
  * with ",", buffers as their UTF-8 text, NULL as "undefined". */
 char *crm_to_string(const json_t *v);
