@@ -181,15 +181,13 @@ static char *read_bin_delim(split_state *s, const json_t *cfgv)
     const char *txt = json_is_string(cfgv) ? json_string_value(cfgv) : NULL;
     char *owned = NULL;
     if (!txt) txt = owned = crm_to_string(cfgv);
-    char perr[160];
-    json_t *arr = crm_parse(txt, strlen(txt), perr, sizeof perr);
+    json_t *arr = crm_parse(txt, strlen(txt), NULL, 0);
     strbuf e = SB_INIT;
     if (!arr) {
-        char *m = crm_json_error(txt, strlen(txt));
-        sb_printf(&e, "SyntaxError: %s", m ? m : "Unexpected end of JSON input");
+        char *m = crm_json_syntax_error(txt, strlen(txt));
+        sb_puts(&e, m);
         free(m);
-    }
-    else if (!json_is_array(arr)) sb_puts(&e, "Error: not an array");
+    } else if (!json_is_array(arr)) sb_puts(&e, "Error: not an array");
     free(owned);
     if (e.len) {
         json_decref(arr);

@@ -140,6 +140,9 @@ char *crm_inspect(const json_t *v, int depth);
  * it ("Unexpected token 'b', \"b\" is not valid JSON"), malloc'd; NULL
  * when text is valid JSON. */
 char *crm_json_error(const char *text, size_t len);
+/* The same, as Node-RED shows the thrown error: "SyntaxError: ...", never
+ * NULL (for text known to be invalid). */
+char *crm_json_syntax_error(const char *text, size_t len);
 /* The same wording for an unexpected character at byte pos, whatever it
  * is (how body-parser reports a body that starts with neither { nor [). */
 char *crm_json_token_error(const char *text, size_t len, size_t pos);

@@ -10,35 +10,30 @@
 
 static bool json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-bool http_json_body_ok(const char *body, size_t len, http_body_error *err)
+/* The body parsed, or NULL with err set to the 400 that body-parser gives. */
+static json_t *parse_json(const char *body, size_t len, http_body_error *err)
 {
-    json_t *v = NULL;
-    http_body_error e = {0, ""};
     size_t i = 0;
     while (i < len && json_ws(body[i])) i++;
     /* body-parser's strict mode: only objects and arrays */
-    char *m = NULL;
-    if (i < len && body[i] != '{' && body[i] != '[') {
-        m = crm_json_token_error(body, len, i);
-    } else {
-        v = crm_parse(body, len, NULL, 0);
-        if (!v) m = crm_json_error(body, len);
-    }
-    if (m || (!v && i < len)) {
+    bool strict_violation = i < len && body[i] != '{' && body[i] != '[';
+    json_t *v = strict_violation ? NULL : crm_parse(body, len, NULL, 0);
+    http_body_error e = {0, ""};
+    if (!v) {
+        char *m = strict_violation ? crm_json_token_error(body, len, i) : crm_json_error(body, len);
         e.status = 400;
         snprintf(e.message, sizeof e.message, "SyntaxError: %s", m ? m : "Unexpected end of JSON input");
+        free(m);
     }
-    free(m);
-    json_decref(v);
     if (err) *err = e;
-    return e.status == 0;
+    return v;
 }
 
-static json_t *parse_json(const char *body, size_t len, http_body_error *err)
+bool http_json_body_ok(const char *body, size_t len, http_body_error *err)
 {
-    if (!http_json_body_ok(body, len, err)) return NULL;
-    char perr[128];
-    return crm_parse(body, len, perr, sizeof perr);
+    json_t *v = parse_json(body, len, err);
+    json_decref(v);
+    return v != NULL;
 }
 
 /* Multipart ----------------------------------------------------------------- */

@@ -137,8 +137,6 @@ static void skip_ws(scan *s)
 static bool at(const scan *s, uint16_t ch) { return s->i < s->n && s->c[s->i] == ch; }
 static bool digit_at(const scan *s) { return s->i < s->n && s->c[s->i] >= '0' && s->c[s->i] <= '9'; }
 
-static bool hex(uint16_t ch) { return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'); }
-
 /* A string, the cursor on its opening quote. */
 static void scan_string(scan *s)
 {
@@ -155,7 +153,7 @@ static void scan_string(scan *s)
         ch = s->c[s->i];
         if (ch == 'u') {
             for (int k = 0; k < 4; k++)
-                if (++s->i >= s->n || !hex(s->c[s->i])) return fail_at(s, "Bad Unicode escape", s->i);
+                if (++s->i >= s->n || crm_hexval(s->c[s->i]) < 0) return fail_at(s, "Bad Unicode escape", s->i);
         } else if (ch > 255) { /* outside V8's one-character token table */
             return fail_token(s, s->i);
         } else if (ch > 127 || !ch || !strchr("\"\\/bfnrt", ch)) {
@@ -268,6 +266,16 @@ char *crm_json_error(const char *text, size_t len)
     scan_text(&s);
     free(s.c);
     return s.msg.len ? sb_take(&s.msg) : NULL;
+}
+
+char *crm_json_syntax_error(const char *text, size_t len)
+{
+    char *m = crm_json_error(text, len);
+    strbuf sb = SB_INIT;
+    /* NULL only where jansson refuses what V8 takes (a lone \ud800) */
+    sb_printf(&sb, "SyntaxError: %s", m ? m : "Unexpected end of JSON input");
+    free(m);
+    return sb_take(&sb);
 }
 
 char *crm_json_token_error(const char *text, size_t len, size_t pos)

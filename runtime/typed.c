@@ -87,15 +87,6 @@ static void bind_nodered(jsonata_frame *f, crm_node *n)
     jsonata_frame_bind_fn(f, "clone", "<x-:x>", fn_clone, n);
 }
 
-/* JSON.parse's error as Node-RED shows a thrown one: "SyntaxError: ..." */
-static char *syntax_error(const char *s)
-{
-    char *m = crm_json_error(s, strlen(s)), *out = NULL;
-    if (asprintf(&out, "SyntaxError: %s", m ? m : "Unexpected end of JSON input") < 0) out = NULL;
-    free(m);
-    return out;
-}
-
 static json_t *parse_bin(const char *s, char **err)
 {
     char perr[200];
@@ -110,7 +101,7 @@ static json_t *parse_bin(const char *s, char **err)
         buf = crm_buf_new(b, n);
         free(b);
     } else if (err) {
-        *err = v ? strdup("Not string or array") : syntax_error(s);
+        *err = v ? strdup("Not string or array") : crm_json_syntax_error(s, strlen(s));
     }
     json_decref(v);
     return buf;
@@ -134,7 +125,7 @@ crm_typed *crm_typed_new(crm_node *n, const char *type, const json_t *value, cha
         if (json_is_string(value)) {
             t->value = json_loads(s, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
             if (!t->value) {
-                if (err) *err = syntax_error(s);
+                if (err) *err = crm_json_syntax_error(s, strlen(s));
                 goto fail;
             }
         } else {
