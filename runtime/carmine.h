@@ -31,6 +31,7 @@
 
 typedef struct crm_node crm_node;
 typedef struct crm_timer crm_timer;
+typedef struct crm_watch crm_watch;
 typedef struct crm_path crm_path;
 typedef struct crm_typed crm_typed;
 
@@ -190,6 +191,22 @@ double crm_wall_ms(void);
  * later moment the kernel ran it. Like Node's loop time, it stands still
  * during a turn. Elsewhere it is crm_now_ms(). */
 double crm_loop_now(void);
+
+/* File descriptors -------------------------------------------------------------------- */
+
+/* Sockets, pipes, pidfds, inotify: the loop polls them beside its own
+ * descriptors, so a node waits for I/O without blocking its loop.
+ * events and the handler's revents are poll(2)'s (POLLIN, POLLOUT, POLLHUP,
+ * POLLERR). fn runs on n's loop whenever fd is ready, until the watch is
+ * cancelled; keep fd non-blocking. Call from n's loop (start, input, a
+ * timer or another watch's handler). The watch does not own fd: close it
+ * after cancelling. Close cancels a node's watches anyway. */
+typedef void (*crm_watch_fn)(crm_node *n, int fd, unsigned revents, void *arg);
+crm_watch *crm_watch_fd(crm_node *n, int fd, unsigned events, crm_watch_fn fn, void *arg);
+/* Changes what a watch waits for (e.g. add POLLOUT while output is queued). */
+void crm_watch_events(crm_watch *w, unsigned events);
+/* Stops a watch (NULL is fine); its handler is not called again. */
+void crm_watch_cancel(crm_watch *w);
 
 /* Property expressions (msg.a.b[0]["c d"], §2.9) ------------------------------------- */
 

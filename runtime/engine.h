@@ -40,6 +40,7 @@ struct crm_node {
     char ***wire_ids;
     void *data;
     crm_timer *timers;  /* pending timers, so close can cancel them */
+    crm_watch *watches; /* descriptor watches, likewise */
     bool is_config;     /* no x/y */
     bool watched;       /* a complete node watches it */
     bool closed;
@@ -163,6 +164,7 @@ void crm_context_runtime_close(crm_runtime *rt);
 
 /* admin.c */
 void crm_admin_install(crm_runtime *rt);
+void crm_watches_cancel_node(crm_node *n);
 /* Frees what path.c keeps per thread (a loop thread ending). */
 void crm_path_thread_done(void);
 

@@ -86,9 +86,27 @@ struct crm_loop {
     double tfd_due;   /* what tfd is armed for, 0: disarmed */
     crm_timer **heap;
     size_t nheap, capheap;
+    crm_watch **watches;   /* file descriptors polled beside efd and tfd */
+    size_t nwatches, capwatches;
+    bool watches_dead;     /* a watch was cancelled: compact after dispatch */
+    struct pollfd *pfds;
+    size_t cappfds;
+};
+
+struct crm_watch {
+    int fd;
+    unsigned events;
+    crm_watch_fn fn;
+    void *arg;
+    crm_node *node;
+    crm_loop *loop;
+    bool dead;
+    crm_watch *next_of_node, *prev_of_node;
 };
 
 static _Thread_local crm_loop *current_loop;
+static void flush_outbox(crm_loop *l);
+static void bury(crm_loop *l);
 
 /* Deliveries a loop runs before it looks at timers and its inbox again. */
 #define TURN_JOBS 1024
@@ -282,6 +300,92 @@ static void run_due_timers(crm_loop *l)
             free(t);
             fn(n, arg);
         }
+    }
+}
+
+
+/* File descriptor watches ------------------------------------------------------------ */
+
+crm_watch *crm_watch_fd(crm_node *n, int fd, unsigned events, crm_watch_fn fn, void *arg)
+{
+    crm_loop *l = n->loop;
+    if (fd < 0 || !fn || !l) return NULL;
+    crm_watch *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    *w = (crm_watch){.fd = fd, .events = events, .fn = fn, .arg = arg, .node = n, .loop = l};
+    if (l->nwatches == l->capwatches) {
+        l->capwatches = l->capwatches ? l->capwatches * 2 : 8;
+        l->watches = realloc(l->watches, l->capwatches * sizeof *l->watches);
+        if (!l->watches) abort();
+    }
+    l->watches[l->nwatches++] = w;
+    w->next_of_node = n->watches;
+    if (n->watches) n->watches->prev_of_node = w;
+    n->watches = w;
+    return w;
+}
+
+void crm_watch_events(crm_watch *w, unsigned events)
+{
+    if (w && !w->dead) w->events = events;
+}
+
+void crm_watch_cancel(crm_watch *w)
+{
+    if (!w || w->dead) return;
+    w->dead = true;
+    w->loop->watches_dead = true;
+    if (w->prev_of_node) w->prev_of_node->next_of_node = w->next_of_node;
+    else w->node->watches = w->next_of_node;
+    if (w->next_of_node) w->next_of_node->prev_of_node = w->prev_of_node;
+    w->next_of_node = w->prev_of_node = NULL;
+}
+
+void crm_watches_cancel_node(crm_node *n)
+{
+    while (n->watches) crm_watch_cancel(n->watches);
+}
+
+/* Frees cancelled watches; never while their loop dispatches. */
+static void compact_watches(crm_loop *l)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < l->nwatches; i++) {
+        if (l->watches[i]->dead) free(l->watches[i]);
+        else l->watches[k++] = l->watches[i];
+    }
+    l->nwatches = k;
+    l->watches_dead = false;
+}
+
+static struct pollfd *poll_set(crm_loop *l, size_t *count)
+{
+    size_t need = 2 + l->nwatches;
+    if (need > l->cappfds) {
+        l->cappfds = need * 2;
+        l->pfds = realloc(l->pfds, l->cappfds * sizeof *l->pfds);
+        if (!l->pfds) abort();
+    }
+    size_t k = 0;
+    l->pfds[k++] = (struct pollfd){l->efd, POLLIN, 0};
+    if (l->tfd >= 0) l->pfds[k++] = (struct pollfd){l->tfd, POLLIN, 0};
+    for (size_t i = 0; i < l->nwatches; i++)
+        l->pfds[k++] = (struct pollfd){l->watches[i]->dead ? -1 : l->watches[i]->fd, (short)l->watches[i]->events, 0};
+    *count = k;
+    return l->pfds;
+}
+
+/* Calls the handlers of the descriptors poll found ready. The watch list
+ * only grows meanwhile (cancelled ones are marked), so indices stay valid. */
+static void dispatch_watches(crm_loop *l, const struct pollfd *p, size_t first, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        crm_watch *w = l->watches[i];
+        short re = p[first + i].revents;
+        if (!re || w->dead || w->node->closed) continue;
+        w->fn(w->node, w->fd, (unsigned)re, w->arg);
+        if (l->noutbox) flush_outbox(l);
+        if (l->ngrave) bury(l);
     }
 }
 
@@ -487,8 +591,11 @@ static void *loop_main(void *arg)
             ts.tv_nsec = (long)((wait - ts.tv_sec * 1000.0) * 1e6);
             tsp = &ts;
         }
-        struct pollfd p[2] = {{l->efd, POLLIN, 0}, {l->tfd, POLLIN, 0}};
-        int r = ppoll(p, l->tfd >= 0 ? 2 : 1, tsp, NULL);
+        if (l->watches_dead) compact_watches(l);
+        size_t np;
+        struct pollfd *p = poll_set(l, &np);
+        size_t nw = l->nwatches;
+        int r = ppoll(p, np, tsp, NULL);
         if (r > 0) {
             uint64_t v;
             if (p[0].revents) {
@@ -507,6 +614,12 @@ static void *loop_main(void *arg)
         if (l->woken_at && (!woke || l->woken_at < woke)) woke = l->woken_at;
         l->woken_at = 0;
         pthread_mutex_unlock(&l->lock);
+        if (r > 0 && nw) {
+            /* descriptor handlers run on the clock of this wake-up */
+            double now = crm_now_ms();
+            if (now > l->turn_ms) l->turn_ms = now;
+            dispatch_watches(l, p, l->tfd >= 0 ? 2 : 1, nw);
+        }
     }
     current_loop = NULL;
     crm_path_thread_done();
@@ -588,6 +701,13 @@ void crm_loop_free(crm_loop *l)
         free(t);
     }
     free(l->heap);
+    for (size_t i = 0; i < l->nwatches; i++) {
+        crm_watch *w = l->watches[i];
+        if (!w->dead) crm_watch_cancel(w);
+        free(w);
+    }
+    free(l->watches);
+    free(l->pfds);
     free(l->fifo.items);
     free(l->inbox.items);
     free(l->outbox);

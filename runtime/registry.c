@@ -39,22 +39,13 @@ const crm_node_type *crm_lookup_type(const char *name)
     return r;
 }
 
-/* Every built-in node file exports one descriptor. They are declared weak so
- * that the engine links while a node type is still being written. */
-#define BUILTINS(X)                                                                                        \
-    X(inject) X(debug) X(junction) X(link_in) X(link_out) X(link_call) X(catch) X(status) X(complete)      \
-    X(comment) X(unknown) X(global_config) X(ui_base) X(ui_tab) X(ui_group) X(ui_spacer) X(ui_chart)       \
-    X(change) X(switch) X(split) X(join) X(delay) X(msg_speed) X(moving_average) X(http_in)                \
-    X(http_response) X(http_request) X(tls_config) X(http_proxy)
+/* Every built-in node file exports its descriptors; the build lists them
+ * (tools/gen-builtins.sh) in this NULL-terminated array. */
+extern const crm_node_type *const crm_builtin_types[];
 
-#define DECLARE(name) extern const crm_node_type crm_type_##name __attribute__((weak));
-BUILTINS(DECLARE)
-
-#define REGISTER(name) \
-    if (&crm_type_##name) crm_register_type(&crm_type_##name);
 static void register_all(void)
 {
-    BUILTINS(REGISTER)
+    for (size_t i = 0; crm_builtin_types[i]; i++) crm_register_type(crm_builtin_types[i]);
 }
 
 void crm_register_builtins(void)

@@ -105,6 +105,7 @@ static void close_node(crm_node *n, void *arg)
     if (n->closed) return;
     if (n->type->close) n->type->close(n);
     crm_timers_cancel_node(n);
+    crm_watches_cancel_node(n);
     crm_context_node_closed(n);
     n->closed = true;
 }

@@ -1,10 +1,18 @@
-/* subflow.c: a subflow instance as the engine runs it: the loader flattens the
+/* subflow_nodes.c: the two node types the loader makes for a subflow
+ * instance (not registered: the loader uses them directly, as Node-RED's
+ * runtime keeps subflows in its own Subflow.js). The loader flattens the
  * subflow's nodes into the instance's own flow; the instance node itself
  * forwards each message to the nodes wired from the subflow's input. */
-#include "passthrough.h"
+#include "carmine.h"
+
+static void instance_input(crm_node *n, json_t *msg)
+{
+    crm_node_send(n, 0, msg);
+    crm_node_done(n, msg);
+}
 
 const crm_node_type crm_type_subflow_instance = {
-    .abi = CRM_ABI_VERSION, .type = "subflow", .input = crm_passthrough_input};
+    .abi = CRM_ABI_VERSION, .type = "subflow", .input = instance_input};
 
 /* The subflow's status output: a message reaching it sets the instance's
  * status (spec §2.7): a string payload is the text; an object payload with
