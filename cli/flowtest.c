@@ -53,6 +53,7 @@ typedef struct {
     const char *filter;
     json_t *known; /* "file: case" -> reason, from --expect-failures */
     int retries;   /* --retry: runs again a case that failed, for timing on busy machines */
+    bool strict;   /* --strict: a skipped case (a node type the runtime lacks) is a failure */
     int n, passed, failed, skipped;
 } ft_run;
 
@@ -829,7 +830,8 @@ static void report(ft_run *run, const char *file, const char *name, const ft_res
 {
     run->n++;
     const char *known = known_failure(run, file, name);
-    if (known && res->st == FT_FAIL) {
+    ft_status st = res->st == FT_SKIP && run->strict ? FT_FAIL : res->st;
+    if (known && st == FT_FAIL) {
         run->skipped++;
         printf("ok %d - %s: %s # TODO known failure: %s\n", run->n, file, name, known);
         print_reasons(res->why.data);
@@ -837,7 +839,7 @@ static void report(ft_run *run, const char *file, const char *name, const ft_res
         if (known) printf("# %s: %s is listed as a known failure but passes now\n", file, name);
         run->passed++;
         printf("ok %d - %s: %s\n", run->n, file, name);
-    } else if (res->st == FT_SKIP) {
+    } else if (st == FT_SKIP) {
         run->skipped++;
         printf("ok %d - %s: %s # skip %s\n", run->n, file, name, res->why.data ? res->why.data : "");
     } else {
@@ -983,13 +985,13 @@ static int load_known(ft_run *run, const char *path)
 
 static void usage(FILE *to)
 {
-    fputs("usage: carmine test [--verbose] [--filter REGEX] [--no-fork] FILE|DIR...\n"
+    fputs("usage: carmine test [--verbose] [--filter REGEX] [--no-fork] [--strict] FILE|DIR...\n"
           "\n"
           "Runs flow test cases (format: ../shared/FLOWTEST.md). A DIR runs every *.json in it,\n"
           "in name order. Each case runs on a fresh runtime (free port, temporary userDir).\n"
           "Prints one line per case (ok / not ok, with the reasons / ok # skip), a summary per\n"
           "file, and a last line \"N passed, N failed, N skipped\". Exits 1 when a case failed.\n"
-          "Cases whose flows use node types the runtime lacks are skipped.\n"
+          "Cases whose flows use node types the runtime lacks are skipped (failed with --strict).\n"
           "\n"
           "  --verbose       print every log entry of the runtime (to stderr)\n"
           "  --filter REGEX  run only the cases whose name matches (ECMAScript regex)\n"
@@ -998,6 +1000,8 @@ static void usage(FILE *to)
           "  --expect-failures FILE\n"
           "                  cases listed in FILE (lines \"file.json: case name  # reason\") that\n"
           "                  fail are reported as known failures (ok # TODO), not failures\n"
+          "  --strict        a case skipped because its flow uses a node type the runtime\n"
+          "                  lacks is a failure (CI: nothing goes untested unnoticed)\n"
           "  --plugins DIR   load node types from the shared libraries in DIR first\n"
           "  --retry N       run a failed case again, up to N times (timing-sensitive cases on\n"
           "                  a busy machine); each retry is reported\n",
@@ -1024,6 +1028,8 @@ int crm_flowtest_main(int argc, char **argv)
             run.verbose = true;
         } else if (!strcmp(a, "--no-fork")) {
             run.fork = false;
+        } else if (!strcmp(a, "--strict")) {
+            run.strict = true;
         } else if (!strcmp(a, "--retry") && i + 1 < argc) {
             run.retries = atoi(argv[++i]);
         } else if (!strcmp(a, "--expect-failures") && i + 1 < argc) {
