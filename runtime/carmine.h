@@ -26,6 +26,9 @@
 #include <stdint.h>
 
 #include "value.h"
+#include "carmine_api.h"
+
+CRM_BEGIN_DECLS
 
 #define CRM_ABI_VERSION 1
 
@@ -80,34 +83,34 @@ typedef struct crm_node_type {
  * descriptor is already registered), or -1 when the name is taken or the ABI
  * differs. Call before loading flows; thread-safe. Plugins do not call it:
  * the loader registers what carmine_plugin_types() lists. */
-int crm_register_type(const crm_node_type *t);
+CRM_API int crm_register_type(const crm_node_type *t);
 
 /* Identity ------------------------------------------------------------------ */
 
 /* Strings are borrowed and live as long as the node. Any thread. */
-const char *crm_node_id(const crm_node *n);
-const char *crm_node_type_name(const crm_node *n);
-const char *crm_node_name(const crm_node *n); /* "" when unnamed */
+CRM_API const char *crm_node_id(const crm_node *n);
+CRM_API const char *crm_node_type_name(const crm_node *n);
+CRM_API const char *crm_node_name(const crm_node *n); /* "" when unnamed */
 /* The number of outputs as routing sees it (the length of `wires`). */
-int crm_node_outputs(const crm_node *n);
+CRM_API int crm_node_outputs(const crm_node *n);
 /* The node's state pointer (NULL until set); the node owns what it points
  * to and frees it in close(). */
-void *crm_node_data(const crm_node *n);
-void crm_node_set_data(crm_node *n, void *data);
+CRM_API void *crm_node_data(const crm_node *n);
+CRM_API void crm_node_set_data(crm_node *n, void *data);
 
 /* Config --------------------------------------------------------------------- */
 
 /* Reading a node's config (the borrowed object create() gets, with ${ENV}
  * already substituted). These only read cfg: any thread.
  * Borrowed string for key, or def when absent / not a string. */
-const char *crm_cfg_str(const json_t *cfg, const char *key, const char *def);
+CRM_API const char *crm_cfg_str(const json_t *cfg, const char *key, const char *def);
 /* A number or numeric string (JavaScript Number()); def when absent or "". */
-double crm_cfg_num(const json_t *cfg, const char *key, double def);
+CRM_API double crm_cfg_num(const json_t *cfg, const char *key, double def);
 /* true, "true"; false, "false"; def otherwise. */
-bool crm_cfg_bool(const json_t *cfg, const char *key, bool def);
+CRM_API bool crm_cfg_bool(const json_t *cfg, const char *key, bool def);
 /* Report a config problem naming the field; create() then returns -1.
  * Only from create(). */
-void crm_node_config_error(crm_node *n, const char *field, const char *fmt, ...)
+CRM_API void crm_node_config_error(crm_node *n, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Messages -------------------------------------------------------------------- */
@@ -118,49 +121,49 @@ void crm_node_config_error(crm_node *n, const char *field, const char *fmt, ...)
  * _msgid gets a fresh one. Delivery is asynchronous and FIFO: receivers run
  * after the current handler returns, so msg stays valid (and may still be
  * passed to crm_node_done) until then, even when no wire takes it. */
-void crm_node_send(crm_node *n, int port, json_t *msg);
+CRM_API void crm_node_send(crm_node *n, int port, json_t *msg);
 /* Sends one message per port in a single send() call: msgs[i] (stolen, may be
  * NULL) goes to port i; messages without _msgid share one new id. */
-void crm_node_send_ports(crm_node *n, json_t **msgs, int nports);
+CRM_API void crm_node_send_ports(crm_node *n, json_t **msgs, int nports);
 /* Delivers msg (stolen) straight to target's input, as node.receive() does
  * (an inject button, a link call). Thread-safe: from another loop or thread
  * the delivery is queued to the target's loop. */
-void crm_node_receive(crm_node *target, json_t *msg);
+CRM_API void crm_node_receive(crm_node *target, json_t *msg);
 /* The message msg (borrowed) is done: fires complete nodes watching n. Call
  * it where Node-RED calls done(), even after msg was sent. */
-void crm_node_done(crm_node *n, const json_t *msg);
+CRM_API void crm_node_done(crm_node *n, const json_t *msg);
 /* A new 16-hex-char id, as RED.util.generateId(); buf holds 17 bytes. */
-char *crm_make_id(char *buf);
+CRM_API char *crm_make_id(char *buf);
 
 /* Node's util.inspect(v, {depth}) as text, malloc'd: what Node-RED shows
  * of a value in a status or a console line ("{ a: 1, b: 'x' }"). NULL
  * (undefined) gives "undefined". Node's default depth is 2. */
-char *crm_inspect(const json_t *v, int depth);
+CRM_API char *crm_inspect(const json_t *v, int depth);
 
 /* The message of the SyntaxError JSON.parse(text) throws, as Node 20 words
  * it ("Unexpected token 'b', \"b\" is not valid JSON"), malloc'd; NULL
  * when text is valid JSON. */
-char *crm_json_error(const char *text, size_t len);
+CRM_API char *crm_json_error(const char *text, size_t len);
 /* The same, as Node-RED shows the thrown error: "SyntaxError: ...", never
  * NULL (for text known to be invalid). */
-char *crm_json_syntax_error(const char *text, size_t len);
+CRM_API char *crm_json_syntax_error(const char *text, size_t len);
 /* The same wording for an unexpected character at byte pos, whatever it
  * is (how body-parser reports a body that starts with neither { nor [). */
-char *crm_json_token_error(const char *text, size_t len, size_t pos);
+CRM_API char *crm_json_token_error(const char *text, size_t len, size_t pos);
 
 /* Errors, status, log ------------------------------------------------------------ */
 
 /* node.error(text, msg): with msg (borrowed) the error goes to catch nodes
  * (and is logged only when none caught it); without msg it is only logged.
  * For a bad message, not for a bad config (crm_node_config_error). */
-void crm_node_error(crm_node *n, const json_t *msg, const char *fmt, ...)
+CRM_API void crm_node_error(crm_node *n, const json_t *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void crm_node_log(crm_node *n, crm_log_level lvl, const char *fmt, ...)
+CRM_API void crm_node_log(crm_node *n, crm_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 #define crm_node_warn(n, ...) crm_node_log((n), CRM_LOG_WARN, __VA_ARGS__)
 /* node.status({fill, shape, text}) (strings copied; NULL leaves a field
  * out); all NULL clears it, as node.status({}). Status nodes see it. */
-void crm_node_status(crm_node *n, const char *fill, const char *shape, const char *text);
+CRM_API void crm_node_status(crm_node *n, const char *fill, const char *shape, const char *text);
 
 /* Timers ------------------------------------------------------------------------------- */
 
@@ -170,27 +173,27 @@ typedef void (*crm_timer_fn)(crm_node *n, void *arg);
  * (fractions allowed; negative is 0).
  * The handle belongs to the engine: it is valid until the one-shot timer
  * fires or until it is cancelled. arg is the caller's (never freed). */
-crm_timer *crm_timer_start(crm_node *n, double delay_ms, double repeat_ms, crm_timer_fn fn, void *arg);
+CRM_API crm_timer *crm_timer_start(crm_node *n, double delay_ms, double repeat_ms, crm_timer_fn fn, void *arg);
 /* Calls fn once on the node's loop when the clock of crm_loop_now() (and
  * crm_now_ms(): the same monotonic milliseconds) reaches due_ms; a time
  * already past fires on the loop's next turn. For code that keeps its own
  * absolute due times. */
-crm_timer *crm_timer_start_at(crm_node *n, double due_ms, crm_timer_fn fn, void *arg);
+CRM_API crm_timer *crm_timer_start_at(crm_node *n, double due_ms, crm_timer_fn fn, void *arg);
 /* Cancels a pending timer (NULL is fine). A one-shot timer that fired is
  * already gone: do not cancel it afterwards. */
-void crm_timer_cancel(crm_timer *t);
+CRM_API void crm_timer_cancel(crm_timer *t);
 /* Cancels every pending timer of n. */
-void crm_timers_cancel_all(crm_node *n);
+CRM_API void crm_timers_cancel_all(crm_node *n);
 /* Monotonic milliseconds, and wall-clock milliseconds since the epoch.
  * Any thread. */
-double crm_now_ms(void);
-double crm_wall_ms(void);
+CRM_API double crm_now_ms(void);
+CRM_API double crm_wall_ms(void);
 /* The clock crm_timer_start counts from: on a loop, the moment the loop's
  * current turn began, or, when something woke it from sleep (a message
  * from another thread, a timer), the moment it was woken rather than the
  * later moment the kernel ran it. Like Node's loop time, it stands still
  * during a turn. Elsewhere it is crm_now_ms(). */
-double crm_loop_now(void);
+CRM_API double crm_loop_now(void);
 
 /* File descriptors -------------------------------------------------------------------- */
 
@@ -202,11 +205,11 @@ double crm_loop_now(void);
  * timer or another watch's handler). The watch does not own fd: close it
  * after cancelling. Close cancels a node's watches anyway. */
 typedef void (*crm_watch_fn)(crm_node *n, int fd, unsigned revents, void *arg);
-crm_watch *crm_watch_fd(crm_node *n, int fd, unsigned events, crm_watch_fn fn, void *arg);
+CRM_API crm_watch *crm_watch_fd(crm_node *n, int fd, unsigned events, crm_watch_fn fn, void *arg);
 /* Changes what a watch waits for (e.g. add POLLOUT while output is queued). */
-void crm_watch_events(crm_watch *w, unsigned events);
+CRM_API void crm_watch_events(crm_watch *w, unsigned events);
 /* Stops a watch (NULL is fine); its handler is not called again. */
-void crm_watch_cancel(crm_watch *w);
+CRM_API void crm_watch_cancel(crm_watch *w);
 
 /* Property expressions (msg.a.b[0]["c d"], §2.9) ------------------------------------- */
 
@@ -214,39 +217,39 @@ void crm_watch_cancel(crm_watch *w);
  * NULL and *err (malloc'd, "Invalid property expression: ...") on error.
  * The path functions touch only their arguments: any thread. Compile once in
  * create(), free in close(). */
-crm_path *crm_path_parse(const char *expr, char **err);
-void crm_path_free(crm_path *p);
+CRM_API crm_path *crm_path_parse(const char *expr, char **err);
+CRM_API void crm_path_free(crm_path *p);
 /* The value at p in root (borrowed), or NULL when missing. msg is the message
  * for nested msg.x keys (usually root). *throws is set when the walk went
  * through undefined/null (JavaScript would throw a TypeError). `.length` and
  * [i] on strings, arrays and Buffers work too; those derived values live in a
  * 16-slot per-thread ring, so such a result stays valid for the next 16 reads. */
-json_t *crm_path_get(const crm_path *p, const json_t *root, const json_t *msg, bool *throws);
+CRM_API json_t *crm_path_get(const crm_path *p, const json_t *root, const json_t *msg, bool *throws);
 /* Sets (value stolen) or deletes (value NULL) the property; missing
  * intermediates are created when create_missing. Returns 0, -1 when a
  * primitive is in the way, -2 when a nested msg.x key is undefined. */
-int crm_path_set(const crm_path *p, json_t *root, const json_t *msg, json_t *value, bool create_missing);
+CRM_API int crm_path_set(const crm_path *p, json_t *root, const json_t *msg, json_t *value, bool create_missing);
 /* Node-RED's normalisePropertyExpression(expr, msg, true): evaluates nested
  * [msg.x] references and rebuilds the key as a["b"][0] (for context keys).
  * Malloc'd, or NULL with *err when a reference is undefined. */
-char *crm_path_resolve_key(const char *expr, const json_t *msg, char **err);
+CRM_API char *crm_path_resolve_key(const char *expr, const json_t *msg, char **err);
 /* Shorthands parsing expr each time (not for hot paths). */
-json_t *crm_msg_get(const json_t *msg, const char *expr); /* borrowed */
-int crm_msg_set(json_t *msg, const char *expr, json_t *value);
+CRM_API json_t *crm_msg_get(const json_t *msg, const char *expr); /* borrowed */
+CRM_API int crm_msg_set(json_t *msg, const char *expr, json_t *value);
 
 /* Context and env ------------------------------------------------------------------------- */
 
 /* Reads key (a property expression, may carry "#:(store)::") of scope. NEW
  * reference or NULL. The value may be the store's own: do not modify it
  * (crm_deep_copy first). Thread-safe for global scope. */
-json_t *crm_context_get(crm_node *n, crm_scope scope, const char *key);
+CRM_API json_t *crm_context_get(crm_node *n, crm_scope scope, const char *key);
 /* Sets (value stolen: do not modify it afterwards) or deletes (NULL).
  * Returns 0 or -1. */
-int crm_context_set(crm_node *n, crm_scope scope, const char *key, json_t *value);
+CRM_API int crm_context_set(crm_node *n, crm_scope scope, const char *key, json_t *value);
 /* Keys of a scope, as a new array of strings (store NULL: the default). */
-json_t *crm_context_keys(crm_node *n, crm_scope scope, const char *store);
+CRM_API json_t *crm_context_keys(crm_node *n, crm_scope scope, const char *store);
 /* Env lookup as node.env / $env() (§5.3): NEW reference or NULL. */
-json_t *crm_node_env(crm_node *n, const char *name);
+CRM_API json_t *crm_node_env(crm_node *n, const char *name);
 
 /* Typed values (TypedInput: value + type, §2.10) --------------------------------------------- */
 
@@ -256,14 +259,14 @@ json_t *crm_node_env(crm_node *n, const char *name);
  * date env msg flow global jsonata re; others evaluate to the raw value.
  * This is also how a node evaluates a JSONata expression: type "jsonata".
  * Call from create() (or the loop); free in close(). */
-crm_typed *crm_typed_new(crm_node *n, const char *type, const json_t *value, char **err);
-void crm_typed_free(crm_typed *t);
-const char *crm_typed_type(const crm_typed *t);
+CRM_API crm_typed *crm_typed_new(crm_node *n, const char *type, const json_t *value, char **err);
+CRM_API void crm_typed_free(crm_typed *t);
+CRM_API const char *crm_typed_type(const crm_typed *t);
 /* Evaluates against msg (borrowed). 0 with *out a NEW reference (NULL means
  * undefined), or -1 with *err malloc'd. */
-int crm_typed_eval(crm_node *n, const crm_typed *t, const json_t *msg, json_t **out, char **err);
+CRM_API int crm_typed_eval(crm_node *n, const crm_typed *t, const json_t *msg, json_t **out, char **err);
 /* For jsonata typed values: bind extra variables ($I, $N, $A) for one call. */
-int crm_typed_eval_with(crm_node *n, const crm_typed *t, const json_t *msg, json_t *vars /*borrowed object or NULL*/,
+CRM_API int crm_typed_eval_with(crm_node *n, const crm_typed *t, const json_t *msg, json_t *vars /*borrowed object or NULL*/,
                         json_t **out, char **err);
 
 /* Looking up other nodes ------------------------------------------------------------------------ */
@@ -271,30 +274,32 @@ int crm_typed_eval_with(crm_node *n, const crm_typed *t, const json_t *msg, json
 /* The active node with this id (own flow first, then every flow), or NULL.
  * Borrowed; valid while the flows run. Calling into a node of another flow
  * from here is only safe through crm_node_receive / crm_node_post. */
-crm_node *crm_node_find(crm_node *from, const char *id);
+CRM_API crm_node *crm_node_find(crm_node *from, const char *id);
 /* Same flow (tab or subflow instance)? */
-bool crm_node_same_flow(const crm_node *a, const crm_node *b);
+CRM_API bool crm_node_same_flow(const crm_node *a, const crm_node *b);
 /* Whether n sits inside a subflow instance. */
-bool crm_node_in_subflow(const crm_node *n);
+CRM_API bool crm_node_in_subflow(const crm_node *n);
 /* Calls fn for every active node of the given type, now, on this thread. */
-void crm_each_node_of_type(crm_node *from, const char *type, void (*fn)(crm_node *n, void *arg), void *arg);
+CRM_API void crm_each_node_of_type(crm_node *from, const char *type, void (*fn)(crm_node *n, void *arg), void *arg);
 
 /* Running a function on a node's loop from any thread (HTTP server threads,
  * curl callbacks): fn(n, arg) runs later on n's loop. Thread-safe. If the
  * node has closed (or the flows stop) before it runs, fn is not called: use
  * crm_node_post_ex to free arg then. */
-void crm_node_post(crm_node *n, void (*fn)(crm_node *n, void *arg), void *arg);
+CRM_API void crm_node_post(crm_node *n, void (*fn)(crm_node *n, void *arg), void *arg);
 /* As crm_node_post; drop(arg) runs instead of fn (on whichever thread
  * discards the job) when the node closed before fn could run. */
-void crm_node_post_ex(crm_node *n, void (*fn)(crm_node *n, void *arg), void (*drop)(void *arg), void *arg);
+CRM_API void crm_node_post_ex(crm_node *n, void (*fn)(crm_node *n, void *arg), void (*drop)(void *arg), void *arg);
 
 /* Whether a complete node watches n (so done() for a message matters). */
-bool crm_node_watched(const crm_node *n);
+CRM_API bool crm_node_watched(const crm_node *n);
 /* The runtime's settings object (borrowed): httpRequestTimeout, limits... */
-const json_t *crm_node_settings(const crm_node *n);
+CRM_API const json_t *crm_node_settings(const crm_node *n);
 /* Whether this process holds the run-once lease (docs/ha.md): of several
  * replicas of the same flows only the holder should fire timed sources
  * (inject's repeat and crontab). Cheap, non-blocking; true without HA. */
-bool crm_node_holds_lease(const crm_node *n);
+CRM_API bool crm_node_holds_lease(const crm_node *n);
+
+CRM_END_DECLS
 
 #endif

@@ -15,6 +15,9 @@
 #include <stdbool.h>
 
 #include "carmine.h"
+#include "carmine_api.h"
+
+CRM_BEGIN_DECLS
 
 typedef struct crm_httpd crm_httpd; /* opaque: the runtime's HTTP server */
 /* The server a node belongs to (NULL outside a runtime). */
@@ -33,10 +36,10 @@ typedef void (*crm_http_request_fn)(crm_node *n, json_t *msg);
  * slash. Thread-safe (routes may change while the server runs).
  * Returns 0; -1 on a bad method or pattern; -2 when httpNodeRoot is false
  * (node routes are disabled); -3 when n has no server. */
-int crm_http_route_add(crm_node *n, const char *method, const char *pattern, unsigned flags,
+CRM_API int crm_http_route_add(crm_node *n, const char *method, const char *pattern, unsigned flags,
                        crm_http_request_fn on_request);
 /* Removes every route of n. Once it returns, no new request is handed to n. */
-void crm_http_route_remove(crm_node *n);
+CRM_API void crm_http_route_remove(crm_node *n);
 
 /* Response flags. */
 #define CRM_HTTP_ETAG 1u /* add a weak ETag as Express does, and answer 304 to a matching If-None-Match */
@@ -46,7 +49,7 @@ void crm_http_route_remove(crm_node *n);
  * a header sent several times, e.g. Set-Cookie), and body (copied). Any
  * thread. Returns 0, or -1 when the handle is not a pending request (already
  * answered, timed out, or not a handle). */
-int crm_http_respond(crm_node *n, const json_t *res_handle, int status, const json_t *headers, const void *body,
+CRM_API int crm_http_respond(crm_node *n, const json_t *res_handle, int status, const json_t *headers, const void *body,
                      size_t len, unsigned flags);
 
 /* Content types as Express writes them (malloc'd results):
@@ -55,11 +58,13 @@ int crm_http_respond(crm_node *n, const json_t *res_handle, int status, const js
  * crm_http_type_for_set: res.set("Content-Type", type), which appends
  * "; charset=utf-8" to text/ *, application/json and application/javascript
  * types that carry no charset. */
-char *crm_http_set_charset(const char *type);
-char *crm_http_type_for_set(const char *type);
+CRM_API char *crm_http_set_charset(const char *type);
+CRM_API char *crm_http_type_for_set(const char *type);
 
 /* Query strings as the qs module parses them (Express's req.query):
  * repeated keys give arrays, a[b]=c objects, a[]=x arrays. New object. */
-json_t *crm_http_parse_query(const char *qs, size_t len);
+CRM_API json_t *crm_http_parse_query(const char *qs, size_t len);
+
+CRM_END_DECLS
 
 #endif

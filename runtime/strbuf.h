@@ -4,6 +4,9 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include "carmine_api.h"
+
+CRM_BEGIN_DECLS
 
 typedef struct {
     char *data; /* always NUL-terminated once anything was written */
@@ -13,13 +16,15 @@ typedef struct {
 
 #define SB_INIT {0, 0, 0}
 
-void sb_putn(strbuf *sb, const char *s, size_t n);
-void sb_puts(strbuf *sb, const char *s);
-void sb_putc(strbuf *sb, char c);
-void sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sb_vprintf(strbuf *sb, const char *fmt, va_list ap);
+CRM_API void sb_putn(strbuf *sb, const char *s, size_t n);
+CRM_API void sb_puts(strbuf *sb, const char *s);
+CRM_API void sb_putc(strbuf *sb, char c);
+CRM_API void sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+CRM_API void sb_vprintf(strbuf *sb, const char *fmt, va_list ap);
 /* The malloc'd string (never NULL); the strbuf is reset. */
-char *sb_take(strbuf *sb);
-void sb_free(strbuf *sb);
+CRM_API char *sb_take(strbuf *sb);
+CRM_API void sb_free(strbuf *sb);
+
+CRM_END_DECLS
 
 #endif

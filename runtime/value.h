@@ -25,6 +25,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include "carmine_api.h"
+
+CRM_BEGIN_DECLS
 
 #define CRM_BUF_KEY "\x01" "buffer"
 #define CRM_HANDLE_KEY "\x01" "handle"
@@ -32,50 +35,50 @@
 /* Numbers ---------------------------------------------------------------- */
 
 /* A new number (json_real or a static NaN/Infinity singleton). */
-json_t *crm_num(double d);
+CRM_API json_t *crm_num(double d);
 /* The value of a json_real or json_integer; NaN for anything else. */
-double crm_num_value(const json_t *v);
+CRM_API double crm_num_value(const json_t *v);
 static inline bool crm_is_num(const json_t *v) { return v && json_is_number(v); }
 /* JavaScript Number.prototype.toString(): "1", "0.1", "1e+21", "NaN", "-Infinity".
  * buf must hold at least 32 bytes. Returns buf. */
-char *crm_fmt_number(double d, char *buf);
+CRM_API char *crm_fmt_number(double d, char *buf);
 /* JavaScript Number(string): "" and whitespace give 0, "0x1f" is hex, junk is NaN. */
-double crm_str_to_number(const char *s);
+CRM_API double crm_str_to_number(const char *s);
 
 /* Buffers ---------------------------------------------------------------- */
 
-json_t *crm_buf_new(const void *data, size_t len);
-bool crm_is_buf(const json_t *v);
+CRM_API json_t *crm_buf_new(const void *data, size_t len);
+CRM_API bool crm_is_buf(const json_t *v);
 /* Borrowed pointer to the bytes, valid while v lives. len may be NULL. */
-const unsigned char *crm_buf_data(const json_t *v, size_t *len);
+CRM_API const unsigned char *crm_buf_data(const json_t *v, size_t *len);
 
 /* Live handles ----------------------------------------------------------- */
 
-json_t *crm_handle_new(long long id);
-bool crm_is_handle(const json_t *v);
-long long crm_handle_id(const json_t *v);
+CRM_API json_t *crm_handle_new(long long id);
+CRM_API bool crm_is_handle(const json_t *v);
+CRM_API long long crm_handle_id(const json_t *v);
 
 /* Whole values ----------------------------------------------------------- */
 
 /* Deep copy, as RED.util.cloneMessage: handles and singletons are shared. */
-json_t *crm_deep_copy(const json_t *v);
+CRM_API json_t *crm_deep_copy(const json_t *v);
 /* JavaScript strict equality extended to deep equality of objects/arrays,
  * numbers by value (NaN never equal). */
-bool crm_equal(const json_t *a, const json_t *b);
+CRM_API bool crm_equal(const json_t *a, const json_t *b);
 /* JavaScript typeof: "number", "string", "boolean", "object" (null, arrays,
  * objects and buffers), "undefined" for NULL. */
-const char *crm_typeof(const json_t *v);
+CRM_API const char *crm_typeof(const json_t *v);
 /* JavaScript truthiness. NULL (undefined) is falsy. */
-bool crm_truthy(const json_t *v);
+CRM_API bool crm_truthy(const json_t *v);
 /* JavaScript Number(v): NULL (undefined) is NaN, null 0, "" 0, [5] 5. */
-double crm_to_number(const json_t *v);
+CRM_API double crm_to_number(const json_t *v);
 /* JavaScript String(v), malloc'd: objects "[object Object]", arrays joined
  * with ",", buffers as their UTF-8 text, NULL as "undefined". */
-char *crm_to_string(const json_t *v);
+CRM_API char *crm_to_string(const json_t *v);
 
 /* A new jansson string holding String(v); for an array, a new array of the
  * String() of each element (how HTTP header values are sent). */
-json_t *crm_strings_of(const json_t *v);
+CRM_API json_t *crm_strings_of(const json_t *v);
 
 /* An object's entries in JavaScript's enumeration order: integer-like keys
  * (array indexes) ascending, then the others in insertion order. *out is
@@ -87,39 +90,41 @@ typedef struct {
     unsigned long idx;
     json_t *val;
 } crm_entry;
-size_t crm_js_entries(const json_t *obj, crm_entry *buf, size_t cap, crm_entry **out);
+CRM_API size_t crm_js_entries(const json_t *obj, crm_entry *buf, size_t cap, crm_entry **out);
 
 /* JSON text -------------------------------------------------------------- */
 
 /* JSON.stringify(v, null, indent): malloc'd; NULL when v is NULL (undefined).
  * Buffers become {"type":"Buffer","data":[...]}, NaN/Infinity null, handles {}. */
-char *crm_stringify(const json_t *v, int indent);
+CRM_API char *crm_stringify(const json_t *v, int indent);
 /* Length of UTF-8 text in UTF-16 code units (JavaScript's .length), and
  * the bytes of its longest prefix of at most units code units (a character
  * outside the BMP is never split). */
-size_t crm_utf16_len(const char *s, size_t n);
-size_t crm_utf16_prefix(const char *s, size_t n, size_t units);
+CRM_API size_t crm_utf16_len(const char *s, size_t n);
+CRM_API size_t crm_utf16_prefix(const char *s, size_t n, size_t units);
 /* Parse JSON text (any value at top level, numbers as reals). On error returns
  * NULL and writes "line L column C: reason" to err (size errlen). */
-json_t *crm_parse(const char *text, size_t len, char *err, size_t errlen);
+CRM_API json_t *crm_parse(const char *text, size_t len, char *err, size_t errlen);
 
 /* Reads and parses a JSON file ("-" is stdin). On error returns NULL and
  * writes "cannot read PATH: reason" or "PATH: line L column C: reason". */
-json_t *crm_parse_file(const char *path, char *err, size_t errlen);
+CRM_API json_t *crm_parse_file(const char *path, char *err, size_t errlen);
 /* Writes text to path at once: into PATH.PID.tmp, then renamed over path, so
  * a reader never sees half a file. mode: the new file's permissions. 0, or
  * -1 with errno set. */
-int crm_write_file(const char *path, const char *text, unsigned mode);
+CRM_API int crm_write_file(const char *path, const char *text, unsigned mode);
 /* settings.userDir (the current directory when unset) joined with name,
  * malloc'd: where Node-RED keeps its files (.config.runtime.json,
  * .sessions.json). */
-char *crm_userdir_file(const json_t *settings, const char *name);
+CRM_API char *crm_userdir_file(const json_t *settings, const char *name);
 
 /* The value of a hexadecimal digit, or -1. */
-int crm_hexval(int c);
+CRM_API int crm_hexval(int c);
 
 /* Convert jansson integers to reals, recursively (used on values that come
  * from outside: config files, plugin output). Returns v. */
-json_t *crm_normalize_numbers(json_t *v);
+CRM_API json_t *crm_normalize_numbers(json_t *v);
+
+CRM_END_DECLS
 
 #endif

@@ -54,7 +54,8 @@ run_part flows "$BUILD_DIR/carmine" test --strict --retry 1 tests/flows
 run_part conformance "$BUILD_DIR/carmine" test --strict --retry 1 --expect-failures tests/conformance-known-failures.txt tests/conformance/nodered
 run_part jsonata "$BUILD_DIR/carmine" jsonata --suite tests/conformance/jsonata --expect-failures tests/jsonata-known-failures.txt
 
-# suites with their own scripts: plugins built out of tree, the article end to end, HA
+# suites with their own scripts: the exported API, plugins built out of tree, the article end to end, HA
+run_part abi tools/check-abi.sh
 run_part plugins tools/test-plugins.sh
 [ -x tests/article/run.sh ] && run_part article tests/article/run.sh
 [ -x tests/ha/run.sh ] && run_part ha tests/ha/run.sh
