@@ -151,9 +151,9 @@ check "a plugin whose init fails is reported and its types stay unknown" "$WORK/
 
 mkdir -p "$WORK/dup"
 cp "$PLUGINS/rbe.so" "$WORK/dup/a-rbe.so" 2>/dev/null
-make_plugin "$WORK/dup" b-rbe-again rbe "CRM_ABI_VERSION" ""
-check "a second plugin offering a taken type name is refused; the first one serves" "$WORK/dup" rbe 0 \
-    'b-rbe-again\.so: refused: node type "rbe" is already registered'
+make_plugin "$WORK/dup" b-rbe-again example-rbe "CRM_ABI_VERSION" ""
+check "a second plugin offering a taken type name is refused; the first one serves" "$WORK/dup" example-rbe 0 \
+    'b-rbe-again\.so: refused: node type "example-rbe" is already registered'
 
 make_plugin "$WORK/builtin" shadow change "CRM_ABI_VERSION" ""
 check "a plugin cannot replace a built-in type" "$WORK/builtin" change 0 \

@@ -238,7 +238,7 @@ static void rbe_close(crm_node *n)
 
 static const crm_node_type rbe_type = {
     .abi = CRM_ABI_VERSION,
-    .type = "rbe",
+    .type = "example-rbe", /* "rbe" is a built-in (nodes/rbe.c) */
     .create = rbe_create,
     .input = rbe_input,
     .close = rbe_close,

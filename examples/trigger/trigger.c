@@ -516,7 +516,7 @@ static void trig_close(crm_node *n)
 
 static const crm_node_type trigger_type = {
     .abi = CRM_ABI_VERSION,
-    .type = "trigger",
+    .type = "example-trigger", /* "trigger" is a built-in (nodes/trigger.c) */
     .create = trig_create,
     .input = trig_input,
     .close = trig_close,
