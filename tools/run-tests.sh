@@ -59,6 +59,7 @@ run_part abi tools/check-abi.sh
 run_part plugins tools/test-plugins.sh
 [ -x tests/article/run.sh ] && run_part article tests/article/run.sh
 [ -x tests/ha/run.sh ] && run_part ha tests/ha/run.sh
+[ -x tests/net/run.sh ] && run_part net tests/net/run.sh
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Carmine's file, exec, tcp, udp and websocket nodes against real files,
+processes and sockets on this machine (loopback only).
+
+Each test starts `carmine` on a flow of its own (a free port, a temporary
+directory), drives it from here (files, sockets, HTTP requests to the flow's
+http in nodes) and reads what the flow produced: the flows end in a `file`
+node that appends each result, as JSON, one line per message, to out.jsonl.
+Prints "ok"/"not ok" per test and a last line "N passed, N failed".
+BUILD_DIR picks the build (default build)."""
+import atexit, json, os, shutil, signal, socket, subprocess, sys, tempfile, time, traceback, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CARMINE = os.path.join(ROOT, os.environ.get("BUILD_DIR", "build"), "carmine")
+if not os.path.isabs(CARMINE):
+    CARMINE = os.path.join(ROOT, CARMINE)
+TESTS = []
+TMP = []
+atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in TMP])
+
+
+def tmpdir(prefix):
+    d = tempfile.mkdtemp(prefix=prefix)
+    TMP.append(d)
+    return d
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Flow:
+    """A running carmine with one flow. `out` nodes write to self.out."""
+
+    def __init__(self, nodes, settings=None):
+        self.dir = tmpdir("crm-net-")
+        self.out = os.path.join(self.dir, "out.jsonl")
+        self.port = free_port()
+        flow = [{"id": "tab", "type": "tab", "label": "t"}]
+        for n in nodes:
+            n = dict(n)
+            n.setdefault("z", "tab")
+            flow.append(n)
+        # "out": the whole message as JSON, one line each
+        flow.append({"id": "out", "type": "change", "z": "tab", "rules": [
+            {"t": "set", "p": "payload", "pt": "msg", "to": "$$", "tot": "jsonata"}], "wires": [["outf"]]})
+        flow.append({"id": "outf", "type": "file", "z": "tab", "filename": self.out, "filenameType": "str",
+                     "appendNewline": True, "createDir": False, "overwriteFile": "false", "encoding": "none",
+                     "wires": [[]]})
+        path = os.path.join(self.dir, "flows.json")
+        with open(path, "w") as f:
+            json.dump(flow, f)
+        args = [CARMINE, "-p", str(self.port), "-u", self.dir]
+        if settings:
+            sp = os.path.join(self.dir, "settings.json")
+            with open(sp, "w") as f:
+                json.dump(settings, f)
+            args += ["-s", sp]
+        self.log = open(os.path.join(self.dir, "log.txt"), "w+")
+        self.proc = subprocess.Popen(args + [path], stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_port()
+
+    def wait_port(self):
+        end = time.time() + 10
+        while time.time() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise AssertionError("carmine exited: " + self.logtext())
+                time.sleep(0.05)
+        raise AssertionError("carmine did not listen")
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def post(self, path, body):
+        data = json.dumps(body).encode()
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path), data=data,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.read()
+
+    def results(self):
+        """The messages that reached "out", without _msgid."""
+        try:
+            with open(self.out) as f:
+                msgs = [json.loads(l) for l in f if l.strip()]
+                for m in msgs:
+                    m.pop("_msgid", None)
+                return msgs
+        except FileNotFoundError:
+            return []
+
+    def wait_results(self, count, timeout=5.0):
+        end = time.time() + timeout
+        while time.time() < end:
+            r = self.results()
+            if len(r) >= count:
+                return r
+            time.sleep(0.05)
+        raise AssertionError("expected %d results, got %r\nlog:\n%s" % (count, self.results(), self.logtext()))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.stop()
+
+
+def http_in(id, url, wires):
+    """An http in node answering at once (an http response after it)."""
+    return [{"id": id, "type": "http in", "url": url, "method": "post", "upload": False, "wires": [wires + [id + "r"]]},
+            {"id": id + "r", "type": "http response", "statusCode": "", "headers": {}, "wires": []}]
+
+
+def eq(a, b, what=""):
+    if a != b:
+        raise AssertionError("%s: expected %r, got %r" % (what, b, a))
+
+
+# watch -------------------------------------------------------------------------------------
+
+@test
+def watch_directory_events():
+    d = tmpdir("crm-watch-")
+    os.mkdir(os.path.join(d, "sub"))
+    with Flow([{"id": "w", "type": "watch", "files": d, "recursive": True, "wires": [["out"]]}]) as f:
+        time.sleep(0.3)
+        with open(os.path.join(d, "a.txt"), "w") as fh:
+            fh.write("hello")
+        r = f.wait_results(1)
+        eq(r[0], {"payload": d + "/a.txt", "topic": d, "file": "a.txt", "filename": d + "/a.txt",
+                  "event": "update", "size": 5, "type": "file"}, "created file")
+        time.sleep(0.3)
+        with open(os.path.join(d, "sub", "b.txt"), "w") as fh:
+            fh.write("x")
+        r = f.wait_results(2)
+        eq((r[1]["filename"], r[1]["event"], r[1]["type"]), (d + "/sub/b.txt", "update", "file"), "recursive")
+        time.sleep(0.3)
+        os.mkdir(os.path.join(d, "new"))
+        time.sleep(0.4)
+        with open(os.path.join(d, "new", "c.txt"), "w") as fh:
+            fh.write("xy")
+        r = f.wait_results(4)
+        eq((r[2]["filename"], r[2]["type"]), (d + "/new", "directory"), "new directory")
+        eq((r[3]["filename"], r[3]["size"]), (d + "/new/c.txt", 2), "file in a new directory")
+        time.sleep(0.3)
+        os.unlink(os.path.join(d, "a.txt"))
+        r = f.wait_results(5)
+        eq(r[4], {"payload": d + "/a.txt", "topic": d, "file": "a.txt", "filename": d + "/a.txt",
+                  "event": "remove", "type": "none"}, "removed file")
+
+
+@test
+def watch_single_file_and_list():
+    d = tmpdir("crm-watch-")
+    a, b = os.path.join(d, "a.log"), os.path.join(d, "b.log")
+    for p in (a, b):
+        open(p, "w").close()
+    with Flow([{"id": "w", "type": "watch", "files": a + " , " + b, "recursive": False, "wires": [["out"]]}]) as f:
+        time.sleep(0.3)
+        open(os.path.join(d, "other"), "w").close()  # not watched
+        with open(a, "a") as fh:
+            fh.write("1")
+            fh.flush()
+            fh.write("2")
+        r = f.wait_results(1)
+        time.sleep(0.5)
+        r = f.results()
+        eq(len(r), 1, "one message for changes within 200 ms")
+        eq(r[0]["topic"], json.dumps([a, b], separators=(",", ":")), "topic of a list")
+        eq((r[0]["filename"], r[0]["size"]), (a, 2), "watched file")
+
+
+@test
+def watch_missing_path_logs_error():
+    with Flow([{"id": "w", "type": "watch", "files": "/nonexistent/crm-x", "wires": [["out"]]}]) as f:
+        time.sleep(0.3)
+        log = f.logtext()
+        assert "/nonexistent/crm-x does not exist." in log, log
+
+
+# file --------------------------------------------------------------------------------------
+
+@test
+def file_append_survives_rotation():
+    d = tmpdir("crm-file-")
+    p = os.path.join(d, "log.txt")
+    nodes = http_in("in", "/w", ["wr"]) + [
+        {"id": "wr", "type": "file", "filename": p, "filenameType": "str", "appendNewline": True, "createDir": True,
+         "overwriteFile": "false", "encoding": "none", "wires": [[]]}]
+    with Flow(nodes) as f:
+        f.post("/w", {"line": 1})
+        os.rename(p, p + ".1")  # rotated away: the next line goes to a new file
+        f.post("/w", {"line": 2})
+        f.post("/w", {"line": 3})
+        eq(open(p + ".1").read(), '{"line":1}\n', "rotated file")
+        eq(open(p).read(), '{"line":2}\n{"line":3}\n', "new file")
+
+
+@test
+def file_in_large_file_in_chunks_keeps_serving():
+    d = tmpdir("crm-file-")
+    p = os.path.join(d, "big.txt")
+    with open(p, "w") as fh:
+        for i in range(200000):
+            fh.write("line %d\n" % i)
+    nodes = http_in("in", "/r", ["rd"]) + [
+        {"id": "rd", "type": "file in", "filename": p, "filenameType": "str", "format": "lines", "encoding": "none",
+         "allProps": False, "sendError": False, "wires": [["cnt"]]},
+        {"id": "cnt", "type": "switch", "property": "parts.count", "propertyType": "msg",
+         "rules": [{"t": "nnull"}], "checkall": "true", "outputs": 1, "wires": [["out"]]},
+        {"id": "ping", "type": "http in", "url": "/ping", "method": "get", "wires": [["pr"]]},
+        {"id": "pr", "type": "http response", "statusCode": "", "headers": {}, "wires": []}]
+    with Flow(nodes) as f:
+        f.post("/r", {})
+        # the loop answers HTTP while the file is being read
+        t0 = time.time()
+        urllib.request.urlopen("http://127.0.0.1:%d/ping" % f.port, timeout=10).read()
+        r = f.wait_results(1, timeout=60)
+        eq((r[0]["payload"], r[0]["parts"]["index"], r[0]["parts"]["count"]), ("", 200000, 200001), "last line part")
+
+
+def main():
+    only = sys.argv[1:]
+    passed = failed = 0
+    for t in TESTS:
+        if only and t.__name__ not in only:
+            continue
+        try:
+            t()
+            print("ok - " + t.__name__)
+            passed += 1
+        except Exception:
+            print("not ok - " + t.__name__)
+            for line in traceback.format_exc().splitlines():
+                print("    " + line)
+            failed += 1
+        sys.stdout.flush()
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
