@@ -87,9 +87,13 @@ class Flow:
             return f.read()
 
     def post(self, path, body):
-        data = json.dumps(body).encode()
+        """A JSON body (a str is sent as text/plain: msg.payload is that string)."""
+        if isinstance(body, str):
+            data, ct = body.encode(), "text/plain"
+        else:
+            data, ct = json.dumps(body).encode(), "application/json"
         req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path), data=data,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": ct})
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.read()
 
@@ -242,6 +246,85 @@ def file_in_large_file_in_chunks_keeps_serving():
         urllib.request.urlopen("http://127.0.0.1:%d/ping" % f.port, timeout=10).read()
         r = f.wait_results(1, timeout=60)
         eq((r[0]["payload"], r[0]["parts"]["index"], r[0]["parts"]["count"]), ("", 200000, 200001), "last line part")
+
+
+# exec --------------------------------------------------------------------------------------
+
+def procs_matching(text):
+    """pids whose command line contains text, and which of them are zombies."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open("/proc/%s/stat" % pid) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmd:
+            found.append((int(pid), state))
+    return found
+
+
+def zombies_of(ppid):
+    z = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                st = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if st[0] == "Z" and int(st[1]) == ppid:
+            z.append(int(pid))
+    return z
+
+
+@test
+def exec_children_reaped_and_killed_on_stop():
+    nodes = http_in("in", "/run", ["sp", "ex"]) + [
+        {"id": "sp", "type": "exec", "command": "sleep", "addpay": "payload", "append": "", "useSpawn": "true",
+         "timer": "", "oldrc": False, "wires": [[], [], ["out"]]},
+        {"id": "ex", "type": "exec", "command": "sleep", "addpay": "payload", "append": "; echo done",
+         "useSpawn": "false", "timer": "", "oldrc": False, "wires": [[], [], ["out"]]},
+        {"id": "ping", "type": "http in", "url": "/ping", "method": "get", "wires": [["pr"]]},
+        {"id": "pr", "type": "http response", "statusCode": "", "headers": {}, "wires": []}]
+    f = Flow(nodes)
+    try:
+        # short ones end by themselves: reaped, no zombie
+        for _ in range(5):
+            f.post("/run", "0.1")
+        r = f.wait_results(10)
+        eq(sorted(m["payload"]["code"] for m in r), [0] * 10, "return codes")
+        time.sleep(0.2)
+        eq(zombies_of(f.proc.pid), [], "zombies")
+        # 100 children running: the HTTP server still answers
+        for _ in range(50):
+            f.post("/run", "31.4159")
+        t0 = time.time()
+        urllib.request.urlopen("http://127.0.0.1:%d/ping" % f.port, timeout=10).read()
+        assert time.time() - t0 < 2, "ping took %.1f s" % (time.time() - t0)
+        running = [p for p, st in procs_matching("sleep 31.4159") if st != "Z"]
+        assert len(running) >= 100, "running: %d" % len(running)
+    finally:
+        f.stop()
+    time.sleep(0.2)
+    left = procs_matching("sleep 31.4159")
+    eq(left, [], "children left after the flow stopped")
+
+
+@test
+def exec_stdin_is_open_and_output_streams():
+    nodes = http_in("in", "/run", ["sp"]) + [
+        {"id": "sp", "type": "exec", "command": "sh -c", "addpay": "payload", "append": "", "useSpawn": "true",
+         "timer": "", "oldrc": False, "wires": [["out"], ["out"], ["out"]]}]
+    with Flow(nodes) as f:
+        f.post("/run", '"echo one; sleep 0.3; echo two >&2; sleep 0.3; exit 5"')
+        r = f.wait_results(3)
+        eq([m["payload"] for m in r], ["one\n", "two\n", {"code": 5}], "spawn outputs in order")
 
 
 def main():
