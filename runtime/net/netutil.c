@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <iconv.h>
+#include <ifaddrs.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,4 +361,41 @@ const char *crm_addr_text(const struct sockaddr *sa, char *buf, int *port)
         if (port) *port = ntohs(a->sin6_port);
     }
     return buf;
+}
+
+const char *crm_iface_address(const char *iface, int family, char *buf)
+{
+    if (strchr(iface, '.')) {
+        snprintf(buf, 64, "%s", iface);
+        return buf;
+    }
+    struct ifaddrs *all = NULL, *a;
+    const char *r = NULL;
+    if (getifaddrs(&all) < 0) return NULL;
+    for (a = all; a; a = a->ifa_next)
+        if (a->ifa_addr && !strcmp(a->ifa_name, iface) && a->ifa_addr->sa_family == family) {
+            r = crm_addr_text(a->ifa_addr, buf, NULL);
+            break;
+        }
+    freeifaddrs(all);
+    return r;
+}
+
+int crm_resolve(const char *host, int port, int family, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = family;
+    hints.ai_flags = AI_NUMERICSERV;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    hints.ai_flags |= AI_NUMERICHOST;
+    if (getaddrinfo(host, ps, &hints, &res) != 0) {
+        /* a name: /etc/hosts and the resolver (blocking, as dns.lookup's thread) */
+        hints.ai_flags &= ~AI_NUMERICHOST;
+        if (getaddrinfo(host, ps, &hints, &res) != 0) return -1;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
 }

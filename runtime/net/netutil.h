@@ -50,4 +50,12 @@ int crm_set_nonblock(int fd);
 /* "1.2.3.4" / "::1" of an address, and its port. buf: 64 bytes. */
 const char *crm_addr_text(const struct sockaddr *sa, char *buf, int *port);
 
+/* Node-RED's iface option: an interface name ("lo") becomes its first
+ * address of the family (AF_INET or AF_INET6), written to buf (64 bytes).
+ * A text with a '.' is returned as is. NULL when the name is unknown. */
+const char *crm_iface_address(const char *iface, int family, char *buf);
+/* Fills ss with a numeric address (or a name from /etc/hosts) and port for
+ * family (AF_INET, AF_INET6, or AF_UNSPEC for either). 0 or -1. */
+int crm_resolve(const char *host, int port, int family, struct sockaddr_storage *ss, socklen_t *len);
+
 #endif

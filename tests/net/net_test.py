@@ -16,7 +16,8 @@ if not os.path.isabs(CARMINE):
     CARMINE = os.path.join(ROOT, CARMINE)
 TESTS = []
 TMP = []
-atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in TMP])
+if not os.environ.get("KEEP_TMP"):
+    atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in TMP])
 
 
 def tmpdir(prefix):
@@ -74,6 +75,7 @@ class Flow:
         while time.time() < end:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                time.sleep(0.2)  # the HTTP server listens before every node has started
                 return
             except OSError:
                 if self.proc.poll() is not None:
@@ -325,6 +327,72 @@ def exec_stdin_is_open_and_output_streams():
         f.post("/run", '"echo one; sleep 0.3; echo two >&2; sleep 0.3; exit 5"')
         r = f.wait_results(3)
         eq([m["payload"] for m in r], ["one\n", "two\n", {"code": 5}], "spawn outputs in order")
+
+
+# udp ---------------------------------------------------------------------------------------
+
+@test
+def udp_in_from_python_peer_v4_v6():
+    p4, p6 = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+    nodes = [{"id": "u4", "type": "udp in", "iface": "", "port": str(p4), "ipv": "udp4", "multicast": "false",
+              "group": "", "datatype": "buffer", "wires": [["out"]]},
+             {"id": "u6", "type": "udp in", "iface": "", "port": str(p6), "ipv": "udp6", "multicast": "false",
+              "group": "", "datatype": "utf8", "wires": [["out"]]}]
+    with Flow(nodes) as f:
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c.sendto(bytes(range(256)), ("127.0.0.1", p4))
+        r = f.wait_results(1)
+        eq(r[0]["payload"], {"type": "Buffer", "data": list(range(256))}, "binary datagram")
+        eq(r[0]["fromip"], "127.0.0.1:%d" % c.getsockname()[1], "fromip")
+        c6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        c6.sendto("h\u00e9".encode(), ("::1", p6))
+        r = f.wait_results(2)
+        eq((r[1]["payload"], r[1]["ip"], r[1]["port"]), ("h\u00e9", "::1", c6.getsockname()[1]), "ipv6 datagram")
+        # many datagrams, none lost on loopback
+        for i in range(200):
+            c.sendto(b"%d" % i, ("127.0.0.1", p4))
+            if i % 20 == 19:
+                time.sleep(0.01)
+        r = f.wait_results(202)
+        eq(len(r), 202, "all datagrams")
+
+
+@test
+def udp_out_to_python_peer_and_broadcast():
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("0.0.0.0", 0))
+    peer.settimeout(5)
+    port = peer.getsockname()[1]
+    nodes = http_in("in", "/send", ["mv"]) + [
+        {"id": "mv", "type": "change", "rules": [
+            {"t": "move", "p": "payload.ip", "pt": "msg", "to": "ip", "tot": "msg"},
+            {"t": "move", "p": "payload.port", "pt": "msg", "to": "port", "tot": "msg"},
+            {"t": "move", "p": "payload.payload", "pt": "msg", "to": "payload", "tot": "msg"}], "wires": [["uo", "ub"]]},
+        {"id": "uo", "type": "udp out", "addr": "", "iface": "", "port": "", "ipv": "udp4", "outport": "",
+         "base64": False, "multicast": "false", "wires": []},
+        {"id": "ub", "type": "udp out", "addr": "127.255.255.255", "iface": "", "port": str(port), "ipv": "udp4",
+         "outport": "", "base64": False, "multicast": "board", "wires": []}]
+    with Flow(nodes) as f:
+        time.sleep(0.2)
+        f.post("/send", {"payload": "direct", "ip": "127.0.0.1", "port": port})
+        eq(peer.recvfrom(100)[0], b"direct", "datagram")
+        eq(peer.recvfrom(100)[0], b"direct", "broadcast datagram")
+
+
+@test
+def udp_multicast_group():
+    group = "239.255.43.21"
+    port = free_port(socket.SOCK_DGRAM)
+    nodes = [{"id": "um", "type": "udp in", "iface": "127.0.0.1", "port": str(port), "ipv": "udp4",
+              "multicast": "true", "group": group, "datatype": "utf8", "wires": [["out"]]}]
+    with Flow(nodes) as f:
+        time.sleep(0.3)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+        s.sendto(b"to the group", (group, port))
+        r = f.wait_results(1)
+        eq(r[0]["payload"], "to the group", "multicast datagram")
 
 
 def main():
