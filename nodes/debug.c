@@ -185,6 +185,30 @@ static void log_console(crm_node *n, const json_t *v)
     free(text);
 }
 
+/* The topic as the editor's debug sidebar heads a message with it: only a
+ * truthy msg.topic, as String() shows it, cut so that the heading stays
+ * within 120 characters ("topic... : msg.payload : string[5]"). NULL when
+ * the sidebar shows none. */
+static char *sidebar_topic(const json_t *msg, const debug_state *s, const char *fmt)
+{
+    const json_t *topic = json_object_get(msg, "topic");
+    if (!crm_truthy(topic)) return NULL;
+    char *t = crm_to_string(topic);
+    size_t info = strlen(" : msg") + (s->whole || s->expr ? 0 : 1 + crm_utf16_len(s->property, strlen(s->property))) +
+                  strlen(" : ") + strlen(fmt);
+    size_t max = info < 120 ? 120 - info : 0;
+    size_t len = strlen(t);
+    if (crm_utf16_len(t, len) > max) {
+        size_t cut = crm_utf16_prefix(t, len, max);
+        char *c = malloc(cut + 4);
+        memcpy(c, t, cut);
+        memcpy(c + cut, "...", 4);
+        free(t);
+        t = c;
+    }
+    return t;
+}
+
 static void debug_input(crm_node *n, json_t *msg)
 {
     debug_state *s = crm_node_data(n);
@@ -222,8 +246,10 @@ static void debug_input(crm_node *n, json_t *msg)
         if (s->active && s->sidebar && !s->console) {
             char fmt[32];
             char *text = format_value(shown, fmt, sizeof fmt);
-            crm_node_log(n, CRM_LOG_INFO, "%s%s : %s : %s", s->whole || s->expr ? "" : "msg.",
-                         s->whole ? "msg" : s->expr ? "(expression)" : s->property, fmt, text);
+            char *topic = sidebar_topic(msg, s, fmt);
+            crm_node_log(n, CRM_LOG_INFO, "%s%s%s%s : %s : %s", topic ? topic : "", topic ? " : " : "",
+                         s->whole || s->expr ? "msg" : "msg.", s->whole || s->expr ? "" : s->property, fmt, text);
+            free(topic);
             free(text);
         }
         crm_node_done(n, msg);

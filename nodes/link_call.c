@@ -132,12 +132,16 @@ static void on_return(crm_node *n, void *arg)
     free(r);
 }
 
-void crm_link_call_return(crm_node *call, const char *event_id, json_t *msg)
+void crm_link_call_return(crm_node *from, crm_node *call, const char *event_id, json_t *msg)
 {
     returned *r = malloc(sizeof *r);
     r->event = event_id ? strdup(event_id) : NULL;
     r->msg = msg;
-    crm_node_post(call, on_return, r);
+    /* Node-RED's link out calls returnLinkMessage inside its own handler:
+     * the link call sends and completes before the link out's done(). A
+     * link call on another flow runs on another loop and can only be posted. */
+    if (crm_node_same_flow(from, call)) on_return(call, r);
+    else crm_node_post(call, on_return, r);
 }
 
 static int link_call_create(crm_node *n, const json_t *config)

@@ -26,8 +26,8 @@ static void link_out_input(crm_node *n, json_t *msg)
     }
     json_array_remove(stack, len - 1);
     if (json_array_size(stack) == 0) json_object_del(msg, "_linkSource");
+    crm_link_call_return(n, call, json_string_value(json_object_get(top, "id")), msg);
     crm_node_done(n, msg);
-    crm_link_call_return(call, json_string_value(json_object_get(top, "id")), msg);
     json_decref(top);
 }
 

@@ -32,7 +32,11 @@ void crm_vlog(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char 
         time_t now = time(NULL);
         struct tm tm;
         localtime_r(&now, &tm);
-        strftime(when, sizeof when, "%d %b %H:%M:%S", &tm);
+        /* Node-RED's utilLog: the day of the month unpadded ("6 Dec") */
+        static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+        snprintf(when, sizeof when, "%d %s %02d:%02d:%02d", tm.tm_mday, months[tm.tm_mon % 12], tm.tm_hour,
+                 tm.tm_min, tm.tm_sec);
         pthread_mutex_lock(&log_lock);
         if (n)
             fprintf(stderr, "%s - [%s] [%s:%s] %s\n", when, level_name[lvl], n->type->type,
