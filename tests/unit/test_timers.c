@@ -141,7 +141,10 @@ static void reset(void)
 int main(void)
 {
     CHECK(crm_register_type(&probe_type) == 0);
-    crm_runtime *rt = crm_runtime_new(NULL);
+    /* port 0: any free port, so that tests running side by side never collide */
+    json_t *settings = json_pack("{s:i}", "port", 0);
+    crm_runtime *rt = crm_runtime_new(settings);
+    json_decref(settings);
     json_t *flows = json_loads("[{\"id\":\"t\",\"type\":\"tab\"},"
                                "{\"id\":\"p\",\"type\":\"timer-probe\",\"z\":\"t\",\"wires\":[]}]",
                                0, NULL);

@@ -88,7 +88,10 @@ int main(void)
     CHECK(pipe2(pipefd, O_NONBLOCK) == 0);
     CHECK(pipe2(pipe2fd, O_NONBLOCK) == 0);
     CHECK(crm_register_type(&probe_type) == 0);
-    crm_runtime *rt = crm_runtime_new(NULL);
+    /* port 0: any free port, so that tests running side by side never collide */
+    json_t *settings = json_pack("{s:i}", "port", 0);
+    crm_runtime *rt = crm_runtime_new(settings);
+    json_decref(settings);
     json_t *flows = json_loads("[{\"id\":\"t\",\"type\":\"tab\"},"
                                "{\"id\":\"p\",\"type\":\"watch-probe\",\"z\":\"t\",\"wires\":[]}]",
                                0, NULL);
