@@ -75,6 +75,14 @@ static void probe_input(crm_node *n, json_t *msg)
 
 static const crm_node_type probe_type = {.abi = CRM_ABI_VERSION, .type = "watch-probe", .input = probe_input};
 
+static int counter(const int *c)
+{
+    pthread_mutex_lock(&mu);
+    int v = *c;
+    pthread_mutex_unlock(&mu);
+    return v;
+}
+
 static size_t got_len(void)
 {
     pthread_mutex_lock(&mu);
@@ -105,17 +113,19 @@ int main(void)
     CHECK(write(pipefd[1], "dex", 3) == 3);
     for (int i = 0; i < 200 && got_len() < 6; i++) usleep(5000);
     CHECK(got_len() == 6);
+    pthread_mutex_lock(&mu);
     CHECK(!memcmp(got, "abcdex", 6));
+    pthread_mutex_unlock(&mu);
     /* both watches are gone: neither pipe wakes its handler any more */
     CHECK(write(pipefd[1], "zz", 2) == 2);
     CHECK(write(pipe2fd[1], "q", 1) == 1);
     usleep(30000);
     CHECK(got_len() == 6);
-    CHECK(other_calls == 0);
+    CHECK(counter(&other_calls) == 0);
     /* POLLOUT, switched off by its handler after the first call */
     crm_runtime_send(rt, "p", json_pack("{s:s}", "payload", "write"));
     usleep(50000);
-    CHECK(writable_calls == 1);
+    CHECK(counter(&writable_calls) == 1);
     crm_runtime_stop(rt);
     crm_runtime_free(rt);
     json_decref(flows);
