@@ -19,6 +19,7 @@
 #include "carmine.h"
 #include "jsonschema.h"
 #include "strbuf.h"
+#include "undefined_read.h"
 
 typedef enum { ACT_AUTO, ACT_STR, ACT_OBJ } json_action;
 
@@ -92,43 +93,6 @@ static void pass(crm_node *n, json_t *msg, bool validated)
     crm_node_done(n, msg);
 }
 
-/* The name JavaScript reports when reading `expr` from msg throws: the
- * segment read from the first undefined prefix. */
-static char *failed_key(const char *expr, const json_t *msg)
-{
-    size_t n = strlen(expr);
-    char quote = 0;
-    for (size_t i = 1; i <= n; i++) {
-        char c = expr[i];
-        if (quote) {
-            if (c == quote) quote = 0;
-            continue;
-        }
-        if (c == '"' || c == '\'') {
-            quote = c;
-            continue;
-        }
-        if (c != '.' && c != '[' && c) continue;
-        char *prefix = strndup(expr, i);
-        crm_path *p = crm_path_parse(prefix, NULL);
-        bool throws = false;
-        bool undef = p && !crm_path_get(p, msg, msg, &throws);
-        crm_path_free(p);
-        free(prefix);
-        if (undef && c) {
-            size_t a = i + 1, b = a;
-            while (b < n && expr[b] != '.' && expr[b] != '[' && expr[b] != ']') b++;
-            if (c == '[' && a < n && (expr[a] == '"' || expr[a] == '\'')) {
-                a++;
-                b = a;
-                while (b < n && expr[b] != expr[a - 1]) b++;
-            }
-            return strndup(expr + a, b - a);
-        }
-    }
-    return strdup(expr);
-}
-
 static void json_input(crm_node *n, json_t *msg)
 {
     json_node *s = crm_node_data(n);
@@ -158,9 +122,7 @@ static void json_input(crm_node *n, json_t *msg)
     bool throws = false;
     json_t *value = crm_path_get(s->path, msg, msg, &throws);
     if (throws) {
-        char *key = failed_key(s->property, msg);
-        crm_node_error(n, msg, "TypeError: Cannot read properties of undefined (reading '%s')", key);
-        free(key);
+        crm_undefined_read_error(n, s->property, msg);
         json_decref(msg);
         return;
     }
