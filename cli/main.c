@@ -167,8 +167,13 @@ static int cmd_check(int argc, char **argv)
 {
     options o;
     if (parse_options(argc, argv, &o)) return 1;
+    json_object_set_new(o.settings, "_checkOnly", json_true()); /* no context store is opened */
     crm_runtime *rt = crm_runtime_new(o.settings);
     json_decref(o.settings);
+    if (!rt) {
+        fprintf(stderr, "carmine: %s: refused: the settings cannot be used (see above)\n", o.flows);
+        return 1;
+    }
     int rc = load(rt, o.flows, CRM_LOAD_CHECK_ONLY);
     if (!rc) printf("%s: ok\n", o.flows);
     crm_runtime_free(rt);
@@ -192,6 +197,12 @@ static int cmd_run(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     crm_runtime *rt = crm_runtime_new(o.settings);
+    if (!rt) { /* a context store that cannot be used: its error is logged */
+        fprintf(stderr, "carmine: %s: not started: a context store cannot be used (the error above names it)\n",
+                o.flows);
+        json_decref(o.settings);
+        return 1;
+    }
     json_decref(o.settings);
     int rc = load(rt, o.flows, 0);
     if (rc) {

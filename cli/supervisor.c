@@ -266,10 +266,46 @@ static void drain(replica *e)
 
 /* Rolling deploy -------------------------------------------------------------------------- */
 
+/* A deploy that failed (a new replica died at load or was not ready in
+ * time) leaves the previous flows in force: the flows file, its credentials
+ * and the rev go back, and the slots already replaced are rolled back (a
+ * roll back that fails is not rolled back in turn). The old replicas of
+ * the other slots never stopped. */
+static void roll_back(supervisor *s)
+{
+    int replaced = s->deploy_slot - 1;
+    json_decref(s->flows);
+    s->flows = s->prev_flows;
+    s->prev_flows = NULL;
+    crm_flows_rev(s->flows, s->rev);
+    if (sup_write_flows(s, s->flows) < 0)
+        sup_log(s, "deploy %u: cannot write %s back: %s", s->gen, s->flows_path, strerror(errno));
+    if (s->prev_creds) {
+        strbuf e = SB_INIT;
+        if (crm_credentials_save(s->flows_path, s->settings, s->prev_creds, &e) < 0)
+            sup_log(s, "deploy %u: cannot write the credentials back: %s", s->gen, e.data ? e.data : "");
+        sb_free(&e);
+    }
+    size_t len = strlen(s->deploy_error);
+    snprintf(s->deploy_error + len, sizeof s->deploy_error - len, "; the previous flows (rev %.12s) stay in force%s",
+             s->rev, replaced > 0 ? ", the replicas already replaced are rolled back" : "");
+    if (replaced > 0) {
+        json_decref(s->pending);
+        json_decref(s->pending_creds);
+        s->pending = json_incref(s->flows);
+        s->pending_creds = NULL;
+        s->pending_rollback = true;
+    }
+}
+
 static void deploy_finish(supervisor *s, bool ok)
 {
+    if (!ok && !s->stopping && s->prev_flows && !s->rolling_back) roll_back(s);
     if (ok) sup_log(s, "deploy %u done: every replica runs rev %.12s", s->gen, s->rev);
     else sup_log(s, "deploy %u failed: %s", s->gen, s->deploy_error);
+    json_decref(s->prev_flows);
+    json_decref(s->prev_creds);
+    s->prev_flows = s->prev_creds = NULL;
     s->deploy_slot = 0;
     s->deploy_new = NULL;
     s->deploy_done = s->deploy_seq;
@@ -457,6 +493,9 @@ static void cleanup(supervisor *s)
     json_decref(s->settings);
     json_decref(s->flows);
     json_decref(s->pending);
+    json_decref(s->pending_creds);
+    json_decref(s->prev_flows);
+    json_decref(s->prev_creds);
 }
 
 /* Main loop -------------------------------------------------------------------------------------- */

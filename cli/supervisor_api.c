@@ -39,7 +39,11 @@ void crm_flows_rev(const json_t *flows, char *out)
 static char *check_flows(const json_t *settings, const json_t *flows)
 {
     if (!json_is_array(flows)) return strdup("the flows must be a JSON array of nodes");
-    crm_runtime *rt = crm_runtime_new(settings);
+    json_t *cs = crm_deep_copy(settings);
+    json_object_set_new(cs, "_checkOnly", json_true()); /* no context store is opened */
+    crm_runtime *rt = crm_runtime_new(cs);
+    json_decref(cs);
+    if (!rt) return strdup("the settings cannot be used (the supervisor's log says why)");
     strbuf problems = SB_INIT;
     int rc = crm_runtime_load(rt, flows, CRM_LOAD_CHECK_ONLY, &problems);
     crm_runtime_free(rt);
@@ -55,15 +59,18 @@ static char *check_flows(const json_t *settings, const json_t *flows)
  * as Node-RED stores them, not into the flows file the replicas load (nor
  * GET /flows). NULL, or why the deploy fails. */
 static const char *keep_credentials(const char *flows_path, const json_t *settings, json_t *flows, char *err,
-                                    size_t cap)
+                                    size_t cap, bool *wrote)
 {
+    *wrote = false;
     strbuf e = SB_INIT;
     json_t *creds = NULL;
     const char *res = NULL;
     if (crm_credentials_load(flows_path, settings, &creds, &e) == 0) {
         if (!creds) creds = json_object();
-        if (crm_credentials_extract(flows, creds) && crm_credentials_save(flows_path, settings, creds, &e) < 0)
-            res = err;
+        if (crm_credentials_extract(flows, creds)) {
+            *wrote = true;
+            if (crm_credentials_save(flows_path, settings, creds, &e) < 0) res = err;
+        }
     } else {
         res = err;
     }
@@ -93,7 +100,8 @@ int sup_load_flows(supervisor *s, const char *path, const json_t *settings)
      * replicas strip them too), and the next deploy, made from GET /flows,
      * keeps them */
     char cerr[600];
-    if (keep_credentials(path, settings, flows, cerr, sizeof cerr)) {
+    bool wrote;
+    if (keep_credentials(path, settings, flows, cerr, sizeof cerr, &wrote)) {
         fprintf(stderr, "carmine: %s: %s\n", path, cerr);
         json_decref(flows);
         return -1;
@@ -105,7 +113,13 @@ int sup_load_flows(supervisor *s, const char *path, const json_t *settings)
 
 void sup_begin_deploy(supervisor *s)
 {
-    json_decref(s->flows);
+    json_decref(s->prev_flows);
+    json_decref(s->prev_creds);
+    s->prev_flows = s->flows;
+    s->prev_creds = s->pending_creds;
+    s->rolling_back = s->pending_rollback;
+    s->pending_creds = NULL;
+    s->pending_rollback = false;
     s->flows = s->pending;
     s->pending = NULL;
     s->gen++;
@@ -180,7 +194,7 @@ static json_t *body_flows(const char *body, size_t len, bool v2, const char **re
 }
 
 /* Hands flows to the main loop and waits for the roll; NULL or an error. */
-static const char *roll_out(supervisor *s, json_t *flows, char *err, size_t cap)
+static const char *roll_out(supervisor *s, json_t *flows, json_t *old_creds, char *err, size_t cap)
 {
     pthread_mutex_lock(&s->mu);
     if (s->stopping) {
@@ -188,7 +202,10 @@ static const char *roll_out(supervisor *s, json_t *flows, char *err, size_t cap)
         return "the supervisor is stopping";
     }
     json_decref(s->pending);
+    json_decref(s->pending_creds);
     s->pending = json_incref(flows);
+    s->pending_creds = json_incref(old_creds);
+    s->pending_rollback = false;
     unsigned seq = ++s->deploy_seq;
     while (s->deploy_done < seq && !s->stopping) pthread_cond_wait(&s->cv, &s->mu);
     const char *res = NULL;
@@ -223,8 +240,23 @@ static void post_flows(supervisor *s, const json_t *headers, const char *body, s
     bool mismatch = rev && strcmp(rev, s->rev);
     pthread_mutex_unlock(&s->mu);
     char *problems = mismatch ? NULL : check_flows(s->settings, flows);
-    const char *failed = mismatch || problems ? NULL : keep_credentials(s->flows_path, s->settings, flows, err, sizeof err);
-    if (!mismatch && !problems && !failed) failed = roll_out(s, flows, err, sizeof err);
+    /* the credentials as they were: put back if the deploy fails */
+    json_t *old_creds = NULL;
+    strbuf cerr = SB_INIT;
+    if (!mismatch && !problems && crm_credentials_load(s->flows_path, s->settings, &old_creds, &cerr) < 0)
+        old_creds = NULL;
+    sb_free(&cerr);
+    bool wrote = false;
+    const char *failed =
+        mismatch || problems ? NULL : keep_credentials(s->flows_path, s->settings, flows, err, sizeof err, &wrote);
+    if (!wrote) { /* nothing to put back */
+        json_decref(old_creds);
+        old_creds = NULL;
+    } else if (!old_creds) {
+        old_creds = json_object();
+    }
+    if (!mismatch && !problems && !failed) failed = roll_out(s, flows, old_creds, err, sizeof err);
+    json_decref(old_creds);
     pthread_mutex_unlock(&s->deploy_mu);
     if (mismatch) {
         reply_error(r, 409, "version_mismatch", "Error");

@@ -50,6 +50,11 @@ typedef struct {
     char rev[65];
     unsigned gen;
     json_t *pending;      /* flows handed over by POST /flows */
+    json_t *pending_creds; /* the credentials before that deploy (NULL: none) */
+    bool pending_rollback; /* pending is a roll back to the flows before a failed deploy */
+    json_t *prev_flows;   /* while a deploy runs: the flows it replaces */
+    json_t *prev_creds;   /* and their credentials, restored if it fails */
+    bool rolling_back;    /* the deploy running is a roll back */
     unsigned deploy_seq, deploy_done;
     int deploy_slot;      /* slot being replaced (1..N), 0 when no deploy runs */
     replica *deploy_new;  /* the replacement starting for deploy_slot */

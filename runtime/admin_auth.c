@@ -284,6 +284,26 @@ static void reply_unauthorized(crm_admin_reply *r)
     r->www_authenticate = "Bearer realm=\"Users\"";
 }
 
+/* The token of an Authorization header as passport-http-bearer reads it
+ * (Node's parser has trimmed the value's trailing blanks): the value split
+ * at single spaces must give two parts, and the scheme is matched without
+ * regard to case (/^Bearer$/i; RFC 7235 §2.1), so "bearer T" and "BEARER T"
+ * are "Bearer T". Copies the token into out (NULL when the scheme is another
+ * or the token empty); *malformed when the value is not two parts
+ * (passport answers 400). */
+static char *bearer_token(const char *auth, char *out, size_t cap, bool *malformed)
+{
+    size_t len = strlen(auth);
+    while (len && (auth[len - 1] == ' ' || auth[len - 1] == '\t')) len--;
+    const char *sp = memchr(auth, ' ', len);
+    *malformed = !sp || memchr(sp + 1, ' ', len - (size_t)(sp + 1 - auth));
+    size_t tlen = sp ? len - (size_t)(sp + 1 - auth) : 0;
+    if (*malformed || sp - auth != 6 || strncasecmp(auth, "Bearer", 6) || !tlen || tlen >= cap) return NULL;
+    memcpy(out, sp + 1, tlen);
+    out[tlen] = 0;
+    return out;
+}
+
 /* The live session of a token, under a->mu; NULL when unknown. */
 static const session *find_session(crm_admin_auth *a, const char *token, double now)
 {
@@ -301,38 +321,43 @@ static const session *find_session(crm_admin_auth *a, const char *token, double 
     return NULL;
 }
 
+/* Node-RED's needsPermission: passport's strategies bearer, tokens, anon in
+ * turn. A valid token gives its scope; otherwise, whatever was wrong with the
+ * header, adminAuth.default's permissions apply when there are some; else
+ * 400 for a header that is not two parts (bearer's own failure status comes
+ * first), 401 with bearer's challenge for the rest. */
 bool crm_admin_auth_allow(crm_admin_auth *a, const json_t *headers, const char *permission, crm_admin_reply *r)
 {
     if (!a) return true;
     const char *auth = json_string_value(json_object_get(headers, "authorization"));
+    bool malformed = false;
+    char buf[512];
+    const char *token = auth ? bearer_token(auth, buf, sizeof buf, &malformed) : NULL;
     json_t *perm = json_string(permission);
-    bool ok;
-    if (!auth) {
-        if (!a->anon) {
-            json_decref(perm);
-            reply_unauthorized(r);
-            return false;
-        }
-        ok = has_permission(a->anon, perm);
-    } else {
-        if (strncasecmp(auth, "Bearer ", 7) || !auth[7]) {
-            json_decref(perm);
-            reply_text(r, 400, "Bad Request");
-            return false;
-        }
+    bool ok = false, found = false;
+    if (token) {
         pthread_mutex_lock(&a->mu);
-        const session *s = find_session(a, auth + 7, crm_wall_ms());
-        const json_t *scope = s ? s->scope : NULL;
-        if (!scope) {
-            pthread_mutex_unlock(&a->mu);
-            json_decref(perm);
-            reply_unauthorized(r);
-            return false;
+        const session *s = find_session(a, token, crm_wall_ms());
+        if (s && s->scope) {
+            found = true;
+            ok = has_permission(s->scope, perm);
         }
-        ok = has_permission(scope, perm);
         pthread_mutex_unlock(&a->mu);
     }
+    if (!found && a->anon) {
+        found = true;
+        ok = has_permission(a->anon, perm);
+    }
     json_decref(perm);
+    if (!found) {
+        if (malformed) {
+            reply_text(r, 400, "Bad Request");
+        } else {
+            reply_unauthorized(r);
+            if (token) r->www_authenticate = "Bearer realm=\"Users\", error=\"invalid_token\"";
+        }
+        return false;
+    }
     if (!ok) { /* Node-RED: res.status(401).end() */
         r->status = 401;
         r->body = strdup("");
@@ -359,25 +384,25 @@ static const char *field(const json_t *f, const char *k)
     return v ? v : "";
 }
 
+/* The password check takes as long for a user name nobody has as for a
+ * known one with a wrong password: an unknown name is checked against the
+ * first user's hash (same cost) and refused whatever the result. */
 static const json_t *check_user(crm_admin_auth *a, const char *name, const char *password)
 {
     size_t i;
-    json_t *u;
-    json_array_foreach(a->users, i, u) {
-        if (strcmp(field(u, "username"), name)) continue;
-        const char *hash = field(u, "password");
-        struct crypt_data cd;
-        memset(&cd, 0, sizeof cd);
-        /* crypt_rn, not crypt_r: sanitizers intercept crypt_r, and their
-         * stand-in lets the linker drop libcrypt */
-        const char *h = crypt_rn(password, hash, &cd, (int)sizeof cd);
-        /* compared in full, whatever the first difference */
-        size_t n = strlen(hash);
-        unsigned diff = !h || strlen(h) != n;
-        for (size_t k = 0; h && k < n && k < strlen(h); k++) diff |= (unsigned)(h[k] ^ hash[k]);
-        return diff ? NULL : u;
-    }
-    return NULL;
+    json_t *u, *match = NULL;
+    json_array_foreach(a->users, i, u) if (!match && !strcmp(field(u, "username"), name)) match = u;
+    const char *hash = field(match ? match : json_array_get(a->users, 0), "password");
+    struct crypt_data cd;
+    memset(&cd, 0, sizeof cd);
+    /* crypt_rn, not crypt_r: sanitizers intercept crypt_r, and their
+     * stand-in lets the linker drop libcrypt */
+    const char *h = crypt_rn(password, hash, &cd, (int)sizeof cd);
+    /* compared in full, whatever the first difference */
+    size_t n = strlen(hash);
+    unsigned diff = !h || strlen(h) != n;
+    for (size_t k = 0; h && k < n && k < strlen(h); k++) diff |= (unsigned)(h[k] ^ hash[k]);
+    return diff || !match ? NULL : match;
 }
 
 /* Node-RED allows 5 logins per user name in 10 minutes, then refuses. */
@@ -531,7 +556,10 @@ json_t *crm_admin_auth_user(crm_admin_auth *a, const json_t *headers)
     if (!auth) return a->anon ? json_pack("{s:b,s:O}", "anonymous", 1, "permissions", a->anon) : NULL;
     json_t *out = NULL;
     pthread_mutex_lock(&a->mu);
-    const session *s = strncasecmp(auth, "Bearer ", 7) ? NULL : find_session(a, auth + 7, crm_wall_ms());
+    bool malformed;
+    char buf[512];
+    const char *token = bearer_token(auth, buf, sizeof buf, &malformed);
+    const session *s = token ? find_session(a, token, crm_wall_ms()) : NULL;
     size_t i;
     json_t *u;
     if (s) json_array_foreach(a->users, i, u) {

@@ -504,6 +504,10 @@ int crm_context_runtime_init(crm_runtime *rt)
         return 0;
     }
     S->configured = true;
+    /* `carmine check` and a supervisor validating a deploy (setting
+     * "_checkOnly") keep the store names but open no backend: no Redis to
+     * reach, no context directory to create */
+    bool check_only = json_is_true(json_object_get(rt->settings, "_checkOnly"));
     const char *name;
     json_t *v;
     const char *default_ref = NULL;
@@ -519,8 +523,8 @@ int crm_context_runtime_init(crm_runtime *rt)
                     name, module);
             return -1;
         }
-        ctxstore *s = add_store(rt, name, b);
-        if (b && b->open(rt, s, json_object_get(v, "config")) < 0) {
+        ctxstore *s = add_store(rt, name, check_only ? NULL : b);
+        if (s->backend && b->open(rt, s, json_object_get(v, "config")) < 0) {
             s->backend = NULL; /* nothing opened to close */
             return -1;
         }

@@ -128,6 +128,155 @@ static int check_types(loader *L, const json_t *flows)
     return n ? 2 : 0;
 }
 
+/* Subflows that contain themselves (§1.5) ---------------------------------------------
+ * An instance of a subflow inside its own definition, directly or through
+ * other subflows, would be instantiated without end. Node-RED's editor
+ * refuses to add one ("Cannot add subflow to itself", "Cannot add subflow -
+ * circular reference detected"); a file that holds one anyway is refused here,
+ * naming the subflow and the path. Disabled instances are never instantiated
+ * and do not count. Nesting is also bounded, as is the number of nodes the
+ * instances expand to (each level can multiply it). */
+
+#define MAX_SUBFLOW_DEPTH 64
+#define MAX_EXPANDED_NODES 1000000
+
+typedef struct {
+    const char *id;
+    size_t *kids;          /* subflow indexes of the instances inside */
+    const char **kid_node; /* the instance node of each */
+    size_t nkids, own;     /* own: nodes that are not containers or disabled */
+    int state;             /* 0 unvisited, 1 on the path, 2 done */
+    size_t next;           /* the next kid to visit */
+    double size;           /* nodes one instance expands to */
+    int depth;
+} sf_info;
+
+static const char *subflow_label(loader *L, const char *id)
+{
+    const char *name = str(json_object_get(L->subflows, id), "name");
+    return name && *name ? name : id;
+}
+
+static void report_cycle(loader *L, sf_info *sf, const size_t *path, size_t npath, size_t child, const char *inst)
+{
+    const char *id = sf[child].id;
+    if (path[npath - 1] == child) {
+        problem(L, "subflow %s (%s): Cannot add subflow to itself (node %s is an instance of it)", id,
+                subflow_label(L, id), inst);
+        return;
+    }
+    strbuf sb = SB_INIT;
+    size_t start = 0;
+    for (size_t k = 0; k < npath; k++)
+        if (path[k] == child) start = k;
+    for (size_t k = start; k < npath; k++) {
+        if (npath - start > 12 && k == start + 5) { /* a long cycle: its ends */
+            sb_printf(&sb, "(%zu more) -> ", npath - start - 10);
+            k = npath - 5;
+        }
+        sb_printf(&sb, "%s -> ", subflow_label(L, sf[path[k]].id));
+    }
+    sb_printf(&sb, "%s", subflow_label(L, id));
+    problem(L, "subflow %s (%s): Cannot add subflow - circular reference detected (%s)", id, subflow_label(L, id),
+            sb.data);
+    sb_free(&sb);
+}
+
+/* One depth-first walk (with its own stack: a file can chain any number of
+ * subflows) finds the cycles and, in post-order, each subflow's expanded size
+ * and nesting depth. */
+static int check_subflows(loader *L, const json_t *flows)
+{
+    size_t n = json_object_size(L->subflows);
+    if (!n) return 0;
+    sf_info *sf = calloc(n, sizeof *sf);
+    json_t *index = json_object();
+    size_t k = 0;
+    const char *id;
+    json_t *def;
+    json_object_foreach(L->subflows, id, def) {
+        sf[k].id = id;
+        json_object_set_new(index, id, json_integer((json_int_t)k));
+        k++;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(flows, i, o) {
+        const char *z = str(o, "z"), *type = str(o, "type");
+        json_t *zi = z ? json_object_get(index, z) : NULL;
+        if (!zi || container_type(type) || disabled(o)) continue;
+        sf_info *s = &sf[json_integer_value(zi)];
+        s->own++;
+        json_t *ci = strncmp(type, "subflow:", 8) ? NULL : json_object_get(index, type + 8);
+        if (!ci) continue;
+        s->kids = realloc(s->kids, (s->nkids + 1) * sizeof *s->kids);
+        s->kid_node = realloc(s->kid_node, (s->nkids + 1) * sizeof *s->kid_node);
+        s->kids[s->nkids] = (size_t)json_integer_value(ci);
+        s->kid_node[s->nkids++] = str(o, "id");
+    }
+    size_t *path = malloc(n * sizeof *path), npath = 0;
+    bool cycle = false;
+    for (size_t root = 0; root < n; root++) {
+        if (sf[root].state) continue;
+        sf[root].state = 1;
+        path[npath++] = root;
+        while (npath) {
+            sf_info *s = &sf[path[npath - 1]];
+            if (s->next < s->nkids) {
+                size_t c = s->kids[s->next];
+                const char *inst = s->kid_node[s->next++];
+                if (sf[c].state == 1) {
+                    if (sf[c].depth != -1) report_cycle(L, sf, path, npath, c, inst);
+                    sf[c].depth = -1; /* reported */
+                    cycle = true;
+                } else if (sf[c].state == 0) {
+                    sf[c].state = 1;
+                    path[npath++] = c;
+                }
+                continue;
+            }
+            /* every kid is done: size and depth */
+            s->size = (double)s->own;
+            int deepest = 0;
+            for (size_t j = 0; j < s->nkids; j++) {
+                s->size += sf[s->kids[j]].size;
+                if (sf[s->kids[j]].depth > deepest) deepest = sf[s->kids[j]].depth;
+            }
+            if (s->depth >= 0) s->depth = deepest + 1;
+            s->state = 2;
+            npath--;
+        }
+    }
+    if (!cycle) {
+        /* the instances outside any subflow: how deep and how many nodes */
+        double total = 0;
+        json_array_foreach(flows, i, o) {
+            const char *z = str(o, "z"), *type = str(o, "type");
+            if (strncmp(type, "subflow:", 8) || disabled(o) || (z && json_object_get(index, z))) continue;
+            json_t *ci = json_object_get(index, type + 8);
+            if (!ci) continue;
+            sf_info *s = &sf[json_integer_value(ci)];
+            total += s->size;
+            if (s->depth > MAX_SUBFLOW_DEPTH) {
+                problem(L, "node %s (%s): subflows nest %d deep here; at most %d levels are allowed", str(o, "id"),
+                        type, s->depth, MAX_SUBFLOW_DEPTH);
+                break;
+            }
+        }
+        if (!L->nproblems && total > MAX_EXPANDED_NODES)
+            problem(L, "flows: the subflow instances expand to %.0f nodes; at most %d are allowed", total,
+                    MAX_EXPANDED_NODES);
+    }
+    for (k = 0; k < n; k++) {
+        free(sf[k].kids);
+        free(sf[k].kid_node);
+    }
+    free(sf);
+    free(path);
+    json_decref(index);
+    return L->nproblems ? 1 : 0;
+}
+
 /* Link wiring (§1.6) ------------------------------------------------------------------- */
 
 static void add_link(loader *L, const char *out_id, const char *in_id)
@@ -566,6 +715,7 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
     loader L = {rt, flags, problems, 0, json_object(), json_object(), json_object(), json_object()};
     int rc = check_shape(&L, flows);
     if (!rc) rc = check_types(&L, flows);
+    if (!rc) rc = check_subflows(&L, flows);
     if (rc) goto out;
     compute_links(&L, flows);
     rt->flows_json = without_credentials(flows);

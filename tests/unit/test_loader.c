@@ -63,6 +63,62 @@ int main(void)
     CHECK_STR(p, "unknown node type 'subflow:nope' used by node i\n");
     free(p);
 
+    /* a subflow holding an instance of itself, or two holding each other:
+     * refused, naming the subflow, as Node-RED's editor does (it overflowed
+     * the stack) */
+    CHECK(load("[{\"id\":\"t1\",\"type\":\"tab\"},"
+               "{\"id\":\"sf1\",\"type\":\"subflow\",\"name\":\"S\",\"in\":[{\"x\":1,\"y\":1,\"wires\":[{\"id\":\"sfi\"}]}],\"out\":[]},"
+               "{\"id\":\"sfi\",\"type\":\"subflow:sf1\",\"z\":\"sf1\",\"x\":1,\"y\":1,\"wires\":[[]]},"
+               "{\"id\":\"inst\",\"type\":\"subflow:sf1\",\"z\":\"t1\",\"x\":1,\"y\":1,\"wires\":[[]]}]", &p) == 1);
+    CHECK_STR(p, "subflow sf1 (S): Cannot add subflow to itself (node sfi is an instance of it)\n");
+    free(p);
+    CHECK(load("[{\"id\":\"t1\",\"type\":\"tab\"},"
+               "{\"id\":\"sfa\",\"type\":\"subflow\",\"name\":\"A\",\"in\":[],\"out\":[]},"
+               "{\"id\":\"sfb\",\"type\":\"subflow\",\"name\":\"B\",\"in\":[],\"out\":[]},"
+               "{\"id\":\"a1\",\"type\":\"subflow:sfb\",\"z\":\"sfa\",\"x\":1,\"y\":1,\"wires\":[]},"
+               "{\"id\":\"b1\",\"type\":\"subflow:sfa\",\"z\":\"sfb\",\"x\":1,\"y\":1,\"wires\":[]},"
+               "{\"id\":\"inst\",\"type\":\"subflow:sfa\",\"z\":\"t1\",\"x\":1,\"y\":1,\"wires\":[]}]", &p) == 1);
+    CHECK_STR(p, "subflow sfa (A): Cannot add subflow - circular reference detected (A -> B -> A)\n");
+    free(p);
+    /* a disabled instance is never instantiated: no cycle */
+    CHECK(load("[{\"id\":\"t1\",\"type\":\"tab\"},"
+               "{\"id\":\"sf1\",\"type\":\"subflow\",\"name\":\"S\",\"in\":[],\"out\":[]},"
+               "{\"id\":\"sfi\",\"type\":\"subflow:sf1\",\"z\":\"sf1\",\"d\":true,\"x\":1,\"y\":1,\"wires\":[]},"
+               "{\"id\":\"inst\",\"type\":\"subflow:sf1\",\"z\":\"t1\",\"x\":1,\"y\":1,\"wires\":[]}]", &p) == 0);
+    CHECK_STR(p, "");
+    free(p);
+    /* nesting: 64 levels load, 65 are refused; 2^25 expanded nodes are refused */
+    for (int levels = 64; levels <= 65; levels++) {
+        strbuf sb = SB_INIT;
+        sb_printf(&sb, "[{\"id\":\"t1\",\"type\":\"tab\"}");
+        for (int i = 0; i < levels; i++) {
+            sb_printf(&sb, ",{\"id\":\"s%d\",\"type\":\"subflow\",\"in\":[],\"out\":[]}", i);
+            if (i + 1 < levels)
+                sb_printf(&sb, ",{\"id\":\"n%d\",\"type\":\"subflow:s%d\",\"z\":\"s%d\",\"x\":1,\"y\":1,\"wires\":[]}",
+                          i, i + 1, i);
+        }
+        sb_printf(&sb, ",{\"id\":\"inst\",\"type\":\"subflow:s0\",\"z\":\"t1\",\"x\":1,\"y\":1,\"wires\":[]}]");
+        CHECK(load(sb.data, &p) == (levels == 64 ? 0 : 1));
+        CHECK_STR(p, levels == 64 ? "" : "node inst (subflow:s0): subflows nest 65 deep here; at most 64 levels are allowed\n");
+        free(p);
+        sb_free(&sb);
+    }
+    {
+        strbuf sb = SB_INIT;
+        sb_printf(&sb, "[{\"id\":\"t1\",\"type\":\"tab\"}");
+        for (int i = 0; i < 25; i++) {
+            sb_printf(&sb, ",{\"id\":\"s%d\",\"type\":\"subflow\",\"in\":[],\"out\":[]}", i);
+            for (int j = 0; i + 1 < 25 && j < 2; j++)
+                sb_printf(&sb, ",{\"id\":\"n%d_%d\",\"type\":\"subflow:s%d\",\"z\":\"s%d\",\"x\":1,\"y\":1,\"wires\":[]}",
+                          i, j, i + 1, i);
+        }
+        sb_printf(&sb, ",{\"id\":\"inst\",\"type\":\"subflow:s0\",\"z\":\"t1\",\"x\":1,\"y\":1,\"wires\":[]}]");
+        CHECK(load(sb.data, &p) == 1);
+        CHECK_STR(p, "flows: the subflow instances expand to 33554430 nodes; at most 1000000 are allowed\n");
+        free(p);
+        sb_free(&sb);
+    }
+
     char err[128];
     CHECK(crm_parse("[1,\n {x}", 8, err, sizeof err) == NULL);
     CHECK(strncmp(err, "line 2 column 3:", 16) == 0);
