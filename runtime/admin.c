@@ -69,7 +69,12 @@ static void admin(void *ctx, const char *method, const char *path, const char *q
     } else if (!strcmp(method, "GET") && !strcmp(path, "/healthz")) {
         crm_admin_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
     } else if (!strcmp(method, "GET") && !strcmp(path, "/readyz")) {
-        crm_admin_reply_json(r, rt->started ? 200 : 503, json_pack("{s:b}", "ready", rt->started));
+        /* context a store could not write (disk full, read-only) is shown, the
+         * instance stays ready: the values are kept and written later */
+        json_t *ctx = crm_context_write_status(rt);
+        json_t *body = json_pack("{s:b}", "ready", rt->started);
+        if (ctx) json_object_set_new(body, "contextWriteErrors", ctx);
+        crm_admin_reply_json(r, rt->started ? 200 : 503, body);
     } else if (!strcmp(method, "GET") && !strcmp(path, "/flows/state")) {
         crm_admin_reply_json(r, 200, json_pack("{s:s}", "state", rt->started ? "start" : "stop"));
     } else if (!strcmp(method, "GET") && !strcmp(path, "/settings")) {

@@ -307,6 +307,9 @@ int crm_runtime_context_init(crm_runtime *rt, const char *scope, const char *flo
 
 /* localfilesystem ------------------------------------------------------------------------ */
 
+#define STOP_RETRIES 3     /* writes tried again at stop */
+#define STOP_RETRY_MS 200
+
 static int mkdirs(const char *path)
 {
     char buf[4096];
@@ -370,25 +373,35 @@ static int load_store(crm_runtime *rt, ctxstore *s)
     return 0;
 }
 
-static void write_scope(crm_runtime *rt, ctxstore *s, const char *id, json_t *obj)
+/* Writes one scope's file (NULL or empty: removes it). 0, or -1 with the
+ * reason in err. */
+static int write_scope(ctxstore *s, const char *id, json_t *obj, char *err, size_t cap)
 {
     char path[4096];
     file_of(s, id, path, sizeof path);
     char *slash = strrchr(path, '/');
     *slash = 0;
-    mkdirs(path);
+    int rc = mkdirs(path);
     *slash = '/';
     if (!obj || !json_object_size(obj)) {
-        unlink(path);
-        return;
+        if (unlink(path) < 0 && errno != ENOENT) rc = -1;
+        else rc = 0;
+    } else if (rc == 0) {
+        char *text = crm_stringify(obj, 4);
+        rc = crm_write_file(path, text, 0644);
+        free(text);
     }
-    char *text = crm_stringify(obj, 4);
-    if (crm_write_file(path, text, 0644) < 0)
-        crm_log(rt, CRM_LOG_ERROR, NULL, "context store %s: cannot write %s: %s", s->name, path, strerror(errno));
-    free(text);
+    if (rc < 0) snprintf(err, cap, "cannot write %.900s: %s", path, strerror(errno));
+    return rc;
 }
 
-static void flush_store(crm_runtime *rt, ctxstore *s)
+/* Writes the dirty scopes. A scope whose write fails stays dirty: its
+ * values are kept in memory and written at the next flush (Node-RED's
+ * store loses them: it unmarks the scope before the write). The first
+ * failure is logged as an error, each later one at debug level, and the
+ * recovery as a warning; crm_context_write_status() shows the state. Returns
+ * the number of scopes not written. */
+static size_t flush_store_once(crm_runtime *rt, ctxstore *s)
 {
     pthread_mutex_lock(&s->lock);
     json_t *dirty = s->dirty;
@@ -401,9 +414,48 @@ static void flush_store(crm_runtime *rt, ctxstore *s)
         json_object_set_new(snap, id, o ? crm_deep_copy(o) : json_null());
     }
     pthread_mutex_unlock(&s->lock);
-    json_object_foreach(snap, id, v) write_scope(rt, s, id, json_is_null(v) ? NULL : v);
+    json_t *failed = json_array();
+    char err[1024] = "";
+    json_object_foreach(snap, id, v) {
+        char e[1024];
+        if (write_scope(s, id, json_is_null(v) ? NULL : v, e, sizeof e) < 0) {
+            json_array_append_new(failed, json_string(id));
+            if (!err[0]) snprintf(err, sizeof err, "%s", e);
+        }
+    }
+    size_t nfailed = json_array_size(failed);
+    pthread_mutex_lock(&s->lock);
+    size_t i;
+    json_array_foreach(failed, i, v) json_object_set_new(s->dirty, json_string_value(v), json_true());
+    unsigned before = s->failed_flushes;
+    if (nfailed) {
+        s->failed_flushes++;
+        s->unwritten = nfailed;
+        snprintf(s->write_error, sizeof s->write_error, "%s", err);
+    } else if (json_object_size(snap)) {
+        s->failed_flushes = 0;
+        s->unwritten = 0;
+        s->write_error[0] = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (nfailed && !before)
+        crm_log(rt, CRM_LOG_ERROR, NULL,
+                "context store %s: %s; %zu scope%s kept in memory, written again every %.0f ms until it works", s->name,
+                err, nfailed, nfailed == 1 ? "" : "s", s->flush_ms);
+    else if (nfailed)
+        crm_log(rt, CRM_LOG_DEBUG, NULL, "context store %s: write %u failed: %s", s->name, before + 1, err);
+    else if (before && json_object_size(snap))
+        crm_log(rt, CRM_LOG_WARN, NULL, "context store %s: written again after %u failed attempt%s", s->name, before,
+                before == 1 ? "" : "s");
+    json_decref(failed);
     json_decref(snap);
     json_decref(dirty);
+    return nfailed;
+}
+
+static void flush_store(crm_runtime *rt, ctxstore *s)
+{
+    flush_store_once(rt, s);
 }
 
 static void *flusher(void *arg)
@@ -450,12 +502,38 @@ static int file_open(crm_runtime *rt, ctxstore *s, const json_t *c)
     const char *base = crm_cfg_str(c, "base", "context");
     if (asprintf(&s->dir, "%s/%s", dir, base) < 0) return -1;
     s->flush_ms = crm_cfg_num(c, "flushInterval", 30) * 1000;
-    return load_store(rt, s);
+    if (load_store(rt, s) < 0) return -1;
+    /* a directory that cannot be written (read-only, full): a warning now
+     * rather than an error at the first flush; the values are kept */
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.carmine-write-test.%d", s->dir, (int)getpid());
+    if (crm_write_file(probe, "", 0600) < 0)
+        crm_log(rt, CRM_LOG_WARN, NULL,
+                "context store %s: %s is not writable (%s): context is kept in memory and written once it is",
+                s->name, s->dir, strerror(errno));
+    else
+        unlink(probe);
+    return 0;
 }
 
+/* The last write at stop: tried again a few times (a moment of disk
+ * pressure), then what could not be written is logged by scope. */
 static void file_close(crm_runtime *rt, ctxstore *s)
 {
-    flush_store(rt, s);
+    size_t left = flush_store_once(rt, s);
+    for (int attempt = 1; left && attempt <= STOP_RETRIES; attempt++) {
+        struct timespec ts = {0, STOP_RETRY_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        left = flush_store_once(rt, s);
+    }
+    if (!left) return;
+    strbuf ids = SB_INIT;
+    const char *id;
+    json_t *v;
+    json_object_foreach(s->dirty, id, v) sb_printf(&ids, "%s%s", ids.len ? ", " : "", id);
+    crm_log(rt, CRM_LOG_ERROR, NULL, "context store %s: stopping with %zu scope%s not written (%s) after %d attempts: %s",
+            s->name, left, left == 1 ? "" : "s", ids.data, STOP_RETRIES + 1, s->write_error);
+    sb_free(&ids);
 }
 
 static const ctx_backend file_backend = {
@@ -537,6 +615,24 @@ int crm_context_runtime_init(crm_runtime *rt)
     for (size_t i = 0; i < S->n; i++) any_flush |= S->stores[i].backend && S->stores[i].backend->flush;
     if (any_flush) S->flushing = pthread_create(&S->flusher, NULL, flusher, rt) == 0;
     return 0;
+}
+
+json_t *crm_context_write_status(crm_runtime *rt)
+{
+    struct crm_ctxstores *S = rt->stores;
+    json_t *out = NULL;
+    for (size_t i = 0; S && i < S->n; i++) {
+        ctxstore *s = &S->stores[i];
+        pthread_mutex_lock(&s->lock);
+        if (s->failed_flushes) {
+            if (!out) out = json_array();
+            json_array_append_new(out, json_pack("{s:s,s:s,s:I,s:I}", "store", s->name, "error", s->write_error,
+                                                 "unwritten", (json_int_t)s->unwritten, "failedWrites",
+                                                 (json_int_t)s->failed_flushes));
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    return out;
 }
 
 void crm_context_runtime_close(crm_runtime *rt)

@@ -43,6 +43,11 @@ struct ctxstore {
     double flush_ms;
     json_t *scopes;      /* context id -> object */
     json_t *dirty;       /* localfilesystem: context id -> true */
+    /* localfilesystem writes that failed: the scopes stay dirty (in memory)
+     * and are written again at every flush until one succeeds */
+    unsigned failed_flushes; /* in a row; 0: the last flush wrote everything */
+    size_t unwritten;        /* scopes the last flush could not write */
+    char write_error[512];   /* the last failure, "" when none */
     pthread_mutex_t lock;
     crm_runtime *rt;
 };

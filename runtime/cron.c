@@ -18,11 +18,19 @@ struct crm_cron {
 static const char *months[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
 static const char *days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
+#define VALUE_CAP 1000000
+
 static int value_of(const char **p, const char **names, int nnames, int base)
 {
     if (isdigit((unsigned char)**p)) {
+        /* saturated past any field's range, without overflowing an int: a
+         * step that big gives the range's first value only (cronosjs reads a
+         * minute step of 4294967296 so), a value that big is refused below */
         int v = 0;
-        while (isdigit((unsigned char)**p)) v = v * 10 + (*(*p)++ - '0');
+        while (isdigit((unsigned char)**p)) {
+            int d = *(*p)++ - '0';
+            v = v > (VALUE_CAP - d) / 10 ? VALUE_CAP : v * 10 + d;
+        }
         return v;
     }
     for (int i = 0; names && i < nnames; i++) {

@@ -161,6 +161,9 @@ int crm_context_delete(crm_runtime *rt, const char *store, const char *id, const
 /* The id of a node's own context, Node-RED's "<id>:<z>". */
 void crm_context_node_id(crm_node *n, char *out, size_t cap);
 void crm_context_runtime_close(crm_runtime *rt);
+/* Stores whose last write failed: [{store, error, unwritten (scopes),
+ * failedWrites (in a row)}] (new reference), NULL when every write worked. */
+json_t *crm_context_write_status(crm_runtime *rt);
 
 /* admin.c */
 void crm_admin_install(crm_runtime *rt);
