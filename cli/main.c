@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "flowtest.h"
 #include "jsonata.h"
@@ -239,8 +240,21 @@ static int cmd_jsonata(int argc, char **argv)
     return jsonata_cli(argv[1], argc == 3 ? argv[2] : NULL);
 }
 
+/* Every tab's loop holds two descriptors and every connection one: the soft
+ * limit on open files goes up to the hard one (the loader names the limit
+ * when a flows file needs more). */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    raise_fd_limit();
     if (argc >= 2 && !strcmp(argv[1], "check")) return cmd_check(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "test")) return crm_flowtest_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "deploy")) return crm_deploy_main(argc - 1, argv + 1);

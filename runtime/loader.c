@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "engine.h"
 
@@ -710,12 +711,42 @@ static json_t *without_credentials(const json_t *flows)
     return out;
 }
 
+/* Each tab runs its own loop, with an eventfd and a timerfd: a file with
+ * more tabs than the descriptor limit allows is refused naming the limit,
+ * rather than failing later with "Too many open files" (the HTTP server's
+ * listening socket was the first to go). `carmine` raises the soft limit to
+ * the hard one at start. */
+#define FDS_PER_LOOP 2
+#define FDS_RESERVED 64 /* the HTTP server, stores, files, logs */
+
+static void check_fd_limit(loader *L)
+{
+    size_t tabs = 0;
+    const char *id;
+    json_t *tab;
+    json_object_foreach(L->tabs, id, tab) tabs += !json_is_true(json_object_get(tab, "disabled"));
+    if (!tabs) tabs = 1; /* the implicit tab */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY) return;
+    size_t need = tabs * FDS_PER_LOOP + FDS_RESERVED;
+    if (need <= rl.rlim_cur) return;
+    problem(L,
+            "flows: %zu tabs need %zu file descriptors (an eventfd and a timerfd for each tab's loop, and %d for the "
+            "server) but the limit is %llu (RLIMIT_NOFILE, the hard limit: %llu): raise it (ulimit -n as root, "
+            "LimitNOFILE= in a systemd unit) or use fewer tabs",
+            tabs, need, FDS_RESERVED, (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+}
+
 int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbuf *problems)
 {
     loader L = {rt, flags, problems, 0, json_object(), json_object(), json_object(), json_object()};
     int rc = check_shape(&L, flows);
     if (!rc) rc = check_types(&L, flows);
     if (!rc) rc = check_subflows(&L, flows);
+    if (!rc) {
+        check_fd_limit(&L);
+        rc = L.nproblems ? 1 : 0;
+    }
     if (rc) goto out;
     compute_links(&L, flows);
     rt->flows_json = without_credentials(flows);

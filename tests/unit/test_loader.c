@@ -1,5 +1,6 @@
 /* test_loader.c: the loader's refusals and warnings, with their exact words. */
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "runtime.h"
 #include "unit.h"
@@ -117,6 +118,38 @@ int main(void)
         CHECK_STR(p, "flows: the subflow instances expand to 33554430 nodes; at most 1000000 are allowed\n");
         free(p);
         sb_free(&sb);
+    }
+
+    /* more tabs than the descriptor limit allows (each tab's loop holds an
+     * eventfd and a timerfd): refused naming the limit (10,000 tabs failed
+     * with "Too many open files" from the HTTP server) */
+    {
+        struct rlimit old, low;
+        getrlimit(RLIMIT_NOFILE, &old);
+        low = old;
+        low.rlim_cur = 256;
+        CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+        strbuf sb = SB_INIT;
+        sb_printf(&sb, "[");
+        for (int i = 0; i < 96; i++) sb_printf(&sb, "%s{\"id\":\"t%d\",\"type\":\"tab\"}", i ? "," : "", i);
+        sb_printf(&sb, "]");
+        CHECK(load(sb.data, &p) == 0); /* 96 tabs: 256 descriptors, fits */
+        free(p);
+        sb.len = 0;
+        sb_printf(&sb, "[");
+        for (int i = 0; i < 97; i++) sb_printf(&sb, "%s{\"id\":\"t%d\",\"type\":\"tab\"}", i ? "," : "", i);
+        sb_printf(&sb, "]");
+        CHECK(load(sb.data, &p) == 1);
+        char want[400];
+        snprintf(want, sizeof want,
+                 "flows: 97 tabs need 258 file descriptors (an eventfd and a timerfd for each tab's loop, and 64 for "
+                 "the server) but the limit is 256 (RLIMIT_NOFILE, the hard limit: %llu): raise it (ulimit -n as root, "
+                 "LimitNOFILE= in a systemd unit) or use fewer tabs\n",
+                 (unsigned long long)old.rlim_max);
+        CHECK_STR(p, want);
+        free(p);
+        sb_free(&sb);
+        setrlimit(RLIMIT_NOFILE, &old);
     }
 
     char err[128];

@@ -1,0 +1,39 @@
+/* fuzz_flows_check.c: libFuzzer target for the flow loader, the path of
+ * `carmine check` (and of a supervisor validating a POSTed deploy): the input
+ * is a flows file (any bytes); it is parsed, and when it is JSON, loaded with
+ * CRM_LOAD_CHECK_ONLY into a runtime that opens no context store. Loading
+ * must refuse or accept, never crash, leak, overflow the stack (a subflow
+ * that contains itself did) or take unbounded time. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+static void quiet(void *ctx, crm_log_level lvl, const char *id, const char *type, const char *text)
+{
+    (void)ctx;
+    (void)lvl;
+    (void)id;
+    (void)type;
+    (void)text;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char err[256];
+    json_t *flows = crm_parse((const char *)data, size, err, sizeof err);
+    if (!flows) return 0;
+    json_t *settings = json_pack("{s:b,s:i}", "_checkOnly", 1, "port", 0);
+    crm_runtime *rt = crm_runtime_new(settings);
+    json_decref(settings);
+    if (!rt) abort(); /* nothing here can make it fail */
+    crm_runtime_set_log_hook(rt, quiet, NULL);
+    strbuf problems = SB_INIT;
+    int rc = crm_runtime_load(rt, flows, CRM_LOAD_CHECK_ONLY, &problems);
+    if (rc && !problems.len) abort(); /* a refusal always says why */
+    sb_free(&problems);
+    crm_runtime_free(rt);
+    json_decref(flows);
+    return 0;
+}
