@@ -24,7 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
     json_t *flows = crm_parse((const char *)data, size, err, sizeof err);
     if (!flows) return 0;
-    json_t *settings = json_pack("{s:b,s:i}", "_checkOnly", 1, "port", 0);
+    /* few request slots: an http in node makes the server, whose slots are
+     * allocated up front */
+    json_t *settings = json_pack("{s:b,s:i,s:i}", "_checkOnly", 1, "port", 0, "maxRequestsInFlight", 16);
     crm_runtime *rt = crm_runtime_new(settings);
     json_decref(settings);
     if (!rt) abort(); /* nothing here can make it fail */
