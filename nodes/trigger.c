@@ -12,7 +12,7 @@
  *  - when extended, the op2 message is a copy of the LAST message (with
  *    payload op2), not of the first;
  *  - a "str" op1/op2 containing "{{" is a mustache template over msg
- *    (variables only: {{x.y}} escaped, {{{x}}} and {{& x}} raw).
+ *    (runtime/mustache.c, as mustache.js renders it).
  */
 #define _POSIX_C_SOURCE 200809L /* strdup under -std=c17 */
 #include <math.h>
@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "carmine.h"
+#include "mustache.h"
 #include "strbuf.h"
 
 /* One topic's state: Node-RED's node.topics[topic]. */
@@ -48,78 +49,21 @@ typedef struct {
 
 /* Mustache -------------------------------------------------------------- */
 
-static void put_escaped(strbuf *sb, const char *s)
+/* mustache.render(tmpl, msg) (runtime/mustache.c): a new string value, or
+ * NULL after reporting the parse error Node-RED's handler would throw. */
+static json_t *render(crm_node *n, const char *tmpl, const json_t *msg)
 {
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': sb_puts(sb, "&amp;"); break;
-        case '<': sb_puts(sb, "&lt;"); break;
-        case '>': sb_puts(sb, "&gt;"); break;
-        case '"': sb_puts(sb, "&quot;"); break;
-        case '\'': sb_puts(sb, "&#39;"); break;
-        case '/': sb_puts(sb, "&#x2F;"); break;
-        case '`': sb_puts(sb, "&#x60;"); break;
-        case '=': sb_puts(sb, "&#x3D;"); break;
-        default: sb_putc(sb, *s);
-        }
+    char *err = NULL;
+    crm_mustache *m = crm_mustache_parse(tmpl, strlen(tmpl), &err);
+    if (!m) {
+        crm_node_error(n, msg, "Error: %s", err ? err : "invalid template");
+        free(err);
+        return NULL;
     }
-}
-
-/* mustache's dotted-name lookup: "." is the view itself. Borrowed. */
-static const json_t *lookup(const json_t *view, const char *name, size_t len)
-{
-    if (len == 1 && *name == '.') return view;
-    const json_t *v = view;
-    const char *p = name, *end = name + len;
-    while (v && p < end) {
-        const char *dot = memchr(p, '.', (size_t)(end - p));
-        size_t l = dot ? (size_t)(dot - p) : (size_t)(end - p);
-        char key[256];
-        if (l >= sizeof key) return NULL;
-        memcpy(key, p, l);
-        key[l] = 0;
-        v = json_is_object(v) ? json_object_get(v, key) : NULL;
-        p += l + 1;
-    }
-    return v;
-}
-
-static void trim(const char **s, const char **e)
-{
-    while (*s < *e && (**s == ' ' || **s == '\t')) (*s)++;
-    while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t')) (*e)--;
-}
-
-/* mustache.render(tmpl, msg) for variable tags. New string value. */
-static json_t *render(const char *tmpl, const json_t *msg)
-{
-    strbuf sb = SB_INIT;
-    sb_puts(&sb, "");
-    const char *p = tmpl;
-    for (const char *o; (o = strstr(p, "{{"));) {
-        bool triple = o[2] == '{';
-        const char *close = strstr(o + (triple ? 3 : 2), triple ? "}}}" : "}}");
-        if (!close) break;
-        sb_putn(&sb, p, (size_t)(o - p));
-        const char *s = o + (triple ? 3 : 2), *e = close;
-        bool raw = triple;
-        if (!raw && *s == '&') {
-            raw = true;
-            s++;
-        }
-        trim(&s, &e);
-        const json_t *v = lookup(msg, s, (size_t)(e - s));
-        if (v && !json_is_null(v)) {
-            char *text = crm_to_string(v);
-            if (raw) sb_puts(&sb, text ? text : "");
-            else put_escaped(&sb, text ? text : "");
-            free(text);
-        }
-        p = close + (triple ? 3 : 2);
-    }
-    sb_puts(&sb, p);
-    char *out = sb_take(&sb);
+    char *out = crm_mustache_write(m, msg, NULL);
+    crm_mustache_free(m);
     json_t *r = json_string(out);
+    if (!r) r = json_stringn(out, strlen(out));
     free(out);
     return r;
 }
@@ -417,12 +361,12 @@ static void fire(trig *s, entry *e, json_t *msg, double delay)
     crm_node *n = s->node;
     json_t *m2 = NULL;
     if (!strcmp(s->op2type, "pay")) m2 = crm_deep_copy(json_object_get(msg, "payload"));
-    else if (s->tmpl2) m2 = render(s->op2, msg);
+    else if (s->tmpl2 && !(m2 = render(n, s->op2, msg))) goto out;
     else if (s->t2 && eval(s, s->t2, msg, &m2) < 0) goto out;
     json_decref(e->m2);
     e->m2 = m2;
     json_t *p1 = NULL;
-    if (s->tmpl1) p1 = render(s->op1, msg);
+    if (s->tmpl1 && !(p1 = render(n, s->op1, msg))) goto out;
     else if (s->t1 && eval(s, s->t1, msg, &p1) < 0) goto out;
     if (s->tmpl1 || s->t1) {
         set_payload(msg, p1);
