@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +72,14 @@ typedef struct {
 #define REPLY_INLINE 512
 
 typedef struct req_snapshot req_snapshot;
+
+/* One open connection (libmicrohttpd's socket context). */
+typedef struct conn_entry {
+    struct conn_entry *prev, *next; /* in the waiting list, when listed */
+    int fd;
+    double since; /* when it started waiting for a request head */
+    bool listed, evicted;
+} conn_entry;
 
 typedef struct req_state {
     crm_httpd *h;
@@ -144,6 +153,18 @@ struct crm_httpd {
     pthread_mutex_t auth_mu;
     char *auth_ok[AUTH_CACHE];
     int auth_next;
+
+    /* Connections (see "Connections" below): those waiting for a request
+     * head, oldest first, are the ones closed to make room. */
+    pthread_mutex_t conns_mu;
+    conn_entry *wait_head, *wait_tail;
+    size_t nconns;    /* open, as libmicrohttpd reported them */
+    size_t nevicting; /* of those, shut down and not closed yet */
+    size_t nwaiting;  /* in the waiting list */
+    size_t conn_limit, evict_at, max_waiting;
+    double head_timeout_ms; /* httpHeadersTimeout; 0: none */
+    unsigned long long evicted, evicted_logged;
+    double last_evict_log;
 };
 
 /* Logging ---------------------------------------------------------------------- */
@@ -285,6 +306,10 @@ static int read_settings(crm_httpd *h, const json_t *s)
     h->max_inflight = (size_t)mif;
     h->timeout_ms = num_setting(s, "httpRequestTimeout", 120000);
     if (!(h->timeout_ms >= 0)) h->timeout_ms = 120000;
+    h->head_timeout_ms = num_setting(s, "httpHeadersTimeout", 60000);
+    if (!(h->head_timeout_ms >= 0)) h->head_timeout_ms = 60000;
+    double mw = num_setting(s, "httpMaxWaitingConnections", 0);
+    h->max_waiting = mw >= 1 && mw < 1e9 ? (size_t)mw : 0; /* 0: by polling mode, at start */
     h->api_max = (size_t)parse_bytes(json_object_get(s, "apiMaxLength"), 5.0 * 1024 * 1024);
     /* one core is left to the flow loops, which do the other half of the
      * work; but on two cores two server threads serve more (about +7 % on
@@ -317,6 +342,7 @@ crm_httpd *crm_httpd_new(const json_t *settings)
     pthread_mutex_init(&h->reaper_mu, NULL);
     pthread_cond_init(&h->reaper_cv, NULL);
     pthread_mutex_init(&h->auth_mu, NULL);
+    pthread_mutex_init(&h->conns_mu, NULL);
     if (read_settings(h, settings) < 0) {
         crm_httpd_free(h);
         return NULL;
@@ -1423,6 +1449,217 @@ out:
     return ret;
 }
 
+/* Connections ------------------------------------------------------------------------ */
+
+/* A connection is either busy with a request (from its complete head to
+ * its answer) or waiting: for its first request head, or idle between
+ * keep-alive requests. Waiting connections cost a descriptor and hold
+ * nothing that is lost when closed, so they are what gives way:
+ *   - a request head not complete within httpHeadersTimeout (Node.js's
+ *     headersTimeout, 60 s) closes the connection; an idle keep-alive
+ *     connection counts from the end of its last answer;
+ *   - when the connections reach evict_at (some room short of the limit),
+ *     each new one closes the oldest waiting one, so a client that sends
+ *     its request at once always finds a place however many connections
+ *     trickle their heads a byte at a time (slowloris) or sit idle; when
+ *     none is waiting (all busy), the new connection is closed.
+ * The waiting list is in the order the connections started waiting, so
+ * the oldest is at its head: O(1) for each step. libmicrohttpd calls the
+ * CLOSED notification before it closes the descriptor, under conns_mu as
+ * the evictions are, so a shutdown() never reaches a reused descriptor. */
+
+static void wait_unlink(crm_httpd *h, conn_entry *e)
+{
+    if (!e->listed) return;
+    if (e->prev) e->prev->next = e->next;
+    else h->wait_head = e->next;
+    if (e->next) e->next->prev = e->prev;
+    else h->wait_tail = e->prev;
+    e->prev = e->next = NULL;
+    e->listed = false;
+    h->nwaiting--;
+}
+
+static void wait_push(crm_httpd *h, conn_entry *e, double now)
+{
+    if (e->listed || e->evicted) return;
+    e->since = now;
+    e->prev = h->wait_tail;
+    e->next = NULL;
+    if (h->wait_tail) h->wait_tail->next = e;
+    else h->wait_head = e;
+    h->wait_tail = e;
+    e->listed = true;
+    h->nwaiting++;
+}
+
+/* Under conns_mu: the server thread that owns the connection sees the
+ * shutdown as an end of stream and closes it. */
+static void evict_locked(crm_httpd *h, conn_entry *e)
+{
+    wait_unlink(h, e);
+    e->evicted = true;
+    h->nevicting++;
+    h->evicted++;
+    shutdown(e->fd, SHUT_RDWR);
+}
+
+static void log_evictions(crm_httpd *h, double now)
+{
+    pthread_mutex_lock(&h->conns_mu);
+    unsigned long long n = h->evicted - h->evicted_logged;
+    bool due = n && now - h->last_evict_log >= 10000;
+    if (due) {
+        h->evicted_logged = h->evicted;
+        h->last_evict_log = now;
+    }
+    size_t open = h->nconns;
+    pthread_mutex_unlock(&h->conns_mu);
+    if (due)
+        hlog(h, CRM_LOG_WARN,
+             "closed %llu connections that sent no complete request head in time (httpHeadersTimeout %.0f ms) "
+             "or gave way to new ones (%zu open, limit %zu)",
+             n, h->head_timeout_ms, open, h->conn_limit);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    crm_httpd *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_entry *e = calloc(1, sizeof *e);
+        *socket_context = e;
+        if (!e) return;
+        e->fd = ci ? ci->connect_fd : -1;
+        double now = mono_ms();
+        pthread_mutex_lock(&h->conns_mu);
+        h->nconns++;
+        while (h->nconns - h->nevicting > h->evict_at && h->wait_head) evict_locked(h, h->wait_head);
+        if (h->nconns - h->nevicting > h->evict_at) evict_locked(h, e); /* all busy: no room */
+        else wait_push(h, e, now);
+        while (h->nwaiting > h->max_waiting) evict_locked(h, h->wait_head);
+        pthread_mutex_unlock(&h->conns_mu);
+        return;
+    }
+    conn_entry *e = *socket_context;
+    if (!e) return;
+    *socket_context = NULL;
+    pthread_mutex_lock(&h->conns_mu);
+    wait_unlink(h, e);
+    if (e->evicted) h->nevicting--;
+    h->nconns--;
+    pthread_mutex_unlock(&h->conns_mu);
+    free(e);
+}
+
+static conn_entry *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The connection's request head is complete: it is busy now. */
+static void conn_head_done(crm_httpd *h, struct MHD_Connection *c)
+{
+    conn_entry *e = conn_of(c);
+    if (!e) return;
+    pthread_mutex_lock(&h->conns_mu);
+    wait_unlink(h, e);
+    pthread_mutex_unlock(&h->conns_mu);
+}
+
+/* Its request is answered: it waits for the next one (keep-alive). */
+static void conn_idle(crm_httpd *h, struct MHD_Connection *c)
+{
+    conn_entry *e = conn_of(c);
+    if (!e) return;
+    double now = mono_ms();
+    pthread_mutex_lock(&h->conns_mu);
+    wait_push(h, e, now);
+    pthread_mutex_unlock(&h->conns_mu);
+}
+
+/* The reaper's part: closes connections past httpHeadersTimeout. */
+static void reap_heads(crm_httpd *h)
+{
+    double now = mono_ms();
+    if (h->head_timeout_ms > 0) {
+        pthread_mutex_lock(&h->conns_mu);
+        while (h->wait_head && h->wait_head->since + h->head_timeout_ms <= now) evict_locked(h, h->wait_head);
+        pthread_mutex_unlock(&h->conns_mu);
+    }
+    log_evictions(h, now);
+}
+
+/* Request framing (RFC 9112 §6.1, §6.3) -------------------------------------------- */
+
+/* What the one pass over a request's head finds: the headers the server
+ * reads itself, and whether the framing is ambiguous. libmicrohttpd 0.9.75
+ * takes the first Content-Length, ignores a second one, frames a body by a
+ * Content-Length even beside Transfer-Encoding, and reads a name with a
+ * space before its colon as another header: a proxy in front that frames
+ * the request otherwise would let a second request through hidden in the
+ * body (request smuggling). Node.js's parser (llhttp) refuses all of these
+ * with 400 and closes the connection; so does this server. */
+typedef struct {
+    const char *inm, *cl, *te;
+    unsigned ncl, nte;
+    bool bad_name; /* a space or tab in a header name ("Transfer-Encoding :") */
+} head_scan;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    head_scan *hs = cls;
+    /* the first letter sorts out nearly every header at the cost of a compare */
+    switch (key[0] | 0x20) {
+    case 'c':
+        if (!strcasecmp(key, "content-length")) hs->cl = value, hs->ncl++;
+        break;
+    case 't':
+        if (!strcasecmp(key, "transfer-encoding")) hs->te = value, hs->nte++;
+        break;
+    case 'i':
+        if (!hs->inm && !strcasecmp(key, "if-none-match")) hs->inm = value;
+        break;
+    default:
+        break;
+    }
+    if (strpbrk(key, " \t")) hs->bad_name = true;
+    return MHD_YES;
+}
+
+/* Transfer-Encoding other than exactly "chunked" (the one coding
+ * libmicrohttpd decodes): a request whose last coding is not chunked has no
+ * length (§6.3 says answer 400 and close), and one with codings before
+ * chunked would reach the flow undecoded. */
+static bool te_unusable(const char *te)
+{
+    while (*te == ' ' || *te == '\t') te++;
+    if (strncasecmp(te, "chunked", 7) != 0) return true;
+    te += 7;
+    while (*te == ' ' || *te == '\t') te++;
+    return *te != 0;
+}
+
+static bool head_ambiguous(const head_scan *hs)
+{
+    return hs->bad_name || hs->ncl > 1 || hs->nte > 1 || (hs->ncl && hs->nte) || (hs->te && te_unusable(hs->te));
+}
+
+/* What Node.js's server writes on a parse error (its clientError handler):
+ * 400 and close; no body. */
+static enum MHD_Result refuse_request(req_state *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Connection", "close");
+    enum MHD_Result ret = MHD_queue_response(r->conn, 400, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 /* libmicrohttpd callbacks ---------------------------------------------------------- */
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
@@ -1458,9 +1695,8 @@ static void req_release(req_state *r)
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)c;
-    (void)toe;
     crm_httpd *h = cls;
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) conn_idle(h, c);
     req_state *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
@@ -1497,10 +1733,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->started = true;
         r->method = method;
         r->get_or_head = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-        const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
-        if (inm) r->if_none_match = strdup(inm);
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+        conn_head_done(h, c);
+        head_scan hs = {0};
+        MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &hs);
+        if (head_ambiguous(&hs)) {
+            r->dispatched = true;
+            return refuse_request(r);
+        }
+        const char *cl = hs.cl, *te = hs.te;
+        if (hs.inm) r->if_none_match = strdup(hs.inm);
         if (cl && strtod(cl, NULL) > (double)h->api_max) {
             mark_any_origin(r);
             return queue_error_page(r, 413, "PayloadTooLargeError: request entity too large");
@@ -1549,7 +1790,8 @@ static void reap(crm_httpd *h)
 static void *reaper_main(void *arg)
 {
     crm_httpd *h = arg;
-    double tick = h->timeout_ms / 4;
+    double tick = h->timeout_ms > 0 ? h->timeout_ms / 4 : 1000;
+    if (h->head_timeout_ms > 0 && h->head_timeout_ms / 4 < tick) tick = h->head_timeout_ms / 4;
     if (tick < 20) tick = 20;
     if (tick > 1000) tick = 1000;
     pthread_mutex_lock(&h->reaper_mu);
@@ -1562,7 +1804,8 @@ static void *reaper_main(void *arg)
         pthread_cond_timedwait(&h->reaper_cv, &h->reaper_mu, &ts);
         if (atomic_load(&h->stopping)) break;
         pthread_mutex_unlock(&h->reaper_mu);
-        reap(h);
+        if (h->timeout_ms > 0) reap(h);
+        reap_heads(h);
         pthread_mutex_lock(&h->reaper_mu);
     }
     pthread_mutex_unlock(&h->reaper_mu);
@@ -1600,7 +1843,11 @@ static struct MHD_Daemon *start_daemon(crm_httpd *h, bool dual)
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(h->max_inflight + 1024), NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h};
+    /* the limit is kept here (on_connection) for all server threads
+     * together; libmicrohttpd's own, split between the threads, is only a
+     * backstop, above it */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(h->conn_limit * 2), NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL};
     if (h->threads > 1)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, h->threads, NULL};
@@ -1627,9 +1874,47 @@ static struct MHD_Daemon *start_daemon(crm_httpd *h, bool dual)
                             MHD_OPTION_END);
 }
 
+/* How many connections the server keeps open: maxRequestsInFlight and
+ * 1024 more, within the descriptors the process may open (its soft limit
+ * raised to the hard one first), a share of which stays for the flows. */
+static void set_conn_limit(crm_httpd *h)
+{
+    struct rlimit rl;
+    size_t limit = h->max_inflight + 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
+            if (want > rl.rlim_cur) {
+                rl.rlim_cur = want;
+                setrlimit(RLIMIT_NOFILE, &rl);
+                getrlimit(RLIMIT_NOFILE, &rl);
+            }
+        }
+        if (rl.rlim_cur != RLIM_INFINITY) {
+            size_t fds = (size_t)rl.rlim_cur;
+            size_t spare = fds / 8 > 256 ? fds / 8 : 256;
+            size_t room = fds > spare + 64 ? fds - spare : 64;
+            if (room < limit) {
+                hlog(h, CRM_LOG_WARN, "%zu open files allowed (ulimit -n): serving at most %zu connections", fds, room);
+                limit = room;
+            }
+        }
+    }
+    h->conn_limit = limit;
+    size_t reserve = limit / 16 > 16 ? limit / 16 : 16;
+    h->evict_at = limit > reserve * 2 ? limit - reserve : limit / 2;
+    /* poll() costs time for every descriptor in the set at every wake-up,
+     * and a connection waiting for a request is in that set (a suspended one,
+     * waiting for its flow, is not): with poll, the waiting ones are kept
+     * to a number whose wake-ups stay cheap */
+    if (!h->max_waiting) h->max_waiting = h->epoll ? h->evict_at : 1024;
+    if (h->max_waiting > h->evict_at) h->max_waiting = h->evict_at;
+}
+
 int crm_httpd_start(crm_httpd *h)
 {
     if (!h || h->d) return h ? 0 : -1;
+    set_conn_limit(h);
     atomic_store(&h->stopping, false);
     atomic_store(&h->stopping_soon, false);
     pthread_mutex_lock(&h->slots_lock);
@@ -1643,7 +1928,7 @@ int crm_httpd_start(crm_httpd *h)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di ? di->port : h->port_cfg;
-    if (h->timeout_ms > 0 && pthread_create(&h->reaper, NULL, reaper_main, h) == 0) h->reaper_running = true;
+    if (pthread_create(&h->reaper, NULL, reaper_main, h) == 0) h->reaper_running = true;
     return 0;
 }
 
@@ -1723,5 +2008,6 @@ void crm_httpd_free(crm_httpd *h)
     pthread_mutex_destroy(&h->reaper_mu);
     pthread_cond_destroy(&h->reaper_cv);
     pthread_mutex_destroy(&h->auth_mu);
+    pthread_mutex_destroy(&h->conns_mu);
     free(h);
 }

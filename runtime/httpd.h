@@ -24,7 +24,18 @@ typedef struct crm_httpd crm_httpd;
  * apiMaxLength ("5mb" or a number of bytes), httpThreads (server threads;
  * default one fewer than the cores, 1 to 4), reusePort (SO_REUSEPORT, for
  * replicas), httpPolling ("poll", the default, or "epoll" for many thousands
- * of mostly idle connections). NULL on a bad setting (logged). */
+ * of mostly idle connections), httpHeadersTimeout (ms a connection may take
+ * to send a request head, counted from its start or its last answer;
+ * default 60000 as Node.js's headersTimeout; 0 disables),
+ * httpMaxWaitingConnections (connections waiting for a request head or idle
+ * kept alive; past it the oldest is closed; default 1024 with poll, the
+ * connection limit with epoll). The connection limit is maxRequestsInFlight
+ * + 1024 within the open-file limit (raised to its hard limit at start);
+ * near it, a new connection closes the oldest waiting one (slowloris).
+ * Requests with ambiguous framing (two Content-Length or Transfer-Encoding
+ * headers, both, a coding other than chunked, a space in a header name) get
+ * 400 and the connection is closed, as Node.js does. NULL on a bad setting
+ * (logged). */
 crm_httpd *crm_httpd_new(const json_t *settings);
 /* Listens. 0, or -1 (logged). */
 int crm_httpd_start(crm_httpd *h);

@@ -70,6 +70,7 @@ run_part plugins tools/test-plugins.sh
 [ -x tests/ha/run.sh ] && run_part ha tests/ha/run.sh
 [ -x tests/net/run.sh ] && run_part net tests/net/run.sh
 [ -x tests/faults/run.sh ] && run_part faults tests/faults/run.sh
+[ -x tests/http-faults/run.sh ] && run_part http-faults tests/http-faults/run.sh
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""faults.py PORT: malformed and hostile HTTP against a running Carmine
+(tests/http-faults/flows.json, settings.json). Prints "ok - ..." or
+"not ok - ..." per check. Raw sockets only: what a client library would
+refuse to send is what these checks send."""
+import asyncio, re, socket, sys, time
+
+PORT = int(sys.argv[1])
+
+
+def exchange(data, wait=2.0, shut=False):
+    """Sends data, reads until the server closes or wait seconds pass.
+    Returns (bytes, closed)."""
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=wait)
+    s.sendall(data)
+    if shut:
+        s.shutdown(socket.SHUT_WR)
+    out, closed, end = b"", False, time.time() + wait
+    try:
+        while time.time() < end:
+            s.settimeout(max(0.01, end - time.time()))
+            b = s.recv(65536)
+            if not b:
+                closed = True
+                break
+            out += b
+    except (socket.timeout, TimeoutError):
+        pass
+    except ConnectionResetError:
+        closed = True
+    s.close()
+    return out, closed
+
+
+def statuses(out):
+    return [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", out)]
+
+
+results = []
+
+
+def check(name, cond, detail=""):
+    results.append(cond)
+    print(("ok - " if cond else "not ok - ") + name + ("" if cond else "  # " + detail), flush=True)
+
+
+SMUGGLED = b"GET /q?smuggled=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+
+# D6: each ambiguous framing gets 400 and a closed connection, and the
+# request hidden behind it never runs (RFC 9112 6.1, 6.3; Node.js's llhttp)
+smuggling = {
+    "two Content-Length headers": b"GET /q HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabc",
+    "two equal Content-Length headers": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+    "Content-Length with Transfer-Encoding": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "Transfer-Encoding with a space before the colon": b"GET /q HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+    "a space inside a header name": b"GET /q HTTP/1.1\r\nHost: x\r\nContent Length: 4\r\n\r\n",
+    "two Transfer-Encoding headers": b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n",
+    "an unknown transfer coding": b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n",
+    "chunked not the last coding": b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+}
+for name, head in smuggling.items():
+    out, closed = exchange(head + SMUGGLED)
+    st = statuses(out)
+    check("D6 %s: 400 and closed" % name, st[:1] == [400] and closed and b"smuggled" not in out,
+          "statuses %s closed %s %r" % (st, closed, out[:120]))
+
+# what is not ambiguous still works: pipelining, a chunked body
+out, _ = exchange(b"GET /q?n=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /q?n=2 HTTP/1.1\r\nHost: x\r\n\r\n", wait=1.5)
+check("D6 two pipelined requests are both answered", statuses(out) == [200, 200] and b'{"n":"2"}' in out, repr(out[:200]))
+out, _ = exchange(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: Chunked\r\n\r\n"
+                  b"3\r\nabc\r\n0\r\n\r\n", wait=1.5)
+check("D6 a chunked body is read", statuses(out) == [200] and out.endswith(b"abc"), repr(out[:200]))
+
+
+# D7: a head trickled a byte at a time is closed after httpHeadersTimeout
+# (1.5 s in settings.json) however often a byte comes
+async def trickle_closed():
+    r, w = await asyncio.open_connection("127.0.0.1", PORT)
+    w.write(b"GET /q HTTP/1.1\r\n")
+    t0 = time.time()
+    try:
+        while time.time() - t0 < 8:
+            w.write(b"X")
+            await w.drain()
+            try:
+                if await asyncio.wait_for(r.read(100), 0.3) == b"":
+                    return time.time() - t0
+            except asyncio.TimeoutError:
+                pass
+    except (ConnectionError, OSError):
+        return time.time() - t0
+    finally:
+        w.close()
+    return None
+
+t = asyncio.run(trickle_closed())
+check("D7 a request head not complete within httpHeadersTimeout is closed", t is not None and 1.0 < t < 4.5,
+      "closed after %s s" % t)
+
+
+# D7: 2,500 connections trickling their heads (more than the server's
+# connection limit, maxRequestsInFlight + 1024) do not lock others out
+def probe(n, spacing):
+    lat, fails = [], []
+    for _ in range(n):
+        t0 = time.time()
+        try:
+            out, _ = exchange(b"GET /q?probe=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", wait=3)
+            if out.startswith(b"HTTP/1.1 200"):
+                lat.append(time.time() - t0)
+            else:
+                fails.append(out[:40])
+        except OSError as e:
+            fails.append(str(e))
+        time.sleep(spacing)
+    return lat, fails
+
+
+async def slowloris(n, seconds):
+    opened = 0
+
+    async def one():
+        nonlocal opened
+        try:
+            r, w = await asyncio.open_connection("127.0.0.1", PORT)
+        except OSError:
+            return
+        opened += 1
+        try:
+            w.write(b"GET /q?a=1 HTTP/1.1\r\nHost: x\r\n")
+            end = time.time() + seconds
+            while time.time() < end:
+                await asyncio.sleep(0.5)
+                w.write(b"X")
+                await w.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            w.close()
+
+    tasks = []
+    for i in range(n):
+        tasks.append(asyncio.create_task(one()))
+        if i % 200 == 199:
+            await asyncio.sleep(0.02)
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(1.0)
+    lat, fails = await loop.run_in_executor(None, probe, 40, 0.05)
+    await asyncio.gather(*tasks)
+    return opened, lat, fails
+
+opened, lat, fails = asyncio.run(slowloris(2500, 5))
+lat.sort()
+p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None
+print("# slowloris 2500 connections (%d opened): probe ok %d, failed %d, p50 %s, p99 %s" %
+      (opened, len(lat), len(fails), lat[len(lat) // 2] if lat else None, p99))
+check("D7 under a slowloris of 2,500 connections every probe is answered", not fails and len(lat) == 40,
+      "failures %s" % fails[:3])
+# a loose bound: CI machines are shared; the 10,000-connection figure is measured apart
+check("D7 under a slowloris the probe's p99 stays under 1 s", p99 is not None and p99 < 1.0, "p99 %s" % p99)
+
+out, _ = exchange(b"GET /q?after=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+check("D7 the server answers after the slowloris", statuses(out) == [200], repr(out[:80]))
+
+sys.exit(0 if all(results) else 1)
