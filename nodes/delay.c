@@ -84,71 +84,6 @@ typedef struct {
 
 /* JavaScript conversions ------------------------------------------------------ */
 
-/* Number(v): the coercion JavaScript applies in arithmetic and comparisons. */
-static double js_to_number(const json_t *v)
-{
-    if (!v) return NAN;
-    if (json_is_number(v)) return crm_num_value(v);
-    if (json_is_string(v)) return crm_str_to_number(json_string_value(v));
-    if (json_is_true(v)) return 1;
-    if (json_is_false(v) || json_is_null(v)) return 0;
-    char *s = crm_to_string(v);
-    double d = s ? crm_str_to_number(s) : NAN;
-    free(s);
-    return d;
-}
-
-static const char *skip_js_space(const char *s)
-{
-    for (;;) {
-        unsigned char c = (unsigned char)*s;
-        if (c == ' ' || (c >= '\t' && c <= '\r')) s++;
-        else if (c == 0xC2 && (unsigned char)s[1] == 0xA0) s += 2;                   /* NBSP */
-        else if (c == 0xEF && (unsigned char)s[1] == 0xBB && (unsigned char)s[2] == 0xBF) s += 3; /* BOM */
-        else return s;
-    }
-}
-
-/* parseFloat(string): the longest decimal prefix, no hex, "Infinity" allowed. */
-static double parse_float_str(const char *s)
-{
-    s = skip_js_space(s);
-    const char *p = s;
-    if (*p == '+' || *p == '-') p++;
-    if (!strncmp(p, "Infinity", 8)) return *s == '-' ? -INFINITY : INFINITY;
-    size_t digits = 0;
-    while (isdigit((unsigned char)*p)) p++, digits++;
-    if (*p == '.') {
-        p++;
-        while (isdigit((unsigned char)*p)) p++, digits++;
-    }
-    if (!digits) return NAN;
-    if (*p == 'e' || *p == 'E') {
-        const char *q = p + 1;
-        if (*q == '+' || *q == '-') q++;
-        if (isdigit((unsigned char)*q)) {
-            while (isdigit((unsigned char)*q)) q++;
-            p = q;
-        }
-    }
-    char *num = strndup(s, (size_t)(p - s));
-    if (!num) return NAN;
-    double d = strtod(num, NULL);
-    free(num);
-    return d;
-}
-
-static double js_parse_float(const json_t *v)
-{
-    if (!v) return NAN;
-    if (json_is_number(v)) return crm_num_value(v);
-    if (json_is_string(v)) return parse_float_str(json_string_value(v));
-    char *s = crm_to_string(v);
-    double d = s ? parse_float_str(s) : NAN;
-    free(s);
-    return d;
-}
-
 /* a === b: primitives by value, objects and arrays by identity. */
 static bool js_strict_eq(const json_t *a, const json_t *b)
 {
@@ -327,7 +262,7 @@ static void burst_slot_free(crm_node *n, delay_state *s, pend *e)
 {
     pend_unlink(s, e);
     free(e);
-    if (s->inflight == js_to_number(s->burst_js)) crm_node_status(n, "green", "ring", "");
+    if (s->inflight == crm_to_number(s->burst_js)) crm_node_status(n, "green", "ring", "");
     s->inflight -= 1;
 }
 
@@ -384,7 +319,7 @@ static double message_wait(delay_state *s, const json_t *msg, bool *status_after
     if (s->mode == M_RANDOM) return s->rand_first + s->rand_diff * next_random(s);
     double d = s->timeout;
     const json_t *dv = json_object_get(msg, "delay");
-    if (dv && !isnan(js_parse_float(dv))) d = js_parse_float(dv);
+    if (dv && !isnan(crm_parse_float_value(dv))) d = crm_parse_float_value(dv);
     if (d < 0) d = 0;
     *status_after = d >= 0; /* false only for NaN, as in Node-RED */
     return d;
@@ -479,7 +414,7 @@ static void set_rate(delay_state *s, const json_t *r)
 {
     json_decref(s->rate_js);
     s->rate_js = crm_deep_copy(r);
-    s->rate = js_to_number(r);
+    s->rate = crm_to_number(r);
 }
 
 static void restore_rate(delay_state *s)
@@ -493,7 +428,7 @@ static void restore_rate(delay_state *s)
 static const json_t *usable_rate(const delay_state *s, const json_t *msg)
 {
     const json_t *r = json_object_get(msg, "rate");
-    return (s->allowrate && r && !isnan(js_parse_float(r))) ? r : NULL;
+    return (s->allowrate && r && !isnan(crm_parse_float_value(r))) ? r : NULL;
 }
 
 /* A message joins the queue while the timer runs. */
@@ -623,7 +558,7 @@ static void burst_input(crm_node *n, delay_state *s, json_t *msg)
         json_decref(msg);
         return;
     }
-    if (s->inflight < js_to_number(s->burst_js)) {
+    if (s->inflight < crm_to_number(s->burst_js)) {
         s->inflight += 1;
         crm_node_send(n, 0, json_incref(msg));
         pend *e = calloc(1, sizeof *e);
@@ -757,8 +692,8 @@ static void read_rates(delay_state *s, const json_t *cfg)
 {
     double unit = rate_unit_ms(crm_cfg_str(cfg, "rateUnits", "second"));
     const json_t *rate = json_object_get(cfg, "rate");
-    double nb = js_to_number(json_object_get(cfg, "nbRateUnits"));
-    s->fixedrate = unit / js_to_number(rate) * (nb > 0 ? nb : 1);
+    double nb = crm_to_number(json_object_get(cfg, "nbRateUnits"));
+    s->fixedrate = unit / crm_to_number(rate) * (nb > 0 ? nb : 1);
     s->burst_window = nb * unit;
     s->burst_js = rate ? crm_deep_copy(rate) : NULL;
     restore_rate(s);
@@ -768,7 +703,7 @@ static void read_rates(delay_state *s, const json_t *cfg)
 static size_t max_kept_setting(crm_node *n)
 {
     const json_t *v = json_object_get(crm_node_settings(n), "nodeMessageBufferMaxLength");
-    double d = js_to_number(v);
+    double d = crm_to_number(v);
     return (d >= 1 && d < 1e15) ? (size_t)d : 0;
 }
 
@@ -785,11 +720,11 @@ static int delay_create(crm_node *n, const json_t *cfg)
     s->mode = mode;
     s->rng = (uint64_t)(crm_wall_ms() * 1000.0) ^ (uint64_t)(uintptr_t)s ^ 0x9E3779B97F4A7C15ull;
     if (!s->rng) s->rng = 1;
-    s->timeout = js_to_number(json_object_get(cfg, "timeout")) *
+    s->timeout = crm_to_number(json_object_get(cfg, "timeout")) *
                  duration_unit_ms(crm_cfg_str(cfg, "timeoutUnits", "seconds"));
     double runit = duration_unit_ms(crm_cfg_str(cfg, "randomUnits", "seconds"));
-    s->rand_first = js_to_number(json_object_get(cfg, "randomFirst")) * runit;
-    s->rand_diff = js_to_number(json_object_get(cfg, "randomLast")) * runit - s->rand_first;
+    s->rand_first = crm_to_number(json_object_get(cfg, "randomFirst")) * runit;
+    s->rand_diff = crm_to_number(json_object_get(cfg, "randomLast")) * runit - s->rand_first;
     read_rates(s, cfg);
     s->drop = crm_truthy(json_object_get(cfg, "drop"));
     s->allowrate = crm_truthy(json_object_get(cfg, "allowrate"));

@@ -115,17 +115,6 @@ static char *unescape_joiner(const char *in)
     return cur;
 }
 
-/* JavaScript Number(v) for counts and indexes; NaN for undefined. */
-static double js_number(const json_t *v)
-{
-    if (!v) return NAN;
-    if (json_is_number(v)) return crm_num_value(v);
-    if (json_is_string(v)) return crm_str_to_number(json_string_value(v));
-    if (json_is_true(v)) return 1;
-    if (json_is_false(v) || json_is_null(v)) return 0;
-    return NAN;
-}
-
 static void push_msg(json_t ***arr, size_t *n, size_t *cap, json_t *m)
 {
     if (*n == *cap) {
@@ -149,7 +138,7 @@ static void put_bytes(strbuf *sb, const json_t *v)
         sb_putn(sb, json_string_value(v), json_string_length(v));
     } else if (json_is_array(v)) {
         for (size_t i = 0; i < json_array_size(v); i++) {
-            double d = js_number(json_array_get(v, i));
+            double d = crm_to_number(json_array_get(v, i));
             sb_putc(sb, isfinite(d) ? (char)((int64_t)d & 0xff) : 0);
         }
     }
@@ -447,11 +436,11 @@ static bool read_contrib(join_state *js, json_t *msg, contrib *c)
         free(ids);
         c->part_id = c->part_id_buf;
         c->type = build_of(json_string_value(json_object_get(parts, "type")));
-        c->target = js_number(json_object_get(parts, "count"));
+        c->target = crm_to_number(json_object_get(parts, "count"));
         c->join_char = json_object_get(parts, "ch");
         c->key = json_object_get(parts, "key");
-        c->array_len = js_number(json_object_get(parts, "len"));
-        c->index = js_number(json_object_get(parts, "index"));
+        c->array_len = crm_to_number(json_object_get(parts, "len"));
+        c->index = crm_to_number(json_object_get(parts, "index"));
         const char *pp = json_string_value(json_object_get(parts, "property"));
         if (pp && *pp) c->property = pp;
         return true;
@@ -461,7 +450,7 @@ static bool read_contrib(join_state *js, json_t *msg, contrib *c)
     c->target = js->count;
     c->join_char = js->joiner;
     if (js->count_empty && js->useparts && json_is_object(parts)) {
-        c->target = js_number(json_object_get(parts, "count"));
+        c->target = crm_to_number(json_object_get(parts, "count"));
         if (!(c->target > 0)) c->target = 0;
         json_t *pid = json_object_get(parts, "id");
         if (json_is_string(pid)) {
@@ -565,7 +554,7 @@ static void join_collect(crm_node *n, join_state *js, json_t *msg)
     }
     json_object_update(g->msg, msg);
     double tcnt = g->target;
-    if (parts) tcnt = (g->target > 0 || (!isnan(g->target) && g->target != 0)) ? g->target : js_number(json_object_get(parts, "count"));
+    if (parts) tcnt = (g->target > 0 || (!isnan(g->target) && g->target != 0)) ? g->target : crm_to_number(json_object_get(parts, "count"));
     if ((tcnt > 0 && g->current >= tcnt) || json_object_get(msg, "complete")) complete_send(js, g);
     json_decref(msg);
 }
@@ -615,7 +604,7 @@ static int reduce_group(join_state *js, rgroup *r, json_t **last, char **err)
     if (!e) return -1;
     for (size_t i = 0; i < cnt; i++) {
         e[i].msg = r->msgs[i];
-        e[i].index = js_number(json_object_get(json_object_get(r->msgs[i], "parts"), "index"));
+        e[i].index = crm_to_number(json_object_get(json_object_get(r->msgs[i], "parts"), "index"));
         e[i].order = i;
     }
     qsort(e, cnt, sizeof *e, js->reduce_right ? rentry_cmp_right : rentry_cmp_left);
@@ -716,7 +705,7 @@ static void join_reduce(crm_node *n, join_state *js, json_t *msg)
         return;
     }
     json_t *pc = json_object_get(parts, "count");
-    if (pc && isnan(r->count)) r->count = js_number(pc);
+    if (pc && isnan(r->count)) r->count = crm_to_number(pc);
     push_msg(&r->msgs, &r->nmsgs, &r->capmsgs, msg);
     js->pending_count++;
     if ((double)r->nmsgs == r->count) {

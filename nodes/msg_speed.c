@@ -301,33 +301,6 @@ static void speed_input(crm_node *n, json_t *msg)
 
 /* Lifecycle ------------------------------------------------------------------------------ */
 
-/* parseInt(v, 10 or 16) for the interval: the leading integer, else NaN. */
-static double parse_int(const json_t *v)
-{
-    char *str = crm_to_string(v);
-    if (!str) return NAN;
-    const char *p = str;
-    while (*p == ' ' || (*p >= '\t' && *p <= '\r')) p++;
-    double sign = 1;
-    if (*p == '+' || *p == '-') sign = (*p++ == '-') ? -1 : 1;
-    int base = 10;
-    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-        base = 16;
-        p += 2;
-    }
-    double d = 0;
-    bool any = false;
-    for (;; p++, any = true) {
-        int digit = (*p >= '0' && *p <= '9') ? *p - '0'
-                    : (base == 16 && *p >= 'a' && *p <= 'f') ? *p - 'a' + 10
-                    : (base == 16 && *p >= 'A' && *p <= 'F') ? *p - 'A' + 10 : -1;
-        if (digit < 0) break;
-        d = d * base + digit;
-    }
-    free(str);
-    return any ? sign * d : NAN;
-}
-
 /* `v == true` in JavaScript: Number(v) === 1 (null and undefined are never equal). */
 static bool loose_true(const json_t *v)
 {
@@ -351,7 +324,7 @@ static int speed_create(crm_node *n, const json_t *cfg)
     }
     double base = !strcmp(s->frequency, "min") ? 60 : !strcmp(s->frequency, "hour") ? 3600 : 1;
     const json_t *iv = json_object_get(cfg, "interval");
-    s->interval = crm_truthy(iv) ? parse_int(iv) : 1;
+    s->interval = crm_truthy(iv) ? crm_parse_int_value(iv, 0) : 1;
     if (!(s->interval >= 1) || s->interval * base > 1e7) {
         crm_node_config_error(n, "interval", "the interval must be a whole number from 1 (got %s)",
                               json_is_string(iv) ? json_string_value(iv) : "a non-number");

@@ -99,30 +99,6 @@ typedef struct split_job {
 
 /* ---- config helpers ------------------------------------------------------ */
 
-/* JavaScript parseInt(String(v)); NAN when no digits. */
-static double js_parse_int(const json_t *v)
-{
-    char *s = crm_to_string(v);
-    if (!s) return NAN;
-    const char *p = s;
-    while (isspace((unsigned char)*p)) p++;
-    int sign = 1;
-    if (*p == '+' || *p == '-') sign = (*p++ == '-') ? -1 : 1;
-    int base = 10;
-    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) { base = 16; p += 2; }
-    double r = 0;
-    int ndig = 0;
-    for (;; p++, ndig++) {
-        int d;
-        if (isdigit((unsigned char)*p)) d = *p - '0';
-        else if (base == 16 && isxdigit((unsigned char)*p)) d = tolower((unsigned char)*p) - 'a' + 10;
-        else break;
-        r = r * base + d;
-    }
-    free(s);
-    return ndig ? sign * r : NAN;
-}
-
 /* The editor's escapes, replaced in the same order as Node-RED (so "\\e"
  * becomes "e": JavaScript's "\e" is just "e"). */
 static char *unescape_delim(const char *in, size_t *out_len)
@@ -216,7 +192,7 @@ static char *read_split_cfg(split_state *s, const json_t *cfg)
         if (err) return err;
     } else if (!strcmp(st, "len")) {
         s->type = SPLT_LEN;
-        double l = js_parse_int(splt);
+        double l = crm_parse_int_value(splt, 0);
         if (isnan(l) || l < 1) {
             char *raw = crm_to_string(splt);
             sb_printf(&e, "Error: invalid split length: %s", raw ? raw : "undefined");
@@ -234,7 +210,7 @@ static char *read_split_cfg(split_state *s, const json_t *cfg)
         if (!s->delim_ch) s->delim_ch = json_stringn_nocheck(s->delim, s->delim_len);
     }
     const json_t *as = json_object_get(cfg, "arraySplt");
-    double a = as ? js_parse_int(as) : 1;
+    double a = as ? crm_parse_int_value(as, 0) : 1;
     if (isnan(a) || a < 1) {
         char *raw = crm_to_string(as);
         sb_printf(&e, "Error: invalid array split length: %s", raw ? raw : "undefined");

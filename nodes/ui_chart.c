@@ -32,56 +32,6 @@ typedef struct {
 
 /* JavaScript helpers ------------------------------------------------------------------------- */
 
-static bool js_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-
-/* parseFloat(String(v)): the longest decimal prefix, "Infinity" allowed. */
-static double js_parse_float(const json_t *v)
-{
-    if (json_is_number(v)) return crm_num_value(v);
-    char *s = crm_to_string(v);
-    if (!s) return NAN;
-    const char *p = s;
-    while (js_space((unsigned char)*p)) p++;
-    const char *start = p;
-    if (*p == '+' || *p == '-') p++;
-    double r = NAN;
-    if (!strncmp(p, "Infinity", 8)) {
-        r = *start == '-' ? -INFINITY : INFINITY;
-    } else {
-        const char *d = p;
-        while (isdigit((unsigned char)*p)) p++;
-        size_t int_digits = (size_t)(p - d);
-        size_t frac_digits = 0;
-        if (*p == '.') {
-            const char *f = ++p;
-            while (isdigit((unsigned char)*p)) p++;
-            frac_digits = (size_t)(p - f);
-        }
-        if (int_digits + frac_digits > 0) {
-            if (*p == 'e' || *p == 'E') {
-                const char *e = p + 1;
-                if (*e == '+' || *e == '-') e++;
-                if (isdigit((unsigned char)*e)) {
-                    while (isdigit((unsigned char)*e)) e++;
-                    p = e;
-                }
-            }
-            char *num = strndup(start, (size_t)(p - start));
-            r = num ? strtod(num, NULL) : NAN;
-            free(num);
-        }
-    }
-    free(s);
-    return r;
-}
-
-/* parseInt(String(v), 10) for the config's window fields. */
-static double js_parse_int(const json_t *v)
-{
-    double d = js_parse_float(v);
-    return isfinite(d) ? trunc(d) : NAN;
-}
-
 /* "YYYY-MM-DD[THH:MM[:SS[.sss]]][Z|+HH:MM]" as Date.parse reads ISO dates:
  * a date alone is UTC, a date-time without offset local time. */
 static double parse_iso_date(const char *s)
@@ -189,8 +139,8 @@ static int ui_chart_create(crm_node *n, const json_t *cfg)
     const char *type = crm_cfg_str(cfg, "chartType", "");
     c->type = strdup(*type ? type : "line");
     c->line = !strcmp(c->type, "line");
-    c->window_s = js_parse_int(json_object_get(cfg, "removeOlder")) *
-                  js_parse_int(json_object_get(cfg, "removeOlderUnit"));
+    c->window_s = crm_parse_int_value(json_object_get(cfg, "removeOlder"), 10) *
+                  crm_parse_int_value(json_object_get(cfg, "removeOlderUnit"), 10);
     json_t *mp = json_object_get(cfg, "removeOlderPoints");
     if (crm_truthy(mp)) c->max_points = json_incref(mp);
     c->last_full_prune = crm_wall_ms();
@@ -313,7 +263,7 @@ static bool add_point(chart *c, const json_t *msg, const json_t *payload)
     if (!payload || json_is_null(payload) || json_is_false(payload)) {
         value = json_null();
     } else {
-        double d = js_parse_float(payload);
+        double d = crm_parse_float_value(payload);
         if (isnan(d)) return false;
         value = crm_num(d);
     }

@@ -105,16 +105,124 @@ char *crm_fmt_number(double d, char *buf)
     return buf;
 }
 
-static bool js_space(unsigned char c)
+size_t crm_js_space_at(const char *str)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+    const unsigned char *s = (const unsigned char *)str;
+    if (*s == ' ' || (*s >= '\t' && *s <= '\r')) return 1;
+    if (s[0] == 0xC2 && s[1] == 0xA0) return 2; /* U+00A0 */
+    if (s[0] == 0xE1 && s[1] == 0x9A && s[2] == 0x80) return 3; /* U+1680 */
+    if (s[0] == 0xE2 && s[1] == 0x80 && ((s[2] >= 0x80 && s[2] <= 0x8A) || s[2] == 0xA8 || s[2] == 0xA9 || s[2] == 0xAF))
+        return 3; /* U+2000-200A, U+2028, U+2029, U+202F */
+    if (s[0] == 0xE2 && s[1] == 0x81 && s[2] == 0x9F) return 3; /* U+205F */
+    if (s[0] == 0xE3 && s[1] == 0x80 && s[2] == 0x80) return 3; /* U+3000 */
+    if (s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) return 3; /* U+FEFF */
+    return 0;
+}
+
+const char *crm_js_skip_space(const char *s)
+{
+    for (size_t k; (k = crm_js_space_at(s)) > 0;) s += k;
+    return s;
+}
+
+/* The length of s without its trailing JavaScript white space. */
+static size_t trimmed_len(const char *s)
+{
+    size_t end = 0, i = 0;
+    while (s[i]) {
+        size_t k = crm_js_space_at(s + i);
+        if (k) {
+            i += k;
+        } else {
+            i++;
+            end = i;
+        }
+    }
+    return end;
+}
+
+double crm_parse_float(const char *s)
+{
+    s = crm_js_skip_space(s);
+    const char *p = s;
+    if (*p == '+' || *p == '-') p++;
+    if (!strncmp(p, "Infinity", 8)) return *s == '-' ? -INFINITY : INFINITY;
+    size_t digits = 0;
+    while (isdigit((unsigned char)*p)) p++, digits++;
+    if (*p == '.') {
+        p++;
+        while (isdigit((unsigned char)*p)) p++, digits++;
+    }
+    if (!digits) return NAN;
+    if (*p == 'e' || *p == 'E') {
+        const char *q = p + 1;
+        if (*q == '+' || *q == '-') q++;
+        if (isdigit((unsigned char)*q)) {
+            while (isdigit((unsigned char)*q)) q++;
+            p = q;
+        }
+    }
+    char *num = strndup(s, (size_t)(p - s));
+    if (!num) return NAN;
+    double d = strtod(num, NULL);
+    free(num);
+    return d;
+}
+
+double crm_parse_int(const char *s, int radix)
+{
+    s = crm_js_skip_space(s);
+    double sign = 1;
+    if (*s == '+' || *s == '-') sign = *s++ == '-' ? -1 : 1;
+    bool strip_prefix = true;
+    if (radix == 0) {
+        radix = 10;
+    } else {
+        if (radix < 2 || radix > 36) return NAN;
+        strip_prefix = radix == 16;
+    }
+    if (strip_prefix && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        s += 2;
+        radix = 16;
+    }
+    double r = 0;
+    size_t ndig = 0;
+    for (;; s++, ndig++) {
+        int c = (unsigned char)*s, d;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if (c >= 'a' && c <= 'z') d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'Z') d = c - 'A' + 10;
+        else break;
+        if (d >= radix) break;
+        r = r * radix + d;
+    }
+    return ndig ? sign * r : NAN;
+}
+
+double crm_parse_float_value(const json_t *v)
+{
+    if (v && json_is_number(v)) {
+        double d = crm_num_value(v);
+        return d == 0 ? 0 : d; /* String(-0) is "0" */
+    }
+    char *s = crm_to_string(v);
+    double d = s ? crm_parse_float(s) : NAN;
+    free(s);
+    return d;
+}
+
+double crm_parse_int_value(const json_t *v, int radix)
+{
+    char *s = crm_to_string(v);
+    double d = s ? crm_parse_int(s, radix) : NAN;
+    free(s);
+    return d;
 }
 
 double crm_str_to_number(const char *s)
 {
-    while (js_space((unsigned char)*s)) s++;
-    size_t len = strlen(s);
-    while (len && js_space((unsigned char)s[len - 1])) len--;
+    s = crm_js_skip_space(s);
+    size_t len = trimmed_len(s);
     if (len == 0) return 0;
     char *copy = strndup(s, len);
     double r;

@@ -44,6 +44,20 @@ static inline bool crm_is_num(const json_t *v) { return v && json_is_number(v); 
 CRM_API char *crm_fmt_number(double d, char *buf);
 /* JavaScript Number(string): "" and whitespace give 0, "0x1f" is hex, junk is NaN. */
 CRM_API double crm_str_to_number(const char *s);
+/* JavaScript's white space (WhiteSpace and LineTerminator, as String.prototype.trim,
+ * Number() and parseFloat() skip it) at s, UTF-8: its length in bytes, or 0. */
+CRM_API size_t crm_js_space_at(const char *s);
+/* s past its leading JavaScript white space. */
+CRM_API const char *crm_js_skip_space(const char *s);
+/* parseFloat(s): the longest decimal prefix after white space ("Infinity"
+ * too, no hex); NaN when there is none. */
+CRM_API double crm_parse_float(const char *s);
+/* parseInt(s, radix): radix 0 is parseInt(s) without one (10, or 16 after
+ * "0x"); NaN for a radix outside 2..36 or no digits. */
+CRM_API double crm_parse_int(const char *s, int radix);
+/* parseFloat(String(v)) and parseInt(String(v), radix), for message values. */
+CRM_API double crm_parse_float_value(const json_t *v);
+CRM_API double crm_parse_int_value(const json_t *v, int radix);
 
 /* Buffers ---------------------------------------------------------------- */
 

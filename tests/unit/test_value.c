@@ -67,6 +67,35 @@ int main(void)
     json_decref(one);
     json_decref(onef);
 
+    /* JavaScript's white space, Unicode included, as Number(), parseFloat()
+     * and parseInt() skip it (values printed by Node 20) */
+    CHECK(crm_str_to_number("\xc2\xa0 7\xe2\x80\xa8") == 7);   /* NBSP, LS */
+    CHECK(crm_str_to_number("\xef\xbb\xbf" "3\xe3\x80\x80") == 3); /* BOM, ideographic space */
+    CHECK(isnan(crm_str_to_number("\xe2\x80\x8b" "1")));        /* U+200B is not white space */
+    CHECK(crm_js_space_at("\xe2\x80\x8a") == 3 && crm_js_space_at("a") == 0 && crm_js_space_at("\n") == 1);
+    CHECK(crm_parse_float("  3.5e2xyz") == 350);
+    CHECK(crm_parse_float("-Infinityx") == -INFINITY);
+    CHECK(crm_parse_float("0x10") == 0);
+    CHECK(crm_parse_float(".5") == 0.5);
+    CHECK(isnan(crm_parse_float("e5")));
+    CHECK(isnan(crm_parse_float("")));
+    CHECK(crm_parse_float("1e") == 1);
+    CHECK(crm_parse_int("0x1F", 0) == 31);
+    CHECK(crm_parse_int("0x1F", 16) == 31);
+    CHECK(crm_parse_int("0x1F", 10) == 0);
+    CHECK(crm_parse_int("1e3", 0) == 1);
+    CHECK(crm_parse_int(" -42px", 10) == -42);
+    CHECK(crm_parse_int("z", 36) == 35);
+    CHECK(isnan(crm_parse_int("12", 1)));
+    CHECK(isnan(crm_parse_int("9", 8)));
+    CHECK(isnan(crm_parse_int("", 0)));
+    json_t *twelve = json_pack("[i]", 12);
+    CHECK(crm_parse_int_value(twelve, 0) == 12);       /* String([12]) */
+    CHECK(crm_to_number(twelve) == 12);
+    json_decref(twelve);
+    json_t *t = json_true();
+    CHECK(isnan(crm_parse_float_value(t)));        /* parseFloat("true") */
+    CHECK(isnan(crm_parse_float_value(NULL)));     /* parseFloat("undefined") */
     CHECK(crm_str_to_number("") == 0);
     CHECK(crm_str_to_number(" 12 ") == 12);
     CHECK(crm_str_to_number("0x1f") == 31);
