@@ -54,14 +54,14 @@ static void spaces(strbuf *sb, long n)
     for (long i = 0; i < n; i++) sb_putc(sb, ' ');
 }
 
-/* The next code point of UTF-8 text, advancing *i. */
+/* The next code point of UTF-8 text, advancing *i (U+FFFD for a bad byte,
+ * as Node decodes it). */
 static unsigned next_cp(const unsigned char *s, size_t n, size_t *i)
 {
-    unsigned c = s[(*i)++];
-    int more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
-    if (more) c &= 0x3f >> more;
-    while (more-- && *i < n) c = (c << 6) | (s[(*i)++] & 0x3f);
-    return c;
+    size_t len;
+    long c = crm_utf8_decode((const char *)s + *i, n - *i, &len);
+    *i += len;
+    return c < 0 ? 0xFFFD : (unsigned)c;
 }
 
 /* strEscape: quotes chosen so that the text needs no escaped quote when it

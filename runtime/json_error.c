@@ -27,10 +27,10 @@ static uint16_t *to_utf16(const char *s, size_t len, size_t *out)
     uint16_t *u = malloc((len + 1) * sizeof *u);
     size_t n = 0, i = 0;
     while (i < len) {
-        unsigned char b = (unsigned char)s[i];
-        unsigned cp = b, more = b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : b >= 0xc0 ? 1 : 0;
-        if (more) cp = b & (0x3f >> more);
-        for (i++; more && i < len; more--, i++) cp = (cp << 6) | ((unsigned char)s[i] & 0x3f);
+        size_t adv;
+        long c = crm_utf8_decode(s + i, len - i, &adv);
+        unsigned cp = c < 0 ? 0xFFFD : (unsigned)c; /* as Node decodes a bad byte */
+        i += adv;
         if (cp >= 0x10000) {
             cp -= 0x10000;
             u[n++] = (uint16_t)(0xd800 + (cp >> 10));
@@ -52,16 +52,7 @@ static void put_units(strbuf *sb, const uint16_t *c, size_t from, size_t to)
             cp = 0x10000 + ((cp - 0xd800) << 10) + (c[++i] - 0xdc00);
         else if (cp >= 0xd800 && cp < 0xe000)
             cp = 0xfffd; /* half a pair cut by the context: as Node writes it out */
-        char b[4];
-        int k;
-        if (cp < 0x80) b[0] = (char)cp, k = 1;
-        else if (cp < 0x800) b[0] = (char)(0xc0 | cp >> 6), b[1] = (char)(0x80 | (cp & 0x3f)), k = 2;
-        else if (cp < 0x10000)
-            b[0] = (char)(0xe0 | cp >> 12), b[1] = (char)(0x80 | ((cp >> 6) & 0x3f)), b[2] = (char)(0x80 | (cp & 0x3f)), k = 3;
-        else
-            b[0] = (char)(0xf0 | cp >> 18), b[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
-            b[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), b[3] = (char)(0x80 | (cp & 0x3f)), k = 4;
-        sb_putn(sb, b, (size_t)k);
+        sb_put_utf8(sb, cp);
     }
 }
 

@@ -28,6 +28,32 @@ void sb_puts(strbuf *sb, const char *s) { sb_putn(sb, s, strlen(s)); }
 
 void sb_putc(strbuf *sb, char c) { sb_putn(sb, &c, 1); }
 
+void sb_put_utf8(strbuf *sb, unsigned c)
+{
+    char b[4];
+    size_t n;
+    if (c < 0x80) {
+        b[0] = (char)c;
+        n = 1;
+    } else if (c < 0x800) {
+        b[0] = (char)(0xC0 | (c >> 6));
+        b[1] = (char)(0x80 | (c & 0x3F));
+        n = 2;
+    } else if (c < 0x10000) {
+        b[0] = (char)(0xE0 | (c >> 12));
+        b[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+        b[2] = (char)(0x80 | (c & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (char)(0xF0 | (c >> 18));
+        b[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+        b[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+        b[3] = (char)(0x80 | (c & 0x3F));
+        n = 4;
+    }
+    sb_putn(sb, b, n);
+}
+
 void sb_vprintf(strbuf *sb, const char *fmt, va_list ap)
 {
     /* most texts fit a small buffer: format once there */

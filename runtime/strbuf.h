@@ -19,6 +19,8 @@ typedef struct {
 CRM_API void sb_putn(strbuf *sb, const char *s, size_t n);
 CRM_API void sb_puts(strbuf *sb, const char *s);
 CRM_API void sb_putc(strbuf *sb, char c);
+/* Appends a code point as UTF-8 (1 to 4 bytes; no check for surrogates). */
+CRM_API void sb_put_utf8(strbuf *sb, unsigned cp);
 CRM_API void sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 CRM_API void sb_vprintf(strbuf *sb, const char *fmt, va_list ap);
 /* The malloc'd string (never NULL); the strbuf is reset. */

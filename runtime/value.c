@@ -292,6 +292,28 @@ long long crm_handle_id(const json_t *v)
 }
 
 /* Length in UTF-16 code units of UTF-8 text (JavaScript's .length). */
+long crm_utf8_decode(const char *str, size_t n, size_t *adv)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    *adv = 1;
+    unsigned c = s[0];
+    if (c < 0x80) return c;
+    size_t len;
+    long cp, min;
+    if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
+    else return -1;
+    if (len > n) return -1;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return -1;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+    *adv = len;
+    return cp;
+}
+
 size_t crm_utf16_len(const char *s, size_t n)
 {
     size_t units = 0;

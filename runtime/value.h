@@ -115,6 +115,10 @@ CRM_API char *crm_stringify(const json_t *v, int indent);
  * the bytes of its longest prefix of at most units code units (a character
  * outside the BMP is never split). */
 CRM_API size_t crm_utf16_len(const char *s, size_t n);
+/* The code point of the UTF-8 sequence at s (n > 0 bytes left), its length
+ * in *len; -1 (and *len 1) for an invalid, overlong or truncated sequence or
+ * a surrogate, which a decoder shows as U+FFFD. */
+CRM_API long crm_utf8_decode(const char *s, size_t n, size_t *len);
 CRM_API size_t crm_utf16_prefix(const char *s, size_t n, size_t units);
 /* Parse JSON text (any value at top level, numbers as reals). On error returns
  * NULL and writes "line L column C: reason" to err (size errlen). */
