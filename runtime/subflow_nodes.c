@@ -46,12 +46,31 @@ static void subflow_status_input(crm_node *n, json_t *msg)
                 json_object_get(p, "shape"))) {
         set_from(inst, p);
     } else if (p) {
-        char *s = json_is_object(p) || json_is_array(p) ? crm_stringify(p, 0) : crm_to_string(p);
-        if (strlen(s) > 32) strcpy(s + 32, "...");
+        /* util.inspect, cut at 32 UTF-16 units as substr cuts it */
+        char *s = crm_inspect(p, 2);
+        size_t len = strlen(s);
+        if (crm_utf16_len(s, len) > 32) {
+            size_t cut = crm_utf16_prefix(s, len, 32);
+            char *c = malloc(cut + 4);
+            memcpy(c, s, cut);
+            memcpy(c + cut, "...", 4);
+            free(s);
+            s = c;
+        }
         crm_node_status(inst, NULL, NULL, s);
         free(s);
     } else if (json_is_object(json_object_get(msg, "status"))) {
-        set_from(inst, json_object_get(msg, "status"));
+        json_t *st = json_object_get(msg, "status");
+        const char *text = json_string_value(json_object_get(st, "text"));
+        if (text && !strncmp(text, "common.", 7)) {
+            /* a message catalogue key of Node-RED's own: as Node-RED qualifies it */
+            char *q = malloc(strlen(text) + 10);
+            strcpy(q, "node-red:");
+            strcat(q, text);
+            json_object_set_new(st, "text", json_string(q));
+            free(q);
+        }
+        set_from(inst, st);
     }
     json_decref(msg);
 }
