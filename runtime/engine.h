@@ -168,6 +168,19 @@ json_t *crm_context_write_status(crm_runtime *rt);
 /* admin.c */
 void crm_admin_install(crm_runtime *rt);
 void crm_watches_cancel_node(crm_node *n);
+
+/* Thread contracts (carmine.h: "must be called from the node's loop
+ * thread"): in builds without NDEBUG, calling send, status, timer or watch
+ * functions from another thread once the flows run aborts with the node and
+ * the function named, instead of racing the loop. While the flows load
+ * (before any loop runs) the calls are allowed, as Node-RED allows
+ * node.status() in a constructor. */
+void crm_assert_on_loop(const crm_node *n, const char *fn);
+#ifndef NDEBUG
+#define CRM_ASSERT_ON_LOOP(n) crm_assert_on_loop((n), __func__)
+#else
+#define CRM_ASSERT_ON_LOOP(n) ((void)0)
+#endif
 /* Frees what path.c keeps per thread (a loop thread ending). */
 void crm_path_thread_done(void);
 

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -235,8 +236,17 @@ static void timer_unlink_node(crm_timer *t)
     t->prev_of_node = t->next_of_node = NULL;
 }
 
+void crm_assert_on_loop(const crm_node *n, const char *fn)
+{
+    crm_loop *l = n->loop;
+    if (current_loop == l || !l || !l->running) return;
+    fprintf(stderr, "carmine: %s() called for node %s (%s) off its loop thread\n", fn, n->id, n->type->type);
+    abort();
+}
+
 static crm_timer *timer_new(crm_node *n, double due, double repeat_ms, crm_timer_fn fn, void *arg)
 {
+    CRM_ASSERT_ON_LOOP(n);
     crm_loop *l = n->loop;
     crm_timer *t = calloc(1, sizeof *t);
     if (!t) abort();
@@ -308,6 +318,7 @@ static void run_due_timers(crm_loop *l)
 
 crm_watch *crm_watch_fd(crm_node *n, int fd, unsigned events, crm_watch_fn fn, void *arg)
 {
+    CRM_ASSERT_ON_LOOP(n);
     crm_loop *l = n->loop;
     if (fd < 0 || !fn || !l) return NULL;
     crm_watch *w = calloc(1, sizeof *w);

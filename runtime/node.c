@@ -139,6 +139,7 @@ static void deliver_port(crm_node *n, int port, json_t *msg, bool *first)
 
 void crm_node_send(crm_node *n, int port, json_t *msg)
 {
+    CRM_ASSERT_ON_LOOP(n);
     if (!msg) return;
     if (port < 0 || port >= n->nports || n->nwires[port] == 0 || !json_is_object(msg)) {
         if (msg && !json_is_object(msg)) crm_node_error(n, NULL, "Node tried to send a message of type %s", crm_typeof(msg));
@@ -155,6 +156,7 @@ void crm_node_send(crm_node *n, int port, json_t *msg)
 
 void crm_node_send_ports(crm_node *n, json_t **msgs, int nports)
 {
+    CRM_ASSERT_ON_LOOP(n);
     /* the first message's _msgid, whatever its type (Node-RED copies the
      * value), goes to those without one; a copy, as the messages go out */
     const json_t *shared = NULL;
@@ -229,6 +231,7 @@ void crm_node_log(crm_node *n, crm_log_level lvl, const char *fmt, ...)
 
 void crm_node_status(crm_node *n, const char *fill, const char *shape, const char *text)
 {
+    CRM_ASSERT_ON_LOOP(n);
     json_t *st = json_object();
     if (fill) json_object_set_new(st, "fill", json_string(fill));
     if (shape) json_object_set_new(st, "shape", json_string(shape));
