@@ -18,6 +18,9 @@ check "check: subflows holding each other are refused, naming the cycle" \
 PORT=$(free_port)
 check "run: a subflow holding itself is refused before anything listens" \
   run_rc 1 "Cannot add subflow to itself" "$CARMINE" -p "$PORT" $F/subflow_rec.json
+check "a supervisor refuses it at start, before any replica" \
+  run_rc 1 "subflow sfa (A): Cannot add subflow - circular reference detected (A -> B -> A)" \
+  "$CARMINE" --replicas 2 -p "$PORT" --admin-port $((PORT + 1)) $F/subflow_mutual.json
 check "check: a cron step of 4294967296 is read as cronosjs reads it" run_rc 0 "$F/cron-overflow.json: ok" "$CARMINE" check $F/cron-overflow.json
 printf '[{"id":' >"$TMP/trunc.json"
 check "a flows file that is not JSON: refused with the place" run_rc 1 "line 1 column" "$CARMINE" check "$TMP/trunc.json"
