@@ -71,6 +71,7 @@ run_part plugins tools/test-plugins.sh
 [ -x tests/net/run.sh ] && run_part net tests/net/run.sh
 [ -x tests/faults/run.sh ] && run_part faults tests/faults/run.sh
 [ -x tests/http-faults/run.sh ] && run_part http-faults tests/http-faults/run.sh
+[ -x tests/mqtt/run.sh ] && run_part mqtt tests/mqtt/run.sh
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

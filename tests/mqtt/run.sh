@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# run.sh: the MQTT tests (issue 17) against a real Mosquitto broker that this
+# script starts on free loopback ports (its own config: an anonymous
+# listener, one with a password file, one with TLS from a test CA made here)
+# and stops at the end. Parts:
+#   mqtt.json       cases recorded on Node-RED 4.1.15 against the same broker
+#   carmine.json    credentials and TLS (cases of this runtime only)
+#   processes       carmine running flows: credentials from flows_cred.json,
+#                   close message on stop, will on a crash, reconnect after
+#                   the broker restarts (status texts, publishes while down)
+# Prints "ok/not ok" lines and a last line "N passed, N failed".
+#   BUILD_DIR=build tests/mqtt/run.sh
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+ROOT=$PWD
+BUILD_DIR=${BUILD_DIR:-build}
+case "$BUILD_DIR" in /*) CARMINE=$BUILD_DIR/carmine ;; *) CARMINE=$ROOT/$BUILD_DIR/carmine ;; esac
+PASS=0
+FAIL=0
+PIDS=()
+TMP=$(mktemp -d /tmp/carmine-mqtt-test.XXXXXX)
+chmod 755 "$TMP" # mosquitto started as root reads its files as user mosquitto
+MOSQ_PID=
+
+cleanup() {
+  for p in "${PIDS[@]}" $MOSQ_PID; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}" $MOSQ_PID; do
+    for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+  done
+  [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
+  return 0
+}
+trap cleanup EXIT
+
+ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
+not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
+check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+
+for tool in mosquitto mosquitto_sub mosquitto_pub mosquitto_passwd openssl; do
+  command -v "$tool" >/dev/null || PATH=$PATH:/usr/sbin
+  if ! command -v "$tool" >/dev/null; then
+    echo "not ok - $tool is not installed (tools/setup.sh installs it)"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+done
+
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 30000))
+    ss -Htln "( sport = :$p or sport = :$((p + 1)) or sport = :$((p + 2)) )" | grep -q . || { echo "$p"; return; }
+  done
+  echo 0
+}
+wait_for() { # wait_for SECONDS command...
+  local n=$(($1 * 20)); shift
+  for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
+  return 1
+}
+listening() { ss -Htln "( sport = :$1 )" | grep -q .; }
+
+PORT=$(free_port)
+AUTH_PORT=$((PORT + 1))
+TLS_PORT=$((PORT + 2))
+export MQTT_PORT=$PORT MQTT_AUTH_PORT=$AUTH_PORT MQTT_TLS_PORT=$TLS_PORT
+
+# A test CA and a server certificate for 127.0.0.1.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=carmine test CA" \
+  -keyout "$TMP/ca.key" -out "$TMP/ca.pem" >/dev/null 2>&1
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$TMP/server.key" -out "$TMP/server.csr" >/dev/null 2>&1
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$TMP/san.ext"
+openssl x509 -req -in "$TMP/server.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial -days 2 \
+  -extfile "$TMP/san.ext" -out "$TMP/server.pem" >/dev/null 2>&1
+export MQTT_CA=$TMP/ca.pem
+
+: >"$TMP/passwd"
+mosquitto_passwd -b "$TMP/passwd" carmine s3cret >/dev/null 2>&1
+cat >"$TMP/mosquitto.conf" <<CONF
+per_listener_settings true
+persistence false
+log_dest stderr
+listener $PORT 127.0.0.1
+allow_anonymous true
+listener $AUTH_PORT 127.0.0.1
+allow_anonymous false
+password_file $TMP/passwd
+listener $TLS_PORT 127.0.0.1
+allow_anonymous true
+cafile $TMP/ca.pem
+certfile $TMP/server.pem
+keyfile $TMP/server.key
+CONF
+chmod 0644 "$TMP/passwd" "$TMP/server.key" "$TMP/server.pem" "$TMP/ca.pem" 2>/dev/null
+
+start_broker() {
+  mosquitto -c "$TMP/mosquitto.conf" >>"$TMP/mosquitto.out" 2>&1 &
+  MOSQ_PID=$!
+  wait_for 5 listening "$PORT" && wait_for 5 listening "$TLS_PORT"
+}
+stop_broker() {
+  kill "$MOSQ_PID" 2>/dev/null
+  for _ in $(seq 50); do kill -0 "$MOSQ_PID" 2>/dev/null || break; sleep 0.1; done
+  MOSQ_PID=
+}
+
+if ! start_broker; then
+  echo "not ok - mosquitto did not start"; cat "$TMP/mosquitto.out" 2>/dev/null
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+# carmine test FILE: adds its summary to ours.
+flowtests() {
+  local out line p f
+  out=$("$CARMINE" test --strict --retry 1 "$@" 2>&1)
+  echo "$out" | grep -E '^(ok|not ok|    )' | sed 's/^ok /ok - /; s/^not ok /not ok - /'
+  line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+  if [ -z "$line" ]; then not_ok "carmine test $* ended without a summary"; return; fi
+  p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed*}
+  PASS=$((PASS + p)); FAIL=$((FAIL + f))
+}
+flowtests tests/mqtt/mqtt.json
+flowtests tests/mqtt/carmine.json
+
+# Processes -------------------------------------------------------------------
+# sub_first TOPIC SECONDS [ARGS]: the first message on TOPIC ("topic payload").
+sub_first() { timeout "$2" mosquitto_sub -h 127.0.0.1 -p "$PORT" -v -C 1 -t "$1" "${@:3}" 2>/dev/null; }
+
+run_flows() { # run_flows FLOWS: carmine in the background, its pid in CPID (HTTP_PORT its port)
+  for _ in 1 2 3; do # a port found free may be taken meanwhile by another test: try another
+    HTTP_PORT=$(free_port)
+    "$CARMINE" -p "$HTTP_PORT" -u "$TMP" -s "$TMP/settings.json" "$1" >>"$TMP/carmine.log" 2>&1 &
+    CPID=$!
+    PIDS+=("$CPID")
+    wait_for 5 listening "$HTTP_PORT" && return 0
+  done
+  return 1
+}
+echo '{"mqttReconnectTime": 500, "credentialSecret": false}' >"$TMP/settings.json"
+
+# Credentials from flows_cred.json; birth, close and will messages.
+sed "s/@PORT@/$AUTH_PORT/" tests/mqtt/flows/lifecycle.json >"$TMP/lifecycle.json"
+echo '{"bauth": {"user": "carmine", "password": "s3cret"}}' >"$TMP/lifecycle_cred.json"
+timeout 10 mosquitto_sub -h 127.0.0.1 -p "$AUTH_PORT" -u carmine -P s3cret -v -C 1 -t life/birth >"$TMP/birth.txt" 2>/dev/null &
+BSUB=$!
+sleep 0.3
+run_flows "$TMP/lifecycle.json"
+wait "$BSUB"
+check "flows_cred.json user/password: birth message published on the password listener" \
+  grep -qx "life/birth hello from carmine" "$TMP/birth.txt"
+timeout 10 mosquitto_sub -h 127.0.0.1 -p "$AUTH_PORT" -u carmine -P s3cret -v -C 1 -t life/close >"$TMP/close.txt" 2>/dev/null &
+CSUB=$!
+sleep 0.3
+kill "$CPID"
+wait "$CSUB"
+check "close message published when the flows stop" grep -qx "life/close goodbye" "$TMP/close.txt"
+wait "$CPID" 2>/dev/null
+timeout 10 mosquitto_sub -h 127.0.0.1 -p "$AUTH_PORT" -u carmine -P s3cret -v -C 1 -t life/will >"$TMP/will.txt" 2>/dev/null &
+WSUB=$!
+run_flows "$TMP/lifecycle.json"
+sleep 1
+{ kill -9 "$CPID"; wait "$CPID"; } 2>/dev/null
+wait "$WSUB"
+check "will message published by the broker when carmine dies" grep -qx "life/will gone" "$TMP/will.txt"
+
+# Reconnect after the broker restarts: mqtt in -> mqtt out echo; the out
+# node's status is published (retained) on rc/status; a message sent (http
+# in -> mqtt out) while the broker is down is dropped, as Node-RED drops it.
+sed "s/@PORT@/$PORT/" tests/mqtt/flows/reconnect.json >"$TMP/reconnect.json"
+run_flows "$TMP/reconnect.json"
+echo_works() {
+  local got
+  got=$( (sleep 0.3; mosquitto_pub -h 127.0.0.1 -p "$PORT" -t rc/in -m "$1") & sub_first rc/out 3)
+  [ "$got" = "rc/out echo:$1" ]
+}
+check "echo through carmine before the restart" wait_for 5 echo_works one
+stop_broker
+sleep 0.3
+status_down=$(curl -s -m 3 "http://127.0.0.1:$HTTP_PORT/status")
+check "status while the broker is down: disconnected or connecting ($status_down)" \
+  grep -qE 'node-red:common.status.(disconnected|connecting)' <<<"$status_down"
+check "a publish while disconnected is accepted by the flow" \
+  test "$(curl -s -m 3 -o /dev/null -w '%{http_code}' -H 'Content-Type: text/plain' -d 'lost' "http://127.0.0.1:$HTTP_PORT/pub")" = 200
+start_broker
+check "echo through carmine after the broker restarted (reconnect)" wait_for 10 echo_works two
+check "status after the reconnect: connected" \
+  test "$(sub_first rc/status 3)" = "rc/status node-red:common.status.connected"
+got=$(sub_first rc/http 1)
+check "the message sent while disconnected was dropped, as Node-RED drops it ('$got')" test -z "$got"
+(sleep 0.3; curl -s -m 3 -o /dev/null -H 'Content-Type: text/plain' -d 'after' "http://127.0.0.1:$HTTP_PORT/pub") &
+check "a publish after the reconnect arrives" test "$(sub_first rc/http 3)" = "rc/http after"
+kill "$CPID"
+wait "$CPID" 2>/dev/null
+check "carmine stopped cleanly (exit 0)" test $? -eq 0
+if grep -qiE 'AddressSanitizer|segfault|assert' "$TMP/carmine.log"; then not_ok "carmine log shows a crash"; cat "$TMP/carmine.log"; fi
+
+stop_broker
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
