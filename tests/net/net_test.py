@@ -395,6 +395,91 @@ def udp_multicast_group():
         eq(r[0]["payload"], "to the group", "multicast datagram")
 
 
+# tcp ---------------------------------------------------------------------------------------
+
+@test
+def tcp_in_client_reconnects_and_reply_reset():
+    """tcp in as a client of a Python server: data arrives, the connection
+    is re-made after socketReconnectTime when the server drops it, and a tcp
+    out in reply mode answers on the same connection or resets it."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    srv.settimeout(10)
+    port = srv.getsockname()[1]
+    nodes = [{"id": "ti", "type": "tcp in", "server": "client", "host": "127.0.0.1", "port": str(port),
+              "datamode": "stream", "datatype": "utf8", "newline": "\\n", "topic": "", "trim": False,
+              "wires": [["out", "sw"]]},
+             {"id": "sw", "type": "switch", "property": "payload", "propertyType": "msg",
+              "rules": [{"t": "eq", "v": "ping", "vt": "str"}, {"t": "eq", "v": "reset", "vt": "str"}],
+              "checkall": "true", "outputs": 2, "wires": [["pong"], ["rs"]]},
+             {"id": "pong", "type": "change", "rules": [{"t": "set", "p": "payload", "pt": "msg", "to": "pong\n",
+                                                         "tot": "str"}], "wires": [["to"]]},
+             {"id": "rs", "type": "change", "rules": [{"t": "set", "p": "reset", "pt": "msg", "to": "true",
+                                                       "tot": "bool"}], "wires": [["to"]]},
+             {"id": "to", "type": "tcp out", "host": "", "port": "", "beserver": "reply", "base64": False,
+              "end": False, "wires": []}]
+    with Flow(nodes, settings={"socketReconnectTime": 300}) as f:
+        c, _ = srv.accept()
+        c.settimeout(5)
+        c.sendall(b"ping\n")
+        eq(c.recv(100), b"pong\n", "reply on the connection")
+        c.sendall(b"reset\n")
+        eq(c.recv(100), b"", "msg.reset closes the connection")
+        c.close()
+        c2, _ = srv.accept()  # reconnected
+        c2.sendall(b"again\n")
+        r = f.wait_results(3)
+        eq([m["payload"] for m in r], ["ping", "reset", "again"], "messages")
+        assert r[0]["_session"]["id"] != r[2]["_session"]["id"], "a new session after reconnecting"
+        c2.close()
+    srv.close()
+
+
+@test
+def tcp_request_round_trips():
+    """tcp request against a Python line server: many requests in sequence
+    (char mode), each a new connection, answered in order."""
+    import threading
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    port = srv.getsockname()[1]
+    stop = []
+
+    def serve():
+        srv.settimeout(0.5)
+        while not stop:
+            try:
+                c, _ = srv.accept()
+            except socket.timeout:
+                continue
+            data = b""
+            while not data.endswith(b"\n"):
+                d = c.recv(100)
+                if not d:
+                    break
+                data += d
+            c.sendall(b"re:" + data)
+            c.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    nodes = http_in("in", "/q", ["rq"]) + [
+        {"id": "rq", "type": "tcp request", "server": "127.0.0.1", "port": str(port), "out": "char", "ret": "string",
+         "splitc": "\\n", "newline": "", "trim": False, "wires": [["out"]]}]
+    try:
+        with Flow(nodes) as f:
+            for i in range(20):
+                f.post("/q", "n%d\n" % i)
+                f.wait_results(i + 1)
+            eq([m["payload"] for m in f.results()], ["re:n%d\n" % i for i in range(20)], "answers")
+    finally:
+        stop.append(1)
+        t.join()
+        srv.close()
+
+
 def main():
     only = sys.argv[1:]
     passed = failed = 0

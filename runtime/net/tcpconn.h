@@ -1,0 +1,51 @@
+/* tcpconn.h: a non-blocking TCP connection on a node's loop, as Node's
+ * net.Socket behaves for the tcp and websocket nodes: connect or adopt an
+ * accepted socket, write (queued while the kernel's buffer is full), end
+ * (close after the queue is flushed) or destroy (close now). Callbacks run
+ * on the node's loop; on_close runs once, on a later loop turn, after which
+ * the connection is freed. Call every function from the node's loop. */
+#ifndef CRM_TCPCONN_H
+#define CRM_TCPCONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "carmine.h"
+
+typedef struct crm_conn crm_conn;
+
+typedef struct {
+    void (*on_connect)(crm_conn *c, void *arg);
+    void (*on_data)(crm_conn *c, const unsigned char *data, size_t len, void *arg);
+    /* the peer ended its side (Node's 'end'); the connection then closes */
+    void (*on_end)(crm_conn *c, void *arg);
+    /* closed; err is 0 or the errno that closed it (connect failures too) */
+    void (*on_close)(crm_conn *c, int err, void *arg);
+} crm_conn_cbs;
+
+/* Starts connecting to host:port (names are resolved at once). NULL only
+ * when out of memory; failures arrive as on_close(err). */
+crm_conn *crm_conn_connect(crm_node *n, const char *host, int port, const crm_conn_cbs *cbs, void *arg);
+/* A connected socket (accepted): the connection owns fd. */
+crm_conn *crm_conn_adopt(crm_node *n, int fd, const crm_conn_cbs *cbs, void *arg);
+void crm_conn_write(crm_conn *c, const void *data, size_t len);
+/* Closes once everything written has left. */
+void crm_conn_end(crm_conn *c);
+/* Closes now; on_close follows on a later turn. */
+void crm_conn_destroy(crm_conn *c);
+/* Closes and frees now without any callback (for a node's close()). */
+void crm_conn_free(crm_conn *c);
+bool crm_conn_connected(const crm_conn *c);
+/* The peer's address as Node shows remoteAddress ("::ffff:127.0.0.1") and port. */
+const char *crm_conn_remote(const crm_conn *c, int *port);
+/* Bytes queued, not yet written. */
+size_t crm_conn_pending(const crm_conn *c);
+void crm_conn_set_arg(crm_conn *c, void *arg);
+/* Stops (false) or resumes reading (backpressure). */
+void crm_conn_pause(crm_conn *c, bool paused);
+
+/* A listening socket on port (all addresses, IPv6 dual stack like Node's
+ * listen(port), IPv4 when IPv6 is not there); -1 with errno. */
+int crm_tcp_listen(int port, const char *host);
+
+#endif
