@@ -1366,6 +1366,13 @@ static enum MHD_Result preflight(req_state *r, const json_t *opts, const json_t 
     return queue(r, 204, resp);
 }
 
+/* Upgrades (WebSocket listeners, runtime/net/ws_server.c): one
+ * process-wide handler, asked about GET requests that carry an Upgrade
+ * header before any route is looked at. */
+static _Atomic(crm_httpd_upgrade_fn) upgrade_handler;
+
+void crm_httpd_set_upgrade_handler(crm_httpd_upgrade_fn fn) { upgrade_handler = fn; }
+
 static enum MHD_Result dispatch(req_state *r, const char *method)
 {
     crm_httpd *h = r->h;
@@ -1374,6 +1381,15 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
     size_t plen = q ? (size_t)(q - r->uri) : strlen(r->uri);
     char *path = strndup(r->uri, plen);
     if (!path) return MHD_NO;
+    crm_httpd_upgrade_fn up = upgrade_handler;
+    if (up && r->get_or_head && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade")) {
+        unsigned status = 0;
+        struct MHD_Response *resp = up(r->conn, path, &status);
+        if (resp) {
+            free(path);
+            return queue(r, status, resp);
+        }
+    }
     /* built only where needed: node routes take a packed copy instead */
     json_t *headers = NULL;
     enum MHD_Result ret = MHD_YES;
@@ -1838,7 +1854,7 @@ static struct MHD_Daemon *start_daemon(crm_httpd *h, bool dual)
     /* poll by default: with epoll every suspend and resume of a connection
      * (one of each per request) is an epoll_ctl call */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (h->epoll ? MHD_USE_EPOLL : MHD_USE_POLL) |
-                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_ALLOW_UPGRADE;
     struct MHD_OptionItem opts[16];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h};

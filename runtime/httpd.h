@@ -84,4 +84,14 @@ void crm_httpd_set_log(crm_httpd *h, crm_httpd_log_fn fn, void *ctx);
 const char *crm_httpd_node_root(const crm_httpd *h);
 const char *crm_httpd_admin_root(const crm_httpd *h);
 
+/* Upgrades: fn is asked, on an HTTP server thread, about every GET request
+ * with an Upgrade header (path without the query). It returns NULL to let
+ * the request be answered as usual, or a response (usually one made with
+ * MHD_create_response_for_upgrade) and its *status, which is queued as the
+ * answer. One handler per process (the WebSocket listeners' table). */
+struct MHD_Connection;
+struct MHD_Response;
+typedef struct MHD_Response *(*crm_httpd_upgrade_fn)(struct MHD_Connection *c, const char *path, unsigned *status);
+void crm_httpd_set_upgrade_handler(crm_httpd_upgrade_fn fn);
+
 #endif
