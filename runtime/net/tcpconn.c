@@ -26,7 +26,23 @@ struct crm_conn {
     crm_timer *close_timer;
     char remote[64];
     int rport;
+    void (*release)(void *ctx);
+    void *release_ctx;
 };
+
+static void close_fd(crm_conn *c)
+{
+    if (c->fd < 0) return;
+    if (c->release) c->release(c->release_ctx);
+    else close(c->fd);
+    c->fd = -1;
+}
+
+void crm_conn_set_release(crm_conn *c, void (*release)(void *ctx), void *ctx)
+{
+    c->release = release;
+    c->release_ctx = ctx;
+}
 
 static void update_events(crm_conn *c)
 {
@@ -55,8 +71,7 @@ static void shut(crm_conn *c, int err)
     c->close_err = err;
     crm_watch_cancel(c->w);
     c->w = NULL;
-    if (c->fd >= 0) close(c->fd);
-    c->fd = -1;
+    close_fd(c);
     c->close_timer = crm_timer_start(c->n, 0, 0, fire_close, c);
 }
 
@@ -218,7 +233,7 @@ void crm_conn_free(crm_conn *c)
     if (!c) return;
     crm_watch_cancel(c->w);
     crm_timer_cancel(c->close_timer);
-    if (c->fd >= 0) close(c->fd);
+    close_fd(c);
     sb_free(&c->out);
     free(c);
 }

@@ -480,6 +480,208 @@ def tcp_request_round_trips():
         srv.close()
 
 
+# websocket ---------------------------------------------------------------------------------
+
+class WS:
+    """A minimal RFC 6455 client (masked frames) for the listener tests."""
+
+    def __init__(self, port, path, protocols=None, timeout=5):
+        import base64
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n" % (path, port, key))
+        if protocols:
+            req += "Sec-WebSocket-Protocol: %s\r\n" % protocols
+        self.s.sendall((req + "\r\n").encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            d = self.s.recv(4096)
+            if not d:
+                break
+            self.buf += d
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        self.head = head.decode()
+        self.status = int(self.head.split()[1]) if self.head else 0
+        import hashlib
+        want = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        self.accept_ok = ("sec-websocket-accept: " + want.lower()) in self.head.lower()
+
+    def send(self, data, op=None):
+        if isinstance(data, str):
+            data, op = data.encode(), op or 1
+        op = op or 2
+        mask = os.urandom(4)
+        n = len(data)
+        h = bytes([0x80 | op])
+        if n < 126:
+            h += bytes([0x80 | n])
+        elif n < 65536:
+            h += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            h += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data)) if n < 65536 else \
+            (int.from_bytes(data, "big") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "big")).to_bytes(n, "big")
+        self.s.sendall(h + mask + masked)
+
+    def _need(self, k):
+        while len(self.buf) < k:
+            d = self.s.recv(65536)
+            if not d:
+                raise EOFError
+            self.buf += d
+
+    def recv(self):
+        """(opcode, payload) of the next frame."""
+        self._need(2)
+        op, n = self.buf[0] & 15, self.buf[1] & 127
+        hl = 2
+        if n == 126:
+            self._need(4)
+            n, hl = int.from_bytes(self.buf[2:4], "big"), 4
+        elif n == 127:
+            self._need(10)
+            n, hl = int.from_bytes(self.buf[2:10], "big"), 10
+        self._need(hl + n)
+        data, self.buf = self.buf[hl:hl + n], self.buf[hl + n:]
+        return op, data
+
+    def close(self):
+        self.s.close()
+
+
+def ws_echo_flow(path="/ws/echo", wholemsg="false"):
+    return [{"id": "L", "type": "websocket-listener", "path": path, "wholemsg": wholemsg},
+            {"id": "wi", "type": "websocket in", "server": "L", "client": "", "wires": [["wo", "out"]]},
+            {"id": "wo", "type": "websocket out", "server": "L", "client": "", "wires": []}]
+
+
+@test
+def websocket_listener_echo_and_session():
+    with Flow(ws_echo_flow()) as f:
+        a = WS(f.port, "/ws/echo", "p1, p2")
+        eq(a.status, 101, "handshake")
+        assert a.accept_ok and "sec-websocket-protocol: p1" in a.head.lower(), a.head
+        b = WS(f.port, "/ws/echo")
+        a.send("hello")
+        eq(a.recv(), (1, b"hello"), "text echoed to its sender only")
+        b.send(bytes([0, 255, 1]))
+        eq(b.recv(), (2, bytes([0, 255, 1])), "binary echoed")
+        # fragmented text, a ping in the middle
+        a.s.sendall(bytes([0x01, 0x83]) + b"\0\0\0\0" + b"abc")
+        a.send(b"pi", op=9)
+        a.s.sendall(bytes([0x80, 0x82]) + b"\0\0\0\0" + b"de")
+        eq(a.recv(), (10, b"pi"), "pong")
+        eq(a.recv(), (1, b"abcde"), "fragments joined")
+        # a large message
+        big = os.urandom(3 * 1024 * 1024)
+        b.send(big)
+        eq(b.recv(), (2, big), "3 MB binary")
+        r = f.wait_results(4)
+        eq(r[0]["payload"], "hello", "websocket in payload")
+        eq(r[0]["_session"]["type"], "websocket", "session")
+        assert r[0]["_session"]["id"] != r[1]["_session"]["id"], "one session per client"
+        # a bad handshake and a path nobody listens on
+        bad = socket.create_connection(("127.0.0.1", f.port), timeout=5)
+        bad.sendall(b"GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        assert bad.recv(100).startswith(b"HTTP/1.1 400"), "missing key"
+        bad.close()
+        c = WS(f.port, "/ws/other")
+        eq(c.status, 404, "unknown path")
+        # unmasked client frame: a protocol error, closed with 1002
+        a.s.sendall(bytes([0x81, 0x01]) + b"x")
+        op, data = a.recv()
+        eq((op, data[:2]), (8, b"\x03\xea"), "close 1002")
+        a.close()
+        b.close()
+
+
+@test
+def websocket_broadcast_and_wholemsg():
+    nodes = ws_echo_flow("/ws/all", "true") + http_in("in", "/say", ["wo2"]) + [
+        {"id": "wo2", "type": "websocket out", "server": "L", "client": "", "wires": []}]
+    nodes[1]["wires"] = [["out"]]  # no echo here
+    with Flow(nodes) as f:
+        a, b = WS(f.port, "/ws/all"), WS(f.port, "/ws/all")
+        time.sleep(0.2)
+        f.post("/say", {"x": 1})
+        for c in (a, b):
+            op, data = c.recv()
+            m = json.loads(data)
+            eq((op, m["payload"]), (1, {"x": 1}), "the whole message to every client")
+            assert "_session" not in m and "req" in m, m.keys()
+        a.send('{"topic":"t","payload":5}')
+        a.send("7")
+        r = f.wait_results(2)
+        eq((r[0]["topic"], r[0]["payload"]), ("t", 5), "a JSON object is the message")
+        eq(r[1]["payload"], 7, "other JSON is the payload")
+        a.close()
+        b.close()
+
+
+@test
+def websocket_client_node_to_python_server():
+    """websocket-client against a Python server: subprotocol, headers, text
+    and binary both ways, reconnect after the server drops it."""
+    import base64, hashlib, threading
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    srv.settimeout(10)
+    port = srv.getsockname()[1]
+    nodes = [{"id": "C", "type": "websocket-client", "path": "ws://127.0.0.1:%d/feed?x=1" % port, "tls": "",
+              "wholemsg": "false", "hb": "0", "subprotocol": "chat, v2",
+              "headers": [{"keyType": "other", "keyValue": "X-Test", "valueType": "other", "valueValue": "yes"}]},
+             {"id": "ci", "type": "websocket in", "server": "", "client": "C", "wires": [["out"]]},
+             {"id": "co", "type": "websocket out", "server": "", "client": "C", "wires": []}] + \
+        http_in("in", "/send", ["co"])
+
+    def accept():
+        c, _ = srv.accept()
+        c.settimeout(5)
+        req = b""
+        while b"\r\n\r\n" not in req:
+            req += c.recv(4096)
+        text = req.decode()
+        key = [l.split(":", 1)[1].strip() for l in text.split("\r\n") if l.lower().startswith("sec-websocket-key")][0]
+        acc = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        c.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: chat\r\n\r\n" % acc).encode())
+        return c, text
+
+    def frame(op, data):
+        return bytes([0x80 | op, len(data)]) + data
+
+    def read_frame(c):
+        h = c.recv(2)
+        n = h[1] & 127
+        if n == 126:
+            n = int.from_bytes(c.recv(2), "big")
+        mask = c.recv(4)
+        data = b""
+        while len(data) < n:
+            data += c.recv(n - len(data))
+        return h[0] & 15, bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+    with Flow(nodes) as f:
+        c, req = accept()
+        assert req.startswith("GET /feed?x=1 HTTP/1.1"), req
+        assert "Sec-WebSocket-Protocol: chat, v2" in req and "X-Test: yes" in req, req
+        c.sendall(frame(1, b"from server") + frame(2, b"\x01\x02"))
+        r = f.wait_results(2)
+        eq([m["payload"] for m in r], ["from server", {"type": "Buffer", "data": [1, 2]}], "received")
+        f.post("/send", "to server")
+        eq(read_frame(c), (1, b"to server"), "sent, masked")
+        c.close()  # dropped: the node connects again after 3 s
+        c2, _ = accept()
+        c2.sendall(frame(1, b"again"))
+        r = f.wait_results(3)
+        eq(r[2]["payload"], "again", "after reconnecting")
+        c2.close()
+    srv.close()
+
+
 def main():
     only = sys.argv[1:]
     passed = failed = 0

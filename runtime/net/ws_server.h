@@ -1,0 +1,30 @@
+/* ws_server.h: WebSocket listeners on Carmine's HTTP server. A listener
+ * node claims a path; the HTTP server's upgrade hook (httpd.c) asks this
+ * table about each upgrade request, answers the handshake (101 with
+ * Sec-WebSocket-Accept, or 400 for a bad one) and hands the socket to the
+ * listener's loop. Thread-safe. */
+#ifndef CRM_WS_SERVER_H
+#define CRM_WS_SERVER_H
+
+#include <stddef.h>
+
+#include "carmine.h"
+
+typedef struct {
+    int fd;
+    void *urh;           /* give it back with crm_ws_release() */
+    size_t extra_len;    /* bytes read past the handshake */
+    char extra[];
+} crm_ws_socket;
+
+/* accept(listener, sock) runs on the listener's loop and owns sock (free it). */
+typedef void (*crm_ws_accept_fn)(crm_node *listener, void *sock);
+
+/* Claims path (the full path, httpNodeRoot included); -1 when another
+ * listener has it. */
+int crm_ws_listen(const char *path, crm_node *listener, crm_ws_accept_fn accept);
+void crm_ws_unlisten(const char *path, crm_node *listener);
+/* Closes an upgraded socket (libmicrohttpd's MHD_upgrade_action). */
+void crm_ws_release(void *urh);
+
+#endif
