@@ -597,6 +597,37 @@ def websocket_listener_echo_and_session():
 
 
 @test
+def websocket_10mb_frames_while_http_answers():
+    import threading
+    nodes = ws_echo_flow() + [
+        {"id": "ping", "type": "http in", "url": "/ping", "method": "get", "wires": [["pr"]]},
+        {"id": "pr", "type": "http response", "statusCode": "", "headers": {}, "wires": []}]
+    nodes[1]["wires"] = [["wo"]]
+    with Flow(nodes) as f:
+        a = WS(f.port, "/ws/echo", timeout=30)
+        big = os.urandom(10 * 1024 * 1024)
+        done = []
+
+        def pump():
+            for _ in range(3):
+                a.send(big)
+                op, data = a.recv()
+                done.append(op == 2 and data == big)
+        t = threading.Thread(target=pump)
+        t.start()
+        worst = 0
+        while t.is_alive():
+            t0 = time.time()
+            urllib.request.urlopen("http://127.0.0.1:%d/ping" % f.port, timeout=10).read()
+            worst = max(worst, time.time() - t0)
+            time.sleep(0.05)
+        t.join()
+        eq(done, [True] * 3, "10 MB frames echoed")
+        assert worst < 1.0, "an HTTP answer took %.2f s" % worst
+        a.close()
+
+
+@test
 def websocket_broadcast_and_wholemsg():
     nodes = ws_echo_flow("/ws/all", "true") + http_in("in", "/say", ["wo2"]) + [
         {"id": "wo2", "type": "websocket out", "server": "L", "client": "", "wires": []}]

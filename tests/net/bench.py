@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Benchmarks of the network and file nodes, Carmine beside Node-RED 4.1.15
+(issue 16), on loopback only, each run bounded in time:
+  file   file append lines/s: lines sent over one TCP connection to
+         tcp in (split on \\n) -> file (append); time until all are on disk
+  tcpreq tcp request round trips/s: a loop tcp request -> change -> back,
+         against an echo server made of tcp in + tcp out (reply) in the flow
+  ws     websocket echo messages/s, 100 clients each sending its next message
+         when the last one came back (the load generator is Node's ws)
+  wsmem  resident memory with 10,000 idle websocket clients
+Usage: tests/net/bench.py [carmine|nodered]... (default both). Node-RED is
+taken from ~/.cache/flowtest-record/nr (the recorder's install); NODE_WS
+names the directory whose node_modules holds ws."""
+import json, os, signal, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CARMINE = os.path.join(ROOT, os.environ.get("BUILD_DIR", "build"), "carmine")
+NR = os.path.expanduser("~/.cache/flowtest-record/nr/node_modules/.bin/node-red")
+NODE_WS = os.environ.get("NODE_WS", os.path.expanduser("~/.cache/flowtest-record/nr"))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Runtime:
+    def __init__(self, kind, flow):
+        self.dir = tempfile.mkdtemp(prefix="crm-bench-")
+        self.port = free_port()
+        path = os.path.join(self.dir, "flows.json")
+        with open(path, "w") as f:
+            json.dump([{"id": "tab", "type": "tab", "label": "b"}] + [dict(n, z="tab") for n in flow], f)
+        log = open(os.path.join(self.dir, "log"), "w")
+        if kind == "carmine":
+            args = [CARMINE, "-p", str(self.port), "-u", self.dir, path]
+        else:
+            args = [NR, "-p", str(self.port), "-u", self.dir, path]
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        end = time.time() + 60
+        while time.time() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(1.0)
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for l in f:
+                if l.startswith("VmRSS"):
+                    return int(l.split()[1])
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def bench_file(kind, n=200000):
+    port = free_port()
+    out = tempfile.mktemp(prefix="crm-bench-lines-")
+    flow = [{"id": "ti", "type": "tcp in", "server": "server", "host": "", "port": str(port), "datamode": "stream",
+             "datatype": "utf8", "newline": "\\n", "topic": "", "trim": False, "base64": False, "tls": "",
+             "wires": [["fw"]]},
+            {"id": "fw", "type": "file", "filename": out, "filenameType": "str", "appendNewline": True,
+             "createDir": False, "overwriteFile": "false", "encoding": "none", "wires": [[]]}]
+    rt = Runtime(kind, flow)
+    try:
+        data = b"".join(b"line %06d\n" % i for i in range(n))
+        s = socket.create_connection(("127.0.0.1", port))
+        t0 = time.time()
+        s.sendall(data)
+        end = t0 + 120
+        while time.time() < end:
+            if os.path.exists(out) and os.path.getsize(out) >= len(data):
+                break
+            time.sleep(0.01)
+        dt = time.time() - t0
+        s.close()
+        ok = os.path.exists(out) and os.path.getsize(out) == len(data)
+        return n / dt if ok else 0.0
+    finally:
+        rt.stop()
+        if os.path.exists(out):
+            os.unlink(out)
+
+
+def bench_tcpreq(kind, seconds=10):
+    port = free_port()
+    out = tempfile.mktemp(prefix="crm-bench-ticks-")
+    flow = [{"id": "es", "type": "tcp in", "server": "server", "host": "", "port": str(port), "datamode": "stream",
+             "datatype": "utf8", "newline": "\\n", "topic": "", "trim": True, "base64": False, "tls": "",
+             "wires": [["eo"]]},
+            {"id": "eo", "type": "tcp out", "host": "", "port": "", "beserver": "reply", "base64": False,
+             "end": False, "tls": "", "wires": []},
+            {"id": "go", "type": "inject", "props": [{"p": "payload"}, {"p": "n", "v": "0", "vt": "num"}],
+             "payload": "x\n", "payloadType": "str", "repeat": "", "once": True, "onceDelay": "1", "wires": [["rq"]]},
+            {"id": "rq", "type": "tcp request", "server": "127.0.0.1", "port": str(port), "out": "char",
+             "ret": "string", "splitc": "\\n", "newline": "", "trim": False, "tls": "", "wires": [["inc"]]},
+            {"id": "inc", "type": "change", "rules": [{"t": "set", "p": "n", "pt": "msg", "to": "n + 1",
+                                                       "tot": "jsonata"}], "wires": [["rq", "sw"]]},
+            {"id": "sw", "type": "switch", "property": "n", "propertyType": "msg",
+             "rules": [{"t": "jsonata_exp", "v": "n % 500 = 0", "vt": "jsonata"}], "checkall": "true",
+             "outputs": 1, "wires": [["fw"]]},
+            {"id": "fw", "type": "file", "filename": out, "filenameType": "str", "appendNewline": True,
+             "createDir": False, "overwriteFile": "false", "encoding": "none", "wires": [[]]}]
+    rt = Runtime(kind, flow)
+    try:
+        time.sleep(2)
+        def count():
+            return sum(1 for _ in open(out)) * 500 if os.path.exists(out) else 0
+        c0, t0 = count(), time.time()
+        time.sleep(seconds)
+        return (count() - c0) / (time.time() - t0)
+    finally:
+        rt.stop()
+        if os.path.exists(out):
+            os.unlink(out)
+
+
+WS_LOAD = r"""
+const WS = require('ws');
+const [port, clients, seconds] = process.argv.slice(1).map(Number);
+let count = 0, open = 0;
+const t0 = Date.now();
+for (let i = 0; i < clients; i++) {
+  const w = new WS('ws://127.0.0.1:' + port + '/ws/echo');
+  w.on('open', () => { open++; w.send('m' + i); });
+  w.on('message', (m) => { count++; if (Date.now() - t0 < seconds * 1000) w.send(m); else w.close(); });
+  w.on('error', () => {});
+}
+setTimeout(() => { console.log(JSON.stringify({count, open, seconds: (Date.now() - t0) / 1000})); process.exit(0); },
+           seconds * 1000 + 500);
+"""
+
+
+def ws_flow():
+    return [{"id": "L", "type": "websocket-listener", "path": "/ws/echo", "wholemsg": "false"},
+            {"id": "wi", "type": "websocket in", "server": "L", "client": "", "wires": [["wo"]]},
+            {"id": "wo", "type": "websocket out", "server": "L", "client": "", "wires": []}]
+
+
+def bench_ws(kind, seconds=10):
+    rt = Runtime(kind, ws_flow())
+    try:
+        js = os.path.join(rt.dir, "load.js")
+        with open(js, "w") as f:
+            f.write(WS_LOAD)
+        env = dict(os.environ, NODE_PATH=os.path.join(NODE_WS, "node_modules"))
+        r = subprocess.run(["node", js, str(rt.port), "100", str(seconds)], capture_output=True, text=True,
+                           env=env, timeout=seconds + 30)
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        return res["count"] / res["seconds"] if res["open"] == 100 else 0.0
+    finally:
+        rt.stop()
+
+
+def bench_wsmem(kind, clients=10000):
+    rt = Runtime(kind, ws_flow())
+    socks = []
+    try:
+        before = rt.rss_kb()
+        req = ("GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+        ok = 0
+        for i in range(clients):
+            s = socket.create_connection(("127.0.0.1", rt.port), timeout=10)
+            s.sendall(req)
+            socks.append(s)
+            if i % 200 == 199:
+                for x in socks[-200:]:
+                    if x.recv(4096).startswith(b"HTTP/1.1 101"):
+                        ok += 1
+        time.sleep(2)
+        return ok, before, rt.rss_kb()
+    finally:
+        for s in socks:
+            s.close()
+        rt.stop()
+
+
+def main():
+    kinds = sys.argv[1:] or ["carmine", "nodered"]
+    for kind in kinds:
+        print("%s file append: %.0f lines/s" % (kind, bench_file(kind)), flush=True)
+        print("%s tcp request: %.0f round trips/s" % (kind, bench_tcpreq(kind)), flush=True)
+        print("%s websocket echo, 100 clients: %.0f messages/s" % (kind, bench_ws(kind)), flush=True)
+        ok, before, after = bench_wsmem(kind)
+        print("%s 10000 idle websocket clients: %d upgraded, RSS %d kB before, %d kB after (%.1f kB per client)"
+              % (kind, ok, before, after, (after - before) / max(ok, 1)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
