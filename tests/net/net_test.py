@@ -719,15 +719,22 @@ def main():
     for t in TESTS:
         if only and t.__name__ not in only:
             continue
-        try:
-            t()
-            print("ok - " + t.__name__)
-            passed += 1
-        except Exception:
-            print("not ok - " + t.__name__)
-            for line in traceback.format_exc().splitlines():
-                print("    " + line)
-            failed += 1
+        # timing on a shared 2-core machine: a failed test runs once more
+        for attempt in (1, 2):
+            try:
+                t()
+                print("ok - " + t.__name__ + (" (second run)" if attempt == 2 else ""))
+                passed += 1
+                break
+            except Exception:
+                lines = traceback.format_exc().splitlines()
+                if attempt == 1:
+                    print("# %s failed, running it again: %s" % (t.__name__, lines[-1][:200]))
+                    continue
+                print("not ok - " + t.__name__)
+                for line in lines:
+                    print("    " + line)
+                failed += 1
         sys.stdout.flush()
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
