@@ -5,7 +5,8 @@
 # tools/bench/mqtt_load.c publishes N messages on bench/in (at most 2,000
 # ahead of what came back) and counts the N that the flow republishes on
 # bench/out; the rate is N over the time from the first publish to the last
-# arrival. "broker" is the same load without a flow (the counter subscribes
+# arrival, and N over the CPU time (user + system) the runtime spent meanwhile
+# (what a runtime can carry when the broker is not the limit). "broker" is the same load without a flow (the counter subscribes
 # to bench/in): the ceiling of the broker and the load program. Also: RSS of each runtime with one mqtt in
 # node subscribed to 1,000 topics each (1,000 nodes).
 #
@@ -76,6 +77,7 @@ stop() { kill "$RPID" 2>/dev/null; wait "$RPID" 2>/dev/null || true; }
 run_once() { # run_once QOS COUNT OUT_TOPIC: prints messages/s
     "$TMP/mqtt_load" "$MQ" "$1" "$2" bench/in "$3" 2>>"$TMP/load.err" || echo 0
 }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system time of a process
 
 KINDS="broker carmine"
 [ -n "$NR_RED" ] && command -v node >/dev/null && KINDS="$KINDS nodered"
@@ -89,17 +91,20 @@ for round in $(seq "$ROUNDS"); do
             else
                 start "$kind" "$TMP/flow$q.json"
                 run_once "$q" 2000 bench/out >/dev/null # warm-up
+                c0=$(cpu_ticks "$RPID")
                 r=$(run_once "$q" "$N" bench/out)
+                c1=$(cpu_ticks "$RPID")
                 stop
             fi
-            printf '%-8s QoS %d round %d: %8d msg/s\n' "$kind" "$q" "$round" "$r" | tee -a "$TMP/lines"
+            if [ "$kind" = broker ]; then cpu=0; else cpu=$(awk -v n="$N" -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", (t > 0 ? n / (t / hz) : 0)}'); fi
+            printf '%-8s QoS %d round %d: %8d msg/s %9d msg per CPU second\n' "$kind" "$q" "$round" "$r" "$cpu" | tee -a "$TMP/lines"
         done
     done
 done
 echo "mean of $ROUNDS rounds, $N messages each (mqtt in -> change -> mqtt out):"
-awk '{k=$1" QoS "$3; n[k]++; s[k]+=$6} END {for (k in n) printf "  %-16s %10.0f msg/s\n", k, s[k]/n[k]}' "$TMP/lines" | sort
+awk '{k=$1" QoS "$3; n[k]++; s[k]+=$6; c[k]+=$8} END {for (k in n) printf "  %-16s %10.0f msg/s %10.0f msg per CPU second\n", k, s[k]/n[k], c[k]/n[k]}' "$TMP/lines" | sort
 for q in 0 1; do
-    awk -v q="$q" '$3==q {n[$1]++; s[$1]+=$6} END {if (n["nodered"] && s["nodered"]) printf "  QoS %d: carmine is %.1fx Node-RED\n", q, (s["carmine"]/n["carmine"]) / (s["nodered"]/n["nodered"])}' "$TMP/lines"
+    awk -v q="$q" '$3==q {n[$1]++; s[$1]+=$6; c[$1]+=$8} END {if (n["nodered"] && s["nodered"] && c["nodered"]) printf "  QoS %d: carmine is %.1fx Node-RED in msg/s, %.1fx in msg per CPU second\n", q, s["carmine"]/s["nodered"], c["carmine"]/c["nodered"]}' "$TMP/lines"
 done
 
 # RSS with 1,000 topics subscribed (1,000 mqtt in nodes on one broker).
