@@ -833,6 +833,11 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
     }
     if (!rt->nloops) tab_flow(&L, IMPLICIT_TAB_ID);
     rt->global_flow->loop = rt->loops[0];
+    /* a subflow instance among the config nodes (no x, y) was instantiated
+     * into the global flow before it had its loop: its subflow takes it now
+     * (parents come before their subflows in rt->flows) */
+    for (i = 0; i < rt->nflows; i++)
+        if (rt->flows[i]->is_subflow) rt->flows[i]->loop = rt->flows[i]->parent->loop;
     for (i = 0; i < rt->nnodes; i++) rt->nodes[i]->loop = rt->nodes[i]->flow->loop;
     resolve_wires(&L);
 

@@ -88,6 +88,16 @@ int main(void)
                "{\"id\":\"inst\",\"type\":\"subflow:sf1\",\"z\":\"t1\",\"x\":1,\"y\":1,\"wires\":[]}]", &p) == 0);
     CHECK_STR(p, "");
     free(p);
+    /* a subflow instance among the config nodes (no x, y: the global flow)
+     * got no loop: freeing the runtime dereferenced NULL (found by
+     * fuzz_flows_check; `carmine check` crashed) */
+    CHECK(load("[{\"id\":\"t1\",\"type\":\"tab\"},"
+               "{\"id\":\"sf\",\"type\":\"subflow\",\"name\":\"S\",\"in\":[],\"out\":[]},"
+               "{\"id\":\"r\",\"type\":\"http response\",\"z\":\"sf\",\"x\":1,\"y\":1,\"wires\":[]},"
+               "{\"id\":\"i\",\"type\":\"subflow:sf\",\"wires\":[]}]", &p) == 0);
+    CHECK_STR(p, "");
+    free(p);
+
     /* nesting: 64 levels load, 65 are refused; 2^25 expanded nodes are refused */
     for (int levels = 64; levels <= 65; levels++) {
         strbuf sb = SB_INIT;
