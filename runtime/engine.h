@@ -67,6 +67,7 @@ struct crm_flow {
 
 struct crm_runtime {
     json_t *settings;
+    unsigned load_flags;  /* CRM_LOAD_* of the crm_runtime_load in progress or done */
     crm_log_hook hook;
     void *hook_ctx;
     crm_log_level log_level;
@@ -113,6 +114,9 @@ void crm_timers_cancel_node(crm_node *n);
 
 /* routing.c */
 void crm_route_error(crm_node *n, const json_t *msg, const char *text, bool *handled);
+/* As crm_route_error; the members of extra (borrowed object or NULL: an Error's
+ * stack, cause) are copied into msg.error beside message and source. */
+void crm_route_error_ex(crm_node *n, const json_t *msg, const char *text, const json_t *extra, bool *handled);
 void crm_route_status(crm_node *n, json_t *status);
 void crm_route_complete(crm_node *n, const json_t *msg);
 

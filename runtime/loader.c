@@ -740,6 +740,7 @@ static void check_fd_limit(loader *L)
 int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbuf *problems)
 {
     loader L = {rt, flags, problems, 0, json_object(), json_object(), json_object(), json_object()};
+    rt->load_flags = flags;
     int rc = check_shape(&L, flows);
     if (!rc) rc = check_types(&L, flows);
     if (!rc) rc = check_subflows(&L, flows);

@@ -85,7 +85,7 @@ static bool from_error_object(const char *text)
 }
 
 static bool handle_error(crm_flow *f, crm_node *reporter, crm_node *source, const json_t *msg, const char *text,
-                         int count)
+                         const json_t *extra, int count)
 {
     bool handled = false, uncaught_accepting = false;
     if (f->ncatches) {
@@ -113,6 +113,9 @@ static bool handle_error(crm_flow *f, crm_node *reporter, crm_node *source, cons
                     free(stack);
                 }
             }
+            const char *k;
+            json_t *x;
+            if (extra) json_object_foreach((json_t *)extra, k, x) json_object_set_new(err, k, crm_deep_copy(x));
             json_object_set_new(m, "error", err);
             crm_loop_deliver(catcher, m);
             handled = true;
@@ -120,11 +123,16 @@ static bool handle_error(crm_flow *f, crm_node *reporter, crm_node *source, cons
         free(c);
     }
     if (!handled && f->is_subflow && f->parent)
-        return handle_error(f->parent, f->instance, source, msg, text, count);
+        return handle_error(f->parent, f->instance, source, msg, text, extra, count);
     return handled;
 }
 
 void crm_route_error(crm_node *n, const json_t *msg, const char *text, bool *handled)
+{
+    crm_route_error_ex(n, msg, text, NULL, handled);
+}
+
+void crm_route_error_ex(crm_node *n, const json_t *msg, const char *text, const json_t *extra, bool *handled)
 {
     *handled = false;
     if (!n->flow) return;
@@ -138,7 +146,7 @@ void crm_route_error(crm_node *n, const json_t *msg, const char *text, bool *han
             return;
         }
     }
-    *handled = handle_error(n->flow, n, n, msg, text, count);
+    *handled = handle_error(n->flow, n, n, msg, text, extra, count);
 }
 
 static bool handle_status(crm_flow *f, crm_node *reporter, crm_node *source, const json_t *status)

@@ -1,0 +1,851 @@
+/* function.c: the Node-RED "function" node (core/function/10-function.js),
+ * JavaScript run by JavaScriptCore (runtime/js/js.h) on the flow's loop.
+ *
+ * Each node has its own sandbox (a global context, Node-RED's vm context):
+ * Buffer, util, console, URL, timers and RED.util from the prelude,
+ * context/flow/global/env from runtime/js/function.js, and `__node__`, the
+ * natives below. The node's code is compiled once, in create(), into
+ *   function (msg) { var node = {...}; <func> }
+ * (async, as Node-RED always makes it, when the code uses await; a plain
+ * function otherwise, whose results are sent as soon as it returns, and
+ * whose Promise, if it returns one, is awaited). A syntax error refuses the
+ * node: `carmine check` reports it; a run logs it as Node-RED does and the
+ * node drops its messages.
+ *
+ * Messages cross as values (crm_js_from_json / crm_js_to_json): each
+ * message sent is converted when it is sent, which is Node-RED's clone rule
+ * (node.send clones, a msg on two outputs is two copies).
+ */
+#include <ctype.h>
+#include <math.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "carmine.h"
+#include "engine.h"
+#include "js/js.h"
+
+extern const char crm_js_function[];
+
+typedef enum { RESOLVING, RESOLVED, FAILED } fn_state;
+
+typedef struct {
+    crm_node *n;
+    crm_js *js;
+    JSContextRef ctx;
+    JSObjectRef body, fin;     /* protected */
+    JSObjectRef helpers;       /* function.js's result, protected */
+    JSObjectRef promise_ctor;  /* protected */
+    JSObjectRef flush, settle, close_fn;
+    bool uses_context;
+    bool handle_done;          /* done() after the function, unless it calls node.done() */
+    bool broken;               /* syntax error: messages are dropped */
+    char *broken_text;         /* logged at start */
+    JSObjectRef setup;         /* protected; run at start */
+    fn_state state;
+    json_t *queue;             /* messages held while setup runs */
+    bool clear_status;
+    double timeout_ms;
+} fn;
+
+/* Values and texts ------------------------------------------------------------- */
+
+static char *utf8(JSContextRef ctx, JSValueRef v)
+{
+    char *s = crm_js_to_utf8(ctx, v);
+    return s ? s : strdup("");
+}
+
+/* What Node-RED's log shows for a value node.warn() etc. were given. */
+static char *log_text(fn *f, JSValueRef v)
+{
+    if (!v || JSValueIsString(f->ctx, v)) return v ? utf8(f->ctx, v) : strdup("undefined");
+    if (JSValueIsObject(f->ctx, v)) {
+        JSValueRef errc = crm_js_get(f->ctx, JSContextGetGlobalObject(f->ctx), "Error");
+        if (JSValueIsObject(f->ctx, errc) && JSValueIsInstanceOfConstructor(f->ctx, v, (JSObjectRef)errc, NULL))
+            return utf8(f->ctx, v);
+        json_t *j = crm_js_to_json(f->js, v);
+        char *s = crm_inspect(j, 2);
+        json_decref(j);
+        return s;
+    }
+    return utf8(f->ctx, v);
+}
+
+static bool is_error_object(fn *f, JSValueRef v)
+{
+    if (!JSValueIsObject(f->ctx, v)) return false;
+    JSValueRef errc = crm_js_get(f->ctx, JSContextGetGlobalObject(f->ctx), "Error");
+    return JSValueIsObject(f->ctx, errc) && JSValueIsInstanceOfConstructor(f->ctx, v, (JSObjectRef)errc, NULL);
+}
+
+static bool own(JSContextRef ctx, JSValueRef o, const char *name)
+{
+    if (!JSValueIsObject(ctx, o)) return false;
+    JSValueRef hop = crm_js_get(ctx, JSContextGetGlobalObject(ctx), "Object");
+    hop = crm_js_get(ctx, (JSObjectRef)hop, "prototype");
+    hop = crm_js_get(ctx, (JSObjectRef)hop, "hasOwnProperty");
+    if (!JSValueIsObject(ctx, hop)) return false;
+    JSValueRef arg = crm_js_str(ctx, name, strlen(name));
+    JSValueRef r = JSObjectCallAsFunction(ctx, (JSObjectRef)hop, (JSObjectRef)o, 1, &arg, NULL);
+    return r && JSValueToBoolean(ctx, r);
+}
+
+/* Reports err (a thrown value) as Node-RED's done(err) / node.error(err, msg)
+ * do: the text is String(err) (its JSON for other objects), the stack and
+ * cause go along to catch nodes. msg (borrowed) may be NULL: logged only. */
+static void report(fn *f, JSValueRef err, const json_t *msg)
+{
+    char *text;
+    json_t *extra = NULL;
+    if (JSValueIsString(f->ctx, err)) {
+        text = utf8(f->ctx, err);
+    } else if (is_error_object(f, err) || own(f->ctx, err, "stack")) {
+        text = utf8(f->ctx, err);
+        if (own(f->ctx, err, "cause")) {
+            json_t *cause = crm_js_to_json(f->js, crm_js_get(f->ctx, (JSObjectRef)err, "cause"));
+            if (cause) {
+                extra = json_object();
+                json_object_set_new(extra, "cause", cause);
+            }
+        }
+    } else {
+        JSStringRef j = JSValueCreateJSONString(f->ctx, err, 0, NULL);
+        text = j ? crm_js_jsstr_utf8(j, NULL) : strdup("undefined");
+        if (j) JSStringRelease(j);
+    }
+    bool handled = false;
+    if (msg && json_is_object(msg)) crm_route_error_ex(f->n, msg, text, extra, &handled);
+    if (!handled) crm_node_log(f->n, CRM_LOG_ERROR, "%s", text);
+    json_decref(extra);
+    free(text);
+}
+
+/* A thrown error out of the body: Node-RED rewrites a ReferenceError's
+ * message to carry the line and column in the code. */
+static void fix_error(fn *f, JSValueRef err)
+{
+    if (!JSValueIsObject(f->ctx, err)) return;
+    JSObjectRef e = (JSObjectRef)err;
+    char *name = utf8(f->ctx, crm_js_get(f->ctx, e, "name"));
+    if (!strcmp(name, "ReferenceError")) {
+        char *m = utf8(f->ctx, crm_js_get(f->ctx, e, "message"));
+        JSValueRef lv = crm_js_get(f->ctx, e, "line"), cv = crm_js_get(f->ctx, e, "column");
+        /* JavaScriptCore says "Can't find variable: x" where V8 says "x is not defined" */
+        char *text = NULL;
+        const char *var = !strncmp(m, "Can't find variable: ", 21) ? m + 21 : NULL;
+        int line = JSValueIsNumber(f->ctx, lv) ? (int)JSValueToNumber(f->ctx, lv, NULL) - 1 : -1;
+        int col = JSValueIsNumber(f->ctx, cv) ? (int)JSValueToNumber(f->ctx, cv, NULL) : 0;
+        int rc;
+        if (line >= 0)
+            rc = var ? asprintf(&text, "ReferenceError: %s is not defined (line %d, col %d)", var, line, col)
+                     : asprintf(&text, "ReferenceError: %s (line %d, col %d)", m, line, col);
+        else
+            rc = var ? asprintf(&text, "ReferenceError: %s is not defined", var) : asprintf(&text, "ReferenceError: %s", m);
+        if (rc >= 0) {
+            crm_js_set(f->ctx, e, "message", crm_js_str(f->ctx, text, strlen(text)));
+            free(text);
+        }
+        free(m);
+    }
+    free(name);
+}
+
+/* Replaces the exception of a call the watchdog stopped. */
+static JSValueRef timeout_error(fn *f)
+{
+    char text[96];
+    snprintf(text, sizeof text, "Script execution timed out after %.0fms", crm_js_timeout_ms(f->js));
+    JSValueRef arg = crm_js_str(f->ctx, text, strlen(text));
+    return JSObjectMakeError(f->ctx, 1, &arg, NULL);
+}
+
+/* Sending ---------------------------------------------------------------------------- */
+
+static const char *kind_of(fn *f, JSValueRef v)
+{
+    switch (JSValueGetType(f->ctx, v)) {
+    case kJSTypeBoolean: return "boolean";
+    case kJSTypeNumber: return "number";
+    case kJSTypeString: return "string";
+    case kJSTypeSymbol: return "symbol";
+    case kJSTypeObject:
+        if (JSValueGetTypedArrayType(f->ctx, v, NULL) == kJSTypedArrayTypeUint8Array) return "Buffer";
+        if (JSValueIsArray(f->ctx, v)) return "Array";
+        if (JSObjectIsFunction(f->ctx, (JSObjectRef)v)) return "function";
+        return "Date";
+    default: return "undefined";
+    }
+}
+
+static bool is_message(fn *f, JSValueRef v)
+{
+    return JSValueIsObject(f->ctx, v) && !JSValueIsArray(f->ctx, v) &&
+           JSValueGetTypedArrayType(f->ctx, v, NULL) == kJSTypedArrayTypeNone &&
+           !JSObjectIsFunction(f->ctx, (JSObjectRef)v);
+}
+
+static size_t js_length(JSContextRef ctx, JSObjectRef a)
+{
+    double n = JSValueToNumber(ctx, crm_js_get(ctx, a, "length"), NULL);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* Node-RED's sendResults: msgs is a message, an array with one entry per
+ * output, each a message, null or an array of messages. */
+static void send_results(fn *f, JSValueRef msgs, JSValueRef msgid)
+{
+    JSContextRef ctx = f->ctx;
+    if (!msgs || JSValueIsUndefined(ctx, msgs) || JSValueIsNull(ctx, msgs)) return;
+    json_t *id = msgid ? crm_js_to_json(f->js, msgid) : NULL;
+    int nports = crm_node_outputs(f->n);
+    /* Node-RED reports every bad entry first, then sends the good ones */
+    json_t *out = json_array(); /* [port, msg] pairs in send order */
+    size_t nout = JSValueIsArray(ctx, msgs) ? js_length(ctx, (JSObjectRef)msgs) : 1;
+    for (size_t m = 0; m < nout; m++) {
+        JSValueRef entry = JSValueIsArray(ctx, msgs) ? JSObjectGetPropertyAtIndex(ctx, (JSObjectRef)msgs, (unsigned)m, NULL)
+                                                     : msgs;
+        if (!entry || JSValueIsUndefined(ctx, entry) || JSValueIsNull(ctx, entry)) continue;
+        bool arr = JSValueIsArray(ctx, entry);
+        size_t k = arr ? js_length(ctx, (JSObjectRef)entry) : 1;
+        for (size_t i = 0; i < k; i++) {
+            JSValueRef v = arr ? JSObjectGetPropertyAtIndex(ctx, (JSObjectRef)entry, (unsigned)i, NULL) : entry;
+            if (!v || JSValueIsUndefined(ctx, v) || JSValueIsNull(ctx, v)) continue;
+            if (!is_message(f, v) && !(JSValueIsObject(ctx, v) && JSValueIsDate(ctx, v))) {
+                crm_node_error(f->n, NULL, "Function tried to send a message of type %s", kind_of(f, v));
+                continue;
+            }
+            json_t *msg = crm_js_to_json(f->js, v);
+            if (!json_is_object(msg)) {
+                json_decref(msg);
+                continue;
+            }
+            if (id) json_object_set(msg, "_msgid", id);
+            else json_object_del(msg, "_msgid");
+            json_t *pair = json_array();
+            json_array_append_new(pair, json_integer((json_int_t)m));
+            json_array_append_new(pair, msg);
+            json_array_append_new(out, pair);
+        }
+    }
+    size_t i;
+    json_t *pair;
+    json_array_foreach(out, i, pair) {
+        int port = (int)json_integer_value(json_array_get(pair, 0));
+        if (port < nports) crm_node_send(f->n, port, json_incref(json_array_get(pair, 1)));
+    }
+    json_decref(out);
+    json_decref(id);
+}
+
+/* Natives (__node__) ----------------------------------------------------------------------- */
+
+#define NATIVE(name)                                                                                        \
+    static JSValueRef name(JSContextRef ctx, JSObjectRef func, JSObjectRef self, size_t argc,               \
+                           const JSValueRef argv[], JSValueRef *exc)
+#define UNUSED_ARGS (void)func, (void)self, (void)exc
+#define ARG(i) ((i) < argc ? argv[i] : JSValueMakeUndefined(ctx))
+#define SELF ((fn *)crm_js_user(crm_js_of(ctx)))
+
+/* send(msgid, msgs, cloneMsg) */
+NATIVE(n_send)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    send_results(f, ARG(1), ARG(0));
+    return JSValueMakeUndefined(ctx);
+}
+
+/* done(msg, err) */
+NATIVE(n_done)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    JSValueRef err = ARG(1);
+    if (!JSValueIsUndefined(ctx, err) && !JSValueIsNull(ctx, err)) {
+        json_t *msg = crm_js_to_json(f->js, ARG(0));
+        report(f, err, msg);
+        json_decref(msg);
+    } else if (crm_node_watched(f->n)) {
+        json_t *msg = crm_js_to_json(f->js, ARG(0));
+        if (msg) crm_node_done(f->n, msg);
+        json_decref(msg);
+    }
+    return JSValueMakeUndefined(ctx);
+}
+
+static void log_at(JSContextRef ctx, size_t argc, const JSValueRef argv[], crm_log_level lvl)
+{
+    fn *f = SELF;
+    char *text = log_text(f, argc ? argv[0] : NULL);
+    crm_node_log(f->n, lvl, "%s", text);
+    free(text);
+}
+
+NATIVE(n_log) { UNUSED_ARGS; log_at(ctx, argc, argv, CRM_LOG_INFO); return JSValueMakeUndefined(ctx); }
+NATIVE(n_warn) { UNUSED_ARGS; log_at(ctx, argc, argv, CRM_LOG_WARN); return JSValueMakeUndefined(ctx); }
+NATIVE(n_debug) { UNUSED_ARGS; log_at(ctx, argc, argv, CRM_LOG_DEBUG); return JSValueMakeUndefined(ctx); }
+NATIVE(n_trace) { UNUSED_ARGS; log_at(ctx, argc, argv, CRM_LOG_TRACE); return JSValueMakeUndefined(ctx); }
+
+/* error(err, msg) */
+NATIVE(n_error)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    JSValueRef err = ARG(0);
+    json_t *msg = argc > 1 && JSValueIsObject(ctx, argv[1]) ? crm_js_to_json(f->js, argv[1]) : NULL;
+    if (JSValueIsString(ctx, err) || is_error_object(f, err)) {
+        report(f, err, msg);
+    } else {
+        char *text = JSValueIsObject(ctx, err) ? log_text(f, err) : utf8(ctx, err);
+        crm_node_error(f->n, msg, "%s", text);
+        free(text);
+    }
+    json_decref(msg);
+    return JSValueMakeUndefined(ctx);
+}
+
+static char *field(JSContextRef ctx, JSObjectRef o, const char *name)
+{
+    JSValueRef v = crm_js_get(ctx, o, name);
+    if (!v || JSValueIsUndefined(ctx, v)) return NULL;
+    return utf8(ctx, v);
+}
+
+/* status({fill, shape, text}) or status("text") */
+NATIVE(n_status)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    f->clear_status = true;
+    JSValueRef st = ARG(0);
+    if (JSValueIsObject(ctx, st)) {
+        char *fill = field(ctx, (JSObjectRef)st, "fill"), *shape = field(ctx, (JSObjectRef)st, "shape");
+        char *text = field(ctx, (JSObjectRef)st, "text");
+        crm_node_status(f->n, fill, shape, text);
+        free(fill);
+        free(shape);
+        free(text);
+    } else if (JSValueIsUndefined(ctx, st) || JSValueIsNull(ctx, st)) {
+        crm_node_status(f->n, NULL, NULL, NULL);
+    } else {
+        char *text = utf8(ctx, st);
+        crm_node_status(f->n, NULL, NULL, text);
+        free(text);
+    }
+    return JSValueMakeUndefined(ctx);
+}
+
+static void start_queue(fn *f);
+
+/* result(value, msg, kind): a Promise settled. kind 0: the body's. */
+NATIVE(n_result)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    if (JSValueToNumber(ctx, ARG(2), NULL) == 1) {
+        f->state = RESOLVED;
+        start_queue(f);
+        return JSValueMakeUndefined(ctx);
+    }
+    JSValueRef msg = ARG(1);
+    JSValueRef id = JSValueIsObject(ctx, msg) ? crm_js_get(ctx, (JSObjectRef)msg, "_msgid") : NULL;
+    send_results(f, ARG(0), id);
+    if (f->handle_done && crm_node_watched(f->n)) {
+        json_t *m = crm_js_to_json(f->js, msg);
+        if (m) crm_node_done(f->n, m);
+        json_decref(m);
+    }
+    return JSValueMakeUndefined(ctx);
+}
+
+/* fail(err, msg, kind) */
+NATIVE(n_fail)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    if (JSValueToNumber(ctx, ARG(2), NULL) == 1) {
+        f->state = FAILED;
+        json_decref(f->queue);
+        f->queue = NULL;
+        report(f, ARG(0), NULL);
+        return JSValueMakeUndefined(ctx);
+    }
+    JSValueRef err = ARG(0);
+    fix_error(f, err);
+    json_t *msg = crm_js_to_json(f->js, ARG(1));
+    report(f, err, msg);
+    json_decref(msg);
+    return JSValueMakeUndefined(ctx);
+}
+
+static crm_scope scope_of(JSContextRef ctx, JSValueRef v)
+{
+    int s = (int)JSValueToNumber(ctx, v, NULL);
+    return s == 1 ? CRM_SCOPE_FLOW : s == 2 ? CRM_SCOPE_GLOBAL : CRM_SCOPE_NODE;
+}
+
+/* The context key with its store: "#:(store)::key". */
+static char *store_key(JSContextRef ctx, JSValueRef key, JSValueRef store)
+{
+    char *k = utf8(ctx, key);
+    if (!store || JSValueIsUndefined(ctx, store) || JSValueIsNull(ctx, store)) return k;
+    char *s = utf8(ctx, store), *r = NULL;
+    if (asprintf(&r, "#:(%s)::%s", s, k) < 0) r = NULL;
+    free(s);
+    free(k);
+    return r;
+}
+
+/* ctxGet(scope, key, store) */
+NATIVE(n_ctx_get)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    char *key = store_key(ctx, ARG(1), ARG(2));
+    json_t *v = key ? crm_context_get(f->n, scope_of(ctx, ARG(0)), key) : NULL;
+    free(key);
+    JSValueRef r = crm_js_from_json(f->js, v);
+    json_decref(v);
+    return r;
+}
+
+/* ctxToken(scope, key, store): which stored value the key holds now. */
+NATIVE(n_ctx_token)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    char *key = store_key(ctx, ARG(1), ARG(2));
+    json_t *v = key ? crm_context_get(f->n, scope_of(ctx, ARG(0)), key) : NULL;
+    free(key);
+    double tok = (double)(uintptr_t)v;
+    json_decref(v);
+    return JSValueMakeNumber(ctx, tok);
+}
+
+/* ctxSet(scope, key, value, store): the token of the stored value. */
+NATIVE(n_ctx_set)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    char *key = store_key(ctx, ARG(1), ARG(3));
+    json_t *v = crm_js_to_json(f->js, ARG(2));
+    double tok = (double)(uintptr_t)v;
+    if (key) crm_context_set(f->n, scope_of(ctx, ARG(0)), key, v);
+    else json_decref(v);
+    free(key);
+    return JSValueMakeNumber(ctx, tok);
+}
+
+/* ctxKeys(scope, store) */
+NATIVE(n_ctx_keys)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    JSValueRef st = ARG(1);
+    char *store = JSValueIsUndefined(ctx, st) || JSValueIsNull(ctx, st) ? NULL : utf8(ctx, st);
+    json_t *keys = crm_context_keys(f->n, scope_of(ctx, ARG(0)), store);
+    free(store);
+    JSValueRef r = crm_js_from_json(f->js, keys);
+    json_decref(keys);
+    return r;
+}
+
+/* env(name) */
+NATIVE(n_env)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    char *name = utf8(ctx, ARG(0));
+    json_t *v = crm_node_env(f->n, name);
+    free(name);
+    JSValueRef r = crm_js_from_json(f->js, v);
+    json_decref(v);
+    return r;
+}
+
+/* Running code -------------------------------------------------------------------------------- */
+
+static void flush(fn *f)
+{
+    if (!f->uses_context || !f->flush) return;
+    JSValueRef exc = NULL;
+    crm_js_call(f->js, f->flush, 0, NULL, &exc);
+}
+
+static bool is_promise(fn *f, JSValueRef v)
+{
+    return v && JSValueIsObject(f->ctx, v) && JSValueIsInstanceOfConstructor(f->ctx, v, f->promise_ctor, NULL);
+}
+
+static void settle(fn *f, JSValueRef p, JSValueRef msg, int kind)
+{
+    JSValueRef args[3] = {p, msg, JSValueMakeNumber(f->ctx, kind)};
+    JSValueRef exc = NULL;
+    crm_js_call(f->js, f->settle, 3, args, &exc);
+}
+
+static void run(fn *f, json_t *msg)
+{
+    JSContextRef ctx = f->ctx;
+    JSValueRef m = crm_js_from_json(f->js, msg);
+    json_decref(msg);
+    JSValueRef exc = NULL;
+    JSValueRef r = crm_js_call(f->js, f->body, 1, &m, &exc);
+    if (!r || exc) {
+        if (crm_js_timed_out(f->js)) exc = timeout_error(f);
+        else fix_error(f, exc);
+        json_t *jm = crm_js_to_json(f->js, m);
+        report(f, exc, jm);
+        json_decref(jm);
+    } else if (is_promise(f, r)) {
+        settle(f, r, m, 0);
+    } else {
+        JSValueRef id = crm_js_get(ctx, (JSObjectRef)m, "_msgid");
+        send_results(f, r, id);
+        if (f->handle_done && crm_node_watched(f->n)) {
+            json_t *jm = crm_js_to_json(f->js, m);
+            if (jm) crm_node_done(f->n, jm);
+            json_decref(jm);
+        }
+    }
+    flush(f);
+}
+
+static void start_queue(fn *f)
+{
+    json_t *q = f->queue;
+    f->queue = NULL;
+    size_t i;
+    json_t *msg;
+    json_array_foreach(q, i, msg) run(f, json_incref(msg));
+    json_decref(q);
+}
+
+static void on_timer_error(crm_js *js, JSValueRef exc)
+{
+    fn *f = crm_js_user(js);
+    if (crm_js_timed_out(js)) exc = timeout_error(f);
+    json_t *empty = json_object();
+    report(f, exc, empty);
+    json_decref(empty);
+    flush(f);
+}
+
+/* Compiling ------------------------------------------------------------------------------------- */
+
+#define NODE_OBJ                                                                                              \
+    "var node={id:__node__.id,name:__node__.name,path:__node__.path,outputCount:__node__.outputCount,"      \
+    "log:__node__.log,error:__node__.error,warn:__node__.warn,debug:__node__.debug,trace:__node__.trace,"   \
+    "status:__node__.status,"
+
+/* Compiles "(function(__node__){return <head>\n<code>\n}})" and returns the
+ * inner function (protected), or NULL with *err "SyntaxError: ... (kind:line N)". */
+static JSObjectRef compile(fn *f, JSObjectRef natives, const char *head, const char *code, const char *kind,
+                           char **err)
+{
+    char *src = NULL;
+    if (asprintf(&src, "(function(__node__){return %s\n%s\n}})", head, code) < 0) return NULL;
+    char url[300];
+    snprintf(url, sizeof url, "Function node%s:%s", !strcmp(kind, "body") ? "" : !strcmp(kind, "setup") ? " setup" : " cleanup",
+             crm_node_id(f->n));
+    JSValueRef exc = NULL;
+    JSValueRef outer = crm_js_eval(f->js, src, url, 1, &exc);
+    free(src);
+    JSValueRef inner = NULL;
+    if (outer && !exc && JSValueIsObject(f->ctx, outer)) {
+        JSValueRef arg = natives;
+        inner = crm_js_call(f->js, (JSObjectRef)outer, 1, &arg, &exc);
+    }
+    if (!inner || exc || !JSValueIsObject(f->ctx, inner)) {
+        char *text = exc ? utf8(f->ctx, exc) : strdup("the code did not compile");
+        JSValueRef lv = exc && JSValueIsObject(f->ctx, exc) ? crm_js_get(f->ctx, (JSObjectRef)exc, "line") : NULL;
+        int rc;
+        if (lv && JSValueIsNumber(f->ctx, lv))
+            rc = asprintf(err, "%s (%s:line %d)", text, kind, (int)JSValueToNumber(f->ctx, lv, NULL) - 1);
+        else
+            rc = asprintf(err, "%s", text);
+        if (rc < 0) *err = NULL;
+        free(text);
+        return NULL;
+    }
+    JSValueProtect(f->ctx, inner);
+    return (JSObjectRef)inner;
+}
+
+/* Node-RED calls done() itself after the function unless the code calls
+ * node.done() (a call, not a mention in a comment or a string). */
+static bool calls_done(const char *code)
+{
+    regex_t re;
+    if (regcomp(&re, "node\\.done[[:space:]]*\\([[:space:]]*\\)", REG_EXTENDED | REG_NOSUB)) return false;
+    bool mention = regexec(&re, code, 0, NULL, 0) == 0;
+    regfree(&re);
+    if (!mention) return false;
+    /* strip comments and string literals, then look for a call */
+    size_t n = strlen(code);
+    char *s = malloc(n + 1), *o = s;
+    for (size_t i = 0; i < n; i++) {
+        char c = code[i];
+        if (c == '/' && code[i + 1] == '/') {
+            while (i < n && code[i] != '\n') i++;
+            *o++ = '\n';
+        } else if (c == '/' && code[i + 1] == '*') {
+            i += 2;
+            while (i < n && !(code[i] == '*' && code[i + 1] == '/')) i++;
+            i++;
+            *o++ = ' ';
+        } else if (c == '"' || c == '\'' || c == '`') {
+            i++;
+            while (i < n && code[i] != c) i += code[i] == '\\' ? 2 : 1;
+            *o++ = '0';
+        } else {
+            *o++ = c;
+        }
+    }
+    *o = 0;
+    bool call = false;
+    if (!regcomp(&re, "(^|[^A-Za-z0-9_$.])node[[:space:]]*\\.[[:space:]]*done[[:space:]]*\\(", REG_EXTENDED | REG_NOSUB)) {
+        call = regexec(&re, s, 0, NULL, 0) == 0;
+        regfree(&re);
+    }
+    free(s);
+    return call;
+}
+
+static bool uses_await(const char *code)
+{
+    for (const char *p = strstr(code, "await"); p; p = strstr(p + 1, "await")) {
+        bool before = p == code || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '$');
+        bool after = !(isalnum((unsigned char)p[5]) || p[5] == '_' || p[5] == '$');
+        if (before && after) return true;
+    }
+    return false;
+}
+
+static void fn_free(fn *f)
+{
+    if (!f) return;
+    if (f->js) {
+        JSObjectRef keep[] = {f->body, f->fin, f->setup, f->helpers, f->promise_ctor};
+        for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
+            if (keep[i]) JSValueUnprotect(f->ctx, keep[i]);
+        crm_js_free(f->js);
+    }
+    json_decref(f->queue);
+    free(f->broken_text);
+    free(f);
+}
+
+static void refuse(fn *f, crm_node *n, const char *text)
+{
+    if (n->rt->load_flags & 2u /* CRM_LOAD_CHECK_ONLY */) {
+        crm_node_config_error(n, NULL, "%s", text);
+        return;
+    }
+    f->broken = true;
+    f->broken_text = strdup(text);
+}
+
+static int fn_create(crm_node *n, const json_t *cfg)
+{
+    json_t *libs = json_object_get(cfg, "libs");
+    if (json_is_array(libs) && json_array_size(libs) > 0) {
+        json_t *lib = json_array_get(libs, 0);
+        const char *mod = crm_cfg_str(lib, "module", "?");
+        crm_node_config_error(n, "libs",
+                              "uses the npm module \"%s\": function nodes with external modules are run by the npm "
+                              "companion, not yet available",
+                              mod);
+        return -1;
+    }
+    fn *f = calloc(1, sizeof *f);
+    f->n = n;
+    crm_node_set_data(n, f);
+    char *err = NULL;
+    f->js = crm_js_new(n, f, &err);
+    if (!f->js) {
+        crm_node_config_error(n, NULL, "%s", err ? err : "JavaScript is not available");
+        free(err);
+        fn_free(f);
+        crm_node_set_data(n, NULL);
+        return -1;
+    }
+    f->ctx = crm_js_ctx(f->js);
+    JSContextRef ctx = f->ctx;
+    double t = crm_cfg_num(cfg, "timeout", 0) * 1000;
+    if (!(t > 0)) {
+        double g = crm_cfg_num(crm_node_settings(n), "globalFunctionTimeout", 0) * 1000;
+        t = g > 0 ? g : 0;
+    }
+    f->timeout_ms = t;
+    crm_js_set_timeout(f->js, t);
+    crm_js_on_error(f->js, on_timer_error);
+
+    JSObjectRef natives = JSObjectMake(ctx, NULL, NULL);
+    crm_js_set(ctx, natives, "id", crm_js_str(ctx, crm_node_id(n), strlen(crm_node_id(n))));
+    const char *name = crm_cfg_str(cfg, "name", NULL);
+    crm_js_set(ctx, natives, "name", name ? crm_js_str(ctx, name, strlen(name)) : JSValueMakeUndefined(ctx));
+    crm_js_set(ctx, natives, "path", crm_js_str(ctx, crm_node_id(n), strlen(crm_node_id(n))));
+    json_t *outs = json_object_get(cfg, "outputs");
+    crm_js_set(ctx, natives, "outputCount",
+               outs ? crm_js_from_json(f->js, outs) : JSValueMakeNumber(ctx, crm_node_outputs(n)));
+    crm_js_set_fn(ctx, natives, "send", n_send);
+    crm_js_set_fn(ctx, natives, "done", n_done);
+    crm_js_set_fn(ctx, natives, "log", n_log);
+    crm_js_set_fn(ctx, natives, "warn", n_warn);
+    crm_js_set_fn(ctx, natives, "debug", n_debug);
+    crm_js_set_fn(ctx, natives, "trace", n_trace);
+    crm_js_set_fn(ctx, natives, "error", n_error);
+    crm_js_set_fn(ctx, natives, "status", n_status);
+    crm_js_set_fn(ctx, natives, "result", n_result);
+    crm_js_set_fn(ctx, natives, "fail", n_fail);
+    crm_js_set_fn(ctx, natives, "ctxGet", n_ctx_get);
+    crm_js_set_fn(ctx, natives, "ctxSet", n_ctx_set);
+    crm_js_set_fn(ctx, natives, "ctxToken", n_ctx_token);
+    crm_js_set_fn(ctx, natives, "ctxKeys", n_ctx_keys);
+    crm_js_set_fn(ctx, natives, "env", n_env);
+
+    JSValueRef exc = NULL;
+    JSValueRef mk = crm_js_eval(f->js, crm_js_function, "function.js", 1, &exc);
+    JSValueRef helpers = NULL;
+    if (mk && !exc && JSValueIsObject(ctx, mk)) {
+        JSValueRef arg = natives;
+        helpers = crm_js_call(f->js, (JSObjectRef)mk, 1, &arg, &exc);
+    }
+    if (!helpers || exc || !JSValueIsObject(ctx, helpers)) {
+        char *text = exc ? utf8(ctx, exc) : strdup("?");
+        crm_node_config_error(n, NULL, "function.js failed: %s", text);
+        free(text);
+        return -1;
+    }
+    f->helpers = (JSObjectRef)helpers;
+    JSValueProtect(ctx, helpers);
+    f->flush = (JSObjectRef)crm_js_get(ctx, f->helpers, "flush");
+    f->settle = (JSObjectRef)crm_js_get(ctx, f->helpers, "settle");
+    f->close_fn = (JSObjectRef)crm_js_get(ctx, f->helpers, "close");
+    f->promise_ctor = (JSObjectRef)crm_js_get(ctx, f->helpers, "Promise");
+    JSValueProtect(ctx, f->promise_ctor);
+    crm_js_set(ctx, natives, "on", crm_js_get(ctx, f->helpers, "on"));
+
+    const char *func = crm_cfg_str(cfg, "func", "");
+    f->uses_context = strstr(func, "context") || strstr(func, "flow") || strstr(func, "global");
+    f->handle_done = !calls_done(func);
+    char *head = NULL;
+    if (asprintf(&head,
+                 "%sfunction(msg){var __msgid__=msg._msgid,__msg__=msg;" NODE_OBJ "on:__node__.on,"
+                 "send:function(msgs,cloneMsg){__node__.send(__msgid__,msgs,cloneMsg);},"
+                 "done:function(err){__node__.done(__msg__,err);}};",
+                 uses_await(func) ? "async " : "") < 0)
+        head = NULL;
+    err = NULL;
+    f->body = compile(f, natives, head, func, "body", &err);
+    free(head);
+    if (!f->body) {
+        refuse(f, n, err ? err : "SyntaxError");
+        free(err);
+        return f->broken ? 0 : -1;
+    }
+    const char *ini = crm_cfg_str(cfg, "initialize", "");
+    while (isspace((unsigned char)*ini)) ini++;
+    if (*ini) {
+        /* compiled here for its syntax check; run at start */
+        JSObjectRef setup = compile(f, natives,
+                                    "async function(){" NODE_OBJ
+                                    "send:function(msgs,cloneMsg){__node__.send(RED.util.generateId(),msgs,cloneMsg);}};",
+                                    ini, "setup", &err);
+        if (!setup) {
+            refuse(f, n, err ? err : "SyntaxError");
+            free(err);
+            return f->broken ? 0 : -1;
+        }
+        f->setup = setup;
+        f->state = RESOLVING;
+        f->queue = json_array();
+    } else {
+        f->state = RESOLVED;
+    }
+    const char *fin = crm_cfg_str(cfg, "finalize", "");
+    while (isspace((unsigned char)*fin)) fin++;
+    if (*fin) {
+        f->fin = compile(f, natives,
+                         "function(){" NODE_OBJ "send:function(){__node__.error(\"Cannot send from close function\");}};",
+                         fin, "cleanup", &err);
+        if (!f->fin) {
+            refuse(f, n, err ? err : "SyntaxError");
+            free(err);
+            return f->broken ? 0 : -1;
+        }
+    }
+    return 0;
+}
+
+static void fn_start(crm_node *n)
+{
+    fn *f = crm_node_data(n);
+    if (!f) return;
+    if (f->broken) {
+        crm_node_error(n, NULL, "%s", f->broken_text);
+        return;
+    }
+    if (!f->setup) return;
+    JSValueRef exc = NULL;
+    JSValueRef p = crm_js_call(f->js, f->setup, 0, NULL, &exc);
+    if (!p || exc) {
+        if (crm_js_timed_out(f->js)) exc = timeout_error(f);
+        f->state = FAILED;
+        json_decref(f->queue);
+        f->queue = NULL;
+        report(f, exc, NULL);
+    } else {
+        settle(f, p, JSValueMakeUndefined(f->ctx), 1);
+    }
+    flush(f);
+}
+
+static void fn_input(crm_node *n, json_t *msg)
+{
+    fn *f = crm_node_data(n);
+    if (!f || f->broken || f->state == FAILED) {
+        json_decref(msg);
+        return;
+    }
+    if (f->state == RESOLVING) {
+        json_array_append_new(f->queue, msg);
+        return;
+    }
+    run(f, msg);
+}
+
+static void fn_close(crm_node *n)
+{
+    fn *f = crm_node_data(n);
+    if (!f) return;
+    if (f->js && !f->broken) {
+        JSValueRef exc = NULL;
+        if (f->fin) {
+            crm_js_call(f->js, f->fin, 0, NULL, &exc);
+            if (exc) {
+                if (crm_js_timed_out(f->js)) exc = timeout_error(f);
+                report(f, exc, NULL);
+            }
+        }
+        exc = NULL;
+        if (f->close_fn) crm_js_call(f->js, f->close_fn, 0, NULL, &exc);
+        if (f->clear_status) crm_node_status(n, NULL, NULL, NULL);
+    }
+    fn_free(f);
+    crm_node_set_data(n, NULL);
+}
+
+const crm_node_type crm_type_function = {
+    .abi = CRM_ABI_VERSION,
+    .type = "function",
+    .create = fn_create,
+    .start = fn_start,
+    .input = fn_input,
+    .close = fn_close,
+    .flags = CRM_TYPE_KEEPS_NAME,
+};

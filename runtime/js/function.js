@@ -1,0 +1,111 @@
+// function.js: the function node's part of its sandbox (nodes/function.c):
+// context, flow, global and env as Node-RED's function sandbox has them,
+// and the helpers the node calls. The value of this script is a function
+// that receives __node__ (the node's natives) and returns the helpers.
+(function (__node__) {
+"use strict";
+const G = globalThis;
+const def = (o, k, v) => Object.defineProperty(o, k, { value: v, writable: true, configurable: true, enumerable: false });
+
+// Context values are kept by reference, as Node-RED's memory store keeps
+// them: what set() stored or get() returned is remembered here beside the
+// token of the stored copy; while the store still holds that copy, get()
+// answers the same object, and flush() (after each call into the sandbox)
+// writes the objects back, so changes made to them reach the store.
+const cache = new Map();
+const nested = k => /[.\[]/.test(k);
+const ckey = (scope, key, store) => scope + "\u0000" + (store || "") + "\u0000" + key;
+function flushScope(scope, store) {
+    for (const [k, e] of cache) {
+        if (e.scope === scope && e.store === store) { write(k, e); cache.delete(k); }
+    }
+}
+function write(k, e) {
+    if (__node__.ctxToken(e.scope, e.key, e.store) === e.tok)
+        e.tok = __node__.ctxSet(e.scope, e.key, e.v, e.store);
+    else cache.delete(k);
+}
+function flush() {
+    for (const [k, e] of cache) write(k, e);
+    if (cache.size > 64) cache.clear();
+}
+function get1(scope, key, store) {
+    if (typeof key !== "string") key = String(key);
+    if (nested(key)) { flushScope(scope, store); return __node__.ctxGet(scope, key, store); }
+    const k = ckey(scope, key, store);
+    const e = cache.get(k);
+    if (e && __node__.ctxToken(scope, key, store) === e.tok) return e.v;
+    const v = __node__.ctxGet(scope, key, store);
+    if (v !== null && typeof v === "object") cache.set(k, { scope, key, store, v, tok: __node__.ctxToken(scope, key, store) });
+    else cache.delete(k);
+    return v;
+}
+function set1(scope, key, value, store) {
+    if (typeof key !== "string") key = String(key);
+    if (nested(key)) { flushScope(scope, store); __node__.ctxSet(scope, key, value, store); return; }
+    const k = ckey(scope, key, store);
+    const tok = __node__.ctxSet(scope, key, value, store);
+    if (value !== null && typeof value === "object") cache.set(k, { scope, key, store, v: value, tok });
+    else cache.delete(k);
+}
+function contextOf(scope) {
+    return {
+        get(key, store, cb) {
+            if (typeof store === "function") { cb = store; store = undefined; }
+            if (Array.isArray(key)) {
+                const r = key.map(k => get1(scope, k, store));
+                if (cb) { cb(null, ...r); return; }
+                return r;
+            }
+            const r = get1(scope, key, store);
+            if (cb) { cb(null, r); return; }
+            return r;
+        },
+        set(key, value, store, cb) {
+            if (typeof store === "function") { cb = store; store = undefined; }
+            if (Array.isArray(key)) {
+                key.forEach((k, i) => set1(scope, k, Array.isArray(value) ? value[i] : (i === 0 ? value : undefined), store));
+            } else set1(scope, key, value, store);
+            if (cb) cb(null);
+        },
+        keys(store, cb) {
+            if (typeof store === "function") { cb = store; store = undefined; }
+            flush();
+            const r = __node__.ctxKeys(scope, store);
+            if (cb) { cb(null, r); return; }
+            return r;
+        },
+    };
+}
+const context = contextOf(0), flow = contextOf(1), global = contextOf(2);
+Object.defineProperty(context, "flow", { get: () => flow, enumerable: false });
+Object.defineProperty(context, "global", { get: () => global, enumerable: false });
+def(G, "context", context);
+def(G, "flow", flow);
+def(G, "global", global);
+def(G, "env", { get: name => __node__.env(name) });
+
+// node.on: "close" handlers run when the node closes; "input" is refused.
+const closers = [];
+function on(event, fn) {
+    if (event === "input") throw new Error("Cannot add listener to 'input' event within Function");
+    if (event === "close" && typeof fn === "function") closers.push(fn);
+}
+function close() {
+    let pending = [];
+    for (const fn of closers) {
+        try {
+            if (fn.length >= 2) pending.push(new Promise(r => fn(false, r)));
+            else if (fn.length === 1) pending.push(new Promise(r => fn(r)));
+            else { const p = fn(); if (p && typeof p.then === "function") pending.push(p); }
+        } catch (e) { __node__.error(e); }
+    }
+    closers.length = 0;
+    flush();
+    return pending.length;
+}
+function settle(p, m, kind) {
+    p.then(v => { __node__.result(v, m, kind); flush(); }, e => { __node__.fail(e, m, kind); flush(); });
+}
+return { flush, on, close, settle, Promise };
+})

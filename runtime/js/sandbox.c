@@ -1,0 +1,650 @@
+/* sandbox.c: a node's JavaScript sandbox (js.h): the context group of each
+ * loop, the watchdog, the prelude's globals, timers on the node's loop.
+ *
+ * Context groups: a JSContextGroup is a JavaScriptCore VM with its own heap
+ * and lock. Each loop thread gets one, shared by the sandboxes of the nodes
+ * that run on it, released with its last sandbox. Nothing here holds a lock
+ * while JavaScript runs, so a busy sandbox stops only its own loop (its
+ * tab); the watchdog (JSContextGroupSetExecutionTimeLimit, a private but
+ * exported symbol) stops code that runs past the node's timeout or, without
+ * one, past CRM_JS_WATCHDOG_MS.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "js.h"
+
+extern const char crm_js_prelude[];
+
+typedef struct group {
+    struct group *next;
+    crm_loop *loop;
+    JSContextGroupRef g;
+    int refs;
+    double limit_ms;   /* the watchdog limit last set on g (-1: to be set) */
+    double started;    /* when the running call began (crm_now_ms) */
+    crm_js *running;   /* the sandbox whose call is under way */
+} group;
+
+typedef struct jtimer {
+    struct jtimer *next;
+    crm_js *s;
+    double id;
+    JSObjectRef fn;
+    JSValueRef args[8];
+    size_t nargs;
+    crm_timer *t;
+    bool repeat;
+} jtimer;
+
+struct crm_js {
+    crm_node *node;
+    void *user;
+    group *grp;
+    JSGlobalContextRef ctx;
+    JSObjectRef buffer_proto; /* Buffer.prototype, protected */
+    double timeout_ms;        /* 0: the default watchdog */
+    double stopped_ms;
+    bool timed_out;
+    jtimer *timers;
+    double next_timer_id;
+    void (*on_error)(crm_js *s, JSValueRef exc);
+};
+
+static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
+static group *groups;
+static JSClassRef global_class, handle_class;
+
+/* Groups ------------------------------------------------------------------- */
+
+static group *group_get(crm_loop *loop)
+{
+    pthread_mutex_lock(&groups_lock);
+    if (!global_class) {
+        JSClassDefinition d;
+        memset(&d, 0, sizeof d);
+        d.className = "global";
+        global_class = JSClassCreate(&d);
+        JSClassDefinition h;
+        memset(&h, 0, sizeof h);
+        h.className = "Handle";
+        handle_class = JSClassCreate(&h);
+    }
+    group *g;
+    for (g = groups; g && g->loop != loop; g = g->next) {}
+    if (!g) {
+        g = calloc(1, sizeof *g);
+        g->loop = loop;
+        g->g = JSContextGroupCreate();
+        g->next = groups;
+        groups = g;
+    }
+    g->refs++;
+    pthread_mutex_unlock(&groups_lock);
+    return g;
+}
+
+static void group_put(group *g)
+{
+    pthread_mutex_lock(&groups_lock);
+    if (--g->refs == 0) {
+        group **pp = &groups;
+        while (*pp != g) pp = &(*pp)->next;
+        *pp = g->next;
+        JSContextGroupRelease(g->g);
+        free(g);
+    }
+    pthread_mutex_unlock(&groups_lock);
+}
+
+/* JavaScriptCore's watchdog counts the thread's CPU time and asks the
+ * callback each time a tick of it has passed; Node's vm timeout is wall
+ * time, so the ticks are short and the callback compares the wall clock. */
+static bool should_terminate(JSContextRef ctx, void *arg)
+{
+    (void)ctx;
+    group *g = arg;
+    crm_js *s = g->running;
+    if (!s) return false;
+    double limit = s->timeout_ms > 0 ? s->timeout_ms : CRM_JS_WATCHDOG_MS;
+    double left = limit - (crm_now_ms() - g->started);
+    if (left > 1) {
+        /* early (the watchdog ran ahead of the wall clock): wait for the
+         * rest; setting the limit again from here restarts the timer */
+        JSContextGroupSetExecutionTimeLimit(g->g, left / 1000.0, should_terminate, g);
+        g->limit_ms = -1;
+        return false;
+    }
+    s->timed_out = true;
+    s->stopped_ms = limit;
+    g->limit_ms = -1; /* re-arm on the next call */
+    return true;
+}
+
+/* Arms the group's watchdog for s before a call. */
+static void enter(crm_js *s)
+{
+    double limit = s->timeout_ms > 0 ? s->timeout_ms : CRM_JS_WATCHDOG_MS;
+    if (s->grp->limit_ms != limit) {
+        JSContextGroupSetExecutionTimeLimit(s->grp->g, limit / 1000.0, should_terminate, s->grp);
+        s->grp->limit_ms = limit;
+    }
+    s->timed_out = false;
+    s->grp->running = s;
+    s->grp->started = crm_now_ms();
+}
+
+/* Strings ------------------------------------------------------------------- */
+
+JSStringRef crm_js_jsstr(const char *s, size_t len)
+{
+    if (!len) return JSStringCreateWithUTF8CString("");
+    /* a per-thread scratch buffer: UTF-16 never has more units than UTF-8 bytes */
+    static _Thread_local JSChar *u;
+    static _Thread_local size_t cap;
+    if (len > cap) {
+        free(u);
+        cap = len < 256 ? 256 : len;
+        u = malloc(cap * sizeof *u);
+    }
+    size_t n = 0;
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        unsigned c = *p;
+        if (c < 0x80) {
+            u[n++] = (JSChar)c;
+            p++;
+            continue;
+        }
+        unsigned cp = 0xFFFD;
+        int k = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+        if (k && (size_t)(end - p) > (size_t)k) {
+            cp = c & (0x3F >> k);
+            for (int i = 1; i <= k; i++) cp = (cp << 6) | (p[i] & 0x3F);
+            p += k + 1;
+        } else {
+            p++;
+        }
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            u[n++] = (JSChar)(0xD800 + (cp >> 10));
+            u[n++] = (JSChar)(0xDC00 + (cp & 0x3FF));
+        } else {
+            u[n++] = (JSChar)cp;
+        }
+    }
+    return JSStringCreateWithCharacters(u, n);
+}
+
+JSValueRef crm_js_str(JSContextRef ctx, const char *s, size_t len)
+{
+    JSStringRef j = crm_js_jsstr(s, len);
+    JSValueRef v = JSValueMakeString(ctx, j);
+    JSStringRelease(j);
+    return v;
+}
+
+char *crm_js_jsstr_utf8(JSStringRef s, size_t *lenp)
+{
+    size_t n = JSStringGetLength(s);
+    const JSChar *u = JSStringGetCharactersPtr(s);
+    char *out = malloc(n * 3 + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = u[i];
+        if (c >= 0xD800 && c <= 0xDBFF && i + 1 < n && u[i + 1] >= 0xDC00 && u[i + 1] <= 0xDFFF) {
+            c = 0x10000 + ((c - 0xD800) << 10) + (u[i + 1] - 0xDC00);
+            i++;
+        } else if (c >= 0xD800 && c <= 0xDFFF) {
+            c = 0xFFFD;
+        }
+        if (c < 0x80) {
+            *o++ = (char)c;
+        } else if (c < 0x800) {
+            *o++ = (char)(0xC0 | (c >> 6));
+            *o++ = (char)(0x80 | (c & 0x3F));
+        } else if (c < 0x10000) {
+            *o++ = (char)(0xE0 | (c >> 12));
+            *o++ = (char)(0x80 | ((c >> 6) & 0x3F));
+            *o++ = (char)(0x80 | (c & 0x3F));
+        } else {
+            *o++ = (char)(0xF0 | (c >> 18));
+            *o++ = (char)(0x80 | ((c >> 12) & 0x3F));
+            *o++ = (char)(0x80 | ((c >> 6) & 0x3F));
+            *o++ = (char)(0x80 | (c & 0x3F));
+        }
+    }
+    *o = 0;
+    if (lenp) *lenp = (size_t)(o - out);
+    return out;
+}
+
+char *crm_js_to_utf8(JSContextRef ctx, JSValueRef v)
+{
+    JSValueRef exc = NULL;
+    JSStringRef s = JSValueToStringCopy(ctx, v, &exc);
+    if (!s) return NULL;
+    char *r = crm_js_jsstr_utf8(s, NULL);
+    JSStringRelease(s);
+    return r;
+}
+
+JSValueRef crm_js_get(JSContextRef ctx, JSObjectRef o, const char *name)
+{
+    JSStringRef k = JSStringCreateWithUTF8CString(name);
+    JSValueRef v = JSObjectGetProperty(ctx, o, k, NULL);
+    JSStringRelease(k);
+    return v;
+}
+
+void crm_js_set(JSContextRef ctx, JSObjectRef o, const char *name, JSValueRef v)
+{
+    JSStringRef k = JSStringCreateWithUTF8CString(name);
+    JSObjectSetProperty(ctx, o, k, v, kJSPropertyAttributeNone, NULL);
+    JSStringRelease(k);
+}
+
+void crm_js_set_fn(JSContextRef ctx, JSObjectRef o, const char *name, JSObjectCallAsFunctionCallback fn)
+{
+    JSStringRef k = JSStringCreateWithUTF8CString(name);
+    JSObjectSetProperty(ctx, o, k, JSObjectMakeFunctionWithCallback(ctx, k, fn), kJSPropertyAttributeNone, NULL);
+    JSStringRelease(k);
+}
+
+JSValueRef crm_js_throw(JSContextRef ctx, JSValueRef *exc, const char *fmt, ...)
+{
+    char *text = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&text, fmt, ap) < 0) text = NULL;
+    va_end(ap);
+    JSValueRef arg = crm_js_str(ctx, text ? text : "", text ? strlen(text) : 0);
+    free(text);
+    if (exc) *exc = JSObjectMakeError(ctx, 1, &arg, NULL);
+    return JSValueMakeUndefined(ctx);
+}
+
+/* Values ------------------------------------------------------------------------ */
+
+#define MAX_DEPTH 500
+
+static JSValueRef from_json(crm_js *s, const json_t *v, int depth)
+{
+    JSContextRef ctx = s->ctx;
+    if (!v) return JSValueMakeUndefined(ctx);
+    switch (json_typeof(v)) {
+    case JSON_NULL: return JSValueMakeNull(ctx);
+    case JSON_TRUE: return JSValueMakeBoolean(ctx, true);
+    case JSON_FALSE: return JSValueMakeBoolean(ctx, false);
+    case JSON_INTEGER:
+    case JSON_REAL: return JSValueMakeNumber(ctx, crm_num_value(v));
+    case JSON_STRING: return crm_js_str(ctx, json_string_value(v), json_string_length(v));
+    case JSON_ARRAY: {
+        JSObjectRef a = JSObjectMakeArray(ctx, 0, NULL, NULL);
+        if (depth > MAX_DEPTH) return a;
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) JSObjectSetPropertyAtIndex(ctx, a, (unsigned)i, from_json(s, x, depth + 1), NULL);
+        return a;
+    }
+    case JSON_OBJECT: {
+        if (crm_is_buf(v)) {
+            size_t len;
+            const unsigned char *data = crm_buf_data(v, &len);
+            JSObjectRef b = JSObjectMakeTypedArray(ctx, kJSTypedArrayTypeUint8Array, len, NULL);
+            if (len) memcpy(JSObjectGetTypedArrayBytesPtr(ctx, b, NULL), data, len);
+            if (s->buffer_proto) JSObjectSetPrototype(ctx, b, s->buffer_proto);
+            return b;
+        }
+        if (crm_is_handle(v)) return JSObjectMake(ctx, handle_class, (void *)(intptr_t)crm_handle_id(v));
+        JSObjectRef o = JSObjectMake(ctx, NULL, NULL);
+        if (depth > MAX_DEPTH) return o;
+        const char *k;
+        size_t klen;
+        json_t *x;
+        json_object_keylen_foreach((json_t *)v, k, klen, x) {
+            JSStringRef name = crm_js_jsstr(k, klen);
+            JSObjectSetProperty(ctx, o, name, from_json(s, x, depth + 1), kJSPropertyAttributeNone, NULL);
+            JSStringRelease(name);
+        }
+        return o;
+    }
+    }
+    return JSValueMakeUndefined(ctx);
+}
+
+JSValueRef crm_js_from_json(crm_js *s, const json_t *v)
+{
+    return from_json(s, v, 0);
+}
+
+static json_t *string_json(JSContextRef ctx, JSValueRef v)
+{
+    JSStringRef js = JSValueToStringCopy(ctx, v, NULL);
+    if (!js) return json_string("");
+    size_t len;
+    char *u = crm_js_jsstr_utf8(js, &len);
+    JSStringRelease(js);
+    json_t *r = json_stringn_nocheck(u, len);
+    free(u);
+    return r;
+}
+
+static json_t *to_json(crm_js *s, JSValueRef v, int depth)
+{
+    JSContextRef ctx = s->ctx;
+    switch (JSValueGetType(ctx, v)) {
+    case kJSTypeUndefined: return NULL;
+    case kJSTypeNull: return json_null();
+    case kJSTypeBoolean: return json_boolean(JSValueToBoolean(ctx, v));
+    case kJSTypeNumber: return crm_num(JSValueToNumber(ctx, v, NULL));
+    case kJSTypeString: return string_json(ctx, v);
+    case kJSTypeObject: break;
+    default: return NULL; /* symbols, bigints */
+    }
+    JSObjectRef o = (JSObjectRef)v;
+    if (depth > MAX_DEPTH) return json_null();
+    if (JSObjectIsFunction(ctx, o)) return NULL;
+    JSTypedArrayType tt = JSValueGetTypedArrayType(ctx, v, NULL);
+    if (tt == kJSTypedArrayTypeUint8Array) {
+        size_t len = JSObjectGetTypedArrayByteLength(ctx, o, NULL);
+        const void *p = JSObjectGetTypedArrayBytesPtr(ctx, o, NULL);
+        return crm_buf_new(p, len);
+    }
+    if (JSValueIsObjectOfClass(ctx, v, handle_class)) return crm_handle_new((intptr_t)JSObjectGetPrivate(o));
+    if (JSValueIsDate(ctx, v)) {
+        JSStringRef j = JSValueCreateJSONString(ctx, v, 0, NULL);
+        if (!j) return json_null();
+        size_t len;
+        char *u = crm_js_jsstr_utf8(j, &len);
+        JSStringRelease(j);
+        json_t *r = crm_parse(u, len, NULL, 0);
+        free(u);
+        return r ? r : json_null();
+    }
+    if (JSValueIsArray(ctx, v)) {
+        JSValueRef lv = crm_js_get(ctx, o, "length");
+        size_t n = (size_t)JSValueToNumber(ctx, lv, NULL);
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++) {
+            json_t *x = to_json(s, JSObjectGetPropertyAtIndex(ctx, o, (unsigned)i, NULL), depth + 1);
+            json_array_append_new(a, x ? x : json_null());
+        }
+        return a;
+    }
+    json_t *r = json_object();
+    JSPropertyNameArrayRef names = JSObjectCopyPropertyNames(ctx, o);
+    size_t n = JSPropertyNameArrayGetCount(names);
+    for (size_t i = 0; i < n; i++) {
+        JSStringRef name = JSPropertyNameArrayGetNameAtIndex(names, i);
+        JSValueRef x = JSObjectGetProperty(ctx, o, name, NULL);
+        json_t *jx = x ? to_json(s, x, depth + 1) : NULL;
+        if (!jx) continue;
+        size_t klen;
+        char *k = crm_js_jsstr_utf8(name, &klen);
+        json_object_setn_new_nocheck(r, k, klen, jx);
+        free(k);
+    }
+    JSPropertyNameArrayRelease(names);
+    return r;
+}
+
+json_t *crm_js_to_json(crm_js *s, JSValueRef v)
+{
+    return v ? to_json(s, v, 0) : NULL;
+}
+
+/* Timers ---------------------------------------------------------------------------- */
+
+static void timer_free(jtimer *t)
+{
+    JSValueUnprotect(t->s->ctx, t->fn);
+    for (size_t i = 0; i < t->nargs; i++) JSValueUnprotect(t->s->ctx, t->args[i]);
+    free(t);
+}
+
+static void timer_unlink(jtimer *t)
+{
+    jtimer **pp = &t->s->timers;
+    while (*pp && *pp != t) pp = &(*pp)->next;
+    if (*pp) *pp = t->next;
+}
+
+static void timer_fire(crm_node *n, void *arg)
+{
+    (void)n;
+    jtimer *t = arg;
+    crm_js *s = t->s;
+    if (!t->repeat) {
+        t->t = NULL; /* fired: the engine dropped it */
+        timer_unlink(t);
+    }
+    JSValueRef exc = NULL;
+    /* protect against clearInterval from inside the callback freeing t */
+    JSObjectRef fn = t->fn;
+    JSValueRef args[8];
+    size_t nargs = t->nargs;
+    memcpy(args, t->args, nargs * sizeof *args);
+    JSValueProtect(s->ctx, fn);
+    crm_js_call(s, fn, nargs, args, &exc);
+    JSValueUnprotect(s->ctx, fn);
+    if (!t->repeat) timer_free(t);
+    if (exc && s->on_error) s->on_error(s, exc);
+}
+
+static JSValueRef js_set_timer(JSContextRef ctx, JSObjectRef f, JSObjectRef self, size_t argc, const JSValueRef argv[],
+                               JSValueRef *exc, bool repeat)
+{
+    (void)f;
+    (void)self;
+    crm_js *s = crm_js_of(ctx);
+    if (argc < 1 || !JSValueIsObject(ctx, argv[0]) || !JSObjectIsFunction(ctx, (JSObjectRef)argv[0]))
+        return crm_js_throw(ctx, exc, "The \"callback\" argument must be of type function");
+    double ms = argc > 1 ? JSValueToNumber(ctx, argv[1], NULL) : 1;
+    if (!(ms >= 1 && ms <= 2147483647.0)) ms = 1; /* Node: NaN, < 1 or too big: 1 ms */
+    jtimer *t = calloc(1, sizeof *t);
+    t->s = s;
+    t->fn = (JSObjectRef)argv[0];
+    JSValueProtect(ctx, t->fn);
+    for (size_t i = 2; i < argc && t->nargs < 8; i++) {
+        t->args[t->nargs] = argv[i];
+        JSValueProtect(ctx, argv[i]);
+        t->nargs++;
+    }
+    t->repeat = repeat;
+    t->id = ++s->next_timer_id;
+    t->t = crm_timer_start(s->node, ms, repeat ? ms : 0, timer_fire, t);
+    t->next = s->timers;
+    s->timers = t;
+    return JSValueMakeNumber(ctx, t->id);
+}
+
+static JSValueRef js_set_timeout(JSContextRef ctx, JSObjectRef f, JSObjectRef self, size_t argc,
+                                 const JSValueRef argv[], JSValueRef *exc)
+{
+    return js_set_timer(ctx, f, self, argc, argv, exc, false);
+}
+
+static JSValueRef js_set_interval(JSContextRef ctx, JSObjectRef f, JSObjectRef self, size_t argc,
+                                  const JSValueRef argv[], JSValueRef *exc)
+{
+    return js_set_timer(ctx, f, self, argc, argv, exc, true);
+}
+
+static JSValueRef js_clear_timer(JSContextRef ctx, JSObjectRef f, JSObjectRef self, size_t argc,
+                                 const JSValueRef argv[], JSValueRef *exc)
+{
+    (void)f;
+    (void)self;
+    (void)exc;
+    crm_js *s = crm_js_of(ctx);
+    if (argc < 1 || !JSValueIsNumber(ctx, argv[0])) return JSValueMakeUndefined(ctx);
+    double id = JSValueToNumber(ctx, argv[0], NULL);
+    for (jtimer *t = s->timers; t; t = t->next) {
+        if (t->id != id) continue;
+        timer_unlink(t);
+        crm_timer_cancel(t->t);
+        timer_free(t);
+        break;
+    }
+    return JSValueMakeUndefined(ctx);
+}
+
+/* Natives the prelude uses ------------------------------------------------------------ */
+
+/* inspect(value, depth): Node's util.inspect of the JSON-able part. */
+static JSValueRef js_inspect(JSContextRef ctx, JSObjectRef f, JSObjectRef self, size_t argc, const JSValueRef argv[],
+                             JSValueRef *exc)
+{
+    (void)f;
+    (void)self;
+    (void)exc;
+    crm_js *s = crm_js_of(ctx);
+    json_t *v = argc > 0 ? crm_js_to_json(s, argv[0]) : NULL;
+    int depth = argc > 1 && JSValueIsNumber(ctx, argv[1]) ? (int)JSValueToNumber(ctx, argv[1], NULL) : 2;
+    char *text = crm_inspect(v, depth);
+    json_decref(v);
+    JSValueRef r = crm_js_str(ctx, text, strlen(text));
+    free(text);
+    return r;
+}
+
+/* print(stream, text): console output (1 stdout, 2 stderr). */
+static JSValueRef js_print(JSContextRef ctx, JSObjectRef f, JSObjectRef self, size_t argc, const JSValueRef argv[],
+                           JSValueRef *exc)
+{
+    (void)f;
+    (void)self;
+    (void)exc;
+    if (argc < 2) return JSValueMakeUndefined(ctx);
+    char *text = crm_js_to_utf8(ctx, argv[1]);
+    FILE *out = JSValueToNumber(ctx, argv[0], NULL) == 2 ? stderr : stdout;
+    if (text) {
+        fprintf(out, "%s\n", text);
+        fflush(out);
+    }
+    free(text);
+    return JSValueMakeUndefined(ctx);
+}
+
+static JSValueRef js_generate_id(JSContextRef ctx, JSObjectRef f, JSObjectRef self, size_t argc,
+                                 const JSValueRef argv[], JSValueRef *exc)
+{
+    (void)f;
+    (void)self;
+    (void)argc;
+    (void)argv;
+    (void)exc;
+    char id[17];
+    crm_make_id(id);
+    return crm_js_str(ctx, id, 16);
+}
+
+/* isHandle(v): whether v is a live handle (msg.res). */
+static JSValueRef js_is_handle(JSContextRef ctx, JSObjectRef f, JSObjectRef self, size_t argc,
+                               const JSValueRef argv[], JSValueRef *exc)
+{
+    (void)f;
+    (void)self;
+    (void)exc;
+    return JSValueMakeBoolean(ctx, argc > 0 && JSValueIsObjectOfClass(ctx, argv[0], handle_class));
+}
+
+/* Sandboxes ------------------------------------------------------------------------------ */
+
+crm_js *crm_js_of(JSContextRef ctx)
+{
+    return JSObjectGetPrivate(JSContextGetGlobalObject(ctx));
+}
+
+crm_js *crm_js_new(crm_node *n, void *user, char **err)
+{
+    if (crm_js_load(err) < 0) return NULL;
+    crm_js *s = calloc(1, sizeof *s);
+    s->node = n;
+    s->user = user;
+    s->grp = group_get(n->loop);
+    s->ctx = JSGlobalContextCreateInGroup(s->grp->g, global_class);
+    JSObjectRef global = JSContextGetGlobalObject(s->ctx);
+    JSObjectSetPrivate(global, s);
+
+    JSObjectRef natives = JSObjectMake(s->ctx, NULL, NULL);
+    crm_js_set_fn(s->ctx, natives, "setTimeout", js_set_timeout);
+    crm_js_set_fn(s->ctx, natives, "setInterval", js_set_interval);
+    crm_js_set_fn(s->ctx, natives, "clearTimer", js_clear_timer);
+    crm_js_set_fn(s->ctx, natives, "inspect", js_inspect);
+    crm_js_set_fn(s->ctx, natives, "print", js_print);
+    crm_js_set_fn(s->ctx, natives, "generateId", js_generate_id);
+    crm_js_set_fn(s->ctx, natives, "isHandle", js_is_handle);
+
+    JSValueRef exc = NULL;
+    JSValueRef setup = crm_js_eval(s, crm_js_prelude, "prelude.js", 1, &exc);
+    JSValueRef bproto = NULL;
+    if (setup && JSValueIsObject(s->ctx, setup)) {
+        JSValueRef arg = natives;
+        crm_js_call(s, (JSObjectRef)setup, 1, &arg, &exc);
+        JSValueRef buffer = crm_js_get(s->ctx, global, "Buffer");
+        if (buffer && JSValueIsObject(s->ctx, buffer)) bproto = crm_js_get(s->ctx, (JSObjectRef)buffer, "prototype");
+    }
+    if (exc || !bproto || !JSValueIsObject(s->ctx, bproto)) {
+        char *text = exc ? crm_js_to_utf8(s->ctx, exc) : NULL;
+        if (err && asprintf(err, "the JavaScript prelude failed: %s", text ? text : "?") < 0) *err = NULL;
+        free(text);
+        crm_js_free(s);
+        return NULL;
+    }
+    s->buffer_proto = (JSObjectRef)bproto;
+    JSValueProtect(s->ctx, bproto);
+    return s;
+}
+
+void crm_js_free(crm_js *s)
+{
+    if (!s) return;
+    while (s->timers) {
+        jtimer *t = s->timers;
+        s->timers = t->next;
+        crm_timer_cancel(t->t);
+        timer_free(t);
+    }
+    if (s->buffer_proto) JSValueUnprotect(s->ctx, s->buffer_proto);
+    JSObjectSetPrivate(JSContextGetGlobalObject(s->ctx), NULL);
+    if (s->grp->running == s) s->grp->running = NULL;
+    JSGlobalContextRelease(s->ctx);
+    group_put(s->grp);
+    free(s);
+}
+
+JSGlobalContextRef crm_js_ctx(const crm_js *s) { return s->ctx; }
+crm_node *crm_js_node(const crm_js *s) { return s->node; }
+void *crm_js_user(const crm_js *s) { return s->user; }
+void crm_js_set_timeout(crm_js *s, double ms) { s->timeout_ms = ms > 0 ? ms : 0; }
+bool crm_js_timed_out(const crm_js *s) { return s->timed_out; }
+double crm_js_timeout_ms(const crm_js *s) { return s->stopped_ms; }
+void crm_js_on_error(crm_js *s, void (*fn)(crm_js *s, JSValueRef exc)) { s->on_error = fn; }
+
+JSValueRef crm_js_call(crm_js *s, JSObjectRef fn, size_t argc, const JSValueRef argv[], JSValueRef *exc)
+{
+    crm_js *outer = s->grp->running;
+    if (!outer) enter(s);
+    JSValueRef r = JSObjectCallAsFunction(s->ctx, fn, NULL, argc, argv, exc);
+    if (!outer) s->grp->running = NULL;
+    return r;
+}
+
+JSValueRef crm_js_eval(crm_js *s, const char *src, const char *url, int line, JSValueRef *exc)
+{
+    JSStringRef code = crm_js_jsstr(src, strlen(src));
+    JSStringRef u = url ? JSStringCreateWithUTF8CString(url) : NULL;
+    crm_js *outer = s->grp->running;
+    if (!outer) enter(s);
+    JSValueRef r = JSEvaluateScript(s->ctx, code, NULL, u, line, exc);
+    if (!outer) s->grp->running = NULL;
+    JSStringRelease(code);
+    if (u) JSStringRelease(u);
+    return r;
+}
