@@ -38,7 +38,7 @@ typedef struct {
     JSObjectRef body, fin;     /* protected */
     JSObjectRef helpers;       /* function.js's result, protected */
     JSObjectRef promise_ctor;  /* protected */
-    JSObjectRef flush, settle, close_fn;
+    JSObjectRef flush, settle, close_fn, drive, send_text, last;
     bool uses_context;
     bool handle_done;          /* done() after the function, unless it calls node.done() */
     bool broken;               /* syntax error: messages are dropped */
@@ -153,91 +153,65 @@ static void fix_error(fn *f, JSValueRef err)
     free(name);
 }
 
-/* Replaces the exception of a call the watchdog stopped. */
-static JSValueRef timeout_error(fn *f)
+/* A call the watchdog stopped: reported without running JavaScript (the
+ * engine refuses to until the stopped call has unwound). msg may be NULL. */
+static void report_timeout(fn *f, const json_t *msg)
 {
     char text[96];
-    snprintf(text, sizeof text, "Script execution timed out after %.0fms", crm_js_timeout_ms(f->js));
-    JSValueRef arg = crm_js_str(f->ctx, text, strlen(text));
-    return JSObjectMakeError(f->ctx, 1, &arg, NULL);
+    snprintf(text, sizeof text, "Error: Script execution timed out after %.0fms", crm_js_timeout_ms(f->js));
+    bool handled = false;
+    if (msg && json_is_object(msg)) crm_route_error_ex(f->n, msg, text, NULL, &handled);
+    if (!handled) crm_node_log(f->n, CRM_LOG_ERROR, "%s", text);
 }
 
 /* Sending ---------------------------------------------------------------------------- */
 
-static const char *kind_of(fn *f, JSValueRef v)
+/* Acts on the text function.js's collect() made: every entry that is not
+ * a message is logged first, as Node-RED does, then the messages are sent
+ * in order, then done() is reported when asked. */
+static void dispatch(fn *f, JSValueRef text)
 {
-    switch (JSValueGetType(f->ctx, v)) {
-    case kJSTypeBoolean: return "boolean";
-    case kJSTypeNumber: return "number";
-    case kJSTypeString: return "string";
-    case kJSTypeSymbol: return "symbol";
-    case kJSTypeObject:
-        if (JSValueGetTypedArrayType(f->ctx, v, NULL) == kJSTypedArrayTypeUint8Array) return "Buffer";
-        if (JSValueIsArray(f->ctx, v)) return "Array";
-        if (JSObjectIsFunction(f->ctx, (JSObjectRef)v)) return "function";
-        return "Date";
-    default: return "undefined";
+    if (!text || !JSValueIsString(f->ctx, text)) return;
+    JSStringRef js = JSValueToStringCopy(f->ctx, text, NULL);
+    if (!js) return;
+    size_t len;
+    char *u = crm_js_jsstr_utf8(js, &len);
+    JSStringRelease(js);
+    json_t *out = len ? crm_js_parse_text(u, len) : NULL;
+    free(u);
+    if (!json_is_array(out)) {
+        json_decref(out);
+        return;
     }
-}
-
-static bool is_message(fn *f, JSValueRef v)
-{
-    return JSValueIsObject(f->ctx, v) && !JSValueIsArray(f->ctx, v) &&
-           JSValueGetTypedArrayType(f->ctx, v, NULL) == kJSTypedArrayTypeNone &&
-           !JSObjectIsFunction(f->ctx, (JSObjectRef)v);
-}
-
-static size_t js_length(JSContextRef ctx, JSObjectRef a)
-{
-    double n = JSValueToNumber(ctx, crm_js_get(ctx, a, "length"), NULL);
-    return n > 0 ? (size_t)n : 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(out, i, e) {
+        if (json_is_string(e)) crm_node_error(f->n, NULL, "Function tried to send a message of type %s", json_string_value(e));
+    }
+    int nports = crm_node_outputs(f->n);
+    json_t *done = NULL;
+    json_array_foreach(out, i, e) {
+        if (!json_is_array(e)) continue;
+        json_t *a = json_array_get(e, 0), *msg = json_array_get(e, 1);
+        if (json_is_string(a)) {
+            done = msg;
+            continue;
+        }
+        int port = (int)crm_num_value(a);
+        if (port < nports && json_is_object(msg)) crm_node_send(f->n, port, json_incref(msg));
+    }
+    if (done && crm_node_watched(f->n)) crm_node_done(f->n, done);
+    json_decref(out);
 }
 
 /* Node-RED's sendResults: msgs is a message, an array with one entry per
  * output, each a message, null or an array of messages. */
 static void send_results(fn *f, JSValueRef msgs, JSValueRef msgid)
 {
-    JSContextRef ctx = f->ctx;
-    if (!msgs || JSValueIsUndefined(ctx, msgs) || JSValueIsNull(ctx, msgs)) return;
-    json_t *id = msgid ? crm_js_to_json(f->js, msgid) : NULL;
-    int nports = crm_node_outputs(f->n);
-    /* Node-RED reports every bad entry first, then sends the good ones */
-    json_t *out = json_array(); /* [port, msg] pairs in send order */
-    size_t nout = JSValueIsArray(ctx, msgs) ? js_length(ctx, (JSObjectRef)msgs) : 1;
-    for (size_t m = 0; m < nout; m++) {
-        JSValueRef entry = JSValueIsArray(ctx, msgs) ? JSObjectGetPropertyAtIndex(ctx, (JSObjectRef)msgs, (unsigned)m, NULL)
-                                                     : msgs;
-        if (!entry || JSValueIsUndefined(ctx, entry) || JSValueIsNull(ctx, entry)) continue;
-        bool arr = JSValueIsArray(ctx, entry);
-        size_t k = arr ? js_length(ctx, (JSObjectRef)entry) : 1;
-        for (size_t i = 0; i < k; i++) {
-            JSValueRef v = arr ? JSObjectGetPropertyAtIndex(ctx, (JSObjectRef)entry, (unsigned)i, NULL) : entry;
-            if (!v || JSValueIsUndefined(ctx, v) || JSValueIsNull(ctx, v)) continue;
-            if (!is_message(f, v) && !(JSValueIsObject(ctx, v) && JSValueIsDate(ctx, v))) {
-                crm_node_error(f->n, NULL, "Function tried to send a message of type %s", kind_of(f, v));
-                continue;
-            }
-            json_t *msg = crm_js_to_json(f->js, v);
-            if (!json_is_object(msg)) {
-                json_decref(msg);
-                continue;
-            }
-            if (id) json_object_set(msg, "_msgid", id);
-            else json_object_del(msg, "_msgid");
-            json_t *pair = json_array();
-            json_array_append_new(pair, json_integer((json_int_t)m));
-            json_array_append_new(pair, msg);
-            json_array_append_new(out, pair);
-        }
-    }
-    size_t i;
-    json_t *pair;
-    json_array_foreach(out, i, pair) {
-        int port = (int)json_integer_value(json_array_get(pair, 0));
-        if (port < nports) crm_node_send(f->n, port, json_incref(json_array_get(pair, 1)));
-    }
-    json_decref(out);
-    json_decref(id);
+    JSValueRef args[2] = {msgid ? msgid : JSValueMakeUndefined(f->ctx), msgs};
+    JSValueRef exc = NULL;
+    JSValueRef r = JSObjectCallAsFunction(f->ctx, f->send_text, NULL, 2, args, &exc);
+    if (r && !exc) dispatch(f, r);
 }
 
 /* Natives (__node__) ----------------------------------------------------------------------- */
@@ -475,11 +449,6 @@ static void flush(fn *f)
     crm_js_call(f->js, f->flush, 0, NULL, &exc);
 }
 
-static bool is_promise(fn *f, JSValueRef v)
-{
-    return v && JSValueIsObject(f->ctx, v) && JSValueIsInstanceOfConstructor(f->ctx, v, f->promise_ctor, NULL);
-}
-
 static void settle(fn *f, JSValueRef p, JSValueRef msg, int kind)
 {
     JSValueRef args[3] = {p, msg, JSValueMakeNumber(f->ctx, kind)};
@@ -487,31 +456,39 @@ static void settle(fn *f, JSValueRef p, JSValueRef msg, int kind)
     crm_js_call(f->js, f->settle, 3, args, &exc);
 }
 
-static void run(fn *f, json_t *msg)
+static void run_inside(crm_js *js, void *arg)
 {
+    fn *f = crm_js_user(js);
+    json_t *msg = arg;
     JSContextRef ctx = f->ctx;
-    JSValueRef m = crm_js_from_json(f->js, msg);
-    json_decref(msg);
+    size_t len;
+    bool special;
+    char *text = crm_js_json_text(msg, &len, &special);
+    JSValueRef args[4] = {f->body, crm_js_str(ctx, text, len), JSValueMakeBoolean(ctx, special),
+                          JSValueMakeBoolean(ctx, f->handle_done && crm_node_watched(f->n))};
+    free(text);
     JSValueRef exc = NULL;
-    JSValueRef r = crm_js_call(f->js, f->body, 1, &m, &exc);
+    JSValueRef r = JSObjectCallAsFunction(ctx, f->drive, NULL, 4, args, &exc);
+    if (crm_js_timed_out(f->js)) {
+        report_timeout(f, msg);
+        json_decref(msg);
+        return;
+    }
+    json_decref(msg);
     if (!r || exc) {
-        if (crm_js_timed_out(f->js)) exc = timeout_error(f);
-        else fix_error(f, exc);
-        json_t *jm = crm_js_to_json(f->js, m);
+        fix_error(f, exc);
+        json_t *jm = crm_js_to_json(f->js, crm_js_get(ctx, f->last, "msg"));
         report(f, exc, jm);
         json_decref(jm);
-    } else if (is_promise(f, r)) {
-        settle(f, r, m, 0);
-    } else {
-        JSValueRef id = crm_js_get(ctx, (JSObjectRef)m, "_msgid");
-        send_results(f, r, id);
-        if (f->handle_done && crm_node_watched(f->n)) {
-            json_t *jm = crm_js_to_json(f->js, m);
-            if (jm) crm_node_done(f->n, jm);
-            json_decref(jm);
-        }
+        flush(f);
+        return;
     }
-    flush(f);
+    dispatch(f, r);
+}
+
+static void run(fn *f, json_t *msg)
+{
+    crm_js_run(f->js, run_inside, msg);
 }
 
 static void start_queue(fn *f)
@@ -527,8 +504,12 @@ static void start_queue(fn *f)
 static void on_timer_error(crm_js *js, JSValueRef exc)
 {
     fn *f = crm_js_user(js);
-    if (crm_js_timed_out(js)) exc = timeout_error(f);
     json_t *empty = json_object();
+    if (crm_js_timed_out(js)) {
+        report_timeout(f, empty);
+        json_decref(empty);
+        return;
+    }
     report(f, exc, empty);
     json_decref(empty);
     flush(f);
@@ -707,6 +688,8 @@ static int fn_create(crm_node *n, const json_t *cfg)
     crm_js_set_fn(ctx, natives, "ctxToken", n_ctx_token);
     crm_js_set_fn(ctx, natives, "ctxKeys", n_ctx_keys);
     crm_js_set_fn(ctx, natives, "env", n_env);
+    crm_js_set(ctx, natives, "toJSON", crm_js_prelude_fn(f->js, "toJSON"));
+    crm_js_set(ctx, natives, "fromJSON", crm_js_prelude_fn(f->js, "fromJSON"));
 
     JSValueRef exc = NULL;
     JSValueRef mk = crm_js_eval(f->js, crm_js_function, "function.js", 1, &exc);
@@ -726,6 +709,9 @@ static int fn_create(crm_node *n, const json_t *cfg)
     f->flush = (JSObjectRef)crm_js_get(ctx, f->helpers, "flush");
     f->settle = (JSObjectRef)crm_js_get(ctx, f->helpers, "settle");
     f->close_fn = (JSObjectRef)crm_js_get(ctx, f->helpers, "close");
+    f->drive = (JSObjectRef)crm_js_get(ctx, f->helpers, "drive");
+    f->send_text = (JSObjectRef)crm_js_get(ctx, f->helpers, "sendText");
+    f->last = (JSObjectRef)crm_js_get(ctx, f->helpers, "last");
     f->promise_ctor = (JSObjectRef)crm_js_get(ctx, f->helpers, "Promise");
     JSValueProtect(ctx, f->promise_ctor);
     crm_js_set(ctx, natives, "on", crm_js_get(ctx, f->helpers, "on"));
@@ -782,6 +768,24 @@ static int fn_create(crm_node *n, const json_t *cfg)
     return 0;
 }
 
+static void start_inside(crm_js *js, void *arg)
+{
+    (void)arg;
+    fn *f = crm_js_user(js);
+    JSValueRef exc = NULL;
+    JSValueRef p = crm_js_call(f->js, f->setup, 0, NULL, &exc);
+    if (!p || exc) {
+        f->state = FAILED;
+        json_decref(f->queue);
+        f->queue = NULL;
+        if (crm_js_timed_out(f->js)) report_timeout(f, NULL);
+        else report(f, exc, NULL);
+    } else {
+        settle(f, p, JSValueMakeUndefined(f->ctx), 1);
+    }
+    flush(f);
+}
+
 static void fn_start(crm_node *n)
 {
     fn *f = crm_node_data(n);
@@ -790,19 +794,7 @@ static void fn_start(crm_node *n)
         crm_node_error(n, NULL, "%s", f->broken_text);
         return;
     }
-    if (!f->setup) return;
-    JSValueRef exc = NULL;
-    JSValueRef p = crm_js_call(f->js, f->setup, 0, NULL, &exc);
-    if (!p || exc) {
-        if (crm_js_timed_out(f->js)) exc = timeout_error(f);
-        f->state = FAILED;
-        json_decref(f->queue);
-        f->queue = NULL;
-        report(f, exc, NULL);
-    } else {
-        settle(f, p, JSValueMakeUndefined(f->ctx), 1);
-    }
-    flush(f);
+    if (f->setup) crm_js_run(f->js, start_inside, NULL);
 }
 
 static void fn_input(crm_node *n, json_t *msg)
@@ -819,23 +811,29 @@ static void fn_input(crm_node *n, json_t *msg)
     run(f, msg);
 }
 
-static void fn_close(crm_node *n)
+static void close_inside(crm_js *js, void *arg)
 {
-    fn *f = crm_node_data(n);
-    if (!f) return;
-    if (f->js && !f->broken) {
+    (void)arg;
+    fn *f = crm_js_user(js);
+    crm_node *n = f->n;
+    {
         JSValueRef exc = NULL;
         if (f->fin) {
             crm_js_call(f->js, f->fin, 0, NULL, &exc);
-            if (exc) {
-                if (crm_js_timed_out(f->js)) exc = timeout_error(f);
-                report(f, exc, NULL);
-            }
+            if (crm_js_timed_out(f->js)) report_timeout(f, NULL);
+            else if (exc) report(f, exc, NULL);
         }
         exc = NULL;
         if (f->close_fn) crm_js_call(f->js, f->close_fn, 0, NULL, &exc);
         if (f->clear_status) crm_node_status(n, NULL, NULL, NULL);
     }
+}
+
+static void fn_close(crm_node *n)
+{
+    fn *f = crm_node_data(n);
+    if (!f) return;
+    if (f->js && !f->broken) crm_js_run(f->js, close_inside, NULL);
     fn_free(f);
     crm_node_set_data(n, NULL);
 }

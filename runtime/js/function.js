@@ -104,8 +104,56 @@ function close() {
     flush();
     return pending.length;
 }
+// The message path, one call from C per message (nodes/function.c):
+// drive(body, text, done) runs the body on the message JSON text and answers
+// the JSON text of [entry...]: [port, msg] for each message to send, a
+// string for each entry that is not a message (Node-RED logs its type), and
+// last, when done is asked for, ["done", msg]; or undefined when the body
+// returned a Promise (settle takes over). A throw reaches C with __last.msg
+// kept for the error report.
+const last = { msg: undefined };
+function typeName(v) {
+    if (typeof v !== "object") return typeof v;
+    return v instanceof Uint8Array ? "Buffer" : Array.isArray(v) ? "Array" : "Date";
+}
+function collect(msgs, id, out) {
+    if (msgs === null || msgs === undefined) return out;
+    if (!Array.isArray(msgs)) msgs = [msgs];
+    for (let m = 0; m < msgs.length; m++) {
+        let e = msgs[m];
+        if (e === null || e === undefined) continue;
+        if (!Array.isArray(e)) e = [e];
+        for (let i = 0; i < e.length; i++) {
+            const v = e[i];
+            if (v === null || v === undefined) continue;
+            if (typeof v === "object" && !(v instanceof Uint8Array) && !Array.isArray(v)) {
+                v._msgid = id;
+                out.push([m, v]);
+            } else out.push(typeName(v));
+        }
+    }
+    return out;
+}
+function drive(body, text, special, done) {
+    const msg = special ? __node__.fromJSON(text) : JSON.parse(text);
+    last.msg = msg;
+    const r = body(msg);
+    if (r !== null && typeof r === "object" && r instanceof Promise) {
+        settle(r, msg, 0);
+        flush();
+        return undefined;
+    }
+    const out = collect(r, msg._msgid, []);
+    if (done) out.push(["done", msg]);
+    flush();
+    return out.length ? __node__.toJSON(out) : "";
+}
+function sendText(id, msgs) {
+    const out = collect(msgs, id, []);
+    return out.length ? __node__.toJSON(out) : "";
+}
 function settle(p, m, kind) {
     p.then(v => { __node__.result(v, m, kind); flush(); }, e => { __node__.fail(e, m, kind); flush(); });
 }
-return { flush, on, close, settle, Promise };
+return { flush, on, close, settle, Promise, drive, sendText, last };
 })

@@ -160,6 +160,10 @@ void crm_js_set_timeout(crm_js *s, double ms);
 /* Calls fn (this: undefined) under the watchdog. NULL with *exc set when it
  * threw; crm_js_timed_out() then tells whether the watchdog stopped it. */
 JSValueRef crm_js_call(crm_js *s, JSObjectRef fn, size_t argc, const JSValueRef argv[], JSValueRef *exc);
+/* Runs fn(s, arg) inside the VM: every JavaScriptCore call fn makes then
+ * finds the VM's lock already held, which saves its acquisition per call
+ * (the costly part of a small call). Microtasks run when it returns. */
+void crm_js_run(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg);
 /* Evaluates a script (UTF-8) under the watchdog; url names it in stacks. */
 JSValueRef crm_js_eval(crm_js *s, const char *src, const char *url, int line, JSValueRef *exc);
 bool crm_js_timed_out(const crm_js *s);
@@ -179,6 +183,14 @@ JSValueRef crm_js_from_json(crm_js *s, const json_t *v);
  * undefined, functions and symbols give NULL (a member holding one is left
  * out; an array element becomes null). Dates become their ISO text. */
 json_t *crm_js_to_json(crm_js *s, JSValueRef v);
+/* The JSON text crm_js_from_json hands the engine (malloc'd): markers
+ * stand for Buffers, NaN/Infinity and handles, *special says whether any
+ * does (then the prelude's fromJSON must read it, else JSON.parse can). */
+char *crm_js_json_text(const json_t *v, size_t *len, bool *special);
+/* Parses the prelude's toJSON text back into a value (markers revived). */
+json_t *crm_js_parse_text(const char *text, size_t len);
+/* The prelude's toJSON(v) and fromJSON(text) functions. */
+JSObjectRef crm_js_prelude_fn(const crm_js *s, const char *name);
 /* A JavaScript string from UTF-8 text. */
 JSValueRef crm_js_str(JSContextRef ctx, const char *s, size_t len);
 JSStringRef crm_js_jsstr(const char *s, size_t len);

@@ -564,9 +564,11 @@ def(G, "URL", URL);
 def(G, "URLSearchParams", URLSearchParams);
 
 // ---------------------------------------------------------------- RED.util
+// A live handle of the runtime (an http in message's msg.res): opaque.
+class Handle { constructor(id) { def(this, "_id", id); } }
 function cloneMessage(v) {
     if (v === null || typeof v !== "object") return v;
-    if (natives.isHandle(v)) return v;
+    if (v instanceof Handle) return v;
     if (v instanceof Buffer) return Buffer.from(v);
     if (v instanceof Date) return new Date(v.getTime());
     if (v instanceof RegExp) return v;
@@ -721,11 +723,38 @@ function evaluateNodeProperty(value, type, node, msg, callback) {
     if (err) throw err;
     return r;
 }
+// ---------------------------------------------------------------- crossing
+// Values cross to C as JSON text with markers for what JSON lacks (see
+// sandbox.c): {"\u0001b": hex} a Buffer, {"\u0001n": "NaN"} a number JSON
+// cannot hold, {"\u0001h": id} a live handle (msg.res), kept opaque here.
+function hex(b) {
+    let s = "";
+    for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
+    return s;
+}
+function replacer(k, v) {
+    const o = this[k];
+    if (typeof o === "number") return Number.isFinite(o) ? o : { "\u0001n": String(o) };
+    if (o instanceof Uint8Array) return { "\u0001b": hex(o) };
+    if (o instanceof Handle) return { "\u0001h": o._id };
+    return v;
+}
+function reviver(k, v) {
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+        if ("\u0001b" in v) return Buffer.from(v["\u0001b"], "hex");
+        if ("\u0001n" in v) return Number(v["\u0001n"]);
+        if ("\u0001h" in v) return new Handle(v["\u0001h"]);
+    }
+    return v;
+}
+const toJSON = v => JSON.stringify(v, replacer);
+const fromJSON = text => JSON.parse(text, reviver);
+
 const REDutil = {
     cloneMessage: cloneTop, getMessageProperty, setMessageProperty, getObjectProperty, setObjectProperty,
     normalisePropertyExpression, compareObjects, ensureString, ensureBuffer, encodeObject, evaluateNodeProperty,
     generateId: () => natives.generateId(),
 };
 def(G, "RED", { util: REDutil });
-return true;
+return { toJSON, fromJSON, replacer };
 })

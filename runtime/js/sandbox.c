@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "js.h"
+#include "strbuf.h"
 
 extern const char crm_js_prelude[];
 
@@ -54,6 +55,10 @@ struct crm_js {
     jtimer *timers;
     double next_timer_id;
     void (*on_error)(crm_js *s, JSValueRef exc);
+    JSObjectRef trampoline;   /* native: runs tr_fn inside the VM, protected */
+    JSObjectRef tojson, fromjson; /* the prelude's, protected */
+    void (*tr_fn)(crm_js *s, void *arg);
+    void *tr_arg;
 };
 
 static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -317,10 +322,7 @@ static JSValueRef from_json(crm_js *s, const json_t *v, int depth)
     return JSValueMakeUndefined(ctx);
 }
 
-JSValueRef crm_js_from_json(crm_js *s, const json_t *v)
-{
-    return from_json(s, v, 0);
-}
+
 
 static json_t *string_json(JSContextRef ctx, JSValueRef v)
 {
@@ -393,9 +395,209 @@ static json_t *to_json(crm_js *s, JSValueRef v, int depth)
     return r;
 }
 
+
+
+/* The JSON crossing: one engine call each way (see prelude.js). */
+
+static void put_str(strbuf *sb, const char *p, size_t n)
+{
+    static const char hexd[] = "0123456789abcdef";
+    sb_putc(sb, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        sb_putn(sb, p + run, i - run);
+        run = i + 1;
+        if (c == '"') sb_puts(sb, "\\\"");
+        else if (c == '\\') sb_puts(sb, "\\\\");
+        else {
+            char u[7] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15], 0};
+            sb_puts(sb, u);
+        }
+    }
+    sb_putn(sb, p + run, n - run);
+    sb_putc(sb, '"');
+}
+
+static void put_json(strbuf *sb, const json_t *v, bool *special, int depth)
+{
+    switch (json_typeof(v)) {
+    case JSON_NULL: sb_puts(sb, "null"); return;
+    case JSON_TRUE: sb_puts(sb, "true"); return;
+    case JSON_FALSE: sb_puts(sb, "false"); return;
+    case JSON_INTEGER:
+    case JSON_REAL: {
+        double d = crm_num_value(v);
+        char buf[32];
+        if (isfinite(d)) {
+            sb_puts(sb, crm_fmt_number(d, buf));
+        } else {
+            *special = true;
+            sb_printf(sb, "{\"\\u0001n\":\"%s\"}", crm_fmt_number(d, buf));
+        }
+        return;
+    }
+    case JSON_STRING: put_str(sb, json_string_value(v), json_string_length(v)); return;
+    case JSON_ARRAY: {
+        sb_putc(sb, '[');
+        if (depth < MAX_DEPTH) {
+            size_t i;
+            json_t *x;
+            json_array_foreach(v, i, x) {
+                if (i) sb_putc(sb, ',');
+                put_json(sb, x, special, depth + 1);
+            }
+        }
+        sb_putc(sb, ']');
+        return;
+    }
+    case JSON_OBJECT: {
+        if (crm_is_buf(v)) {
+            static const char hexd[] = "0123456789abcdef";
+            size_t len;
+            const unsigned char *d = crm_buf_data(v, &len);
+            *special = true;
+            sb_puts(sb, "{\"\\u0001b\":\"");
+            for (size_t i = 0; i < len; i++) {
+                char h[2] = {hexd[d[i] >> 4], hexd[d[i] & 15]};
+                sb_putn(sb, h, 2);
+            }
+            sb_puts(sb, "\"}");
+            return;
+        }
+        if (crm_is_handle(v)) {
+            *special = true;
+            sb_printf(sb, "{\"\\u0001h\":%lld}", crm_handle_id(v));
+            return;
+        }
+        sb_putc(sb, '{');
+        if (depth < MAX_DEPTH) {
+            const char *k;
+            size_t klen;
+            json_t *x;
+            bool first = true;
+            json_object_keylen_foreach((json_t *)v, k, klen, x) {
+                if (!first) sb_putc(sb, ',');
+                first = false;
+                put_str(sb, k, klen);
+                sb_putc(sb, ':');
+                put_json(sb, x, special, depth + 1);
+            }
+        }
+        sb_putc(sb, '}');
+        return;
+    }
+    }
+}
+
+char *crm_js_json_text(const json_t *v, size_t *len, bool *special)
+{
+    strbuf sb = SB_INIT;
+    *special = false;
+    put_json(&sb, v, special, 0);
+    *len = sb.len;
+    return sb_take(&sb);
+}
+
+JSObjectRef crm_js_prelude_fn(const crm_js *s, const char *name)
+{
+    return !strcmp(name, "toJSON") ? s->tojson : !strcmp(name, "fromJSON") ? s->fromjson : NULL;
+}
+
+JSValueRef crm_js_from_json(crm_js *s, const json_t *v)
+{
+    if (!v) return JSValueMakeUndefined(s->ctx);
+    if (!json_is_object(v) && !json_is_array(v)) return from_json(s, v, 0);
+    strbuf sb = SB_INIT;
+    bool special = false;
+    put_json(&sb, v, &special, 0);
+    JSValueRef r = NULL;
+    if (special && s->fromjson) {
+        JSValueRef arg = crm_js_str(s->ctx, sb.data, sb.len);
+        r = JSObjectCallAsFunction(s->ctx, s->fromjson, NULL, 1, &arg, NULL);
+    } else {
+        JSStringRef text = crm_js_jsstr(sb.data, sb.len);
+        r = JSValueMakeFromJSONString(s->ctx, text);
+        JSStringRelease(text);
+    }
+    sb_free(&sb);
+    return r ? r : from_json(s, v, 0);
+}
+
+/* Replaces the markers of prelude.js's replacer in a parsed value. */
+static json_t *revive(json_t *v)
+{
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            json_t *r = revive(x);
+            if (r != x) json_array_set_new(v, i, r);
+        }
+        return v;
+    }
+    if (!json_is_object(v)) return v;
+    if (json_object_size(v) == 1) {
+        const char *k = json_object_iter_key(json_object_iter(v));
+        if (k[0] == '\x01' && k[1] && !k[2]) {
+            json_t *x = json_object_get(v, k);
+            json_t *r = NULL;
+            if (k[1] == 'b' && json_is_string(x)) {
+                const char *h = json_string_value(x);
+                size_t n = json_string_length(x) / 2;
+                unsigned char *bytes = malloc(n + 1);
+                for (size_t i = 0; i < n; i++) bytes[i] = (unsigned char)(crm_hexval(h[2 * i]) << 4 | crm_hexval(h[2 * i + 1]));
+                r = crm_buf_new(bytes, n);
+                free(bytes);
+            } else if (k[1] == 'n' && json_is_string(x)) {
+                r = crm_num(crm_str_to_number(json_string_value(x)));
+            } else if (k[1] == 'h' && json_is_number(x)) {
+                r = crm_handle_new((long long)crm_num_value(x));
+            }
+            if (r) {
+                json_decref(v);
+                return r;
+            }
+        }
+    }
+    const char *k;
+    json_t *x;
+    void *tmp;
+    json_object_foreach_safe(v, tmp, k, x) {
+        json_t *r = revive(x);
+        if (r != x) json_object_set_new_nocheck(v, k, r);
+    }
+    return v;
+}
+
+json_t *crm_js_parse_text(const char *text, size_t len)
+{
+    json_t *j = crm_parse(text, len, NULL, 0);
+    if (j && memmem(text, len, "\\u0001", 6)) {
+        json_incref(j);
+        json_t *out = revive(j);
+        json_decref(j);
+        j = out;
+    }
+    return j;
+}
+
 json_t *crm_js_to_json(crm_js *s, JSValueRef v)
 {
-    return v ? to_json(s, v, 0) : NULL;
+    if (!v) return NULL;
+    if (!s->tojson || !JSValueIsObject(s->ctx, v)) return to_json(s, v, 0);
+    JSValueRef exc = NULL;
+    JSValueRef r = JSObjectCallAsFunction(s->ctx, s->tojson, NULL, 1, &v, &exc);
+    if (!r || exc) return to_json(s, v, 0); /* cyclic: walk it, depth-limited */
+    if (!JSValueIsString(s->ctx, r)) return NULL; /* a function */
+    JSStringRef js = JSValueToStringCopy(s->ctx, r, NULL);
+    size_t len;
+    char *text = crm_js_jsstr_utf8(js, &len);
+    JSStringRelease(js);
+    json_t *j = crm_js_parse_text(text, len);
+    free(text);
+    return j;
 }
 
 /* Timers ---------------------------------------------------------------------------- */
@@ -414,11 +616,18 @@ static void timer_unlink(jtimer *t)
     if (*pp) *pp = t->next;
 }
 
+static void timer_fire_inside(crm_js *s, void *arg);
+
 static void timer_fire(crm_node *n, void *arg)
 {
     (void)n;
     jtimer *t = arg;
-    crm_js *s = t->s;
+    crm_js_run(t->s, timer_fire_inside, t);
+}
+
+static void timer_fire_inside(crm_js *s, void *arg)
+{
+    jtimer *t = arg;
     if (!t->repeat) {
         t->t = NULL; /* fired: the engine dropped it */
         timer_unlink(t);
@@ -556,6 +765,32 @@ static JSValueRef js_is_handle(JSContextRef ctx, JSObjectRef f, JSObjectRef self
 
 /* Sandboxes ------------------------------------------------------------------------------ */
 
+static JSValueRef js_trampoline(JSContextRef ctx, JSObjectRef f, JSObjectRef self, size_t argc,
+                                const JSValueRef argv[], JSValueRef *exc)
+{
+    (void)f;
+    (void)self;
+    (void)argc;
+    (void)argv;
+    (void)exc;
+    crm_js *s = crm_js_of(ctx);
+    void (*fn)(crm_js *, void *) = s->tr_fn;
+    void *arg = s->tr_arg;
+    s->tr_fn = NULL;
+    if (fn) fn(s, arg);
+    return JSValueMakeUndefined(ctx);
+}
+
+void crm_js_run(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg)
+{
+    s->tr_fn = fn;
+    s->tr_arg = arg;
+    crm_js *outer = s->grp->running;
+    if (!outer) enter(s);
+    JSObjectCallAsFunction(s->ctx, s->trampoline, NULL, 0, NULL, NULL);
+    if (!outer) s->grp->running = NULL;
+}
+
 crm_js *crm_js_of(JSContextRef ctx)
 {
     return JSObjectGetPrivate(JSContextGetGlobalObject(ctx));
@@ -572,6 +807,8 @@ crm_js *crm_js_new(crm_node *n, void *user, char **err)
     JSObjectRef global = JSContextGetGlobalObject(s->ctx);
     JSObjectSetPrivate(global, s);
 
+    s->trampoline = JSObjectMakeFunctionWithCallback(s->ctx, NULL, js_trampoline);
+    JSValueProtect(s->ctx, s->trampoline);
     JSObjectRef natives = JSObjectMake(s->ctx, NULL, NULL);
     crm_js_set_fn(s->ctx, natives, "setTimeout", js_set_timeout);
     crm_js_set_fn(s->ctx, natives, "setInterval", js_set_interval);
@@ -583,14 +820,14 @@ crm_js *crm_js_new(crm_node *n, void *user, char **err)
 
     JSValueRef exc = NULL;
     JSValueRef setup = crm_js_eval(s, crm_js_prelude, "prelude.js", 1, &exc);
-    JSValueRef bproto = NULL;
+    JSValueRef bproto = NULL, ret = NULL;
     if (setup && JSValueIsObject(s->ctx, setup)) {
         JSValueRef arg = natives;
-        crm_js_call(s, (JSObjectRef)setup, 1, &arg, &exc);
+        ret = crm_js_call(s, (JSObjectRef)setup, 1, &arg, &exc);
         JSValueRef buffer = crm_js_get(s->ctx, global, "Buffer");
         if (buffer && JSValueIsObject(s->ctx, buffer)) bproto = crm_js_get(s->ctx, (JSObjectRef)buffer, "prototype");
     }
-    if (exc || !bproto || !JSValueIsObject(s->ctx, bproto)) {
+    if (exc || !bproto || !JSValueIsObject(s->ctx, bproto) || !ret || !JSValueIsObject(s->ctx, ret)) {
         char *text = exc ? crm_js_to_utf8(s->ctx, exc) : NULL;
         if (err && asprintf(err, "the JavaScript prelude failed: %s", text ? text : "?") < 0) *err = NULL;
         free(text);
@@ -599,6 +836,10 @@ crm_js *crm_js_new(crm_node *n, void *user, char **err)
     }
     s->buffer_proto = (JSObjectRef)bproto;
     JSValueProtect(s->ctx, bproto);
+    s->tojson = (JSObjectRef)crm_js_get(s->ctx, (JSObjectRef)ret, "toJSON");
+    s->fromjson = (JSObjectRef)crm_js_get(s->ctx, (JSObjectRef)ret, "fromJSON");
+    JSValueProtect(s->ctx, s->tojson);
+    JSValueProtect(s->ctx, s->fromjson);
     return s;
 }
 
@@ -612,6 +853,9 @@ void crm_js_free(crm_js *s)
         timer_free(t);
     }
     if (s->buffer_proto) JSValueUnprotect(s->ctx, s->buffer_proto);
+    if (s->trampoline) JSValueUnprotect(s->ctx, s->trampoline);
+    if (s->tojson) JSValueUnprotect(s->ctx, s->tojson);
+    if (s->fromjson) JSValueUnprotect(s->ctx, s->fromjson);
     JSObjectSetPrivate(JSContextGetGlobalObject(s->ctx), NULL);
     if (s->grp->running == s) s->grp->running = NULL;
     JSGlobalContextRelease(s->ctx);

@@ -1,7 +1,7 @@
 /* bench_hops.c: what a message hop costs. Builds a chain of N nodes of one
- * type (junction, link, change) in one flow, pushes M messages through it
+ * type (junction, link, change, function) in one flow, pushes M messages through it
  * and reports deliveries per second and nanoseconds per hop.
- *   bench_hops [junction|link|change] [N=10] [M=200000] [WINDOW=64 in flight] [loop|thread]
+ *   bench_hops [junction|link|change|function] [N=10] [M=200000] [WINDOW=64 in flight] [loop|thread]
  * INJECT "loop" (the default) measures the way nodered-chain.js does: the
  * sink sends the next message into the chain's first node as each one
  * arrives, on the flow's own thread. "thread" pushes every message from the
@@ -57,6 +57,9 @@ static json_t *chain(const char *kind, int n)
         if (!strcmp(kind, "change")) {
             node = json_pack("{s:s,s:s,s:[{s:s,s:s,s:s,s:s,s:s}]}", "id", id, "type", "change", "rules", "t", "set", "p",
                              "payload", "pt", "msg", "to", "x", "tot", "str");
+        } else if (!strcmp(kind, "function")) {
+            node = json_pack("{s:s,s:s,s:s,s:i}", "id", id, "type", "function", "func",
+                             "msg.payload = msg.payload + 1;\nreturn msg;", "outputs", 1);
         } else if (!strcmp(kind, "link")) {
             /* a link out / link in pair counts as two hops */
             char in[40];
@@ -93,7 +96,7 @@ int main(int argc, char **argv)
     long window = argc > 4 ? atol(argv[4]) : 64;
     inject_from_loop = argc <= 5 || strcmp(argv[5], "thread") != 0;
     if (n < 1 || m < 1 || window < 1) {
-        fprintf(stderr, "usage: bench_hops [junction|link|change] [N>=1] [M>=1] [WINDOW>=1] [loop|thread]\n");
+        fprintf(stderr, "usage: bench_hops [junction|link|change|function] [N>=1] [M>=1] [WINDOW>=1] [loop|thread]\n");
         return 2;
     }
     crm_register_type(&sink);

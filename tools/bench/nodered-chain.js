@@ -1,8 +1,8 @@
 // nodered-chain.js: the Node-RED side of bench_hops.c, measured the same way:
-// a chain of N nodes of one type (junction, link, change) ending in a
+// a chain of N nodes of one type (junction, link, change, function) ending in a
 // counting sink, M messages pushed into its first node with at most WINDOW in
 // flight, deliveries per second and nanoseconds per hop.
-//   node tools/bench/nodered-chain.js [junction|link|change] [N=10] [M=200000] [WINDOW=64]
+//   node tools/bench/nodered-chain.js [junction|link|change|function] [N=10] [M=200000] [WINDOW=64]
 // Output line: the same shape as bench_hops prints.
 'use strict';
 const {start} = require('./nodered-harness');
@@ -15,6 +15,9 @@ function chain(kind, n) {
     if (kind === 'change') {
       flows.push({id, type: 'change', z: 't', x: 1, y: 1, wires: [[next]],
         rules: [{t: 'set', p: 'payload', pt: 'msg', to: 'x', tot: 'str'}]});
+    } else if (kind === 'function') {
+      flows.push({id, type: 'function', z: 't', x: 1, y: 1, wires: [[next]], outputs: 1,
+        func: 'msg.payload = msg.payload + 1;\nreturn msg;'});
     } else if (kind === 'link') {
       // a link out / link in pair counts as two hops, as in bench_hops.c
       flows.push({id, type: 'link out', z: 't', x: 1, y: 1, mode: 'link', links: [`${id}-in`], wires: []});
