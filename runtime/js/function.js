@@ -66,7 +66,7 @@ function contextOf(scope) {
             if (Array.isArray(key)) {
                 key.forEach((k, i) => set1(scope, k, Array.isArray(value) ? value[i] : (i === 0 ? value : undefined), store));
             } else set1(scope, key, value, store);
-            if (cb) cb(null);
+            if (cb) cb();
         },
         keys(store, cb) {
             if (typeof store === "function") { cb = store; store = undefined; }

@@ -529,7 +529,7 @@ class URL {
         def(this, "_port", port);
         def(this, "_pathname", isSpecial ? encPath(path) : path);
         def(this, "_search", search.length > 1 ? encQuery(search) : "");
-        def(this, "_hash", hash.length > 1 ? encPath(hash) : "");
+        def(this, "_hash", hash.length > 1 ? "#" + encPath(hash.slice(1)) : "");
         def(this, "_hasAuthority", isSpecial || m[2].startsWith("//"));
         const sp = new URLSearchParams(this._search);
         sp._url = this;
