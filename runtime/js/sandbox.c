@@ -149,14 +149,9 @@ static void enter(crm_js *s)
 JSStringRef crm_js_jsstr(const char *s, size_t len)
 {
     if (!len) return JSStringCreateWithUTF8CString("");
-    /* a per-thread scratch buffer: UTF-16 never has more units than UTF-8 bytes */
-    static _Thread_local JSChar *u;
-    static _Thread_local size_t cap;
-    if (len > cap) {
-        free(u);
-        cap = len < 256 ? 256 : len;
-        u = malloc(cap * sizeof *u);
-    }
+    /* UTF-16 never has more units than UTF-8 has bytes */
+    JSChar stackbuf[256] = {0}; /* zeroed: gcc cannot see every unit passed on is written */
+    JSChar *u = len <= 256 ? stackbuf : calloc(len, sizeof *u);
     size_t n = 0;
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
     while (p < end) {
@@ -183,7 +178,9 @@ JSStringRef crm_js_jsstr(const char *s, size_t len)
             u[n++] = (JSChar)cp;
         }
     }
-    return JSStringCreateWithCharacters(u, n);
+    JSStringRef r = JSStringCreateWithCharacters(u, n);
+    if (u != stackbuf) free(u);
+    return r;
 }
 
 JSValueRef crm_js_str(JSContextRef ctx, const char *s, size_t len)

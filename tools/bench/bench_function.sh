@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# bench_function.sh: the function node (issue 14) beside Node-RED 4.1.15.
+#   a. a chain of 10 function nodes (msg.payload = msg.payload + 1) in
+#      deliveries/s (bench_hops function / nodered-chain.js function)
+#   b. http in -> function -> http response under wrk (rounds.sh, with the
+#      bare libmicrohttpd program as the ceiling)
+#   c. start to first answer, and idle RSS after 10,000 messages, of a flow
+#      whose requests pass 1 and 100 function nodes
+#
+#   tools/bench/bench_function.sh [BUILD=build-bench]
+# Node-RED is used from tools/bench/node_modules (run.sh installs it).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build-bench}
+BENCH=tools/bench
+NR_RED=$BENCH/node_modules/node-red/red.js
+TMP=$(mktemp -d)
+PID=""
+cleanup() {
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+[ -x "$BUILD/carmine" ] && [ -x "$BUILD/bench_hops" ] || { echo "bench_function: build $BUILD first" >&2; exit 1; }
+HAVE_NR=0
+[ -f "$NR_RED" ] && command -v node >/dev/null && HAVE_NR=1
+
+# flows: /hello through one function node; /n through a chain of N
+python3 - "$TMP" <<'PY'
+import json, sys
+tmp = sys.argv[1]
+def flow(n, path, func):
+    nodes = [{"id": "t", "type": "tab", "label": "bench"},
+             {"id": "in", "type": "http in", "z": "t", "url": path, "method": "get", "x": 1, "y": 1, "wires": [["f0"]]}]
+    for i in range(n):
+        nxt = "f%d" % (i + 1) if i + 1 < n else "out"
+        nodes.append({"id": "f%d" % i, "type": "function", "z": "t", "func": func, "outputs": 1, "timeout": 0,
+                      "initialize": "", "finalize": "", "libs": [], "x": 1, "y": 1, "wires": [[nxt]]})
+    nodes.append({"id": "out", "type": "http response", "z": "t", "statusCode": "", "headers": {}, "x": 1, "y": 1, "wires": []})
+    return nodes
+json.dump(flow(1, "/hello", 'msg.payload = "Hello World!";\nreturn msg;'), open(tmp + "/hello.json", "w"))
+for n in (1, 100):
+    json.dump(flow(n, "/n", "msg.payload = (msg.payload || 0) + 1;\nreturn msg;"), open(tmp + "/fn%d.json" % n, "w"))
+PY
+
+echo "a. chain of 10 function nodes"
+for r in 1 2; do
+    "$BUILD/bench_hops" function 10 100000 | sed "s/^/  carmine round $r: /"
+    [ $HAVE_NR = 1 ] && node "$BENCH/nodered-chain.js" function 10 20000 2>/dev/null | grep 'chain of' | sed "s/^/  node-red round $r: /"
+done
+
+echo "b. http in -> function -> http response"
+"$BENCH/rounds.sh" "$BUILD" "$TMP/hello.json" /hello 50 5 2 ../shared/bench/mhd_hello.c | sed 's/^/  /'
+
+echo "c. start to first answer, idle RSS after 10,000 messages"
+[ $HAVE_NR = 1 ] && echo 'module.exports = { credentialSecret: false, logging: { console: { level: "warn" } } };' >"$TMP/nr-settings.js"
+PORT=$((23000 + RANDOM % 20000))
+measure() { # kind flows
+    PORT=$((PORT + 1))
+    while ss -Htan "( sport = :$PORT )" | grep -q .; do PORT=$((PORT + 1)); done
+    local t0 t1
+    t0=$(date +%s%N)
+    case $1 in
+        carmine) "$BUILD/carmine" -p "$PORT" "$2" >/dev/null 2>&1 & ;;
+        nodered) node "$NR_RED" -u "$TMP/nr-user-$PORT" -s "$TMP/nr-settings.js" -p "$PORT" "$2" >/dev/null 2>&1 & ;;
+    esac
+    PID=$!
+    for _ in $(seq 2000); do
+        curl -s -o /dev/null "http://127.0.0.1:$PORT/n" && break
+        sleep 0.005
+    done
+    t1=$(date +%s%N)
+    python3 - "$PORT" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+for i in range(10000):
+    c.request("GET", "/n")
+    c.getresponse().read()
+PY
+    sleep 2
+    local rss
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+    printf "  %-8s %-10s first answer %6.0f ms   idle RSS after 10,000 messages %6.1f MB\n" "$1" "$(basename "$2" .json)" \
+        "$(echo "($t1 - $t0) / 1000000" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+    kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+    PID=""
+}
+for f in fn1 fn100; do
+    measure carmine "$TMP/$f.json"
+    [ $HAVE_NR = 1 ] && measure nodered "$TMP/$f.json"
+done
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
