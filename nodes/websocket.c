@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "carmine.h"
 #include "http.h"
@@ -37,7 +38,6 @@ typedef struct wsconn {
     crm_conn *c;
     char id[17];
     crm_ws_parser p;
-    void *urh;
     bool open, closing, pending_hb;
     strbuf hs;          /* client: the handshake answer so far */
     char key[25];
@@ -158,8 +158,6 @@ static void ws_send(wsconn *w, int op, const void *d, size_t len)
     crm_conn_write(w->c, f.data, f.len);
     sb_free(&f);
 }
-
-static void release_urh(void *ctx) { crm_ws_release(ctx); }
 
 static void wsconn_free(wscfg *s, wsconn *w, bool now)
 {
@@ -345,18 +343,16 @@ static void on_accept(crm_node *cfg, void *arg)
     crm_ws_socket *sock = arg;
     wscfg *s = crm_node_data(cfg);
     if (!s || s->closing) {
-        crm_ws_release(sock->urh);
+        close(sock->fd);
         free(sock);
         return;
     }
     wsconn *w = calloc(1, sizeof *w);
     w->cfg = cfg;
     w->open = true;
-    w->urh = sock->urh;
     crm_make_id(w->id);
     crm_ws_parser_init(&w->p, true, MAX_PAYLOAD);
     w->c = crm_conn_adopt(cfg, sock->fd, &cbs, w);
-    crm_conn_set_release(w->c, release_urh, sock->urh);
     w->next = s->conns;
     s->conns = w;
     s->count++;

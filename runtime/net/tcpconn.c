@@ -26,22 +26,12 @@ struct crm_conn {
     crm_timer *close_timer;
     char remote[64];
     int rport;
-    void (*release)(void *ctx);
-    void *release_ctx;
 };
 
 static void close_fd(crm_conn *c)
 {
-    if (c->fd < 0) return;
-    if (c->release) c->release(c->release_ctx);
-    else close(c->fd);
+    if (c->fd >= 0) close(c->fd);
     c->fd = -1;
-}
-
-void crm_conn_set_release(crm_conn *c, void (*release)(void *ctx), void *ctx)
-{
-    c->release = release;
-    c->release_ctx = ctx;
 }
 
 static void update_events(crm_conn *c)

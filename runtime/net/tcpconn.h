@@ -44,10 +44,6 @@ void crm_conn_set_arg(crm_conn *c, void *arg);
 /* Stops (false) or resumes reading (backpressure). */
 void crm_conn_pause(crm_conn *c, bool paused);
 
-/* Instead of close(fd), the connection calls release(ctx) when it closes
- * (a socket libmicrohttpd handed over after an upgrade). */
-void crm_conn_set_release(crm_conn *c, void (*release)(void *ctx), void *ctx);
-
 /* A listening socket on port (all addresses, IPv6 dual stack like Node's
  * listen(port), IPv4 when IPv6 is not there); -1 with errno. */
 int crm_tcp_listen(int port, const char *host);

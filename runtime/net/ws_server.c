@@ -1,7 +1,9 @@
 /* ws_server.c: see ws_server.h. */
 #include "ws_server.h"
 
+#include <fcntl.h>
 #include <microhttpd.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +30,7 @@ typedef struct {
 static void drop_socket(void *arg)
 {
     crm_ws_socket *s = arg;
-    crm_ws_release(s->urh);
+    close(s->fd);
     free(s);
 }
 
@@ -38,8 +40,16 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
     (void)c, (void)req_cls;
     pending *p = cls;
     crm_ws_socket *s = malloc(sizeof *s + extra_len + 1);
-    s->fd = sock;
-    s->urh = urh;
+    /* The connection gets its own descriptor and libmicrohttpd is done with
+     * the upgrade at once: its handle dies with the daemon, which stops
+     * before the flows' nodes close. */
+    s->fd = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    if (s->fd < 0) {
+        free(s);
+        free(p);
+        return;
+    }
     s->extra_len = extra_len;
     if (extra_len) memcpy(s->extra, extra, extra_len);
     /* the listener may have gone since the handshake */
@@ -146,9 +156,4 @@ void crm_ws_unlisten(const char *path, crm_node *listener)
             break;
         }
     pthread_mutex_unlock(&lock);
-}
-
-void crm_ws_release(void *urh)
-{
-    if (urh) MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }

@@ -11,8 +11,7 @@
 #include "carmine.h"
 
 typedef struct {
-    int fd;
-    void *urh;           /* give it back with crm_ws_release() */
+    int fd;              /* the connection's own descriptor: close it */
     size_t extra_len;    /* bytes read past the handshake */
     char extra[];
 } crm_ws_socket;
@@ -24,7 +23,5 @@ typedef void (*crm_ws_accept_fn)(crm_node *listener, void *sock);
  * listener has it. */
 int crm_ws_listen(const char *path, crm_node *listener, crm_ws_accept_fn accept);
 void crm_ws_unlisten(const char *path, crm_node *listener);
-/* Closes an upgraded socket (libmicrohttpd's MHD_upgrade_action). */
-void crm_ws_release(void *urh);
 
 #endif
