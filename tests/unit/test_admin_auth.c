@@ -280,7 +280,7 @@ int main(void)
     /* the password check takes as long for an unknown user name as for a
      * known one with a wrong password (it told them apart: ~0 ms against a
      * bcrypt's time); three of each, each name used once (the attempt limit) */
-    double known = 0, unknown = 0;
+    double known = 1e9, unknown = 1e9; /* the fastest of each: a stall of a loaded machine only adds */
     for (int i = 0; i < 3; i++) {
         char name[32];
         double t0 = now_ms();
@@ -290,10 +290,10 @@ int main(void)
         free(login(a, "node-red-admin", name, "wrong", "*"));
         double t2 = now_ms();
         CHECK(reply.status == 403);
-        known += t1 - t0;
-        unknown += t2 - t1;
+        if (t1 - t0 < known) known = t1 - t0;
+        if (t2 - t1 < unknown) unknown = t2 - t1;
     }
-    printf("password check: known user %.1f ms, unknown user %.1f ms (3 each)\n", known, unknown);
+    printf("password check: known user %.1f ms, unknown user %.1f ms (fastest of 3 each)\n", known, unknown);
     CHECK(unknown > known * 0.5);
 
     /* revoke: the token stops working */
