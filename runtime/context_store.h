@@ -47,7 +47,7 @@ struct ctxstore {
      * and are written again at every flush until one succeeds */
     unsigned failed_flushes; /* in a row; 0: the last flush wrote everything */
     size_t unwritten;        /* scopes the last flush could not write */
-    char write_error[512];   /* the last failure, "" when none */
+    char write_error[1024];  /* the last failure, "" when none */
     pthread_mutex_t lock;
     crm_runtime *rt;
 };
