@@ -20,6 +20,7 @@ struct crm_typed {
     jsonata *expr;
     bool legacy_msg;  /* the expression names `msg` */
     jsonata_frame *frame;
+    jsonata_limits limits; /* the deadline of one evaluation: setting jsonataTimeout */
     crm_node *node;
 };
 
@@ -151,6 +152,11 @@ crm_typed *crm_typed_new(crm_node *n, const char *type, const json_t *value, cha
             goto fail;
         }
         t->legacy_msg = names_msg(s);
+        /* Carmine's own setting (Node-RED has none): a runaway expression
+         * fails with U1001 instead of holding the node's loop forever */
+        double ms = JSONATA_DEFAULT_TIMEOUT_MS;
+        if (n && crm_node_runtime(n)) ms = crm_cfg_num(crm_node_settings(n), "jsonataTimeout", ms);
+        t->limits.timeout_ms = ms > 0 ? ms : 0;
         t->frame = jsonata_frame_new();
         bind_nodered(t->frame, n);
     } else if (!strcmp(ty, "env")) {
@@ -266,7 +272,7 @@ int crm_typed_eval_with(crm_node *n, const crm_typed *t, const json_t *msg, json
         }
         jsonata_error je;
         memset(&je, 0, sizeof je);
-        int rc = jsonata_eval(t->expr, input, frame, NULL, out, &je);
+        int rc = jsonata_eval(t->expr, input, frame, &t->limits, out, &je);
         json_decref(wrap);
         if (tmp) jsonata_frame_free(tmp);
         if (rc) {

@@ -34,10 +34,21 @@ void jsonata_frame_bind_fn(jsonata_frame *f, const char *name, const char *signa
                            jsonata_native fn, void *ctx);
 void jsonata_frame_free(jsonata_frame *f);
 
+/* Limits of one evaluation. timeout_ms and max_depth: 0 = none (U1001 when
+ * exceeded). max_string (bytes of one string) and max_items (items of one
+ * array): 0 = the defaults below (U1003 / U1004 when exceeded); a NULL
+ * limits pointer means the defaults too. */
 typedef struct {
     double timeout_ms;
     int max_depth;
-} jsonata_limits; /* 0 = none */
+    size_t max_string;
+    size_t max_items;
+} jsonata_limits;
+
+#define JSONATA_MAX_STRING ((size_t)128 << 20) /* 128 MiB */
+#define JSONATA_MAX_ITEMS ((size_t)10000000)
+/* the default deadline of expressions in nodes (setting jsonataTimeout, ms) */
+#define JSONATA_DEFAULT_TIMEOUT_MS 5000
 
 /* Evaluates e against input (borrowed, NULL = undefined). Returns 0 with
  * *result a NEW ref (NULL = undefined), or -1 with err. frame and limits may be

@@ -51,8 +51,20 @@ bool jeval_fail(jeval *E, const char *code, int position, const char *token, con
 
 /* Frames -------------------------------------------------------------------- */
 
+/* Frames and functions that live until the evaluation ends are counted: an
+ * evaluation that piles up more of them (runaway recursion the trampoline
+ * cannot run in constant memory) fails with U1001 instead of growing without
+ * bound. 2 million of them is some 300 MB. */
+#define MAX_KEPT_ALLOCS 2000000u
+
+static void count_alloc(jeval *E)
+{
+    if (++E->nalloc > MAX_KEPT_ALLOCS) jeval_fail(E, "U1001", 0, NULL, NULL);
+}
+
 jframe *jframe_new(jeval *E, jframe *parent)
 {
+    count_alloc(E);
     jframe *f = calloc(1, sizeof *f);
     f->parent = parent;
     f->b = f->inl;
@@ -86,6 +98,7 @@ static jframe *call_frame_new(jeval *E, jframe *parent)
 static void frame_release(jeval *E, jframe *f)
 {
     if (f->captured) {
+        count_alloc(E);
         f->next_alloc = E->frames;
         E->frames = f;
         return;
@@ -94,6 +107,33 @@ static void frame_release(jeval *E, jframe *f)
         if (!(i < 32 && (f->borrowed >> i) & 1)) jv_decref(f->b[i].val);
     f->next_alloc = E->spare_frames;
     E->spare_frames = f;
+}
+
+/* Takes references on the call arguments a frame chain holds borrowed (they
+ * must outlive the call that lent them), without marking it captured. */
+static void own_args(jframe *f)
+{
+    for (; f && !f->captured; f = f->parent) {
+        for (int i = 0; i < f->n && i < 32; i++)
+            if ((f->borrowed >> i) & 1) jv_incref(f->b[i].val);
+        f->borrowed = 0;
+    }
+}
+
+/* A thunk: the pending tail call a lambda body returns (see apply_fn). */
+static inline jfunc *as_thunk(json_t *v)
+{
+    jfunc *f = (jfunc *)v;
+    return jv_is_func(v) && f->kind == F_LAMBDA && f->node && f->node->thunk ? f : NULL;
+}
+
+/* A call or block frame whose scope ends while a thunk made in it is still to
+ * be run: released by the trampoline once it has evaluated the tail call's
+ * function and arguments, so tail recursion runs in constant memory. */
+static void hold_frame(jfunc *th, jframe *f)
+{
+    f->next_alloc = th->held;
+    th->held = f;
 }
 
 static void capture(jframe *f)
@@ -175,6 +215,7 @@ static bool frame_has(jeval *E, jframe *f, const char *name)
 
 jfunc *jfunc_new(jeval *E, fkind kind)
 {
+    count_alloc(E);
     jfunc *fn = calloc(1, sizeof *fn);
     fn->h.type = JT_FUNC;
     fn->h.refcount = (size_t)-1;
@@ -996,11 +1037,12 @@ static json_t *eval_group(jeval *E, jgroup *g, json_t *input, jframe *env)
         jframe *venv = env;
         json_t *reduced = NULL;
         if (reduce) {
+            /* an empty tuple stream (the path matched nothing) groups one undefined item */
             reduced = reduce_tuples(ge->data);
-            ctx = tuple_get(reduced, "@");
+            ctx = reduced ? tuple_get(reduced, "@") : NULL;
             venv = jframe_new(E, env);
-            const jtuple *t = (const jtuple *)reduced;
-            for (int q = 0; q < t->n; q++)
+            const jtuple *t = reduced && reduced->type == JT_TUPLE ? (const jtuple *)reduced : NULL;
+            for (int q = 0; t && q < t->n; q++)
                 if (strcmp(t->b[q].name, "@")) jframe_bind(venv, t->b[q].name, jv_incref(t->b[q].val));
         }
         json_t *saved = E->stable_item;
@@ -1204,6 +1246,10 @@ static json_t *eval_concat(jeval *E, json_t *l, json_t *r, int position)
         if (s) sb_puts(&sb, s);
         free(s);
     }
+    if (!jv_string_fits(E, sb.len)) {
+        sb_free(&sb);
+        return NULL;
+    }
     json_t *v = json_stringn_nocheck(sb.data, sb.len);
     sb_free(&sb);
     return v;
@@ -1286,10 +1332,15 @@ static bool concat_into(jeval *E, jnode *n, json_t *input, jframe *env, cbuf *b)
     if (!v) return true;
     bool ok = true;
     if (json_is_string(v)) {
+        if (!jv_string_fits(E, b->len + json_string_length(v))) {
+            if (own) jv_decref(v);
+            return false;
+        }
         cb_putn(b, json_string_value(v), json_string_length(v));
     } else if (!(json_is_real(v) && put_integer(b, json_real_value(v)))) {
         char *s = jv_stringify(E, v, false);
         if (E->failed) ok = false;
+        else if (s && !jv_string_fits(E, b->len + strlen(s))) ok = false;
         else if (s) cb_putn(b, s, strlen(s));
         free(s);
     }
@@ -1494,6 +1545,7 @@ static json_t *eval_descendants(json_t *input)
 
 int jfunc_arity(const json_t *v)
 {
+    if (!jv_is_func(v)) return 0;
     const jfunc *f = (const jfunc *)v;
     switch (f->kind) {
     case F_LAMBDA: return f->node ? f->node->nparams : 0;
@@ -1523,7 +1575,9 @@ static json_t *apply_lambda(jeval *E, jfunc *f, json_t **args, int nargs)
     jframe *env = call_frame_new(E, f->env);
     for (int i = 0; i < f->node->nparams; i++) frame_bind_arg(env, f->node->params[i], i < nargs ? args[i] : NULL);
     json_t *r = jeval_node(E, f->node->body, f->input, env);
-    frame_release(E, env);
+    jfunc *th = as_thunk(r);
+    if (th) hold_frame(th, env);
+    else frame_release(E, env);
     return r;
 }
 
@@ -1554,6 +1608,11 @@ static json_t *apply_inner(jeval *E, json_t *proc, json_t **args, int nargs, jso
         break;
     case F_BUILTIN:
         res = f->def->fn(E, va, nva, input);
+        /* built-ins that may multiply their input ($base64encode, $encodeUrl, ...) */
+        if (!E->failed && json_is_string(res) && !jv_string_fits(E, json_string_length(res))) {
+            json_decref(res);
+            res = NULL;
+        }
         if (E->failed && E->err->position == 0) E->err->position = position;
         break;
     case F_NATIVE: {
@@ -1612,34 +1671,41 @@ static json_t *apply_fn(jeval *E, json_t *proc, json_t **args, int nargs, json_t
                         const char *name)
 {
     json_t *res = apply_inner(E, proc, args, nargs, input, position, name);
-    while (!E->failed && jv_is_func(res) && ((jfunc *)res)->kind == F_LAMBDA && ((jfunc *)res)->node &&
-           ((jfunc *)res)->node->thunk) {
-        jfunc *th = (jfunc *)res;
+    jfunc *th;
+    while ((th = as_thunk(res)) != NULL) {
+        /* the thunk was the last function made (its body's last act): when it
+         * still heads the list nothing else refers to it, and it is freed here */
+        bool mine = E->funcs == th;
+        if (mine) E->funcs = th->next_alloc;
         jnode *call = th->node->body;
-        json_t *next = jeval_node(E, call->proc, th->input, th->env);
-        if (E->failed) return NULL;
+        json_t *next = E->failed ? NULL : jeval_node(E, call->proc, th->input, th->env);
         int na = call->nitems;
         json_t **ev = calloc((size_t)na + 1, sizeof(json_t *));
-        for (int i = 0; i < na; i++) {
-            ev[i] = jeval_node(E, call->items[i], th->input, th->env);
-            if (E->failed) break;
+        for (int i = 0; i < na && !E->failed; i++) ev[i] = jeval_node(E, call->items[i], th->input, th->env);
+        const char *pn = proc_name(call->proc);
+        if (!E->failed && !jv_is_func(next)) {
+            if (!next && call->proc->type == N_PATH && pn && frame_has(E, th->env, pn))
+                jeval_fail(E, "T1005", call->position, pn, NULL);
+            else
+                jeval_fail(E, "T1006", call->position, pn, NULL);
         }
-        if (!E->failed) {
-            if (!jv_is_func(next)) {
-                const char *pn = proc_name(call->proc);
-                if (!next && call->proc->type == N_PATH && pn && frame_has(E, th->env, pn))
-                    jeval_fail(E, "T1005", call->position, pn, NULL);
-                else
-                    jeval_fail(E, "T1006", call->position, pn, NULL);
-                res = NULL;
-            } else {
-                res = apply_inner(E, next, ev, na, th->input, call->position, proc_name(call->proc));
-            }
+        json_t *thinput = jv_incref(th->input);
+        while (th->held) {
+            jframe *f = th->held;
+            th->held = f->next_alloc;
+            frame_release(E, f);
         }
+        if (mine) {
+            jfunc_free(th);
+            E->nalloc--;
+        }
+        res = NULL;
+        if (!E->failed) res = apply_inner(E, next, ev, na, thinput, call->position, pn);
+        jv_decref(thinput);
         for (int i = 0; i < na; i++) jv_decref(ev[i]);
         free(ev);
         jv_decref(next);
-        if (E->failed) return NULL;
+        if (E->failed && !as_thunk(res)) return NULL;
     }
     return res;
 }
@@ -2057,12 +2123,16 @@ json_t *jeval_node(jeval *E, jnode *n, json_t *input, jframe *env)
         break;
     }
     case N_BLOCK: {
-        jframe *f = jframe_new(E, env);
+        /* released at the end unless a closure captured it (as a call's frame) */
+        jframe *f = call_frame_new(E, env);
         for (int i = 0; i < n->nitems; i++) {
             jv_decref(r);
             r = jeval_node(E, n->items[i], input, f);
             if (E->failed) break;
         }
+        jfunc *th = E->failed ? NULL : as_thunk(r);
+        if (th) hold_frame(th, f);
+        else frame_release(E, f);
         break;
     }
     case N_BIND: {
@@ -2095,7 +2165,9 @@ json_t *jeval_node(jeval *E, jnode *n, json_t *input, jframe *env)
         f->node = n;
         f->input = jv_incref(input);
         f->env = env;
-        capture(env);
+        /* a thunk is run by the trampoline before its frames go (hold_frame) */
+        if (n->thunk) own_args(env);
+        else capture(env);
         f->sig = n->sig;
         r = &f->h;
         break;
@@ -2363,6 +2435,12 @@ int jsonata_eval(const jsonata *e, const json_t *input, const jsonata_frame *fra
     E.funcs = NULL;
     E.nfuncs = 0;
     E.depth = 0;
+    E.nalloc = 0;
+    E.cells = 0;
+    E.max_string = limits && limits->max_string ? limits->max_string : JSONATA_MAX_STRING;
+    E.max_items = limits && limits->max_items ? limits->max_items : JSONATA_MAX_ITEMS;
+    jeval *prev_eval = jv_cur_eval;
+    jv_cur_eval = &E;
     E.max_depth = 0;
     E.deadline = 0;
     E.ticks = 0;
@@ -2432,6 +2510,7 @@ int jsonata_eval(const jsonata *e, const json_t *input, const jsonata_frame *fra
         jfunc_free(f);
         f = nx;
     }
+    jv_cur_eval = prev_eval;
     *result = r;
     return rc;
 }

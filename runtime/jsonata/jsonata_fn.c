@@ -265,7 +265,6 @@ FN(trim)
 FN(pad)
 {
     UNUSED_CTX;
-    (void)E;
     json_t *s = ARG(0);
     if (!s) return NULL;
     double width = trunc(jv_num(ARG(1)));
@@ -273,6 +272,8 @@ FN(pad)
     size_t chl = ARG(2) && sl(ARG(2)) > 0 ? sl(ARG(2)) : 1;
     double padlen = fabs(width) - (double)cp_count(sv(s), sl(s));
     if (!(padlen > 0)) return jv_incref(s);
+    /* at least one byte per padding character: refuse before allocating */
+    if (!jv_string_fits(E, padlen > (double)E->max_string ? E->max_string + 1 : sl(s) + (size_t)padlen)) return NULL;
     strbuf pad = SB_INIT;
     size_t chcount = cp_count(ch, chl);
     size_t need = (size_t)padlen;
@@ -298,9 +299,11 @@ FN(pad)
 FN(join)
 {
     UNUSED_CTX;
-    (void)E;
     json_t *arr = ARG(0);
     if (!arr) return NULL;
+    size_t total = 0, seplen = ARG(1) ? sl(ARG(1)) : 0;
+    for (size_t i = 0; i < jv_len(arr) && total <= E->max_string; i++) total += sl(jv_at(arr, i)) + (i ? seplen : 0);
+    if (!jv_string_fits(E, total)) return NULL;
     strbuf sb = SB_INIT;
     sb_puts(&sb, "");
     for (size_t i = 0; i < jv_len(arr); i++) {
@@ -560,6 +563,10 @@ FN(replace)
             if (jv_is_str(rep)) sb_putn(&sb, sv(rep), sl(rep));
             pos = idx + sl(pat);
             count++;
+            if (!jv_string_fits(E, sb.len)) {
+                sb_free(&sb);
+                return NULL;
+            }
         }
         sb_putn(&sb, str + pos, len - pos);
     } else {
@@ -592,6 +599,7 @@ FN(replace)
             pos = be;
             count++;
             json_decref(m);
+            if (!jv_string_fits(E, sb.len)) break;
         }
         if (E->failed) {
             sb_free(&sb);
@@ -786,8 +794,21 @@ FN(exists) { UNUSED_CTX; (void)E; return json_boolean(ARG(0) != NULL); }
 
 /* Higher-order functions ------------------------------------------------------ */
 
+/* T0410 for a higher-order function called without its function argument:
+ * the signatures of $sift (and of $single, $sort) make it optional, and
+ * jsonata-js then fails with a TypeError when it calls it. */
+static json_t *no_function(jeval *E, const char *fname, int index)
+{
+    if (!E->failed) {
+        jerr_std(E->err, "T0410", 0, fname, NULL, index);
+        E->failed = true;
+    }
+    return NULL;
+}
+
 static json_t *call_hof(jeval *E, json_t *fn, json_t *a1, json_t *a2, json_t *a3)
 {
+    if (!jv_is_func(fn)) return no_function(E, "function", 2);
     int ar = jfunc_arity(fn);
     json_t *args[3] = {a1, a2, a3};
     int na = 1;
@@ -812,6 +833,7 @@ FN(map)
     UNUSED_CTX;
     json_t *arr = ARG(0), *fn = ARG(1);
     if (!arr) return NULL;
+    if (!jv_is_func(fn)) return no_function(E, "map", 2);
     jarr *r = (jarr *)jseq_new();
     for (size_t i = 0; i < jv_len(arr); i++) {
         json_t *v = call_hof_item(E, fn, arr, i);
@@ -829,6 +851,7 @@ FN(filter)
     UNUSED_CTX;
     json_t *arr = ARG(0), *fn = ARG(1);
     if (!arr) return NULL;
+    if (!jv_is_func(fn)) return no_function(E, "filter", 2);
     jarr *r = (jarr *)jseq_new();
     for (size_t i = 0; i < jv_len(arr); i++) {
         json_t *v = call_hof_item(E, fn, arr, i);
@@ -898,6 +921,7 @@ FN(reduce)
     UNUSED_CTX;
     json_t *arr = ARG(0), *fn = ARG(1), *init = ARG(2);
     if (!arr) return NULL;
+    if (!jv_is_func(fn)) return no_function(E, "reduce", 2);
     int ar = jfunc_arity(fn);
     if (ar < 2) return fail(E, "D3050", NULL);
     json_t *result;
@@ -930,6 +954,7 @@ FN(sift)
     UNUSED_CTX;
     json_t *obj = ARG(0), *fn = ARG(1);
     if (!obj) return NULL;
+    if (!jv_is_func(fn)) return no_function(E, "sift", 2);
     json_t *r = json_object();
     const char *k;
     json_t *v;
@@ -956,6 +981,7 @@ FN(each)
     UNUSED_CTX;
     json_t *obj = ARG(0), *fn = ARG(1);
     if (!obj) return NULL;
+    if (!jv_is_func(fn)) return no_function(E, "each", 2);
     jarr *r = (jarr *)jseq_new();
     const char *k;
     json_t *v;

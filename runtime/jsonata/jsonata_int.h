@@ -174,6 +174,8 @@ struct jnode {
     /* raw parse tree */
     const char *id;     /* symbol id for raw nodes */
     int lbp;
+    int height;         /* levels of the raw tree below and including this node (0: not known) */
+    int nchecked;       /* N_PATH: steps already checked by the '.' pass (keeps it linear) */
 };
 
 /* A compiled expression */
@@ -250,6 +252,7 @@ struct jfunc {
     const char *re_src;
     int position;
     void *sig_arena;    /* native: owns sig */
+    jframe *held;       /* thunk: call and block frames released once the trampoline has used it */
     jfunc *next_alloc;  /* evaluation-owned list */
 };
 
@@ -284,6 +287,10 @@ struct jeval {
     jfunc *funcs;       /* every function allocated */
     int nfuncs;
     int depth, max_depth;
+    size_t nalloc;      /* frames and functions kept until the end (bounded: see count_alloc) */
+    size_t max_string;  /* bytes of one string (U1003) */
+    size_t max_items;   /* items of one array (U1004) */
+    size_t cells;       /* item slots of the arrays alive now (U1004 past 3 * max_items) */
     double deadline;    /* ms since epoch; 0 none */
     unsigned ticks;
     double now_ms;      /* $now/$millis timestamp, taken on first use */
@@ -330,25 +337,41 @@ static inline void jv_decref(json_t *v)
     }
 }
 
+/* The evaluation running on this thread (for checks deep in value helpers). */
+extern __thread jeval *jv_cur_eval;
+/* U1003 when a string of len bytes would pass the evaluation's limit; returns false then. */
+bool jv_string_fits(jeval *E, size_t len);
+/* A lower bound of the bytes v takes as JSON text, stopping early once past limit. */
+size_t jv_text_size(const json_t *v, size_t limit);
+
 jarr *jarr_new(size_t cap);
 json_t *jseq_new(void);                  /* empty sequence */
 json_t *jseq_of(json_t *item);           /* singleton sequence, steals item */
 json_t *jseq_borrowed(void);             /* empty borrowed sequence (for stable items) */
 json_t *jseq_of_stable(json_t *item);    /* borrowed singleton sequence of a stable value */
-void jarr_grow(jarr *a);
+void jarr_grow(jarr *a); /* at the evaluation's max_items it fails with U1004 and does not grow */
 void jarr_own(jarr *a);                  /* takes references on the items; clears borrowed */
 static inline void jarr_push(jarr *a, json_t *v) /* steals v (stored even when NULL) */
 {
     if (a->borrowed) jarr_own(a);
-    if (a->n == a->cap) jarr_grow(a);
+    if (a->n == a->cap) {
+        jarr_grow(a);
+        if (a->n == a->cap) { /* over the limit: the evaluation has failed */
+            jv_decref(v);
+            return;
+        }
+    }
     a->v[a->n++] = v;
 }
 static inline void jarr_push_ref(jarr *a, json_t *v) { jarr_push(a, jv_incref(v)); }
 /* v is stable (see JT_ARR above): no reference is needed in a borrowed array */
 static inline void jarr_push_stable(jarr *a, json_t *v)
 {
+    if (a->n == a->cap) {
+        jarr_grow(a);
+        if (a->n == a->cap) return; /* over the limit: the evaluation has failed */
+    }
     if (!a->borrowed) jv_incref(v);
-    if (a->n == a->cap) jarr_grow(a);
     a->v[a->n++] = v;
 }
 /* whether the items of a sequence are stable values */

@@ -104,8 +104,19 @@ typedef struct {
     int ancestor_label, ancestor_index;
     jnode **ancestry;
     int nancestry, capancestry;
-    /* every regex and literal made, to free on failure */
+    int depth;   /* expression() calls in progress */
+    strbuf sig;  /* a lambda signature's text while it is read (freed on failure) */
+    /* every regex and literal made is tracked by the arena, freed on failure */
 } P;
+
+/* The deepest expression the parser accepts: its tree (raw or processed) may
+ * nest at most this many levels, whatever the construct (parentheses, unary
+ * minus, a chain of binary operators or path steps, calls, conditions,
+ * constructors). The passes after parsing and the evaluator recurse along the
+ * tree, so this bounds their C stack too. jsonata-js has no such limit and
+ * fails with a RangeError (Maximum call stack size exceeded) somewhere in the
+ * thousands; Carmine refuses at compile time with U1002. */
+#define MAX_NESTING 1000
 
 static _Noreturn void perr(P *p, const char *code, int position, const char *token, const json_t *value)
 {
@@ -467,12 +478,17 @@ static jnode *advance(P *p, const char *id, bool infix)
 
 static bool is(P *p, const char *id) { return !strcmp(p->node->id, id); }
 
+/* Appends to an arena array whose capacity is implied by its length: every
+ * array grown here was allocated when its length was 0 or a power of two,
+ * with room for twice that, so appending is amortised O(1). */
 static void add_item(P *p, jnode ***arr, int *n, jnode *x)
 {
-    jnode **na = ja_alloc(p->arena, sizeof(jnode *) * (size_t)(*n + 1));
-    if (*n) memcpy(na, *arr, sizeof(jnode *) * (size_t)*n);
-    na[(*n)++] = x;
-    *arr = na;
+    if ((*n & (*n - 1)) == 0) {
+        jnode **na = ja_alloc(p->arena, sizeof(jnode *) * (size_t)(*n ? 2 * *n : 1));
+        if (*n) memcpy(na, *arr, sizeof(jnode *) * (size_t)*n);
+        *arr = na;
+    }
+    (*arr)[(*n)++] = x;
 }
 
 static jnode *nud(P *p, jnode *t)
@@ -586,20 +602,18 @@ static jnode *led(P *p, jnode *t, jnode *left)
             if (is(p, "<")) {
                 int sigpos = p->node->position;
                 int depth = 1;
-                strbuf sb = SB_INIT;
-                sb_putc(&sb, '<');
+                /* in P, not here: a lexer error in the loop longjmps past this frame */
+                sb_free(&p->sig);
+                sb_putc(&p->sig, '<');
                 while (depth > 0 && !is(p, "{") && !is(p, "(end)")) {
                     jnode *tk = advance(p, NULL, false);
                     if (is(p, ">")) depth--;
                     else if (is(p, "<")) depth++;
-                    if (tk->str) sb_puts(&sb, tk->str);
+                    if (tk->str) sb_puts(&p->sig, tk->str);
                 }
-                char *sig = sb_take(&sb);
-                if (!is(p, ">")) {
-                    free(sig);
-                    advance(p, ">", false);
-                }
-                advance(p, ">", false);
+                if (!is(p, ">")) advance(p, ">", false); /* fails: S0202/S0203 */
+                advance(p, ">", false); /* lexes the token after '>', which may fail */
+                char *sig = sb_take(&p->sig);
                 int epos = 0;
                 t->sig = jsig_parse(sig, p->arena, &epos, p->err);
                 free(sig);
@@ -634,11 +648,13 @@ static jnode *led(P *p, jnode *t, jnode *left)
             bool desc = false;
             if (is(p, "<")) advance(p, "<", false);
             else if (is(p, ">")) { desc = true; advance(p, ">", false); }
-            jsortterm *nt = ja_alloc(p->arena, sizeof(jsortterm) * (size_t)(t->nterms + 1));
-            if (t->nterms) memcpy(nt, t->terms, sizeof(jsortterm) * (size_t)t->nterms);
-            nt[t->nterms].descending = desc;
-            nt[t->nterms].expr = expression(p, 0);
-            t->terms = nt;
+            if ((t->nterms & (t->nterms - 1)) == 0) { /* grows as add_item */
+                jsortterm *nt = ja_alloc(p->arena, sizeof(jsortterm) * (size_t)(t->nterms ? 2 * t->nterms : 1));
+                if (t->nterms) memcpy(nt, t->terms, sizeof(jsortterm) * (size_t)t->nterms);
+                t->terms = nt;
+            }
+            t->terms[t->nterms].descending = desc;
+            t->terms[t->nterms].expr = expression(p, 0);
             t->nterms++;
             if (!is(p, ",")) break;
             advance(p, ",", false);
@@ -703,16 +719,46 @@ static jnode *led(P *p, jnode *t, jnode *left)
     return t;
 }
 
+static int max_height(int h, const jnode *n) { return n && n->height > h ? n->height : h; }
+
+/* Sets n->height from its children's (set when they were parsed) and refuses
+ * a tree deeper than MAX_NESTING. */
+static void set_height(P *p, jnode *n)
+{
+    int h = 0;
+    h = max_height(h, n->lhs);
+    h = max_height(h, n->rhs);
+    h = max_height(h, n->cond);
+    h = max_height(h, n->then);
+    h = max_height(h, n->els);
+    h = max_height(h, n->del);
+    h = max_height(h, n->proc);
+    h = max_height(h, n->body);
+    for (int i = 0; i < n->nitems; i++) h = max_height(h, n->items[i]);
+    for (int i = 0; i < n->npairs; i++) {
+        h = max_height(h, n->keys[i]);
+        h = max_height(h, n->vals[i]);
+    }
+    for (int i = 0; i < n->nterms; i++) h = max_height(h, n->terms[i].expr);
+    n->height = h + 1;
+    if (n->height > MAX_NESTING) perr(p, "U1002", n->position, NULL, NULL);
+}
+
 static jnode *expression(P *p, int rbp)
 {
+    /* parsing recurses before any node is complete ("----1", "((((1"): bound that too */
+    if (++p->depth > MAX_NESTING) perr(p, "U1002", p->node->position, NULL, NULL);
     jnode *t = p->node;
     advance(p, NULL, true);
     jnode *left = nud(p, t);
+    set_height(p, left);
     while (rbp < p->node->lbp) {
         t = p->node;
         advance(p, NULL, false);
         left = led(p, t, left);
+        set_height(p, left);
     }
+    p->depth--;
     return left;
 }
 
@@ -808,12 +854,14 @@ static jnode *make_path(P *p, jnode *step)
     return r;
 }
 
-static void add_stage(P *p, jstage **arr, int *n, jstage st)
+static void add_stage(P *p, jstage **arr, int *n, jstage st) /* grows as add_item */
 {
-    jstage *na = ja_alloc(p->arena, sizeof(jstage) * (size_t)(*n + 1));
-    if (*n) memcpy(na, *arr, sizeof(jstage) * (size_t)*n);
-    na[(*n)++] = st;
-    *arr = na;
+    if ((*n & (*n - 1)) == 0) {
+        jstage *na = ja_alloc(p->arena, sizeof(jstage) * (size_t)(*n ? 2 * *n : 1));
+        if (*n) memcpy(na, *arr, sizeof(jstage) * (size_t)*n);
+        *arr = na;
+    }
+    (*arr)[(*n)++] = st;
 }
 
 static binop binop_of(const char *id)
@@ -861,14 +909,18 @@ static jnode *process_dot(P *p, jnode *expr)
         }
         add_item(p, &result->items, &result->nitems, rest);
     }
-    for (int i = 0; i < result->nitems; i++) {
+    /* steps a previous '.' of this path checked need no second look (a chain
+     * a.b.c... would be quadratic), except the last: '@' may have marked it since */
+    int from = result->nchecked > 0 ? result->nchecked - 1 : 0;
+    for (int i = from; i < result->nitems; i++) {
         jnode *st = result->items[i];
         if (st->type == N_NUMBER || st->type == N_VALUE)
             perr(p, "S0213", st->position, NULL, st->value);
         if (st->type == N_STRING) st->type = N_NAME;
     }
-    for (int i = 0; i < result->nitems; i++)
+    for (int i = from; i < result->nitems; i++)
         if (result->items[i]->keep_array) result->keep_singleton_array = true;
+    result->nchecked = result->nitems;
     jnode *first = result->items[0];
     if (first->type == N_ARRAY) first->consarray = true;
     jnode *last = result->items[result->nitems - 1];
@@ -1144,7 +1196,10 @@ jnode *jsonata_parse(const char *src, void **arena, jsonata_error *err)
     p.len = strlen(src);
     p.arena = arena;
     p.err = err;
-    if (setjmp(p.fail)) return NULL;
+    if (setjmp(p.fail)) {
+        sb_free(&p.sig);
+        return NULL;
+    }
     advance(&p, NULL, false);
     jnode *e = expression(&p, 0);
     if (!is(&p, "(end)")) perr(&p, "S0201", p.node->position, token_text(&p, p.node), NULL);

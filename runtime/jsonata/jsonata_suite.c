@@ -89,7 +89,9 @@ int jsonata_cli(const char *expr, const char *file)
     }
     free(text);
     json_t *result;
-    int rc = jsonata_eval(e, input, NULL, NULL, &result, &err);
+    /* the deadline expressions in nodes get by default (a runaway expression stops with U1001) */
+    jsonata_limits lim = {.timeout_ms = JSONATA_DEFAULT_TIMEOUT_MS};
+    int rc = jsonata_eval(e, input, NULL, &lim, &result, &err);
     json_decref(input);
     jsonata_free(e);
     if (rc) {
@@ -181,7 +183,7 @@ static char *run_case(const char *root, const char *groupdir, json_t *c)
     const char *k;
     json_t *v;
     json_object_foreach(json_object_get(c, "bindings"), k, v) jsonata_frame_bind(fr, k, v);
-    jsonata_limits lim = {5000, 0};
+    jsonata_limits lim = {.timeout_ms = 5000};
     if (json_object_get(c, "timelimit")) lim.timeout_ms = crm_num_value(json_object_get(c, "timelimit"));
     if (json_object_get(c, "depth")) lim.max_depth = (int)crm_num_value(json_object_get(c, "depth"));
 

@@ -9,8 +9,11 @@
 
 /* Arrays ------------------------------------------------------------------ */
 
+static void cells_add(size_t n);
+
 jarr *jarr_new(size_t cap)
 {
+    cells_add(cap);
     jarr *a = calloc(1, sizeof *a);
     a->h.type = JT_ARR;
     a->h.refcount = 1;
@@ -55,9 +58,86 @@ json_t *jseq_of_stable(json_t *item)
     return &a->h;
 }
 
+__thread jeval *jv_cur_eval;
+
+static size_t max_items(void) { return jv_cur_eval ? jv_cur_eval->max_items : JSONATA_MAX_ITEMS; }
+
+static void too_many_items(void)
+{
+    if (!jv_cur_eval || jv_cur_eval->failed) return;
+    json_t *v = json_real((double)jv_cur_eval->max_items);
+    jeval_fail(jv_cur_eval, "U1004", 0, NULL, v);
+    json_decref(v);
+}
+
+bool jv_string_fits(jeval *E, size_t len)
+{
+    size_t max = E ? E->max_string : JSONATA_MAX_STRING;
+    if (len <= max) return true;
+    if (E && !E->failed) {
+        json_t *v = json_real((double)max);
+        jeval_fail(E, "U1003", 0, NULL, v);
+        json_decref(v);
+    }
+    return false;
+}
+
+static size_t text_size(const json_t *v, size_t limit, size_t acc, int depth)
+{
+    if (acc > limit) return acc;
+    if (depth > 10000) return limit + 1; /* nested deeper than anything sensible: too large */
+    if (!v) return acc;
+    if (json_is_string(v)) return acc + json_string_length(v) + 2;
+    if (jv_is_arr(v)) {
+        acc += 2;
+        for (size_t i = 0, n = jv_len(v); i < n && acc <= limit; i++) acc = text_size(jv_at(v, i), limit, acc + 1, depth + 1);
+        return acc;
+    }
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        acc += 2;
+        json_object_foreach((json_t *)v, k, x) {
+            acc = text_size(x, limit, acc + strlen(k) + 4, depth + 1);
+            if (acc > limit) break;
+        }
+        return acc;
+    }
+    return acc + 1;
+}
+
+size_t jv_text_size(const json_t *v, size_t limit) { return text_size(v, limit, 0, 0); }
+
+/* Item slots of all live arrays: one array within max_items can still hold
+ * many others (a path step returning a constructed array per item). */
+static void cells_add(size_t n)
+{
+    jeval *E = jv_cur_eval;
+    if (!E) return;
+    E->cells += n;
+    if (E->cells > 3 * E->max_items && !E->failed) {
+        json_t *v = json_real((double)(3 * E->max_items));
+        jeval_fail(E, "U1004", 0, NULL, v);
+        json_decref(v);
+    }
+}
+
+static void cells_sub(size_t n)
+{
+    jeval *E = jv_cur_eval;
+    if (E) E->cells = E->cells > n ? E->cells - n : 0;
+}
+
 void jarr_grow(jarr *a)
 {
+    if (a->cap >= max_items()) {
+        too_many_items();
+        return;
+    }
+    size_t old = a->cap;
     a->cap = a->cap ? a->cap * 2 : 4;
+    if (a->cap > max_items()) a->cap = max_items();
+    cells_add(a->cap - old);
     a->v = realloc(a->v, a->cap * sizeof(json_t *));
 }
 
@@ -73,6 +153,7 @@ void jv_free_custom(json_t *v)
         jarr *a = (jarr *)v;
         if (!a->borrowed)
             for (size_t i = 0; i < a->n; i++) jv_decref(a->v[i]);
+        cells_sub(a->cap);
         free(a->v);
         free(a);
     } else if (v->type == JT_TUPLE) {
@@ -130,6 +211,7 @@ json_t *jv_take_json(json_t *v)
         json_t *x = jv_take_json(a->v[i]);
         if (x) json_array_append_new(o, x);
     }
+    cells_sub(a->cap);
     free(a->v);
     free(a);
     return o;
@@ -214,7 +296,14 @@ json_t *jv_append(json_t *a, json_t *b)
 {
     if (!a) return b;
     if (!b) return a;
-    jarr *r = jarr_new((jv_is_arr(a) ? jv_len(a) : 1) + (jv_is_arr(b) ? jv_len(b) : 1));
+    size_t total = (jv_is_arr(a) ? jv_len(a) : 1) + (jv_is_arr(b) ? jv_len(b) : 1);
+    if (total > max_items()) {
+        too_many_items();
+        jv_decref(a);
+        jv_decref(b);
+        return NULL;
+    }
+    jarr *r = jarr_new(total);
     if (jv_is_arr(a))
         for (size_t i = 0; i < jv_len(a); i++) jarr_push_ref(r, jv_at(a, i));
     else
@@ -313,6 +402,8 @@ char *jv_stringify(jeval *E, const json_t *v, bool pretty)
     if (json_is_false(v)) return strdup("false");
     if (json_is_null(v)) return strdup("null");
     if (jv_is_arr(v) && v->type == JT_ARR && ((jarr *)v)->outer && jv_len(v) > 0) v = jv_at(v, 0);
+    /* values may share parts ([$x, $x] twice over doubles the text each time) */
+    if (E && !jv_string_fits(E, jv_text_size(v, E->max_string))) return NULL;
     json_t *p = prep_for_string(E, v);
     if (E && E->failed) {
         json_decref(p);
@@ -414,6 +505,10 @@ static const struct {
     {"D3140", "Malformed URL passed to ${{{functionName}}}(): {{value}}"},
     {"D3141", "{{{message}}}"},
     {"U1001", "Stack overflow error: Check for non-terminating recursive function.  Consider rewriting as tail-recursive."},
+    /* Carmine's own limits (docs/jsonata.md): jsonata-js has no code for these */
+    {"U1002", "Expression nested too deeply: more than 1000 levels of parentheses, operators, path steps, calls or constructors"},
+    {"U1003", "String too long: the result would exceed the limit of {{value}} bytes"},
+    {"U1004", "Array too large: the arrays being built would exceed the limit of {{value}} items"},
 };
 
 void jerr_std(jsonata_error *err, const char *code, int position, const char *token, const json_t *value,

@@ -185,14 +185,14 @@ static void test_limits(void)
 {
     jsonata_error err;
     jsonata *e = jsonata_compile("($f := function($n){$n + $f($n + 1)}; $f(0))", &err);
-    jsonata_limits lim = {0, 200};
+    jsonata_limits lim = {.max_depth = 200};
     json_t *r;
     CHECK(jsonata_eval(e, NULL, NULL, &lim, &r, &err) == -1);
     CHECK_STR(err.code, "U1001");
     jsonata_free(e);
 
     e = jsonata_compile("($f := function($n){$f($n + 1)}; $f(0))", &err);
-    jsonata_limits t = {50, 0};
+    jsonata_limits t = {.timeout_ms = 50};
     CHECK(jsonata_eval(e, NULL, NULL, &t, &r, &err) == -1);
     CHECK_STR(err.code, "U1001");
     jsonata_free(e);
