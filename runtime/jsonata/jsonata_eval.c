@@ -1275,6 +1275,12 @@ static json_t *eval_range(jeval *E, jnode *n, json_t *l, json_t *r)
         json_decref(v);
         return NULL;
     }
+    if (size > (double)E->max_items) { /* below jsonata-js's 1e7 when the limit is lower */
+        json_t *v = json_real((double)E->max_items);
+        jeval_fail(E, "U1004", n->position, NULL, v);
+        json_decref(v);
+        return NULL;
+    }
     jarr *res = jarr_new((size_t)size);
     res->seq = 1;
     for (double x = a; x <= b; x++) res->v[res->n++] = json_real(x);

@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *input = NULL;
     if (nul && size - elen > 1) input = crm_parse((const char *)nul + 1, size - elen - 1, perr, sizeof perr);
     if (!input) input = crm_parse(fallback, sizeof fallback - 1, perr, sizeof perr);
-    jsonata_limits lim = {.timeout_ms = 250, .max_depth = 0};
+    /* small caps keep one input cheap; the defaults are tested in test_jsonata_limits */
+    jsonata_limits lim = {.timeout_ms = 25, .max_string = 64 << 10, .max_items = 10000};
     json_t *result = NULL;
     if (jsonata_eval(e, input, NULL, &lim, &result, &err) == 0) {
         json_decref(result);
