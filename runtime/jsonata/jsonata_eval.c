@@ -979,7 +979,10 @@ static bool group_collect(jeval *E, jgroup *g, json_t *in, bool reduce, bool sta
                           group_index *gi)
 {
     size_t n = jv_len(in);
-    size_t count = n == 0 ? 1 : n;
+    /* an empty input groups one undefined item (a literal object still comes
+     * out), but an empty tuple stream nothing: Node-RED 4.1.15 gives {} for
+     * x#$i{"k": 1} when x matches nothing */
+    size_t count = n == 0 && !reduce ? 1 : n;
     for (size_t i = 0; i < count; i++) {
         json_t *item = n == 0 ? NULL : jv_at(in, i);
         jframe *ienv = reduce ? frame_from_tuple(E, env, item) : env;

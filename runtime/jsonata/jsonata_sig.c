@@ -140,6 +140,12 @@ jsig *jsig_parse(const char *text, void **arena, int *errpos, jsonata_error *err
     PCRE2_SIZE eo;
     sg->re = ja_track_re(arena, pcre2_compile((PCRE2_SPTR)sb.data, sb.len, 0, &ec, &eo, NULL));
     sb_free(&sb);
+    if (!sg->re) {
+        /* symbols no regex class takes ("(n)])", "(\\)"): jsonata-js's RegExp throws a SyntaxError */
+        *errpos = 0;
+        jerr_set(err, "S0401", 0, "Invalid function signature: %s", sg->text);
+        return NULL;
+    }
     return sg;
 }
 
