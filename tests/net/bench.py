@@ -128,7 +128,7 @@ def bench_tcpreq(kind, seconds=10):
 
 WS_LOAD = r"""
 const WS = require('ws');
-const [port, clients, seconds] = process.argv.slice(1).map(Number);
+const [port, clients, seconds] = process.argv.slice(2).map(Number);
 let count = 0, open = 0;
 const t0 = Date.now();
 for (let i = 0; i < clients; i++) {
