@@ -78,7 +78,12 @@ static json_t *js_parse(const char *text, size_t len, char **err)
 static bool valid_or_report(crm_node *n, json_node *s, json_t *msg, const json_t *v)
 {
     json_t *errors = NULL;
-    if (crm_jschema_validate(s->compiled, v, &errors)) return true;
+    int r = crm_jschema_validate(s->compiled, v, &errors);
+    if (r > 0) return true;
+    if (r < 0) { /* the RangeError ajv throws */
+        crm_node_error(n, msg, "Maximum call stack size exceeded");
+        return false;
+    }
     char *text = crm_jschema_errors_text(errors);
     json_object_set_new(msg, "schemaError", errors);
     crm_node_error(n, msg, "JSON Schema error: %s", text);

@@ -33,6 +33,8 @@ typedef struct re_entry {
 struct crm_jschema {
     json_t *root;
     re_entry *res;
+    const json_t **checked; /* $ref targets strict_check has walked */
+    size_t nchecked;
 };
 
 /* Compile-time checks (strict mode and the draft-07 meta-schema) ------------------ */
@@ -92,13 +94,22 @@ static bool check_schema_array(crm_jschema *s, const json_t *a, bool nonempty, c
     return true;
 }
 
+static bool unique_items(const json_t *a)
+{
+    for (size_t i = 0; i < json_array_size(a); i++)
+        for (size_t j = i + 1; j < json_array_size(a); j++)
+            if (crm_equal(json_array_get(a, i), json_array_get(a, j))) return false;
+    return true;
+}
+
+/* the meta-schema's stringArray: strings, no duplicates */
 static bool string_array(const json_t *a)
 {
     if (!json_is_array(a)) return false;
     size_t i;
     json_t *v;
     json_array_foreach(a, i, v) if (!json_is_string(v)) return false;
-    return true;
+    return unique_items(a);
 }
 
 static bool fail(char **err, const char *fmt, const char *what)
@@ -125,6 +136,7 @@ static bool check_schema(crm_jschema *s, const json_t *sch, char **err)
                 size_t i;
                 json_t *t;
                 json_array_foreach(v, i, t) if (!type_name_ok(t)) ok = false;
+                if (!json_array_size(v) || !unique_items(v)) ok = false;
             } else {
                 ok = type_name_ok(v);
             }
@@ -141,7 +153,7 @@ static bool check_schema(crm_jschema *s, const json_t *sch, char **err)
             json_t *x;
             if (ok) json_object_foreach(v, p, x) if (!string_array(x) && !check_schema(s, x, err)) ok = false;
         } else if (!strcmp(k, "items")) {
-            ok = json_is_array(v) ? check_schema_array(s, v, false, err) : check_schema(s, v, err);
+            ok = json_is_array(v) ? check_schema_array(s, v, true, err) : check_schema(s, v, err);
         } else if (!strcmp(k, "additionalItems") || !strcmp(k, "additionalProperties") || !strcmp(k, "contains") ||
                    !strcmp(k, "propertyNames") || !strcmp(k, "not") || !strcmp(k, "if") || !strcmp(k, "then") ||
                    !strcmp(k, "else")) {
@@ -150,7 +162,9 @@ static bool check_schema(crm_jschema *s, const json_t *sch, char **err)
             ok = check_schema_array(s, v, true, err);
         } else if (!strcmp(k, "required")) {
             ok = string_array(v);
-        } else if (!strcmp(k, "enum") || !strcmp(k, "examples")) {
+        } else if (!strcmp(k, "enum")) {
+            ok = json_is_array(v) && json_array_size(v) && unique_items(v);
+        } else if (!strcmp(k, "examples")) {
             ok = json_is_array(v);
         } else if (!strcmp(k, "const") || !strcmp(k, "default")) {
             ok = true;
@@ -165,8 +179,7 @@ static bool check_schema(crm_jschema *s, const json_t *sch, char **err)
         } else if (!strcmp(k, "pattern")) {
             ok = json_is_string(v) && get_re(s, json_string_value(v));
         } else if (!strcmp(k, "format")) {
-            /* ajv 8 ships no formats (ajv-formats adds them): strict mode throws */
-            return fail(err, "unknown format \"%s\"", json_is_string(v) ? json_string_value(v) : "");
+            ok = json_is_string(v); /* unknown to ajv 8 anyway: strict_check refuses it */
         } else if (!strcmp(k, "uniqueItems") || !strcmp(k, "readOnly") || !strcmp(k, "writeOnly")) {
             ok = json_is_boolean(v);
         } else if (!strcmp(k, "$ref") || !strcmp(k, "$id") || !strcmp(k, "$comment") || !strcmp(k, "title") ||
@@ -179,9 +192,8 @@ static bool check_schema(crm_jschema *s, const json_t *sch, char **err)
             ok = !strncmp(u, "http://json-schema.org/draft-07/schema", 38) ||
                  !strncmp(u, "http://json-schema.org/draft-06/schema", 38);
             if (!ok) return fail(err, "no schema with key or ref \"%s\"", u);
-        } else {
-            return fail(err, "strict mode: unknown keyword: \"%s\"", k);
         }
+        /* other keywords pass the meta-schema; strict_check refuses them */
         if (!ok) return fail(err, "schema is invalid: keyword %s", k);
     }
     return true;
@@ -195,6 +207,11 @@ typedef struct {
     strbuf ip; /* instancePath */
     strbuf sp; /* schemaPath */
     int depth;
+    /* the ($ref target, data) pairs being validated: a pair met again is a
+     * cycle that consumes no data, cut there */
+    const json_t *refs[64][2];
+    int nrefs;
+    bool overflow; /* ajv would overflow its stack (a cycle) */
 } V;
 
 static bool validate(V *v, const json_t *sch, const json_t *data);
@@ -460,11 +477,8 @@ static void array_group(V *v, const json_t *sch, const json_t *data)
     const json_t *items = json_object_get(sch, "items");
     char ib[32];
     if (json_is_array(items)) {
+        /* ajv's order: additionalItems, then items */
         size_t k = json_array_size(items);
-        for (size_t i = 0; i < n && i < k; i++) {
-            snprintf(ib, sizeof ib, "%zu", i);
-            sub(v, json_array_get(items, i), json_array_get(data, i), "items", ib, true, ib);
-        }
         const json_t *ai = json_object_get(sch, "additionalItems");
         if (json_is_false(ai) && n > k) {
             limit_error(v, "additionalItems", "must NOT have more than %s items", (double)k);
@@ -473,6 +487,10 @@ static void array_group(V *v, const json_t *sch, const json_t *data)
                 snprintf(ib, sizeof ib, "%zu", i);
                 sub(v, ai, json_array_get(data, i), "additionalItems", NULL, false, ib);
             }
+        }
+        for (size_t i = 0; i < n && i < k; i++) {
+            snprintf(ib, sizeof ib, "%zu", i);
+            sub(v, json_array_get(items, i), json_array_get(data, i), "items", ib, true, ib);
         }
     } else if (items) {
         for (size_t i = 0; i < n; i++) {
@@ -659,6 +677,21 @@ static const json_t *resolve_ref(const json_t *root, const char *ref)
     return *p ? NULL : cur;
 }
 
+/* ajv's hasRef: a "$ref" key anywhere inside. */
+static bool has_ref(const json_t *sch)
+{
+    if (json_is_object(sch)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)sch, k, x) if (!strcmp(k, "$ref") || has_ref(x)) return true;
+    } else if (json_is_array(sch)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(sch, i, x) if (has_ref(x)) return true;
+    }
+    return false;
+}
+
 static bool validate(V *v, const json_t *sch, const json_t *data)
 {
     size_t before = json_array_size(v->errors);
@@ -691,13 +724,21 @@ static bool validate(V *v, const json_t *sch, const json_t *data)
     const json_t *k;
     if ((k = json_object_get(sch, "$ref"))) {
         const json_t *target = resolve_ref(v->s->root, json_string_value(k));
-        if (target) {
+        bool cycle = v->nrefs >= 64;
+        for (int r = 0; r < v->nrefs && !cycle; r++) cycle = v->refs[r][0] == target && v->refs[r][1] == data;
+        if (cycle) v->overflow = true;
+        if (target && !cycle && !v->overflow) {
+            v->refs[v->nrefs][0] = target;
+            v->refs[v->nrefs++][1] = data;
             strbuf saved = v->sp;
             v->sp = (strbuf)SB_INIT;
-            sb_puts(&v->sp, json_string_value(k));
+            /* ajv inlines a target without refs (its errors keep the $ref as
+             * their path); one with refs is its own function, paths from "#" */
+            sb_puts(&v->sp, has_ref(target) ? "#" : json_string_value(k));
             validate(v, target, data);
             sb_free(&v->sp);
             v->sp = saved;
+            v->nrefs--;
         }
     }
     if ((k = json_object_get(sch, "const")) && !crm_equal(k, data)) {
@@ -741,9 +782,11 @@ static bool validate(V *v, const json_t *sch, const json_t *data)
             snprintf(ib, sizeof ib, "%zu", i);
             bool ok = sub(v, json_array_get(k, i), data, "oneOf", ib, true, NULL);
             if (i > 0 && ok && valid) {
+                /* a second passing schema: ajv stops there */
                 valid = false;
                 json_t *pair = json_pack("[o,o]", passing, crm_num((double)i));
                 passing = pair;
+                break;
             } else if (ok) {
                 valid = true;
                 json_decref(passing);
@@ -801,6 +844,164 @@ static bool validate(V *v, const json_t *sch, const json_t *data)
     return json_array_size(v->errors) == before;
 }
 
+/* Strict mode (ajv's default) on the parts ajv compiles: it throws on an
+ * unknown keyword, any format, additionalItems without an items array, if
+ * without then/else (and the reverse), and a property that a
+ * patternProperties pattern also matches. Not compiled, so not checked:
+ * unreferenced definitions, always-valid schemas, anyOf branches beside an
+ * always-valid one, an `if` whose then/else are both always valid. */
+static const char *const KNOWN[] = {
+    "type", "properties", "definitions", "patternProperties", "dependencies", "items", "additionalItems",
+    "additionalProperties", "contains", "propertyNames", "not", "if", "then", "else", "allOf", "anyOf", "oneOf",
+    "required", "enum", "examples", "const", "default", "multipleOf", "maximum", "minimum", "exclusiveMaximum",
+    "exclusiveMinimum", "maxLength", "minLength", "maxItems", "minItems", "maxProperties", "minProperties",
+    "pattern", "uniqueItems", "readOnly", "writeOnly", "$ref", "$id", "$comment", "title", "description",
+    "contentMediaType", "contentEncoding", "$schema", NULL};
+
+/* ajv's alwaysValidSchema: true, or an object without a keyword that
+ * validates (only annotations such as title, definitions...). */
+static bool always_valid(const json_t *sch)
+{
+    static const char *const NONRULE[] = {"definitions", "$id", "$schema", "title", "description", "default",
+                                          "examples", "readOnly", "writeOnly", "contentMediaType",
+                                          "contentEncoding", NULL};
+    if (json_is_boolean(sch)) return json_is_true(sch);
+    if (!json_is_object(sch)) return false;
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)sch, k, x)
+    {
+        bool nonrule = false;
+        for (const char *const *q = NONRULE; *q && !nonrule; q++) nonrule = !strcmp(*q, k);
+        if (!nonrule) return false;
+    }
+    return true;
+}
+
+static bool unknown_keyword(const json_t *sch, char **err)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)sch, k, v)
+    {
+        bool known = false;
+        for (const char *const *q = KNOWN; *q && !known; q++) known = !strcmp(*q, k);
+        if (!known) return !fail(err, "strict mode: unknown keyword: \"%s\"", k);
+    }
+    return false;
+}
+
+/* No keyword besides $ref that validates (ajv's !schemaHasRulesButRef). */
+static bool only_ref(const json_t *sch)
+{
+    static const char *const NONRULE[] = {"$ref", "definitions", "$id", "$schema", "$comment", "title",
+                                          "description", "default", "examples", "readOnly", "writeOnly",
+                                          "contentMediaType", "contentEncoding", "then", "else", NULL};
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)sch, k, x)
+    {
+        bool nonrule = false;
+        for (const char *const *q = NONRULE; *q && !nonrule; q++) nonrule = !strcmp(*q, k);
+        if (!nonrule) return false;
+    }
+    return true;
+}
+
+static bool strict_check(crm_jschema *s, const json_t *sch, int depth, char **err)
+{
+    if (!json_is_object(sch)) return true;
+    (void)depth;
+    if (unknown_keyword(sch, err)) return false;
+    if (always_valid(sch)) return true;
+    json_t *v;
+    if (json_object_get(sch, "format")) return fail(err, "unknown format \"%s\"", json_string_value(json_object_get(sch, "format")));
+    if (json_object_get(sch, "additionalItems") && !json_is_array(json_object_get(sch, "items")))
+        return fail(err, "%s", "\"additionalItems\" is ignored when \"items\" is not an array of schemas");
+    const json_t *f = json_object_get(sch, "if"), *th = json_object_get(sch, "then"), *el = json_object_get(sch, "else");
+    if (f && !th && !el) return fail(err, "%s", "\"if\" without \"then\" and \"else\" is ignored");
+    if (!f && (th || el)) return fail(err, "\"%s\" without \"if\" is ignored", th ? "then" : "else");
+    const json_t *props = json_object_get(sch, "properties"), *pp = json_object_get(sch, "patternProperties");
+    if (json_is_object(props) && json_is_object(pp)) {
+        const char *pat;
+        json_t *x;
+        json_object_foreach((json_t *)pp, pat, x)
+        {
+            pcre2_code *re = get_re(s, pat);
+            const char *pk;
+            json_t *y;
+            json_object_foreach((json_t *)props, pk, y)
+            {
+                pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+                int rc = re ? pcre2_match(re, (PCRE2_SPTR)pk, strlen(pk), 0, 0, md, NULL) : -1;
+                pcre2_match_data_free(md);
+                if (rc >= 0) return fail(err, "property %s matches a pattern (use allowMatchingProperties)", pk);
+            }
+        }
+    }
+    /* the subschemas ajv compiles */
+    static const char *const ONE[] = {"additionalItems", "additionalProperties", "contains", "propertyNames", "not",
+                                      NULL};
+    for (const char *const *q = ONE; *q; q++)
+        if ((v = json_object_get(sch, *q)) && !strict_check(s, v, depth + 1, err)) return false;
+    bool has_then = th && !always_valid(th), has_else = el && !always_valid(el);
+    if (f && (has_then || has_else) && !strict_check(s, f, depth + 1, err)) return false;
+    if (th && !strict_check(s, th, depth + 1, err)) return false;
+    if (el && !strict_check(s, el, depth + 1, err)) return false;
+    if ((v = json_object_get(sch, "items"))) {
+        if (json_is_array(v)) {
+            size_t i;
+            json_t *x;
+            json_array_foreach(v, i, x) if (!strict_check(s, x, depth + 1, err)) return false;
+        } else if (!strict_check(s, v, depth + 1, err)) {
+            return false;
+        }
+    }
+    static const char *const MAPS[] = {"properties", "patternProperties", "dependencies", NULL};
+    for (const char *const *q = MAPS; *q; q++) {
+        const char *mk;
+        json_t *x;
+        if ((v = json_object_get(sch, *q))) json_object_foreach(v, mk, x) if (!strict_check(s, x, depth + 1, err)) return false;
+    }
+    static const char *const ARRS[] = {"allOf", "anyOf", "oneOf", NULL};
+    for (const char *const *q = ARRS; *q; q++) {
+        if (!(v = json_object_get(sch, *q))) continue;
+        size_t i;
+        json_t *x;
+        bool skip = false;
+        /* anyOf: schema.some(alwaysValidSchema) checks keywords up to the
+         * first always-valid branch, then compiles none */
+        if (!strcmp(*q, "anyOf"))
+            json_array_foreach(v, i, x)
+            {
+                if (json_is_object(x) && unknown_keyword(x, err)) return false;
+                if (always_valid(x)) {
+                    skip = true;
+                    break;
+                }
+            }
+        if (skip) continue;
+        json_array_foreach(v, i, x) if (!strict_check(s, x, depth + 1, err)) return false;
+    }
+    if ((v = json_object_get(sch, "$ref"))) {
+        const json_t *target = resolve_ref(s->root, json_string_value(v));
+        if (!target) return fail(err, "can't resolve reference %s", json_string_value(v));
+        /* ajv follows targets that are only a $ref while compiling: a cycle of
+         * them overflows its stack */
+        const json_t *hop = target;
+        for (int i = 0; i < 64 && json_is_object(hop) && json_object_get(hop, "$ref") && only_ref(hop); i++) {
+            hop = resolve_ref(s->root, json_string_value(json_object_get(hop, "$ref")));
+            if (hop == target || i == 63) return fail(err, "%s", "Maximum call stack size exceeded");
+        }
+        for (size_t i = 0; i < s->nchecked; i++)
+            if (s->checked[i] == target) return true;
+        s->checked = realloc(s->checked, (s->nchecked + 1) * sizeof *s->checked);
+        s->checked[s->nchecked++] = target;
+        if (!strict_check(s, target, depth + 1, err)) return false;
+    }
+    return true;
+}
+
 /* API ------------------------------------------------------------------------------------- */
 
 crm_jschema *crm_jschema_compile(const json_t *schema, char **err)
@@ -809,7 +1010,7 @@ crm_jschema *crm_jschema_compile(const json_t *schema, char **err)
     crm_jschema *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->root = crm_deep_copy(schema);
-    if (!check_schema(s, s->root, err)) {
+    if (!check_schema(s, s->root, err) || !strict_check(s, s->root, 0, err)) {
         crm_jschema_free(s);
         return NULL;
     }
@@ -827,10 +1028,11 @@ void crm_jschema_free(crm_jschema *s)
         free(e);
     }
     json_decref(s->root);
+    free(s->checked);
     free(s);
 }
 
-bool crm_jschema_validate(crm_jschema *s, const json_t *data, json_t **errors)
+int crm_jschema_validate(crm_jschema *s, const json_t *data, json_t **errors)
 {
     V v = {.s = s, .errors = json_array(), .ip = SB_INIT, .sp = SB_INIT};
     sb_puts(&v.ip, "");
@@ -838,10 +1040,14 @@ bool crm_jschema_validate(crm_jschema *s, const json_t *data, json_t **errors)
     validate(&v, s->root, data);
     sb_free(&v.ip);
     sb_free(&v.sp);
+    if (v.overflow) {
+        json_decref(v.errors);
+        return -1;
+    }
     bool ok = json_array_size(v.errors) == 0;
     if (!ok && errors) *errors = v.errors;
     else json_decref(v.errors);
-    return ok;
+    return ok ? 1 : 0;
 }
 
 char *crm_jschema_errors_text(const json_t *errors)

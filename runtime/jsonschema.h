@@ -16,9 +16,11 @@ typedef struct crm_jschema crm_jschema;
  * may be left NULL) when ajv would throw. Any thread. */
 crm_jschema *crm_jschema_compile(const json_t *schema, char **err);
 void crm_jschema_free(crm_jschema *s);
-/* Validates data (borrowed). true when valid; otherwise false and *errors a
- * NEW array of ajv's error objects (errors may be NULL). */
-bool crm_jschema_validate(crm_jschema *s, const json_t *data, json_t **errors);
+/* Validates data (borrowed): 1 when valid; 0 when not, with *errors a NEW
+ * array of ajv's error objects (errors may be NULL); -1 when ajv's
+ * validation would overflow its stack (a $ref cycle that consumes no data:
+ * JavaScript's "Maximum call stack size exceeded"). */
+int crm_jschema_validate(crm_jschema *s, const json_t *data, json_t **errors);
 /* ajv.errorsText(errors): "data/a must be number, data must ...", malloc'd. */
 char *crm_jschema_errors_text(const json_t *errors);
 
