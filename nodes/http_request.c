@@ -39,6 +39,7 @@ typedef struct {
     json_t *headers;      /* the configured header list */
     char *tls_id, *proxy_id;
     double timeout_ms;    /* settings.httpRequestTimeout */
+    double max_body;      /* settings.httpRequestMaxBody */
 } hr_state;
 
 typedef struct {
@@ -119,6 +120,14 @@ static int hr_create(crm_node *n, const json_t *cfg)
     if (crm_truthy(t)) {
         double d = trunc(js_number(t)); /* parseInt */
         if (isfinite(d) && d != 0) st->timeout_ms = d;
+    }
+    /* a response body is held whole (msg.payload): past this size the
+     * request fails instead of the process running out of memory */
+    st->max_body = 512.0 * 1024 * 1024;
+    const json_t *mb = json_object_get(settings, "httpRequestMaxBody");
+    if (json_is_number(mb) || json_is_string(mb)) {
+        double d = json_is_number(mb) ? json_number_value(mb) : crm_str_to_number(json_string_value(mb));
+        if (d >= 0 && isfinite(d)) st->max_body = d;
     }
     crm_node_set_data(n, st);
     return 0;
@@ -836,6 +845,7 @@ static int prepare(crm_node *n, hr_state *st, json_t *msg, prep *p)
     crm_http_spec *spec = &p->spec;
     spec->method = p->method;
     spec->timeout_ms = resolve_timeout(n, st, msg);
+    spec->max_body = st->max_body;
     spec->follow_redirects = true;
     spec->max_redirects = 21;
     json_t *fr = json_object_get(msg, "followRedirects");

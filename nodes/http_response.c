@@ -13,7 +13,7 @@
 #include "strbuf.h"
 
 typedef struct {
-    int status; /* 0: not configured */
+    double status; /* parseInt(config.statusCode); 0: not configured */
     json_t *headers;
     json_t *html_headers; /* {"Content-Type": "text/html; charset=utf-8"}: the usual answer's, made once */
 } http_response;
@@ -23,8 +23,8 @@ static int http_response_create(crm_node *n, const json_t *cfg)
     http_response *r = calloc(1, sizeof *r);
     if (!r) return -1;
     const json_t *sc = json_object_get(cfg, "statusCode");
-    if (json_is_string(sc)) r->status = atoi(json_string_value(sc)); /* parseInt: NaN and 0 mean unset */
-    else if (json_is_number(sc) && isfinite(json_number_value(sc))) r->status = (int)json_number_value(sc);
+    r->status = sc ? crm_parse_int_value(sc, 10) : 0;
+    if (isnan(r->status)) r->status = 0; /* NaN and 0 mean unset */
     const json_t *hd = json_object_get(cfg, "headers");
     r->headers = json_is_object(hd) ? crm_deep_copy(hd) : json_object();
     r->html_headers = json_pack("{s:s}", "Content-Type", "text/html; charset=utf-8");
@@ -218,12 +218,17 @@ static json_t *merged_headers(const http_response *r, json_t *msg)
     return headers;
 }
 
+/* node.statusCode || parseInt(msg.statusCode) || 200, then Node's check:
+ * outside 100..999 it throws RangeError (ERR_HTTP_INVALID_STATUS_CODE),
+ * whichever of the two set it (recorded: tests/flows/http-status.json). */
 static int status_of(const http_response *r, const json_t *msg, double *bad)
 {
-    if (r->status) return r->status;
-    const json_t *sc = json_object_get(msg, "statusCode");
-    if (!crm_truthy(sc)) return 200;
-    double d = json_is_string(sc) ? crm_str_to_number(json_string_value(sc)) : crm_num_value(sc);
+    double d = r->status;
+    if (!d) {
+        const json_t *sc = json_object_get(msg, "statusCode");
+        d = sc ? crm_parse_int_value(sc, 10) : NAN;
+        if (isnan(d) || d == 0) return 200;
+    }
     *bad = d;
     if (!(d >= 100 && d <= 999)) return -1;
     return (int)d;

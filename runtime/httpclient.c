@@ -44,6 +44,8 @@ typedef struct xfer {
     struct curl_slist *hdrs;
     char *body;               /* copy of the request body */
     double timeout_ms;
+    double max_body;
+    bool too_large;           /* stopped at max_body */
     char errbuf[CURL_ERROR_SIZE];
     /* response being read */
     strbuf resp;
@@ -101,8 +103,13 @@ static void group_unref(crm_http_group *g)
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     xfer *x = ud;
-    sb_putn(&x->resp, ptr, size * nmemb);
-    return size * nmemb;
+    size_t n = size * nmemb;
+    if (x->max_body > 0 && (double)(x->resp.len + n) > x->max_body) {
+        x->too_large = true;
+        return 0; /* curl stops the transfer: CURLE_WRITE_ERROR */
+    }
+    sb_putn(&x->resp, ptr, n);
+    return n;
 }
 
 /* Header names whose repeats Node's IncomingMessage drops. */
@@ -321,6 +328,7 @@ static xfer *xfer_build(const crm_http_spec *s, char **err)
     CURL *e = x->easy;
     x->hops = json_array();
     x->timeout_ms = s->timeout_ms;
+    x->max_body = s->max_body;
     /* reject what WHATWG URL parsing would (bad host, port out of range)
      * before anything is queued */
     CURLU *u = curl_url();
@@ -440,8 +448,22 @@ static void map_error(xfer *x, CURLcode rc, crm_http_result *r)
         r->err_code = "ERR_TOO_MANY_REDIRECTS";
         sb_puts(&sb, "MaxRedirectsError: Redirected 21 times. Aborting.");
         break;
-    case CURLE_URL_MALFORMAT:
+    case CURLE_WRITE_ERROR:
+        if (!x->too_large) goto other;
+        r->err_code = "ERR_BODY_TOO_LARGE";
+        sb_printf(&sb, "RequestError: the response body is larger than httpRequestMaxBody (%.0f bytes)", x->max_body);
+        break;
+    case CURLE_WEIRD_SERVER_REPLY:
+    bad_reply:
+        /* what Node's HTTP parser (llhttp) says of a reply that is not
+         * HTTP; got passes it on as a RequestError */
+        r->err_code = "HPE_INVALID_CONSTANT";
+        sb_puts(&sb, "RequestError: Parse Error: Expected HTTP/");
+        break;
     case CURLE_UNSUPPORTED_PROTOCOL:
+        if (strstr(x->errbuf, "HTTP/0.9")) goto bad_reply; /* a reply without a status line */
+        /* fallthrough */
+    case CURLE_URL_MALFORMAT:
         r->err_code = "ERR_INVALID_URL";
         sb_puts(&sb, "TypeError: Invalid URL");
         break;
@@ -465,6 +487,7 @@ static void map_error(xfer *x, CURLcode rc, crm_http_result *r)
         sb_printf(&sb, "RequestError: %s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
         break;
     default:
+    other:
         r->err_code = "ERR_HTTP_REQUEST";
         sb_printf(&sb, "RequestError: %s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
         break;

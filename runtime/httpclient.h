@@ -46,6 +46,9 @@ typedef struct crm_http_spec {
     const void *body;         /* NULL: no body */
     size_t body_len;
     double timeout_ms;        /* whole request; <= 0: none */
+    double max_body;          /* bytes of response body kept; past it the
+                                 transfer stops with err_code "ERR_BODY_TOO_LARGE";
+                                 <= 0: no limit */
     bool follow_redirects;
     int max_redirects;
     bool keepalive;           /* keep idle connections for long (persist) */

@@ -162,4 +162,59 @@ check("D7 under a slowloris the probe's p99 stays under 1 s", p99 is not None an
 out, _ = exchange(b"GET /q?after=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 check("D7 the server answers after the slowloris", statuses(out) == [200], repr(out[:80]))
 
+
+# http request against a misbehaving upstream (a thread here): the node
+# logs the error and, as Node-RED does, sends msg.payload "<error> : <url>"
+def upstream():
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+
+    def serve(c):
+        try:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                b = c.recv(4096)
+                if not b:
+                    return
+                head += b
+            path = head.split(b" ")[1]
+            if path == b"/garbage":
+                c.sendall(b"garbage\r\nmore garbage\r\n\r\n")
+            elif path == b"/big":  # chunked, 64 MB, far past httpRequestMaxBody (1 MB in settings.json)
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+                chunk = b"%x\r\n" % 65536 + b"x" * 65536 + b"\r\n"
+                for _ in range(1024):
+                    c.sendall(chunk)
+                c.sendall(b"0\r\n\r\n")
+            else:
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def loop():
+        while True:
+            c, _ = srv.accept()
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return srv.getsockname()[1]
+
+import threading
+up = upstream()
+out, _ = exchange(b"GET /fetch?port=%d&mode=ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % up, wait=5)
+check("http request: a good upstream answers", statuses(out) == [200] and out.endswith(b"\r\n\r\nhello"), repr(out[-80:]))
+out, _ = exchange(b"GET /fetch?port=%d&mode=garbage HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % up, wait=5)
+check("http request: a garbage status line is Node's parse error, not Invalid URL",
+      statuses(out) == [200] and out.endswith(b"RequestError: Parse Error: Expected HTTP/ : http://127.0.0.1:%d/garbage" % up),
+      repr(out[-80:]))
+t0 = time.time()
+out, _ = exchange(b"GET /fetch?port=%d&mode=big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % up, wait=20)
+check("http request: a chunked body past httpRequestMaxBody stops with an error naming the setting",
+      statuses(out) == [200] and b"RequestError: the response body is larger than httpRequestMaxBody (1000000 bytes) : " in out,
+      repr(out[-120:]))
+
 sys.exit(0 if all(results) else 1)
