@@ -209,6 +209,7 @@ typedef struct job {
     crm_node *user;
     char *filter;
     mqtt_sub_req req;
+    json_t *opts; /* connect: msg.broker */
 } job;
 
 struct mqtt_conn {
@@ -222,6 +223,7 @@ struct mqtt_conn {
     int version;
     char *username, *password;
     char *tls_id;
+    char *broker; /* the config's broker text */
     lwt birth, close, will;
     double reconnect_ms;
     /* runtime */
@@ -346,7 +348,8 @@ static int broker_create(crm_node *n, const json_t *cfg)
     c->node = n;
     double port = crm_cfg_num(cfg, "port", 1883);
     c->usetls = crm_cfg_bool(cfg, "usetls", false);
-    parse_broker(c, crm_cfg_str(cfg, "broker", ""), port > 0 && port < 65536 ? (int)port : 1883);
+    c->broker = strdup(crm_cfg_str(cfg, "broker", ""));
+    parse_broker(c, c->broker, port > 0 && port < 65536 ? (int)port : 1883);
     c->local = !strcmp(crm_cfg_str(cfg, "broker", ""), "localhost") || !strcmp(crm_cfg_str(cfg, "broker", ""), "127.0.0.1");
     c->verify = crm_cfg_bool(cfg, "verifyservercert", false);
     c->tls_id = dup_nonempty(crm_cfg_str(cfg, "tls", ""));
@@ -597,6 +600,74 @@ static void do_disconnect(mqtt_conn *c)
     if (was != CRM_MQTT_CONNECTED) on_state(c, CRM_MQTT_DISCONNECTED, 0);
 }
 
+/* createLWT from a {topic, payload, qos, retain} object (no topic: none). */
+static void lwt_from_object(lwt *l, const json_t *o)
+{
+    free_lwt(l);
+    const char *topic = json_is_object(o) ? crm_cfg_str(o, "topic", "") : "";
+    if (!*topic) return;
+    l->topic = strdup(topic);
+    const json_t *p = json_object_get(o, "payload");
+    if (!p || !crm_truthy(p)) l->payload = strdup("");
+    else if (json_is_object(p) || json_is_array(p)) l->payload = crm_stringify(p, 0);
+    else l->payload = crm_to_string(p);
+    double q = crm_cfg_num(o, "qos", 0);
+    l->qos = q == 1 || q == 2 ? (int)q : 0;
+    const json_t *r = json_object_get(o, "retain");
+    l->retain = json_is_true(r) || (json_is_string(r) && !strcmp(json_string_value(r), "true"));
+}
+
+static void set_str(char **dst, const json_t *v)
+{
+    free(*dst);
+    *dst = json_is_string(v) && json_string_length(v) ? strdup(json_string_value(v)) : NULL;
+}
+
+/* msg.broker of a connect action, as setOptions(opts) without init: only
+ * the properties present change. The client is made anew. */
+static void apply_options(mqtt_conn *c, const json_t *o)
+{
+    const json_t *v;
+    if ((v = json_object_get(o, "usetls"))) c->usetls = crm_cfg_bool(o, "usetls", false);
+    if (json_object_get(o, "broker") || json_object_get(o, "port")) {
+        if (json_is_string(v = json_object_get(o, "broker"))) {
+            free(c->broker);
+            c->broker = strdup(json_string_value(v));
+        }
+        double port = crm_cfg_num(o, "port", c->port);
+        free(c->host);
+        c->host = NULL;
+        parse_broker(c, c->broker, port > 0 && port < 65536 ? (int)port : 1883);
+        c->local = !strcmp(c->broker, "localhost") || !strcmp(c->broker, "127.0.0.1");
+    }
+    if (json_object_get(o, "clientid")) {
+        set_str(&c->client_id, json_object_get(o, "clientid"));
+        c->id_given = c->client_id != NULL;
+    }
+    if (!c->id_given) {
+        char id[17];
+        free(c->client_id);
+        c->client_id = malloc(24);
+        snprintf(c->client_id, 24, "nodered%s", crm_make_id(id));
+    }
+    if (json_object_get(o, "username")) set_str(&c->username, json_object_get(o, "username"));
+    if (json_object_get(o, "password")) set_str(&c->password, json_object_get(o, "password"));
+    if (json_object_get(o, "keepalive")) c->keepalive = (int)crm_cfg_num(o, "keepalive", 60);
+    if (json_object_get(o, "cleansession")) c->clean = crm_cfg_bool(o, "cleansession", true);
+    if (!c->clean && !c->id_given) c->clean = true;
+    if (json_object_get(o, "protocolVersion")) {
+        double pv = crm_cfg_num(o, "protocolVersion", 4);
+        c->version = pv == 3 ? 3 : pv == 5 ? 5 : 4;
+    }
+    if (json_object_get(o, "birth")) lwt_from_object(&c->birth, json_object_get(o, "birth"));
+    if (json_object_get(o, "close")) lwt_from_object(&c->close, json_object_get(o, "close"));
+    if (json_object_get(o, "will")) lwt_from_object(&c->will, json_object_get(o, "will"));
+    if (c->client) {
+        crm_mqtt_free(c->client, 0);
+        c->client = NULL;
+    }
+}
+
 static void ctl_handle(crm_node *n, mqtt_item *it, void *ctx)
 {
     (void)n;
@@ -609,11 +680,15 @@ static void ctl_handle(crm_node *n, mqtt_item *it, void *ctx)
         break;
     case JOB_UNSUB: remove_sub(c, j->user, j->filter); break;
     case JOB_CONNECT:
-        if (!c->client || (crm_mqtt_get_state(c->client) == CRM_MQTT_DISCONNECTED)) do_connect(c);
+        if (!c->client || (crm_mqtt_get_state(c->client) == CRM_MQTT_DISCONNECTED)) {
+            if (j->opts) apply_options(c, j->opts);
+            do_connect(c);
+        }
         break;
     case JOB_DISCONNECT: do_disconnect(c); break;
     }
     free(j->filter);
+    json_decref(j->opts);
     free(j);
 }
 
@@ -621,6 +696,7 @@ static void job_free(mqtt_item *it)
 {
     job *j = (job *)it;
     free(j->filter);
+    json_decref(j->opts);
     free(j);
 }
 
@@ -679,9 +755,11 @@ void mqtt_conn_unsubscribe(mqtt_conn *c, crm_node *user, const char *filter)
     mqtt_box_put(c->ctl, &new_job(JOB_UNSUB, user, filter)->hdr);
 }
 
-void mqtt_conn_action(mqtt_conn *c, crm_node *user, bool connect)
+void mqtt_conn_action(mqtt_conn *c, crm_node *user, bool connect, const json_t *opts)
 {
-    mqtt_box_put(c->ctl, &new_job(connect ? JOB_CONNECT : JOB_DISCONNECT, user, NULL)->hdr);
+    job *j = new_job(connect ? JOB_CONNECT : JOB_DISCONNECT, user, NULL);
+    if (connect && opts) j->opts = crm_deep_copy(opts);
+    mqtt_box_put(c->ctl, &j->hdr);
 }
 
 mqtt_box *mqtt_conn_outbox(mqtt_conn *c, crm_node *user)
@@ -725,6 +803,7 @@ static void broker_close(crm_node *n)
     free_lwt(&c->close);
     free_lwt(&c->will);
     free(c->host);
+    free(c->broker);
     free(c->client_id);
     free(c->username);
     free(c->password);

@@ -105,7 +105,11 @@ void mqtt_tx_free(mqtt_item *it);
  * who unrefs it on close). */
 mqtt_box *mqtt_conn_outbox(mqtt_conn *c, crm_node *user);
 
-/* The connect / disconnect actions (msg.action), from a user's loop. */
-void mqtt_conn_action(mqtt_conn *c, crm_node *user, bool connect);
+/* The connect / disconnect actions (msg.action), from a user's loop. opts:
+ * msg.broker of a connect (borrowed, copied; NULL: none): broker, port,
+ * clientid, username, password, keepalive, cleansession, protocolVersion,
+ * usetls, birth / close / will ({topic, payload, qos, retain}) replace the
+ * config node's before connecting, as Node-RED's setOptions does. */
+void mqtt_conn_action(mqtt_conn *c, crm_node *user, bool connect, const json_t *opts);
 
 #endif

@@ -313,10 +313,10 @@ static void in_input(crm_node *n, json_t *msg)
             action_error(st, msg, "Disconnect from broker before connecting");
             return;
         }
-        if (!can && json_is_object(b)) mqtt_conn_action(st->conn, n, false);
-        mqtt_conn_action(st->conn, n, true);
+        if (!can && json_is_object(b)) mqtt_conn_action(st->conn, n, false, NULL);
+        mqtt_conn_action(st->conn, n, true, json_is_object(b) ? b : NULL);
     } else if (!strcmp(action, "disconnect")) {
-        mqtt_conn_action(st->conn, n, false);
+        mqtt_conn_action(st->conn, n, false, NULL);
     } else if (!strcmp(action, "getSubscriptions")) {
         json_object_set_new(msg, "topic", json_string("subscriptions"));
         json_object_set_new(msg, "payload", subs_list(st));

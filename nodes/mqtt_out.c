@@ -195,10 +195,10 @@ static void out_input(crm_node *n, json_t *msg)
                 json_decref(msg);
                 return;
             }
-            if (!can && json_is_object(b)) mqtt_conn_action(st->conn, n, false);
-            mqtt_conn_action(st->conn, n, true);
+            if (!can && json_is_object(b)) mqtt_conn_action(st->conn, n, false, NULL);
+            mqtt_conn_action(st->conn, n, true, json_is_object(b) ? b : NULL);
         } else if (action && !strcmp(action, "disconnect")) {
-            mqtt_conn_action(st->conn, n, false);
+            mqtt_conn_action(st->conn, n, false, NULL);
         } else {
             crm_node_error(n, msg, "Error: Invalid action specified");
             json_decref(msg);

@@ -36,6 +36,7 @@ struct crm_mqtt {
     unsigned events;
     crm_timer *misc, *retry;
     char *tmpfiles[3]; /* PEM data written out for mosquitto_tls_set */
+    char *passphrase;  /* of the key, for pw_callback */
 };
 
 /* Properties ------------------------------------------------------------ */
@@ -322,13 +323,13 @@ static char *pem_file(crm_mqtt *c, int slot, const char *pem)
     return c->tmpfiles[slot];
 }
 
-static const char *tls_passphrase;
+/* libmosquitto passes the client's userdata (c) when OpenSSL asks. */
 static int pw_callback(char *buf, int size, int rwflag, void *userdata)
 {
     (void)rwflag;
-    (void)userdata;
-    if (!tls_passphrase) return 0;
-    snprintf(buf, (size_t)size, "%s", tls_passphrase);
+    const crm_mqtt *c = userdata;
+    if (!c || !c->passphrase) return 0;
+    snprintf(buf, (size_t)size, "%s", c->passphrase);
     return (int)strlen(buf);
 }
 
@@ -340,7 +341,7 @@ static int setup_tls(crm_mqtt *c, const crm_mqtt_options *o, char **err)
         ca = t->ca_pem ? pem_file(c, 0, t->ca_pem) : t->ca_file;
         cert = t->cert_pem ? pem_file(c, 1, t->cert_pem) : t->cert_file;
         key = t->key_pem ? pem_file(c, 2, t->key_pem) : t->key_file;
-        tls_passphrase = t->passphrase; /* read while the key loads, below */
+        c->passphrase = t->passphrase ? strdup(t->passphrase) : NULL;
         if (t->alpn) mosquitto_string_option(c->mosq, MOSQ_OPT_TLS_ALPN, t->alpn);
     }
     int rc;
@@ -509,6 +510,7 @@ void crm_mqtt_free(crm_mqtt *c, double wait_ms)
         if (c->tmpfiles[i]) unlink(c->tmpfiles[i]);
         free(c->tmpfiles[i]);
     }
+    free(c->passphrase);
     free(c->host);
     free(c);
 }
