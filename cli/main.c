@@ -169,6 +169,9 @@ static int cmd_check(int argc, char **argv)
     options o;
     if (parse_options(argc, argv, &o)) return 1;
     json_object_set_new(o.settings, "_checkOnly", json_true()); /* no context store is opened */
+    /* problems Node-RED only logs (a change or switch node's bad JSONata or
+     * regex) are refusals here: nodes read this in create() */
+    json_object_set_new(o.settings, "_checkStrict", json_true());
     crm_runtime *rt = crm_runtime_new(o.settings);
     json_decref(o.settings);
     if (!rt) {

@@ -303,6 +303,24 @@ static json_t *parse_json_text(const json_t *raw)
     return v;
 }
 
+/* The rule field being compiled ("rules[2].to"), for rule_problem. */
+static _Thread_local char cur_field[48];
+
+/* A bad JSONata 'to' or regex 'from': Node-RED's change node logs it at start
+ * and then drops every message, and so does `carmine run`; `carmine check`
+ * (its setting "_checkStrict") refuses the flows instead, naming node, field
+ * and reason. */
+static void rule_problem(crm_node *n, const char *suffix, const char *text)
+{
+    if (crm_cfg_bool(crm_node_settings(n), "_checkStrict", false)) {
+        char field[64];
+        snprintf(field, sizeof field, "%s%s", cur_field, suffix);
+        crm_node_config_error(n, field, "%s", text);
+    } else {
+        crm_node_error(n, NULL, "%s", text);
+    }
+}
+
 static char *jsonata_err_text(const char *err)
 {
     const char *prefix = "Invalid JSONata expression: ";
@@ -346,7 +364,7 @@ static bool compile_to(crm_node *n, val_src *v, const char *tot, const json_t *r
         if (!v->typed) {
             if (!strcmp(tot, "jsonata")) {
                 char *t = jsonata_err_text(err);
-                crm_node_error(n, NULL, "%s", t);
+                rule_problem(n, ".to", t);
                 free(t);
             } else {
                 crm_node_error(n, NULL, "%s", err ? err : "Invalid 'to' property");
@@ -387,7 +405,10 @@ static bool compile_from(crm_node *n, rule *r, const char *fromt, const json_t *
     r->from_re = compile_re(pat, strlen(pat), r->ftype != FT_RE, &err);
     free(pat);
     if (!r->from_re) {
-        crm_node_error(n, NULL, "Invalid 'from' property: %s", err ? err : "");
+        char *t = NULL;
+        if (asprintf(&t, "Invalid 'from' property: %s", err ? err : "") < 0) t = NULL;
+        rule_problem(n, ".from", t ? t : "Invalid 'from' property");
+        free(t);
         free(err);
         return false;
     }
@@ -544,11 +565,13 @@ static int change_create(crm_node *n, const json_t *config)
     size_t i;
     json_t *r;
     json_array_foreach(rules, i, r) {
+        snprintf(cur_field, sizeof cur_field, "rules[%zu]", i);
         if (json_is_object(r) && !add_rule(n, st, r)) st->valid = false;
     }
     json_decref(rules);
     crm_node_set_data(n, st);
-    return 0;
+    /* `carmine check`: the problems rule_problem reported refuse the flows */
+    return !st->valid && crm_cfg_bool(crm_node_settings(n), "_checkStrict", false) ? -1 : 0;
 }
 
 /* Per message --------------------------------------------------------------------- */

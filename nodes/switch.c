@@ -314,6 +314,20 @@ static char *jsonata_err_text(const char *err)
     return sb_take(&sb);
 }
 
+/* The field being compiled ("rules[1].v"), for config_problem. */
+static _Thread_local char cur_field[48];
+
+static bool strict_check(crm_node *n) { return crm_cfg_bool(crm_node_settings(n), "_checkStrict", false); }
+
+/* A bad JSONata value: Node-RED's switch node logs it at start and then drops
+ * every message, and so does `carmine run`; `carmine check` (its setting
+ * "_checkStrict") refuses the flows instead, naming node, field and reason. */
+static void config_problem(crm_node *n, const char *text)
+{
+    if (strict_check(n)) crm_node_config_error(n, cur_field, "%s", text);
+    else crm_node_error(n, NULL, "%s", text);
+}
+
 /* Compiles a value of type vt. false (logged) for invalid JSONata. */
 static bool sval_init(crm_node *n, sval *s, const char *vt, const json_t *v)
 {
@@ -347,7 +361,7 @@ static bool sval_init(crm_node *n, sval *s, const char *vt, const json_t *v)
             s->kind = SV_TYPED;
         } else if (s->jsonata) {
             char *t = jsonata_err_text(err);
-            crm_node_error(n, NULL, "%s", t);
+            config_problem(n, t);
             free(t);
             free(err);
             return false;
@@ -458,14 +472,18 @@ static bool rule_init(crm_node *n, srule *r, const json_t *cfg)
         r->v1.kind = SV_CONST;
         r->v1.value = json_string(vt); /* Node-RED passes the type name itself */
     } else {
+        snprintf(cur_field + strlen(cur_field), sizeof cur_field - strlen(cur_field), ".v");
         ok = sval_init(n, &r->v1, vt, v);
+        cur_field[strlen(cur_field) - 2] = 0;
     }
     json_decref(v);
     const json_t *v2raw = json_object_get(cfg, "v2");
     const char *v2t = crm_cfg_str(cfg, "v2t", NULL);
     if (v2raw) {
         json_t *v2 = normalised(v2raw, &v2t, true);
+        snprintf(cur_field + strlen(cur_field), sizeof cur_field - strlen(cur_field), ".v2");
         ok = sval_init(n, &r->v2, v2t, v2) && ok;
+        cur_field[strlen(cur_field) - 3] = 0;
         json_decref(v2);
     } else if (v2t && !strcmp(v2t, "prev")) {
         r->v2.kind = SV_PREV;
@@ -476,6 +494,14 @@ static bool rule_init(crm_node *n, srule *r, const json_t *cfg)
         char *pat = pattern_of(r->v1.value);
         r->re = compile_re(pat, strlen(pat), r->icase, &r->re_err);
         free(pat);
+        /* Node-RED builds the RegExp per message and logs the error then; only
+         * `carmine check` reports it at once */
+        if (!r->re && strict_check(n)) {
+            char field[64];
+            snprintf(field, sizeof field, "%s.v", cur_field);
+            crm_node_config_error(n, field, "%s", r->re_err ? r->re_err : "invalid regular expression");
+            ok = false;
+        }
     }
     return ok;
 }
@@ -489,9 +515,10 @@ static int switch_create(crm_node *n, const json_t *config)
     const char *pt = crm_cfg_str(config, "propertyType", "");
     if (!*pt) pt = "msg";
     const json_t *prop = json_object_get(config, "property");
+    snprintf(cur_field, sizeof cur_field, "property");
     if (!sval_init(n, &st->prop, pt, prop)) {
         st->valid = false;
-        return 0;
+        return strict_check(n) ? -1 : 0;
     }
     /* only the string "false" stops at the first match; a falsy checkall means "true" */
     const json_t *ca = json_object_get(config, "checkall");
@@ -504,6 +531,7 @@ static int switch_create(crm_node *n, const json_t *config)
     for (size_t i = 0; i < nr; i++) {
         const json_t *rc = json_array_get(rules, i);
         json_t *empty = json_object();
+        snprintf(cur_field, sizeof cur_field, "rules[%zu]", i);
         if (!rule_init(n, &st->rules[i], json_is_object(rc) ? rc : empty)) st->valid = false;
         json_decref(empty);
         if (st->rules[i].v1.kind == SV_PREV || st->rules[i].v2.kind == SV_PREV) st->uses_prev = true;
@@ -512,7 +540,7 @@ static int switch_create(crm_node *n, const json_t *config)
     }
     const json_t *settings = crm_node_settings(n);
     st->max_kept = crm_cfg_num(settings, "nodeMessageBufferMaxLength", 0);
-    return 0;
+    return !st->valid && strict_check(n) ? -1 : 0;
 }
 
 /* Operators ---------------------------------------------------------------------------------- */

@@ -72,6 +72,9 @@ run_part plugins tools/test-plugins.sh
 [ -x tests/faults/run.sh ] && run_part faults tests/faults/run.sh
 [ -x tests/http-faults/run.sh ] && run_part http-faults tests/http-faults/run.sh
 [ -x tests/mqtt/run.sh ] && run_part mqtt tests/mqtt/run.sh
+# the fuzz targets of tests/fuzz, FUZZ_SECONDS each (default 30; 0 skips) in their own
+# clang build (build-fuzz): a crash, leak or timeout fails (tests/fuzz/README.md)
+[ "${FUZZ_SECONDS:-30}" != 0 ] && run_part fuzz tools/fuzz-run.sh --all "${FUZZ_SECONDS:-30}"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

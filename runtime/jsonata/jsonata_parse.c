@@ -213,7 +213,15 @@ static pcre2_code *compile_regex(P *p, const char *pat, size_t n, const char *fl
     pcre2_set_newline(cc, PCRE2_NEWLINE_ANY);
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, n, opts & ~PCRE2_UCP, &ec, &eo, cc);
     pcre2_compile_context_free(cc);
-    if (!re) perr(p, "S0302", pos, NULL, NULL);
+    if (!re) {
+        /* the literal is complete: PCRE2 10.42 refuses what JavaScript accepts
+         * (a variable-length lookbehind such as (?<=a[0-9]+)), or it is invalid */
+        PCRE2_UCHAR why[160];
+        if (pcre2_get_error_message(ec, why, sizeof why) < 0) snprintf((char *)why, sizeof why, "error %d", ec);
+        jerr_set(p->err, "U1005", pos, "Regular expression /%.*s/ cannot be compiled by PCRE2 (Carmine's regex engine): %s",
+                 n > 80 ? 80 : (int)n, pat, (const char *)why);
+        longjmp(p->fail, 1);
+    }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
     return ja_track_re(p->arena, re);
 }

@@ -230,6 +230,22 @@ static void test_signature_lexer_errors(void)
     CHECK_RUN("function($a)<n:n>{$a+1}(2)", NULL, "3");
 }
 
+/* Issue 20: a JavaScript regex PCRE2 10.42 cannot compile (a variable-length
+ * lookbehind) said "No terminating / in regular expression"; now U1005 says why. */
+static void test_regex_pcre2_limits(void)
+{
+    jsonata_error err;
+    jsonata *e = jsonata_compile("$match(topic, /(?<=sensors\\/[0-9]+\\/)([a-z]|_)+/)", &err);
+    CHECK(e == NULL);
+    CHECK_STR(err.code, "U1005");
+    CHECK(strstr(err.message, "lookbehind assertion is not fixed length") != NULL);
+    CHECK(strstr(err.message, "PCRE2") != NULL);
+    jsonata_free(e);
+    CHECK_RUN("$match(topic, /(?<=sensors\\/12\\/)([a-z]|_)+/).match", "{\"topic\":\"sensors/12/temp_x\"}", "\"temp_x\"");
+    CHECK_RUN("$match('x', /a{2,1}/)", NULL, "ERR:U1005"); /* JavaScript refuses it too (SyntaxError) */
+    CHECK_RUN("/a", NULL, "ERR:S0302"); /* still unterminated */
+}
+
 /* Every input the fuzz targets crashed on (tests/fuzz/crashes/), replayed as
  * the targets run them: expression, NUL, input JSON. Each must end in a value
  * or an error with a code. */
@@ -281,6 +297,7 @@ int main(void)
     test_deep_expressions();
     test_memory_limits();
     test_signature_lexer_errors();
+    test_regex_pcre2_limits();
     test_fuzz_crashes();
     UNIT_DONE();
 }
