@@ -625,7 +625,8 @@ static void timer_fire(crm_node *n, void *arg)
 static void timer_fire_inside(crm_js *s, void *arg)
 {
     jtimer *t = arg;
-    if (!t->repeat) {
+    bool repeat = t->repeat; /* an interval's t may be freed by clearInterval in the callback */
+    if (!repeat) {
         t->t = NULL; /* fired: the engine dropped it */
         timer_unlink(t);
     }
@@ -638,7 +639,7 @@ static void timer_fire_inside(crm_js *s, void *arg)
     JSValueProtect(s->ctx, fn);
     crm_js_call(s, fn, nargs, args, &exc);
     JSValueUnprotect(s->ctx, fn);
-    if (!t->repeat) timer_free(t);
+    if (!repeat) timer_free(t);
     if (exc && s->on_error) s->on_error(s, exc);
 }
 
