@@ -94,16 +94,21 @@ static void multipart_part(const char *p, size_t n, json_t *fields, json_t *file
     for (const char *line = p; line < sep;) {
         const char *eol = memfind(line, (size_t)(sep - line) + 2, "\r\n", 2);
         size_t ll = eol ? (size_t)(eol - line) : (size_t)(sep - line);
+        /* a header given twice: the last one counts (found by fuzz_http_query: the first leaked) */
         if (ll > 20 && strncasecmp(line, "content-disposition:", 20) == 0) {
+            free(name);
+            free(filename);
             name = header_param(line + 20, ll - 20, "name");
             filename = header_param(line + 20, ll - 20, "filename");
         } else if (ll > 13 && strncasecmp(line, "content-type:", 13) == 0) {
             const char *v = line + 13;
             while (*v == ' ') v++;
+            free(ctype);
             ctype = strndup(v, ll - (size_t)(v - line));
         } else if (ll > 26 && strncasecmp(line, "content-transfer-encoding:", 26) == 0) {
             const char *v = line + 26;
             while (*v == ' ') v++;
+            free(enc);
             enc = strndup(v, ll - (size_t)(v - line));
         }
         line += ll + 2;
