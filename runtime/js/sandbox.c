@@ -29,6 +29,7 @@ typedef struct group {
     int refs;
     double limit_ms;   /* the watchdog limit last set on g (-1: to be set) */
     double started;    /* when the running call began (crm_now_ms) */
+    pthread_t armed_by; /* the thread that set limit_ms */
     crm_js *running;   /* the sandbox whose call is under way */
 } group;
 
@@ -121,7 +122,7 @@ static bool should_terminate(JSContextRef ctx, void *arg)
     if (left > 1) {
         /* early (the watchdog ran ahead of the wall clock): wait for the
          * rest; setting the limit again from here restarts the timer */
-        JSContextGroupSetExecutionTimeLimit(g->g, left / 1000.0, should_terminate, g);
+        JSContextGroupSetExecutionTimeLimit(g->g, (left < 1000 ? left : 1000) / 1000.0, should_terminate, g);
         g->limit_ms = -1;
         return false;
     }
@@ -135,9 +136,14 @@ static bool should_terminate(JSContextRef ctx, void *arg)
 static void enter(crm_js *s)
 {
     double limit = s->timeout_ms > 0 ? s->timeout_ms : CRM_JS_WATCHDOG_MS;
-    if (s->grp->limit_ms != limit) {
-        JSContextGroupSetExecutionTimeLimit(s->grp->g, limit / 1000.0, should_terminate, s->grp);
+    /* armed again when another thread enters (the loader compiles, the
+     * loop runs): JavaScriptCore's watchdog does not follow the group */
+    if (s->grp->limit_ms != limit || !pthread_equal(s->grp->armed_by, pthread_self())) {
+        /* the engine counts CPU time: ticks of at most 1 s, the callback
+         * compares the wall clock */
+        JSContextGroupSetExecutionTimeLimit(s->grp->g, (limit < 1000 ? limit : 1000) / 1000.0, should_terminate, s->grp);
         s->grp->limit_ms = limit;
+        s->grp->armed_by = pthread_self();
     }
     s->timed_out = false;
     s->grp->running = s;
