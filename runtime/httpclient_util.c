@@ -13,28 +13,8 @@
 
 /* UTF-8 ------------------------------------------------------------------- */
 
-/* Decodes one code point at s (n bytes left); *adv gets the bytes used.
- * Returns -1 for an invalid sequence (adv 1). */
-static long utf8_next(const unsigned char *s, size_t n, size_t *adv)
-{
-    *adv = 1;
-    unsigned c = s[0];
-    if (c < 0x80) return c;
-    int len;
-    long cp, min;
-    if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
-    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
-    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
-    else return -1;
-    if ((size_t)len > n) return -1;
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return -1;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
-    *adv = (size_t)len;
-    return cp;
-}
+/* One code point of UTF-8 (value.h's decoder): -1 (adv 1) for a bad sequence. */
+static long utf8_next(const unsigned char *s, size_t n, size_t *adv) { return crm_utf8_decode((const char *)s, n, adv); }
 
 json_t *crm_utf8_string(const void *data, size_t len)
 {
