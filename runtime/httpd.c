@@ -255,7 +255,13 @@ static char *read_file(const char *path)
 
 static int read_settings(crm_httpd *h, const json_t *s)
 {
-    h->port_cfg = (int)num_setting(s, "port", num_setting(s, "uiPort", 1880));
+    /* checked before the cast: a double outside int's range is undefined */
+    double port = num_setting(s, "port", num_setting(s, "uiPort", 1880));
+    if (!(port >= 0 && port <= 65535)) {
+        hlog(h, CRM_LOG_ERROR, "settings.port must be a port number from 0 to 65535");
+        return -1;
+    }
+    h->port_cfg = (int)port;
     const char *host = json_string_value(json_object_get(s, "host"));
     if (!host) host = json_string_value(json_object_get(s, "uiHost"));
     if (host && *host) h->host = strdup(host);
@@ -310,7 +316,8 @@ static int read_settings(crm_httpd *h, const json_t *s)
     if (!(h->head_timeout_ms >= 0)) h->head_timeout_ms = 60000;
     double mw = num_setting(s, "httpMaxWaitingConnections", 0);
     h->max_waiting = mw >= 1 && mw < 1e9 ? (size_t)mw : 0; /* 0: by polling mode, at start */
-    h->api_max = (size_t)parse_bytes(json_object_get(s, "apiMaxLength"), 5.0 * 1024 * 1024);
+    double api_max = parse_bytes(json_object_get(s, "apiMaxLength"), 5.0 * 1024 * 1024);
+    h->api_max = api_max >= 0 && api_max < 1e15 ? (size_t)api_max : 5 * 1024 * 1024;
     /* one core is left to the flow loops, which do the other half of the
      * work; but on two cores two server threads serve more (about +7 % on
      * http in -> change -> http response, no change on the delayed API flow):
@@ -318,8 +325,8 @@ static int read_settings(crm_httpd *h, const json_t *s)
      * on both cores while the loop waits */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int def_threads = cores > 2 ? (int)(cores > 5 ? 4 : cores - 1) : cores == 2 ? 2 : 1;
-    h->threads = (int)num_setting(s, "httpThreads", def_threads);
-    if (h->threads < 1 || h->threads > 64) h->threads = def_threads;
+    double threads = num_setting(s, "httpThreads", def_threads);
+    h->threads = threads >= 1 && threads <= 64 ? (int)threads : def_threads;
     h->reuse_port = json_is_true(json_object_get(s, "reusePort"));
     const json_t *polling = json_object_get(s, "httpPolling");
     if (polling) {

@@ -72,7 +72,12 @@ int crm_runtime_start(crm_runtime *rt)
         return -1;
     }
     crm_httpd *h = crm_runtime_httpd(rt);
-    if (h && crm_httpd_start(h) < 0) {
+    if (!h) {
+        /* read_settings named the bad setting: nothing starts, as for a bad flow */
+        crm_log(rt, CRM_LOG_ERROR, NULL, "the HTTP server's settings are not valid: not starting");
+        return -1;
+    }
+    if (crm_httpd_start(h) < 0) {
         crm_log(rt, CRM_LOG_ERROR, NULL, "cannot start the HTTP server");
         return -1;
     }

@@ -141,8 +141,29 @@ static void test_limits(void)
     crm_runtime_free(rt);
 }
 
+/* Numeric settings out of an integer's range (found by fuzz_settings under
+ * UBSan: the casts were undefined): a bad port refuses the server, the
+ * others fall back to their defaults. */
+static void test_setting_ranges(void)
+{
+    const char *refused[] = {"{\"port\": \"1e309\"}", "{\"uiPort\": \" r\"}", "{\"port\": 70000}", "{\"port\": -1}"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        json_t *s = json_loads(refused[i], 0, NULL);
+        crm_httpd *h = crm_httpd_new(s);
+        CHECK(h == NULL);
+        if (h) crm_httpd_free(h);
+        json_decref(s);
+    }
+    json_t *s = json_loads("{\"port\": 0, \"httpThreads\": \"1e309\", \"apiMaxLength\": \"1e309b\"}", 0, NULL);
+    crm_httpd *h = crm_httpd_new(s);
+    CHECK(h != NULL);
+    if (h) crm_httpd_free(h);
+    json_decref(s);
+}
+
 int main(void)
 {
+    test_setting_ranges();
     test_admin();
     test_limits();
     UNIT_DONE();
