@@ -209,8 +209,10 @@ static int sort_create(crm_node *n, const json_t *cfg)
         }
     }
     s->target_path = crm_path_parse(s->target, &err);
-    if (s->target_path) s->key_path = crm_path_parse(s->key_prop, &err);
-    if (!s->target_path || !s->key_path) {
+    /* seqKey is a property only when the key is not an expression (Node-RED
+     * reads it as one only then) */
+    if (s->target_path && !s->key_exp) s->key_path = crm_path_parse(s->key_prop, &err);
+    if (!s->target_path || (!s->key_exp && !s->key_path)) {
         crm_node_config_error(n, s->target_path ? "seqKey" : "target", "%s", err ? err : "invalid property");
         free(err);
         return -1;
