@@ -284,16 +284,6 @@ static const struct { int value; const char *numeral; } roman_numerals[] = {
     {40, "xl"}, {10, "x"}, {9, "ix"}, {5, "v"}, {4, "iv"}, {1, "i"}
 };
 
-static void put_utf8_cp(strbuf *sb, unsigned c)
-{
-    jfmt_cps one = {0};
-    jfmt_cps_push(&one, c);
-    char *s = jfmt_cps_utf8(&one, 0, 1);
-    sb_puts(sb, s);
-    free(s);
-    jfmt_cps_free(&one);
-}
-
 /* decimal digits, padded, regrouped and in the picture's digit family */
 static void format_decimal(strbuf *out, double value, const ifmt *f)
 {
@@ -1179,7 +1169,7 @@ static int build_regex(const dpicture *pic, strbuf *re, jsonata_error *err)
             sb_puts(re, "[-+][0-9]+");
             if (tz_separator(mk, &sep)) {
                 if (sep < 128 && !isalnum((int)sep)) sb_putc(re, '\\');
-                put_utf8_cp(re, sep);
+                sb_put_utf8(re, sep);
                 sb_puts(re, "[0-9]+");
             }
         } else if (mk->component == 'f') {

@@ -73,29 +73,11 @@ void jfmt_cps_from_utf8(jfmt_cps *s, const char *utf8, size_t len)
     }
 }
 
-static void put_utf8(strbuf *sb, unsigned c)
-{
-    char b[4];
-    if (c < 0x80) { sb_putc(sb, (char)c); return; }
-    if (c < 0x800) {
-        b[0] = (char)(0xC0 | (c >> 6)); b[1] = (char)(0x80 | (c & 0x3F));
-        sb_putn(sb, b, 2);
-    } else if (c < 0x10000) {
-        b[0] = (char)(0xE0 | (c >> 12)); b[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-        b[2] = (char)(0x80 | (c & 0x3F));
-        sb_putn(sb, b, 3);
-    } else {
-        b[0] = (char)(0xF0 | (c >> 18)); b[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-        b[2] = (char)(0x80 | ((c >> 6) & 0x3F)); b[3] = (char)(0x80 | (c & 0x3F));
-        sb_putn(sb, b, 4);
-    }
-}
-
 char *jfmt_cps_utf8(const jfmt_cps *s, size_t from, size_t to)
 {
     strbuf sb = SB_INIT;
     sb_puts(&sb, "");
-    for (size_t i = from; i < to && i < s->n; i++) put_utf8(&sb, s->c[i]);
+    for (size_t i = from; i < to && i < s->n; i++) sb_put_utf8(&sb, s->c[i]);
     return sb_take(&sb);
 }
 

@@ -174,22 +174,6 @@ static bool known_symbol(const char *id)
 
 /* Tokenizer --------------------------------------------------------------- */
 
-static void put_utf8(strbuf *sb, unsigned cp)
-{
-    char b[4];
-    int n;
-    if (cp < 0x80) { b[0] = (char)cp; n = 1; }
-    else if (cp < 0x800) { b[0] = (char)(0xC0 | cp >> 6); b[1] = (char)(0x80 | (cp & 63)); n = 2; }
-    else if (cp < 0x10000) {
-        b[0] = (char)(0xE0 | cp >> 12); b[1] = (char)(0x80 | ((cp >> 6) & 63));
-        b[2] = (char)(0x80 | (cp & 63)); n = 3;
-    } else {
-        b[0] = (char)(0xF0 | cp >> 18); b[1] = (char)(0x80 | ((cp >> 12) & 63));
-        b[2] = (char)(0x80 | ((cp >> 6) & 63)); b[3] = (char)(0x80 | (cp & 63)); n = 4;
-    }
-    sb_putn(sb, b, n);
-}
-
 static int hex4(const char *s, size_t avail)
 {
     if (avail < 4) return -1;
@@ -343,7 +327,7 @@ static jnode *lex(P *p, bool prefix)
                             p->pos += 6;
                         }
                     }
-                    put_utf8(&sb, (unsigned)cp);
+                    sb_put_utf8(&sb, (unsigned)cp);
                     break;
                 }
                 default: {
