@@ -2,6 +2,7 @@
  * layout and its values survive a restart; the memory store forgets node
  * context when a node closes. */
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,7 +37,10 @@ static char *slurp(const char *path)
     return buf;
 }
 
+/* What the runtime logged (the flusher thread logs too): read and cleared
+ * under the lock, through logged_has and logged_clear. */
 static char logged[4096];
+static pthread_mutex_t logged_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void hook(void *ctx, crm_log_level lvl, const char *id, const char *type, const char *text)
 {
@@ -44,9 +48,26 @@ static void hook(void *ctx, crm_log_level lvl, const char *id, const char *type,
     (void)id;
     (void)type;
     if (lvl >= CRM_LOG_WARN) {
+        pthread_mutex_lock(&logged_mu);
         strncat(logged, text, sizeof logged - strlen(logged) - 1);
         strncat(logged, "\n", sizeof logged - strlen(logged) - 1);
+        pthread_mutex_unlock(&logged_mu);
     }
+}
+
+static bool logged_has(const char *a, const char *b)
+{
+    pthread_mutex_lock(&logged_mu);
+    bool r = strstr(logged, a) && (!b || strstr(logged, b));
+    pthread_mutex_unlock(&logged_mu);
+    return r;
+}
+
+static void logged_clear(void)
+{
+    pthread_mutex_lock(&logged_mu);
+    logged[0] = 0;
+    pthread_mutex_unlock(&logged_mu);
 }
 
 static void sleep_ms(int ms)
@@ -97,7 +118,7 @@ static void write_errors(const char *dir)
     CHECK(json_integer_value(json_object_get(e, "failedWrites")) >= 2);
     CHECK(strstr(json_string_value(json_object_get(e, "error")), "cannot write ") != NULL);
     json_decref(st);
-    CHECK(strstr(logged, "context store default: cannot write ") && strstr(logged, "1 scope kept in memory"));
+    CHECK(logged_has("context store default: cannot write ", "1 scope kept in memory"));
     json_t *v = crm_context_get(j, CRM_SCOPE_FLOW, "a");
     CHECK(v && crm_num_value(v) == 1); /* still there */
     json_decref(v);
@@ -108,16 +129,15 @@ static void write_errors(const char *dir)
     for (int i = 0; i < 100 && (!slurp(file) || failing(rt)); i++) sleep_ms(50);
     CHECK_STR(slurp(file), "{\n    \"stop\": true,\n    \"a\": 1,\n    \"b\": 2\n}");
     CHECK(crm_context_write_status(rt) == NULL);
-    CHECK(strstr(logged, "context store default: written again after ") != NULL);
+    CHECK(logged_has("context store default: written again after ", NULL));
 
     /* stop while it cannot write: retried, then logged by scope */
     snprintf(cmd, sizeof cmd, "rm -rf %s && touch %s", flowdir, flowdir);
     CHECK(system(cmd) == 0);
     CHECK(crm_context_set(j, CRM_SCOPE_FLOW, "c", json_real(3)) == 0);
-    logged[0] = 0;
+    logged_clear();
     crm_runtime_free(rt);
-    CHECK(strstr(logged, "context store default: stopping with 1 scope not written (t1) after 4 attempts: cannot write ") !=
-          NULL);
+    CHECK(logged_has("context store default: stopping with 1 scope not written (t1) after 4 attempts: cannot write ", NULL));
     unlink(flowdir);
     json_decref(settings);
 }
