@@ -628,6 +628,7 @@ FN(split)
         if (sn == 0) {
             for (size_t i = 0; i < len && (double)json_array_size(r) < limit;) {
                 size_t l = cp_len((unsigned char)str[i]);
+                if (l > len - i) l = len - i; /* a bad lead byte near the end: never read past it */
                 json_array_append_new(r, jv_str(str + i, l));
                 i += l;
             }
