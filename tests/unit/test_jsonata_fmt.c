@@ -14,7 +14,7 @@
 #include "unit.h"
 #include "value.h"
 
-#define SUITE "../shared/conformance/jsonata"
+#define SUITE "tests/conformance/jsonata" /* the repository's copy (tools/refresh-conformance.sh) */
 
 typedef struct {
     const char *name;
