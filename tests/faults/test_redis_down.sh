@@ -34,7 +34,8 @@ if command -v redis-server >/dev/null; then
   check "the supervisor is alive, its API answers" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((PORT + 1))/status")" = 200
   redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no >"$TMP/redis.log" 2>&1 &
   PIDS+=($!)
-  check "once Redis is up both replicas are ready" wait_for 15 all_ready $((PORT + 1)) 2
+  check "once Redis is up both replicas are ready" wait_for 15 all_ready $((PORT + 1)) 2 ||
+    { tail -n 40 "$TMP/sup.log" | sed 's/^/# sup: /'; sed 's/^/# redis: /' "$TMP/redis.log"; }
   check "and serve" test "$(curl -s -XPOST -H 'Content-Type: text/plain' "http://127.0.0.1:$PORT/set/a" -d v)" = ok
   stop_pid "$SUP"
   check "SIGTERM: the supervisor exits 0" test $? = 0

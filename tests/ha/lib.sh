@@ -31,7 +31,7 @@ ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
 not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
 check() { # check "description" command...
   local d=$1; shift
-  if "$@"; then ok "$d"; else not_ok "$d"; fi
+  if "$@"; then ok "$d"; else not_ok "$d"; return 1; fi
 }
 finish() {
   echo "$PASS passed, $FAIL failed"
@@ -43,7 +43,7 @@ finish() {
 free_port() {
   local p
   for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+), where clients take their own ports
     ss -Htln "( sport = :$p or sport = :$((p + 1)) )" | grep -q . || { echo "$p"; return; }
   done
   echo 0

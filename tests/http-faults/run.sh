@@ -19,7 +19,7 @@ ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
 port=0
 for _ in $(seq 100); do
-  p=$((20000 + RANDOM % 30000))
+  p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+), where clients take their own ports
   ss -Htln "( sport = :$p )" | grep -q . || { port=$p; break; }
 done
 "$BUILD_DIR/carmine" -p "$port" -s "$HERE/settings.json" -u "$TMP" "$HERE/flows.json" >"$TMP/log" 2>&1 &

@@ -49,7 +49,7 @@ done
 free_port() {
   local p
   for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+), where clients take their own ports
     ss -Htln "( sport = :$p or sport = :$((p + 1)) or sport = :$((p + 2)) )" | grep -q . || { echo "$p"; return; }
   done
   echo 0

@@ -32,11 +32,20 @@ def test(fn):
 
 
 def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    # below the ephemeral range (32768+): a port taken from there can be
+    # handed to some client's socket before the test's server binds it
+    import random
+    for _ in range(200):
+        p = random.randrange(20000, 32000)
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port in 20000-32000")
 
 
 class Flow:
