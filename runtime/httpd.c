@@ -1731,6 +1731,20 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     req_release(r);
 }
 
+/* A client that shut its side down after the request (D12) is closed
+ * unanswered on every route. libmicrohttpd reads that end of stream when it
+ * resumes a suspended connection and closes it before sending, so a flow's
+ * answer could never reach it; Node.js drops such a client's late answers
+ * too. Deciding here, before any route runs, makes every route (flow, admin,
+ * 404) behave the same and spares the flow a message nobody will read. */
+static bool client_half_closed(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return false;
+    char b;
+    return recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
@@ -1781,6 +1795,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (r->dispatched) return MHD_YES;
+    if (client_half_closed(c)) return MHD_NO;
     return dispatch(r, method);
 }
 

@@ -163,6 +163,39 @@ out, _ = exchange(b"GET /q?after=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
 check("D7 the server answers after the slowloris", statuses(out) == [200], repr(out[:80]))
 
 
+# D12: a client that shuts its side down right after its request is closed
+# unanswered on every route (a flow's answer could never reach it: the
+# server reads the end of stream first). TCP_CORK makes the request and the
+# FIN leave in one segment, so the server sees both before it dispatches.
+def half_closed(data):
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=3)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    out = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    except (socket.timeout, TimeoutError, ConnectionResetError):
+        out += b"<timeout or reset>"
+    s.close()
+    return out
+
+
+for name, req in [("a flow route", b"GET /q?hc=1 HTTP/1.0\r\n\r\n"),
+                  ("a flow route, HTTP/1.1", b"GET /q?hc=2 HTTP/1.1\r\nHost: x\r\n\r\n"),
+                  ("a flow route with a body", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nab"),
+                  ("/healthz", b"GET /healthz HTTP/1.0\r\n\r\n"),
+                  ("a path no route has", b"GET /nothere HTTP/1.0\r\n\r\n")]:
+    outs = [half_closed(req) for _ in range(3)]
+    check("D12 a half-closed client on %s is closed unanswered" % name, all(o == b"" for o in outs), repr(outs)[:200])
+out, _ = exchange(b"GET /q?after=hc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+check("D12 a client that keeps its side open is answered", statuses(out) == [200], repr(out[:80]))
+
+
 # http request against a misbehaving upstream (a thread here): the node
 # logs the error and, as Node-RED does, sends msg.payload "<error> : <url>"
 def upstream():
