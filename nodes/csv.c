@@ -483,7 +483,7 @@ out:
 #undef IS_SEP
 }
 
-/* One message per row (multi "one"): rows and columns are stolen. Calls done. */
+/* One message per row (multi "one"): rows is borrowed, columns stolen. Calls done. */
 static void send_rows(crm_node *n, csv_state *s, json_t *msg, json_t *rows, json_t *columns, bool has_parts,
                       bool last)
 {
@@ -1018,7 +1018,7 @@ static void rfc_parse(crm_node *n, csv_state *s, json_t *msg, const char *in, si
         json_decref(columns);
         crm_node_done(n, msg);
     } else {
-        send_rows(n, s, msg, json_incref(data), columns, has_parts, last);
+        send_rows(n, s, msg, data, columns, has_parts, last);
     }
     json_decref(data);
     json_decref(msg);

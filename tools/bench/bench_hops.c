@@ -1,7 +1,8 @@
 /* bench_hops.c: what a message hop costs. Builds a chain of N nodes of one
- * type (junction, link, change, function) in one flow, pushes M messages through it
- * and reports deliveries per second and nanoseconds per hop.
- *   bench_hops [junction|link|change|function] [N=10] [M=200000] [WINDOW=64 in flight] [loop|thread]
+ * kind (link, or a node of tools/bench/hop-kinds.json: junction, change,
+ * function, switch, json, template, csv) in one flow, pushes M messages
+ * through it and reports deliveries per second and nanoseconds per hop.
+ *   bench_hops KIND [N=10] [M=200000] [WINDOW=64 in flight] [loop|thread]
  * INJECT "loop" (the default) measures the way nodered-chain.js does: the
  * sink sends the next message into the chain's first node as each one
  * arrives, on the flow's own thread. "thread" pushes every message from the
@@ -22,12 +23,14 @@ static atomic_long received;
 static long sent, total;       /* "loop" mode: touched by the flow's thread only, once started */
 static bool inject_from_loop;
 
+static json_t *kind_payload; /* the kind's own payload, or NULL: a number */
+
 /* {payload: i, topic: "bench"}, built directly (json_pack would parse its
  * format string for every message) */
 static json_t *bench_msg(long i)
 {
     json_t *msg = json_object();
-    json_object_set_new_nocheck(msg, "payload", json_real((double)i));
+    json_object_set_new_nocheck(msg, "payload", kind_payload ? json_deep_copy(kind_payload) : json_real((double)i));
     json_object_set_new_nocheck(msg, "topic", json_string_nocheck("bench"));
     return msg;
 }
@@ -45,8 +48,13 @@ static void sink_input(crm_node *n, json_t *msg)
 
 static const crm_node_type sink = {.abi = CRM_ABI_VERSION, .type = "bench sink", .input = sink_input};
 
-static json_t *chain(const char *kind, int n)
+/* A chain of n nodes of one kind, each a copy of the kind's node in
+ * hop-kinds.json (shared with nodered-chain.js); NULL for an unknown kind. */
+static json_t *chain(const json_t *kinds, const char *kind, int n)
 {
+    const json_t *spec = json_object_get(kinds, kind);
+    if (strcmp(kind, "link") != 0 && (!spec || *kind == '_')) return NULL;
+    kind_payload = spec ? json_object_get(spec, "payload") : NULL;
     json_t *flows = json_array();
     json_array_append_new(flows, json_pack("{s:s,s:s,s:s}", "id", "t", "type", "tab", "label", "bench"));
     for (int i = 0; i < n; i++) {
@@ -54,13 +62,7 @@ static json_t *chain(const char *kind, int n)
         snprintf(id, sizeof id, "n%d", i);
         snprintf(next, sizeof next, i + 1 < n ? "n%d" : "sink", i + 1);
         json_t *node;
-        if (!strcmp(kind, "change")) {
-            node = json_pack("{s:s,s:s,s:[{s:s,s:s,s:s,s:s,s:s}]}", "id", id, "type", "change", "rules", "t", "set", "p",
-                             "payload", "pt", "msg", "to", "x", "tot", "str");
-        } else if (!strcmp(kind, "function")) {
-            node = json_pack("{s:s,s:s,s:s,s:i}", "id", id, "type", "function", "func",
-                             "msg.payload = msg.payload + 1;\nreturn msg;", "outputs", 1);
-        } else if (!strcmp(kind, "link")) {
+        if (!strcmp(kind, "link")) {
             /* a link out / link in pair counts as two hops */
             char in[40];
             snprintf(in, sizeof in, "%s-in", id);
@@ -68,7 +70,8 @@ static json_t *chain(const char *kind, int n)
                                                    "x", 1, "y", 1, "links", in, "wires"));
             node = json_pack("{s:s,s:s}", "id", in, "type", "link in");
         } else {
-            node = json_pack("{s:s,s:s}", "id", id, "type", "junction");
+            node = json_deep_copy(json_object_get(spec, "node"));
+            json_object_set_new(node, "id", json_string(id));
         }
         json_object_set_new(node, "z", json_string("t"));
         json_object_set_new(node, "x", json_real(1));
@@ -96,14 +99,24 @@ int main(int argc, char **argv)
     long window = argc > 4 ? atol(argv[4]) : 64;
     inject_from_loop = argc <= 5 || strcmp(argv[5], "thread") != 0;
     if (n < 1 || m < 1 || window < 1) {
-        fprintf(stderr, "usage: bench_hops [junction|link|change|function] [N>=1] [M>=1] [WINDOW>=1] [loop|thread]\n");
+        fprintf(stderr, "usage: bench_hops KIND [N>=1] [M>=1] [WINDOW>=1] [loop|thread]\n");
         return 2;
+    }
+    json_error_t jerr;
+    json_t *kinds = json_load_file(HOP_KINDS, 0, &jerr);
+    if (!kinds) {
+        fprintf(stderr, "bench_hops: %s: %s\n", HOP_KINDS, jerr.text);
+        return 1;
     }
     crm_register_type(&sink);
     json_t *settings = json_pack("{s:i}", "port", 0);
     crm_runtime *rt = crm_runtime_new(settings);
     json_decref(settings);
-    json_t *flows = chain(kind, n);
+    json_t *flows = chain(kinds, kind, n);
+    if (!flows) {
+        fprintf(stderr, "bench_hops: no kind %s in %s\n", kind, HOP_KINDS);
+        return 2;
+    }
     strbuf problems = SB_INIT;
     if (crm_runtime_load(rt, flows, 0, &problems)) {
         fprintf(stderr, "%s", problems.data);
@@ -131,5 +144,6 @@ int main(int argc, char **argv)
            m * (double)hops / dt, dt * 1e9 / (m * (double)hops));
     crm_runtime_free(rt);
     sb_free(&problems);
+    json_decref(kinds);
     return 0;
 }

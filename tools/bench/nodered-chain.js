@@ -1,29 +1,28 @@
 // nodered-chain.js: the Node-RED side of bench_hops.c, measured the same way:
-// a chain of N nodes of one type (junction, link, change, function) ending in a
+// a chain of N nodes of one kind (link, or a node of hop-kinds.json) ending in a
 // counting sink, M messages pushed into its first node with at most WINDOW in
 // flight, deliveries per second and nanoseconds per hop.
-//   node tools/bench/nodered-chain.js [junction|link|change|function] [N=10] [M=200000] [WINDOW=64]
+//   node tools/bench/nodered-chain.js KIND [N=10] [M=200000] [WINDOW=64]
 // Output line: the same shape as bench_hops prints.
 'use strict';
 const {start} = require('./nodered-harness');
 
+// the node of each kind, shared with bench_hops.c
+const KINDS = require('./hop-kinds.json');
+
 function chain(kind, n) {
+  const spec = KINDS[kind];
+  if (kind !== 'link' && (!spec || kind.startsWith('_'))) throw new Error(`no kind ${kind} in hop-kinds.json`);
   const flows = [{id: 't', type: 'tab', label: 'bench'}];
   for (let i = 0; i < n; i++) {
     const id = `n${i}`;
     const next = i + 1 < n ? `n${i + 1}` : 'sink';
-    if (kind === 'change') {
-      flows.push({id, type: 'change', z: 't', x: 1, y: 1, wires: [[next]],
-        rules: [{t: 'set', p: 'payload', pt: 'msg', to: 'x', tot: 'str'}]});
-    } else if (kind === 'function') {
-      flows.push({id, type: 'function', z: 't', x: 1, y: 1, wires: [[next]], outputs: 1,
-        func: 'msg.payload = msg.payload + 1;\nreturn msg;'});
-    } else if (kind === 'link') {
+    if (kind === 'link') {
       // a link out / link in pair counts as two hops, as in bench_hops.c
       flows.push({id, type: 'link out', z: 't', x: 1, y: 1, mode: 'link', links: [`${id}-in`], wires: []});
       flows.push({id: `${id}-in`, type: 'link in', z: 't', x: 1, y: 1, links: [id], wires: [[next]]});
     } else {
-      flows.push({id, type: 'junction', z: 't', x: 1, y: 1, wires: [[next]]});
+      flows.push({...JSON.parse(JSON.stringify(spec.node)), id, z: 't', x: 1, y: 1, wires: [[next]]});
     }
   }
   flows.push({id: 'sink', type: 'bench sink', z: 't', x: 1, y: 1, wires: []});
@@ -35,6 +34,8 @@ async function main() {
   const n = Number(process.argv[3] || 10);
   const m = Number(process.argv[4] || 200000);
   const window = Number(process.argv[5] || 64);
+  const payload = (KINDS[kind] || {}).payload;
+  const payloadJSON = JSON.stringify(payload);
   let sent = 0;
   let received = 0;
   let first;
@@ -42,7 +43,7 @@ async function main() {
   const done = new Promise((resolve) => { finish = resolve; });
   const pump = () => {
     while (sent < m && sent - received < window) {
-      first.receive({payload: sent, topic: 'bench'});
+      first.receive({payload: payload === undefined ? sent : JSON.parse(payloadJSON), topic: 'bench'});
       sent++;
     }
   };

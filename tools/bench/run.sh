@@ -191,7 +191,7 @@ measure_rss() { # b: idle resident memory, 2 s after the first answer
 
 measure_hops() { # c: one hop, and deliveries through 10 change nodes
     local kind r
-    for kind in junction link change; do
+    for kind in junction link change switch function json template csv; do
         r=$("$BUILD/bench_hops" "$kind" 10 200000)
         echo "carmine: $r" >>"$TMP/raw"
         V[hop.$kind.carmine]=$(echo "$r" | awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "ns") print $i}')
@@ -235,6 +235,10 @@ report() {
     echo "| one link hop (ns) | ${V[hop.link.carmine]} | ${V[hop.link.nodered]} | $(ratio "${V[hop.link.nodered]}" "${V[hop.link.carmine]}") faster | |"
     echo "| one change-node hop (ns) | ${V[hop.change.carmine]} | ${V[hop.change.nodered]} | $(ratio "${V[hop.change.nodered]}" "${V[hop.change.carmine]}") faster | |"
     echo "| chain of 10 change nodes (deliveries/s) | ${V[dps.change.carmine]} | ${V[dps.change.nodered]} | $(ratio "${V[dps.change.carmine]}" "${V[dps.change.nodered]}") | ≥ 20x |"
+    local k
+    for k in switch function json template csv; do # the other node types, same chain (tools/bench/hop-kinds.json)
+        echo "| one $k-node hop (ns) | ${V[hop.$k.carmine]} | ${V[hop.$k.nodered]} | $(ratio "${V[hop.$k.nodered]}" "${V[hop.$k.carmine]}") faster | ≥ 20x |"
+    done
     echo "| peak RSS, $SPLIT_N msgs through split (MB) | ${V[split.carmine]} | ${V[split.nodered]} | $(ratio "${V[split.nodered]}" "${V[split.carmine]}") less | ≤ 128 MB |"
     echo "| time for those $SPLIT_N msgs (ms) | ${V[splitms.carmine]} | ${V[splitms.nodered]} | $(ratio "${V[splitms.nodered]}" "${V[splitms.carmine]}") faster | |"
     echo "| http in → change → http response, 50 conns (req/s) | $(field "$hc" 1) | $(field "$hn" 1) | $(ratio "$(field "$hc" 1)" "$(field "$hn" 1)") | ≥ 20x |"
