@@ -76,9 +76,11 @@ typedef struct req_snapshot req_snapshot;
 /* One open connection (libmicrohttpd's socket context). */
 typedef struct conn_entry {
     struct conn_entry *prev, *next; /* in the waiting list, when listed */
+    struct conn_entry *bprev, *bnext; /* in the body list, when in_body */
     int fd;
     double since; /* when it started waiting for a request head */
-    bool listed, evicted;
+    double body_since; /* when its request's head was complete, in_body */
+    bool listed, evicted, in_body;
 } conn_entry;
 
 typedef struct req_state {
@@ -99,6 +101,7 @@ typedef struct req_state {
     unsigned resp_status;
     int slot;
     double deadline;
+    double head_ms; /* when its head was complete (mono_ms) */
     char *if_none_match;
     const char *method; /* libmicrohttpd's, valid while the request lives */
     json_t *extra; /* CORS headers to add to the response, or NULL */
@@ -163,6 +166,10 @@ struct crm_httpd {
     size_t nwaiting;  /* in the waiting list */
     size_t conn_limit, evict_at, max_waiting;
     double head_timeout_ms; /* httpHeadersTimeout; 0: none */
+    /* requests whose body is still coming, oldest head first */
+    conn_entry *body_head, *body_tail;
+    double body_timeout_ms; /* httpBodyTimeout; 0: none */
+    unsigned long long body_expired, body_expired_logged;
     unsigned long long evicted, evicted_logged;
     double last_evict_log;
 };
@@ -314,6 +321,8 @@ static int read_settings(crm_httpd *h, const json_t *s)
     if (!(h->timeout_ms >= 0)) h->timeout_ms = 120000;
     h->head_timeout_ms = num_setting(s, "httpHeadersTimeout", 60000);
     if (!(h->head_timeout_ms >= 0)) h->head_timeout_ms = 60000;
+    h->body_timeout_ms = num_setting(s, "httpBodyTimeout", 300000);
+    if (!(h->body_timeout_ms >= 0)) h->body_timeout_ms = 300000;
     double mw = num_setting(s, "httpMaxWaitingConnections", 0);
     h->max_waiting = mw >= 1 && mw < 1e9 ? (size_t)mw : 0; /* 0: by polling mode, at start */
     double api_max = parse_bytes(json_object_get(s, "apiMaxLength"), 5.0 * 1024 * 1024);
@@ -1516,15 +1525,48 @@ static void wait_push(crm_httpd *h, conn_entry *e, double now)
     h->nwaiting++;
 }
 
+/* A request body still coming (Node.js's requestTimeout, 300 s): a client
+ * that trickles it a byte at a time holds its connection and its request
+ * memory only until httpBodyTimeout after its head. */
+static void body_unlink(crm_httpd *h, conn_entry *e)
+{
+    if (!e->in_body) return;
+    if (e->bprev) e->bprev->bnext = e->bnext;
+    else h->body_head = e->bnext;
+    if (e->bnext) e->bnext->bprev = e->bprev;
+    else h->body_tail = e->bprev;
+    e->bprev = e->bnext = NULL;
+    e->in_body = false;
+}
+
+static void body_push(crm_httpd *h, conn_entry *e, double now)
+{
+    if (e->in_body || e->evicted) return;
+    e->body_since = now;
+    e->bprev = h->body_tail;
+    e->bnext = NULL;
+    if (h->body_tail) h->body_tail->bnext = e;
+    else h->body_head = e;
+    h->body_tail = e;
+    e->in_body = true;
+}
+
 /* Under conns_mu: the server thread that owns the connection sees the
  * shutdown as an end of stream and closes it. */
-static void evict_locked(crm_httpd *h, conn_entry *e)
+static void shut_locked(crm_httpd *h, conn_entry *e)
 {
     wait_unlink(h, e);
+    body_unlink(h, e);
     e->evicted = true;
     h->nevicting++;
-    h->evicted++;
     shutdown(e->fd, SHUT_RDWR);
+}
+
+/* shut_locked for a connection waiting for a head, counted for the log */
+static void evict_locked(crm_httpd *h, conn_entry *e)
+{
+    shut_locked(h, e);
+    h->evicted++;
 }
 
 static void log_evictions(crm_httpd *h, double now)
@@ -1570,6 +1612,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     *socket_context = NULL;
     pthread_mutex_lock(&h->conns_mu);
     wait_unlink(h, e);
+    body_unlink(h, e);
     if (e->evicted) h->nevicting--;
     h->nconns--;
     pthread_mutex_unlock(&h->conns_mu);
@@ -1592,6 +1635,27 @@ static void conn_head_done(crm_httpd *h, struct MHD_Connection *c)
     pthread_mutex_unlock(&h->conns_mu);
 }
 
+/* Its request has a body to come: it must be complete in time. */
+static void conn_body_started(crm_httpd *h, struct MHD_Connection *c)
+{
+    conn_entry *e = conn_of(c);
+    if (!e || h->body_timeout_ms <= 0) return;
+    double now = mono_ms();
+    pthread_mutex_lock(&h->conns_mu);
+    body_push(h, e, now);
+    pthread_mutex_unlock(&h->conns_mu);
+}
+
+/* Its request's body is complete (or no longer read). */
+static void conn_body_done(crm_httpd *h, struct MHD_Connection *c)
+{
+    conn_entry *e = conn_of(c);
+    if (!e) return;
+    pthread_mutex_lock(&h->conns_mu);
+    body_unlink(h, e);
+    pthread_mutex_unlock(&h->conns_mu);
+}
+
 /* Its request is answered: it waits for the next one (keep-alive). */
 static void conn_idle(crm_httpd *h, struct MHD_Connection *c)
 {
@@ -1603,15 +1667,28 @@ static void conn_idle(crm_httpd *h, struct MHD_Connection *c)
     pthread_mutex_unlock(&h->conns_mu);
 }
 
-/* The reaper's part: closes connections past httpHeadersTimeout. */
+/* The reaper's part: closes connections past httpHeadersTimeout, and
+ * those whose request body is not complete within httpBodyTimeout. */
 static void reap_heads(crm_httpd *h)
 {
     double now = mono_ms();
-    if (h->head_timeout_ms > 0) {
-        pthread_mutex_lock(&h->conns_mu);
+    unsigned long long bodies = 0;
+    pthread_mutex_lock(&h->conns_mu);
+    if (h->head_timeout_ms > 0)
         while (h->wait_head && h->wait_head->since + h->head_timeout_ms <= now) evict_locked(h, h->wait_head);
-        pthread_mutex_unlock(&h->conns_mu);
+    if (h->body_timeout_ms > 0)
+        while (h->body_head && h->body_head->body_since + h->body_timeout_ms <= now) {
+            shut_locked(h, h->body_head);
+            h->body_expired++;
+        }
+    if (h->body_expired != h->body_expired_logged) {
+        bodies = h->body_expired - h->body_expired_logged;
+        h->body_expired_logged = h->body_expired;
     }
+    pthread_mutex_unlock(&h->conns_mu);
+    if (bodies)
+        hlog(h, CRM_LOG_WARN, "closed %llu connections whose request body was not complete within %.0f ms (httpBodyTimeout)",
+             bodies, h->body_timeout_ms);
     log_evictions(h, now);
 }
 
@@ -1784,17 +1861,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return queue_error_page(r, 413, "PayloadTooLargeError: request entity too large");
         }
         r->expect_body = (cl && strtod(cl, NULL) > 0) || te;
+        if (r->expect_body) {
+            r->head_ms = mono_ms();
+            conn_body_started(h, c);
+        }
         /* answering from this first call would be an "early" response,
          * which makes libmicrohttpd close the connection */
         return MHD_YES;
     }
     if (*upload_size) {
+        if (h->body_timeout_ms > 0 && !r->dispatched && mono_ms() - r->head_ms > h->body_timeout_ms) {
+            /* Node.js answers a body past its requestTimeout with a bare 408 and closes */
+            *upload_size = 0;
+            r->dispatched = true;
+            conn_body_done(h, c);
+            struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+            if (resp) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+            return queue(r, 408, resp);
+        }
+        if (r->dispatched) { /* answered (408): the rest is not read into memory */
+            *upload_size = 0;
+            return MHD_YES;
+        }
         if (!r->too_large && r->body.len + *upload_size <= h->api_max) sb_putn(&r->body, upload_data, *upload_size);
         else r->too_large = true;
         *upload_size = 0;
         return MHD_YES;
     }
     if (r->dispatched) return MHD_YES;
+    if (r->expect_body) conn_body_done(h, c);
     if (client_half_closed(c)) return MHD_NO;
     return dispatch(r, method);
 }
@@ -1830,6 +1925,7 @@ static void *reaper_main(void *arg)
     crm_httpd *h = arg;
     double tick = h->timeout_ms > 0 ? h->timeout_ms / 4 : 1000;
     if (h->head_timeout_ms > 0 && h->head_timeout_ms / 4 < tick) tick = h->head_timeout_ms / 4;
+    if (h->body_timeout_ms > 0 && h->body_timeout_ms / 4 < tick) tick = h->body_timeout_ms / 4;
     if (tick < 20) tick = 20;
     if (tick > 1000) tick = 1000;
     pthread_mutex_lock(&h->reaper_mu);

@@ -98,6 +98,44 @@ check("D7 a request head not complete within httpHeadersTimeout is closed", t is
       "closed after %s s" % t)
 
 
+# a complete head, then a body trickled a byte at a time: the body must be
+# complete within httpBodyTimeout (1.5 s in settings.json; Node.js's
+# requestTimeout, 300 s by default). Node.js answers a bare 408 and closes.
+def trickle_body(pause, nbytes):
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=0.2)
+    s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % nbytes)
+    out, t0, closed = b"", time.time(), None
+    sent = 0
+    try:
+        while time.time() - t0 < 8 and closed is None:
+            if sent < nbytes:
+                s.sendall(b"x")
+                sent += 1
+            try:
+                b = s.recv(65536)
+                if not b:
+                    closed = time.time() - t0
+                out += b
+                if b and sent >= nbytes:
+                    break
+            except socket.timeout:
+                pass
+            time.sleep(pause)
+    except (ConnectionError, OSError):
+        closed = time.time() - t0
+    s.close()
+    return out, closed
+
+
+out, closed = trickle_body(0.25, 1000)
+check("a body trickled past httpBodyTimeout gets Node's bare 408 and is closed",
+      closed is not None and 1.0 < closed < 4.5 and statuses(out) in ([408], []) and b"x" * 5 not in out,
+      "closed after %s s, %r" % (closed, out[:120]))
+out, closed = trickle_body(0.1, 5)
+check("a slow body complete within httpBodyTimeout is answered", statuses(out) == [200] and out.endswith(b"xxxxx"),
+      "%r" % out[:200])
+
+
 # D7: 2,500 connections trickling their heads (more than the server's
 # connection limit, maxRequestsInFlight + 1024) do not lock others out
 def probe(n, spacing):
