@@ -191,4 +191,8 @@ void crm_path_thread_done(void);
 crm_httpd *crm_runtime_httpd(crm_runtime *rt);
 crm_node *crm_runtime_find(crm_runtime *rt, const char *id);
 
+/* s (n bytes of UTF-8) as a JSON string literal, quoted, as crm_stringify
+ * writes strings (value.c): the one JSON string writer. */
+void crm_put_json_string(strbuf *sb, const char *s, size_t n);
+
 #endif

@@ -74,14 +74,24 @@ typedef struct {
 typedef struct req_snapshot req_snapshot;
 
 /* One open connection (libmicrohttpd's socket context). */
-typedef struct conn_entry {
-    struct conn_entry *prev, *next; /* in the waiting list, when listed */
-    struct conn_entry *bprev, *bnext; /* in the body list, when in_body */
+typedef struct conn_entry conn_entry;
+typedef struct conn_link {
+    conn_entry *prev, *next;
+} conn_link;
+/* An intrusive list of connections, oldest first. */
+typedef struct conn_list {
+    conn_entry *head, *tail;
+    size_t n;
+} conn_list;
+
+struct conn_entry {
+    conn_link wait; /* in the waiting list, when listed */
+    conn_link body; /* in the body list, when in_body */
     int fd;
     double since; /* when it started waiting for a request head */
     double body_since; /* when its request's head was complete, in_body */
     bool listed, evicted, in_body;
-} conn_entry;
+};
 
 typedef struct req_state {
     crm_httpd *h;
@@ -160,14 +170,13 @@ struct crm_httpd {
     /* Connections (see "Connections" below): those waiting for a request
      * head, oldest first, are the ones closed to make room. */
     pthread_mutex_t conns_mu;
-    conn_entry *wait_head, *wait_tail;
+    conn_list waiting;
     size_t nconns;    /* open, as libmicrohttpd reported them */
     size_t nevicting; /* of those, shut down and not closed yet */
-    size_t nwaiting;  /* in the waiting list */
     size_t conn_limit, evict_at, max_waiting;
     double head_timeout_ms; /* httpHeadersTimeout; 0: none */
     /* requests whose body is still coming, oldest head first */
-    conn_entry *body_head, *body_tail;
+    conn_list bodies;
     double body_timeout_ms; /* httpBodyTimeout; 0: none */
     unsigned long long body_expired, body_expired_logged;
     unsigned long long evicted, evicted_logged;
@@ -1500,29 +1509,44 @@ out:
  * CLOSED notification before it closes the descriptor, under conns_mu as
  * the evictions are, so a shutdown() never reaches a reused descriptor. */
 
+static conn_link *link_of(conn_entry *e, size_t off) { return (conn_link *)((char *)e + off); }
+
+/* off: offsetof(conn_entry, wait or body), the link the list uses */
+static void list_unlink(conn_list *l, conn_entry *e, size_t off)
+{
+    conn_link *k = link_of(e, off);
+    if (k->prev) link_of(k->prev, off)->next = k->next;
+    else l->head = k->next;
+    if (k->next) link_of(k->next, off)->prev = k->prev;
+    else l->tail = k->prev;
+    k->prev = k->next = NULL;
+    l->n--;
+}
+
+static void list_push(conn_list *l, conn_entry *e, size_t off)
+{
+    conn_link *k = link_of(e, off);
+    k->prev = l->tail;
+    k->next = NULL;
+    if (l->tail) link_of(l->tail, off)->next = e;
+    else l->head = e;
+    l->tail = e;
+    l->n++;
+}
+
 static void wait_unlink(crm_httpd *h, conn_entry *e)
 {
     if (!e->listed) return;
-    if (e->prev) e->prev->next = e->next;
-    else h->wait_head = e->next;
-    if (e->next) e->next->prev = e->prev;
-    else h->wait_tail = e->prev;
-    e->prev = e->next = NULL;
+    list_unlink(&h->waiting, e, offsetof(conn_entry, wait));
     e->listed = false;
-    h->nwaiting--;
 }
 
 static void wait_push(crm_httpd *h, conn_entry *e, double now)
 {
     if (e->listed || e->evicted) return;
     e->since = now;
-    e->prev = h->wait_tail;
-    e->next = NULL;
-    if (h->wait_tail) h->wait_tail->next = e;
-    else h->wait_head = e;
-    h->wait_tail = e;
+    list_push(&h->waiting, e, offsetof(conn_entry, wait));
     e->listed = true;
-    h->nwaiting++;
 }
 
 /* A request body still coming (Node.js's requestTimeout, 300 s): a client
@@ -1531,11 +1555,7 @@ static void wait_push(crm_httpd *h, conn_entry *e, double now)
 static void body_unlink(crm_httpd *h, conn_entry *e)
 {
     if (!e->in_body) return;
-    if (e->bprev) e->bprev->bnext = e->bnext;
-    else h->body_head = e->bnext;
-    if (e->bnext) e->bnext->bprev = e->bprev;
-    else h->body_tail = e->bprev;
-    e->bprev = e->bnext = NULL;
+    list_unlink(&h->bodies, e, offsetof(conn_entry, body));
     e->in_body = false;
 }
 
@@ -1543,11 +1563,7 @@ static void body_push(crm_httpd *h, conn_entry *e, double now)
 {
     if (e->in_body || e->evicted) return;
     e->body_since = now;
-    e->bprev = h->body_tail;
-    e->bnext = NULL;
-    if (h->body_tail) h->body_tail->bnext = e;
-    else h->body_head = e;
-    h->body_tail = e;
+    list_push(&h->bodies, e, offsetof(conn_entry, body));
     e->in_body = true;
 }
 
@@ -1600,10 +1616,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         double now = mono_ms();
         pthread_mutex_lock(&h->conns_mu);
         h->nconns++;
-        while (h->nconns - h->nevicting > h->evict_at && h->wait_head) evict_locked(h, h->wait_head);
+        while (h->nconns - h->nevicting > h->evict_at && h->waiting.head) evict_locked(h, h->waiting.head);
         if (h->nconns - h->nevicting > h->evict_at) evict_locked(h, e); /* all busy: no room */
         else wait_push(h, e, now);
-        while (h->nwaiting > h->max_waiting) evict_locked(h, h->wait_head);
+        while (h->waiting.n > h->max_waiting) evict_locked(h, h->waiting.head);
         pthread_mutex_unlock(&h->conns_mu);
         return;
     }
@@ -1675,10 +1691,10 @@ static void reap_heads(crm_httpd *h)
     unsigned long long bodies = 0;
     pthread_mutex_lock(&h->conns_mu);
     if (h->head_timeout_ms > 0)
-        while (h->wait_head && h->wait_head->since + h->head_timeout_ms <= now) evict_locked(h, h->wait_head);
+        while (h->waiting.head && h->waiting.head->since + h->head_timeout_ms <= now) evict_locked(h, h->waiting.head);
     if (h->body_timeout_ms > 0)
-        while (h->body_head && h->body_head->body_since + h->body_timeout_ms <= now) {
-            shut_locked(h, h->body_head);
+        while (h->bodies.head && h->bodies.head->body_since + h->body_timeout_ms <= now) {
+            shut_locked(h, h->bodies.head);
             h->body_expired++;
         }
     if (h->body_expired != h->body_expired_logged) {

@@ -1,5 +1,6 @@
 /* value.c: JavaScript value semantics on top of jansson (see value.h). */
 #include "value.h"
+#include "engine.h"
 
 #include <unistd.h>
 #include <fcntl.h>
@@ -504,7 +505,7 @@ json_t *crm_strings_of(const json_t *v)
 
 /* JSON text -------------------------------------------------------------- */
 
-static void put_json_string(strbuf *sb, const char *s, size_t n)
+void crm_put_json_string(strbuf *sb, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     sb_putc(sb, '"');
@@ -586,7 +587,7 @@ static void stringify_into(strbuf *sb, const json_t *v, int indent, int level)
 {
     char nb[32];
     switch (json_typeof(v)) {
-    case JSON_STRING: put_json_string(sb, json_string_value(v), json_string_length(v)); break;
+    case JSON_STRING: crm_put_json_string(sb, json_string_value(v), json_string_length(v)); break;
     case JSON_INTEGER:
     case JSON_REAL: {
         double d = crm_num_value(v);
@@ -629,7 +630,7 @@ static void stringify_into(strbuf *sb, const json_t *v, int indent, int level)
             if (!first) sb_putc(sb, ',');
             first = false;
             newline_indent(sb, indent, level + 1);
-            put_json_string(sb, ents[i].key, ents[i].len);
+            crm_put_json_string(sb, ents[i].key, ents[i].len);
             sb_putc(sb, ':');
             if (indent) sb_putc(sb, ' ');
             stringify_into(sb, ents[i].val, indent, level + 1);

@@ -402,27 +402,6 @@ static json_t *to_json(crm_js *s, JSValueRef v, int depth)
 
 /* The JSON crossing: one engine call each way (see prelude.js). */
 
-static void put_str(strbuf *sb, const char *p, size_t n)
-{
-    static const char hexd[] = "0123456789abcdef";
-    sb_putc(sb, '"');
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        sb_putn(sb, p + run, i - run);
-        run = i + 1;
-        if (c == '"') sb_puts(sb, "\\\"");
-        else if (c == '\\') sb_puts(sb, "\\\\");
-        else {
-            char u[7] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15], 0};
-            sb_puts(sb, u);
-        }
-    }
-    sb_putn(sb, p + run, n - run);
-    sb_putc(sb, '"');
-}
-
 static void put_json(strbuf *sb, const json_t *v, bool *special, int depth)
 {
     switch (json_typeof(v)) {
@@ -441,7 +420,7 @@ static void put_json(strbuf *sb, const json_t *v, bool *special, int depth)
         }
         return;
     }
-    case JSON_STRING: put_str(sb, json_string_value(v), json_string_length(v)); return;
+    case JSON_STRING: crm_put_json_string(sb, json_string_value(v), json_string_length(v)); return;
     case JSON_ARRAY: {
         sb_putc(sb, '[');
         if (depth < MAX_DEPTH) {
@@ -483,7 +462,7 @@ static void put_json(strbuf *sb, const json_t *v, bool *special, int depth)
             json_object_keylen_foreach((json_t *)v, k, klen, x) {
                 if (!first) sb_putc(sb, ',');
                 first = false;
-                put_str(sb, k, klen);
+                crm_put_json_string(sb, k, klen);
                 sb_putc(sb, ':');
                 put_json(sb, x, special, depth + 1);
             }

@@ -443,17 +443,17 @@ static double word_value_of(const char *w, size_t len)
     return NAN;
 }
 
-static bool js_space(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/* the separator of text.split(/,\s|\sand\s|[\s\\-]/) at s, or 0 */
+/* the separator of text.split(/,\s|\sand\s|[\s\\-]/) at s (its length in
+ * bytes), or 0; \s is JavaScript's white space, Unicode included */
 static size_t words_separator(const char *s)
 {
-    if (s[0] == ',' && js_space((unsigned char)s[1])) return 2;
-    if (js_space((unsigned char)s[0]) && !strncmp(s + 1, "and", 3) && js_space((unsigned char)s[4])) return 5;
-    if (js_space((unsigned char)s[0]) || s[0] == '\\' || s[0] == '-') return 1;
+    size_t sp;
+    if (s[0] == ',' && (sp = crm_js_space_at(s + 1))) return 1 + sp;
+    if ((sp = crm_js_space_at(s))) {
+        size_t sp2 = !strncmp(s + sp, "and", 3) ? crm_js_space_at(s + sp + 3) : 0;
+        return sp2 ? sp + 3 + sp2 : sp;
+    }
+    if (s[0] == '\\' || s[0] == '-') return 1;
     return 0;
 }
 
@@ -520,34 +520,6 @@ static double letters_to_decimal(const char *letters, char a)
     return decimal;
 }
 
-/* JS parseInt(s) in base 10 (a 0x prefix switches to hex, as in JS) */
-static double js_parse_int(const char *s)
-{
-    while (js_space((unsigned char)*s)) s++;
-    bool neg = false;
-    if (*s == '+' || *s == '-') neg = *s++ == '-';
-    int base = 10;
-    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) { base = 16; s += 2; }
-    double v = 0;
-    const char *start = s;
-    if (base == 10) {
-        while (isdigit((unsigned char)*s)) s++;
-        if (s == start) return NAN;
-        char *digits = strndup(start, (size_t)(s - start));
-        if (!digits) abort();
-        v = strtod(digits, NULL);
-        free(digits);
-    } else {
-        while (isxdigit((unsigned char)*s)) {
-            int d = isdigit((unsigned char)*s) ? *s - '0' : tolower((unsigned char)*s) - 'a' + 10;
-            v = v * 16 + d;
-            s++;
-        }
-        if (s == start) return NAN;
-    }
-    return neg ? -v : v;
-}
-
 /* the parse() of jsonata-js's integer matcher */
 static double parse_integer_with(const ifmt *f, const char *value)
 {
@@ -591,7 +563,7 @@ static double parse_integer_with(const ifmt *f, const char *value)
     d.n = k;
     char *digits = jfmt_cps_utf8(&d, 0, d.n);
     jfmt_cps_free(&d);
-    double r = js_parse_int(digits);
+    double r = crm_parse_int(digits, 0);
     free(digits);
     return r;
 }
@@ -856,7 +828,7 @@ static long parse_width(const char *wm, size_t len)
     if (len == 1 && wm[0] == '*') return -1;
     char buf[32];
     snprintf(buf, sizeof buf, "%.*s", (int)(len < 31 ? len : 31), wm);
-    double v = js_parse_int(buf);
+    double v = crm_parse_int(buf, 0);
     return isnan(v) || v < 0 || v > 1000 ? -1 : (long)v;
 }
 
@@ -1006,8 +978,11 @@ static int analyse_datetime_picture(const char *picture, dpicture *pic, jsonata_
         }
         strbuf m = SB_INIT;
         sb_puts(&m, "");
-        for (const char *q = picture + pos + 1; q < close; q++)
-            if (!js_space((unsigned char)*q)) sb_putc(&m, *q);
+        for (const char *q = picture + pos + 1; q < close;) { /* marker.replace(/\s+/g, '') */
+            size_t sp = crm_js_space_at(q);
+            if (sp && q + sp <= close) q += sp;
+            else sb_putc(&m, *q++);
+        }
         char *marker = sb_take(&m);
         int rc = analyse_marker(pic, marker, err);
         free(marker);
@@ -1111,7 +1086,7 @@ static char *format_datetime(double millis, const char *picture, const char *tim
 {
     double oh = 0, om = 0;
     if (timezone) {
-        double offset = js_parse_int(timezone);
+        double offset = crm_parse_int(timezone, 0);
         oh = floor(offset / 100);
         om = fmod(offset, 100);
     }
@@ -1200,15 +1175,15 @@ static double parse_tz(const dpart *mk, const char *value)
         if (!s) return NAN;
         char *h = strndup(value, (size_t)(s - value));
         if (!h) abort();
-        hours = js_parse_int(h);
-        minutes = js_parse_int(s + 1);
+        hours = crm_parse_int(h, 0);
+        minutes = crm_parse_int(s + 1, 0);
         free(h);
     } else if (strlen(value) - 1 <= 2) {
-        hours = js_parse_int(value);
+        hours = crm_parse_int(value, 0);
     } else {
         char h[4] = {value[0], value[1], value[2], 0};
-        hours = js_parse_int(h);
-        minutes = js_parse_int(value + 3);
+        hours = crm_parse_int(h, 0);
+        minutes = crm_parse_int(value + 3, 0);
     }
     return hours * 60 + minutes;
 }
