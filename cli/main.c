@@ -213,6 +213,7 @@ static int cmd_run(int argc, char **argv)
         crm_runtime_free(rt);
         return rc;
     }
+    crm_runtime_set_flows_file(rt, o.flows);
     if (crm_runtime_start(rt) < 0) {
         crm_runtime_free(rt);
         return 1;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "carmine.h"
+#include "comms.h"
 
 #define STATUS_LENGTH 32 /* debugStatusLength */
 
@@ -243,6 +244,8 @@ static void debug_input(crm_node *n, json_t *msg)
     if (failed) crm_node_error(n, NULL, "Invalid JSONata expression: %s", s->expr_text);
     if (handled && !failed) {
         if (s->console) log_console(n, shown);
+        /* the editor's debug sidebar (comms.c), when one is connected */
+        if (s->active && s->sidebar) crm_comms_debug(n, msg, s->whole || s->expr ? NULL : s->property, shown);
         if (s->active && s->sidebar && !s->console) {
             char fmt[32];
             char *text = format_value(shown, fmt, sizeof fmt);
@@ -334,6 +337,17 @@ static void debug_close(crm_node *n)
     free(s->last_status);
     free(s);
     crm_node_set_data(n, NULL);
+}
+
+static void set_active(crm_node *n, void *arg)
+{
+    debug_state *s = crm_node_data(n);
+    if (s) s->active = arg != NULL;
+}
+
+void crm_debug_set_active(crm_node *n, bool on)
+{
+    if (!strcmp(crm_node_type_name(n), "debug")) crm_node_post(n, set_active, on ? (void *)1 : NULL);
 }
 
 const crm_node_type crm_type_debug = {

@@ -275,6 +275,38 @@ void crm_context_node_closed(crm_node *n)
     store_delete_scope(&S->stores[S->def], id);
 }
 
+void crm_context_clean(crm_runtime *rt)
+{
+    struct crm_ctxstores *S = rt->stores;
+    if (!S) return;
+    json_t *active = json_object();
+    size_t i;
+    json_t *o;
+    json_array_foreach(rt->flows_json, i, o) {
+        const char *id = json_string_value(json_object_get(o, "id"));
+        if (id) json_object_set_new(active, id, json_true());
+    }
+    for (size_t k = 0; k < S->n; k++) {
+        ctxstore *s = &S->stores[k];
+        json_t *gone = json_array();
+        const char *id;
+        json_t *v;
+        pthread_mutex_lock(&s->lock);
+        json_object_foreach(s->scopes, id, v) {
+            if (!strcmp(id, "global")) continue;
+            size_t n = strcspn(id, ":");
+            char head[512];
+            snprintf(head, sizeof head, "%.*s", (int)(n < sizeof head ? n : sizeof head - 1), id);
+            if (!json_object_get(active, head) && !json_object_get(rt->node_index, head))
+                json_array_append_new(gone, json_string(id));
+        }
+        pthread_mutex_unlock(&s->lock);
+        json_array_foreach(gone, i, v) store_delete_scope(s, json_string_value(v));
+        json_decref(gone);
+    }
+    json_decref(active);
+}
+
 int crm_runtime_context_init(crm_runtime *rt, const char *scope, const char *flow_id, const json_t *value)
 {
     if (!json_is_object(value)) return -1;

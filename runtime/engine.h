@@ -43,6 +43,7 @@ struct crm_node {
     crm_watch *watches; /* descriptor watches, likewise */
     bool is_config;     /* no x/y */
     bool watched;       /* a complete node watches it */
+    bool kept;          /* a partial deploy kept it running: not created nor started again */
     bool closed;
     json_t *catch_scope;    /* catch/status/complete: scope array, "group" or NULL */
     bool catch_uncaught;
@@ -91,6 +92,17 @@ struct crm_runtime {
     bool started;
     char *userdir;
     struct crm_ctxstores *stores; /* context stores (context.c) */
+    char *flows_path;     /* the flows file a deploy writes, or NULL */
+    pthread_mutex_t deploy_mu;   /* one deploy (or stop) at a time */
+    /* read-held by admin handlers that look at nodes and flows, write-held
+     * while a deploy swaps them (writers first) */
+    pthread_rwlock_t nodes_lock;
+    bool redeploying;     /* closing nodes for a deploy: their context stays */
+    unsigned deploys;     /* deploys done since start */
+    struct crm_comms *comms; /* the editor's /comms, or NULL */
+    /* while a partial deploy loads: id -> kept crm_node * and tab id -> its
+     * crm_loop * (as integers), else NULL */
+    json_t *keep, *keep_loops;
 };
 
 /* loop.c */
@@ -110,6 +122,9 @@ void crm_loop_release(json_t *msg);
 void crm_loop_call_sync(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *), void *arg);
 /* Idle: nothing queued and no handler running. */
 bool crm_loop_idle(crm_loop *l);
+/* A stopped loop (a partial deploy): drops what is queued for closed nodes,
+ * so that they can be freed; the rest stays queued. */
+void crm_loop_purge_closed(crm_loop *l);
 void crm_timers_cancel_node(crm_node *n);
 
 /* routing.c */
@@ -187,6 +202,17 @@ void crm_assert_on_loop(const crm_node *n, const char *fn);
 #endif
 /* Frees what path.c keeps per thread (a loop thread ending). */
 void crm_path_thread_done(void);
+
+/* runtime.c: a deploy on a running instance (admin.c's POST /flows): flows
+ * (borrowed, credentials still inline) are validated, the credentials kept
+ * apart and saved with the flows file (when there is one), the running
+ * flows stopped and the new ones started while the HTTP server stays up.
+ * Context stays. 0, or -1 with the reason in problems and *status the HTTP
+ * status to answer (400 refused, 500 could not save or start). */
+int crm_runtime_redeploy(crm_runtime *rt, const json_t *flows, const char *type, strbuf *problems, int *status);
+/* context.c: drops the memory context of nodes and flows the running
+ * flows no longer have (Node-RED's context.clean after a deploy). */
+void crm_context_clean(crm_runtime *rt);
 
 crm_httpd *crm_runtime_httpd(crm_runtime *rt);
 crm_node *crm_runtime_find(crm_runtime *rt, const char *id);

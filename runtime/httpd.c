@@ -142,6 +142,9 @@ struct crm_httpd {
     void *log_ctx;
 
     pthread_rwlock_t routes_lock;
+    /* held for writing while a deploy swaps the flows (crm_httpd_hold):
+     * node requests wait for the new routes instead of missing them */
+    pthread_rwlock_t hold_lock;
     route *routes;
     size_t nroutes, routes_cap;
 
@@ -363,6 +366,11 @@ crm_httpd *crm_httpd_new(const json_t *settings)
     crm_httpd *h = calloc(1, sizeof *h);
     if (!h) return NULL;
     pthread_rwlock_init(&h->routes_lock, NULL);
+    pthread_rwlockattr_t ha;
+    pthread_rwlockattr_init(&ha);
+    pthread_rwlockattr_setkind_np(&ha, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&h->hold_lock, &ha);
+    pthread_rwlockattr_destroy(&ha);
     pthread_mutex_init(&h->slots_lock, NULL);
     pthread_mutex_init(&h->reaper_mu, NULL);
     pthread_cond_init(&h->reaper_cv, NULL);
@@ -1459,16 +1467,19 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
         json_t *params = NULL;
         bool known;
         strbuf allow = SB_INIT;
+        pthread_rwlock_rdlock(&h->hold_lock);
         pthread_rwlock_rdlock(&h->routes_lock);
         const route *rt = find_route(h, method, path, plen, &params, &known, options ? &allow : NULL);
         if (rt) {
             if (h->cors) r->extra = cors_headers(h->cors, headers, false);
             ret = hand_to_node(r, rt, method, path, plen, params);
             pthread_rwlock_unlock(&h->routes_lock);
+            pthread_rwlock_unlock(&h->hold_lock);
             sb_free(&allow);
             goto out;
         }
         pthread_rwlock_unlock(&h->routes_lock);
+        pthread_rwlock_unlock(&h->hold_lock);
         if (options && known) { /* Express answers OPTIONS with the allowed methods */
             struct MHD_Response *resp = text_response("text/html; charset=utf-8", allow.data, allow.len);
             if (resp) MHD_add_response_header(resp, "Allow", allow.data);
@@ -2154,6 +2165,7 @@ void crm_httpd_free(crm_httpd *h)
     free(h->tls_key);
     free(h->tls_cert);
     pthread_rwlock_destroy(&h->routes_lock);
+    pthread_rwlock_destroy(&h->hold_lock);
     pthread_mutex_destroy(&h->slots_lock);
     pthread_mutex_destroy(&h->reaper_mu);
     pthread_cond_destroy(&h->reaper_cv);
@@ -2161,3 +2173,7 @@ void crm_httpd_free(crm_httpd *h)
     pthread_mutex_destroy(&h->conns_mu);
     free(h);
 }
+
+void crm_httpd_hold(crm_httpd *h) { pthread_rwlock_wrlock(&h->hold_lock); }
+
+void crm_httpd_release(crm_httpd *h) { pthread_rwlock_unlock(&h->hold_lock); }

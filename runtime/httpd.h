@@ -44,6 +44,13 @@ int crm_httpd_port(const crm_httpd *h);
 /* Stops accepting, gives requests in flight a short grace to be answered,
  * answers the rest 503, then stops the server threads. */
 void crm_httpd_stop(crm_httpd *h);
+/* A deploy swapping the flows: while held, requests for node routes wait
+ * (on the server threads) instead of being routed, so a request on a route
+ * the new flows keep reaches the new node rather than a 404; admin routes
+ * are still answered. Hold and release from the same thread, not a
+ * server thread that routes node requests. */
+void crm_httpd_hold(crm_httpd *h);
+void crm_httpd_release(crm_httpd *h);
 /* Stops if needed and frees. NULL is fine. */
 void crm_httpd_free(crm_httpd *h);
 

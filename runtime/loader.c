@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include "engine.h"
+#include "sha256.h"
 
 extern _Thread_local strbuf *crm_config_problems;
 extern _Thread_local int crm_config_problem_count;
@@ -361,21 +362,46 @@ static void set_credentials(crm_runtime *rt, json_t *cfg, const char *template_i
     if (c) json_object_set_new(cfg, "credentials", c);
 }
 
+/* A node a partial deploy keeps running (runtime.c), or NULL. */
+static crm_node *kept_node(crm_runtime *rt, const char *id, const char *alias)
+{
+    json_t *k = alias || !rt->keep ? NULL : json_object_get(rt->keep, id);
+    return k ? (crm_node *)(intptr_t)json_integer_value(k) : NULL;
+}
+
+/* config is stolen, except for a kept node (it keeps the config it was
+ * created with, the same but for wires, x and y): the caller frees it. */
 static crm_node *node_new(loader *L, crm_flow *f, json_t *config, const char *id, const char *alias)
 {
     crm_runtime *rt = L->rt;
-    crm_node *n = calloc(1, sizeof *n);
-    n->rt = rt;
-    n->flow = f;
-    n->id = strdup(id);
-    n->alias = alias ? strdup(alias) : NULL;
-    const char *type = str(config, "type");
-    n->type = !strncmp(type, "subflow:", 8) ? &crm_type_subflow_instance : crm_lookup_type(type);
-    const char *name = str(config, "name");
-    n->name = strdup(name ? name : "");
-    n->z = str(config, "z") ? strdup(str(config, "z")) : NULL;
-    n->is_config = !is_flow_node(config);
-    n->config = config;
+    crm_node *n = kept_node(rt, id, alias);
+    if (n) {
+        /* the same instance, in the new flows: new wires, flow and group */
+        for (int p = 0; p < n->nports; p++) {
+            for (int w = 0; n->wire_ids[p] && n->wire_ids[p][w]; w++) free(n->wire_ids[p][w]);
+            free(n->wire_ids[p]);
+            free(n->wires[p]);
+        }
+        free(n->wire_ids);
+        free(n->wires);
+        free(n->nwires);
+        n->flow = f;
+        n->group = NULL;
+        n->kept = true;
+    } else {
+        n = calloc(1, sizeof *n);
+        n->rt = rt;
+        n->flow = f;
+        n->id = strdup(id);
+        n->alias = alias ? strdup(alias) : NULL;
+        const char *type = str(config, "type");
+        n->type = !strncmp(type, "subflow:", 8) ? &crm_type_subflow_instance : crm_lookup_type(type);
+        const char *name = str(config, "name");
+        n->name = strdup(name ? name : "");
+        n->z = str(config, "z") ? strdup(str(config, "z")) : NULL;
+        n->is_config = !is_flow_node(config);
+        n->config = config;
+    }
     json_t *wires = json_object_get(config, "wires");
     n->nports = json_is_array(wires) ? (int)json_array_size(wires) : 0;
     n->nwires = calloc(n->nports ? n->nports : 1, sizeof *n->nwires);
@@ -626,6 +652,12 @@ static void collect_watchers(crm_runtime *rt)
 {
     for (size_t i = 0; i < rt->nnodes; i++) {
         crm_node *n = rt->nodes[i];
+        n->watched = false;
+        json_decref(n->catch_scope); /* a kept node's, from its last deploy */
+        n->catch_scope = NULL;
+    }
+    for (size_t i = 0; i < rt->nnodes; i++) {
+        crm_node *n = rt->nodes[i];
         const char *t = n->type->type;
         bool is_catch = !strcmp(t, "catch"), is_status = !strcmp(t, "status"), is_complete = !strcmp(t, "complete");
         if (!is_catch && !is_status && !is_complete) continue;
@@ -683,7 +715,10 @@ static crm_flow *tab_flow(loader *L, const char *id)
         if (!rt->flows[i]->is_subflow && !strcmp(rt->flows[i]->id, id)) return rt->flows[i];
     json_t *tab = json_object_get(L->tabs, id);
     crm_flow *f = flow_new(rt, id, tab ? str(tab, "label") : "");
-    f->loop = crm_loop_new(rt, id);
+    /* a partial deploy: the tab's loop (its timers, its queue) goes on */
+    json_t *kl = rt->keep_loops ? json_object_get(rt->keep_loops, id) : NULL;
+    f->loop = kl ? (crm_loop *)(intptr_t)json_integer_value(kl) : crm_loop_new(rt, id);
+    if (kl) json_object_del(rt->keep_loops, id);
     rt->loops = realloc(rt->loops, (rt->nloops + 1) * sizeof *rt->loops);
     rt->loops[rt->nloops++] = f->loop;
     json_t *creds = tab ? crm_credentials_of(rt, tab, NULL) : NULL;
@@ -751,6 +786,11 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
     if (rc) goto out;
     compute_links(&L, flows);
     rt->flows_json = without_credentials(flows);
+    {
+        char *text = crm_stringify(rt->flows_json, 0);
+        crm_sha256_hex(text, strlen(text), rt->rev);
+        free(text);
+    }
 
     /* global config env, then the global flow */
     size_t i;
@@ -828,7 +868,8 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
             set_credentials(rt, cfg, NULL);
             crm_node *n = node_new(&L, f, cfg, id, NULL);
             n->group = find_group(rt, str(o, "g"));
-            n->config = crm_env_substitute(rt, n, cfg);
+            if (n->kept) json_decref(cfg);
+            else n->config = crm_env_substitute(rt, n, cfg);
             if (!strncmp(type, "subflow:", 8)) instantiate(&L, f, n, flows);
         }
     }
@@ -847,7 +888,7 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
     crm_config_problem_count = 0;
     for (i = 0; i < rt->nnodes; i++) {
         crm_node *n = rt->nodes[i];
-        if (n->type->create && n->type->create(n, n->config) < 0 && !crm_config_problem_count) {
+        if (n->type->create && !n->kept && n->type->create(n, n->config) < 0 && !crm_config_problem_count) {
             problem(&L, "node %s (%s): refused its configuration", n->id, n->type->type);
         }
     }

@@ -684,6 +684,35 @@ static void drop_job(job *j)
     json_decref(j->msg);
 }
 
+static void purge_queue(jobq *q)
+{
+    job j;
+    size_t n = q->len;
+    /* pop all, push back those of live nodes, in order */
+    for (size_t i = 0; i < n && jobq_pop(q, &j); i++) {
+        if (j.node && j.node->closed) drop_job(&j);
+        else jobq_push(q, j);
+    }
+}
+
+void crm_loop_purge_closed(crm_loop *l)
+{
+    current_loop = l;
+    purge_queue(&l->fifo);
+    pthread_mutex_lock(&l->lock);
+    purge_queue(&l->inbox);
+    pthread_mutex_unlock(&l->lock);
+    size_t k = 0;
+    for (size_t i = 0; i < l->noutbox; i++) {
+        outjob *o = &l->outbox[i];
+        if (o->j.node && o->j.node->closed) drop_job(&o->j);
+        else l->outbox[k++] = *o;
+    }
+    l->noutbox = k;
+    bury(l);
+    current_loop = NULL;
+}
+
 /* Runs what is still queued on the calling thread (after the thread stopped),
  * so close handlers and queued posts do not leak. */
 static void drain(crm_loop *l)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "comms.h"
 #include "engine.h"
 #include "lease.h"
 
@@ -237,6 +238,7 @@ void crm_node_status(crm_node *n, const char *fill, const char *shape, const cha
     if (shape) json_object_set_new(st, "shape", json_string(shape));
     if (text) json_object_set_new(st, "text", json_string(text));
     crm_route_status(n, st);
+    crm_comms_status(n, st);
     json_decref(st);
 }
 

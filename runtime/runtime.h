@@ -64,6 +64,9 @@ int crm_credentials_save(const char *flows_path, const json_t *settings, const j
 /* Initial context before start: scope "global" or "flow" (flow: the
  * implicit or only tab when flow_id is NULL). value borrowed. */
 int crm_runtime_context_init(crm_runtime *rt, const char *scope, const char *flow_id, const json_t *value);
+/* The flows file POST /flows writes (with its credentials file), or NULL:
+ * a deploy then runs the flows without saving them. */
+void crm_runtime_set_flows_file(crm_runtime *rt, const char *path);
 /* Starts the HTTP server and the loops. 0 or -1 (logged). */
 int crm_runtime_start(crm_runtime *rt);
 /* Stops inject timers, lets queued messages finish (bounded by

@@ -16,6 +16,8 @@ typedef struct {
     char *path;
     crm_node *node;
     crm_ws_accept_fn accept;
+    crm_ws_raw_fn raw; /* a listener that is not a node (the editor's /comms) */
+    void *raw_ctx;
 } entry;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -25,6 +27,8 @@ static size_t n, cap;
 typedef struct {
     crm_node *node;
     crm_ws_accept_fn accept;
+    crm_ws_raw_fn raw;
+    void *raw_ctx;
 } pending;
 
 static void drop_socket(void *arg)
@@ -56,8 +60,9 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
     bool found = false;
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < n; i++)
-        if (tab[i].node == p->node) found = true;
-    if (found) crm_node_post_ex(p->node, (void (*)(crm_node *, void *))p->accept, drop_socket, s);
+        if (p->raw ? tab[i].raw == p->raw && tab[i].raw_ctx == p->raw_ctx : tab[i].node == p->node) found = true;
+    if (found && p->raw) p->raw(p->raw_ctx, s);
+    else if (found) crm_node_post_ex(p->node, (void (*)(crm_node *, void *))p->accept, drop_socket, s);
     pthread_mutex_unlock(&lock);
     if (!found) drop_socket(s);
     free(p);
@@ -94,6 +99,8 @@ static struct MHD_Response *upgrade(struct MHD_Connection *c, const char *path, 
             p = malloc(sizeof *p);
             p->node = tab[i].node;
             p->accept = tab[i].accept;
+            p->raw = tab[i].raw;
+            p->raw_ctx = tab[i].raw_ctx;
             break;
         }
     pthread_mutex_unlock(&lock);
@@ -140,7 +147,7 @@ int crm_ws_listen(const char *path, crm_node *listener, crm_ws_accept_fn accept)
         cap = cap ? 2 * cap : 8;
         tab = realloc(tab, cap * sizeof *tab);
     }
-    tab[n++] = (entry){strdup(path), listener, accept};
+    tab[n++] = (entry){strdup(path), listener, accept, NULL, NULL};
     pthread_mutex_unlock(&lock);
     crm_httpd_set_upgrade_handler(upgrade);
     return 0;
@@ -151,6 +158,36 @@ void crm_ws_unlisten(const char *path, crm_node *listener)
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < n; i++)
         if (!strcmp(tab[i].path, path) && tab[i].node == listener) {
+            free(tab[i].path);
+            tab[i] = tab[--n];
+            break;
+        }
+    pthread_mutex_unlock(&lock);
+}
+
+int crm_ws_listen_raw(const char *path, crm_ws_raw_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(tab[i].path, path)) {
+            pthread_mutex_unlock(&lock);
+            return -1;
+        }
+    if (n == cap) {
+        cap = cap ? 2 * cap : 8;
+        tab = realloc(tab, cap * sizeof *tab);
+    }
+    tab[n++] = (entry){strdup(path), NULL, NULL, fn, ctx};
+    pthread_mutex_unlock(&lock);
+    crm_httpd_set_upgrade_handler(upgrade);
+    return 0;
+}
+
+void crm_ws_unlisten_raw(const char *path, void *ctx)
+{
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(tab[i].path, path) && tab[i].raw && tab[i].raw_ctx == ctx) {
             free(tab[i].path);
             tab[i] = tab[--n];
             break;

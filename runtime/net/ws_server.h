@@ -24,4 +24,12 @@ typedef void (*crm_ws_accept_fn)(crm_node *listener, void *sock);
 int crm_ws_listen(const char *path, crm_node *listener, crm_ws_accept_fn accept);
 void crm_ws_unlisten(const char *path, crm_node *listener);
 
+/* A listener that is not a node: fn(ctx, sock) runs on the HTTP server's
+ * thread that finished the handshake and owns sock (free it). Unlisten
+ * before ctx goes; a connection whose handshake is finishing meanwhile is
+ * dropped. */
+typedef void (*crm_ws_raw_fn)(void *ctx, crm_ws_socket *sock);
+int crm_ws_listen_raw(const char *path, crm_ws_raw_fn fn, void *ctx);
+void crm_ws_unlisten_raw(const char *path, void *ctx);
+
 #endif
