@@ -5,6 +5,7 @@
  *   carmine jsonata EXPR [FILE]       evaluate a JSONata expression
  *   carmine --replicas N FLOWS.json   a supervisor running N replicas (supervisor.c)
  *   carmine deploy FLOWS.json --to URL  a rolling deploy through a supervisor
+ *   carmine install [-u DIR] PACKAGE  npm install a node module into the userDir
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "companion/companion.h"
 #include "flowtest.h"
 #include "jsonata.h"
 #include "plugins.h"
@@ -28,6 +30,8 @@ static const char usage[] =
     "       carmine jsonata --suite DIR [--expect-failures FILE]\n"
     "       carmine --replicas N [options] FLOWS.json  N replicas under a supervisor (docs/ha.md)\n"
     "       carmine deploy FLOWS.json --to URL     rolling deploy through a supervisor's API\n"
+    "       carmine install [-u DIR] PACKAGE   npm install a node module into the userDir;\n"
+    "                                          its nodes run in the companion (docs/companion.md)\n"
     "\n"
     "Options:\n"
     "  -p, --port PORT        HTTP port for flows and the Admin API (default 1880)\n"
@@ -179,6 +183,8 @@ static int cmd_check(int argc, char **argv)
         return 1;
     }
     int rc = load(rt, o.flows, CRM_LOAD_CHECK_ONLY);
+    /* nodes the companion will host, modules missing from the userDir */
+    crm_companion_report(stdout, json_string_value(json_object_get(crm_runtime_settings(rt), "userDir")));
     if (!rc) printf("%s: ok\n", o.flows);
     crm_runtime_free(rt);
     return rc;
@@ -256,6 +262,24 @@ static void raise_fd_limit(void)
     }
 }
 
+static int cmd_install(int argc, char **argv)
+{
+    const char *userdir = NULL;
+    int i = 1;
+    if (argc >= 3 && (!strcmp(argv[1], "-u") || !strcmp(argv[1], "--userDir"))) {
+        userdir = argv[2];
+        i = 3;
+    }
+    if (argc != i + 1 || argv[i][0] == '-') {
+        fputs("Usage: carmine install [-u DIR] PACKAGE\n"
+              "Installs an npm node module into DIR (default: the current directory) as Node-RED's\n"
+              "palette manager does; flows run its nodes in the companion (docs/companion.md).\n",
+              argc == 2 && argv[1][0] == '-' && strcmp(argv[1], "-u") ? stdout : stderr);
+        return argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) ? 0 : 1;
+    }
+    return crm_companion_install(userdir, argv[i]);
+}
+
 int main(int argc, char **argv)
 {
     raise_fd_limit();
@@ -263,5 +287,6 @@ int main(int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "test")) return crm_flowtest_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "deploy")) return crm_deploy_main(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "jsonata")) return cmd_jsonata(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "install")) return cmd_install(argc - 1, argv + 1);
     return cmd_run(argc, argv);
 }

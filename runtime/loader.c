@@ -10,6 +10,7 @@
 
 #include "engine.h"
 #include "sha256.h"
+#include "companion/companion.h"
 
 extern _Thread_local strbuf *crm_config_problems;
 extern _Thread_local int crm_config_problem_count;
@@ -109,6 +110,7 @@ static int check_types(loader *L, const json_t *flows)
         if (container_type(type)) continue;
         bool known;
         if (!strncmp(type, "subflow:", 8)) known = json_object_get(L->subflows, type + 8) != NULL;
+        else if (crm_companion_hosted(o)) known = true;
         else known = crm_lookup_type(type) != NULL;
         if (known) continue;
         json_t *ids = json_object_get(missing, type);
@@ -395,7 +397,9 @@ static crm_node *node_new(loader *L, crm_flow *f, json_t *config, const char *id
         n->id = strdup(id);
         n->alias = alias ? strdup(alias) : NULL;
         const char *type = str(config, "type");
-        n->type = !strncmp(type, "subflow:", 8) ? &crm_type_subflow_instance : crm_lookup_type(type);
+        n->type = !strncmp(type, "subflow:", 8) ? &crm_type_subflow_instance
+                  : crm_companion_hosted(config)  ? &crm_companion_bridge_type
+                                                  : crm_lookup_type(type);
         const char *name = str(config, "name");
         n->name = strdup(name ? name : "");
         n->z = str(config, "z") ? strdup(str(config, "z")) : NULL;
@@ -777,6 +781,10 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
     loader L = {rt, flags, problems, 0, json_object(), json_object(), json_object(), json_object()};
     rt->load_flags = flags;
     int rc = check_shape(&L, flows);
+    /* nodes of npm modules run in the companion: flows becomes Carmine's half */
+    const json_t *orig = flows;
+    json_t *split = NULL;
+    if (!rc && (split = crm_companion_split(rt, flows, flags, problems, &L.nproblems))) flows = split;
     if (!rc) rc = check_types(&L, flows);
     if (!rc) rc = check_subflows(&L, flows);
     if (!rc) {
@@ -785,7 +793,7 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
     }
     if (rc) goto out;
     compute_links(&L, flows);
-    rt->flows_json = without_credentials(flows);
+    rt->flows_json = without_credentials(orig);
     {
         char *text = crm_stringify(rt->flows_json, 0);
         crm_sha256_hex(text, strlen(text), rt->rev);
@@ -897,6 +905,7 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
     collect_watchers(rt);
     rc = L.nproblems ? 1 : 0;
 out:
+    json_decref(split);
     json_decref(L.byid);
     json_decref(L.tabs);
     json_decref(L.subflows);

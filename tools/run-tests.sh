@@ -73,6 +73,7 @@ run_part plugins tools/test-plugins.sh
 [ -x tests/http-faults/run.sh ] && run_part http-faults tests/http-faults/run.sh
 [ -x tests/mqtt/run.sh ] && run_part mqtt tests/mqtt/run.sh
 [ -x tests/deploy/run.sh ] && run_part deploy tests/deploy/run.sh
+[ -x tests/companion/run.sh ] && run_part companion tests/companion/run.sh
 # the fuzz targets of tests/fuzz, FUZZ_SECONDS each (default 30; 0 skips) in their own
 # clang build (build-fuzz): a crash, leak or timeout fails (tests/fuzz/README.md)
 # the suite's fuzz run is the same every time (a fixed seed and number of runs

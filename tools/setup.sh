@@ -11,3 +11,27 @@ if [ -n "$missing" ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
 fi
+
+# The companion (docs/companion.md): Node-RED 4.1.15 from npm, run headless
+# by runtime/companion/companion.js for npm node types, into
+# <repo>/.deps/companion (not committed); and the test userDir
+# .deps/companion-test with node-red-contrib-moment and the fixture module of
+# tests/companion, so tests/companion/run.sh needs no network. SKIP_NPM=1 skips it.
+if [ "${SKIP_NPM:-0}" != 1 ]; then
+  command -v npm >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+  repo="$(cd "$(dirname "$0")/.." && pwd)"
+  comp="$repo/.deps/companion"
+  if [ "$(node -p "require('$comp/node_modules/node-red/package.json').version" 2>/dev/null)" != 4.1.15 ]; then
+    mkdir -p "$comp"
+    [ -f "$comp/package.json" ] || echo '{"name":"carmine-companion","private":true}' > "$comp/package.json"
+    (cd "$comp" && npm install --no-audit --no-fund --save-exact node-red@4.1.15)
+  fi
+  ctest="$repo/.deps/companion-test"
+  if [ ! -f "$ctest/node_modules/node-red-contrib-moment/package.json" ] ||
+     [ ! -f "$ctest/node_modules/node-red-contrib-carmine-fixture/package.json" ]; then
+    mkdir -p "$ctest"
+    [ -f "$ctest/package.json" ] || echo '{"name":"node-red-project","private":true}' > "$ctest/package.json"
+    (cd "$ctest" && npm install --no-audit --no-fund --install-links node-red-contrib-moment@4.0.0 \
+      "$repo/tests/companion/node-red-contrib-carmine-fixture")
+  fi
+fi

@@ -1,0 +1,37 @@
+/* bridge.c: a hosted node's stand-in in Carmine. It has the hosted node's
+ * id and wires: its input goes to the companion, and what the hosted node
+ * sends, its errors (for catch nodes) and its status (for status nodes)
+ * come back through it (process.c delivers them on its loop). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "companion.h"
+#include "companion_int.h"
+
+static void bridge_start(crm_node *n) { crm_companion_start(n); }
+
+static void bridge_input(crm_node *n, json_t *msg)
+{
+    char *text = crm_stringify(msg, 0);
+    json_decref(msg);
+    if (!text) return;
+    json_t *jid = json_string(crm_node_id(n));
+    char *id = json_dumps(jid, JSON_ENCODE_ANY);
+    json_decref(jid);
+    strbuf line = SB_INIT;
+    sb_printf(&line, "{\"t\":\"in\",\"id\":%s,\"msg\":%s}\n", id, text);
+    free(id);
+    free(text);
+    crm_companion_queue(n, line.data, line.len);
+    sb_free(&line);
+}
+
+static void bridge_close(crm_node *n) { crm_companion_stop(n); }
+
+const crm_node_type crm_companion_bridge_type = {
+    .abi = CRM_ABI_VERSION,
+    .type = "companion",
+    .start = bridge_start,
+    .input = bridge_input,
+    .close = bridge_close,
+};

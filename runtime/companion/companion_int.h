@@ -1,0 +1,28 @@
+/* companion_int.h: between the companion's own files (not for nodes). */
+#ifndef CRM_COMPANION_INT_H
+#define CRM_COMPANION_INT_H
+
+#include <jansson.h>
+
+/* The prefix of the pseudo node ids companion.js routes back to Carmine. */
+#define CRM_COMPANION_PSEUDO "\x01" "carmine:"
+
+/* The companion's part of the flows (borrowed, copied) for the next start. */
+void crm_companion_set_part(const json_t *flows, const json_t *creds, const char *userdir);
+/* Where things are (malloc'd), or NULL when missing: $CARMINE_NODE or node
+ * on PATH; $CARMINE_COMPANION_JS or the source tree's / installed
+ * companion.js; $CARMINE_COMPANION_MODULES or .deps/companion/node_modules. */
+char *crm_companion_node_path(void);
+char *crm_companion_script_path(void);
+char *crm_companion_modules_path(void);
+/* Modules listed in userdir/package.json but missing from node_modules (NEW array). */
+json_t *crm_companion_missing_modules(const char *userdir);
+
+#include "carmine.h"
+/* Queues one line (copied; ends in '\n') for the companion, from any bridge. */
+void crm_companion_queue(crm_node *from, char *line, size_t len);
+/* The first bridge to start owns the process; the owner's close stops it. */
+void crm_companion_start(crm_node *n);
+void crm_companion_stop(crm_node *n);
+
+#endif
