@@ -188,7 +188,10 @@ try:
     if kids:
         ticks_before = len(lines("ticks.txt"))
         os.kill(kids[0], signal.SIGKILL)
-        back = wait_for(lambda: len(r.children()) == 1 and r.children()[0] != kids[0], 10)
+        def restarted():
+            now = r.children()
+            return len(now) == 1 and now[0] != kids[0]
+        back = wait_for(restarted, 10)
         check("after SIGKILL the companion is restarted", back, r.text())
         check("the crash is logged", "[companion] was killed by signal 9" in r.text(), r.text())
         n0 = len(lines("ticks.txt"))
