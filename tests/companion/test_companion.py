@@ -198,6 +198,23 @@ try:
         check("messages flow through the hosted node again after the restart",
               wait_for(lambda: len(lines("ticks.txt")) >= n0 + 3, 15),
               "ticks before kill %d, after restart %d\n%s" % (ticks_before, len(lines("ticks.txt")), r.text()))
+    # a deploy (POST /flows) that changes the hosted node: the companion restarts with it
+    import urllib.request
+    port = int(r.text().split("HTTP on port ")[1].split()[0])
+    changed = json.loads(json.dumps(main_flows))
+    for n in changed:
+        if n["id"] == "m1":
+            n["format"] = "DD.MM.YYYY"
+        if n["id"] == "i1":
+            n["repeat"] = "0.3"
+    req = urllib.request.Request("http://127.0.0.1:%d/flows" % port, data=json.dumps(changed).encode(),
+                                 headers={"Content-Type": "application/json", "Node-RED-Deployment-Type": "flows"})
+    try:
+        code = urllib.request.urlopen(req, timeout=10).status
+    except Exception as e:
+        code = str(e)
+    check("a deploy changing a hosted node is taken by the companion (POST /flows %s)" % code,
+          wait_for(lambda: "moment:03.01.2020|hello|true" in lines("moment.txt"), 15), lines("moment.txt")[-3:])
     kid = r.children()
 finally:
     rc = r.stop()
