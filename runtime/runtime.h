@@ -73,6 +73,8 @@ int crm_runtime_start(crm_runtime *rt);
  * settings.nodeCloseTimeout), closes nodes, stops the loops. */
 void crm_runtime_stop(crm_runtime *rt);
 void crm_runtime_free(crm_runtime *rt);
+/* Whether this process has loaded JavaScriptCore (a function node ran). */
+bool crm_js_loaded(void);
 
 /* Thread-safe: delivers msg (stolen) to the input of node_id, as a wire
  * would. -1 when no such active node. */

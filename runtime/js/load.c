@@ -46,3 +46,8 @@ int crm_js_load(char **err)
     if (err) *err = strdup(load_error ? load_error : "JavaScriptCore could not be loaded");
     return -1;
 }
+
+bool crm_js_loaded(void)
+{
+    return crm_jsc.JSObjectCallAsFunction != NULL;
+}
