@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "carmine.h"
+#include "engine.h"
 #include "net/netutil.h"
 
 #define CHUNK 65536
@@ -137,7 +138,16 @@ static void read_error(filein_state *s, reader *r, int err, const char *syscall,
 {
     crm_node *n = r->n;
     char *e = crm_sys_error(err, syscall, path);
-    crm_node_error(n, r->msg, "Error: %s", e ? e : "");
+    /* node.error(err, msg) with Node's fs error: catch nodes get its code and
+     * its stack (for an fs error, the text alone) beside the message */
+    char *text = NULL;
+    if (asprintf(&text, "Error: %s", e ? e : "") < 0) text = NULL;
+    json_t *extra = json_pack("{s:s,s:s}", "code", crm_errno_name(err), "stack", text ? text : "Error");
+    bool handled = false;
+    if (json_is_object(r->msg)) crm_route_error_ex(n, r->msg, text ? text : "Error", extra, &handled);
+    if (!handled) crm_node_log(n, CRM_LOG_ERROR, "%s", text ? text : "Error");
+    json_decref(extra);
+    free(text);
     free(e);
     if (s->send_error) {
         json_t *m = crm_deep_copy(r->msg);
