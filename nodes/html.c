@@ -186,7 +186,10 @@ static void html_input(crm_node *n, json_t *msg)
     if (x && css) {
         doc = x->htmlReadMemory(*text ? text : " ", *text ? (int)strlen(text) : 1, NULL, "UTF-8",
                                 HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
-        if (doc) count = crm_css_select(css, x->docGetRootElement(doc), &found);
+        if (doc) {
+            crm_html_imply_tbody(x, x->docGetRootElement(doc));
+            count = crm_css_select(css, x->docGetRootElement(doc), &found);
+        }
     }
     json_t *pay = json_array();
     const char *id = json_string_value(json_object_get(msg, "_msgid"));

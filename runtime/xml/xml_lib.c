@@ -36,8 +36,13 @@ static void load(void)
     *(void **)&lib.resetLastError = dlsym(h, "xmlResetLastError");
     *(void **)&lib.setStructuredErrorFunc = dlsym(h, "xmlSetStructuredErrorFunc");
     *(void **)&lib.setGenericErrorFunc = dlsym(h, "xmlSetGenericErrorFunc");
+    *(void **)&lib.newDocNode = dlsym(h, "xmlNewDocNode");
+    *(void **)&lib.addPrevSibling = dlsym(h, "xmlAddPrevSibling");
+    *(void **)&lib.unlinkNode = dlsym(h, "xmlUnlinkNode");
+    *(void **)&lib.addChild = dlsym(h, "xmlAddChild");
     ok = lib.readMemory && lib.htmlReadMemory && lib.freeDoc && lib.docGetRootElement && lib.getLastError &&
-         lib.resetLastError && lib.setStructuredErrorFunc && lib.setGenericErrorFunc;
+         lib.resetLastError && lib.setStructuredErrorFunc && lib.setGenericErrorFunc && lib.newDocNode &&
+         lib.addPrevSibling && lib.unlinkNode && lib.addChild;
 }
 
 const crm_xml_lib_t *crm_xml_lib(void)

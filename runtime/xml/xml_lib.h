@@ -23,8 +23,16 @@ typedef struct {
     void (*resetLastError)(void);
     void (*setStructuredErrorFunc)(void *ctx, xmlStructuredErrorFunc handler);
     void (*setGenericErrorFunc)(void *ctx, xmlGenericErrorFunc handler);
+    xmlNodePtr (*newDocNode)(xmlDocPtr doc, xmlNsPtr ns, const xmlChar *name, const xmlChar *content);
+    xmlNodePtr (*addPrevSibling)(xmlNodePtr cur, xmlNodePtr elem);
+    void (*unlinkNode)(xmlNodePtr cur);
+    xmlNodePtr (*addChild)(xmlNodePtr parent, xmlNodePtr cur);
 } crm_xml_lib_t;
 
 const crm_xml_lib_t *crm_xml_lib(void);
+
+/* The tbody HTML implies around rows written directly in a table, added
+ * under n and its following siblings (html_tree.c). */
+void crm_html_imply_tbody(const crm_xml_lib_t *x, xmlNode *n);
 
 #endif
