@@ -54,7 +54,17 @@ static json_t *chain(const json_t *kinds, const char *kind, int n)
 {
     const json_t *spec = json_object_get(kinds, kind);
     if (strcmp(kind, "link") != 0 && (!spec || *kind == '_')) return NULL;
-    kind_payload = spec ? json_object_get(spec, "payload") : NULL;
+    kind_payload = spec ? json_incref(json_object_get(spec, "payload")) : NULL;
+    const json_t *lines = spec ? json_object_get(spec, "payload_lines") : NULL;
+    if (lines) { /* a text: the header, then count lines */
+        strbuf sb = SB_INIT;
+        sb_puts(&sb, json_string_value(json_object_get(lines, "header")));
+        for (json_int_t i = 0; i < json_integer_value(json_object_get(lines, "count")); i++)
+            sb_puts(&sb, json_string_value(json_object_get(lines, "line")));
+        json_decref(kind_payload);
+        kind_payload = json_stringn(sb.data, sb.len);
+        sb_free(&sb);
+    }
     json_t *flows = json_array();
     json_array_append_new(flows, json_pack("{s:s,s:s,s:s}", "id", "t", "type", "tab", "label", "bench"));
     for (int i = 0; i < n; i++) {
@@ -145,5 +155,6 @@ int main(int argc, char **argv)
     crm_runtime_free(rt);
     sb_free(&problems);
     json_decref(kinds);
+    json_decref(kind_payload);
     return 0;
 }

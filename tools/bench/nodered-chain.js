@@ -34,7 +34,9 @@ async function main() {
   const n = Number(process.argv[3] || 10);
   const m = Number(process.argv[4] || 200000);
   const window = Number(process.argv[5] || 64);
-  const payload = (KINDS[kind] || {}).payload;
+  const spec = KINDS[kind] || {};
+  const lines = spec.payload_lines; // a text: the header, then count lines
+  const payload = lines ? lines.header + lines.line.repeat(lines.count) : spec.payload;
   const payloadJSON = JSON.stringify(payload);
   let sent = 0;
   let received = 0;
