@@ -219,8 +219,8 @@ void crm_companion_queue(crm_node *from, char *line, size_t len)
     }
     C.dropping = false;
     sb_putn(&C.out, line, len);
-    if (C.owner == from || C.owner->loop == crm_loop_current()) flush_locked();
-    else if (!C.flush_posted) {
+    /* one write per batch: the flush runs after the handlers queued so far */
+    if (!C.flush_posted) {
         C.flush_posted = true;
         post = C.owner;
     }
