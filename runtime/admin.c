@@ -17,6 +17,7 @@
 #include "comms.h"
 #include "engine.h"
 #include "httpd.h"
+#include "metrics.h"
 #include "sha256.h"
 
 void crm_admin_reply_json(crm_admin_reply *r, int status, json_t *body)
@@ -36,6 +37,7 @@ const char *crm_admin_permission(const char *method, const char *path)
     if (post && !strncmp(path, "/inject/", 8)) return "inject.write";
     if (post && !strncmp(path, "/debug/", 7)) return "debug.write";
     if (get && !strcmp(path, "/settings")) return "settings.read";
+    if (get && !strcmp(path, "/metrics")) return "metrics.read"; /* a "read" scope covers it */
     if (!strncasecmp(path, "/context/", 9)) return get ? "context.read" : !strcmp(method, "DELETE") ? "context.write" : NULL;
     return NULL; /* not an admin route, or open: /healthz, /readyz for probes */
 }
@@ -156,6 +158,7 @@ static void admin(void *ctx, const char *method, const char *path, const char *q
 {
     crm_runtime *rt = ctx;
     if (crm_admin_auth_route(rt->admin_auth, method, path, headers, body, len, r)) return;
+    if (!strcmp(path, "/metrics") && !crm_metrics_enabled(rt)) return; /* off: no such route (404) */
     const char *perm = crm_admin_permission(method, path);
     if (perm && !crm_admin_auth_allow(rt->admin_auth, headers, perm, r)) return;
     if (!strcmp(method, "POST") && !strcmp(path, "/flows")) {
@@ -196,6 +199,10 @@ static void admin_locked(crm_runtime *rt, const char *method, const char *path, 
         } else {
             crm_admin_reply_json(r, 200, flows);
         }
+    } else if (!strcmp(method, "GET") && !strcmp(path, "/metrics")) {
+        r->status = 200;
+        r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r->body = crm_metrics_render(rt, &r->len);
     } else if (!strcmp(method, "GET") && !strcmp(path, "/healthz")) {
         crm_admin_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
     } else if (!strcmp(method, "GET") && !strcmp(path, "/readyz")) {

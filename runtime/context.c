@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "context_store.h"
+#include "metrics.h"
 
 struct crm_ctxstores {
     ctxstore *stores;
@@ -146,6 +147,7 @@ json_t *crm_context_get_msg(crm_node *n, crm_scope scope, const char *key, const
 {
     if (!key || !*key) return NULL;
     ctxstore *s = store_for(n->rt, &key);
+    CRM_STAT_ADD(s->ops[0], 1);
     char id[512];
     context_id(n, scope, &key, id, sizeof id);
     if (!strcmp(key, "$parent")) return NULL;
@@ -179,6 +181,7 @@ int crm_context_set(crm_node *n, crm_scope scope, const char *key, json_t *value
         return -1;
     }
     ctxstore *s = store_for(n->rt, &key);
+    CRM_STAT_ADD(s->ops[1], 1);
     char id[512];
     context_id(n, scope, &key, id, sizeof id);
     char *err = NULL;
@@ -196,6 +199,7 @@ int crm_context_set(crm_node *n, crm_scope scope, const char *key, json_t *value
 json_t *crm_context_keys(crm_node *n, crm_scope scope, const char *store)
 {
     ctxstore *s = store_named(n->rt, store);
+    CRM_STAT_ADD(s->ops[2], 1);
     const char *key = "";
     char id[512];
     context_id(n, scope, &key, id, sizeof id);
@@ -255,9 +259,26 @@ int crm_context_delete(crm_runtime *rt, const char *store, const char *id, const
     crm_path *p = crm_path_parse(key, &err);
     free(err);
     if (!p) return -1;
-    int rc = store_set(store_named(rt, store), id, key, p, NULL);
+    ctxstore *s = store_named(rt, store);
+    CRM_STAT_ADD(s->ops[3], 1);
+    int rc = store_set(s, id, key, p, NULL);
     crm_path_free(p);
     return rc;
+}
+
+void crm_context_metrics(crm_runtime *rt, strbuf *sb)
+{
+    static const char *names[] = {"get", "set", "keys", "delete"};
+    struct crm_ctxstores *S = rt->stores;
+    crm_prom_family(sb, "carmine_context_operations_total", "counter",
+                    "Context operations by store and kind (get, set, keys; delete from the Admin API).");
+    for (size_t i = 0; S && i < S->n; i++)
+        for (int k = 0; k < 4; k++) {
+            sb_puts(sb, "carmine_context_operations_total{");
+            crm_prom_label(sb, "store", S->stores[i].name, true);
+            crm_prom_label(sb, "op", names[k], false);
+            sb_printf(sb, "} %llu\n", (unsigned long long)CRM_STAT_GET(S->stores[i].ops[k]));
+        }
 }
 
 void crm_context_node_id(crm_node *n, char *out, size_t cap)

@@ -50,6 +50,7 @@ struct ctxstore {
     char write_error[1024];  /* the last failure, "" when none */
     pthread_mutex_t lock;
     crm_runtime *rt;
+    _Atomic uint64_t ops[4]; /* for /metrics: get, set, keys, delete (relaxed adds) */
 };
 
 extern const ctx_backend crm_ctx_redis;

@@ -23,6 +23,48 @@ struct crm_group {
     json_t *env; /* evaluated env: name -> value */
 };
 
+/* A node's counters for /metrics (metrics.c). Those of its own loop
+ * (in, out, queued, hwm) are written by that thread alone as relaxed
+ * atomic loads and stores, plain moves on x86 with no lock or fence; the
+ * others (errors, deliveries from other threads, drops) with relaxed atomic
+ * adds. A scrape reads them all racily, which is safe: each is one word. */
+typedef struct {
+    _Atomic uint64_t in;        /* deliveries taken off its input queue (handled, or dropped when closed) */
+    _Atomic uint64_t queued;    /* deliveries queued from its own loop */
+    _Atomic uint64_t out;       /* messages it sent */
+    _Atomic uint64_t hwm;       /* the largest input-queue depth seen */
+    _Atomic uint64_t queued_remote; /* deliveries queued from other threads */
+    _Atomic uint64_t errors;    /* node.error calls (crm_node_error, errors routed to catch) */
+    _Atomic uint64_t dropped;   /* deliveries refused: its input queue was full */
+    atomic_bool drop_warned;    /* the "queue full" warning was logged */
+} crm_node_stats;
+
+#define CRM_STAT_GET(f) atomic_load_explicit(&(f), memory_order_relaxed)
+/* for counters written by one thread only: no locked instruction */
+#define CRM_STAT_BUMP(f, k) atomic_store_explicit(&(f), CRM_STAT_GET(f) + (k), memory_order_relaxed)
+/* for counters written from any thread */
+#define CRM_STAT_ADD(f, k) atomic_fetch_add_explicit(&(f), (k), memory_order_relaxed)
+
+/* Input-queue depth: what was queued and not yet taken (never below 0
+ * when read racily). */
+static inline uint64_t crm_node_queue_depth(const crm_node_stats *s)
+{
+    uint64_t in = CRM_STAT_GET(((crm_node_stats *)s)->in);
+    uint64_t q = CRM_STAT_GET(((crm_node_stats *)s)->queued) + CRM_STAT_GET(((crm_node_stats *)s)->queued_remote);
+    return q > in ? q - in : 0;
+}
+
+/* On the node's loop: one delivery taken off its input queue. The depth
+ * before (this one included) feeds the high-water mark; the depth only
+ * falls here, so the largest value seen here is the largest there was. */
+static inline void crm_node_stats_take(crm_node_stats *st)
+{
+    uint64_t in = CRM_STAT_GET(st->in);
+    uint64_t depth = CRM_STAT_GET(st->queued) + CRM_STAT_GET(st->queued_remote) - in;
+    if (depth > CRM_STAT_GET(st->hwm)) atomic_store_explicit(&st->hwm, depth, memory_order_relaxed);
+    atomic_store_explicit(&st->in, in + 1, memory_order_relaxed);
+}
+
 struct crm_node {
     const crm_node_type *type;
     char *id;
@@ -47,6 +89,8 @@ struct crm_node {
     bool closed;
     json_t *catch_scope;    /* catch/status/complete: scope array, "group" or NULL */
     bool catch_uncaught;
+    size_t queue_max;       /* settings.nodeInputQueueMaxLength; 0: no limit */
+    crm_node_stats stats;
 };
 
 struct crm_flow {
@@ -126,6 +170,19 @@ bool crm_loop_idle(crm_loop *l);
  * so that they can be freed; the rest stays queued. */
 void crm_loop_purge_closed(crm_loop *l);
 void crm_timers_cancel_node(crm_node *n);
+/* A loop's counters for /metrics (any thread, read racily). busy: seconds
+ * spent out of poll; inbox lag: from the first message another thread
+ * queued into an empty inbox to the loop taking the batch; timer lateness:
+ * from a timer's due time to its handler running. */
+typedef struct {
+    const char *name;
+    double busy_s;
+    double inbox_lag_sum_s, inbox_lag_max_s;
+    uint64_t inbox_batches;
+    double timer_late_sum_s, timer_late_max_s;
+    uint64_t timers_run;
+} crm_loop_stats;
+void crm_loop_stats_read(crm_loop *l, crm_loop_stats *out);
 
 /* routing.c */
 void crm_route_error(crm_node *n, const json_t *msg, const char *text, bool *handled);
@@ -186,6 +243,7 @@ json_t *crm_context_write_status(crm_runtime *rt);
 
 /* admin.c */
 void crm_admin_install(crm_runtime *rt);
+
 void crm_watches_cancel_node(crm_node *n);
 
 /* Thread contracts (carmine.h: "must be called from the node's loop

@@ -37,7 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "http_internal.h"
+#include "metrics.h"
 #include "runtime.h"
 
 #define SLOT_BITS 20
@@ -45,8 +47,41 @@
 #define AUTH_CACHE 4
 #define ADMIN_DECLINED 64
 
+/* /metrics: the counters of one route (method + the http in node's URL
+ * pattern + its flow) and the requests a flow holds. Both are kept until
+ * the server is freed, so a redeploy that adds the same route again finds
+ * them (the counters go on), and a request in flight points at them
+ * without a reference. Written with relaxed atomic adds by the server
+ * threads, read racily by a scrape. */
+#define HTTP_BUCKETS 14
+static const double http_le[HTTP_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                             0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+#define STATUS_SLOTS 16
+
+typedef struct flow_queue {
+    struct flow_queue *next;
+    char *flow;           /* the tab's id */
+    atomic_long pending;  /* requests handed to the flow and not answered yet */
+    _Atomic uint64_t refused; /* answered 503: pending had reached nodeInputQueueMaxLength */
+    atomic_bool warned;
+} flow_queue;
+
+typedef struct route_stats {
+    struct route_stats *next;
+    char method[8];
+    char *pattern, *flow;
+    flow_queue *fq;
+    _Atomic uint64_t buckets[HTTP_BUCKETS + 1]; /* not cumulative; the last: past 10 s */
+    _Atomic uint64_t sum_us, count;
+    struct {
+        atomic_uint code; /* 0: free; 1: "other" (the slots ran out) */
+        _Atomic uint64_t n;
+    } status[STATUS_SLOTS];
+} route_stats;
+
 typedef struct {
     crm_node *node;
+    route_stats *st;
     char method[8]; /* upper case */
     http_pattern *pat;
     char *exact; /* the full path, normalised, for skipBodyParsing's exact match */
@@ -116,6 +151,9 @@ typedef struct req_state {
     const char *method; /* libmicrohttpd's, valid while the request lives */
     json_t *extra; /* CORS headers to add to the response, or NULL */
     bool any_origin; /* under httpAdminRoot: Access-Control-Allow-Origin: * (mark_any_origin) */
+    route_stats *st;  /* a node route's request: counted when answered */
+    flow_queue *fq;   /* counted in its flow's pending requests until completed */
+    double t0;        /* when its head was complete */
     _Alignas(max_align_t) char reply_space[REPLY_INLINE];
 } req_state;
 
@@ -184,6 +222,11 @@ struct crm_httpd {
     unsigned long long body_expired, body_expired_logged;
     unsigned long long evicted, evicted_logged;
     double last_evict_log;
+
+    pthread_mutex_t stats_mu; /* guards the two lists (appended when a route is added) */
+    route_stats *stats;
+    flow_queue *queues;
+    size_t queue_max; /* nodeInputQueueMaxLength: requests a flow may hold; 0: no limit */
 };
 
 /* Logging ---------------------------------------------------------------------- */
@@ -376,6 +419,8 @@ crm_httpd *crm_httpd_new(const json_t *settings)
     pthread_cond_init(&h->reaper_cv, NULL);
     pthread_mutex_init(&h->auth_mu, NULL);
     pthread_mutex_init(&h->conns_mu, NULL);
+    pthread_mutex_init(&h->stats_mu, NULL);
+    h->queue_max = crm_queue_max_setting(settings);
     if (read_settings(h, settings) < 0) {
         crm_httpd_free(h);
         return NULL;
@@ -466,6 +511,120 @@ static struct MHD_Response *text_response(const char *ctype, const char *body, s
     return resp;
 }
 
+static void count_answer(route_stats *st, unsigned status, double ms)
+{
+    double sec = ms / 1000;
+    size_t b = 0;
+    while (b < HTTP_BUCKETS && sec > http_le[b]) b++;
+    CRM_STAT_ADD(st->buckets[b], 1);
+    CRM_STAT_ADD(st->sum_us, (uint64_t)(ms > 0 ? ms * 1000 : 0));
+    CRM_STAT_ADD(st->count, 1);
+    for (size_t i = 0; i < STATUS_SLOTS; i++) {
+        unsigned c = atomic_load_explicit(&st->status[i].code, memory_order_relaxed);
+        if (!c && i + 1 < STATUS_SLOTS) {
+            unsigned zero = 0;
+            if (atomic_compare_exchange_strong(&st->status[i].code, &zero, status)) c = status;
+            else c = zero; /* another thread took the slot: for which status? */
+        } else if (!c) {
+            unsigned zero = 0;
+            atomic_compare_exchange_strong(&st->status[i].code, &zero, 1);
+            c = 1;
+        }
+        if (c == status || (c == 1 && i + 1 == STATUS_SLOTS)) {
+            CRM_STAT_ADD(st->status[i].n, 1);
+            return;
+        }
+    }
+}
+
+/* The counters of a route, found again or made. */
+static route_stats *route_stats_of(crm_httpd *h, const char *method, const char *pattern, const char *flow)
+{
+    pthread_mutex_lock(&h->stats_mu);
+    route_stats *st = h->stats;
+    while (st && (strcmp(st->method, method) || strcmp(st->pattern, pattern) || strcmp(st->flow, flow))) st = st->next;
+    if (!st && (st = calloc(1, sizeof *st))) {
+        snprintf(st->method, sizeof st->method, "%s", method);
+        st->pattern = strdup(pattern);
+        st->flow = strdup(flow);
+        flow_queue *q = h->queues;
+        while (q && strcmp(q->flow, flow)) q = q->next;
+        if (!q && (q = calloc(1, sizeof *q))) {
+            q->flow = strdup(flow);
+            q->next = h->queues;
+            h->queues = q;
+        }
+        st->fq = q;
+        st->next = h->stats;
+        h->stats = st;
+    }
+    pthread_mutex_unlock(&h->stats_mu);
+    return st;
+}
+
+static void metric_route_labels(strbuf *sb, const route_stats *st)
+{
+    crm_prom_label(sb, "method", st->method, true);
+    crm_prom_label(sb, "route", st->pattern, false);
+    crm_prom_label(sb, "flow", st->flow, false);
+}
+
+void crm_httpd_metrics(crm_httpd *h, strbuf *sb)
+{
+    pthread_mutex_lock(&h->stats_mu);
+    crm_prom_family(sb, "carmine_http_requests_total", "counter",
+                    "Requests to http in routes (the node's URL pattern) by the status answered.");
+    for (route_stats *st = h->stats; st; st = st->next)
+        for (size_t i = 0; i < STATUS_SLOTS; i++) {
+            unsigned c = atomic_load_explicit(&st->status[i].code, memory_order_relaxed);
+            if (!c) break;
+            sb_puts(sb, "carmine_http_requests_total{");
+            metric_route_labels(sb, st);
+            char code[16];
+            snprintf(code, sizeof code, "%u", c);
+            crm_prom_label(sb, "status", c == 1 ? "other" : code, false);
+            sb_printf(sb, "} %llu\n", (unsigned long long)CRM_STAT_GET(st->status[i].n));
+        }
+    crm_prom_family(sb, "carmine_http_request_duration_seconds", "histogram",
+                    "From a request's complete head to its answer being queued, by route.");
+    for (route_stats *st = h->stats; st; st = st->next) {
+        uint64_t cum = 0;
+        for (size_t b = 0; b <= HTTP_BUCKETS; b++) {
+            cum += CRM_STAT_GET(st->buckets[b]);
+            sb_puts(sb, "carmine_http_request_duration_seconds_bucket{");
+            metric_route_labels(sb, st);
+            char le[32];
+            if (b < HTTP_BUCKETS) snprintf(le, sizeof le, "%g", http_le[b]);
+            else snprintf(le, sizeof le, "+Inf");
+            crm_prom_label(sb, "le", le, false);
+            sb_printf(sb, "} %llu\n", (unsigned long long)cum);
+        }
+        sb_puts(sb, "carmine_http_request_duration_seconds_sum{");
+        metric_route_labels(sb, st);
+        sb_printf(sb, "} %.6f\n", CRM_STAT_GET(st->sum_us) / 1e6);
+        sb_puts(sb, "carmine_http_request_duration_seconds_count{");
+        metric_route_labels(sb, st);
+        /* the buckets' total, not count: the two are read at different moments */
+        sb_printf(sb, "} %llu\n", (unsigned long long)cum);
+    }
+    crm_prom_family(sb, "carmine_flow_http_pending", "gauge",
+                    "Requests handed to the flow's http in nodes and not answered yet.");
+    for (flow_queue *q = h->queues; q; q = q->next) {
+        sb_puts(sb, "carmine_flow_http_pending{");
+        crm_prom_label(sb, "flow", q->flow, true);
+        long p = atomic_load_explicit(&q->pending, memory_order_relaxed);
+        sb_printf(sb, "} %ld\n", p > 0 ? p : 0);
+    }
+    crm_prom_family(sb, "carmine_flow_http_refused_total", "counter",
+                    "Requests answered 503 with Retry-After: the flow held nodeInputQueueMaxLength requests.");
+    for (flow_queue *q = h->queues; q; q = q->next) {
+        sb_puts(sb, "carmine_flow_http_refused_total{");
+        crm_prom_label(sb, "flow", q->flow, true);
+        sb_printf(sb, "} %llu\n", (unsigned long long)CRM_STAT_GET(q->refused));
+    }
+    pthread_mutex_unlock(&h->stats_mu);
+}
+
 /* Queues an answer with the request's cors headers, those the answer sets
  * itself winning (Express: the handler's res.set comes after cors). */
 static enum MHD_Result queue(req_state *r, unsigned status, struct MHD_Response *resp)
@@ -481,6 +640,10 @@ static enum MHD_Result queue(req_state *r, unsigned status, struct MHD_Response 
     }
     if (r->any_origin && !MHD_get_response_header(resp, "Access-Control-Allow-Origin"))
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    if (r->st) {
+        count_answer(r->st, status, mono_ms() - r->t0);
+        r->st = NULL;
+    }
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -726,6 +889,7 @@ int crm_http_route_add(crm_node *n, const char *method, const char *pattern, uns
     sb_puts(&full, pattern[0] == '/' ? pattern + 1 : pattern);
     if (full.len > 1 && pattern[0] && !strcmp(pattern, "/")) full.data[--full.len] = 0;
     route rt = {.node = n, .flags = flags, .fn = on_request};
+    rt.st = route_stats_of(h, m, pattern, crm_node_tab(n));
     snprintf(rt.method, sizeof rt.method, "%s", m);
     rt.pat = http_pattern_new(full.data);
     rt.exact = normalise_path(full.data, full.len);
@@ -1117,6 +1281,7 @@ struct req_snapshot {
     crm_httpd *h;
     req_state *r;    /* holds a reference for the loop */
     crm_http_request_fn fn;
+    crm_node *node;  /* counted in its input queue (crm_node_stats) until taken */
     long long id;    /* the msg.res handle */
     json_t *params;  /* route parameters, or NULL for none */
     json_t *body;    /* parsed req.body (not GET), or NULL */
@@ -1187,6 +1352,7 @@ static json_t *build_req(req_snapshot *s, json_t *headers)
 static void run_handoff(crm_node *n, void *arg)
 {
     req_snapshot *s = arg;
+    crm_node_stats_take(&n->stats);
     json_t *req = build_req(s, headers_from_pack(s->headers, s->nheaders));
     json_t *payload;
     if (s->body) {
@@ -1210,6 +1376,7 @@ static void run_handoff(crm_node *n, void *arg)
 static void drop_handoff(void *arg)
 {
     req_snapshot *s = arg;
+    CRM_STAT_ADD(s->node->stats.in, 1);
     req_state *r = slot_claim(s->h, s->id);
     if (r) deliver(r, 503, status_response(503));
     req_release(s->r);
@@ -1254,6 +1421,25 @@ static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *m
 {
     crm_httpd *h = r->h;
     json_t *body = NULL, *files = NULL;
+    r->st = rt->st;
+    flow_queue *fq = rt->st ? rt->st->fq : NULL;
+    if (fq) {
+        long pending = atomic_fetch_add(&fq->pending, 1);
+        r->fq = fq;
+        if (h->queue_max && (size_t)pending >= h->queue_max) {
+            /* the flow is full: an answer now, not a request queued without end */
+            CRM_STAT_ADD(fq->refused, 1);
+            if (!atomic_exchange(&fq->warned, true))
+                hlog(h, CRM_LOG_WARN,
+                     "flow %s holds %zu requests (nodeInputQueueMaxLength): answering 503 with Retry-After "
+                     "(counted in carmine_flow_http_refused_total; warned once)",
+                     fq->flow, h->queue_max);
+            json_decref(params);
+            struct MHD_Response *resp = status_response(503);
+            if (resp) MHD_add_response_header(resp, "Retry-After", "1");
+            return reply_now(r, 503, resp);
+        }
+    }
     if (strcmp(rt->method, "GET") != 0) {
         enum MHD_Result ret = MHD_YES;
         body = parse_request_body(r, rt, method, path, plen, &files, &ret);
@@ -1294,6 +1480,8 @@ static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *m
     s->r = r;
     r->snap = s;
     atomic_fetch_add(&r->refs, 1);
+    s->node = rt->node;
+    CRM_STAT_ADD(rt->node->stats.queued_remote, 1);
     crm_node_post_ex(rt->node, run_handoff, drop_handoff, s);
     return MHD_YES;
 }
@@ -1827,6 +2015,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     req_state *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
+    if (r->fq) atomic_fetch_sub(&r->fq->pending, 1);
+    r->fq = NULL;
     if (r->slot >= 0) {
         pthread_mutex_lock(&h->slots_lock);
         if (r->slot >= 0) slot_release_locked(h, r);
@@ -1872,6 +2062,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (!r->started) {
         r->started = true;
+        r->t0 = mono_ms();
         r->method = method;
         r->get_or_head = !strcmp(method, "GET") || !strcmp(method, "HEAD");
         conn_head_done(h, c);
@@ -2171,6 +2362,20 @@ void crm_httpd_free(crm_httpd *h)
     pthread_cond_destroy(&h->reaper_cv);
     pthread_mutex_destroy(&h->auth_mu);
     pthread_mutex_destroy(&h->conns_mu);
+    while (h->stats) {
+        route_stats *st = h->stats;
+        h->stats = st->next;
+        free(st->pattern);
+        free(st->flow);
+        free(st);
+    }
+    while (h->queues) {
+        flow_queue *q = h->queues;
+        h->queues = q->next;
+        free(q->flow);
+        free(q);
+    }
+    pthread_mutex_destroy(&h->stats_mu);
     free(h);
 }
 

@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "sha256.h"
 #include "companion/companion.h"
+#include "metrics.h"
 
 extern _Thread_local strbuf *crm_config_problems;
 extern _Thread_local int crm_config_problem_count;
@@ -888,7 +889,11 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
      * (parents come before their subflows in rt->flows) */
     for (i = 0; i < rt->nflows; i++)
         if (rt->flows[i]->is_subflow) rt->flows[i]->loop = rt->flows[i]->parent->loop;
-    for (i = 0; i < rt->nnodes; i++) rt->nodes[i]->loop = rt->nodes[i]->flow->loop;
+    size_t queue_max = crm_queue_max_setting(rt->settings);
+    for (i = 0; i < rt->nnodes; i++) {
+        rt->nodes[i]->loop = rt->nodes[i]->flow->loop;
+        rt->nodes[i]->queue_max = queue_max;
+    }
     resolve_wires(&L);
 
     /* create every node; problems are collected, nothing runs yet */

@@ -92,6 +92,10 @@ struct crm_loop {
     bool watches_dead;     /* a watch was cancelled: compact after dispatch */
     struct pollfd *pfds;
     size_t cappfds;
+    /* for /metrics: written by the loop's thread, read by a scrape */
+    double inbox_since;    /* when the inbox got its first job (under lock) */
+    _Atomic uint64_t busy_ns, inbox_lag_ns, inbox_lag_max_ns, inbox_batches;
+    _Atomic uint64_t timer_late_ns, timer_late_max_ns, timers_run;
 };
 
 struct crm_watch {
@@ -288,11 +292,21 @@ void crm_timers_cancel_node(crm_node *n)
 
 void crm_timers_cancel_all(crm_node *n) { crm_timers_cancel_node(n); }
 
+/* Adds ms to a nanosecond sum and keeps its largest (loop thread only). */
+static void stat_time(_Atomic uint64_t *sum, _Atomic uint64_t *max, double ms)
+{
+    uint64_t ns = ms > 0 ? (uint64_t)(ms * 1e6) : 0;
+    CRM_STAT_BUMP(*sum, ns);
+    if (ns > CRM_STAT_GET(*max)) atomic_store_explicit(max, ns, memory_order_relaxed);
+}
+
 static void run_due_timers(crm_loop *l)
 {
     double now = crm_now_ms();
     while (l->nheap && l->heap[0]->due <= now) {
         crm_timer *t = l->heap[0];
+        stat_time(&l->timer_late_ns, &l->timer_late_max_ns, now - t->due);
+        CRM_STAT_BUMP(l->timers_run, 1);
         /* a timer's handler never sees the clock before its due time */
         if (t->due > l->turn_ms) l->turn_ms = t->due;
         if (t->repeat > 0) {
@@ -410,6 +424,7 @@ static void run_job(job *j)
         else if (j->drop) j->drop(j->arg);
         return;
     }
+    crm_node_stats_take(&n->stats);
     if (n->closed || !n->type->input) {
         json_decref(j->msg);
         return;
@@ -447,6 +462,7 @@ static void post_job(crm_loop *l, job j)
         return;
     }
     pthread_mutex_lock(&l->lock);
+    if (!l->inbox.len) l->inbox_since = crm_now_ms();
     jobq_push(&l->inbox, j);
     atomic_store_explicit(&l->inbox_pending, true, memory_order_release);
     bool sleeping = l->sleeping;
@@ -456,10 +472,28 @@ static void post_job(crm_loop *l, job j)
     if (sleeping) wake(l);
 }
 
+/* nodeInputQueueMaxLength reached: the new message is dropped (counted,
+ * and a warning once per node). */
+static __attribute__((noinline)) void queue_full(crm_node *n, json_t *msg)
+{
+    CRM_STAT_ADD(n->stats.dropped, 1);
+    if (!atomic_exchange(&n->stats.drop_warned, true))
+        crm_log(n->rt, CRM_LOG_WARN, n,
+                "input queue full (%zu messages, nodeInputQueueMaxLength): dropping new messages to this node "
+                "(counted in carmine_node_messages_dropped_total; warned once)",
+                n->queue_max);
+    crm_loop_release(msg);
+}
+
 void crm_loop_deliver(crm_node *n, json_t *msg)
 {
     crm_loop *l = n->loop;
+    if (n->queue_max && crm_node_queue_depth(&n->stats) >= n->queue_max) {
+        queue_full(n, msg);
+        return;
+    }
     if (current_loop == l) {
+        CRM_STAT_BUMP(n->stats.queued, 1);
         /* the hop of a chain: filled in place, field by field (a job built
          * on the stack and copied in stalls the store buffer) */
         job *j = jobq_slot(&l->fifo);
@@ -468,6 +502,7 @@ void crm_loop_deliver(crm_node *n, json_t *msg)
         j->msg = msg;
         return;
     }
+    CRM_STAT_ADD(n->stats.queued_remote, 1);
     post_job(l, (job){.node = n, .msg = msg});
 }
 
@@ -521,6 +556,10 @@ static void take_inbox(crm_loop *l)
 {
     pthread_mutex_lock(&l->lock);
     atomic_store_explicit(&l->inbox_pending, false, memory_order_relaxed);
+    if (l->inbox.len) {
+        stat_time(&l->inbox_lag_ns, &l->inbox_lag_max_ns, crm_now_ms() - l->inbox_since);
+        CRM_STAT_BUMP(l->inbox_batches, 1);
+    }
     if (!l->fifo.len) {
         /* the usual case: the whole batch in one swap, so senders on other
          * threads wait for the lock as briefly as possible */
@@ -563,6 +602,7 @@ static void *loop_main(void *arg)
      * kernel not to coalesce our wake-ups (its default slack is 50 us) */
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     double woke = 0; /* when the loop was woken out of its last sleep, or 0 */
+    double awake_since = crm_now_ms(); /* for busy_ns */
     while (!atomic_load(&l->stop)) {
         /* the clock never goes back: a timer armed in the last turn may be
          * due before that turn's clock */
@@ -594,6 +634,7 @@ static void *loop_main(void *arg)
         l->sleeping = true;
         pthread_mutex_unlock(&l->lock);
 
+        CRM_STAT_BUMP(l->busy_ns, (uint64_t)((crm_now_ms() - awake_since) * 1e6));
         struct timespec ts, *tsp = NULL;
         if (l->nheap && !arm_timerfd(l, l->heap[0]->due)) {
             double wait = l->heap[0]->due - crm_now_ms();
@@ -607,6 +648,7 @@ static void *loop_main(void *arg)
         struct pollfd *p = poll_set(l, &np);
         size_t nw = l->nwatches;
         int r = ppoll(p, np, tsp, NULL);
+        awake_since = crm_now_ms();
         if (r > 0) {
             uint64_t v;
             if (p[0].revents) {
@@ -655,6 +697,18 @@ int crm_loop_start(crm_loop *l)
     if (pthread_create(&l->thread, NULL, loop_main, l)) return -1;
     l->running = true;
     return 0;
+}
+
+void crm_loop_stats_read(crm_loop *l, crm_loop_stats *o)
+{
+    o->name = l->name;
+    o->busy_s = CRM_STAT_GET(l->busy_ns) / 1e9;
+    o->inbox_lag_sum_s = CRM_STAT_GET(l->inbox_lag_ns) / 1e9;
+    o->inbox_lag_max_s = CRM_STAT_GET(l->inbox_lag_max_ns) / 1e9;
+    o->inbox_batches = CRM_STAT_GET(l->inbox_batches);
+    o->timer_late_sum_s = CRM_STAT_GET(l->timer_late_ns) / 1e9;
+    o->timer_late_max_s = CRM_STAT_GET(l->timer_late_max_ns) / 1e9;
+    o->timers_run = CRM_STAT_GET(l->timers_run);
 }
 
 bool crm_loop_idle(crm_loop *l)

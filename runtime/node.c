@@ -151,6 +151,7 @@ void crm_node_send(crm_node *n, int port, json_t *msg)
         char id[17];
         set_msgid(msg, crm_make_id(id));
     }
+    CRM_STAT_BUMP(n->stats.out, 1);
     bool first = true;
     deliver_port(n, port, msg, &first);
 }
@@ -176,6 +177,7 @@ void crm_node_send_ports(crm_node *n, json_t **msgs, int nports)
             continue;
         }
         if (!has_msgid(m)) json_object_setn_new_nocheck(m, MSGID_KEY, MSGID_LEN, crm_deep_copy(id));
+        CRM_STAT_BUMP(n->stats.out, 1);
         if (n->nwires[i] == 0) {
             crm_loop_release(m);
             continue;
@@ -218,6 +220,7 @@ void crm_node_error(crm_node *n, const json_t *msg, const char *fmt, ...)
     va_end(ap);
     bool handled = false;
     if (msg && json_is_object(msg)) crm_route_error(n, msg, text ? text : "", &handled);
+    else CRM_STAT_ADD(n->stats.errors, 1); /* crm_route_error counts those with a message */
     if (!handled) crm_log(n->rt, CRM_LOG_ERROR, n, "%s", text ? text : "");
     free(text);
 }

@@ -135,6 +135,7 @@ void crm_route_error(crm_node *n, const json_t *msg, const char *text, bool *han
 void crm_route_error_ex(crm_node *n, const json_t *msg, const char *text, const json_t *extra, bool *handled)
 {
     *handled = false;
+    CRM_STAT_ADD(n->stats.errors, 1);
     if (!n->flow) return;
     int count = 1;
     json_t *src = json_object_get(json_object_get(msg, "error"), "source");
