@@ -215,6 +215,7 @@ static void reaped(supervisor *s, replica *e, int status)
     /* a replica that ran a while starts over at the shortest backoff */
     if (up * 1000 >= s->backoff_reset) e->backoff = s->backoff_min;
     e->restarts++;
+    if (e->slot >= 1 && e->slot <= MAX_REPLICAS) s->slot_restarts[e->slot]++;
     e->restart_at = now_ms() + e->backoff;
     sup_log(s, "replica %d (pid %d) died after %.1f s: %s; restart %d in %.0f ms", e->slot, (int)e->pid, up, why,
             e->restarts, e->backoff);

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "admin_auth.h"
+#include "metrics.h"
 #include "sha256.h"
 #include "supervisor_int.h"
 
@@ -171,6 +172,27 @@ static json_t *status_json(supervisor *s)
     return st;
 }
 
+/* GET /metrics (settings.metrics): the replicas' restarts, Prometheus text. */
+static char *metrics_text(supervisor *s, size_t *len)
+{
+    strbuf sb = SB_INIT;
+    pthread_mutex_lock(&s->mu);
+    crm_prom_family(&sb, "carmine_supervisor_replica_restarts_total", "counter",
+                    "Times the supervisor restarted a replica that died, by replica slot.");
+    for (int i = 1; i <= s->n && i <= MAX_REPLICAS; i++)
+        sb_printf(&sb, "carmine_supervisor_replica_restarts_total{replica=\"%d\"} %lu\n", i, s->slot_restarts[i]);
+    crm_prom_family(&sb, "carmine_supervisor_replica_up", "gauge", "1 when the replica in the slot is ready, else 0.");
+    for (int i = 1; i <= s->n && i <= MAX_REPLICAS; i++) {
+        int up = 0;
+        for (size_t k = 0; k < s->nr; k++)
+            if (!s->r[k].free && s->r[k].slot == i && s->r[k].state == R_READY) up = 1;
+        sb_printf(&sb, "carmine_supervisor_replica_up{replica=\"%d\"} %d\n", i, up);
+    }
+    pthread_mutex_unlock(&s->mu);
+    *len = sb.len;
+    return sb_take(&sb);
+}
+
 static int ready_count(supervisor *s)
 {
     int k = 0;
@@ -284,12 +306,17 @@ static void api(void *ctx, const char *method, const char *path, const char *que
     (void)query;
     supervisor *s = ctx;
     if (crm_admin_auth_route(s->auth, method, path, headers, body, len, r)) return;
+    if (!strcmp(path, "/metrics") && !crm_metrics_enabled_in(s->settings)) return; /* off: 404 */
     /* /status, /healthz and /readyz stay open for probes, as on replicas */
     const char *perm = crm_admin_permission(method, path);
     if (perm && !crm_admin_auth_allow(s->auth, headers, perm, r)) return;
     const char *ver = json_string_value(json_object_get(headers, "node-red-api-version"));
     bool get = !strcmp(method, "GET");
-    if (get && !strcmp(path, "/status")) {
+    if (get && !strcmp(path, "/metrics")) {
+        r->status = 200;
+        r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r->body = metrics_text(s, &r->len);
+    } else if (get && !strcmp(path, "/status")) {
         crm_admin_reply_json(r, 200, status_json(s));
     } else if (get && !strcmp(path, "/healthz")) {
         crm_admin_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));

@@ -62,6 +62,7 @@ typedef struct {
     bool deploy_failed;
     char deploy_error[512];
     bool stopping;
+    unsigned long slot_restarts[MAX_REPLICAS + 1]; /* /metrics: replicas restarted after dying, by slot */
 } supervisor;
 
 void sup_log(supervisor *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1428,6 +1428,8 @@ static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *m
         r->fq = fq;
         if (h->queue_max && (size_t)pending >= h->queue_max) {
             /* the flow is full: an answer now, not a request queued without end */
+            atomic_fetch_sub(&fq->pending, 1);
+            r->fq = NULL;
             CRM_STAT_ADD(fq->refused, 1);
             if (!atomic_exchange(&fq->warned, true))
                 hlog(h, CRM_LOG_WARN,

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# run.sh: GET /metrics and bounded memory under overload (issue 21), see
+# metrics.py. Prints each check and a last line "N passed, N failed".
+#   BUILD_DIR=build tests/metrics/run.sh
+cd "$(dirname "$0")/../.."
+BUILD_DIR=${BUILD_DIR:-build}
+out=$(timeout 300 python3 tests/metrics/metrics.py "$BUILD_DIR" 2>&1)
+echo "$out"
+pass=$(echo "$out" | grep -c '^ok - ')
+fail=$(echo "$out" | grep -c '^not ok - ')
+[ "$pass" -eq 0 ] && [ "$fail" -eq 0 ] && fail=1
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
