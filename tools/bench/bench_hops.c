@@ -9,6 +9,7 @@
  * benchmark's thread instead, so each one also pays a hand-over between
  * threads (inbox lock, wake-up, allocation on one thread and free on the
  * other): a short chain then measures mostly that hand-over.
+ * BENCH_SETTINGS (JSON object) adds settings, e.g. {"metrics": true}.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -120,6 +121,10 @@ int main(int argc, char **argv)
     }
     crm_register_type(&sink);
     json_t *settings = json_pack("{s:i}", "port", 0);
+    /* BENCH_SETTINGS='{"metrics":true,"nodeInputQueueMaxLength":1000}': more settings (docs/benchmarks.md) */
+    json_t *more = getenv("BENCH_SETTINGS") ? json_loads(getenv("BENCH_SETTINGS"), 0, NULL) : NULL;
+    if (json_is_object(more)) json_object_update(settings, more);
+    json_decref(more);
     crm_runtime *rt = crm_runtime_new(settings);
     json_decref(settings);
     json_t *flows = chain(kinds, kind, n);
