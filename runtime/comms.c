@@ -405,7 +405,8 @@ crm_comms *crm_comms_start(crm_runtime *rt)
         return NULL;
     }
     if (crm_ws_listen_raw(c->path, on_socket, c) < 0)
-        crm_log(rt, CRM_LOG_WARN, NULL, "%s: another listener has this path: the editor's comms are off", c->path);
+        /* another runtime of this process (the test runner) has it */
+        crm_log(rt, CRM_LOG_DEBUG, NULL, "%s: another listener has this path: the editor's comms are off", c->path);
     return c;
 }
 
@@ -603,4 +604,35 @@ void crm_comms_status(crm_node *n, const json_t *st)
     if (fill) json_object_set_new(o, "fill", json_incref(fill));
     if (shape) json_object_set_new(o, "shape", json_incref(shape));
     crm_comms_publish(c, topic, o, true);
+}
+
+void crm_comms_log(const crm_node *n, crm_log_level lvl, const char *text)
+{
+    crm_comms *c = n->rt->comms;
+    if (!c || !crm_comms_wanted((crm_node *)n)) return;
+    /* Node.js's log_helper, then Flow.log adds the path */
+    json_t *o = json_pack("{s:i,s:s,s:s}", "level", lvl >= CRM_LOG_ERROR ? 20 : 30, "id", n->id, "type",
+                          n->type->type);
+    json_t *value = json_string(text);
+    if (n->alias) json_object_set_new(o, "_alias", json_string(n->alias));
+    if (n->z) json_object_set_new(o, "z", json_string(n->z));
+    if (n->name && *n->name) json_object_set_new(o, "name", json_string(n->name));
+    strbuf path = SB_INIT;
+    flow_path(n->flow, &path);
+    json_object_set_new(o, "path", json_string(path.data ? path.data : ""));
+    sb_free(&path);
+    json_object_set_new(o, "timestamp", json_real(floor(crm_wall_ms()))); /* the log's Date.now() */
+    /* encodeObject keeps the members' order: msg goes where log_helper put it */
+    json_t *enc_o = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        json_object_set(enc_o, k, v);
+        if (!strcmp(k, "type")) json_object_set_new(enc_o, "msg", json_null());
+    }
+    double max = crm_cfg_num(n->rt->settings, "debugMaxLength", 1000);
+    encode_value(enc_o, value, max > 0 ? (size_t)max : 1000);
+    json_decref(value);
+    json_decref(o);
+    crm_comms_publish(c, "debug", enc_o, false);
 }

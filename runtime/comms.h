@@ -31,6 +31,10 @@ bool crm_comms_wanted(crm_node *n);
  * expression), encoded as RED.util.encodeObject does (maxLength
  * debugMaxLength, 1000). */
 void crm_comms_debug(crm_node *n, const json_t *msg, const char *property, const json_t *value);
+/* A node's warning or error as the debug sidebar shows it (Node-RED's
+ * debug node forwards WARN and ERROR log entries): {level 30|20, id, type,
+ * msg, _alias?, z?, name?, path, format}. Any thread. */
+void crm_comms_log(const crm_node *n, crm_log_level lvl, const char *text);
 /* status/<id> as Node-RED publishes a node's status (retained). */
 void crm_comms_status(crm_node *n, const json_t *status);
 

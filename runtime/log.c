@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "comms.h"
 #include "engine.h"
 
 static const char *level_name[] = {"trace", "debug", "info", "warn", "error"};
@@ -45,6 +46,8 @@ void crm_vlog(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char 
             fprintf(stderr, "%s - [%s] %s\n", when, level_name[lvl], text);
         pthread_mutex_unlock(&log_lock);
     }
+    /* the editor's debug sidebar shows a node's warnings and errors */
+    if (rt && n && lvl >= CRM_LOG_WARN && rt->comms) crm_comms_log(n, lvl, text);
     free(text);
 }
 

@@ -65,6 +65,63 @@ crm_httpd *crm_runtime_httpd(crm_runtime *rt)
     return rt->httpd;
 }
 
+/* Runs fn on each node (in rt->nodes order) that want accepts, on the
+ * node's loop: one call per run of consecutive such nodes on one loop, not
+ * one per node (a deploy of a few hundred nodes spent most of its time in
+ * those round trips). */
+typedef struct {
+    crm_runtime *rt;
+    crm_loop *loop;
+    size_t from, to;
+    bool (*want)(crm_node *, void *);
+    void *warg;
+    void (*fn)(crm_node *, void *);
+} node_batch;
+
+static void run_batch(crm_node *unused, void *arg)
+{
+    (void)unused;
+    node_batch *b = arg;
+    for (size_t i = b->from; i < b->to; i++) {
+        crm_node *n = b->rt->nodes[i];
+        if (n->loop == b->loop && b->want(n, b->warg)) b->fn(n, NULL);
+    }
+}
+
+static void for_nodes(crm_runtime *rt, bool (*want)(crm_node *, void *), void *warg, void (*fn)(crm_node *, void *))
+{
+    size_t i = 0;
+    while (i < rt->nnodes) {
+        if (!want(rt->nodes[i], warg)) {
+            i++;
+            continue;
+        }
+        crm_loop *l = rt->nodes[i]->loop;
+        size_t j = i + 1;
+        while (j < rt->nnodes && (rt->nodes[j]->loop == l || !want(rt->nodes[j], warg))) j++;
+        node_batch b = {rt, l, i, j, want, warg, fn};
+        crm_loop_call_sync(l, NULL, run_batch, &b);
+        i = j;
+    }
+}
+
+static bool want_start(crm_node *n, void *arg)
+{
+    (void)arg;
+    return n->type->start && !n->kept;
+}
+
+static bool want_inject(crm_node *n, void *arg)
+{
+    (void)arg;
+    return !strcmp(n->type->type, "inject");
+}
+
+static bool want_pass(crm_node *n, void *arg)
+{
+    return n->is_config == (arg != NULL);
+}
+
 static void start_node(crm_node *n, void *arg)
 {
     (void)arg;
@@ -88,9 +145,7 @@ static int start_flows(crm_runtime *rt)
 {
     for (size_t i = 0; i < rt->nloops; i++)
         if (crm_loop_start(rt->loops[i]) < 0) return -1;
-    for (size_t i = 0; i < rt->nnodes; i++)
-        if (rt->nodes[i]->type->start && !rt->nodes[i]->kept)
-            crm_loop_call_sync(rt->nodes[i]->loop, rt->nodes[i], start_node, NULL);
+    for_nodes(rt, want_start, NULL, start_node);
     for (size_t i = 0; i < rt->nnodes; i++) rt->nodes[i]->kept = false;
     rt->started = true;
     return 0;
@@ -155,17 +210,12 @@ static void stop_flows(crm_runtime *rt, bool stop_httpd)
     double close_ms = crm_cfg_num(rt->settings, "nodeCloseTimeout", 15000);
     if (close_ms > 2000) close_ms = 2000;
     /* sources first: inject timers stop, then what is queued drains */
-    for (size_t i = 0; i < rt->nnodes; i++)
-        if (!strcmp(rt->nodes[i]->type->type, "inject")) crm_loop_call_sync(rt->nodes[i]->loop, rt->nodes[i], close_node, NULL);
+    for_nodes(rt, want_inject, NULL, close_node);
     /* no new requests; those in flight get answered while the flows still run */
     if (rt->httpd && stop_httpd) crm_httpd_stop(rt->httpd);
     crm_runtime_wait_idle(rt, (int)close_ms);
     /* flow nodes before config nodes */
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t i = 0; i < rt->nnodes; i++) {
-            crm_node *n = rt->nodes[i];
-            if (n->is_config == (pass == 1)) crm_loop_call_sync(n->loop, n, close_node, NULL);
-        }
+    for (int pass = 0; pass < 2; pass++) for_nodes(rt, want_pass, pass ? (void *)1 : NULL, close_node);
     for (size_t i = 0; i < rt->nloops; i++) crm_loop_stop(rt->loops[i]);
     rt->started = false;
 }

@@ -2,7 +2,8 @@
 """Deploy-to-running time: from the start of POST /flows until a route the
 new flows add answers 200, for Carmine and (when installed) Node-RED 4.1.15,
 on the same flows (ROUTES http in routes on TABS tabs plus the new one).
-Prints the median and the worst of RUNS deploys for each.
+Prints the median and the worst of RUNS full and RUNS "nodes" deploys for
+each (a "nodes" deploy here adds one route and removes the last one).
   python3 tests/deploy/bench_deploy.py [RUNS]
 NR_DIR (default ~/.cache/flowtest-record/nr) holds Node-RED's node_modules."""
 import json, os, shutil, statistics, subprocess, sys, tempfile, time, urllib.error, urllib.request
@@ -32,13 +33,13 @@ def up(port, path):
         return False
 
 
-def measure(port):
+def measure(port, kind, base):
     times = []
-    for i in range(RUNS):
+    for i in range(base, base + RUNS):
         body = json.dumps(flows(i)).encode()
         t0 = time.perf_counter()
         req = urllib.request.Request(f"http://127.0.0.1:{port}/flows", data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "Node-RED-Deployment-Type": "full"})
+                                     headers={"Content-Type": "application/json", "Node-RED-Deployment-Type": kind})
         urllib.request.urlopen(req, timeout=30).read()
         while not up(port, f"/new{i}"):
             time.sleep(0.0005)
@@ -46,15 +47,17 @@ def measure(port):
     return times
 
 
-def report(name, times):
-    print(f"{name}: median {statistics.median(times):.1f} ms, worst {max(times):.1f} ms over {len(times)} deploys "
-          f"of {TABS} tabs x {ROUTES} routes", flush=True)
+def report(name, port):
+    for k, kind in enumerate(("full", "nodes")):
+        times = measure(port, kind, k * 1000)
+        print(f"{name}, {kind} deploy: median {statistics.median(times):.1f} ms, worst {max(times):.1f} ms over "
+              f"{len(times)} deploys of {TABS} tabs x {ROUTES} routes", flush=True)
 
 
 def main():
     c = T.Carmine(flows(-1))
     try:
-        report("carmine", measure(c.port))
+        report("carmine", c.port)
     finally:
         c.stop()
     red = os.path.join(NR_DIR, "node_modules", "node-red", "red.js")
@@ -73,7 +76,7 @@ def main():
             if time.time() > deadline or p.poll() is not None:
                 raise RuntimeError("Node-RED did not start")
             time.sleep(0.2)
-        report("Node-RED 4.1.15", measure(port))
+        report("Node-RED 4.1.15", port)
     finally:
         p.terminate()
         p.wait(10)

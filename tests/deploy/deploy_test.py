@@ -415,6 +415,10 @@ COMMS = [
      "payloadType": "json", "x": 1, "y": 1, "wires": [["d1", "d3"]]},
     {"id": "i3", "type": "inject", "z": "t1", "props": [{"p": "payload"}], "payload": "x" * 1500,
      "payloadType": "str", "x": 1, "y": 1, "wires": [["d3b"]]},
+    {"id": "iw", "type": "inject", "z": "t1", "props": [{"p": "payload"}], "payload": "x", "payloadType": "str",
+     "x": 1, "y": 1, "wires": [["fw"]]},
+    {"id": "fw", "type": "function", "z": "t1", "name": "fn1", "outputs": 1, "x": 1, "y": 1, "wires": [[]],
+     "func": "node.warn('careful'); node.error('bad'); return null;"},
     {"id": "d1", "type": "debug", "z": "t1", "name": "dbg", "active": True, "tosidebar": True, "complete": "payload",
      "tostatus": True, "statusType": "auto", "x": 1, "y": 1, "wires": []},
     {"id": "d2", "type": "debug", "z": "t1", "name": "", "active": True, "tosidebar": True, "complete": "true",
@@ -479,6 +483,16 @@ def comms_debug_status_and_deploy_notifications():
         c.req("POST", "/inject/i3")
         d = debug_of(collect(ws, 0.6), "d3b")
         eq((d[0]["format"], d[0]["msg"]), ("string[1500]", "x" * 1000 + "..."), "a long string is cut at 1000")
+
+        # a node's warnings and errors reach the sidebar too (recorded on Node-RED 4.1.15)
+        c.req("POST", "/inject/iw")
+        logs = [dict(d) for d in debug_of(collect(ws, 0.6), "fw")]
+        for d in logs:
+            check(isinstance(d.pop("timestamp", None), (int, float)), f"a timestamp: {d}")
+        eq(logs, [{"level": 30, "id": "fw", "type": "function", "msg": "careful", "z": "t1", "name": "fn1", "path": "t1",
+                   "format": "string[7]"},
+                  {"level": 20, "id": "fw", "type": "function", "msg": "bad", "z": "t1", "name": "fn1", "path": "t1",
+                   "format": "string[3]"}], "a warning and an error")
 
         # POST /debug/:id/enable|disable, as Node-RED answers them
         eq(c.req("POST", "/debug/d1/disable", raw=True), (201, "Created"), "disable")
