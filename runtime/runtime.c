@@ -166,11 +166,13 @@ int crm_runtime_start(crm_runtime *rt)
         crm_log(rt, CRM_LOG_ERROR, NULL, "the HTTP server's settings are not valid: not starting");
         return -1;
     }
+    /* listening on /comms before the port opens: an editor that connects at
+     * once finds it */
+    rt->comms = crm_comms_start(rt);
     if (crm_httpd_start(h) < 0) {
         crm_log(rt, CRM_LOG_ERROR, NULL, "cannot start the HTTP server");
         return -1;
     }
-    rt->comms = crm_comms_start(rt);
     if (start_flows(rt) < 0) return -1;
     publish_state(rt, "start", false);
     return 0;
