@@ -1,6 +1,7 @@
 /* admin.c: the Admin HTTP API a headless runtime needs (spec §6): GET /flows
  * (v1 and v2 with rev), GET /flows/state, POST /inject/:id (the editor's
  * inject button), GET /settings, the /context routes (admin_context.c),
+ * the editor's routes (runtime/editor/editor.h),
  * and for load balancers and probes GET
  * /healthz (the process answers) and GET /readyz (its flows are started;
  * 503 before and while stopping), and POST /flows, a deploy in process
@@ -15,6 +16,7 @@
 
 #include "admin_auth.h"
 #include "comms.h"
+#include "editor/editor.h"
 #include "engine.h"
 #include "httpd.h"
 #include "metrics.h"
@@ -38,6 +40,10 @@ const char *crm_admin_permission(const char *method, const char *path)
     if (post && !strncmp(path, "/debug/", 7)) return "debug.write";
     if (get && !strcmp(path, "/settings")) return "settings.read";
     if (get && !strcmp(path, "/metrics")) return "metrics.read"; /* a "read" scope covers it */
+    /* the editor's (runtime/editor): its page, files, /theme and /locales are open */
+    if (!strcmp(path, "/settings/user")) return get ? "settings.read" : post ? "settings.write" : NULL;
+    if (get && (!strcmp(path, "/nodes") || !strncmp(path, "/nodes/", 7) || !strcmp(path, "/icons"))) return "nodes.read";
+    if (get && (!strcmp(path, "/plugins") || !strncmp(path, "/plugins/", 9))) return "plugins.read";
     if (!strncasecmp(path, "/context/", 9)) return get ? "context.read" : !strcmp(method, "DELETE") ? "context.write" : NULL;
     return NULL; /* not an admin route, or open: /healthz, /readyz for probes */
 }
@@ -176,6 +182,8 @@ static void admin(void *ctx, const char *method, const char *path, const char *q
         }
         return;
     }
+    /* the editor's routes read files and settings only: outside the lock */
+    if (crm_editor_route(rt->editor, method, path, query, headers, body, len, r)) return;
     /* the nodes and flows do not change under a handler (a deploy waits) */
     pthread_rwlock_rdlock(&rt->nodes_lock);
     admin_locked(rt, method, path, query, headers, body, len, r);
@@ -215,12 +223,7 @@ static void admin_locked(crm_runtime *rt, const char *method, const char *path, 
     } else if (!strcmp(method, "GET") && !strcmp(path, "/flows/state")) {
         crm_admin_reply_json(r, 200, json_pack("{s:s}", "state", rt->started ? "start" : "stop"));
     } else if (!strcmp(method, "GET") && !strcmp(path, "/settings")) {
-        json_t *root = json_object_get(rt->settings, "httpNodeRoot");
-        json_t *rv = root ? json_incref(root) : json_string("/");
-        json_t *out = json_pack("{s:o,s:s}", "httpNodeRoot", rv, "version", "4.1.15");
-        json_t *user = crm_admin_auth_user(rt->admin_auth, headers);
-        if (user) json_object_set_new(out, "user", user);
-        crm_admin_reply_json(r, 200, out);
+        crm_admin_reply_json(r, 200, crm_editor_runtime_settings(rt, rt->editor, headers));
     } else if (!strcmp(method, "POST") && !strncmp(path, "/debug/", 7)) {
         debug_state_route(rt, path + 7, body, len, r);
     } else if (!strcmp(method, "POST") && !strncmp(path, "/inject/", 8)) {
@@ -253,6 +256,7 @@ static void httpd_log(void *ctx, crm_log_level lvl, const char *text)
 
 void crm_admin_install(crm_runtime *rt)
 {
+    if (!rt->editor) rt->editor = crm_editor_new(rt);
     crm_httpd_set_admin(rt->httpd, admin, rt);
     crm_httpd_set_log(rt->httpd, httpd_log, rt);
 }

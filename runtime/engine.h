@@ -133,6 +133,7 @@ struct crm_runtime {
     json_t *credentials;  /* node id -> credentials (flows_cred.json), or NULL */
     struct crm_admin_auth *admin_auth; /* settings.adminAuth, or NULL */
     crm_httpd *httpd;
+    struct crm_editor *editor; /* the Node-RED editor (runtime/editor), or NULL */
     bool started;
     char *userdir;
     struct crm_ctxstores *stores; /* context stores (context.c) */

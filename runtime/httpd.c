@@ -1538,7 +1538,8 @@ static enum MHD_Result call_admin(req_state *r, const char *method, const char *
     crm_httpd *h = r->h;
     *handled = false;
     size_t rl = strlen(h->admin_root) - 1;
-    char *sub = plen > rl ? strndup(path + rl, plen - rl) : strdup("/");
+    /* "" for the root without its slash ("/admin"): the editor redirects it */
+    char *sub = plen > rl ? strndup(path + rl, plen - rl) : strdup(rl && plen == rl ? "" : "/");
     if (!sub) return MHD_NO;
     crm_admin_reply reply = {0};
     const char *query = r->uri[plen] == '?' ? r->uri + plen + 1 : "";
@@ -1546,23 +1547,44 @@ static enum MHD_Result call_admin(req_state *r, const char *method, const char *
     free(sub);
     if (reply.status == 0) {
         free(reply.body);
+        free(reply.headers);
+        if (reply.file) close(reply.file_fd);
         return MHD_YES;
     }
     *handled = true;
     if (reply.error_page) {
         enum MHD_Result ret = queue_error_page(r, (unsigned)reply.status, reply.body ? reply.body : "");
         free(reply.body);
+        free(reply.headers);
+        if (reply.file) close(reply.file_fd);
         return ret;
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(reply.body ? reply.len : 0,
-                                                                reply.body ? reply.body : (void *)"",
-                                                                reply.body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp;
+    if (reply.file) { /* sent from the file by the server thread (sendfile), closed by MHD */
+        resp = MHD_create_response_from_fd((uint64_t)reply.len, reply.file_fd);
+        if (!resp) close(reply.file_fd);
+    } else {
+        resp = MHD_create_response_from_buffer(reply.body ? reply.len : 0, reply.body ? reply.body : (void *)"",
+                                               reply.body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        if (!resp) free(reply.body);
+    }
     if (!resp) {
-        free(reply.body);
+        free(reply.headers);
         return MHD_NO;
     }
     if (reply.content_type) MHD_add_response_header(resp, "Content-Type", reply.content_type);
     if (reply.www_authenticate) MHD_add_response_header(resp, "WWW-Authenticate", reply.www_authenticate);
+    for (char *line = reply.headers, *next; line && *line; line = next) {
+        next = strstr(line, "\r\n");
+        if (next) *next = 0, next += 2;
+        char *colon = strchr(line, ':');
+        if (colon) {
+            *colon = 0;
+            MHD_add_response_header(resp, line, colon + 1 + strspn(colon + 1, " "));
+        }
+        if (!next) break;
+    }
+    free(reply.headers);
     return queue(r, (unsigned)reply.status, resp);
 }
 

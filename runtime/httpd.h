@@ -63,6 +63,9 @@ typedef struct {
     size_t len;
     const char *www_authenticate; /* static, or NULL */
     bool error_page;              /* body is the message of an Express error page (HTML) */
+    bool file;                    /* the body is file_fd's first len bytes (body NULL); httpd closes it */
+    int file_fd;
+    char *headers;                /* malloc'd "Name: value\r\n" lines added to the answer (ETag, Location), or NULL */
 } crm_admin_reply;
 /* path: below httpAdminRoot, starting with "/", without the query string;
  * query: what follows the "?" ("" when none), not decoded. headers: object,

@@ -35,6 +35,27 @@ static void remember(void *h)
     loaded[nloaded++] = h;
 }
 
+/* The plugins taken in (their file and types), for the editor's /nodes. */
+static struct {
+    char *path;
+    const crm_node_type *const *types;
+} *taken;
+static size_t ntaken;
+
+static void keep_path(const char *path, const crm_node_type *const *types)
+{
+    void *grown = realloc(taken, (ntaken + 1) * sizeof *taken);
+    if (!grown) return;
+    taken = grown;
+    taken[ntaken].path = strdup(path);
+    taken[ntaken++].types = types;
+}
+
+void crm_plugins_each(void (*fn)(const char *path, const crm_node_type *const *types, void *arg), void *arg)
+{
+    for (size_t i = 0; i < ntaken; i++) fn(taken[i].path, taken[i].types, arg);
+}
+
 /* The symbol, looked up in this library only (not in the executable). */
 static void *sym(void *h, const char *name)
 {
@@ -119,6 +140,7 @@ static int load_file(const char *path, strbuf *problems)
     }
     remember(h);
     const crm_node_type *const *list = types();
+    keep_path(path, list);
     int n = 0;
     for (size_t i = 0; list[i]; i++) {
         if (crm_register_type(list[i]) == 0) n++;

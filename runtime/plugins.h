@@ -37,4 +37,9 @@ int crm_plugins_load_dir(const char *dir, strbuf *problems);
 /* Loads one plugin file, as crm_plugins_load_dir does for each. Returns the
  * number of types registered, or -1 on a problem (written to problems). */
 int crm_plugins_load_file(const char *path, strbuf *problems);
+/* Calls fn for every plugin taken in (not refused), in load order: its
+ * file's path and its types. Call after loading (the list does not change
+ * once flows run). */
+struct crm_node_type;
+void crm_plugins_each(void (*fn)(const char *path, const struct crm_node_type *const *types, void *arg), void *arg);
 #endif

@@ -10,6 +10,7 @@
 
 #include "admin_auth.h"
 #include "comms.h"
+#include "editor/editor.h"
 #include "engine.h"
 #include "httpd.h"
 
@@ -312,6 +313,8 @@ void crm_runtime_free(crm_runtime *rt)
     rt->comms = NULL;
     if (rt->httpd) crm_httpd_free(rt->httpd);
     rt->httpd = NULL;
+    crm_editor_free(rt->editor); /* after the server: its routes ran on the server threads */
+    rt->editor = NULL;
     free_flows(rt);
     json_decref(rt->node_index);
     json_decref(rt->settings);

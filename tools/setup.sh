@@ -35,3 +35,41 @@ if [ "${SKIP_NPM:-0}" != 1 ]; then
       "$repo/tests/companion/node-red-contrib-carmine-fixture")
   fi
 fi
+
+# The Node-RED editor Carmine serves (docs/editor.md): the unmodified npm
+# packages, pinned, into <repo>/.deps/npm (not committed). @node-red/nodes
+# and @node-red/runtime are unpacked without their dependencies (Carmine only
+# reads their HTML, icons and message catalogues); playwright-core drives
+# Debian's chromium in tests/editor. Run as the user who builds (root is fine).
+# Skipped when the pinned versions are there; SKIP_NPM=1 skips it.
+if ! command -v npm >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+fi
+if ! dpkg -s chromium >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+if [ "${SKIP_NPM:-0}" != 1 ]; then
+  nr_version=4.1.15
+  pw_version=1.65.2
+  deps="$(cd "$(dirname "$0")/.." && pwd)/.deps/npm"
+  have() { # package version: is it unpacked in $deps/node_modules?
+    [ "$(node -p "require('$deps/node_modules/$1/package.json').version" 2>/dev/null)" = "$2" ]
+  }
+  mkdir -p "$deps/node_modules/@node-red"
+  if ! have @node-red/editor-client $nr_version || ! have playwright-core $pw_version; then
+    printf '{"private":true,"dependencies":{"@node-red/editor-client":"%s","playwright-core":"%s"}}\n' \
+      $nr_version $pw_version >"$deps/package.json"
+    (cd "$deps" && npm install --no-package-lock --no-audit --no-fund --loglevel=error)
+  fi
+  # after npm install, which removes what its package.json does not name
+  for p in nodes runtime; do
+    have "@node-red/$p" $nr_version && continue
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "@node-red/$p@$nr_version" >/dev/null && tar xzf ./*.tgz)
+    rm -rf "$deps/node_modules/@node-red/$p"
+    mv "$tmp/package" "$deps/node_modules/@node-red/$p"
+    rm -rf "$tmp"
+  done
+fi
