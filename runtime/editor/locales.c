@@ -1,10 +1,10 @@
 /* locales.c: GET /locales/:namespace?lng= as editor-api's locales.js
  * answers it from i18next: the catalogue of that language, or of its base
- * language ("de" for "de-DE"), else {} (no fallback to en-US: the editor's
- * i18next does that itself). Namespaces: editor, jsonata, infotips (the
+ * language ("de" for "de-DE"), else {}; what a catalogue lacks comes from
+ * en-US's, as @node-red/util's i18n merges them. Namespaces: editor, jsonata, infotips (the
  * editor-client's), node-red (@node-red/nodes' messages.json), runtime
- * (@node-red/runtime's). Keys ending "_plural" are renamed "_other", as
- * Node-RED's i18next (v21, JSON v4) converts them. Read per request. */
+ * (@node-red/runtime's). Keys with "_plural" are renamed "_other", as
+ * Node-RED converts its catalogues for i18next v21. Read per request. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,36 +13,55 @@
 #include "editor_internal.h"
 #include "value.h"
 
+/* @node-red/util's i18n migrateMessageCatalogV3toV4: "x_plural" becomes
+ * "x_other" (kept when that is there already). */
+static bool js_truthy(const json_t *v);
+
 static void plural_to_other(json_t *o)
 {
-    if (json_is_array(o)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(o, i, v) plural_to_other(v);
-        return;
-    }
     if (!json_is_object(o)) return;
     const char *k;
     json_t *v;
     void *tmp;
-    json_t *renamed = NULL;
-    json_object_foreach_safe(o, tmp, k, v)
-    {
-        plural_to_other(v);
+    json_t *renamed = json_object();
+    json_object_foreach_safe(o, tmp, k, v) {
         size_t n = strlen(k);
-        if (n > 7 && !strcmp(k + n - 7, "_plural")) {
-            if (!renamed) renamed = json_object();
-            char *nk = malloc(n);
-            memcpy(nk, k, n - 7);
-            strcpy(nk + n - 7, "_other");
-            json_object_set(renamed, nk, v);
-            free(nk);
+        if (json_is_object(v)) {
+            plural_to_other(v);
+        } else if (n >= 7 && strstr(k, "_plural")) {
+            /* key.replace('_plural', '_other'): the first one */
+            const char *at = strstr(k, "_plural");
+            strbuf nk = SB_INIT;
+            sb_putn(&nk, k, (size_t)(at - k));
+            sb_puts(&nk, "_other");
+            sb_puts(&nk, at + 7);
+            if (!js_truthy(json_object_get(o, nk.data)) && !js_truthy(json_object_get(renamed, nk.data)))
+                json_object_set(renamed, nk.data, v);
+            sb_free(&nk);
             json_object_del(o, k);
         }
     }
-    if (renamed) {
-        json_object_update(o, renamed);
-        json_decref(renamed);
+    json_object_update(o, renamed);
+    json_decref(renamed);
+}
+
+static bool js_truthy(const json_t *v)
+{
+    if (!v || json_is_null(v) || json_is_false(v)) return false;
+    if (json_is_string(v)) return json_string_length(v) > 0;
+    if (json_is_number(v)) return json_number_value(v) != 0;
+    return true;
+}
+
+/* mergeCatalog: what the catalogue lacks (or holds falsy) comes from the fallback. */
+static void merge(const json_t *fallback, json_t *catalog)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)fallback, k, v) {
+        json_t *cur = json_object_get(catalog, k);
+        if (!js_truthy(cur)) json_object_set(catalog, k, v);
+        else if (json_is_object(v) && json_is_object(cur)) merge(v, cur);
     }
 }
 
@@ -58,7 +77,13 @@ static json_t *load(crm_editor *e, const char *ns, const char *lang)
     snprintf(path, sizeof path, "%s/locales/%s/%s.json", base, lang, file);
     json_error_t err;
     json_t *j = json_load_file(path, 0, &err);
-    if (j) plural_to_other(j);
+    if (!j) return NULL;
+    plural_to_other(j);
+    if (strcmp(lang, "en-US")) { /* Node-RED's i18n fills a language from en-US */
+        json_t *en = load(e, ns, "en-US");
+        if (en) merge(en, j);
+        json_decref(en);
+    }
     return j;
 }
 

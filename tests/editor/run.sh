@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The editor's tests (docs/editor.md): its routes against real Node-RED
+# 4.1.15's recorded answers and Carmine's own checks (test_routes.py), then
+# the editor itself in headless Chromium on the article's flows
+# (test_browser.js), which saves docs/img/editor.png when SCREENSHOT=1.
+# Needs what tools/setup.sh installs (.deps/npm, chromium, node): without it
+# the checks fail and say so. Last line: "N passed, N failed".
+# BUILD_DIR (default build) must hold a built carmine.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD_DIR=${BUILD_DIR:-build}
+CARMINE="$BUILD_DIR/carmine"
+OUT="$BUILD_DIR/editor-test"
+passed=0; failed=0
+count() { # one "ok - " / "not ok - " line per check
+  echo "$1"
+  passed=$((passed + $(grep -c '^ok - ' <<<"$1")))
+  failed=$((failed + $(grep -c '^not ok - ' <<<"$1")))
+}
+mkdir -p "$OUT"
+if [ ! -f .deps/npm/node_modules/@node-red/editor-client/package.json ]; then
+  count "not ok - the editor's npm packages are not in .deps/npm: run tools/setup.sh"
+  echo "$passed passed, $failed failed"; exit 1
+fi
+count "$(python3 tests/editor/test_routes.py "$CARMINE" 2>&1)"
+
+# the browser on the article's flows: the load tester (a tab, groups, links,
+# junctions, the dashboard and contrib nodes) and the API flow (no tab)
+port=24190
+for flows in flows/load-tester.json flows/api.json; do
+  name=$(basename "$flows" .json)
+  mkdir -p "$OUT/$name"
+  "$CARMINE" -p $port -u "$OUT/$name" "$flows" >"$OUT/$name/carmine.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.05; done
+  shot=""
+  [ "${SCREENSHOT:-0}" = 1 ] && [ "$name" = load-tester ] && shot=docs/img/editor.png
+  count "$(echo "# $flows"; node tests/editor/test_browser.js "http://127.0.0.1:$port/" "$flows" $shot 2>&1)"
+  kill "$pid"; wait "$pid" 2>/dev/null
+  port=$((port + 1))
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
