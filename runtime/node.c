@@ -126,16 +126,40 @@ static void set_msgid(json_t *msg, const char *id)
 
 /* The clone rule (§2.3): the first delivery of a send() call gets the
  * original, every later one a deep copy taken now, before any receiver runs. */
+/* Delivers in wire order, as Node-RED does (the first wire of the first
+ * port gets the message itself, the others copies). The copies are all made
+ * before anything is delivered: a receiver on another loop may start on the
+ * original at once. */
 static void deliver_port(crm_node *n, int port, json_t *msg, bool *first)
 {
     int nw = n->nwires[port];
     crm_node **w = n->wires[port];
     bool orig = *first;
     *first = false;
-    for (int i = orig ? 1 : 0; i < nw; i++)
-        if (w[i]) crm_loop_deliver(w[i], crm_deep_copy(msg));
-    if (orig && w[0]) crm_loop_deliver(w[0], msg);
-    else crm_loop_release(msg);
+    if (nw == 1 && orig) { /* the common case: one wire, no copy */
+        if (w[0]) crm_loop_deliver(w[0], msg);
+        else crm_loop_release(msg);
+        return;
+    }
+    json_t *stack[8];
+    json_t **copy = nw <= 8 ? stack : malloc((size_t)nw * sizeof *copy);
+    if (!copy) { /* out of memory: deliver what can be, in order */
+        for (int i = 0; i < nw; i++)
+            if (w[i]) crm_loop_deliver(w[i], crm_deep_copy(msg));
+        crm_loop_release(msg);
+        return;
+    }
+    for (int i = orig ? 1 : 0; i < nw; i++) copy[i] = w[i] ? crm_deep_copy(msg) : NULL;
+    for (int i = 0; i < nw; i++) {
+        if (i == 0 && orig) {
+            if (w[0]) crm_loop_deliver(w[0], msg);
+            else crm_loop_release(msg);
+        } else if (copy[i]) {
+            crm_loop_deliver(w[i], copy[i]);
+        }
+    }
+    if (!orig) crm_loop_release(msg);
+    if (copy != stack) free(copy);
 }
 
 void crm_node_send(crm_node *n, int port, json_t *msg)
