@@ -230,6 +230,30 @@ void crm_runtime_stop(crm_runtime *rt)
     pthread_mutex_unlock(&rt->deploy_mu);
 }
 
+/* The tabs and groups of one set of flows, and the arrays that hold them. */
+static void free_flow_structs(crm_flow **flows, size_t nflows, crm_group **groups, size_t ngroups)
+{
+    for (size_t i = 0; i < nflows; i++) {
+        crm_flow *f = flows[i];
+        free(f->id);
+        free(f->label);
+        json_decref(f->env);
+        free(f->nodes);
+        free(f->catches);
+        free(f->statuses);
+        free(f->completes);
+        free(f);
+    }
+    for (size_t i = 0; i < ngroups; i++) {
+        free(groups[i]->id);
+        free(groups[i]->name);
+        json_decref(groups[i]->env);
+        free(groups[i]);
+    }
+    free(flows);
+    free(groups);
+}
+
 static void free_node(crm_node *n)
 {
     for (int p = 0; p < n->nports; p++) {
@@ -263,25 +287,7 @@ static void free_flows(crm_runtime *rt)
     }
     for (size_t i = 0; i < rt->nloops; i++) crm_loop_free(rt->loops[i]);
     for (size_t i = 0; i < rt->nnodes; i++) free_node(rt->nodes[i]);
-    for (size_t i = 0; i < rt->nflows; i++) {
-        crm_flow *f = rt->flows[i];
-        free(f->id);
-        free(f->label);
-        json_decref(f->env);
-        free(f->nodes);
-        free(f->catches);
-        free(f->statuses);
-        free(f->completes);
-        free(f);
-    }
-    for (size_t i = 0; i < rt->ngroups; i++) {
-        free(rt->groups[i]->id);
-        free(rt->groups[i]->name);
-        json_decref(rt->groups[i]->env);
-        free(rt->groups[i]);
-    }
-    free(rt->groups);
-    free(rt->flows);
+    free_flow_structs(rt->flows, rt->nflows, rt->groups, rt->ngroups);
     free(rt->nodes);
     free(rt->loops);
     rt->groups = NULL;
@@ -569,28 +575,6 @@ out:
     return keep;
 }
 
-static void free_flow_structs(crm_flow **flows, size_t nflows, crm_group **groups, size_t ngroups)
-{
-    for (size_t i = 0; i < nflows; i++) {
-        crm_flow *f = flows[i];
-        free(f->id);
-        free(f->label);
-        json_decref(f->env);
-        free(f->nodes);
-        free(f->catches);
-        free(f->statuses);
-        free(f->completes);
-        free(f);
-    }
-    for (size_t i = 0; i < ngroups; i++) {
-        free(groups[i]->id);
-        free(groups[i]->name);
-        json_decref(groups[i]->env);
-        free(groups[i]);
-    }
-    free(flows);
-    free(groups);
-}
 
 /* Swaps in nf keeping the nodes of keepids running (their instance, timers,
  * watches, queued messages, routes): every loop thread stops for the swap

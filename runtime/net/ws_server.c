@@ -135,11 +135,12 @@ static struct MHD_Response *upgrade(struct MHD_Connection *c, const char *path, 
     return r;
 }
 
-int crm_ws_listen(const char *path, crm_node *listener, crm_ws_accept_fn accept)
+/* Adds e (its path strdup'ed here) unless its path is taken: 0 or -1. */
+static int add_entry(entry e)
 {
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(tab[i].path, path)) {
+        if (!strcmp(tab[i].path, e.path)) {
             pthread_mutex_unlock(&lock);
             return -1;
         }
@@ -147,10 +148,16 @@ int crm_ws_listen(const char *path, crm_node *listener, crm_ws_accept_fn accept)
         cap = cap ? 2 * cap : 8;
         tab = realloc(tab, cap * sizeof *tab);
     }
-    tab[n++] = (entry){strdup(path), listener, accept, NULL, NULL};
+    e.path = strdup(e.path);
+    tab[n++] = e;
     pthread_mutex_unlock(&lock);
     crm_httpd_set_upgrade_handler(upgrade);
     return 0;
+}
+
+int crm_ws_listen(const char *path, crm_node *listener, crm_ws_accept_fn accept)
+{
+    return add_entry((entry){(char *)path, listener, accept, NULL, NULL});
 }
 
 void crm_ws_unlisten(const char *path, crm_node *listener)
@@ -167,20 +174,7 @@ void crm_ws_unlisten(const char *path, crm_node *listener)
 
 int crm_ws_listen_raw(const char *path, crm_ws_raw_fn fn, void *ctx)
 {
-    pthread_mutex_lock(&lock);
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(tab[i].path, path)) {
-            pthread_mutex_unlock(&lock);
-            return -1;
-        }
-    if (n == cap) {
-        cap = cap ? 2 * cap : 8;
-        tab = realloc(tab, cap * sizeof *tab);
-    }
-    tab[n++] = (entry){strdup(path), NULL, NULL, fn, ctx};
-    pthread_mutex_unlock(&lock);
-    crm_httpd_set_upgrade_handler(upgrade);
-    return 0;
+    return add_entry((entry){(char *)path, NULL, NULL, fn, ctx});
 }
 
 void crm_ws_unlisten_raw(const char *path, void *ctx)
