@@ -2,7 +2,9 @@
 # The editor's tests (docs/editor.md): its routes against real Node-RED
 # 4.1.15's recorded answers and Carmine's own checks (test_routes.py), then
 # the editor itself in headless Chromium on the article's flows
-# (test_browser.js), which saves docs/img/editor.png when SCREENSHOT=1.
+# (test_browser.js), which saves docs/img/editor.png when SCREENSHOT=1, and
+# a user's round: import two nodes, deploy, inject, read the debug sidebar
+# (test_deploy_browser.js).
 # Needs what tools/setup.sh installs (.deps/npm, chromium, node): without it
 # the checks fail and say so. Last line: "N passed, N failed".
 # BUILD_DIR (default build) must hold a built carmine.
@@ -39,5 +41,14 @@ for flows in flows/load-tester.json flows/api.json; do
   kill "$pid"; wait "$pid" 2>/dev/null
   port=$((port + 1))
 done
+# the editor as a user drives it: import, deploy, inject, the debug sidebar,
+# on a copy of the API flow that the deploy may write
+mkdir -p "$OUT/e2e"
+cp flows/api.json "$OUT/e2e/flows.json"
+"$CARMINE" -p $port -u "$OUT/e2e" "$OUT/e2e/flows.json" >"$OUT/e2e/carmine.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.05; done
+count "$(echo "# import, deploy, inject"; node tests/editor/test_deploy_browser.js "http://127.0.0.1:$port/" 2>&1)"
+kill "$pid"; wait "$pid" 2>/dev/null
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

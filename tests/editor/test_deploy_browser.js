@@ -1,0 +1,69 @@
+// test_deploy_browser.js URL: the editor used as a user would, in headless
+// Chromium (as test_browser.js): imports an inject and a debug node into the
+// open tab, deploys with the Deploy button, presses the inject node's button
+// and waits for its payload in the debug sidebar. Carmine must run a flows
+// file it may write (a copy). Prints "ok - " / "not ok - " lines.
+const path = require('path');
+const root = path.resolve(__dirname, '..', '..');
+const { chromium } = require(path.join(root, '.deps/npm/node_modules/playwright-core'));
+
+const [url] = process.argv.slice(2);
+let failures = 0;
+function check(name, cond, detail) {
+  console.log((cond ? 'ok - ' : 'not ok - ') + name + (cond ? '' : '  (' + detail + ')'));
+  if (!cond) failures++;
+}
+const PAYLOAD = 'hello from the browser ' + Date.now();
+
+(async () => {
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 800 } });
+    const errors = [];
+    page.on('pageerror', e => errors.push(String(e)));
+    await page.addInitScript(() => localStorage.setItem('editor-language', 'en-US'));
+    await page.request.post(new URL('settings/user', url).href,
+      { data: { editor: { view: { 'view-show-welcome-tours': false } } } });
+    await page.goto(url);
+    await page.waitForFunction(() => window.RED && RED.workspaces && RED.workspaces.active(), null, { timeout: 30000 });
+    await page.waitForTimeout(500);
+    // import, as the Import dialog does, into the active tab
+    const imported = await page.evaluate((payload) => {
+      const z = RED.workspaces.active();
+      RED.view.importNodes([
+        { id: 'e2e-inject', type: 'inject', z, name: 'e2e inject', props: [{ p: 'payload' }], repeat: '', crontab: '',
+          once: false, onceDelay: 0.1, topic: '', payload, payloadType: 'str', x: 160, y: 440, wires: [['e2e-debug']] },
+        { id: 'e2e-debug', type: 'debug', z, name: 'e2e debug', active: true, tosidebar: true, console: false,
+          tostatus: false, complete: 'payload', targetType: 'msg', x: 420, y: 440, wires: [] }
+      ], { generateIds: false, addFlow: false });
+      return !!RED.nodes.node('e2e-inject') && !!RED.nodes.node('e2e-debug');
+    }, PAYLOAD);
+    check('an inject and a debug node are imported into the open tab', imported, 'not in RED.nodes');
+    // the imported nodes follow the pointer until a click drops them, as after the Import dialog
+    await page.mouse.move(500, 420);
+    await page.mouse.click(500, 420);
+    check('they are dropped on the canvas', await page.evaluate(() => RED.nodes.dirty() && !!document.getElementById('e2e-inject')), 'not drawn');
+    await page.click('#red-ui-header-button-deploy');
+    const deployed = await page.waitForFunction(() => !RED.nodes.dirty(), null, { timeout: 15000 }).then(() => true, () => false);
+    check('the Deploy button deploys (the workspace is clean again)', deployed, 'still dirty');
+    const saved = await page.request.get(new URL('flows', url).href, { headers: { 'Node-RED-API-Version': 'v2' } });
+    const flows = (await saved.json()).flows || [];
+    check('GET /flows has the imported nodes', flows.some(n => n.id === 'e2e-inject') && flows.some(n => n.id === 'e2e-debug'),
+      flows.map(n => n.id).join(','));
+    await page.evaluate(() => RED.sidebar.show('debug'));
+    // the inject node's button, as the editor runs it when pressed: its definition's
+    // button.onclick with the node as this (POST /inject/:id from the editor's own code)
+    await page.evaluate(() => {
+      const n = RED.nodes.node('e2e-inject');
+      n._def.button.onclick.call(n);
+    });
+    const seen = await page.waitForFunction((payload) => [...document.querySelectorAll('.red-ui-debug-msg')]
+      .some(el => el.textContent.includes(payload)), PAYLOAD, { timeout: 15000 }).then(() => true, () => false);
+    check('the inject button (its onclick, as the editor runs it when pressed) shows the payload in the debug sidebar', seen,
+      await page.evaluate(() => [...document.querySelectorAll('.red-ui-debug-msg')].map(e => e.textContent).join(' | ').slice(0, 300)));
+    check('no script error in the page', errors.length === 0, errors.join(' | ').slice(0, 300));
+  } finally {
+    await browser.close();
+  }
+  process.exit(failures ? 1 : 0);
+})().catch(e => { console.log('not ok - the deploy browser test ran  (' + String(e).slice(0, 300) + ')'); process.exit(1); });
