@@ -43,12 +43,26 @@ for flows in flows/load-tester.json flows/api.json; do
 done
 # the editor as a user drives it: import, deploy, inject, the debug sidebar,
 # on a copy of the API flow that the deploy may write
-mkdir -p "$OUT/e2e"
+rm -rf "$OUT/e2e"; mkdir -p "$OUT/e2e"
 cp flows/api.json "$OUT/e2e/flows.json"
 "$CARMINE" -p $port -u "$OUT/e2e" "$OUT/e2e/flows.json" >"$OUT/e2e/carmine.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.05; done
 count "$(echo "# import, deploy, inject"; node tests/editor/test_deploy_browser.js "http://127.0.0.1:$port/" 2>&1)"
+kill "$pid"; wait "$pid" 2>/dev/null
+# the same round after logging in through the editor's dialog (adminAuth; the
+# password of this bcrypt hash is "secretpw", as in test_routes.py)
+port=$((port + 1))
+rm -rf "$OUT/e2e-auth"; mkdir -p "$OUT/e2e-auth"
+cp flows/api.json "$OUT/e2e-auth/flows.json"
+cat >"$OUT/e2e-auth/settings.json" <<'JSON'
+{"adminAuth": {"type": "credentials", "users": [{"username": "admin",
+  "password": "$2b$08$LR7jG2tMDcU6n3g8nN4nj.6/Zi56njsKQl7Oks//Crv8663q0XUs2", "permissions": "*"}]}}
+JSON
+"$CARMINE" -p $port -u "$OUT/e2e-auth" -s "$OUT/e2e-auth/settings.json" "$OUT/e2e-auth/flows.json" >"$OUT/e2e-auth/carmine.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.05; done
+count "$(echo "# the same with adminAuth"; node tests/editor/test_deploy_browser.js "http://127.0.0.1:$port/" admin secretpw 2>&1)"
 kill "$pid"; wait "$pid" 2>/dev/null
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

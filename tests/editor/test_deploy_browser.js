@@ -1,13 +1,14 @@
-// test_deploy_browser.js URL: the editor used as a user would, in headless
+// test_deploy_browser.js URL [USER PASSWORD]: the editor used as a user would, in headless
 // Chromium (as test_browser.js): imports an inject and a debug node into the
 // open tab, deploys with the Deploy button, presses the inject node's button
 // and waits for its payload in the debug sidebar. Carmine must run a flows
-// file it may write (a copy). Prints "ok - " / "not ok - " lines.
+// file it may write (a copy). With USER and PASSWORD (adminAuth) it logs in
+// through the editor's login dialog first. Prints "ok - " / "not ok - " lines.
 const path = require('path');
 const root = path.resolve(__dirname, '..', '..');
 const { chromium } = require(path.join(root, '.deps/npm/node_modules/playwright-core'));
 
-const [url] = process.argv.slice(2);
+const [url, user, password] = process.argv.slice(2);
 let failures = 0;
 function check(name, cond, detail) {
   console.log((cond ? 'ok - ' : 'not ok - ') + name + (cond ? '' : '  (' + detail + ')'));
@@ -22,9 +23,27 @@ const PAYLOAD = 'hello from the browser ' + Date.now();
     const errors = [];
     page.on('pageerror', e => errors.push(String(e)));
     await page.addInitScript(() => localStorage.setItem('editor-language', 'en-US'));
+    // the welcome tour would cover the canvas: off in the user's settings (with
+    // adminAuth, those of the user, through a token of their own)
+    const auth = {};
+    if (user) {
+      const t = await page.request.post(new URL('auth/token', url).href, { form: {
+        client_id: 'node-red-editor', grant_type: 'password', scope: '*', username: user, password } });
+      auth.Authorization = 'Bearer ' + (await t.json()).access_token;
+    }
     await page.request.post(new URL('settings/user', url).href,
-      { data: { editor: { view: { 'view-show-welcome-tours': false } } } });
+      { headers: auth, data: { editor: { view: { 'view-show-welcome-tours': false } } } });
     await page.goto(url);
+    if (user) {
+      await page.waitForSelector('#node-dialog-login-username', { timeout: 30000 });
+      await page.fill('#node-dialog-login-username', user);
+      await page.fill('#node-dialog-login-password', password);
+      await page.click('#node-dialog-login-submit');
+      const in_ = await page.waitForFunction(() => window.RED && RED.workspaces && RED.workspaces.active(), null, { timeout: 30000 })
+        .then(() => true, () => false);
+      check('the login dialog logs in (adminAuth)', in_, 'no workspace after the login');
+      await page.waitForTimeout(500);
+    }
     await page.waitForFunction(() => window.RED && RED.workspaces && RED.workspaces.active(), null, { timeout: 30000 });
     await page.waitForTimeout(500);
     // import, as the Import dialog does, into the active tab
@@ -46,7 +65,10 @@ const PAYLOAD = 'hello from the browser ' + Date.now();
     await page.click('#red-ui-header-button-deploy');
     const deployed = await page.waitForFunction(() => !RED.nodes.dirty(), null, { timeout: 15000 }).then(() => true, () => false);
     check('the Deploy button deploys (the workspace is clean again)', deployed, 'still dirty');
-    const saved = await page.request.get(new URL('flows', url).href, { headers: { 'Node-RED-API-Version': 'v2' } });
+    const token = await page.evaluate(() => (JSON.parse(localStorage.getItem('auth-tokens') || '{}')).access_token);
+    const headers = { 'Node-RED-API-Version': 'v2' };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    const saved = await page.request.get(new URL('flows', url).href, { headers });
     const flows = (await saved.json()).flows || [];
     check('GET /flows has the imported nodes', flows.some(n => n.id === 'e2e-inject') && flows.some(n => n.id === 'e2e-debug'),
       flows.map(n => n.id).join(','));
