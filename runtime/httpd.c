@@ -303,18 +303,6 @@ static double num_setting(const json_t *s, const char *key, double def)
     return def;
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    strbuf sb = SB_INIT;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) sb_putn(&sb, buf, n);
-    fclose(f);
-    return sb_take(&sb);
-}
-
 static int read_settings(crm_httpd *h, const json_t *s)
 {
     /* checked before the cast: a double outside int's range is undefined */
@@ -362,8 +350,8 @@ static int read_settings(crm_httpd *h, const json_t *s)
     if (json_is_object(https)) {
         const char *k = json_string_value(json_object_get(https, "key"));
         const char *c = json_string_value(json_object_get(https, "cert"));
-        h->tls_key = k ? read_file(k) : NULL;
-        h->tls_cert = c ? read_file(c) : NULL;
+        h->tls_key = k ? crm_read_file(k, NULL) : NULL;
+        h->tls_cert = c ? crm_read_file(c, NULL) : NULL;
         if (!h->tls_key || !h->tls_cert) {
             hlog(h, CRM_LOG_ERROR, "settings.https: cannot read key %s / cert %s", k ? k : "(none)", c ? c : "(none)");
             return -1;

@@ -73,6 +73,9 @@ int crm_runtime_start(crm_runtime *rt);
  * settings.nodeCloseTimeout), closes nodes, stops the loops. */
 void crm_runtime_stop(crm_runtime *rt);
 void crm_runtime_free(crm_runtime *rt);
+/* The whole file at path, NUL-terminated ("" when empty), its length in
+ * *len when len is not NULL; NULL when it cannot be opened (errno set). */
+char *crm_read_file(const char *path, size_t *len);
 /* Whether this process has loaded JavaScriptCore (a function node ran). */
 bool crm_js_loaded(void);
 

@@ -1,6 +1,7 @@
 /* value.c: JavaScript value semantics on top of jansson (see value.h). */
 #include "value.h"
 #include "engine.h"
+#include "runtime.h"
 
 #include <unistd.h>
 #include <fcntl.h>
@@ -659,21 +660,38 @@ json_t *crm_parse(const char *text, size_t len, char *err, size_t errlen)
     return v;
 }
 
-json_t *crm_parse_file(const char *path, char *err, size_t errlen)
+static char *read_stream(FILE *f, size_t *len)
 {
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) {
-        if (err) snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
     strbuf b = SB_INIT;
     char buf[65536];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0) sb_putn(&b, buf, n);
-    if (f != stdin) fclose(f);
+    if (!b.data) sb_puts(&b, "");
+    if (len) *len = b.len;
+    return sb_take(&b);
+}
+
+char *crm_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = read_stream(f, len);
+    fclose(f);
+    return text;
+}
+
+json_t *crm_parse_file(const char *path, char *err, size_t errlen)
+{
+    bool in = !strcmp(path, "-");
+    size_t len;
+    char *text = in ? read_stream(stdin, &len) : crm_read_file(path, &len);
+    if (!text) {
+        if (err) snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
     char perr[256];
-    json_t *v = crm_parse(b.data ? b.data : "", b.len, perr, sizeof perr);
-    sb_free(&b);
+    json_t *v = crm_parse(text, len, perr, sizeof perr);
+    free(text);
     if (!v && err) snprintf(err, errlen, "%s: %s", path, perr);
     return v;
 }

@@ -16,20 +16,9 @@
 
 #include "companion.h"
 #include "companion_int.h"
+#include "runtime.h"
 
 extern char **environ;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    strbuf sb = SB_INIT;
-    char buf[8192];
-    size_t k;
-    while ((k = fread(buf, 1, sizeof buf, f)) > 0) sb_putn(&sb, buf, k);
-    fclose(f);
-    return sb_take(&sb);
-}
 
 static void add_type(json_t *types, const char *from, const char *to, const char *module)
 {
@@ -78,7 +67,7 @@ static void scan_module(const char *dir, const char *name, json_t *types)
         if (!rel) continue;
         char *path, *text;
         if (asprintf(&path, "%s/%s", dir, rel) < 0) continue;
-        if ((text = slurp(path))) {
+        if ((text = crm_read_file(path, NULL))) {
             types_in(text, name, types);
             free(text);
         }
@@ -86,7 +75,7 @@ static void scan_module(const char *dir, const char *name, json_t *types)
         if (n > 3 && !strcmp(path + n - 3, ".js")) {
             strcpy(path + n - 3, ".html");
             path = realloc(path, n + 3);
-            if ((text = slurp(path))) {
+            if ((text = crm_read_file(path, NULL))) {
                 types_in(text, name, types);
                 free(text);
             }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "editor.h"
+#include "runtime.h"
 #include "strbuf.h"
 
 struct crm_editor {
@@ -28,7 +29,7 @@ bool ed_send_file(const char *dir, const char *rel, const json_t *headers, crm_a
 /* The media type express gives a file name (with "; charset=UTF-8" for text). */
 const char *ed_content_type(const char *name);
 /* The whole file, malloc'd and NUL-terminated, or NULL. */
-char *ed_read_file(const char *path, size_t *len);
+
 /* Whether s is a safe relative path (see ed_send_file). */
 bool ed_safe_rel(const char *rel);
 /* The first value of a query parameter, not decoded, or NULL (malloc'd). */

@@ -104,7 +104,7 @@ static void scan(const char *text, const char *pattern, json_t *out)
 static json_t *set_types(const char *html_path)
 {
     json_t *types = json_array();
-    char *html = ed_read_file(html_path, NULL);
+    char *html = crm_read_file(html_path, NULL);
     if (html) scan(html, "<script [^>]*data-template-name[[:space:]]*=[[:space:]]*['\"]([^'\"]*)['\"]", types);
     free(html);
     if (json_array_size(types)) return types;
@@ -112,7 +112,7 @@ static json_t *set_types(const char *html_path)
     char *js = malloc(n + 1);
     memcpy(js, html_path, n - 5);
     strcpy(js + n - 5, ".js");
-    char *text = ed_read_file(js, NULL);
+    char *text = crm_read_file(js, NULL);
     free(js);
     if (text) scan(text, "registerType\\([[:space:]]*['\"]([^'\"]+)['\"]", types);
     free(text);
@@ -265,7 +265,7 @@ static char *help_file(const node_set *s, const char *lang)
     if (!s->help_dir || !ed_lang_ok(lang)) return NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s/%s", s->help_dir, lang, s->help_rel);
-    return ed_read_file(path, NULL);
+    return crm_read_file(path, NULL);
 }
 
 /* registry/lib/loader.js getNodeHelp */
@@ -297,7 +297,7 @@ static void nodes_html(crm_editor *e, const set_list *l, const char *lang, crm_a
     strbuf out = SB_INIT;
     for (size_t i = 0; i < l->n; i++) {
         const node_set *s = &l->v[i];
-        char *html = ed_read_file(s->html_path, NULL);
+        char *html = crm_read_file(s->html_path, NULL);
         if (!html) continue;
         sb_printf(&out, "\n<!-- --- [red-module:%s] --- -->\n", s->id);
         json_t *help = json_object();

@@ -31,7 +31,7 @@ static bool render_index(crm_editor *e, crm_admin_reply *r)
     char path[4096];
     snprintf(path, sizeof path, "%s/templates/index.mst", e->client);
     size_t len;
-    char *text = ed_read_file(path, &len);
+    char *text = crm_read_file(path, &len);
     if (!text) return false;
     char *err = NULL;
     crm_mustache *m = crm_mustache_parse(text, len, &err);
@@ -78,7 +78,7 @@ bool ed_page_route(crm_editor *e, const char *path, const char *query, const jso
     if (!strcmp(path, "/debug/view/view.html") && e->nodes) {
         char file[4096];
         snprintf(file, sizeof file, "%s/core/common/lib/debug/view.html", e->nodes);
-        char *html = ed_read_file(file, NULL);
+        char *html = crm_read_file(file, NULL);
         if (!html) {
             ed_reply_text(r, 404, "text/plain; charset=utf-8", strdup("Not Found"));
             return true;

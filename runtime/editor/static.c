@@ -68,19 +68,6 @@ bool ed_safe_rel(const char *rel)
     return rel[strlen(rel) - 1] != '/';
 }
 
-char *ed_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    strbuf sb = SB_INIT;
-    char buf[16384];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) sb_putn(&sb, buf, n);
-    fclose(f);
-    if (len) *len = sb.len;
-    if (!sb.data) sb_puts(&sb, "");
-    return sb_take(&sb);
-}
 
 void ed_reply_text(crm_admin_reply *r, int status, const char *type, char *body)
 {
