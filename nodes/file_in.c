@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "carmine.h"
-#include "engine.h"
 #include "net/netutil.h"
 
 #define CHUNK 65536
@@ -143,9 +142,7 @@ static void read_error(filein_state *s, reader *r, int err, const char *syscall,
     char *text = NULL;
     if (asprintf(&text, "Error: %s", e ? e : "") < 0) text = NULL;
     json_t *extra = json_pack("{s:s,s:s}", "code", crm_errno_name(err), "stack", text ? text : "Error");
-    bool handled = false;
-    if (json_is_object(r->msg)) crm_route_error_ex(n, r->msg, text ? text : "Error", extra, &handled);
-    if (!handled) crm_node_log(n, CRM_LOG_ERROR, "%s", text ? text : "Error");
+    crm_node_error_with(n, json_is_object(r->msg) ? r->msg : NULL, text ? text : "Error", extra);
     json_decref(extra);
     free(text);
     free(e);

@@ -24,7 +24,6 @@
 #include <string.h>
 
 #include "carmine.h"
-#include "engine.h"
 #include "js/js.h"
 
 extern const char crm_js_function[];
@@ -116,9 +115,7 @@ static void report(fn *f, JSValueRef err, const json_t *msg)
         text = j ? crm_js_jsstr_utf8(j, NULL) : strdup("undefined");
         if (j) JSStringRelease(j);
     }
-    bool handled = false;
-    if (msg && json_is_object(msg)) crm_route_error_ex(f->n, msg, text, extra, &handled);
-    if (!handled) crm_node_log(f->n, CRM_LOG_ERROR, "%s", text);
+    crm_node_error_with(f->n, json_is_object(msg) ? msg : NULL, text, extra);
     json_decref(extra);
     free(text);
 }
@@ -159,9 +156,7 @@ static void report_timeout(fn *f, const json_t *msg)
 {
     char text[96];
     snprintf(text, sizeof text, "Error: Script execution timed out after %.0fms", crm_js_timeout_ms(f->js));
-    bool handled = false;
-    if (msg && json_is_object(msg)) crm_route_error_ex(f->n, msg, text, NULL, &handled);
-    if (!handled) crm_node_log(f->n, CRM_LOG_ERROR, "%s", text);
+    crm_node_error_with(f->n, json_is_object(msg) ? msg : NULL, text, NULL);
 }
 
 /* Sending ---------------------------------------------------------------------------- */
@@ -622,7 +617,7 @@ static void fn_free(fn *f)
 
 static void refuse(fn *f, crm_node *n, const char *text)
 {
-    if (n->rt->load_flags & 2u /* CRM_LOAD_CHECK_ONLY */) {
+    if (crm_node_checking(n)) {
         crm_node_config_error(n, NULL, "%s", text);
         return;
     }

@@ -112,6 +112,10 @@ CRM_API bool crm_cfg_bool(const json_t *cfg, const char *key, bool def);
  * Only from create(). */
 CRM_API void crm_node_config_error(crm_node *n, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* True while `carmine check` loads the flows: nothing will run, so a node
+ * whose code would only fail at start (a function body that does not
+ * compile) reports it as a config error then. */
+CRM_API bool crm_node_checking(const crm_node *n);
 
 /* Messages -------------------------------------------------------------------- */
 
@@ -158,6 +162,11 @@ CRM_API char *crm_json_token_error(const char *text, size_t len, size_t pos);
  * For a bad message, not for a bad config (crm_node_config_error). */
 CRM_API void crm_node_error(crm_node *n, const json_t *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* node.error(err, msg) for an error that carries more than its text (Node's
+ * code, stack, a cause): extra's keys (borrowed, may be NULL) go on
+ * msg.error beside message and source, as Node-RED copies an Error's own
+ * properties. Otherwise as crm_node_error. */
+CRM_API void crm_node_error_with(crm_node *n, const json_t *msg, const char *text, const json_t *extra);
 CRM_API void crm_node_log(crm_node *n, crm_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 #define crm_node_warn(n, ...) crm_node_log((n), CRM_LOG_WARN, __VA_ARGS__)

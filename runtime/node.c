@@ -242,11 +242,21 @@ void crm_node_error(crm_node *n, const json_t *msg, const char *fmt, ...)
     va_start(ap, fmt);
     if (vasprintf(&text, fmt, ap) < 0) text = NULL;
     va_end(ap);
-    bool handled = false;
-    if (msg && json_is_object(msg)) crm_route_error(n, msg, text ? text : "", &handled);
-    else CRM_STAT_ADD(n->stats.errors, 1); /* crm_route_error counts those with a message */
-    if (!handled) crm_log(n->rt, CRM_LOG_ERROR, n, "%s", text ? text : "");
+    crm_node_error_with(n, msg, text ? text : "", NULL);
     free(text);
+}
+
+void crm_node_error_with(crm_node *n, const json_t *msg, const char *text, const json_t *extra)
+{
+    bool handled = false;
+    if (msg && json_is_object(msg)) crm_route_error_ex(n, msg, text, extra, &handled);
+    else CRM_STAT_ADD(n->stats.errors, 1); /* crm_route_error_ex counts those with a message */
+    if (!handled) crm_log(n->rt, CRM_LOG_ERROR, n, "%s", text);
+}
+
+bool crm_node_checking(const crm_node *n)
+{
+    return n->rt && (n->rt->load_flags & CRM_LOAD_CHECK_ONLY);
 }
 
 void crm_node_log(crm_node *n, crm_log_level lvl, const char *fmt, ...)
