@@ -14,16 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "companion/companion.h"
 #include "flowtest.h"
 #include "jsonata.h"
 #include "plugins.h"
 #include "runtime.h"
+#include "settings_js.h"
 #include "supervisor.h"
 
 static const char usage[] =
-    "Usage: carmine [options] FLOWS.json       run the flows until SIGINT or SIGTERM\n"
+    "Usage: carmine [options] [FLOWS.json]     run the flows until SIGINT or SIGTERM; without\n"
+    "                                          FLOWS.json, the userDir's flows file, as node-red\n"
     "       carmine check [options] FLOWS.json validate the flows and list every problem\n"
     "       carmine test [options] FILE|DIR... run flow tests (see carmine test --help)\n"
     "       carmine jsonata EXPR [FILE]        evaluate EXPR against JSON from FILE or stdin\n"
@@ -35,9 +39,16 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  -p, --port PORT        HTTP port for flows and the Admin API (default 1880)\n"
-    "  -s, --settings FILE    JSON settings file (port, host, httpNodeRoot, httpAdminRoot,\n"
-    "                         contextStorage, logLevel, functionGlobalContext, ...)\n"
-    "  -u, --userDir DIR      directory for context files (default: the current directory)\n"
+    "  -s, --settings FILE    settings: a JSON file (port, host, httpNodeRoot, httpAdminRoot,\n"
+    "                         contextStorage, logLevel, functionGlobalContext, ...) or a\n"
+    "                         Node-RED settings.js (its module.exports; what Carmine cannot\n"
+    "                         honour is named in a warning). Default: DIR/settings.js when\n"
+    "                         it exists and -u DIR is given or FLOWS.json is not\n"
+    "  -u, --userDir DIR      the user's directory: context files, credentials key, settings.js\n"
+    "                         and, without FLOWS.json, the flows file (settings.flowFile, else\n"
+    "                         flows.json; flows_HOSTNAME.json when a settings.js lacks\n"
+    "                         flowFile), created by the first deploy. Default: ~/.node-red\n"
+    "                         without FLOWS.json, else the current directory\n"
     "  -P, --plugins DIR      load node types from the shared libraries in DIR\n"
     "                         (also the setting \"pluginsDir\")\n"
     "  -r, --replicas N       run N replica processes sharing the HTTP port, under a\n"
@@ -61,9 +72,14 @@ static json_t *load_json(const char *path, const char *what)
 typedef struct {
     json_t *settings;
     const char *flows;
+    char *flows_owned; /* the userDir's flows file, when none was named */
+    bool new_flows;    /* it does not exist yet: empty flows until the first deploy */
     int replicas;   /* 0: run the flows in this process */
     int admin_port; /* the supervisor's API; -1: its default */
 } options;
+
+static int load_settings(const char *path, json_t *settings);
+static int use_userdir(options *o, const char *userdir, bool given_settings);
 
 static int parse_options(int argc, char **argv, options *o)
 {
@@ -78,26 +94,21 @@ static int parse_options(int argc, char **argv, options *o)
                                               {"help", no_argument, 0, 'h'},
                                               {0, 0, 0, 0}};
     o->settings = json_object();
+    o->flows_owned = NULL;
+    o->new_flows = false;
     const char *port = NULL, *userdir = NULL, *plugins = NULL;
     o->replicas = 0;
     o->admin_port = -1;
-    bool verbose = false;
+    bool verbose = false, given_settings = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "p:s:u:P:r:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p': port = optarg; break;
-        case 's': {
-            json_t *s = load_json(optarg, "settings file");
-            if (!json_is_object(s)) {
-                if (s) fprintf(stderr, "carmine: settings file %s: must hold a JSON object\n", optarg);
-                json_decref(s);
-                return 1;
-            }
-            json_object_update(o->settings, s);
-            json_decref(s);
+        case 's':
+            if (load_settings(optarg, o->settings) < 0) return 1;
+            given_settings = true;
             break;
-        }
         case 'u': userdir = optarg; break;
         case 'P': plugins = optarg; break;
         case 'v': verbose = true; break;
@@ -128,6 +139,9 @@ static int parse_options(int argc, char **argv, options *o)
         }
         json_object_set_new(o->settings, "port", json_real((double)p));
     }
+    o->flows = optind == argc - 1 ? argv[optind] : NULL;
+    if ((userdir || !o->flows) && use_userdir(o, userdir, given_settings) < 0) return 1;
+    json_object_del(o->settings, "_settingsJs");
     if (userdir) json_object_set_new(o->settings, "userDir", json_string(userdir));
     if (plugins) json_object_set_new(o->settings, "pluginsDir", json_string(plugins));
     const char *pdir = json_string_value(json_object_get(o->settings, "pluginsDir"));
@@ -139,17 +153,95 @@ static int parse_options(int argc, char **argv, options *o)
         if (rc < 0) return 1;
     }
     if (verbose) json_object_set_new(o->settings, "logLevel", json_string("debug"));
-    if (optind != argc - 1) {
+    if (optind < argc - 1 || (optind == argc && o->replicas)) {
         fprintf(stderr, "carmine: expected one flows file\n%s", usage);
         return 1;
     }
-    o->flows = argv[optind];
+    if (optind == argc - 1) o->flows = argv[optind];
     return 0;
 }
 
-static int load(crm_runtime *rt, const char *path, unsigned flags)
+/* Settings from FILE merged into settings: a Node-RED settings.js (by its
+ * name), else JSON. -1 (said on stderr) when it cannot be used. */
+static int load_settings(const char *path, json_t *settings)
 {
-    json_t *flows = load_json(path, "flows file");
+    size_t n = strlen(path);
+    json_t *s;
+    if (n >= 3 && !strcmp(path + n - 3, ".js")) {
+        strbuf unhonoured = SB_INIT;
+        char *err = NULL;
+        s = crm_settings_js_read(path, &unhonoured, &err);
+        if (!s) {
+            fprintf(stderr, "carmine: settings file %s\n", err ? err : path);
+            free(err);
+            sb_free(&unhonoured);
+            return -1;
+        }
+        if (unhonoured.len)
+            fprintf(stderr, "carmine: [warn] settings file %s: not honoured by Carmine: %s\n", path, unhonoured.data);
+        sb_free(&unhonoured);
+        json_object_set_new(settings, "_settingsJs", json_true());
+    } else {
+        s = load_json(path, "settings file");
+        if (!json_is_object(s)) {
+            if (s) fprintf(stderr, "carmine: settings file %s: must hold a JSON object\n", path);
+            json_decref(s);
+            return -1;
+        }
+    }
+    json_object_update(settings, s);
+    json_decref(s);
+    return 0;
+}
+
+/* Node-RED's user directory when there is no FLOWS.json (or -u DIR is
+ * given): DIR/settings.js read when no -s named settings, and without
+ * FLOWS.json the flows file node-red would run (created by the first
+ * deploy). */
+static int use_userdir(options *o, const char *userdir, bool given_settings)
+{
+    char *dflt = NULL;
+    if (!userdir) userdir = json_string_value(json_object_get(o->settings, "userDir"));
+    if (!userdir && !o->flows) userdir = dflt = crm_userdir_default();
+    if (!userdir) {
+        if (!o->flows) {
+            fprintf(stderr, "carmine: no flows file and no user directory: HOME is not set (use --userDir)\n");
+            return -1;
+        }
+        return 0;
+    }
+    if (!given_settings) {
+        char *sjs;
+        if (asprintf(&sjs, "%s/settings.js", userdir) < 0) sjs = NULL;
+        int rc = sjs && access(sjs, R_OK) == 0 ? load_settings(sjs, o->settings) : 0;
+        free(sjs);
+        if (rc < 0) {
+            free(dflt);
+            return -1;
+        }
+    }
+    if (!o->flows) {
+        if (mkdir(userdir, 0755) < 0 && errno != EEXIST) {
+            fprintf(stderr, "carmine: user directory %s: %s\n", userdir, strerror(errno));
+            free(dflt);
+            return -1;
+        }
+        json_object_set_new(o->settings, "userDir", json_string(userdir));
+        bool by_host = json_is_true(json_object_get(o->settings, "_settingsJs"));
+        o->flows = o->flows_owned = crm_userdir_flows_file(userdir, o->settings, by_host);
+        o->new_flows = access(o->flows, F_OK) != 0;
+    }
+    json_object_del(o->settings, "_settingsJs");
+    free(dflt);
+    return 0;
+}
+
+static int load(crm_runtime *rt, const char *path, unsigned flags, bool new_flows)
+{
+    /* a user's directory without its flows file yet: nothing runs until the
+     * first deploy writes it, as node-red starts */
+    json_t *flows = new_flows ? json_array() : load_json(path, "flows file");
+    if (new_flows) fprintf(stderr, "carmine: no flows file yet: the first deploy creates %s\n", path);
     if (!flows) return 1;
     strbuf problems = SB_INIT;
     json_t *creds = NULL;
@@ -182,7 +274,7 @@ static int cmd_check(int argc, char **argv)
         fprintf(stderr, "carmine: %s: refused: the settings cannot be used (see above)\n", o.flows);
         return 1;
     }
-    int rc = load(rt, o.flows, CRM_LOAD_CHECK_ONLY);
+    int rc = load(rt, o.flows, CRM_LOAD_CHECK_ONLY, o.new_flows);
     /* nodes the companion will host, modules missing from the userDir */
     crm_companion_report(stdout, json_string_value(json_object_get(crm_runtime_settings(rt), "userDir")));
     if (!rc) printf("%s: ok\n", o.flows);
@@ -214,7 +306,7 @@ static int cmd_run(int argc, char **argv)
         return 1;
     }
     json_decref(o.settings);
-    int rc = load(rt, o.flows, 0);
+    int rc = load(rt, o.flows, 0, o.new_flows);
     if (rc) {
         crm_runtime_free(rt);
         return rc;

@@ -63,13 +63,14 @@ if [ "${SKIP_NPM:-0}" != 1 ]; then
       $nr_version $pw_version >"$deps/package.json"
     (cd "$deps" && npm install --no-package-lock --no-audit --no-fund --loglevel=error)
   fi
-  # after npm install, which removes what its package.json does not name
-  for p in nodes runtime; do
-    have "@node-red/$p" $nr_version && continue
+  # after npm install, which removes what its package.json does not name;
+  # node-red itself for the settings.js it ships (tests/editor/test_userdir.py)
+  for p in @node-red/nodes @node-red/runtime node-red; do
+    have "$p" $nr_version && continue
     tmp=$(mktemp -d)
-    (cd "$tmp" && npm pack --silent "@node-red/$p@$nr_version" >/dev/null && tar xzf ./*.tgz)
-    rm -rf "$deps/node_modules/@node-red/$p"
-    mv "$tmp/package" "$deps/node_modules/@node-red/$p"
+    (cd "$tmp" && npm pack --silent "$p@$nr_version" >/dev/null && tar xzf ./*.tgz)
+    rm -rf "$deps/node_modules/$p"
+    mv "$tmp/package" "$deps/node_modules/$p"
     rm -rf "$tmp"
   done
 fi

@@ -4,7 +4,8 @@
 # the editor itself in headless Chromium on the article's flows
 # (test_browser.js), which saves docs/img/editor.png when SCREENSHOT=1, and
 # a user's round: import two nodes, deploy, inject, read the debug sidebar
-# (test_deploy_browser.js).
+# (test_deploy_browser.js). test_userdir.py: a Node-RED user's directory
+# without a flows file, and settings.js.
 # Needs what tools/setup.sh installs (.deps/npm, chromium, node): without it
 # the checks fail and say so. Last line: "N passed, N failed".
 # BUILD_DIR (default build) must hold a built carmine.
@@ -25,6 +26,12 @@ if [ ! -f .deps/npm/node_modules/@node-red/editor-client/package.json ]; then
   echo "$passed passed, $failed failed"; exit 1
 fi
 count "$(python3 tests/editor/test_routes.py "$CARMINE" 2>&1)"
+# a Node-RED user's directory: no flows file, settings.js (node-red's own one)
+if [ -f .deps/npm/node_modules/node-red/settings.js ]; then
+  count "$(echo "# userDir and settings.js"; python3 tests/editor/test_userdir.py "$CARMINE" .deps/npm/node_modules/node-red 2>&1)"
+else
+  count "not ok - node-red's settings.js is not in .deps/npm: run tools/setup.sh"
+fi
 
 # the browser on the article's flows: the load tester (a tab, groups, links,
 # junctions, the dashboard and contrib nodes) and the API flow (no tab)
