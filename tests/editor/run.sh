@@ -2,7 +2,8 @@
 # The editor's tests (docs/editor.md): its routes against real Node-RED
 # 4.1.15's recorded answers and Carmine's own checks (test_routes.py), then
 # the editor itself in headless Chromium on the article's flows
-# (test_browser.js), which saves docs/img/editor.png when SCREENSHOT=1, and
+# (test_browser.js), which saves docs/img/editor.png when SCREENSHOT=1 (and
+# docs/img/editor-*.png, the steps of the next one), and
 # a user's round: import two nodes, deploy, inject, read the debug sidebar
 # (test_deploy_browser.js). test_userdir.py: a Node-RED user's directory
 # without a flows file, and settings.js.
@@ -55,7 +56,8 @@ cp flows/api.json "$OUT/e2e/flows.json"
 "$CARMINE" -p $port -u "$OUT/e2e" "$OUT/e2e/flows.json" >"$OUT/e2e/carmine.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.05; done
-count "$(echo "# import, deploy, inject"; node tests/editor/test_deploy_browser.js "http://127.0.0.1:$port/" 2>&1)"
+shots=""; [ "${SCREENSHOT:-0}" = 1 ] && shots=docs/img # the steps' screenshots (docs/editor.md)
+count "$(echo "# import, deploy, inject"; EDITOR_SHOTS=$shots node tests/editor/test_deploy_browser.js "http://127.0.0.1:$port/" 2>&1)"
 kill "$pid"; wait "$pid" 2>/dev/null
 # the same round after logging in through the editor's dialog (adminAuth; the
 # password of this bcrypt hash is "secretpw", as in test_routes.py)
@@ -69,7 +71,7 @@ JSON
 "$CARMINE" -p $port -u "$OUT/e2e-auth" -s "$OUT/e2e-auth/settings.json" "$OUT/e2e-auth/flows.json" >"$OUT/e2e-auth/carmine.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.05; done
-count "$(echo "# the same with adminAuth"; node tests/editor/test_deploy_browser.js "http://127.0.0.1:$port/" admin secretpw 2>&1)"
+count "$(echo "# the same with adminAuth"; EDITOR_SHOTS=$shots node tests/editor/test_deploy_browser.js "http://127.0.0.1:$port/" admin secretpw 2>&1)"
 kill "$pid"; wait "$pid" 2>/dev/null
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -3,7 +3,10 @@
 // open tab, deploys with the Deploy button, presses the inject node's button
 // and waits for its payload in the debug sidebar. Carmine must run a flows
 // file it may write (a copy). With USER and PASSWORD (adminAuth) it logs in
-// through the editor's login dialog first. Prints "ok - " / "not ok - " lines.
+// through the editor's login dialog first. With EDITOR_SHOTS=DIR it saves a
+// PNG of each step there (editor-canvas, editor-imported, editor-deployed,
+// editor-debug; editor-login with adminAuth): docs/img/ holds them
+// (SCREENSHOT=1 tests/editor/run.sh). Prints "ok - " / "not ok - " lines.
 const path = require('path');
 const root = path.resolve(__dirname, '..', '..');
 const { chromium } = require(path.join(root, '.deps/npm/node_modules/playwright-core'));
@@ -14,7 +17,14 @@ function check(name, cond, detail) {
   console.log((cond ? 'ok - ' : 'not ok - ') + name + (cond ? '' : '  (' + detail + ')'));
   if (!cond) failures++;
 }
-const PAYLOAD = 'hello from the browser ' + Date.now();
+const PAYLOAD = process.env.EDITOR_SHOTS ? 'hello from the browser' : 'hello from the browser ' + Date.now();
+async function shot(page, name, target, clearNotes) { // target: a clip rectangle or a selector
+  if (!process.env.EDITOR_SHOTS) return;
+  if (clearNotes) await page.evaluate(() => document.querySelectorAll('.red-ui-notification').forEach(n => n.remove()));
+  const file = path.join(process.env.EDITOR_SHOTS, name + '.png');
+  if (typeof target === 'string') await page.locator(target).first().screenshot({ path: file });
+  else await page.screenshot({ path: file, clip: target });
+}
 
 (async () => {
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
@@ -38,6 +48,7 @@ const PAYLOAD = 'hello from the browser ' + Date.now();
       await page.waitForSelector('#node-dialog-login-username', { timeout: 30000 });
       await page.fill('#node-dialog-login-username', user);
       await page.fill('#node-dialog-login-password', password);
+      await shot(page, 'editor-login', '.ui-dialog:has(#node-dialog-login-username)');
       await page.click('#node-dialog-login-submit');
       const in_ = await page.waitForFunction(() => window.RED && RED.workspaces && RED.workspaces.active(), null, { timeout: 30000 })
         .then(() => true, () => false);
@@ -46,6 +57,7 @@ const PAYLOAD = 'hello from the browser ' + Date.now();
     }
     await page.waitForFunction(() => window.RED && RED.workspaces && RED.workspaces.active(), null, { timeout: 30000 });
     await page.waitForTimeout(500);
+    if (!user) await shot(page, 'editor-canvas', { x: 0, y: 0, width: 1400, height: 560 });
     // import, as the Import dialog does, into the active tab
     const imported = await page.evaluate((payload) => {
       const z = RED.workspaces.active();
@@ -62,9 +74,18 @@ const PAYLOAD = 'hello from the browser ' + Date.now();
     await page.mouse.move(500, 420);
     await page.mouse.click(500, 420);
     check('they are dropped on the canvas', await page.evaluate(() => RED.nodes.dirty() && !!document.getElementById('e2e-inject')), 'not drawn');
+    if (!user) {
+      await page.evaluate(() => RED.view.select({ nodes: [] }));
+      await shot(page, 'editor-imported', { x: 0, y: 0, width: 1400, height: 560 });
+      await page.evaluate(() => document.querySelectorAll('.red-ui-notification').forEach(n => n.remove()));
+    }
     await page.click('#red-ui-header-button-deploy');
     const deployed = await page.waitForFunction(() => !RED.nodes.dirty(), null, { timeout: 15000 }).then(() => true, () => false);
     check('the Deploy button deploys (the workspace is clean again)', deployed, 'still dirty');
+    if (!user) {
+      await page.waitForTimeout(2500); // the "Successfully deployed" notification
+      await shot(page, 'editor-deployed', { x: 0, y: 0, width: 1400, height: 560 });
+    }
     const token = await page.evaluate(() => (JSON.parse(localStorage.getItem('auth-tokens') || '{}')).access_token);
     const headers = { 'Node-RED-API-Version': 'v2' };
     if (token) headers.Authorization = 'Bearer ' + token;
@@ -81,6 +102,10 @@ const PAYLOAD = 'hello from the browser ' + Date.now();
     });
     const seen = await page.waitForFunction((payload) => [...document.querySelectorAll('.red-ui-debug-msg')]
       .some(el => el.textContent.includes(payload)), PAYLOAD, { timeout: 15000 }).then(() => true, () => false);
+    if (!user) {
+      await page.waitForTimeout(500);
+      await shot(page, 'editor-debug', { x: 0, y: 0, width: 1400, height: 560 }, true);
+    }
     check('the inject button (its onclick, as the editor runs it when pressed) shows the payload in the debug sidebar', seen,
       await page.evaluate(() => [...document.querySelectorAll('.red-ui-debug-msg')].map(e => e.textContent).join(' | ').slice(0, 300)));
     check('no script error in the page', errors.length === 0, errors.join(' | ').slice(0, 300));

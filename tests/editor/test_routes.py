@@ -40,8 +40,11 @@ def start(settings, flows=FLOWS):
     p = subprocess.Popen([CARMINE, "-s", os.path.join(d, "settings.json"), flows], stdout=log, stderr=subprocess.STDOUT)
     for _ in range(200):
         try:
-            fetch(PORT, "/readyz" if not s.get("httpAdminRoot") else s["httpAdminRoot"].rstrip("/") + "/readyz", "*/*")
-            break
+            # 503 until the flows have started (then / answers too)
+            if fetch(PORT, "/readyz" if not s.get("httpAdminRoot") else s["httpAdminRoot"].rstrip("/") + "/readyz",
+                     "*/*")[0] != 503:
+                break
+            time.sleep(0.05)
         except OSError:
             time.sleep(0.05)
     if p.poll() is not None:
