@@ -115,42 +115,163 @@ static char *normalize_ws(const char *s)
     return t;
 }
 
-static json_t *element(const xmlNode *node, const crm_xml_opts *o, char **name_out)
+/* An attribute's text, its entity and character references resolved. */
+static json_t *attr_value(const xmlAttr *at)
+{
+    strbuf val = SB_INIT;
+    sb_puts(&val, "");
+    for (const xmlNode *c = at->children; c; c = c->next)
+        if (c->content) sb_puts(&val, (const char *)c->content);
+    json_t *v = json_string(val.data);
+    sb_free(&val);
+    return v;
+}
+
+/* Under "$" (the first of a repeated name kept, as sax does), or merged
+ * into the element with mergeAttrs. v is taken. */
+static void put_attr(json_t *obj, const crm_xml_opts *o, const char *k, json_t *v)
+{
+    if (o->merge_attrs) {
+        assign_or_push(obj, k, v, o->explicit_array);
+        return;
+    }
+    json_t *a = json_object_get(obj, o->attrkey);
+    if (!a) json_object_set_new(obj, o->attrkey, a = json_object());
+    if (!json_object_get(a, k)) json_object_set_new(a, k, v);
+    else json_decref(v);
+}
+
+/* ---- attribute order ------------------------------------------------------ */
+
+/* xml2js (sax) lists an element's attributes in document order, namespace
+ * declarations among them; libxml2 keeps the declarations (nsDef) apart
+ * from the attributes, so their order is found again in the text: a
+ * scanner walks the start tags in document order as element() walks the
+ * tree, and gives each element its attribute names as written. Should the
+ * text and the tree ever disagree (an element out of an entity), it stops
+ * and libxml2's order stays. */
+typedef struct {
+    const char *p, *end;
+    bool dead;
+    char *names[64]; /* the current start tag's attribute names */
+    size_t n;
+} tag_scanner;
+
+static const char *skip_past(const char *p, const char *end, const char *stop)
+{
+    size_t k = strlen(stop);
+    for (; p + k <= end; p++)
+        if (!memcmp(p, stop, k)) return p + k;
+    return end;
+}
+
+/* Past a comment, CDATA section, processing instruction, doctype or end
+ * tag starting at p ('<'); p itself when a start tag starts there. */
+static const char *skip_markup(const char *p, const char *end)
+{
+    if (end - p >= 4 && !memcmp(p, "<!--", 4)) return skip_past(p + 4, end, "-->");
+    if (end - p >= 9 && !memcmp(p, "<![CDATA[", 9)) return skip_past(p + 9, end, "]]>");
+    if (end - p >= 2 && p[1] == '?') return skip_past(p + 2, end, "?>");
+    if (end - p >= 2 && p[1] == '/') return skip_past(p + 2, end, ">");
+    if (end - p >= 2 && p[1] == '!') { /* a doctype, its internal subset in [ ] */
+        int depth = 0;
+        for (p += 2; p < end && !(*p == '>' && depth == 0); p++)
+            depth += *p == '[' ? 1 : *p == ']' ? -1 : 0;
+        return p < end ? p + 1 : end;
+    }
+    return p;
+}
+
+static bool name_char(char c)
+{
+    return c && !isspace((unsigned char)c) && c != '=' && c != '>' && c != '/' && c != '<';
+}
+
+static void scanner_clear(tag_scanner *sc)
+{
+    for (size_t i = 0; i < sc->n; i++) free(sc->names[i]);
+    sc->n = 0;
+}
+
+/* Moves to the next start tag and reads its attribute names; false when
+ * there is none or the scanner gave up. */
+static bool scanner_next(tag_scanner *sc, const char *qname)
+{
+    scanner_clear(sc);
+    if (sc->dead) return false;
+    const char *p = sc->p, *end = sc->end;
+    while (p < end) {
+        p = memchr(p, '<', (size_t)(end - p));
+        if (!p) break;
+        const char *q = skip_markup(p, end);
+        if (q != p) {
+            p = q;
+            continue;
+        }
+        const char *nm = ++p;
+        while (p < end && name_char(*p)) p++;
+        if ((size_t)(p - nm) != strlen(qname) || memcmp(nm, qname, (size_t)(p - nm)) != 0) break;
+        for (;;) {
+            while (p < end && isspace((unsigned char)*p)) p++;
+            if (p >= end || *p == '>' || *p == '/') break;
+            const char *an = p;
+            while (p < end && name_char(*p)) p++;
+            if (p == an) break;
+            if (sc->n < sizeof sc->names / sizeof *sc->names) sc->names[sc->n++] = strndup(an, (size_t)(p - an));
+            while (p < end && isspace((unsigned char)*p)) p++;
+            if (p >= end || *p != '=') break;
+            p++;
+            while (p < end && isspace((unsigned char)*p)) p++;
+            if (p >= end || (*p != '"' && *p != '\'')) break;
+            const char *q = memchr(p + 1, *p, (size_t)(end - p - 1));
+            p = q ? q + 1 : end;
+        }
+        sc->p = p;
+        return true;
+    }
+    sc->dead = true;
+    scanner_clear(sc);
+    return false;
+}
+
+static json_t *element(const xmlNode *node, const crm_xml_opts *o, tag_scanner *sc, char **name_out)
 {
     json_t *obj = json_object();
     strbuf text = SB_INIT;
     sb_puts(&text, "");
     bool cdata = false;
     json_object_set_new(obj, o->charkey, json_string(""));
-    if (!o->ignore_attrs) {
+    char *qn = qname(node->ns ? node->ns->prefix : NULL, node->name, false);
+    bool ordered = sc && scanner_next(sc, qn) && node->nsDef && node->properties;
+    free(qn);
+    if (ordered) {
+        /* as written: each name is a declaration or an attribute */
+        for (size_t i = 0; i < sc->n; i++) {
+            const char *k = sc->names[i];
+            json_t *v = NULL;
+            if (!strcmp(k, "xmlns") || !strncmp(k, "xmlns:", 6)) {
+                const char *prefix = k[5] ? k + 6 : NULL;
+                for (const xmlNs *ns = node->nsDef; ns && !v; ns = ns->next)
+                    if (prefix ? ns->prefix && !strcmp((const char *)ns->prefix, prefix) : !ns->prefix)
+                        v = json_string(ns->href ? (const char *)ns->href : "");
+            } else {
+                for (const xmlAttr *at = node->properties; at && !v; at = at->next) {
+                    char *an = qname(at->ns ? at->ns->prefix : NULL, at->name, false);
+                    if (!strcmp(an, k)) v = attr_value(at);
+                    free(an);
+                }
+            }
+            if (v) put_attr(obj, o, k, v);
+        }
+    } else if (!o->ignore_attrs) {
         for (const xmlNs *ns = node->nsDef; ns; ns = ns->next) {
             char *k = ns->prefix ? qname((const xmlChar *)"xmlns", ns->prefix, false) : strdup("xmlns");
-            json_t *v = json_string(ns->href ? (const char *)ns->href : "");
-            if (o->merge_attrs) {
-                assign_or_push(obj, k, v, o->explicit_array);
-            } else {
-                json_t *a = json_object_get(obj, o->attrkey);
-                if (!a) json_object_set_new(obj, o->attrkey, a = json_object());
-                json_object_set_new(a, k, v);
-            }
+            put_attr(obj, o, k, json_string(ns->href ? (const char *)ns->href : ""));
             free(k);
         }
         for (const xmlAttr *at = node->properties; at; at = at->next) {
             char *k = qname(at->ns ? at->ns->prefix : NULL, at->name, false);
-            strbuf val = SB_INIT;
-            sb_puts(&val, "");
-            for (const xmlNode *c = at->children; c; c = c->next)
-                if (c->content) sb_puts(&val, (const char *)c->content);
-            json_t *v = json_string(val.data);
-            sb_free(&val);
-            if (o->merge_attrs) {
-                assign_or_push(obj, k, v, o->explicit_array);
-            } else {
-                json_t *a = json_object_get(obj, o->attrkey);
-                if (!a) json_object_set_new(obj, o->attrkey, a = json_object());
-                if (!json_object_get(a, k)) json_object_set_new(a, k, v);
-                else json_decref(v);
-            }
+            put_attr(obj, o, k, attr_value(at));
             free(k);
         }
     }
@@ -162,7 +283,7 @@ static json_t *element(const xmlNode *node, const crm_xml_opts *o, char **name_o
             cdata = true;
         } else if (c->type == XML_ELEMENT_NODE) {
             char *cn = NULL;
-            json_t *cv = element(c, o, &cn);
+            json_t *cv = element(c, o, sc, &cn);
             assign_or_push(obj, cn, cv, o->explicit_array);
             free(cn);
         }
@@ -297,6 +418,32 @@ static char *translate_error(const first_error *f, const char *text, size_t len)
     return sax_error(reason, text, len, at);
 }
 
+/* sax (strict, as xml2js runs it) knows only XML's five entities and
+ * character references: one declared in the document's doctype is the
+ * error it gives for an unknown one. The offset of the ';' that ends the
+ * first such reference, or len when there is none. */
+static size_t declared_entity_ref(const char *text, size_t len)
+{
+    static const char *const known[] = {"lt", "gt", "amp", "apos", "quot"};
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        if (*p == '<') {
+            const char *q = skip_markup(p, end);
+            p = q > p ? q : p + 1;
+            continue;
+        }
+        if (*p++ != '&') continue;
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        if (!semi) break;
+        size_t n = (size_t)(semi - p);
+        bool ok = *p == '#';
+        for (size_t i = 0; i < 5 && !ok; i++) ok = strlen(known[i]) == n && !memcmp(p, known[i], n);
+        if (!ok) return (size_t)(semi - text);
+        p = semi + 1;
+    }
+    return len;
+}
+
 json_t *crm_xml_parse(const char *text, size_t len, const crm_xml_opts *o, char **err)
 {
     *err = NULL;
@@ -320,8 +467,20 @@ json_t *crm_xml_parse(const char *text, size_t len, const crm_xml_opts *o, char 
         if (doc) x->freeDoc(doc);
         return NULL;
     }
+    if (doc->intSubset) {
+        size_t at = declared_entity_ref(text, len);
+        if (at < len) {
+            *err = sax_error("Invalid character entity", text, len, at);
+            x->freeDoc(doc);
+            return NULL;
+        }
+    }
     char *name = NULL;
-    json_t *v = element(root, o, &name);
+    /* the order of attributes matters only where namespaces are declared */
+    tag_scanner sc = {.p = text, .end = text + len};
+    bool scan = !o->ignore_attrs && memmem(text, len, "xmlns", 5) != NULL;
+    json_t *v = element(root, o, scan ? &sc : NULL, &name);
+    scanner_clear(&sc);
     x->freeDoc(doc);
     if (o->explicit_root) {
         json_t *r = json_object();
