@@ -62,7 +62,7 @@ run_one() { # target seconds: returns 0 when no crash
   local flags=(-max_total_time="$secs" -timeout=${FUZZ_TIMEOUT:-10} -rss_limit_mb=${FUZZ_RSS_MB:-2560}
     -max_len=${FUZZ_MAX_LEN:-8192} -artifact_prefix="$crashes/" -print_final_stats=1)
   [ -f "tests/fuzz/$t.dict" ] && flags+=(-dict="$ROOT/tests/fuzz/$t.dict")
-  local jobs=${FUZZ_JOBS:-1} rc
+  local jobs=${FUZZ_JOBS:-1} rc execs=
   local start=$SECONDS
   if [ -n "${FUZZ_FORK:-}" ]; then
     # fork mode: N child processes, and a crash does not end the run (each is saved)
@@ -80,13 +80,14 @@ run_one() { # target seconds: returns 0 when no crash
     (cd "$B/logs" && exec "$bin" "${flags[@]}" -jobs="$jobs" -workers="$jobs" ${FUZZ_FLAGS:-} \
       "$corpus" "${seeds[@]}") >"$log" 2>&1
     rc=$?
-    cat "$B/logs"/fuzz-*.log >>"$log" 2>/dev/null; rm -f "$B/logs"/fuzz-*.log
+    # each job's own log holds its final stats (the parent's output repeats them: count them once)
+    execs=$(cat "$B/logs"/fuzz-*.log 2>/dev/null | grep -h 'stat::number_of_executed_units' | awk '{s += $2} END {print s + 0}')
+    rm -f "$B/logs"/fuzz-*.log
   else
     "$bin" "${flags[@]}" ${FUZZ_FLAGS:-} "$corpus" "${seeds[@]}" >"$log" 2>&1
     rc=$?
   fi
-  local execs
-  execs=$(grep -h 'stat::number_of_executed_units' "$log" | awk '{s += $2} END {print s + 0}')
+  [ -n "${execs:-}" ] || execs=$(grep -h 'stat::number_of_executed_units' "$log" | awk '{s += $2} END {print s + 0}')
   echo "$t: $execs executions in $((SECONDS - start)) s (exit $rc), corpus $(ls "$corpus" | wc -l) files"
   if [ $rc -ne 0 ]; then
     grep -E 'ERROR: |SUMMARY: |Test unit written|^ *#[0-9]+ 0x' "$log" | head -n 30
