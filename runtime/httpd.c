@@ -1606,6 +1606,67 @@ static _Atomic(crm_httpd_upgrade_fn) upgrade_handler;
 
 void crm_httpd_set_upgrade_handler(crm_httpd_upgrade_fn fn) { upgrade_handler = fn; }
 
+/* Proxied paths (the companion's routes, runtime/companion/proxy.c): one
+ * process-wide pair, asked about requests no admin or node route answered. */
+static _Atomic(crm_httpd_proxy_match_fn) proxy_match;
+static _Atomic(crm_httpd_proxy_fn) proxy_fn;
+
+void crm_httpd_set_proxy(crm_httpd_proxy_match_fn match, crm_httpd_proxy_fn fn)
+{
+    proxy_fn = fn;
+    proxy_match = match;
+}
+
+/* A request for the proxy: suspended, its copy handed to fn. */
+static enum MHD_Result hand_to_proxy(req_state *r, crm_httpd_proxy_fn fn, const char *method)
+{
+    _Static_assert(sizeof(((crm_httpd_proxy_req *)0)->ip) >= IP_TEXT_MAX, "room for req.ip");
+    crm_httpd *h = r->h;
+    header_packer count = {NULL, 0, 0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, pack_header, &count);
+    size_t ml = strlen(method) + 1, ul = strlen(r->uri) + 1, bl = r->body.len;
+    crm_httpd_proxy_req *q = malloc(sizeof *q + ml + ul + count.bytes + bl + 1);
+    if (!q) return reply_now(r, 500, status_response(500));
+    memset(q, 0, sizeof *q);
+    char *at = q->data;
+    q->h = h;
+    q->method = memcpy(at, method, ml);
+    q->uri = memcpy(at + ml, r->uri, ul);
+    q->headers = at + ml + ul;
+    q->nheaders = count.count;
+    header_packer fill = {at + ml + ul, 0, 0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, pack_header, &fill);
+    q->body = fill.at;
+    if (bl) memcpy(fill.at, r->body.data, bl);
+    fill.at[bl] = 0;
+    q->len = bl;
+    client_ip(r->conn, q->ip);
+    q->tls = h->tls_key != NULL;
+    q->upgrade = r->get_or_head && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade") != NULL;
+    MHD_suspend_connection(r->conn);
+    q->id = slot_take_new(h, r);
+    if (q->id < 0) {
+        free(q);
+        r->resp = status_response(503);
+        r->resp_status = 503;
+        resume_with_answer(r);
+        return MHD_YES;
+    }
+    fn(q);
+    return MHD_YES;
+}
+
+int crm_httpd_proxy_answer(crm_httpd *h, long long id, unsigned status, struct MHD_Response *resp)
+{
+    req_state *r = h && resp ? slot_claim(h, id) : NULL;
+    if (!r) {
+        if (resp) MHD_destroy_response(resp);
+        return -1;
+    }
+    deliver(r, status, resp);
+    return 0;
+}
+
 static enum MHD_Result dispatch(req_state *r, const char *method)
 {
     crm_httpd *h = r->h;
@@ -1688,6 +1749,12 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
             goto out;
         }
         sb_free(&allow);
+    }
+    crm_httpd_proxy_match_fn pm = proxy_match;
+    crm_httpd_proxy_fn pf = proxy_fn;
+    if (pm && pf && pm(path)) {
+        ret = hand_to_proxy(r, pf, method);
+        goto out;
     }
     {
         strbuf msg = SB_INIT;

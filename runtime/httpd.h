@@ -104,4 +104,32 @@ struct MHD_Response;
 typedef struct MHD_Response *(*crm_httpd_upgrade_fn)(struct MHD_Connection *c, const char *path, unsigned *status);
 void crm_httpd_set_upgrade_handler(crm_httpd_upgrade_fn fn);
 
+/* Proxied paths (the routes hosted nodes add, runtime/companion/proxy.c):
+ * a request that no admin or node route answers, whose path (without the
+ * query) match accepts, is suspended and a copy of it handed to fn on the
+ * server thread; fn owns it (free()) and must not block. The answer comes
+ * from any thread through crm_httpd_proxy_answer; unanswered, the request
+ * gets 504 after httpRequestTimeout as node requests do. One pair per
+ * process (NULLs: none). */
+typedef struct {
+    crm_httpd *h;
+    long long id;              /* for crm_httpd_proxy_answer */
+    const char *method, *uri;  /* the uri raw, with its query */
+    const char *headers;       /* nheaders lower-case name\0value\0 pairs, in the client's order */
+    size_t nheaders;
+    const char *body;          /* len bytes (NUL after them) */
+    size_t len;
+    char ip[56];               /* the client's address, as req.ip */
+    bool upgrade;              /* a GET with an Upgrade header */
+    bool tls;                  /* the server speaks https */
+    char data[];
+} crm_httpd_proxy_req;
+typedef bool (*crm_httpd_proxy_match_fn)(const char *path);
+typedef void (*crm_httpd_proxy_fn)(crm_httpd_proxy_req *req);
+void crm_httpd_set_proxy(crm_httpd_proxy_match_fn match, crm_httpd_proxy_fn fn);
+/* Answers request id with resp (consumed either way; an upgrade response
+ * from MHD_create_response_for_upgrade too). 0, or -1 when the request is
+ * gone (answered 504, its client closed, the server stopping). */
+int crm_httpd_proxy_answer(crm_httpd *h, long long id, unsigned status, struct MHD_Response *resp);
+
 #endif

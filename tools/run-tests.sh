@@ -5,7 +5,7 @@
 # on any failure. BUILD_DIR (default build) and MESON_ARGS pick the build,
 # e.g. MESON_ARGS="-Db_sanitize=address,undefined" BUILD_DIR=build-asan.
 # PARTS (default all) picks parts by name: unit flows conformance jsonata abi
-# plugins article ha metrics editor, and those that other scripts add (e.g. PARTS="unit flows").
+# plugins article ha metrics editor dashboard, and those that other scripts add (e.g. PARTS="unit flows").
 set -u
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -74,6 +74,7 @@ run_part plugins tools/test-plugins.sh
 [ -x tests/mqtt/run.sh ] && run_part mqtt tests/mqtt/run.sh
 [ -x tests/deploy/run.sh ] && run_part deploy tests/deploy/run.sh
 [ -x tests/companion/run.sh ] && run_part companion tests/companion/run.sh
+[ -x tests/dashboard/run.sh ] && run_part dashboard tests/dashboard/run.sh
 [ -x tests/metrics/run.sh ] && run_part metrics tests/metrics/run.sh
 [ -x tests/editor/run.sh ] && run_part editor tests/editor/run.sh
 # the fuzz targets of tests/fuzz, FUZZ_SECONDS each (default 30; 0 skips) in their own

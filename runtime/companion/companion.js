@@ -24,6 +24,7 @@ const util = require('util');
 const modules = process.env.CARMINE_COMPANION_MODULES;
 const userDir = path.resolve(process.env.CARMINE_COMPANION_USERDIR || '.');
 const PSEUDO = '\u0001carmine:';
+const web = require('./companion_http.js');
 
 // Everything this process prints goes to stderr (Carmine's log), tagged.
 function logLine(...args) {
@@ -75,8 +76,11 @@ function start(m) {
         getLibraryEntry: () => Promise.resolve([]),
         saveLibraryEntry: () => Promise.resolve(),
     };
-    RED.init({
+    const server = web.server();
+    const nodeRoot = web.nodeRoot();
+    RED.init(server, {
         userDir,
+        ...(nodeRoot !== undefined ? { httpNodeRoot: nodeRoot } : {}),
         SKIP_BUILD_CHECK: true,
         httpAdminRoot: false,
         storageModule: storage,
@@ -84,6 +88,7 @@ function start(m) {
         logging: { console: { level: process.env.CARMINE_COMPANION_LOG || 'warn', metrics: false, audit: false } },
         externalModules: { autoInstall: false, palette: { allowInstall: false }, modules: { allowInstall: false } },
     });
+    web.attach(RED, modules, send);
     RED.hooks.add('preRoute.carmine', (ev) => {
         const to = ev.destination.id;
         if (typeof to !== 'string' || !to.startsWith(PSEUDO)) return;
@@ -108,6 +113,7 @@ function start(m) {
     });
     RED.events.once('flows:started', () => {
         started = true;
+        web.started();
         send({ t: 'ready' });
         for (const p of pending.splice(0)) deliver(p);
     });

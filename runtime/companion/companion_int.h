@@ -25,4 +25,14 @@ void crm_companion_queue(crm_node *from, char *line, size_t len);
 void crm_companion_start(crm_node *n);
 void crm_companion_stop(crm_node *n);
 
+/* proxy.c: the routes hosted nodes add, through Carmine's port. The
+ * listening socket for the companion's HTTP server (started with the proxy
+ * thread on first use), or -1. */
+struct crm_runtime;
+int crm_companion_proxy_listen_fd(struct crm_runtime *rt);
+/* The path prefixes the companion serves ({"t":"http"}; NULL: none). */
+void crm_companion_proxy_prefixes(const json_t *list);
+/* Stops the thread, closes and removes the socket. */
+void crm_companion_proxy_stop(void);
+
 #endif

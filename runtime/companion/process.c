@@ -29,6 +29,7 @@
 #include "companion.h"
 #include "companion_int.h"
 #include "engine.h"
+#include "httpd.h"
 
 extern char **environ;
 
@@ -275,7 +276,9 @@ static void handle_line(crm_node *owner, const char *line, size_t len)
     }
     const char *t = json_string_value(json_object_get(m, "t"));
     const char *id = json_string_value(json_object_get(m, "id"));
-    if (t && !strcmp(t, "ready")) {
+    if (t && !strcmp(t, "http")) {
+        crm_companion_proxy_prefixes(json_object_get(m, "prefixes"));
+    } else if (t && !strcmp(t, "ready")) {
         crm_log(owner->rt, CRM_LOG_INFO, NULL, "[companion] ready (pid %d)", (int)C.pid);
     } else if (t && id) {
         int kind = !strcmp(t, "out") ? 0 : !strcmp(t, "error") ? 1 : !strcmp(t, "status") ? 2 : -1;
@@ -393,6 +396,24 @@ static void on_exit_fd(crm_node *owner, int fd, unsigned revents, void *arg)
     if (C.backoff_ms < 8000) C.backoff_ms *= 2;
 }
 
+/* The companion's HTTP server (proxy.c): its listening socket as fd 4 and
+ * Carmine's roots, so its apps mount where Carmine's are:
+ * CARMINE_COMPANION_HTTP={"fd":4,"nodeRoot":"/","adminRoot":"/"} (a root
+ * false when disabled). NULL without an HTTP server or socket. */
+static char *http_env(crm_runtime *rt, int lfd)
+{
+    crm_httpd *h = crm_runtime_httpd(rt);
+    if (lfd < 0 || !h) return NULL;
+    const char *nr = crm_httpd_node_root(h), *ar = crm_httpd_admin_root(h);
+    json_t *o = json_pack("{s:i,s:o,s:o}", "fd", 4, "nodeRoot", nr ? json_string(nr) : json_false(), "adminRoot",
+                          ar ? json_string(ar) : json_false());
+    char *text = json_dumps(o, JSON_COMPACT), *e;
+    json_decref(o);
+    if (!text || asprintf(&e, "CARMINE_COMPANION_HTTP=%s", text) < 0) e = NULL;
+    free(text);
+    return e;
+}
+
 static void spawn(crm_node *owner)
 {
     char *node = crm_companion_node_path(), *js = crm_companion_script_path(), *mods = crm_companion_modules_path();
@@ -410,7 +431,7 @@ static void spawn(crm_node *owner)
     /* the environment, plus where things are */
     size_t ne = 0;
     while (environ[ne]) ne++;
-    char **envp = calloc(ne + 4, sizeof *envp);
+    char **envp = calloc(ne + 5, sizeof *envp);
     size_t k = 0;
     for (size_t i = 0; i < ne; i++)
         if (strncmp(environ[i], "CARMINE_COMPANION_", 18)) envp[k++] = environ[i];
@@ -422,11 +443,15 @@ static void spawn(crm_node *owner)
     envp[k++] = e1;
     envp[k++] = e2;
     envp[k++] = e3;
+    int lfd = crm_companion_proxy_listen_fd(owner->rt);
+    char *e4 = http_env(owner->rt, lfd);
+    if (e4) envp[k++] = e4;
     char *argv[] = {node, js, NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
     posix_spawn_file_actions_adddup2(&fa, 2, 1);
+    if (e4) posix_spawn_file_actions_adddup2(&fa, lfd, 4);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawnattr_t at;
     posix_spawnattr_init(&at);
@@ -446,6 +471,7 @@ static void spawn(crm_node *owner)
     close(sv[1]);
     free(e1);
     free(e2);
+    free(e4);
     free(envp);
     free(node);
     free(js);
@@ -513,6 +539,7 @@ void crm_companion_stop(crm_node *n)
     pthread_mutex_unlock(&C.lock);
     crm_timer_cancel(C.restart);
     C.restart = NULL;
+    crm_companion_proxy_stop();
     if (pid <= 0) return;
     kill(pid, SIGTERM);
     /* closing the channel already asked it to go; give it a second */

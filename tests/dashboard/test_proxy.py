@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""test_proxy.py: the routes hosted nodes add, through Carmine's port
+(docs/companion.md, "HTTP"; runtime/companion/proxy.c).
+
+Runs carmine on a flow with a node of the fixture module of this folder
+(node-red-contrib-carmine-http, copied into a temporary userDir: no network),
+whose module adds routes to Node-RED's node app (/fx/...), its admin app
+(/fx-admin/...) and an upgrade handler on its server (/fx/raw), and checks
+what a client of Carmine's port gets: query strings, headers and bodies
+both ways, chunked and 3 MB answers, two Set-Cookie headers, ETag and 304,
+20 slow requests at once, express's own 404, the admin app, a WebSocket
+handshake relayed with its bytes, a refused upgrade, the native routes
+beside them, the companion killed and the proxy answering again, and both
+apps mounted under other roots (httpNodeRoot /api, httpAdminRoot /admin).
+Prints ok/not ok lines and "N passed, N failed".
+  tests/dashboard/test_proxy.py CARMINE
+"""
+import base64
+import hashlib
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+CARMINE = sys.argv[1]
+HERE = os.path.dirname(os.path.abspath(__file__))
+TMP = tempfile.mkdtemp(prefix="carmine-proxy-")
+passed = failed = 0
+
+
+def check(desc, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print("ok - " + desc)
+    else:
+        failed += 1
+        print("not ok - " + desc)
+        if detail:
+            for line in str(detail).splitlines()[-30:]:
+                print("    " + line)
+
+
+def free_port():
+    while True:
+        p = random.randint(20000, 31999)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            pass
+        finally:
+            s.close()
+
+
+def request(port, method, path, body=None, headers=None, timeout=10):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.getheaders(), r.read()
+    except Exception as e:  # noqa: BLE001 - any failure is a result here
+        return 0, [], str(e).encode()
+    finally:
+        c.close()
+
+
+def header(headers, name):
+    return [v for k, v in headers if k.lower() == name.lower()]
+
+
+FLOWS = [
+    {"id": "t1", "type": "tab", "label": "proxy"},
+    {"id": "inj", "type": "inject", "z": "t1", "props": [{"p": "payload"}], "repeat": "", "crontab": "",
+     "once": True, "onceDelay": "0.1", "topic": "", "payload": "x", "payloadType": "str", "wires": [["fx"]]},
+    {"id": "fx", "type": "carmine-http", "z": "t1", "name": "", "wires": [[]]},
+    {"id": "hin", "type": "http in", "z": "t1", "url": "/native", "method": "get", "wires": [["tpl"]]},
+    {"id": "tpl", "type": "template", "z": "t1", "field": "payload", "fieldType": "msg", "format": "text",
+     "syntax": "plain", "template": "native answer", "output": "str", "wires": [["hout"]]},
+    {"id": "hout", "type": "http response", "z": "t1", "statusCode": "", "headers": {}, "wires": []},
+]
+
+
+def userdir():
+    ud = os.path.join(TMP, "userdir")
+    mod = os.path.join(ud, "node_modules", "node-red-contrib-carmine-http")
+    os.makedirs(mod, exist_ok=True)
+    for f in os.listdir(os.path.join(HERE, "node-red-contrib-carmine-http")):
+        shutil.copy(os.path.join(HERE, "node-red-contrib-carmine-http", f), mod)
+    with open(os.path.join(ud, "package.json"), "w") as f:
+        json.dump({"name": "node-red-project", "private": True,
+                   "dependencies": {"node-red-contrib-carmine-http": "1.0.0"}}, f)
+    return ud
+
+
+class Carmine:
+    def __init__(self, name, settings=None):
+        self.port = free_port()
+        self.log = os.path.join(TMP, name + ".log")
+        flows = os.path.join(TMP, name + ".json")
+        with open(flows, "w") as f:
+            json.dump(FLOWS, f)
+        args = [CARMINE, "-p", str(self.port), "-u", userdir()]
+        if settings:
+            sp = os.path.join(TMP, name + "-settings.json")
+            with open(sp, "w") as f:
+                json.dump(settings, f)
+            args += ["-s", sp]
+        self.tmpdir = os.path.join(TMP, name + "-tmp")  # where the companion's socket goes
+        os.makedirs(self.tmpdir)
+        self.p = subprocess.Popen(args + [flows], stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, TMPDIR=self.tmpdir))
+
+    def text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def wait_ready(self, n=1, timeout=30):
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.text().count("[companion] ready") >= n:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def companion_pid(self):
+        m = re.findall(r"\[companion\] started node \(pid (\d+)\)", self.text())
+        return int(m[-1]) if m else None
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+
+def ws_handshake(port, path, extra=b""):
+    """A WebSocket handshake on a raw socket: (status line, headers, socket, leftover)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, port, key)).encode() + extra)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    hdrs = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+    return lines[0], hdrs, s, rest, accept
+
+
+def recv_exactly(s, n, have=b""):
+    buf = have
+    while len(buf) < n:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    return buf
+
+
+def main():
+    c = Carmine("root")
+    try:
+        ready = c.wait_ready()
+        check("the companion starts for the fixture's node", ready, c.text())
+        port = c.port
+        st, hs, body = request(port, "GET", "/fx/echo?x=1&y=%C3%A9", headers={"X-Test": "hello", "Cookie": "k=v"})
+        j = json.loads(body) if st == 200 else {}
+        check("GET under a companion prefix reaches its route: query, headers and X-Forwarded-For passed on",
+              st == 200 and j.get("url") == "/fx/echo?x=1&y=%C3%A9" and j["headers"].get("x-test") == "hello"
+              and j["headers"].get("cookie") == "k=v" and j["headers"].get("x-forwarded-for", "").endswith("127.0.0.1")
+              and j["headers"].get("host") == "127.0.0.1:%d" % port, (st, body))
+        payload = os.urandom(1 << 20)
+        st, hs, body = request(port, "POST", "/fx/echo", body=payload, headers={"Content-Type": "application/octet-stream"})
+        j = json.loads(body) if st == 200 else {}
+        check("a 1 MB POST body arrives whole", st == 200 and j.get("method") == "POST" and j.get("length") == len(payload)
+              and j.get("sha256") == hashlib.sha256(payload).hexdigest(), (st, body[:300]))
+        st, hs, body = request(port, "GET", "/fx/chunked")
+        check("a chunked answer arrives decoded", st == 200 and body == b"chunk0;chunk1;chunk2;chunk3;chunk4;end"
+              and header(hs, "content-type")[0].startswith("text/plain"), (st, hs, body))
+        st, hs, body = request(port, "GET", "/fx/big")
+        want = bytes((i * 7) & 255 for i in range(3 * 1024 * 1024))
+        check("a 3 MB answer arrives byte for byte", st == 200 and body == want, (st, len(body)))
+        st, hs, body = request(port, "GET", "/fx/cookies")
+        check("status, two Set-Cookie headers and a custom header are kept",
+              st == 201 and body == b"made" and sorted(header(hs, "set-cookie")) == ["a=1; Path=/", "b=2; Path=/"]
+              and header(hs, "x-fixture") == ["yes"], (st, hs, body))
+        st, hs, body = request(port, "GET", "/fx/etag")
+        etag = (header(hs, "etag") or [""])[0]
+        st2, hs2, body2 = request(port, "GET", "/fx/etag", headers={"If-None-Match": etag})
+        check("express's ETag, and 304 to a request that has it", st == 200 and etag and st2 == 304 and body2 == b"",
+              (st, etag, st2, body2))
+        results = {}
+
+        def slow(n):
+            results[n] = request(port, "GET", "/fx/slow?n=%d" % n)
+
+        t0 = time.time()
+        ts = [threading.Thread(target=slow, args=(n,)) for n in range(20)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        took = time.time() - t0
+        check("20 requests the companion answers after 1 s each are served at once (%.2f s)" % took,
+              took < 3.5 and all(results[n][0] == 200 and results[n][2] == b"slow %d" % n for n in range(20)),
+              (took, {n: results[n][:1] for n in results}))
+        st, hs, body = request(port, "GET", "/native")
+        check("a native http in route answers beside them", st == 200 and body == b"native answer", (st, body))
+        st, hs, body = request(port, "GET", "/fx/nothing")
+        check("a path under the prefix that no route has: express's 404", st == 404 and b"Cannot GET /fx/nothing" in body,
+              (st, body))
+        st, hs, body = request(port, "GET", "/fxnot")
+        check("a path outside every prefix stays Carmine's 404", st == 404 and b"Cannot GET /fxnot" in body, (st, body))
+        st, hs, body = request(port, "GET", "/fx-admin/info")
+        j = json.loads(body) if st == 200 else {}
+        check("a route on the admin app is reachable", st == 200 and j == {"admin": True, "url": "/fx-admin/info"}, (st, body))
+        line, hdrs, s, rest, accept = ws_handshake(port, "/fx/raw?x=1")
+        ok = line.startswith("HTTP/1.1 101") and hdrs.get("sec-websocket-accept") == accept and hdrs.get("x-fixture") == "raw"
+        data = os.urandom(200000)
+        s.sendall(data)
+        echoed = recv_exactly(s, len(data), rest)
+        s.close()
+        check("a WebSocket upgrade: the companion's 101 (its accept key and headers), then 200 kB echoed through the relay",
+              ok and echoed == data, (line, hdrs, len(echoed)))
+        line, hdrs, s, rest, accept = ws_handshake(port, "/fx/raw-refuse")
+        tail = recv_exactly(s, 6, rest)
+        s.close()
+        check("an upgrade the companion refuses gets its answer (403)", line.startswith("HTTP/1.1 403") and tail == b"nope!\n",
+              (line, tail))
+        # the companion dies: native routes go on, and the proxy answers again once it is back
+        pid = c.companion_pid()
+        os.kill(pid, signal.SIGKILL)
+        st_native = request(port, "GET", "/native")[0]
+        t0 = time.time()
+        st, hs, body = request(port, "GET", "/fx/echo?after=kill", timeout=30)
+        took = time.time() - t0
+        check("after SIGKILL to the companion a proxied request waits for the new one and is answered (%.1f s); native answered %d"
+              % (took, st_native), st == 200 and b"after=kill" in body and st_native == 200 and c.wait_ready(2, 5),
+              (st, body, c.text()[-2000:]))
+    finally:
+        c.stop()
+    left = os.listdir(c.tmpdir)
+    check("stopping Carmine removes the companion's socket and its directory", left == [], left)
+
+    c = Carmine("roots", {"httpNodeRoot": "/api", "httpAdminRoot": "/admin"})
+    try:
+        check("the companion starts with other roots", c.wait_ready(), c.text())
+        st, hs, body = request(c.port, "GET", "/api/fx/echo?q=2")
+        j = json.loads(body) if st == 200 else {}
+        check("httpNodeRoot /api: the node app's route under it", st == 200 and j.get("url") == "/api/fx/echo?q=2", (st, body))
+        st, hs, body = request(c.port, "GET", "/admin/fx-admin/info")
+        j = json.loads(body) if st == 200 else {}
+        check("httpAdminRoot /admin: the admin app's route under it", st == 200 and j.get("url") == "/admin/fx-admin/info",
+              (st, body))
+        st, hs, body = request(c.port, "GET", "/fx/echo")
+        check("and not at the old root", st == 404, (st, body))
+    finally:
+        c.stop()
+    shutil.rmtree(TMP, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+main()
