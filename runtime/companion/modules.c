@@ -73,8 +73,8 @@ static void scan_module(const char *dir, const char *name, json_t *types)
         }
         size_t n = strlen(path);
         if (n > 3 && !strcmp(path + n - 3, ".js")) {
+            path = realloc(path, n + 3); /* room for ".html" before writing it */
             strcpy(path + n - 3, ".html");
-            path = realloc(path, n + 3);
             if ((text = crm_read_file(path, NULL))) {
                 types_in(text, name, types);
                 free(text);

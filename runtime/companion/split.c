@@ -25,6 +25,10 @@ static bool container(const char *t)
     return !strcmp(t, "tab") || !strcmp(t, "subflow") || !strcmp(t, "group");
 }
 
+/* Modules whose nodes share one state in Node.js (a dashboard's page and
+ * socket): hosted whole or not at all. */
+static bool whole_module(const char *m) { return !strcmp(m, "node-red-dashboard"); }
+
 bool crm_companion_hosted(const json_t *node) { return json_is_true(json_object_get(node, HOSTED_KEY)); }
 
 /* The report `carmine check` prints (from the last split). */
@@ -107,9 +111,18 @@ json_t *crm_companion_split(crm_runtime *rt, const json_t *flows, unsigned load_
         if (str(o, "id")) json_object_set(byid, str(o, "id"), o);
         if (!strcmp(str(o, "type") ? str(o, "type") : "", "subflow")) json_object_set_new(subflows, str(o, "id"), json_true());
     }
+    /* a dashboard is one: when its module must host a widget Carmine has
+     * no C code for, it hosts all of its nodes (ui_chart, ui_group, ui_tab,
+     * ui_base too), so the user gets one real dashboard */
+    json_t *whole = json_object();
+    json_array_foreach(flows, i, o) {
+        const char *t = str(o, "type"), *m = t ? str(types, t) : NULL;
+        if (m && !crm_lookup_type(t) && whole_module(m)) json_object_set_new(whole, m, json_true());
+    }
     json_array_foreach(flows, i, o) {
         const char *t = str(o, "type"), *id = str(o, "id");
-        if (!t || !id || container(t) || !strncmp(t, "subflow:", 8) || crm_lookup_type(t)) continue;
+        if (!t || !id || container(t) || !strncmp(t, "subflow:", 8)) continue;
+        if (crm_lookup_type(t) && !(str(types, t) && json_object_get(whole, str(types, t)))) continue;
         const char *module = str(types, t);
         if (!module) {
             sb_printf(&report, "node %s (%s): no built-in, plugin or installed npm module provides this type: "
@@ -124,6 +137,7 @@ json_t *crm_companion_split(crm_runtime *rt, const json_t *flows, unsigned load_
             (*nproblems)++;
         }
     }
+    json_decref(whole);
     json_t *result = NULL;
     if (!json_object_size(hosted)) goto out;
     const char *via, *h = http_reaches(flows, byid, hosted, &via);
