@@ -34,6 +34,18 @@ if [ "${SKIP_NPM:-0}" != 1 ]; then
     (cd "$ctest" && npm install --no-audit --no-fund --install-links node-red-contrib-moment@4.0.0 \
       "$repo/tests/companion/node-red-contrib-carmine-fixture")
   fi
+  # the dashboards of tests/dashboard (docs/companion.md, "Dashboards"), pinned,
+  # with node-red-contrib-moment, into the userDir .deps/dashboard-test, as
+  # `carmine install` puts them there
+  dtest="$repo/.deps/dashboard-test"
+  if [ "$(node -p "require('$dtest/node_modules/node-red-dashboard/package.json').version" 2>/dev/null)" != 3.6.6 ] ||
+     [ "$(node -p "require('$dtest/node_modules/@flowfuse/node-red-dashboard/package.json').version" 2>/dev/null)" != 1.31.0 ] ||
+     [ ! -f "$dtest/node_modules/node-red-contrib-moment/package.json" ]; then
+    mkdir -p "$dtest"
+    [ -f "$dtest/package.json" ] || echo '{"name":"node-red-project","private":true}' > "$dtest/package.json"
+    (cd "$dtest" && npm install --no-audit --no-fund --save --save-prefix=~ --omit=dev \
+      node-red-dashboard@3.6.6 @flowfuse/node-red-dashboard@1.31.0 node-red-contrib-moment@4.0.0)
+  fi
 fi
 
 # The Node-RED editor Carmine serves (docs/editor.md): the unmodified npm

@@ -17,8 +17,36 @@ if [ ! -f "$PWD/.deps/companion/node_modules/node-red/package.json" ]; then
   exit 1
 fi
 out=$(python3 tests/dashboard/test_proxy.py "$CARMINE" 2>&1)
-echo "$out"
+echo "$out" | grep -vE '^[0-9]+ passed, [0-9]+ failed'  # one summary line: the last
 passed=$(grep -c '^ok - ' <<<"$out"); failed=$(grep -c '^not ok - ' <<<"$out")
 grep -qE '^[0-9]+ passed, [0-9]+ failed' <<<"$out" || failed=$((failed + 1))
+
+# real dashboards from npm in headless Chromium (SCREENSHOT=1 also saves
+# docs/img/dashboard.png, the README's picture)
+USERDIR=$PWD/.deps/dashboard-test
+OUT=$PWD/$BUILD_DIR/dashboard-test
+mkdir -p "$OUT"
+browser() { # kind flows port
+  local kind=$1 flows=$2 port=$3 shot=""
+  "$CARMINE" -p "$port" -u "$USERDIR" "$flows" >"$OUT/$kind.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 600); do grep -q '\[companion\] ready' "$OUT/$kind.log" && break; sleep 0.05; done
+  [ "${SCREENSHOT:-0}" = 1 ] && [ "$kind" = dashboard ] && shot=docs/img/dashboard.png
+  local r; r=$(echo "# $kind ($flows)"; node tests/dashboard/test_dashboard.js "$kind" "http://127.0.0.1:$port/" $shot 2>&1)
+  echo "$r"
+  passed=$((passed + $(grep -c '^ok - ' <<<"$r"))); failed=$((failed + $(grep -c '^not ok - ' <<<"$r")))
+  grep -q '^ok - \|^not ok - ' <<<"$r" || { echo "not ok - $kind: the browser test printed nothing"; failed=$((failed + 1)); }
+  kill "$pid"; wait "$pid" 2>/dev/null
+  grep -q 'ERROR\|\[error\]' "$OUT/$kind.log" && { echo "not ok - $kind: errors in Carmine's log"; grep -i 'error' "$OUT/$kind.log" | head -5 | sed 's/^/    /'; failed=$((failed + 1)); }
+}
+if [ ! -f "$USERDIR/node_modules/node-red-dashboard/package.json" ] ||
+   [ ! -f "$USERDIR/node_modules/@flowfuse/node-red-dashboard/package.json" ] ||
+   [ ! -f .deps/npm/node_modules/playwright-core/package.json ]; then
+  echo "not ok - the dashboards (.deps/dashboard-test) or playwright-core (.deps/npm) are missing: run tools/setup.sh"
+  failed=$((failed + 1))
+else
+  browser dashboard tests/dashboard/dashboard.json 24381
+  browser flowfuse tests/dashboard/flowfuse.json 24382
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
