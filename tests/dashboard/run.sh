@@ -45,6 +45,21 @@ if [ ! -f "$USERDIR/node_modules/node-red-dashboard/package.json" ] ||
   echo "not ok - the dashboards (.deps/dashboard-test) or playwright-core (.deps/npm) are missing: run tools/setup.sh"
   failed=$((failed + 1))
 else
+  # only ui_chart (Carmine has C code for it): the native /ui, no companion,
+  # with node-red-dashboard installed all the same
+  "$CARMINE" -p 24380 -u "$USERDIR" tests/article/ui-flow.json >"$OUT/native.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:24380/readyz && break; sleep 0.05; done
+  charts=$(curl -s http://127.0.0.1:24380/ui/api/charts)
+  kill "$pid"; wait "$pid" 2>/dev/null
+  if grep -q '"id"' <<<"$charts" && ! grep -q companion "$OUT/native.log" &&
+     ! "$CARMINE" check -u "$USERDIR" tests/article/ui-flow.json | grep -q hosted; then
+    echo "ok - a flow with only ui_chart keeps the native /ui (no companion) though node-red-dashboard is installed"
+    passed=$((passed + 1))
+  else
+    echo "not ok - a flow with only ui_chart keeps the native /ui  ($charts; $(head -c 300 "$OUT/native.log"))"
+    failed=$((failed + 1))
+  fi
   browser dashboard tests/dashboard/dashboard.json 24381
   browser flowfuse tests/dashboard/flowfuse.json 24382
 fi
