@@ -12,6 +12,9 @@ static void bridge_start(crm_node *n) { crm_companion_start(n); }
 
 static void bridge_input(crm_node *n, json_t *msg)
 {
+    json_t *res = json_object_get(msg, "res");
+    if (crm_is_handle(res)) /* a token for the live handle (companion_int.h) */
+        json_object_set_new(msg, "res", json_pack("{s:I}", CRM_COMPANION_RES_TOKEN, (json_int_t)crm_handle_id(res)));
     char *text = crm_stringify(msg, 0);
     json_decref(msg);
     if (!text) return;

@@ -36,9 +36,9 @@ bool crm_companion_hosted(const json_t *node);
  * they are), else a NEW flows array for Carmine: hosted nodes marked (see
  * crm_companion_hosted) with their wires to other hosted nodes removed, and
  * config nodes only hosted nodes use left out. The companion's part is kept
- * for the bridges to start it. Refusals (a hosted node inside a subflow, one
- * that an http in's msg.res would reach, no Node.js runtime installed) are
- * appended to problems, one line each, and counted in *nproblems. */
+ * for the bridges to start it. Refusals (a hosted node inside a subflow, no
+ * Node.js runtime installed) are appended to problems, one line each, and
+ * counted in *nproblems. */
 json_t *crm_companion_split(crm_runtime *rt, const json_t *flows, unsigned load_flags, strbuf *problems,
                             int *nproblems);
 

@@ -6,6 +6,10 @@
 
 /* The prefix of the pseudo node ids companion.js routes back to Carmine. */
 #define CRM_COMPANION_PSEUDO "\x01" "carmine:"
+/* An http in message's msg.res crosses as {RES_TOKEN: id} and becomes the
+ * live handle again when it comes back, so a native http response node
+ * answers a request whose message went through hosted nodes. */
+#define CRM_COMPANION_RES_TOKEN CRM_COMPANION_PSEUDO "res"
 
 /* The companion's part of the flows (borrowed, copied) for the next start. */
 void crm_companion_set_part(const json_t *flows, const json_t *creds, const char *userdir);

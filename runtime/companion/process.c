@@ -137,6 +137,12 @@ char *crm_companion_node_path(void)
 static json_t *revive(json_t *v)
 {
     if (json_is_object(v)) {
+        json_t *tok = json_object_size(v) == 1 ? json_object_get(v, CRM_COMPANION_RES_TOKEN) : NULL;
+        if (json_is_number(tok)) { /* msg.res, live again */
+            json_t *h = crm_handle_new((long long)crm_num_value(tok));
+            json_decref(v);
+            return h;
+        }
         json_t *data = json_object_get(v, "data");
         const char *type = json_string_value(json_object_get(v, "type"));
         if (json_object_size(v) == 2 && type && !strcmp(type, "Buffer") && json_is_array(data)) {

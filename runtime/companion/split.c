@@ -56,41 +56,6 @@ static void collect_refs(const json_t *v, const json_t *byid, json_t *configs)
     }
 }
 
-/* Does an http in reach a hosted node through wires? Its msg.res cannot
- * cross (yet): refuse. */
-static const char *http_reaches(const json_t *flows, const json_t *byid, const json_t *hosted, const char **via)
-{
-    size_t i;
-    json_t *o;
-    json_array_foreach(flows, i, o) {
-        if (strcmp(str(o, "type"), "http in")) continue;
-        json_t *seen = json_object(), *todo = json_array();
-        json_array_append_new(todo, json_string(str(o, "id")));
-        const char *found = NULL;
-        for (size_t k = 0; k < json_array_size(todo) && !found; k++) {
-            const char *id = json_string_value(json_array_get(todo, k));
-            if (json_object_get(seen, id)) continue;
-            json_object_set_new(seen, id, json_true());
-            if (json_object_get(hosted, id)) {
-                found = id;
-                break;
-            }
-            size_t p, w;
-            json_t *port, *t;
-            json_array_foreach(json_object_get(json_object_get(byid, id), "wires"), p, port)
-                json_array_foreach(port, w, t) if (json_is_string(t)) json_array_append(todo, t);
-        }
-        const char *r = found ? str(json_object_get(byid, found), "id") : NULL;
-        json_decref(seen);
-        json_decref(todo);
-        if (r) {
-            *via = str(o, "id");
-            return r;
-        }
-    }
-    return NULL;
-}
-
 json_t *crm_companion_split(crm_runtime *rt, const json_t *flows, unsigned load_flags, strbuf *problems,
                             int *nproblems)
 {
@@ -140,14 +105,6 @@ json_t *crm_companion_split(crm_runtime *rt, const json_t *flows, unsigned load_
     json_decref(whole);
     json_t *result = NULL;
     if (!json_object_size(hosted)) goto out;
-    const char *via, *h = http_reaches(flows, byid, hosted, &via);
-    if (h) {
-        sb_printf(problems,
-                  "node %s (%s): an http in message (from %s) would reach this hosted node, and msg.req/msg.res "
-                  "cannot cross to the companion yet (docs/companion.md)\n",
-                  h, str(json_object_get(byid, h), "type"), via);
-        (*nproblems)++;
-    }
     char *node = crm_companion_node_path(), *js = crm_companion_script_path(), *mods = crm_companion_modules_path();
     if (!node || !js || !mods) {
         sb_printf(problems, "hosted nodes need %s (tools/setup.sh installs Node.js and node-red@4.1.15 for the companion)\n",

@@ -88,6 +88,14 @@ FLOWS = [
     {"id": "tpl", "type": "template", "z": "t1", "field": "payload", "fieldType": "msg", "format": "text",
      "syntax": "plain", "template": "native answer", "output": "str", "wires": [["hout"]]},
     {"id": "hout", "type": "http response", "z": "t1", "statusCode": "", "headers": {}, "wires": []},
+    # an http in's message through a hosted node and back to a native http response
+    {"id": "hin2", "type": "http in", "z": "t1", "url": "/through", "method": "post", "wires": [["fx2"]]},
+    {"id": "fx2", "type": "carmine-http", "z": "t1", "name": "", "wires": [["chg2"]]},
+    {"id": "chg2", "type": "change", "z": "t1", "rules": [
+        {"t": "set", "p": "payload", "pt": "msg", "tot": "jsonata",
+         "to": "{'got': payload, 'served': served, 'method': req.method, 'q': req.query.q}"},
+        {"t": "set", "p": "statusCode", "pt": "msg", "to": "202", "tot": "num"}], "wires": [["hout2"]]},
+    {"id": "hout2", "type": "http response", "z": "t1", "statusCode": "", "headers": {"x-through": "yes"}, "wires": []},
 ]
 
 
@@ -225,6 +233,12 @@ def main():
               (took, {n: results[n][:1] for n in results}))
         st, hs, body = request(port, "GET", "/native")
         check("a native http in route answers beside them", st == 200 and body == b"native answer", (st, body))
+        st, hs, body = request(port, "POST", "/through?q=7", body=json.dumps({"a": [1, 2]}),
+                               headers={"Content-Type": "application/json"})
+        j = json.loads(body) if st == 202 else {}
+        check("an http in's message crosses to a hosted node and back: the native http response answers it (msg.res)",
+              st == 202 and j.get("got") == {"a": [1, 2]} and isinstance(j.get("served"), int) and j.get("method") == "POST"
+              and j.get("q") == "7" and header(hs, "x-through") == ["yes"], (st, hs, body))
         st, hs, body = request(port, "GET", "/fx/nothing")
         check("a path under the prefix that no route has: express's 404", st == 404 and b"Cannot GET /fx/nothing" in body,
               (st, body))
