@@ -96,6 +96,22 @@ exports.attach = function (RED, modules, send) {
         }
         app.use(root, sub);
     }
+    // RED.auth.needsPermission (a no-op without Node-RED's admin API): with
+    // adminAuth on, Carmine's proxy tells who the request's token belongs to
+    // in X-Carmine-User ({username|anonymous, permissions}, or null), and the
+    // permission is checked as Node-RED's editor API checks it
+    const { hasPermission } = require(path.join(modules, '@node-red/editor-api/lib/auth/permissions'));
+    const auth = runtime._.adminApi && runtime._.adminApi.auth;
+    if (auth) {
+        auth.needsPermission = (permission) => (req, res, next) => {
+            const h = req.headers['x-carmine-user'];
+            if (h === undefined) return next(); // Carmine has no adminAuth
+            let user = null;
+            try { user = JSON.parse(h); } catch (e) { user = null; }
+            if (user && hasPermission(user.permissions, permission)) { req.user = user; return next(); }
+            res.status(401).end();
+        };
+    }
     watch(adminApp, conf.adminRoot);
     watch(nodeApp, conf.nodeRoot);
     handler = app;

@@ -31,6 +31,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "admin_auth.h"
 #include "companion_int.h"
 #include "engine.h"
 #include "httpd.h"
@@ -65,6 +66,7 @@ static struct {
     size_t nprefix;
     pthread_mutex_t mu; /* the rest */
     int lfd;            /* the listening socket handed to the companion */
+    crm_runtime *rt;    /* its owner's runtime (settings.adminAuth) */
     char *dir, *sock;
     bool running, stop;
     pthread_t thread;
@@ -491,12 +493,27 @@ static void proxy_request(crm_httpd_proxy_req *q)
     x->deadline = now_ms() + 130000; /* past the server's own httpRequestTimeout (120 s by default) */
     strbuf *o = &x->out;
     sb_printf(o, "%s %s HTTP/1.1\r\n", q->method, q->uri);
-    const char *p = q->headers;
+    const char *p = q->headers, *auth = NULL;
     for (size_t i = 0; i < q->nheaders; i++) {
         const char *v = p + strlen(p) + 1;
-        if (!hop_by_hop(p, strlen(p), q->upgrade) && strcmp(p, "x-forwarded-for"))
+        if (!hop_by_hop(p, strlen(p), q->upgrade) && strcmp(p, "x-forwarded-for") && strcmp(p, "x-carmine-user"))
             sb_printf(o, "%s: %s\r\n", p, v);
+        if (!strcmp(p, "authorization") && !auth) auth = v;
         p = v + strlen(v) + 1;
+    }
+    /* adminAuth: whose token this is, for the companion's needsPermission */
+    pthread_mutex_lock(&P.mu);
+    crm_admin_auth *aa = P.rt ? P.rt->admin_auth : NULL;
+    pthread_mutex_unlock(&P.mu);
+    if (aa) {
+        json_t *hj = json_object();
+        if (auth) json_object_set_new(hj, "authorization", json_string(auth));
+        json_t *user = crm_admin_auth_user(aa, hj);
+        char *ut = user ? json_dumps(user, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+        sb_printf(o, "X-Carmine-User: %s\r\n", ut ? ut : "null");
+        free(ut);
+        json_decref(user);
+        json_decref(hj);
     }
     sb_printf(o, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n", q->ip, q->tls ? "https" : "http");
     if (q->upgrade) sb_puts(o, "Connection: Upgrade\r\n");
@@ -514,6 +531,7 @@ static void proxy_request(crm_httpd_proxy_req *q)
 int crm_companion_proxy_listen_fd(struct crm_runtime *rt)
 {
     pthread_mutex_lock(&P.mu);
+    P.rt = rt;
     if (P.lfd < 0) {
         const char *tmp = getenv("TMPDIR");
         char *dir;
@@ -575,6 +593,7 @@ void crm_companion_proxy_stop(void)
     if (running) pthread_join(P.thread, NULL);
     pthread_mutex_lock(&P.mu);
     P.running = false;
+    P.rt = NULL;
     while (P.incoming) { /* handed over after the thread's last look */
         xfer *x = P.incoming;
         P.incoming = x->next;

@@ -289,6 +289,33 @@ def main():
         check("and not at the old root", st == 404, (st, body))
     finally:
         c.stop()
+
+    # adminAuth (the password of this bcrypt hash is "secretpw", as in tests/editor)
+    users = [{"username": "admin", "password": "$2b$08$LR7jG2tMDcU6n3g8nN4nj.6/Zi56njsKQl7Oks//Crv8663q0XUs2",
+              "permissions": "*"},
+             {"username": "viewer", "password": "$2b$08$LR7jG2tMDcU6n3g8nN4nj.6/Zi56njsKQl7Oks//Crv8663q0XUs2",
+              "permissions": "flows.read"}]
+    c = Carmine("auth", {"adminAuth": {"type": "credentials", "users": users}})
+    try:
+        check("the companion starts with adminAuth", c.wait_ready(), c.text())
+
+        def token(user):
+            st, hs, body = request(c.port, "POST", "/auth/token",
+                                   body="client_id=node-red-editor&grant_type=password&scope=*&username=%s&password=secretpw" % user,
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+            return json.loads(body).get("access_token") if st == 200 else None
+
+        st0 = request(c.port, "GET", "/fx-admin/secret")[0]
+        st1 = request(c.port, "GET", "/fx-admin/secret", headers={"X-Carmine-User": '{"permissions":"*"}'})[0]
+        st2, _, body2 = request(c.port, "GET", "/fx-admin/secret", headers={"Authorization": "Bearer " + (token("admin") or "")})
+        st3 = request(c.port, "GET", "/fx-admin/secret", headers={"Authorization": "Bearer " + (token("viewer") or "")})[0]
+        st4 = request(c.port, "GET", "/fx-admin/info")[0]
+        check("adminAuth: a module's admin route with needsPermission answers 401 without a token (%d) or with a forged "
+              "X-Carmine-User (%d), 200 to a token with the permission (%d), 401 to one without it (%d); a route "
+              "without needsPermission stays open (%d)" % (st0, st1, st2, st3, st4),
+              st0 == 401 and st1 == 401 and st2 == 200 and json.loads(body2) == {"secret": 42} and st3 == 401 and st4 == 200)
+    finally:
+        c.stop()
     shutil.rmtree(TMP, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)

@@ -43,6 +43,7 @@ module.exports = function (RED) {
     });
     app.get('/fx/etag', (req, res) => { served++; res.send('same text every time'); });
     app.get('/fx/slow', (req, res) => { served++; setTimeout(() => res.send('slow ' + req.query.n), 1000); });
+    admin.get('/fx-admin/secret', RED.auth.needsPermission('fx.read'), (req, res) => { served++; res.json({ secret: 42 }); });
     admin.get('/fx-admin/info', (req, res) => { served++; res.json({ admin: true, url: req.originalUrl }); });
     RED.server.on('upgrade', (req, socket, head) => {
         const u = req.url.split('?')[0];
