@@ -430,6 +430,9 @@ static void *proxy_main(void *arg)
         size_t i = 1;
         while (*link) {
             xfer *x = *link;
+            /* read now: a parked upgrade's x->next is on_upgraded's to write
+             * (another thread) as soon as its answer is handed over */
+            xfer *next = x->next;
             int st = KEEP;
             if (x->relay) {
                 short rc = pf[i].fd == x->cfd ? pf[i].revents : 0, rb = pf[i + 1].fd == x->fd ? pf[i + 1].revents : 0;
@@ -448,7 +451,7 @@ static void *proxy_main(void *arg)
                 link = &x->next;
                 continue;
             }
-            *link = x->next;
+            *link = next;
             if (st == DONE) xfer_free(x);
             /* PARKED: on_upgraded owns it now */
         }
