@@ -33,7 +33,20 @@ typedef struct {
     char *tmpl;          /* the node's template; NULL when empty */
     crm_mustache *parsed; /* tmpl parsed, or NULL (parse at each message) */
     char *parse_err;      /* tmpl's parse error */
+    bool ctx_names;       /* parsed names an env., flow. or global. value */
+    strbuf text;          /* the rendering, reused from message to message */
 } tpl;
+
+static bool parse_context_name(const char *name, crm_scope *scope, strbuf *key);
+
+/* Whether a name of the template is answered from env or a context store. */
+static void find_ctx_name(const char *name, void *arg)
+{
+    crm_scope scope;
+    strbuf key = SB_INIT;
+    if ((!strncmp(name, "env.", 4) && name[4]) || parse_context_name(name, &scope, &key)) *(bool *)arg = true;
+    sb_free(&key);
+}
 
 static int tpl_create(crm_node *n, const json_t *cfg)
 {
@@ -52,6 +65,7 @@ static int tpl_create(crm_node *n, const json_t *cfg)
     if (json_is_string(t) && json_string_length(t)) {
         s->tmpl = strndup(json_string_value(t), json_string_length(t));
         if (s->mustache) s->parsed = crm_mustache_parse(s->tmpl, strlen(s->tmpl), &s->parse_err);
+        if (s->parsed) crm_mustache_names(s->parsed, find_ctx_name, &s->ctx_names);
     }
     if (s->ftype == F_MSG) {
         char *err = NULL;
@@ -302,14 +316,16 @@ static void tpl_input(crm_node *n, json_t *msg)
     }
     json_t *value;
     if (s->mustache) {
-        ctx_arg c = {.n = n, .resolved = json_object()};
-        crm_mustache_names(m, resolve_name, &c);
+        /* a template of the node's own that names no context value needs no lookups */
+        bool ctx = m != s->parsed || s->ctx_names;
+        ctx_arg c = {.n = n, .resolved = ctx ? json_object() : NULL};
+        if (ctx) crm_mustache_names(m, resolve_name, &c);
         crm_mustache_opts o = {.fallback = fallback, .arg = &c, .json_escape_root = s->out == OUT_JSON};
-        char *r = crm_mustache_write(m, msg, &o);
+        s->text.len = 0;
+        crm_mustache_write_sb(m, msg, &o, &s->text);
         json_decref(c.resolved);
-        value = json_string(r);
-        if (!value) value = json_stringn(r, strlen(r));
-        free(r);
+        value = json_stringn(s->text.data, strlen(s->text.data)); /* as json_string(): up to a NUL */
+        if (s->text.cap > 65536) sb_free(&s->text); /* keep no big buffer for ever */
     } else {
         value = plain ? plain : json_string(text ? text : "");
     }
@@ -359,6 +375,7 @@ static void tpl_close(crm_node *n)
     crm_path_free(s->path);
     crm_mustache_free(s->parsed);
     free(s->parse_err);
+    sb_free(&s->text);
     free(s->tmpl);
     free(s->field);
     free(s);

@@ -361,7 +361,7 @@ typedef struct {
     const json_t *views[64];
     int depth;
     const crm_mustache_opts *opts;
-    json_t *owned; /* values made while looking up (string lengths, characters) */
+    json_t *owned; /* values made while looking up (string lengths, characters); made when needed */
     strbuf out;
 } R;
 
@@ -378,6 +378,15 @@ static bool canon_index(const char *s, size_t *idx)
     return true;
 }
 
+/* Keeps x (a new reference) alive until the rendering ends; returns it. */
+static json_t *own(R *r, json_t *x)
+{
+    if (!x) return NULL;
+    if (!r->owned) r->owned = json_array();
+    json_array_append_new(r->owned, x);
+    return x;
+}
+
 /* JavaScript's v[key] for a JSON value, NULL for undefined. */
 static const json_t *get_prop(R *r, const json_t *v, const char *key)
 {
@@ -389,15 +398,12 @@ static const json_t *get_prop(R *r, const json_t *v, const char *key)
         json_t *x = NULL;
         if (!strcmp(key, "length")) x = crm_num((double)n);
         else if (canon_index(key, &idx) && idx < n) x = crm_num(d[idx]);
-        if (x) json_array_append_new(r->owned, x);
-        return x;
+        return own(r, x);
     }
     if (json_is_object(v)) return json_object_get(v, key);
     if (json_is_array(v)) {
         if (!strcmp(key, "length")) {
-            json_t *x = crm_num((double)json_array_size(v));
-            json_array_append_new(r->owned, x);
-            return x;
+            return own(r, crm_num((double)json_array_size(v)));
         }
         return canon_index(key, &idx) ? json_array_get(v, idx) : NULL;
     }
@@ -411,8 +417,7 @@ static const json_t *get_prop(R *r, const json_t *v, const char *key)
             size_t a = crm_utf16_prefix(s, n, idx), b = crm_utf16_prefix(s, n, idx + 1);
             if (b > a) x = json_stringn(s + a, b - a);
         }
-        if (x) json_array_append_new(r->owned, x);
-        return x;
+        return own(r, x);
     }
     return NULL;
 }
@@ -444,10 +449,13 @@ static const json_t *lookup(R *r, const char *name, bool *from_views)
             while (iv && !json_is_null(iv)) {
                 const char *q = strchr(p, '.');
                 size_t l = q ? (size_t)(q - p) : strlen(p);
-                char *key = strndup(p, l);
+                char small[64];
+                char *key = l < sizeof small ? small : malloc(l + 1);
+                memcpy(key, p, l);
+                key[l] = 0;
                 if (!q) hit = has_prop(r, iv, key);
                 iv = get_prop(r, iv, key);
-                free(key);
+                if (key != small) free(key);
                 if (!q) break;
                 p = q + 1;
             }
@@ -487,8 +495,7 @@ static const json_t *lookup_value(R *r, const char *name)
         }
         json_t *x = json_stringn(sb.data, sb.len);
         sb_free(&sb);
-        json_array_append_new(r->owned, x);
-        return x;
+        return own(r, x);
     }
     return v;
 }
@@ -514,7 +521,14 @@ static void put_string_of(strbuf *out, const json_t *v, bool escape)
     if (!escape) {
         sb_putn(out, s, n);
     } else {
+        size_t run = 0; /* the start of the characters not yet written */
         for (size_t i = 0; i < n; i++) {
+            switch (s[i]) {
+            case '&': case '<': case '>': case '"': case '\'': case '/': case '`': case '=': break;
+            default: continue;
+            }
+            sb_putn(out, s + run, i - run);
+            run = i + 1;
             switch (s[i]) {
             case '&': sb_puts(out, "&amp;"); break;
             case '<': sb_puts(out, "&lt;"); break;
@@ -524,9 +538,9 @@ static void put_string_of(strbuf *out, const json_t *v, bool escape)
             case '/': sb_puts(out, "&#x2F;"); break;
             case '`': sb_puts(out, "&#x60;"); break;
             case '=': sb_puts(out, "&#x3D;"); break;
-            default: sb_putc(out, s[i]);
             }
         }
+        sb_putn(out, s + run, n - run);
     }
     free(tmp);
 }
@@ -575,13 +589,20 @@ static void render(R *r, const mtok *t, size_t n)
     }
 }
 
-char *crm_mustache_write(const crm_mustache *m, const json_t *view, const crm_mustache_opts *opts)
+void crm_mustache_write_sb(const crm_mustache *m, const json_t *view, const crm_mustache_opts *opts, strbuf *out)
 {
-    R r = {.opts = opts, .owned = json_array(), .out = SB_INIT};
+    R r = {.opts = opts, .owned = NULL, .out = *out};
     r.views[0] = view;
     r.depth = 1;
     sb_puts(&r.out, "");
     if (m) render(&r, m->toks, m->n);
     json_decref(r.owned);
-    return sb_take(&r.out);
+    *out = r.out;
+}
+
+char *crm_mustache_write(const crm_mustache *m, const json_t *view, const crm_mustache_opts *opts)
+{
+    strbuf out = SB_INIT;
+    crm_mustache_write_sb(m, view, opts, &out);
+    return sb_take(&out);
 }

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "strbuf.h"
+
 typedef struct crm_mustache crm_mustache;
 
 /* Parses text (len bytes). NULL and *err malloc'd (mustache.js's message) on
@@ -38,5 +40,7 @@ typedef struct {
 
 /* Renders m with view (borrowed) as the root context; malloc'd text. */
 char *crm_mustache_write(const crm_mustache *m, const json_t *view, const crm_mustache_opts *opts);
+/* The same, appended to out (a strbuf a caller may reuse between renderings). */
+void crm_mustache_write_sb(const crm_mustache *m, const json_t *view, const crm_mustache_opts *opts, strbuf *out);
 
 #endif

@@ -189,8 +189,13 @@ void crm_node_send_ports(crm_node *n, json_t **msgs, int nports)
     for (int i = 0; i < nports && !shared; i++)
         if (msgs[i] && json_is_object(msgs[i]) && has_msgid(msgs[i]))
             shared = json_object_getn(msgs[i], MSGID_KEY, MSGID_LEN);
+    /* made only when a message lacks one (most carry theirs), and before
+     * anything is delivered: a receiver on another loop may free shared */
+    bool need = false;
+    for (int i = 0; i < nports && !need; i++)
+        need = msgs[i] && json_is_object(msgs[i]) && i < n->nports && !has_msgid(msgs[i]);
     char fresh[17];
-    json_t *id = shared ? crm_deep_copy(shared) : json_stringn_nocheck(crm_make_id(fresh), 16);
+    json_t *id = !need ? NULL : shared ? crm_deep_copy(shared) : json_stringn_nocheck(crm_make_id(fresh), 16);
     bool first = true;
     for (int i = 0; i < nports; i++) {
         json_t *m = msgs[i];

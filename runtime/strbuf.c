@@ -18,7 +18,7 @@ static void grow(strbuf *sb, size_t extra)
 
 void sb_putn(strbuf *sb, const char *s, size_t n)
 {
-    grow(sb, n);
+    if (sb->len + n + 1 > sb->cap) grow(sb, n);
     if (n) memcpy(sb->data + sb->len, s, n);
     sb->len += n;
     sb->data[sb->len] = 0;
@@ -26,7 +26,12 @@ void sb_putn(strbuf *sb, const char *s, size_t n)
 
 void sb_puts(strbuf *sb, const char *s) { sb_putn(sb, s, strlen(s)); }
 
-void sb_putc(strbuf *sb, char c) { sb_putn(sb, &c, 1); }
+void sb_putc(strbuf *sb, char c)
+{
+    if (sb->len + 2 > sb->cap) grow(sb, 1);
+    sb->data[sb->len++] = c;
+    sb->data[sb->len] = 0;
+}
 
 void sb_put_utf8(strbuf *sb, unsigned c)
 {
