@@ -652,8 +652,291 @@ char *crm_stringify(const json_t *v, int indent)
     return sb_take(&sb);
 }
 
+/* A JSON reader that builds the values directly, for the common case of
+ * valid text. It accepts a subset of what json_loadb(JSON_DECODE_ANY |
+ * JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL) accepts and builds the same
+ * values (numbers as reals, duplicate keys replaced in place, \u0000 kept in
+ * strings); anything else (an error, a lone surrogate escape, a number that
+ * overflows, deep nesting) returns NULL and crm_parse asks jansson, which
+ * gives the value or the error text. jansson's lexer reads a character at a
+ * time through a string buffer per token: this is several times faster. */
+typedef struct {
+    const char *p, *end;
+    strbuf tmp; /* decoded strings with escapes */
+    int depth;
+} fast_json;
+
+#define FJ_MAX_DEPTH 512
+
+static void fj_ws(fast_json *f)
+{
+    while (f->p < f->end && (*f->p == ' ' || *f->p == '\n' || *f->p == '\r' || *f->p == '\t')) f->p++;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (n > 0 bytes left), 0 when
+ * it is not one (overlong, surrogate, above U+10FFFF, truncated). */
+static size_t fj_utf8(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    if (c < 0xC2) return 0;
+    if (c < 0xE0) return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c < 0xF0) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
+        if (c == 0xED && s[1] >= 0xA0) return 0; /* surrogate */
+        return 3;
+    }
+    if (c < 0xF5) {
+        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
+        if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
+        if (c == 0xF4 && s[1] >= 0x90) return 0; /* above U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+static int fj_hex4(const char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = crm_hexval((unsigned char)p[i]);
+        if (h < 0) return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* The string at f->p (its opening quote): *out and *len, either in the text
+ * itself or in f->tmp. false when it is not a string jansson takes as is. */
+static bool fj_string(fast_json *f, const char **out, size_t *len)
+{
+    const char *s = ++f->p;
+    while (f->p < f->end) {
+        unsigned char c = (unsigned char)*f->p;
+        if (c == '"') {
+            *out = s;
+            *len = (size_t)(f->p - s);
+            f->p++;
+            return true;
+        }
+        if (c == '\\') break;
+        if (c < 0x20) return false;
+        if (c < 0x80) {
+            f->p++;
+            continue;
+        }
+        size_t k = fj_utf8((const unsigned char *)f->p, (size_t)(f->end - f->p));
+        if (!k) return false;
+        f->p += k;
+    }
+    if (f->p >= f->end) return false;
+    /* escapes: decode into tmp */
+    f->tmp.len = 0;
+    sb_putn(&f->tmp, s, (size_t)(f->p - s));
+    while (f->p < f->end) {
+        unsigned char c = (unsigned char)*f->p;
+        if (c == '"') {
+            *out = f->tmp.data;
+            *len = f->tmp.len;
+            f->p++;
+            return true;
+        }
+        if (c < 0x20) return false;
+        if (c == '\\') {
+            if (f->end - f->p < 2) return false;
+            char e = f->p[1];
+            f->p += 2;
+            switch (e) {
+            case '"': sb_putc(&f->tmp, '"'); break;
+            case '\\': sb_putc(&f->tmp, '\\'); break;
+            case '/': sb_putc(&f->tmp, '/'); break;
+            case 'b': sb_putc(&f->tmp, '\b'); break;
+            case 'f': sb_putc(&f->tmp, '\f'); break;
+            case 'n': sb_putc(&f->tmp, '\n'); break;
+            case 'r': sb_putc(&f->tmp, '\r'); break;
+            case 't': sb_putc(&f->tmp, '\t'); break;
+            case 'u': {
+                if (f->end - f->p < 4) return false;
+                int u = fj_hex4(f->p);
+                if (u < 0 || (u >= 0xDC00 && u <= 0xDFFF)) return false;
+                f->p += 4;
+                if (u >= 0xD800 && u <= 0xDBFF) { /* a pair, or jansson's error */
+                    if (f->end - f->p < 6 || f->p[0] != '\\' || f->p[1] != 'u') return false;
+                    int lo = fj_hex4(f->p + 2);
+                    if (lo < 0xDC00 || lo > 0xDFFF) return false;
+                    f->p += 6;
+                    u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+                }
+                sb_put_utf8(&f->tmp, (unsigned)u);
+                break;
+            }
+            default: return false;
+            }
+            continue;
+        }
+        size_t k = c < 0x80 ? 1 : fj_utf8((const unsigned char *)f->p, (size_t)(f->end - f->p));
+        if (!k) return false;
+        sb_putn(&f->tmp, f->p, k);
+        f->p += k;
+    }
+    return false;
+}
+
+static json_t *fj_number(fast_json *f)
+{
+    const char *s = f->p, *p = s, *e = f->end;
+    if (p < e && *p == '-') p++;
+    if (p >= e) return NULL;
+    if (*p == '0') p++;
+    else if (*p >= '1' && *p <= '9') while (p < e && *p >= '0' && *p <= '9') p++;
+    else return NULL;
+    if (p < e && *p == '.') {
+        p++;
+        if (p >= e || *p < '0' || *p > '9') return NULL;
+        while (p < e && *p >= '0' && *p <= '9') p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < e && (*p == '+' || *p == '-')) p++;
+        if (p >= e || *p < '0' || *p > '9') return NULL;
+        while (p < e && *p >= '0' && *p <= '9') p++;
+    }
+    char buf[64];
+    size_t n = (size_t)(p - s);
+    if (n >= sizeof buf) return NULL;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    char *stop;
+    double d = strtod(buf, &stop);
+    /* jansson: "real number overflow"; a locale's decimal point: its strtod */
+    if (isinf(d) || stop != buf + n) return NULL;
+    f->p = p;
+    return json_real(d);
+}
+
+static json_t *fj_value(fast_json *f);
+
+static json_t *fj_object(fast_json *f)
+{
+    json_t *o = json_object();
+    f->p++;
+    fj_ws(f);
+    if (f->p < f->end && *f->p == '}') {
+        f->p++;
+        return o;
+    }
+    for (;;) {
+        const char *k;
+        size_t klen;
+        if (f->p >= f->end || *f->p != '"' || !fj_string(f, &k, &klen) || memchr(k, 0, klen)) break;
+        /* the key outlives the next string's decoding only when copied */
+        char small[64], *key = klen < sizeof small ? small : malloc(klen + 1);
+        memcpy(key, k, klen);
+        key[klen] = 0;
+        fj_ws(f);
+        json_t *v = NULL;
+        if (f->p < f->end && *f->p == ':') {
+            f->p++;
+            fj_ws(f);
+            v = fj_value(f);
+        }
+        if (v) json_object_setn_new_nocheck(o, key, klen, v);
+        if (key != small) free(key);
+        if (!v) break;
+        fj_ws(f);
+        if (f->p < f->end && *f->p == ',') {
+            f->p++;
+            fj_ws(f);
+            continue;
+        }
+        if (f->p < f->end && *f->p == '}') {
+            f->p++;
+            return o;
+        }
+        break;
+    }
+    json_decref(o);
+    return NULL;
+}
+
+static json_t *fj_array(fast_json *f)
+{
+    json_t *a = json_array();
+    f->p++;
+    fj_ws(f);
+    if (f->p < f->end && *f->p == ']') {
+        f->p++;
+        return a;
+    }
+    for (;;) {
+        json_t *v = fj_value(f);
+        if (!v) break;
+        json_array_append_new(a, v);
+        fj_ws(f);
+        if (f->p < f->end && *f->p == ',') {
+            f->p++;
+            fj_ws(f);
+            continue;
+        }
+        if (f->p < f->end && *f->p == ']') {
+            f->p++;
+            return a;
+        }
+        break;
+    }
+    json_decref(a);
+    return NULL;
+}
+
+static bool fj_word(fast_json *f, const char *w, size_t n)
+{
+    if ((size_t)(f->end - f->p) < n || memcmp(f->p, w, n)) return false;
+    f->p += n;
+    return true;
+}
+
+static json_t *fj_value(fast_json *f)
+{
+    if (f->p >= f->end) return NULL;
+    switch (*f->p) {
+    case '{':
+    case '[': {
+        if (++f->depth > FJ_MAX_DEPTH) return NULL;
+        json_t *v = *f->p == '{' ? fj_object(f) : fj_array(f);
+        f->depth--;
+        return v;
+    }
+    case '"': {
+        const char *s;
+        size_t n;
+        return fj_string(f, &s, &n) ? json_stringn_nocheck(s, n) : NULL;
+    }
+    case 't': return fj_word(f, "true", 4) ? json_true() : NULL;
+    case 'f': return fj_word(f, "false", 5) ? json_false() : NULL;
+    case 'n': return fj_word(f, "null", 4) ? json_null() : NULL;
+    default: return fj_number(f);
+    }
+}
+
+static json_t *fast_parse(const char *text, size_t len)
+{
+    fast_json f = {text, text + len, SB_INIT, 0};
+    fj_ws(&f);
+    json_t *v = fj_value(&f);
+    fj_ws(&f);
+    if (v && f.p != f.end) {
+        json_decref(v);
+        v = NULL;
+    }
+    sb_free(&f.tmp);
+    return v;
+}
+
 json_t *crm_parse(const char *text, size_t len, char *err, size_t errlen)
 {
+    json_t *fast = text ? fast_parse(text, len) : NULL;
+    if (fast) return fast;
     json_error_t je;
     json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &je);
     if (!v && err) snprintf(err, errlen, "line %d column %d: %s", je.line, je.column, je.text);
