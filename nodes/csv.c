@@ -14,6 +14,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,10 @@ typedef struct {
     bool warn_once;    /* the "no template" warning is still to be given */
     char *re_sep;      /* legacy: the separator of the last clean() */
     json_t *store;     /* mult with parts: rows gathered so far */
+    strbuf hdr_text;   /* rfc: the last msg.columns text, and its string, */
+    json_t *hdr;       /* shared by the messages while the columns stay the same */
+    strbuf out_text;   /* rfc: buffers reused from message to message */
+    csv_flat flat;
 } csv_state;
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -108,6 +113,26 @@ static char *ensure_string(const json_t *v)
     if (crm_is_buf(v)) return crm_to_string(v);
     if (json_is_object(v) || json_is_array(v) || json_is_null(v)) return crm_stringify(v, 0);
     return crm_to_string(v);
+}
+
+/* Whether s[0..n) is well-formed UTF-8 (what jansson's json_string checks). */
+static bool utf8_valid(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        uint64_t w;
+        if (i + 8 <= n && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ull))) {
+            i += 8; /* eight ASCII bytes */
+            continue;
+        }
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t adv;
+        if (crm_utf8_decode(s + i, n - i, &adv) < 0) return false;
+        i += adv;
+    }
+    return true;
 }
 
 /* Whether a JavaScript value is typeof "object" (null, arrays, objects, Buffers). */
@@ -199,6 +224,10 @@ static void csv_close(crm_node *n)
     free(s->ret);
     free(s->re_sep);
     json_decref(s->store);
+    sb_free(&s->hdr_text);
+    sb_free(&s->out_text);
+    csv_flat_free(&s->flat);
+    json_decref(s->hdr);
     free(s);
 }
 
@@ -490,7 +519,10 @@ static void send_rows(crm_node *n, csv_state *s, json_t *msg, json_t *rows, json
     size_t len = json_array_size(rows);
     const char *id = json_string_value(json_object_get(msg, "_msgid"));
     for (size_t i = 0; i < len; i++) {
-        json_t *m = crm_deep_copy(msg);
+        /* a copy of msg per row (RED.util.cloneMessage); the last row may take
+         * msg itself when nothing else holds it and no complete node will
+         * read it after the sends */
+        json_t *m = i + 1 == len && msg->refcount == 1 && !crm_node_watched(n) ? json_incref(msg) : crm_deep_copy(msg);
         json_object_set(m, "columns", columns);
         json_object_set(m, "payload", json_array_get(rows, i));
         if (!has_parts) {
@@ -565,6 +597,32 @@ static void keys_of(const json_t *v, names *out)
             snprintf(b, sizeof b, "%zu", i);
             names_push(out, strdup(b));
         }
+    }
+}
+
+/* Whether t already is what resetting it to cfg makes (cfg's names, "" for
+ * a NULL one). */
+static bool same_names(const names *t, const names *cfg)
+{
+    if (t->n != cfg->n) return false;
+    for (size_t i = 0; i < t->n; i++)
+        if (!t->v[i] || strcmp(t->v[i], cfg->v[i] ? cfg->v[i] : "")) return false;
+    return true;
+}
+
+/* One cell: ensureString(v) quoted, "" for undefined; strings and numbers
+ * without a copy. */
+static void put_cell(strbuf *out, const json_t *v, const char *const *quoteables)
+{
+    char nb[32];
+    if (json_is_string(v)) {
+        csv_quote_cell(out, json_string_value(v), quoteables);
+    } else if (json_is_number(v)) {
+        csv_quote_cell(out, crm_fmt_number(crm_num_value(v), nb), quoteables);
+    } else {
+        char *c = v ? ensure_string(v) : strdup("");
+        csv_quote_cell(out, c, quoteables);
+        free(c);
     }
 }
 
@@ -745,22 +803,28 @@ static int rfc_columns(csv_state *s, const char *col, const char *sep, names *ou
     return 0;
 }
 
-/* templateArrayToColumnString(t): non-empty names, quoted for ',' '"' CR LF, joined by ','. */
-static json_t *rfc_header(const names *t)
+/* templateArrayToColumnString(t): non-empty names, quoted for ',' '"' CR LF,
+ * joined by ','. The same text as last time gives the same string again. */
+static json_t *rfc_header(csv_state *s, const names *t)
 {
     static const char *const q[] = {"\"", ",", "\r", "\n", NULL};
-    strbuf sb = SB_INIT;
-    sb_puts(&sb, "");
+    strbuf *sb = &s->hdr_text;
+    sb->len = 0;
+    sb_puts(sb, "");
     bool first = true;
     for (size_t i = 0; i < t->n; i++) {
         if (!t->v[i] || !t->v[i][0]) continue;
-        if (!first) sb_putc(&sb, ',');
+        if (!first) sb_putc(sb, ',');
         first = false;
-        csv_quote_cell(&sb, t->v[i], q);
+        csv_quote_cell(sb, t->v[i], q);
     }
-    char *c = sb_take(&sb);
-    json_t *r = json_string(c);
-    free(c);
+    if (s->hdr && json_string_length(s->hdr) == strlen(sb->data) && !strcmp(json_string_value(s->hdr), sb->data))
+        return json_incref(s->hdr);
+    json_t *r = json_string(sb->data);
+    if (r) {
+        json_decref(s->hdr);
+        s->hdr = json_incref(r);
+    }
     return r;
 }
 
@@ -778,39 +842,40 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
 {
     const char *const quoteables[] = {s->sep, "\"", "\n", "\r", NULL};
     json_t *in = json_object_get(msg, "payload");
-    json_t *arr;
-    bool of_arrays = false;
-    if (!json_is_array(in)) {
-        arr = json_array();
-        json_array_append(arr, in);
-    } else if (json_array_size(in) > 0 && !js_object(json_array_get(in, 0))) {
-        arr = json_array();
-        json_array_append(arr, in);
+    /* the rows: the payload's elements, or the payload itself as the one row
+     * (an object, or an array of values) */
+    bool of_arrays = false, single = true;
+    if (json_is_array(in) && json_array_size(in) > 0 && !js_object(json_array_get(in, 0))) {
         of_arrays = true;
-    } else {
-        arr = json_incref(in);
+    } else if (json_is_array(in)) {
+        single = false;
         of_arrays = json_is_array(json_array_get(in, 0));
     }
+    size_t nrows = single ? 1 : json_array_size(in);
+#define ROW(i) (single ? in : json_array_get(in, (i)))
     json_t *parts = json_object_get(msg, "parts");
     bool no_template = s->notemplate;
-    if (!(no_template && parts && json_object_get(parts, "index") && js_num(json_object_get(parts, "index")) > 0)) {
+    if (!(no_template && parts && json_object_get(parts, "index") && js_num(json_object_get(parts, "index")) > 0) &&
+        !same_names(&s->tmpl, &s->cfg_tmpl)) {
         names_free(&s->tmpl);
         for (size_t i = 0; i < s->cfg_tmpl.n; i++) names_push(&s->tmpl, strdup(s->cfg_tmpl.v[i] ? s->cfg_tmpl.v[i] : ""));
-        s->goodtmpl = s->cfg_good;
     }
-    strbuf out = SB_INIT;
+    if (!(no_template && parts && json_object_get(parts, "index") && js_num(json_object_get(parts, "index")) > 0))
+        s->goodtmpl = s->cfg_good;
+    strbuf out = s->out_text; /* given back before returning */
+    out.len = 0;
     sb_puts(&out, "");
     size_t nlines = 0;
 #define NEWLINE() do { if (nlines++) sb_puts(&out, s->ret); } while (0)
     if (s->hdrout != 0 && s->hdrout != 3 && !s->hdr_sent) {
         if (!has_template(&s->tmpl)) {
             if (json_object_get(msg, "columns")) {
-                if (rfc_msg_columns(s, msg, err) < 0) { sb_free(&out); goto fail; }
+                if (rfc_msg_columns(s, msg, err) < 0) { s->out_text = out; goto fail; }
             } else {
-                json_t *first = json_array_get(arr, 0);
+                json_t *first = ROW(0);
                 if (!first || json_is_null(first)) {
                     *err = strdup("TypeError: Cannot convert undefined or null to object");
-                    sb_free(&out);
+                    s->out_text = out;
                     goto fail;
                 }
                 keys_of(first, &s->tmpl);
@@ -823,8 +888,8 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
         }
         if (s->hdrout == 2) s->hdr_sent = true;
     }
-    for (size_t si = 0; si < json_array_size(arr); si++) {
-        json_t *row = json_array_get(arr, si);
+    for (size_t si = 0; si < nrows; si++) {
+        json_t *row = ROW(si);
         NEWLINE();
         if (of_arrays) {
             bool tmpl = has_template(&s->tmpl);
@@ -840,7 +905,7 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
             continue;
         }
         if (!has_template(&s->tmpl) && json_object_get(msg, "columns")) {
-            if (rfc_msg_columns(s, msg, err) < 0) { sb_free(&out); goto fail; }
+            if (rfc_msg_columns(s, msg, err) < 0) { s->out_text = out; goto fail; }
         }
         if (!has_template(&s->tmpl)) {
             if (s->warn_once) {
@@ -849,11 +914,11 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
             }
             if (json_is_null(row)) {
                 *err = strdup("TypeError: Cannot convert undefined or null to object");
-                sb_free(&out);
+                s->out_text = out;
                 goto fail;
             }
             keys_of(row, &s->tmpl);
-            json_t *first = json_array_get(arr, 0);
+            json_t *first = ROW(0);
             bool any = false;
             if (json_is_object(first) && !crm_is_buf(first)) {
                 crm_entry buf[32], *ents;
@@ -877,22 +942,19 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
                 if (t) sb_puts(&out, s->sep);
                 if (!s->tmpl.v[t] || !s->tmpl.v[t][0]) continue;
                 json_t *v = prop_of(row, s->tmpl.v[t]);
-                char *c = v ? ensure_string(v) : strdup("");
-                csv_quote_cell(&out, c, quoteables);
-                free(c);
+                put_cell(&out, v, quoteables);
             }
         }
     }
 #undef NEWLINE
-    json_decref(arr);
+#undef ROW
     sb_puts(&out, s->ret);
-    char *text = sb_take(&out);
-    json_object_set_new(msg, "payload", json_string(text));
-    free(text);
-    json_object_set_new(msg, "columns", rfc_header(&s->tmpl));
+    json_object_set_new(msg, "payload", json_string(out.data));
+    if (out.cap > (1u << 20)) sb_free(&out); /* keep no big buffer for ever */
+    s->out_text = out;
+    json_object_set_new(msg, "columns", rfc_header(s, &s->tmpl));
     return 0;
 fail:
-    json_decref(arr);
     return -1;
 }
 
@@ -947,28 +1009,39 @@ static void rfc_parse(crm_node *n, csv_state *s, json_t *msg, const char *in, si
         csv_rows_free(&rows);
         cursor = end;
     }
-    csv_rows rows = {0};
+    csv_flat rows = s->flat; /* given back below */
+    rows.text.len = rows.ncells = rows.nrows = 0;
     csv_opts o = {s->sep, false, false};
     size_t end;
-    csv_parse(in, len, cursor, &o, &rows, &end, &err);
+    csv_parse_flat(in, len, cursor, &o, &rows, &end, &err);
+    /* the column names, borrowed: the template's, or col1, col2 ... */
     names headers = {0};
+    char *colnames = NULL;
     if (has_template(&s->tmpl)) {
-        for (size_t i = 0; i < s->tmpl.n; i++) names_push(&headers, s->tmpl.v[i] ? strdup(s->tmpl.v[i]) : NULL);
-    } else if (rows.n >= 1) {
-        for (size_t i = 0; i < rows.rows[0].n; i++) {
-            char nm[32];
-            snprintf(nm, sizeof nm, "col%zu", i + 1);
-            names_push(&headers, strdup(nm));
+        headers = s->tmpl;
+    } else if (rows.nrows >= 1) {
+        size_t nc = rows.row[1] - rows.row[0];
+        headers.n = nc;
+        headers.v = malloc(nc * sizeof *headers.v);
+        colnames = malloc(nc * 24);
+        for (size_t i = 0; i < nc; i++) {
+            headers.v[i] = colnames + 24 * i;
+            snprintf(headers.v[i], 24, "col%zu", i + 1);
         }
     }
+    /* cells of valid UTF-8 text are valid (split at ASCII characters or a
+     * whole separator): jansson need not check each again */
+    bool valid = utf8_valid(in, len);
+    for (size_t j = 0; valid && j < headers.n; j++)
+        if (headers.v[j] && !utf8_valid(headers.v[j], strlen(headers.v[j]))) valid = false;
     json_t *data = json_array();
-    for (size_t i = 0; i < rows.n; i++) {
-        csv_row *r = &rows.rows[i];
+    for (size_t i = 0; i < rows.nrows; i++) {
+        size_t first = rows.row[i], ncells = rows.row[i + 1] - first;
         json_t *obj = json_object();
         bool empty = true;
         for (size_t j = 0; j < headers.n; j++) {
             if (!headers.v[j] || !headers.v[j][0]) continue;
-            const char *v = j < r->n ? r->cells[j] : NULL;
+            const char *v = j < ncells ? csv_flat_cell(&rows, first + j) : NULL;
             json_t *val;
             if (!v) {
                 if (!s->incl_null) continue;
@@ -988,17 +1061,22 @@ static void rfc_parse(crm_node *n, csv_state *s, json_t *msg, const char *in, si
                         if (!isnan(d)) val = crm_num(d);
                     }
                 }
-                if (!val) val = json_string(v);
+                if (!val) val = valid ? json_string_nocheck(v) : json_string(v);
             }
-            json_object_set_new(obj, headers.v[j], val);
+            if (valid) json_object_set_new_nocheck(obj, headers.v[j], val);
+            else json_object_set_new(obj, headers.v[j], val);
             empty = false;
         }
         if (!empty) json_array_append(data, obj);
         json_decref(obj);
     }
-    csv_rows_free(&rows);
-    json_t *columns = rfc_header(&headers);
-    names_free(&headers);
+    if (rows.text.cap > (1u << 20) || rows.capcells > (1u << 16)) csv_flat_free(&rows);
+    s->flat = rows;
+    json_t *columns = rfc_header(s, &headers);
+    if (headers.v != s->tmpl.v) {
+        free(headers.v);
+        free(colnames);
+    }
     if (!s->one) {
         if (has_parts && nocr <= 1) {
             json_array_extend(s->store, data);

@@ -63,6 +63,31 @@ char *crm_fmt_number(double d, char *buf)
         o[sizeof tmp - (size_t)i] = 0;
         return buf;
     }
+    char digits[24];
+    int nd = 0, e;
+    bool neg = d < 0;
+    double a = fabs(d);
+    if (a >= 1e-6 && a < 1e15) {
+        /* at most 15 significant digits: the fewest decimals k for which
+         * round(a * 10^k) / 10^k (a correctly rounded division of exact
+         * values, as strtod reads it) is a again; two neighbours that close
+         * cannot both read back as a, so these are printf's shortest digits */
+        static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+        for (int k = 1; k <= 15; k++) {
+            double m = nearbyint(a * p10[k]);
+            if (m >= 1e15) break;
+            if (m / p10[k] != a) continue;
+            char t[24];
+            int i = sizeof t;
+            for (unsigned long long u = (unsigned long long)m; u; u /= 10) t[--i] = (char)('0' + u % 10);
+            nd = (int)sizeof t - i;
+            memcpy(digits, t + i, (size_t)nd);
+            digits[nd] = 0;
+            e = nd - k - 1;
+            goto format;
+        }
+    }
     /* shortest digits that round-trip */
     char tmp[40];
     int prec;
@@ -71,16 +96,14 @@ char *crm_fmt_number(double d, char *buf)
         if (strtod(tmp, NULL) == d) break;
     }
     /* tmp is [-]d[.ddd]e[+-]xx */
-    char digits[24];
-    int nd = 0;
     const char *p = tmp;
-    bool neg = false;
-    if (*p == '-') { neg = true; p++; }
+    if (*p == '-') p++;
     for (; *p && *p != 'e'; p++)
         if (isdigit((unsigned char)*p)) digits[nd++] = *p;
-    int e = atoi(p + 1);
+    e = atoi(p + 1);
     while (nd > 1 && digits[nd - 1] == '0') nd--;
     digits[nd] = 0;
+format:;
     int n = e + 1; /* position of the decimal point */
     char *o = buf;
     if (neg) *o++ = '-';
@@ -223,6 +246,25 @@ double crm_parse_int_value(const json_t *v, int radix)
 
 double crm_str_to_number(const char *s)
 {
+    {
+        /* the common case at once: [-]digits[.digits], at most 15 digits, no
+         * space: an exact integer over an exact power of ten, one correctly
+         * rounded division, which is what strtod gives */
+        static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+        const char *p = s + (*s == '-');
+        unsigned long long m = 0;
+        int nd = 0, k = 0;
+        while (*p >= '0' && *p <= '9') m = m * 10 + (unsigned)(*p++ - '0'), nd++;
+        if (nd && *p == '.' && p[1] >= '0' && p[1] <= '9') {
+            p++;
+            while (*p >= '0' && *p <= '9') m = m * 10 + (unsigned)(*p++ - '0'), nd++, k++;
+        }
+        if (nd && nd <= 15 && !*p) {
+            double r = (double)m / p10[k];
+            return *s == '-' ? -r : r;
+        }
+    }
     s = crm_js_skip_space(s);
     size_t len = trimmed_len(s);
     if (len == 0) return 0;

@@ -57,30 +57,52 @@ static bool one_char(const char *s)
     return n > 0 && n == u8len((unsigned char)s[0]) && n < 4;
 }
 
+/* The builder writes every cell's bytes straight into flat->text, each cell
+ * ended by a NUL; cur is where the cell being read starts. */
 typedef struct {
-    csv_row row;
-    strbuf cell;
-    bool started; /* cellBuilder.length > 0 */
+    csv_flat *f;
+    size_t cur;       /* offset in f->text of the cell being read */
+    size_t row_first; /* index of the row's first cell */
+    bool started;     /* cellBuilder.length > 0 */
 } builder;
+
+static void flat_cell(csv_flat *f, size_t at)
+{
+    if (f->ncells == f->capcells) {
+        f->capcells = f->capcells ? f->capcells * 2 : 32;
+        f->cell = realloc(f->cell, f->capcells * sizeof *f->cell);
+    }
+    f->cell[f->ncells++] = at;
+}
 
 static void finalise_cell(builder *b, bool new_cell)
 {
-    char *cell;
-    if (b->cell.len) cell = sb_take(&b->cell);
-    else cell = new_cell ? NULL : strdup("");
+    csv_flat *f = b->f;
+    bool content = f->text.len > b->cur;
+    sb_putc(&f->text, 0);
+    flat_cell(f, content || !new_cell ? b->cur + 1 : 0);
+    b->cur = f->text.len;
     b->started = false;
-    csv_row_push(&b->row, cell);
 }
 
-static void finalise_row(builder *b, csv_rows *rows, bool new_cell)
+static void finalise_row(builder *b, bool new_cell)
 {
+    csv_flat *f = b->f;
     if (b->started) finalise_cell(b, new_cell);
-    if (b->row.n) rows_push(rows, &b->row);
+    if (f->ncells > b->row_first) {
+        if (f->nrows + 1 >= f->caprows) {
+            f->caprows = f->caprows ? f->caprows * 2 : 16;
+            f->row = realloc(f->row, f->caprows * sizeof *f->row);
+        }
+        f->row[f->nrows++] = b->row_first;
+        f->row[f->nrows] = f->ncells;
+    }
+    b->row_first = f->ncells;
 }
 
 static void push(builder *b, const char *s, size_t n)
 {
-    sb_putn(&b->cell, s, n);
+    sb_putn(&b->f->text, s, n);
     b->started = true;
 }
 
@@ -90,11 +112,13 @@ static int fail(char **err, const char *text)
     return -1;
 }
 
-int csv_parse(const char *in, size_t max, size_t cursor, const csv_opts *o, csv_rows *rows, size_t *end, char **err)
+int csv_parse_flat(const char *in, size_t max, size_t cursor, const csv_opts *o, csv_flat *flat, size_t *end,
+                   char **err)
 {
     const char *sep = o->sep;
     size_t seplen = one_char(sep) ? strlen(sep) : 0; /* 0: never matches */
-    builder b = {{0}, SB_INIT, false};
+    if (!flat->text.data) sb_puts(&flat->text, "");
+    builder b = {flat, flat->text.len, flat->ncells, false};
     bool new_cell = true, in_quote = false, closed = false;
 #define IS_SEP(p) (seplen && (p) + seplen <= max && !memcmp(in + (p), sep, seplen))
     while (cursor < max) {
@@ -111,10 +135,13 @@ int csv_parse(const char *in, size_t max, size_t cursor, const csv_opts *o, csv_
                 new_cell = false;
                 closed = true;
             } else {
-                push(&b, &c, 1);
+                /* the run up to the next quote, at once */
+                const char *q = memchr(in + cursor, '"', max - cursor);
+                size_t n = q ? (size_t)(q - (in + cursor)) : max - cursor;
+                push(&b, in + cursor, n);
                 new_cell = false;
                 closed = false;
-                cursor++;
+                cursor += n;
             }
         } else if (IS_SEP(cursor)) {
             finalise_cell(&b, new_cell);
@@ -128,8 +155,6 @@ int csv_parse(const char *in, size_t max, size_t cursor, const csv_opts *o, csv_
                 new_cell = false;
                 closed = false;
             } else if (o->strict) {
-                sb_free(&b.cell);
-                csv_row_free(&b.row);
                 return fail(err, "UnquotedQuoteError: Quote found in the middle of an unquoted field");
             } else {
                 cursor++;
@@ -139,47 +164,80 @@ int csv_parse(const char *in, size_t max, size_t cursor, const csv_opts *o, csv_
                 }
             }
         } else if (c == '\n' || c == '\r') {
-            finalise_row(&b, rows, new_cell);
+            finalise_row(&b, new_cell);
             cursor += (cursor + 1 < max && in[cursor + 1] == '\n') ? 2 : 1;
             new_cell = true;
             closed = false;
             if (o->headers_only) break;
         } else if (closed) {
-            if (o->strict) {
-                sb_free(&b.cell);
-                csv_row_free(&b.row);
-                return fail(err, "DataAfterCloseError: Data found after closing quote");
-            }
+            if (o->strict) return fail(err, "DataAfterCloseError: Data found after closing quote");
             cursor--; /* the closing quote, read again as data */
             closed = false;
         } else {
-            push(&b, &c, 1);
+            /* plain data: the run up to the next special character, at once */
+            size_t n = 1;
+            while (cursor + n < max) {
+                char d = in[cursor + n];
+                if (d == '"' || d == '\n' || d == '\r' || IS_SEP(cursor + n)) break;
+                n++;
+            }
+            push(&b, in + cursor, n);
             new_cell = false;
-            cursor++;
+            cursor += n;
         }
     }
 #undef IS_SEP
-    if (o->strict && in_quote) {
-        sb_free(&b.cell);
-        csv_row_free(&b.row);
-        return fail(err, "ParseError: Missing quote, unclosed cell");
-    }
-    finalise_row(&b, rows, new_cell);
-    sb_free(&b.cell);
-    csv_row_free(&b.row);
+    if (o->strict && in_quote) return fail(err, "ParseError: Missing quote, unclosed cell");
+    finalise_row(&b, new_cell);
+    /* a cell begun but not finalised (only a row end finalises): drop its bytes */
+    flat->text.len = b.cur;
+    flat->text.data[flat->text.len] = 0;
     *end = cursor;
     return 0;
+}
+
+void csv_flat_free(csv_flat *f)
+{
+    sb_free(&f->text);
+    free(f->cell);
+    free(f->row);
+    memset(f, 0, sizeof *f);
+}
+
+int csv_parse(const char *in, size_t max, size_t cursor, const csv_opts *o, csv_rows *rows, size_t *end, char **err)
+{
+    csv_flat f = {0};
+    int r = csv_parse_flat(in, max, cursor, o, &f, end, err);
+    for (size_t i = 0; r == 0 && i < f.nrows; i++) {
+        csv_row row = {0};
+        for (size_t c = f.row[i]; c < f.row[i + 1]; c++) {
+            const char *cell = csv_flat_cell(&f, c);
+            csv_row_push(&row, cell ? strdup(cell) : NULL);
+        }
+        rows_push(rows, &row);
+    }
+    csv_flat_free(&f);
+    return r;
 }
 
 void csv_quote_cell(strbuf *out, const char *cell, const char *const *quoteables)
 {
     bool quote = false;
-    for (const char *const *q = quoteables; *q; q++)
-        if (**q && strstr(cell, *q)) quote = true;
-    if (quote) sb_putc(out, '"');
-    for (const char *p = cell; *p; p++) {
-        if (*p == '"') sb_putc(out, '"');
-        sb_putc(out, *p);
+    char set[8]; /* the one-byte quoteables, found by one strcspn */
+    size_t nset = 0;
+    for (const char *const *q = quoteables; *q && !quote; q++) {
+        if (!**q) continue;
+        if (!(*q)[1] && nset + 1 < sizeof set) set[nset++] = **q;
+        else if (strstr(cell, *q)) quote = true;
     }
+    set[nset] = 0;
+    if (!quote && nset) quote = cell[strcspn(cell, set)] != 0;
+    if (quote) sb_putc(out, '"');
+    const char *p = cell;
+    for (const char *dq; (dq = strchr(p, '"')); p = dq + 1) {
+        sb_putn(out, p, (size_t)(dq + 1 - p));
+        sb_putc(out, '"');
+    }
+    sb_puts(out, p);
     if (quote) sb_putc(out, '"');
 }

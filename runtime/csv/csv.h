@@ -38,6 +38,24 @@ typedef struct {
 int csv_parse(const char *text, size_t len, size_t cursor, const csv_opts *o, csv_rows *rows, size_t *end,
               char **err);
 void csv_rows_free(csv_rows *rows);
+
+/* The same rows without a malloc per cell: every cell's text in one buffer.
+ * Row i holds cells row[i] .. row[i + 1] - 1; cell c is csv_flat_cell(f, c),
+ * NULL for a null cell. Cells and rows are appended; free with csv_flat_free. */
+typedef struct {
+    strbuf text;   /* the cells, each ended by a NUL */
+    size_t *cell;  /* per cell: its offset in text + 1, 0 for a null cell */
+    size_t ncells, capcells;
+    size_t *row;   /* per row: its first cell; row[nrows] is ncells */
+    size_t nrows, caprows;
+} csv_flat;
+int csv_parse_flat(const char *text, size_t len, size_t cursor, const csv_opts *o, csv_flat *flat, size_t *end,
+                   char **err);
+static inline const char *csv_flat_cell(const csv_flat *f, size_t c)
+{
+    return f->cell[c] ? f->text.data + f->cell[c] - 1 : NULL;
+}
+void csv_flat_free(csv_flat *f);
 void csv_row_push(csv_row *r, char *cell /* stolen, may be NULL */);
 void csv_row_free(csv_row *r);
 
