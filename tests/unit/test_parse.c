@@ -2,7 +2,12 @@
  * valid text itself and hands anything else to jansson (for its error text);
  * both must agree on every input: the same value with the same key order
  * when jansson takes the text, NULL when jansson refuses it. Checked on
- * hand-picked texts, then on random mutations of them. */
+ * hand-picked texts, then on random mutations of them. Then the short ways
+ * of crm_fmt_number and crm_str_to_number against printf and strtod. */
+#include <ctype.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,8 +62,144 @@ static const char *const texts[] = {
     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
 };
 
+/* crm_fmt_number as it was before its short way for decimals: printf's
+ * shortest round-tripping digits, laid out as JavaScript does */
+static char *ref_fmt(double d, char *buf)
+{
+    if (isnan(d)) return strcpy(buf, "NaN");
+    if (isinf(d)) return strcpy(buf, d > 0 ? "Infinity" : "-Infinity");
+    if (d == 0) return strcpy(buf, "0");
+    if (d == floor(d) && fabs(d) < 9007199254740992.0) {
+        /* integers are the common case (ids, counts, timestamps): no printf */
+        char tmp[24];
+        int i = sizeof tmp;
+        unsigned long long u = (unsigned long long)fabs(d);
+        while (u) {
+            tmp[--i] = (char)('0' + u % 10);
+            u /= 10;
+        }
+        char *o = buf;
+        if (d < 0) *o++ = '-';
+        memcpy(o, tmp + i, sizeof tmp - (size_t)i);
+        o[sizeof tmp - (size_t)i] = 0;
+        return buf;
+    }
+    /* shortest digits that round-trip */
+    char tmp[40];
+    int prec;
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
+        if (strtod(tmp, NULL) == d) break;
+    }
+    /* tmp is [-]d[.ddd]e[+-]xx */
+    char digits[24];
+    int nd = 0;
+    const char *p = tmp;
+    bool neg = false;
+    if (*p == '-') { neg = true; p++; }
+    for (; *p && *p != 'e'; p++)
+        if (isdigit((unsigned char)*p)) digits[nd++] = *p;
+    int e = atoi(p + 1);
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    digits[nd] = 0;
+    int n = e + 1; /* position of the decimal point */
+    char *o = buf;
+    if (neg) *o++ = '-';
+    if (nd <= n && n <= 21) {
+        memcpy(o, digits, nd); o += nd;
+        for (int i = 0; i < n - nd; i++) *o++ = '0';
+    } else if (0 < n && n <= 21) {
+        memcpy(o, digits, n); o += n;
+        *o++ = '.';
+        memcpy(o, digits + n, nd - n); o += nd - n;
+    } else if (-6 < n && n <= 0) {
+        *o++ = '0'; *o++ = '.';
+        for (int i = 0; i < -n; i++) *o++ = '0';
+        memcpy(o, digits, nd); o += nd;
+    } else {
+        *o++ = digits[0];
+        if (nd > 1) {
+            *o++ = '.';
+            memcpy(o, digits + 1, nd - 1); o += nd - 1;
+        }
+        o += sprintf(o, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
+    }
+    *o = 0;
+    return buf;
+}
+
+static unsigned long long rnd(unsigned long long *st)
+{
+    *st ^= *st << 13;
+    *st ^= *st >> 7;
+    *st ^= *st << 17;
+    return *st;
+}
+
+static void numbers(void)
+{
+    static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
+    unsigned long long st = 88172645463325252ull;
+    int bad = 0;
+    for (int i = 0; i < 200000 && bad < 10; i++) {
+        double d;
+        switch (i % 4) {
+        case 0: { /* a short decimal: m / 10^k */
+            unsigned long long m = rnd(&st) % (1ull << (1 + rnd(&st) % 53));
+            d = (double)m / p10[rnd(&st) % 18];
+            break;
+        }
+        case 1: { /* any double */
+            unsigned long long b = rnd(&st);
+            memcpy(&d, &b, sizeof d);
+            if (!isfinite(d)) d = 1.5;
+            break;
+        }
+        case 2: d = (double)(rnd(&st) % 100000) / 100 + (double)(rnd(&st) % 1000) / 1e6; break;
+        default: d = ((double)(rnd(&st) % 1000000) - 500000) * pow(10, (double)(rnd(&st) % 30) - 15); break;
+        }
+        if (rnd(&st) & 1) d = -d;
+        char a[32], b[32];
+        crm_fmt_number(d, a);
+        ref_fmt(d, b);
+        unit_checks++;
+        if (strcmp(a, b)) {
+            unit_failures++;
+            bad++;
+            fprintf(stderr, "crm_fmt_number(%.17g): %s, printf's way %s\n", d, a, b);
+        }
+        /* and back: Number(text) as strtod reads it */
+        char t[40];
+        snprintf(t, sizeof t, "%.*f", (int)(rnd(&st) % 8), fabs(d) < 1e12 ? d : 1.25);
+        double x = crm_str_to_number(t), y = strtod(t, NULL);
+        unit_checks++;
+        if (memcmp(&x, &y, sizeof x)) {
+            unit_failures++;
+            bad++;
+            fprintf(stderr, "crm_str_to_number(%s): %.17g, strtod %.17g\n", t, x, y);
+        }
+    }
+    const char *const texts[] = {"0", "-0", "007", "1.5", "-2.25", "123456789012345", "1234567890123456",
+                                 "0.1", "9007199254740993", "1.", ".5", "1e3", " 12", "12 ", "+3", "-", "", "1.2.3"};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        double x = crm_str_to_number(texts[i]);
+        char *end;
+        const char *p = texts[i];
+        while (*p == ' ') p++;
+        double y = strtod(p, &end);
+        while (*end == ' ') end++;
+        if (*end || end == p) y = *p ? NAN : 0;
+        unit_checks++;
+        if (memcmp(&x, &y, sizeof x) && !(isnan(x) && isnan(y))) {
+            unit_failures++;
+            fprintf(stderr, "crm_str_to_number(\"%s\"): %.17g, expected %.17g\n", texts[i], x, y);
+        }
+    }
+}
+
 int main(void)
 {
+    numbers();
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) agree(texts[i], strlen(texts[i]));
     /* a text not ended by a NUL: the number at its end */
     agree("[1,2]12345", 8);
