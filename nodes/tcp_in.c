@@ -28,7 +28,7 @@ typedef struct tconn {
     strbuf buf;          /* single mode bytes, or text after the last delimiter */
     char ip[64];
     int port;
-    bool got_data;
+    bool got_data, counted;
 } tconn;
 
 typedef struct {
@@ -43,6 +43,8 @@ typedef struct {
     int count;
     bool closing, end_fast;
     crm_timer *retry;
+    char *tls_id;
+    crm_tls *tls;
 } tcpin_state;
 
 static void setup_client(crm_node *n, void *arg);
@@ -165,17 +167,19 @@ static void tconn_free(tcpin_state *s, tconn *t, bool now)
 
 static void on_close(crm_conn *c, int err, void *arg)
 {
-    (void)c;
     tconn *t = arg;
     crm_node *n = t->n;
     tcpin_state *s = crm_node_data(n);
     if (s->server) {
-        s->count--;
-        count_status(n, s->count);
+        if (t->counted) {
+            s->count--;
+            count_status(n, s->count);
+        }
         tconn_free(s, t, false);
         return;
     }
-    if (err) crm_node_log(n, CRM_LOG_INFO, "Error: connect %s %s:%d", crm_errno_name(err), s->host, s->port);
+    if (err && crm_conn_error(c)) crm_node_log(n, CRM_LOG_INFO, "%s", crm_conn_error(c));
+    else if (err) crm_node_log(n, CRM_LOG_INFO, "Error: connect %s %s:%d", crm_errno_name(err), s->host, s->port);
     crm_node_status(n, "red", "ring", "common.status.disconnected");
     tconn_free(s, t, false);
     if (s->closing) return;
@@ -188,11 +192,22 @@ static void on_close(crm_conn *c, int err, void *arg)
     }
 }
 
+static void count_in(tcpin_state *s, tconn *t)
+{
+    t->counted = true;
+    s->count++;
+    count_status(t->n, s->count);
+}
+
 static void on_connect(crm_conn *c, void *arg)
 {
     (void)c;
     tconn *t = arg;
     tcpin_state *s = crm_node_data(t->n);
+    if (s->server) { /* a TLS client, once its handshake is done */
+        count_in(s, t);
+        return;
+    }
     crm_node_log(t->n, CRM_LOG_INFO, "connected to %s:%d", s->host, s->port);
     crm_node_status(t->n, "green", "dot", "common.status.connected");
 }
@@ -233,6 +248,7 @@ static void setup_client(crm_node *n, void *arg)
     crm_node_status(n, "grey", "dot", "common.status.connecting");
     tconn *t = tconn_new(n, s);
     t->c = crm_conn_connect(n, s->host, s->port, &cbs, t);
+    if (s->tls) crm_conn_start_tls(t->c, s->tls, s->host, crm_tls_verify(s->tls));
 }
 
 static void on_accept(crm_node *n, int fd, unsigned revents, void *arg)
@@ -246,8 +262,8 @@ static void on_accept(crm_node *n, int fd, unsigned revents, void *arg)
         t->c = crm_conn_adopt(n, cfd, &cbs, t);
         const char *ip = crm_conn_remote(t->c, &t->port);
         snprintf(t->ip, sizeof t->ip, "%s", ip);
-        s->count++;
-        count_status(n, s->count);
+        if (s->tls) crm_conn_start_tls(t->c, s->tls, NULL, false); /* counted once secure */
+        else count_in(s, t);
     }
 }
 
@@ -285,6 +301,8 @@ static int tcpin_create(crm_node *n, const json_t *cfg)
     s->datatype = !strcmp(dt, "utf8") ? 'u' : !strcmp(dt, "base64") ? '6' : 'b';
     s->newline = unescape_newline(crm_cfg_str(cfg, "newline", ""), true);
     s->trim = crm_cfg_bool(cfg, "trim", false);
+    const char *tls = crm_cfg_str(cfg, "tls", "");
+    s->tls_id = *tls ? strdup(tls) : NULL;
     json_t *sv = json_object_get(cfg, "server");
     s->server = json_is_boolean(sv) ? json_is_true(sv) : (json_is_string(sv) && !strcmp(json_string_value(sv), "server"));
     const json_t *st = crm_node_settings(n);
@@ -297,6 +315,13 @@ static int tcpin_create(crm_node *n, const json_t *cfg)
 static void tcpin_start(crm_node *n)
 {
     tcpin_state *s = crm_node_data(n);
+    char *terr = NULL;
+    s->tls = crm_tls_of_node(n, s->tls_id, s->server, &terr);
+    if (terr) {
+        crm_node_error(n, NULL, "%s", terr);
+        free(terr);
+        return;
+    }
     if (!s->server) {
         setup_client(n, NULL);
         return;
@@ -328,6 +353,8 @@ static void tcpin_close(crm_node *n)
     free(s->host);
     free(s->topic);
     free(s->newline);
+    free(s->tls_id);
+    crm_tls_unref(s->tls);
     free(s);
     crm_node_set_data(n, NULL);
 }

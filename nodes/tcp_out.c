@@ -25,6 +25,7 @@
 typedef struct sconn {
     struct sconn *next;
     crm_conn *c;
+    bool counted;         /* connected (for TLS: secure) */
 } sconn;
 
 typedef struct {
@@ -39,6 +40,8 @@ typedef struct {
     crm_watch *lw;
     sconn *conns;
     int nconns;
+    char *tls_id;
+    crm_tls *tls;
 } tcpout_state;
 
 static void payload_bytes(tcpout_state *s, const json_t *pl, strbuf *out)
@@ -73,10 +76,10 @@ static void c_end(crm_conn *c, void *arg)
 
 static void c_close(crm_conn *c, int err, void *arg)
 {
-    (void)c;
     crm_node *n = arg;
     tcpout_state *s = crm_node_data(n);
-    if (err) crm_node_log(n, CRM_LOG_INFO, "error: Error: connect %s %s:%d", crm_errno_name(err), s->host, s->port);
+    if (err && crm_conn_error(c)) crm_node_log(n, CRM_LOG_INFO, "error: %s", crm_conn_error(c));
+    else if (err) crm_node_log(n, CRM_LOG_INFO, "error: Error: connect %s %s:%d", crm_errno_name(err), s->host, s->port);
     s->client = NULL;
     s->connected = false;
     crm_node_status(n, "red", "ring", "common.status.disconnected");
@@ -100,6 +103,7 @@ static void connect_client(crm_node *n, void *arg)
     crm_node_log(n, CRM_LOG_INFO, "connecting to %s:%d", s->host, s->port);
     crm_node_status(n, "grey", "dot", "common.status.connecting");
     s->client = crm_conn_connect(n, s->host, s->port, &client_cbs, n);
+    if (s->tls) crm_conn_start_tls(s->client, s->tls, s->host, crm_tls_verify(s->tls));
 }
 
 /* server ---------------------------------------------------------------------- */
@@ -116,21 +120,43 @@ static void s_close(crm_conn *c, int err, void *arg)
     (void)err;
     crm_node *n = arg;
     tcpout_state *s = crm_node_data(n);
+    bool counted = false;
     for (sconn **pp = &s->conns; *pp; pp = &(*pp)->next)
         if ((*pp)->c == c) {
             sconn *x = *pp;
             *pp = x->next;
+            counted = x->counted;
             free(x);
-            s->nconns--;
             break;
         }
+    if (!counted) return; /* a TLS handshake that failed */
+    s->nconns--;
     int port;
     const char *ip = crm_conn_remote(c, &port);
     crm_node_log(n, CRM_LOG_INFO, "connection closed from %s:%d", ip, port);
     server_status(n, s->nconns);
 }
 
-static const crm_conn_cbs server_cbs = {NULL, NULL, NULL, s_close};
+static void s_count(crm_node *n, tcpout_state *s, sconn *x)
+{
+    x->counted = true;
+    s->nconns++;
+    int port;
+    const char *ip = crm_conn_remote(x->c, &port);
+    crm_node_log(n, CRM_LOG_INFO, "connection from %s:%d", ip, port);
+    server_status(n, s->nconns);
+}
+
+/* A TLS client's handshake is done. */
+static void s_secure(crm_conn *c, void *arg)
+{
+    crm_node *n = arg;
+    tcpout_state *s = crm_node_data(n);
+    for (sconn *x = s->conns; x; x = x->next)
+        if (x->c == c) s_count(n, s, x);
+}
+
+static const crm_conn_cbs server_cbs = {s_secure, NULL, NULL, s_close};
 
 static void s_accept(crm_node *n, int fd, unsigned revents, void *arg)
 {
@@ -143,11 +169,8 @@ static void s_accept(crm_node *n, int fd, unsigned revents, void *arg)
         x->c = crm_conn_adopt(n, cfd, &server_cbs, n);
         x->next = s->conns;
         s->conns = x;
-        s->nconns++;
-        int port;
-        const char *ip = crm_conn_remote(x->c, &port);
-        crm_node_log(n, CRM_LOG_INFO, "connection from %s:%d", ip, port);
-        server_status(n, s->nconns);
+        if (s->tls) crm_conn_start_tls(x->c, s->tls, NULL, false);
+        else s_count(n, s, x);
     }
 }
 
@@ -186,6 +209,7 @@ static void tcpout_input(crm_node *n, json_t *msg)
             strbuf b = SB_INIT;
             payload_bytes(s, pl, &b);
             for (sconn *x = s->conns; x; x = x->next) {
+                if (!x->counted) continue;
                 crm_conn_write(x->c, b.data, b.len);
                 if (s->doend) crm_conn_end(x->c);
             }
@@ -206,6 +230,8 @@ static int tcpout_create(crm_node *n, const json_t *cfg)
     s->doend = json_is_true(json_object_get(cfg, "end"));
     const char *b = crm_cfg_str(cfg, "beserver", "");
     s->role = !strcmp(b, "reply") ? 'r' : !strcmp(b, "server") ? 's' : 'c';
+    const char *tls = crm_cfg_str(cfg, "tls", "");
+    s->tls_id = *tls && s->role != 'r' ? strdup(tls) : NULL;
     s->reconnect_ms = crm_cfg_num(crm_node_settings(n), "socketReconnectTime", 10000);
     if (!(s->reconnect_ms > 0)) s->reconnect_ms = 10000;
     crm_node_set_data(n, s);
@@ -215,6 +241,13 @@ static int tcpout_create(crm_node *n, const json_t *cfg)
 static void tcpout_start(crm_node *n)
 {
     tcpout_state *s = crm_node_data(n);
+    char *terr = NULL;
+    s->tls = crm_tls_of_node(n, s->tls_id, s->role == 's', &terr);
+    if (terr) {
+        crm_node_error(n, NULL, "%s", terr);
+        free(terr);
+        return;
+    }
     if (s->role == 'c') connect_client(n, NULL);
     else if (s->role == 's') {
         server_status(n, 0);
@@ -249,6 +282,8 @@ static void tcpout_close(crm_node *n)
         free(x);
     }
     free(s->host);
+    free(s->tls_id);
+    crm_tls_unref(s->tls);
     free(s);
     crm_node_set_data(n, NULL);
 }

@@ -54,6 +54,9 @@ typedef struct {
     size_t queue_max;
     rclient *clients;
     char *last_id;
+    char *tls_id;       /* a tls-config node: TLS without checking the server, as Node-RED's TLSSocket */
+    crm_tls *tls;
+    bool tls_loaded;
 } tcpreq_state;
 
 static int nclients(tcpreq_state *s)
@@ -234,6 +237,13 @@ static const crm_conn_cbs cbs = {on_connect, on_data, on_end, on_close};
 static void tcpreq_input(crm_node *n, json_t *msg)
 {
     tcpreq_state *s = crm_node_data(n);
+    if (s->tls_id && !s->tls_loaded) {
+        char *terr = NULL;
+        s->tls_loaded = true;
+        s->tls = crm_tls_of_node(n, s->tls_id, false, &terr);
+        if (terr) crm_node_error(n, NULL, "%s", terr);
+        free(terr);
+    }
     json_t *pl = json_object_get(msg, "payload");
     if (pl && !crm_is_buf(pl) && !json_is_string(pl)) {
         char *t = crm_to_string(pl);
@@ -315,6 +325,7 @@ static void tcpreq_input(crm_node *n, json_t *msg)
         if (host && *host && port && *port && pn == pn) {
             r->connecting = true;
             r->c = crm_conn_connect(n, host, (int)pn, &cbs, r);
+            if (s->tls) crm_conn_start_tls(r->c, s->tls, NULL, false);
         } else crm_node_warn(n, "Host and/or port not set");
     } else if (r->connected) {
         qmsg *x = r->qh;
@@ -370,6 +381,8 @@ static int tcpreq_create(crm_node *n, const json_t *cfg)
         s->out = !strcmp(out, "count") ? 'n' : !strcmp(out, "sit") ? 's' : 't';
         s->splitc = sc ? crm_to_number(sc) : NAN;
     }
+    const char *tls = crm_cfg_str(cfg, "tls", "");
+    s->tls_id = *tls ? strdup(tls) : NULL;
     s->queue_max = (size_t)crm_cfg_num(crm_node_settings(n), "tcpMsgQueueSize", 1000);
     if (!s->queue_max) s->queue_max = 1000;
     crm_node_set_data(n, s);
@@ -385,6 +398,8 @@ static void tcpreq_close(crm_node *n)
     free(s->server);
     free(s->newline);
     free(s->last_id);
+    free(s->tls_id);
+    crm_tls_unref(s->tls);
     free(s);
     crm_node_set_data(n, NULL);
 }

@@ -12,7 +12,9 @@
  *    connection of msg._session, or to every connection.
  * The connections live on the config node's loop; in and out nodes may run
  * on other loops: messages, statuses and sends cross with crm_node_post.
- * Framing: runtime/net/websocket.c. wss:// (TLS) is not supported. */
+ * Framing: runtime/net/websocket.c. wss:// runs TLS (runtime/net/tcpconn.c)
+ * with the client's tls-config node, or checking the server's certificate
+ * against the system's roots when it has none, as Node's ws does. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@
 
 #include "carmine.h"
 #include "http.h"
+#include "httpclient.h"
 #include "httpd.h"
 #include "net/netutil.h"
 #include "net/tcpconn.h"
@@ -45,6 +48,8 @@ typedef struct wsconn {
 
 typedef struct {
     bool server, wholemsg, tls;
+    char *tls_id;       /* client: its tls-config node */
+    crm_tls *tlsc;
     char *path;         /* listener: the full path; client: the URL */
     char *host, *reqpath, *hostport;
     int port;
@@ -320,10 +325,6 @@ static void conn_start_client(crm_node *cfg, void *arg)
     (void)arg;
     wscfg *s = crm_node_data(cfg);
     s->retry = NULL;
-    if (s->tls) {
-        crm_node_error(cfg, NULL, "An error occurred on the ws connection: wss:// is not supported");
-        return;
-    }
     wsconn *w = calloc(1, sizeof *w);
     w->cfg = cfg;
     crm_make_id(w->id);
@@ -331,6 +332,7 @@ static void conn_start_client(crm_node *cfg, void *arg)
     w->next = s->conns;
     s->conns = w;
     w->c = crm_conn_connect(cfg, s->host, s->port, &cbs, w);
+    if (s->tlsc) crm_conn_start_tls(w->c, s->tlsc, s->host, crm_tls_verify(s->tlsc));
     if (s->hb_ms > 0) {
         crm_timer_cancel(s->hb);
         s->hb = crm_timer_start(cfg, s->hb_ms, s->hb_ms, heartbeat, NULL);
@@ -398,6 +400,8 @@ static int cfg_create(crm_node *n, const json_t *cfg)
     } else {
         s->path = strdup(path);
         s->tls = !strncasecmp(path, "wss://", 6);
+        const char *tid = crm_cfg_str(cfg, "tls", "");
+        s->tls_id = *tid ? strdup(tid) : NULL;
         const char *hp = path + (s->tls ? 6 : 5);
         size_t hl = strcspn(hp, "/?#");
         s->hostport = strndup(hp, hl);
@@ -477,7 +481,21 @@ static int cfg_create(crm_node *n, const json_t *cfg)
 static void cfg_start(crm_node *n)
 {
     wscfg *s = crm_node_data(n);
-    if (!s->server) conn_start_client(n, NULL);
+    if (s->server) return;
+    if (s->tls) {
+        char *terr = NULL;
+        s->tlsc = crm_tls_of_node(n, s->tls_id, false, &terr);
+        if (!s->tlsc && !terr) { /* no tls-config: ws's defaults */
+            crm_tls_options o = {.verify = true};
+            s->tlsc = crm_tls_new(&o, false, &terr);
+        }
+        if (terr) {
+            crm_node_error(n, NULL, "%s", terr);
+            free(terr);
+            return;
+        }
+    }
+    conn_start_client(n, NULL);
 }
 
 static void cfg_close(crm_node *n)
@@ -505,6 +523,8 @@ static void cfg_close(crm_node *n)
     free(s->hostport);
     free(s->protocols);
     json_decref(s->headers);
+    free(s->tls_id);
+    crm_tls_unref(s->tlsc);
     free(s);
     crm_node_set_data(n, NULL);
 }

@@ -44,6 +44,32 @@ void crm_conn_set_arg(crm_conn *c, void *arg);
 /* Stops (false) or resumes reading (backpressure). */
 void crm_conn_pause(crm_conn *c, bool paused);
 
+/* TLS (GnuTLS: libmicrohttpd has it loaded already). Credentials from a
+ * tls-config node's options (runtime/httpclient.h) as Node's
+ * tls.createSecureContext takes them: key and cert, ca replacing the
+ * system's roots. server: for a listening side. NULL with *err (malloc'd,
+ * Node's wording). Reference counted: every connection using it holds one. */
+struct crm_tls_options;
+typedef struct crm_tls crm_tls;
+crm_tls *crm_tls_new(const struct crm_tls_options *o, bool server, char **err);
+/* The credentials of the tls-config node with id, as seen from n; NULL
+ * when there is no such node (*err NULL) or they fail (*err set). */
+crm_tls *crm_tls_of_node(crm_node *n, const char *id, bool server, char **err);
+void crm_tls_unref(crm_tls *t);
+/* Whether a tls-config node asks to check the server's certificate
+ * (verifyservercert, Node's rejectUnauthorized), and its servername. */
+bool crm_tls_verify(const crm_tls *t);
+/* Makes c a TLS connection; call right after crm_conn_connect or
+ * crm_conn_adopt. A client sends host (or the config's servername) as SNI
+ * unless it is an IP address (host NULL: no SNI, no checks) and, when verify, checks the server's
+ * certificate and name as Node's tls.connect does. on_connect runs once
+ * the handshake is done, for accepted connections too; writes before that
+ * are queued. The handshake runs on the loop's poll, never blocking. */
+void crm_conn_start_tls(crm_conn *c, crm_tls *t, const char *host, bool verify);
+/* When TLS closed the connection (on_close's err is EPROTO): String(err)
+ * of Node's error ("Error: self-signed certificate"); else NULL. */
+const char *crm_conn_error(const crm_conn *c);
+
 /* A listening socket on port (all addresses, IPv6 dual stack like Node's
  * listen(port), IPv4 when IPv6 is not there); -1 with errno. */
 int crm_tcp_listen(int port, const char *host);

@@ -732,6 +732,264 @@ def websocket_client_node_to_python_server():
         c2.close()
     srv.close()
 
+# TLS ---------------------------------------------------------------------------------------
+
+def make_certs():
+    """A test CA, a server certificate it signed (localhost, 127.0.0.1) and
+    a self-signed one, made here with the openssl CLI."""
+    d = tmpdir("crm-tls-")
+
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+         "-subj", "/CN=Carmine Test CA")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.pem",
+         "-days", "2", "-extfile", "ext.cnf")
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "bad.key", "-out", "bad.pem", "-days", "2",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+    return {k: os.path.join(d, k) for k in ("ca.pem", "srv.pem", "srv.key", "bad.pem", "bad.key")}
+
+
+def tls_config(id, ca="", cert="", key="", verify=True, servername=""):
+    return {"id": id, "type": "tls-config", "cert": cert, "key": key, "ca": ca, "certname": "", "keyname": "",
+            "caname": "", "servername": servername, "verifyservercert": verify, "alpnprotocol": ""}
+
+
+class TLSServer:
+    """A Python TLS server on loopback: each connection's bytes (up to a
+    newline) are answered with "re:" + them; what arrived is kept."""
+
+    def __init__(self, cert, key, greet=b""):
+        import ssl, threading
+        self.greet = greet
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.port = free_port()
+        self.srv.bind(("127.0.0.1", self.port))
+        self.srv.listen(16)
+        self.srv.settimeout(0.3)
+        self.got, self.errors, self.stopped = [], [], False
+        self.t = threading.Thread(target=self.serve, daemon=True)
+        self.t.start()
+
+    def serve(self):
+        import threading
+        while not self.stopped:
+            try:
+                c, _ = self.srv.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=self.conn, args=(c,), daemon=True).start()
+
+    def conn(self, c):
+        try:
+            c.settimeout(5)
+            t = self.ctx.wrap_socket(c, server_side=True)
+            if self.greet:
+                t.sendall(self.greet)
+            data = b""
+            while not data.endswith(b"\n"):
+                d = t.recv(4096)
+                if not d:
+                    break
+                data += d
+            self.got.append(data)
+            t.sendall(b"re:" + data)
+            t.close()
+        except Exception as e:
+            self.errors.append(str(e))
+            c.close()
+
+    def close(self):
+        self.stopped = True
+        self.t.join()
+        self.srv.close()
+
+
+def wait_for(cond, what, timeout=8.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+@test
+def tls_tcp_in_server_tcp_out_and_request_clients():
+    """tcp in as a TLS server (Python's ssl client checks it with the test
+    CA), tcp out as a TLS client checking the Python server with the CA, and
+    tcp request over TLS (Node-RED's TLSSocket checks nothing: a self-signed
+    server still answers)."""
+    import ssl
+    crt = make_certs()
+    good = TLSServer(crt["srv.pem"], crt["srv.key"])
+    bad = TLSServer(crt["bad.pem"], crt["bad.key"])
+    lport = free_port()
+    nodes = [tls_config("srvtls", cert=crt["srv.pem"], key=crt["srv.key"]),
+             tls_config("catls", ca=crt["ca.pem"]),
+             {"id": "ti", "type": "tcp in", "server": "server", "host": "", "port": str(lport), "tls": "srvtls",
+              "datamode": "stream", "datatype": "utf8", "newline": "\\n", "topic": "", "trim": False,
+              "wires": [["out", "rep"]]},
+             {"id": "rep", "type": "change", "rules": [{"t": "set", "p": "payload", "pt": "msg", "to": "ack\n",
+                                                        "tot": "str"}], "wires": [["to"]]},
+             {"id": "to", "type": "tcp out", "host": "", "port": "", "beserver": "reply", "base64": False,
+              "end": False, "wires": []},
+             {"id": "tc", "type": "tcp out", "host": "127.0.0.1", "port": str(good.port), "beserver": "client",
+              "base64": False, "end": False, "tls": "catls", "wires": []},
+             {"id": "rq", "type": "tcp request", "server": "127.0.0.1", "port": str(bad.port), "out": "char",
+              "ret": "string", "splitc": "\\n", "newline": "", "trim": False, "tls": "catls", "wires": [["out"]]}] + \
+        http_in("a", "/tc", ["tc"]) + http_in("b", "/rq", ["rq"])
+    try:
+        with Flow(nodes) as f:
+            ctx = ssl.create_default_context(cafile=crt["ca.pem"])
+            with socket.create_connection(("127.0.0.1", lport), timeout=5) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as c:
+                    c.sendall(b"hello\n")
+                    eq(c.recv(100), b"ack\n", "reply over TLS on the tcp in's connection")
+            r = f.wait_results(1)
+            eq(r[0]["payload"], "hello", "tcp in got the decrypted line")
+            eq(r[0]["ip"], "::ffff:127.0.0.1", "peer address")
+            wait_for(lambda: "connected to 127.0.0.1:%d" % good.port in f.logtext(), "tcp out connected")
+            f.post("/tc", "to good\n")
+            wait_for(lambda: good.got, "the TLS server got the tcp out's write")
+            eq(good.got, [b"to good\n"], "tcp out over TLS")
+            f.post("/rq", "q1\n")
+            r = f.wait_results(2)
+            eq(r[1]["payload"], "re:q1\n", "tcp request over TLS, the server's certificate not checked")
+            # a plain (not TLS) client gets no message through
+            with socket.create_connection(("127.0.0.1", lport), timeout=5) as c:
+                c.sendall(b"plain\n")
+                try:
+                    c.recv(100)
+                except OSError:
+                    pass
+            time.sleep(0.3)
+            eq(len(f.results()), 2, "no message from a client that does not speak TLS")
+    finally:
+        good.close()
+        bad.close()
+
+
+@test
+def tls_bad_certificate_refused():
+    """A client checking certificates meets a self-signed server certificate
+    or the wrong name: the connection is refused with Node's error text
+    (tcp in/out log it, as Node-RED does) and the disconnected status. A
+    tls-config with half a key pair or a missing file logs Node-RED's error."""
+    crt = make_certs()
+    bad = TLSServer(crt["bad.pem"], crt["bad.key"], greet=b"hi\n")
+    good = TLSServer(crt["srv.pem"], crt["srv.key"])
+    nodes = [tls_config("catls", ca=crt["ca.pem"]), tls_config("sysdefault"),
+             tls_config("wrongname", ca=crt["ca.pem"], servername="foo.example"),
+             tls_config("noverify", ca=crt["ca.pem"], verify=False),
+             tls_config("halfpair", cert=crt["srv.pem"]), tls_config("noca", ca="/nonexistent/ca.pem"),
+             {"id": "ti", "type": "tcp in", "server": "client", "host": "127.0.0.1", "port": str(bad.port),
+              "tls": "catls", "datamode": "stream", "datatype": "utf8", "newline": "\\n", "topic": "",
+              "trim": False, "wires": [["out"]]},
+             {"id": "ti2", "type": "tcp in", "server": "client", "host": "127.0.0.1", "port": str(good.port),
+              "tls": "sysdefault", "datamode": "stream", "datatype": "utf8", "newline": "\\n", "topic": "",
+              "trim": False, "wires": [["out"]]},
+             {"id": "tc", "type": "tcp out", "host": "127.0.0.1", "port": str(good.port), "beserver": "client",
+              "base64": False, "end": False, "tls": "wrongname", "wires": []},
+             {"id": "ti3", "type": "tcp in", "server": "client", "host": "127.0.0.1", "port": str(bad.port),
+              "tls": "noverify", "datamode": "stream", "datatype": "utf8", "newline": "\\n", "topic": "",
+              "trim": False, "wires": [["out"]]},
+             {"id": "st", "type": "status", "scope": ["ti", "tc"], "wires": [["out"]]}]
+    try:
+        with Flow(nodes, settings={"socketReconnectTime": 60000}) as f:
+            wait_for(lambda: "Error: self-signed certificate" in f.logtext(), "the self-signed refusal")
+            # tls-config's own checks, in Node-RED's words
+            assert "[tls-config:halfpair] No certificate/key file provided" in f.logtext(), f.logtext()
+            assert "[tls-config:noca] Error: ENOENT: no such file or directory, open '/nonexistent/ca.pem'" in \
+                f.logtext(), f.logtext()
+            wait_for(lambda: "Error: unable to verify the first certificate" in f.logtext(), "no CA")
+            wait_for(lambda: "error: Error [ERR_TLS_CERT_ALTNAME_INVALID]: Hostname/IP does not match certificate's "
+                             "altnames: Host: foo.example. is not in the cert's altnames: DNS:localhost, "
+                             "IP Address:127.0.0.1" in f.logtext(), "the name mismatch")
+            # verifyservercert false: the self-signed server's line arrives
+            wait_for(lambda: any(m.get("payload") == "hi" for m in f.results()), "the unchecked server's line")
+            st = [(m["status"]["source"]["id"], m["status"].get("fill"), m["status"].get("text"))
+                  for m in f.results() if "status" in m]
+            assert ("ti", "red", "common.status.disconnected") in st, st
+            assert ("tc", "red", "common.status.disconnected") in st, st
+            assert ("ti", "green", "common.status.connected") not in st, st
+            assert bad.errors and good.errors, (bad.errors, good.errors)
+    finally:
+        bad.close()
+        good.close()
+
+
+@test
+def tls_websocket_client_wss():
+    """websocket-client to wss:// URLs: with the test CA a Python TLS
+    WebSocket server is reached both ways; a self-signed server is refused
+    (status error on the websocket in, no message), as Node's ws does."""
+    import base64, hashlib, ssl, threading
+    crt = make_certs()
+
+    def server(cert, key):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        port = free_port()
+        srv.bind(("127.0.0.1", port))
+        srv.listen(4)
+        srv.settimeout(10)
+        return ctx, srv, port
+    gctx, gsrv, gport = server(crt["srv.pem"], crt["srv.key"])
+    bctx, bsrv, bport = server(crt["bad.pem"], crt["bad.key"])
+
+    def refuse():
+        try:
+            c, _ = bsrv.accept()
+            bctx.wrap_socket(c, server_side=True).recv(10)
+        except Exception:
+            pass
+    threading.Thread(target=refuse, daemon=True).start()
+    nodes = [tls_config("catls", ca=crt["ca.pem"]),
+             {"id": "C", "type": "websocket-client", "path": "wss://localhost:%d/feed" % gport, "tls": "catls",
+              "wholemsg": "false", "hb": "0", "subprotocol": "", "headers": []},
+             {"id": "ci", "type": "websocket in", "server": "", "client": "C", "wires": [["out"]]},
+             {"id": "co", "type": "websocket out", "server": "", "client": "C", "wires": []},
+             {"id": "B", "type": "websocket-client", "path": "wss://127.0.0.1:%d/x" % bport, "tls": "",
+              "wholemsg": "false", "hb": "0", "subprotocol": "", "headers": []},
+             {"id": "bi", "type": "websocket in", "server": "", "client": "B", "wires": [["out"]]},
+             {"id": "st", "type": "status", "scope": ["bi"], "wires": [["out"]]}] + http_in("in", "/send", ["co"])
+    with Flow(nodes) as f:
+        c, _ = gsrv.accept()
+        c.settimeout(5)
+        t = gctx.wrap_socket(c, server_side=True)
+        req = b""
+        while b"\r\n\r\n" not in req:
+            req += t.recv(4096)
+        text = req.decode()
+        assert text.startswith("GET /feed HTTP/1.1") and "Host: localhost:%d" % gport in text, text
+        key = [l.split(":", 1)[1].strip() for l in text.split("\r\n") if l.lower().startswith("sec-websocket-key")][0]
+        acc = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+        t.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Accept: " + acc + b"\r\n\r\n" + bytes([0x81, 9]) + b"over wss!")
+        wait_for(lambda: any(m.get("payload") == "over wss!" for m in f.results()), "a frame over wss")
+        f.post("/send", "back")
+        h = t.recv(2)
+        mask = t.recv(4)
+        data = t.recv(h[1] & 127)
+        eq(bytes(b ^ mask[i % 4] for i, b in enumerate(data)), b"back", "sent over wss")
+        wait_for(lambda: any(m.get("status", {}).get("text") == "common.status.error" for m in f.results()),
+                 "the refused wss connection's status")
+        eq([m for m in f.results() if m.get("_session", {}).get("type") == "websocket" and "status" not in m
+            and m.get("payload") != "over wss!"], [], "nothing from the refused server")
+        t.close()
+    gsrv.close()
+    bsrv.close()
+
+
 
 def main():
     only = sys.argv[1:]

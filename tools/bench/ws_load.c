@@ -1,0 +1,149 @@
+/* ws_load.c: the load generator of the websocket echo benchmark
+ * (tests/net/bench.py ws): N WebSocket clients on one thread (epoll), each
+ * sending its next masked text message when the last one came back, for
+ * a number of seconds. Prints {"count": messages echoed, "open": clients
+ * upgraded, "seconds": elapsed}. Written in C so that the generator costs
+ * less CPU than the runtimes it measures (Node's ws client, used before,
+ * took a core of the two by itself).
+ *   ws_load PORT PATH CLIENTS SECONDS [PAYLOAD_BYTES] */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    int fd;
+    bool open;
+    size_t len;           /* bytes in buf */
+    unsigned char buf[8192];
+} client;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static unsigned char payload[4096];
+static size_t plen = 16;
+
+/* One masked text frame with the payload. */
+static void send_msg(client *c)
+{
+    unsigned char f[4096 + 16];
+    size_t h = 0;
+    f[h++] = 0x81;
+    if (plen < 126) f[h++] = (unsigned char)(0x80 | plen);
+    else {
+        f[h++] = 0x80 | 126;
+        f[h++] = (unsigned char)(plen >> 8);
+        f[h++] = (unsigned char)plen;
+    }
+    unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    memcpy(f + h, mask, 4);
+    h += 4;
+    for (size_t i = 0; i < plen; i++) f[h + i] = payload[i] ^ mask[i & 3];
+    if (send(c->fd, f, h + plen, MSG_NOSIGNAL) < 0 && errno != EAGAIN) c->open = false;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: ws_load PORT PATH CLIENTS SECONDS [PAYLOAD_BYTES]\n");
+        return 2;
+    }
+    int port = atoi(argv[1]), n = atoi(argv[3]);
+    double seconds = atof(argv[4]);
+    if (argc > 5) plen = (size_t)atoi(argv[5]);
+    if (plen > sizeof payload) plen = sizeof payload;
+    memset(payload, 'x', sizeof payload);
+    char req[512];
+    int rl = snprintf(req, sizeof req,
+                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                      argv[2], port);
+    int ep = epoll_create1(0);
+    client *cs = calloc((size_t)n, sizeof *cs);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < n; i++) {
+        client *c = &cs[i];
+        c->fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0) {
+            perror("connect");
+            return 1;
+        }
+        int one = 1;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (send(c->fd, req, (size_t)rl, 0) != rl) return 1;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+    }
+    long count = 0;
+    int open = 0;
+    double t0 = now(), end = t0 + seconds;
+    struct epoll_event evs[256];
+    while (now() < end) {
+        int k = epoll_wait(ep, evs, 256, 100);
+        for (int e = 0; e < k; e++) {
+            client *c = evs[e].data.ptr;
+            ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, MSG_DONTWAIT);
+            if (r <= 0) {
+                if (r < 0 && errno == EAGAIN) continue;
+                epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+                continue;
+            }
+            c->len += (size_t)r;
+            if (!c->open) {
+                unsigned char *hend = memmem(c->buf, c->len, "\r\n\r\n", 4);
+                if (!hend) continue;
+                if (memcmp(c->buf, "HTTP/1.1 101", 12)) {
+                    fprintf(stderr, "no upgrade: %.*s\n", (int)c->len, c->buf);
+                    return 1;
+                }
+                size_t used = (size_t)(hend + 4 - c->buf);
+                memmove(c->buf, c->buf + used, c->len - used);
+                c->len -= used;
+                c->open = true;
+                open++;
+                send_msg(c);
+            }
+            /* whole frames (server frames are not masked) */
+            size_t off = 0;
+            int got = 0;
+            for (;;) {
+                if (c->len - off < 2) break;
+                size_t pl = c->buf[off + 1] & 127, h = 2;
+                if (pl == 126) {
+                    if (c->len - off < 4) break;
+                    pl = (size_t)c->buf[off + 2] << 8 | c->buf[off + 3];
+                    h = 4;
+                } else if (pl == 127) {
+                    fprintf(stderr, "frame too big\n");
+                    return 1;
+                }
+                if (c->len - off < h + pl) break;
+                off += h + pl;
+                got++;
+            }
+            memmove(c->buf, c->buf + off, c->len - off);
+            c->len -= off;
+            count += got;
+            for (int g = 0; g < got; g++) send_msg(c);
+        }
+    }
+    double dt = now() - t0;
+    printf("{\"count\": %ld, \"open\": %d, \"seconds\": %.3f}\n", count, open, dt);
+    for (int i = 0; i < n; i++) close(cs[i].fd);
+    free(cs);
+    return 0;
+}
