@@ -14,11 +14,11 @@
  */
 #include <ctype.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "carmine.h"
+#include "net/netutil.h"
 #include "csv/csv.h"
 #include "strbuf.h"
 
@@ -113,26 +113,6 @@ static char *ensure_string(const json_t *v)
     if (crm_is_buf(v)) return crm_to_string(v);
     if (json_is_object(v) || json_is_array(v) || json_is_null(v)) return crm_stringify(v, 0);
     return crm_to_string(v);
-}
-
-/* Whether s[0..n) is well-formed UTF-8 (what jansson's json_string checks). */
-static bool utf8_valid(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        uint64_t w;
-        if (i + 8 <= n && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ull))) {
-            i += 8; /* eight ASCII bytes */
-            continue;
-        }
-        if ((unsigned char)s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t adv;
-        if (crm_utf8_decode(s + i, n - i, &adv) < 0) return false;
-        i += adv;
-    }
-    return true;
 }
 
 /* Whether a JavaScript value is typeof "object" (null, arrays, objects, Buffers). */
@@ -612,16 +592,16 @@ static bool same_names(const names *t, const names *cfg)
 
 /* One cell: ensureString(v) quoted, "" for undefined; strings and numbers
  * without a copy. */
-static void put_cell(strbuf *out, const json_t *v, const char *const *quoteables)
+static void put_cell(strbuf *out, const json_t *v, const csv_quoting *q)
 {
     char nb[32];
     if (json_is_string(v)) {
-        csv_quote_cell(out, json_string_value(v), quoteables);
+        csv_quote_cell_q(out, json_string_value(v), q);
     } else if (json_is_number(v)) {
-        csv_quote_cell(out, crm_fmt_number(crm_num_value(v), nb), quoteables);
+        csv_quote_cell_q(out, crm_fmt_number(crm_num_value(v), nb), q);
     } else {
         char *c = v ? ensure_string(v) : strdup("");
-        csv_quote_cell(out, c, quoteables);
+        csv_quote_cell_q(out, c, q);
         free(c);
     }
 }
@@ -841,6 +821,9 @@ static int rfc_msg_columns(csv_state *s, json_t *msg, char **err)
 static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
 {
     const char *const quoteables[] = {s->sep, "\"", "\n", "\r", NULL};
+    size_t seplen = strlen(s->sep);
+    csv_quoting quoting;
+    csv_quoting_init(&quoting, quoteables);
     json_t *in = json_object_get(msg, "payload");
     /* the rows: the payload's elements, or the payload itself as the one row
      * (an object, or an array of values) */
@@ -883,8 +866,8 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
         }
         NEWLINE();
         for (size_t i = 0; i < s->tmpl.n; i++) {
-            if (i) sb_puts(&out, s->sep);
-            csv_quote_cell(&out, s->tmpl.v[i] ? s->tmpl.v[i] : "", quoteables);
+            if (i) sb_putn(&out, s->sep, seplen);
+            csv_quote_cell_q(&out, s->tmpl.v[i] ? s->tmpl.v[i] : "", &quoting);
         }
         if (s->hdrout == 2) s->hdr_sent = true;
     }
@@ -895,11 +878,11 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
             bool tmpl = has_template(&s->tmpl);
             size_t len = tmpl ? s->tmpl.n : json_array_size(row);
             for (size_t t = 0; t < len; t++) {
-                if (t) sb_puts(&out, s->sep);
+                if (t) sb_putn(&out, s->sep, seplen);
                 if (tmpl && (!s->tmpl.v[t] || !s->tmpl.v[t][0])) continue;
                 json_t *cell = json_is_array(row) ? json_array_get(row, t) : NULL;
                 char *c = cell ? ensure_string(cell) : strdup("");
-                csv_quote_cell(&out, c, quoteables);
+                csv_quote_cell_q(&out, c, &quoting);
                 free(c);
             }
             continue;
@@ -927,10 +910,10 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
                     char *key = strndup(ents[i].key, ents[i].len);
                     json_t *v = prop_of(row, key);
                     if (v && !js_object(v)) {
-                        if (any) sb_puts(&out, s->sep);
+                        if (any) sb_putn(&out, s->sep, seplen);
                         any = true;
                         char *q = crm_to_string(v);
-                        csv_quote_cell(&out, q, quoteables);
+                        csv_quote_cell_q(&out, q, &quoting);
                         free(q);
                     }
                     free(key);
@@ -939,17 +922,19 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
             }
         } else {
             for (size_t t = 0; t < s->tmpl.n; t++) {
-                if (t) sb_puts(&out, s->sep);
+                if (t) sb_putn(&out, s->sep, seplen);
                 if (!s->tmpl.v[t] || !s->tmpl.v[t][0]) continue;
                 json_t *v = prop_of(row, s->tmpl.v[t]);
-                put_cell(&out, v, quoteables);
+                put_cell(&out, v, &quoting);
             }
         }
     }
 #undef NEWLINE
 #undef ROW
     sb_puts(&out, s->ret);
-    json_object_set_new(msg, "payload", json_string(out.data));
+    /* json_string(out.data): out holds no NUL (cells end at theirs) */
+    json_object_set_new(msg, "payload",
+                        crm_utf8_valid(out.data, out.len) ? json_stringn_nocheck(out.data, out.len) : json_string(out.data));
     if (out.cap > (1u << 20)) sb_free(&out); /* keep no big buffer for ever */
     s->out_text = out;
     json_object_set_new(msg, "columns", rfc_header(s, &s->tmpl));
@@ -1031,9 +1016,9 @@ static void rfc_parse(crm_node *n, csv_state *s, json_t *msg, const char *in, si
     }
     /* cells of valid UTF-8 text are valid (split at ASCII characters or a
      * whole separator): jansson need not check each again */
-    bool valid = utf8_valid(in, len);
+    bool valid = crm_utf8_valid(in, len);
     for (size_t j = 0; valid && j < headers.n; j++)
-        if (headers.v[j] && !utf8_valid(headers.v[j], strlen(headers.v[j]))) valid = false;
+        if (headers.v[j] && !crm_utf8_valid(headers.v[j], strlen(headers.v[j]))) valid = false;
     json_t *data = json_array();
     for (size_t i = 0; i < rows.nrows; i++) {
         size_t first = rows.row[i], ncells = rows.row[i + 1] - first;

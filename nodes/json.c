@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "carmine.h"
+#include "net/netutil.h"
 #include "jsonschema.h"
 #include "strbuf.h"
 #include "undefined_read.h"
@@ -210,7 +211,9 @@ static void json_input(crm_node *n, json_t *msg)
         return;
     }
     char *text = crm_stringify(value, s->indent);
-    crm_path_set(s->path, msg, msg, json_string(text ? text : "null"), true);
+    size_t len = text ? strlen(text) : 0;
+    json_t *str = !text ? json_string("null") : crm_utf8_valid(text, len) ? json_stringn_nocheck(text, len) : json_string(text);
+    crm_path_set(s->path, msg, msg, str, true);
     free(text);
     pass(n, msg, validate);
 }

@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "carmine.h"
+#include "net/netutil.h"
 #include "mustache.h"
 #include "strbuf.h"
 
@@ -324,7 +325,8 @@ static void tpl_input(crm_node *n, json_t *msg)
         s->text.len = 0;
         crm_mustache_write_sb(m, msg, &o, &s->text);
         json_decref(c.resolved);
-        value = json_stringn(s->text.data, strlen(s->text.data)); /* as json_string(): up to a NUL */
+        size_t len = strlen(s->text.data); /* as json_string(): up to a NUL */
+        value = crm_utf8_valid(s->text.data, len) ? json_stringn_nocheck(s->text.data, len) : NULL;
         if (s->text.cap > 65536) sb_free(&s->text); /* keep no big buffer for ever */
     } else {
         value = plain ? plain : json_string(text ? text : "");

@@ -26,6 +26,7 @@
 typedef struct mtok {
     char type; /* 't' text, 'n' name, '&' raw, '#', '^', '/', '!', '=', '>' */
     char *value;
+    size_t vlen;  /* strlen(value), set once the template is parsed */
     size_t start;
     bool deleted;
     struct mtok *kids;
@@ -150,6 +151,14 @@ static int compile_tags(P *p, const char *v, size_t vlen)
     p->cclen = cc.len;
     p->close_curly = sb_take(&cc);
     return 0;
+}
+
+static void set_lens(mtok *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        t[i].vlen = strlen(t[i].value);
+        set_lens(t[i].kids, t[i].nkids);
+    }
 }
 
 static void free_toks(mtok *t, size_t n)
@@ -320,6 +329,7 @@ crm_mustache *crm_mustache_parse(const char *text, size_t len, char **err)
     size_t i = 0;
     m->toks = nest(p.toks, p.n, &i, &m->n);
     free(p.toks);
+    set_lens(m->toks, m->n);
     return m;
 }
 
@@ -550,7 +560,7 @@ static void render(R *r, const mtok *t, size_t n)
     for (size_t i = 0; i < n; i++) {
         const mtok *k = &t[i];
         switch (k->type) {
-        case 't': sb_puts(&r->out, k->value); break;
+        case 't': sb_putn(&r->out, k->value, k->vlen); break;
         case 'n':
         case '&': {
             const json_t *v = lookup_value(r, k->value);

@@ -266,6 +266,8 @@ double crm_str_to_number(const char *s)
         }
     }
     s = crm_js_skip_space(s);
+    /* a number's text starts with one of these (or is empty): a word is NaN at once */
+    if (*s && !isdigit((unsigned char)*s) && *s != '+' && *s != '-' && *s != '.' && *s != 'I') return NAN;
     size_t len = trimmed_len(s);
     if (len == 0) return 0;
     char *copy = strndup(s, len);

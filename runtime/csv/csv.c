@@ -120,7 +120,7 @@ int csv_parse_flat(const char *in, size_t max, size_t cursor, const csv_opts *o,
     if (!flat->text.data) sb_puts(&flat->text, "");
     builder b = {flat, flat->text.len, flat->ncells, false};
     bool new_cell = true, in_quote = false, closed = false;
-#define IS_SEP(p) (seplen && (p) + seplen <= max && !memcmp(in + (p), sep, seplen))
+#define IS_SEP(p) (seplen == 1 ? in[p] == sep[0] : seplen && (p) + seplen <= max && !memcmp(in + (p), sep, seplen))
     while (cursor < max) {
         char c = in[cursor];
         if (in_quote) {
@@ -220,24 +220,52 @@ int csv_parse(const char *in, size_t max, size_t cursor, const csv_opts *o, csv_
     return r;
 }
 
+void csv_quoting_init(csv_quoting *q, const char *const *quoteables)
+{
+    memset(q, 0, sizeof *q);
+    for (const char *const *p = quoteables; *p; p++) {
+        if (!**p) continue;
+        if (!(*p)[1]) q->one[(unsigned char)**p] = 1;
+        else if (q->nlonger < sizeof q->longer / sizeof *q->longer) q->longer[q->nlonger++] = *p;
+        else q->one[0] = 2; /* too many to keep: strstr for each at every cell */
+    }
+    q->list = quoteables;
+}
+
+void csv_quote_cell_q(strbuf *out, const char *cell, const csv_quoting *q)
+{
+    /* one pass over the cell for the one-byte quoteables and quotes; strstr
+     * for longer ones (a separator of several bytes) */
+    bool quote = false, dq = false;
+    const char *p = cell;
+    for (; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        dq |= c == '"';
+        quote |= q->one[c];
+    }
+    size_t len = (size_t)(p - cell);
+    for (size_t i = 0; i < q->nlonger && !quote; i++)
+        if (strstr(cell, q->longer[i])) quote = true;
+    if (q->one[0] == 2)
+        for (const char *const *l = q->list; *l && !quote; l++)
+            if (**l && strstr(cell, *l)) quote = true;
+    if (quote) sb_putc(out, '"');
+    if (!dq) {
+        sb_putn(out, cell, len);
+    } else {
+        p = cell;
+        for (const char *d; (d = strchr(p, '"')); p = d + 1) {
+            sb_putn(out, p, (size_t)(d + 1 - p));
+            sb_putc(out, '"');
+        }
+        sb_puts(out, p);
+    }
+    if (quote) sb_putc(out, '"');
+}
+
 void csv_quote_cell(strbuf *out, const char *cell, const char *const *quoteables)
 {
-    bool quote = false;
-    char set[8]; /* the one-byte quoteables, found by one strcspn */
-    size_t nset = 0;
-    for (const char *const *q = quoteables; *q && !quote; q++) {
-        if (!**q) continue;
-        if (!(*q)[1] && nset + 1 < sizeof set) set[nset++] = **q;
-        else if (strstr(cell, *q)) quote = true;
-    }
-    set[nset] = 0;
-    if (!quote && nset) quote = cell[strcspn(cell, set)] != 0;
-    if (quote) sb_putc(out, '"');
-    const char *p = cell;
-    for (const char *dq; (dq = strchr(p, '"')); p = dq + 1) {
-        sb_putn(out, p, (size_t)(dq + 1 - p));
-        sb_putc(out, '"');
-    }
-    sb_puts(out, p);
-    if (quote) sb_putc(out, '"');
+    csv_quoting q;
+    csv_quoting_init(&q, quoteables);
+    csv_quote_cell_q(out, cell, &q);
 }

@@ -63,5 +63,14 @@ void csv_row_free(csv_row *r);
  * quotes when it contains one of the quoteables (NULL-terminated list), its
  * quotes doubled when it contains any. Appended to out (a strbuf). */
 void csv_quote_cell(strbuf *out, const char *cell, const char *const *quoteables);
+/* The same with the quoteables prepared once (a table of the one-byte ones). */
+typedef struct {
+    unsigned char one[256]; /* one[c]: byte c is a quoteable (one[0] == 2: strstr every one of list) */
+    const char *longer[4];
+    size_t nlonger;
+    const char *const *list;
+} csv_quoting;
+void csv_quoting_init(csv_quoting *q, const char *const *quoteables);
+void csv_quote_cell_q(strbuf *out, const char *cell, const csv_quoting *q);
 
 #endif

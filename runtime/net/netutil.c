@@ -9,6 +9,7 @@
 #include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,11 @@ bool crm_utf8_valid(const void *data, size_t len)
 {
     const unsigned char *s = data;
     for (size_t i = 0; i < len;) {
+        uint64_t w;
+        if (i + 8 <= len && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ull))) {
+            i += 8; /* eight ASCII bytes at once */
+            continue;
+        }
         size_t k = utf8_seq(s + i, len - i);
         if (!k) return false;
         i += k;

@@ -180,7 +180,8 @@ static void numbers(void)
         }
     }
     const char *const texts[] = {"0", "-0", "007", "1.5", "-2.25", "123456789012345", "1234567890123456",
-                                 "0.1", "9007199254740993", "1.", ".5", "1e3", " 12", "12 ", "+3", "-", "", "1.2.3"};
+                                 "0.1", "9007199254740993", "1.", ".5", "1e3", " 12", "12 ", "+3", "-", "", "1.2.3",
+                                 "bench", "Infinity", " -Infinity", "x1", "e5"};
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
         double x = crm_str_to_number(texts[i]);
         char *end;
