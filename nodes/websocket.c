@@ -150,10 +150,14 @@ static void to_inputs(crm_node *cfg, wsconn *w, int op, const unsigned char *d, 
     }
     json_object_set_new(msg, "_session", json_pack("{s:s,s:s}", "type", "websocket", "id", w->id));
     pthread_mutex_lock(&s->lock);
+    /* a copy for each websocket in node but the last, which gets msg */
+    size_t last = s->nnodes;
     for (size_t i = 0; i < s->nnodes; i++)
-        if (s->is_in[i]) crm_node_post_ex(s->nodes[i], deliver, drop_msg, crm_deep_copy(msg));
+        if (s->is_in[i]) last = i;
+    for (size_t i = 0; i < s->nnodes; i++)
+        if (s->is_in[i]) crm_node_post_ex(s->nodes[i], deliver, drop_msg, i == last ? msg : crm_deep_copy(msg));
     pthread_mutex_unlock(&s->lock);
-    json_decref(msg);
+    if (last == s->nnodes) json_decref(msg);
 }
 
 static void ws_send(wsconn *w, int op, const void *d, size_t len)

@@ -5,10 +5,13 @@
          tcp in (split on \\n) -> file (append); time until all are on disk
   tcpreq tcp request round trips/s: a loop tcp request -> change -> back,
          against an echo server made of tcp in + tcp out (reply) in the flow
-  ws     websocket echo messages/s, 100 clients each sending its next message
-         when the last one came back (the load generator is Node's ws)
+  ws     websocket echo messages/s (and per CPU second of the runtime), 100
+         clients each sending its next message when the last one came back
+         (the load generator is build/ws_load, tools/bench/ws_load.c; Node's
+         ws with WS_LOAD_NODE=1)
   wsmem  resident memory with 10,000 idle websocket clients
-Usage: tests/net/bench.py [carmine|nodered]... (default both). Node-RED is
+Usage: tests/net/bench.py [carmine|nodered]... (default both), or
+tests/net/bench.py ws ROUNDS: the echo only, in alternating rounds. Node-RED is
 taken from ~/.cache/flowtest-record/nr (the recorder's install); NODE_WS
 names the directory whose node_modules holds ws."""
 import json, os, signal, socket, subprocess, sys, tempfile, time
@@ -48,6 +51,12 @@ class Runtime:
             except OSError:
                 time.sleep(0.1)
         time.sleep(1.0)
+
+    def cpu_s(self):
+        """user + system CPU seconds the runtime's process used so far"""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_kb(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
@@ -151,14 +160,27 @@ def ws_flow():
 def bench_ws(kind, seconds=10):
     rt = Runtime(kind, ws_flow())
     try:
-        js = os.path.join(rt.dir, "load.js")
-        with open(js, "w") as f:
-            f.write(WS_LOAD)
-        env = dict(os.environ, NODE_PATH=os.path.join(NODE_WS, "node_modules"))
-        r = subprocess.run(["node", js, str(rt.port), "100", str(seconds)], capture_output=True, text=True,
-                           env=env, timeout=seconds + 30)
+        # the C generator (tools/bench/ws_load.c) when built: Node's ws
+        # client takes a core by itself and then limits what is measured
+        load = os.path.join(os.path.dirname(CARMINE), "ws_load")
+        if os.path.exists(load) and not os.environ.get("WS_LOAD_NODE"):
+            args = [load, str(rt.port), "/ws/echo", "100", str(seconds)]
+            env = None
+        else:
+            js = os.path.join(rt.dir, "load.js")
+            with open(js, "w") as f:
+                f.write(WS_LOAD)
+            env = dict(os.environ, NODE_PATH=os.path.join(NODE_WS, "node_modules"))
+            args = ["node", js, str(rt.port), "100", str(seconds)]
+        cpu0 = rt.cpu_s()
+        r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=seconds + 30)
+        cpu = rt.cpu_s() - cpu0
         res = json.loads(r.stdout.strip().splitlines()[-1])
-        return res["count"] / res["seconds"] if res["open"] == 100 else 0.0
+        if res["open"] != 100:
+            return 0.0, 0.0
+        # messages/s, and messages per CPU second of the runtime (what the
+        # machine's other load does not change much)
+        return res["count"] / res["seconds"], res["count"] / cpu if cpu else 0.0
     finally:
         rt.stop()
 
@@ -189,10 +211,19 @@ def bench_wsmem(kind, clients=10000):
 
 def main():
     kinds = sys.argv[1:] or ["carmine", "nodered"]
+    if kinds[0] == "ws":  # only the echo, in alternating rounds: ws ROUNDS
+        rounds = int(kinds[1]) if len(kinds) > 1 else 3
+        for i in range(rounds):
+            for kind in ("carmine", "nodered"):
+                rate, per_cpu = bench_ws(kind)
+                print("round %d %s websocket echo, 100 clients: %.0f messages/s, %.0f messages per CPU second"
+                      % (i + 1, kind, rate, per_cpu), flush=True)
+        return
     for kind in kinds:
         print("%s file append: %.0f lines/s" % (kind, bench_file(kind)), flush=True)
         print("%s tcp request: %.0f round trips/s" % (kind, bench_tcpreq(kind)), flush=True)
-        print("%s websocket echo, 100 clients: %.0f messages/s" % (kind, bench_ws(kind)), flush=True)
+        print("%s websocket echo, 100 clients: %.0f messages/s, %.0f messages per CPU second" % ((kind,) + bench_ws(kind)),
+              flush=True)
         ok, before, after = bench_wsmem(kind)
         print("%s 10000 idle websocket clients: %d upgraded, RSS %d kB before, %d kB after (%.1f kB per client)"
               % (kind, ok, before, after, (after - before) / max(ok, 1)), flush=True)
