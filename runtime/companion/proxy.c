@@ -419,7 +419,7 @@ static void *proxy_main(void *arg)
                 if (until < wait) wait = until < 0 ? 0 : until;
             }
         }
-        poll(pf, k, (int)wait + 1);
+        poll(pf, k, wait > 0 ? (int)wait + 1 : 0); /* 0: an exchange to connect now */
         if (pf[0].revents & POLLIN) {
             uint64_t v;
             if (read(P.wake, &v, sizeof v) < 0) { /* nothing to do: a wake-up lost is harmless */
