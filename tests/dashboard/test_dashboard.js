@@ -78,6 +78,17 @@ async function dashboard(page, socket) {
   const s2 = await state();
   check('the slider\'s value reaches the native function node (' + slid + ')',
     slid !== null && +slid >= 60 && +slid <= 90 && s2.slider === +slid, 'shown ' + slid + ', state ' + JSON.stringify(s2));
+  // the companion killed: Carmine restarts it, the open page reconnects and the readings move again
+  const pid = +process.env.COMPANION_PID;
+  if (pid) {
+    process.kill(pid, 'SIGKILL');
+    const t0 = Date.now();
+    await page.waitForTimeout(1000);
+    const before = match(/Reading\s+([\d.]+)/)(await text(page));
+    const again = await until(page, (t) => { const r = match(/Reading\s+([\d.]+)/)(t); return r !== null && r !== before ? r : null; }, 30000);
+    check('after SIGKILL to the companion the open page reconnects and the reading moves again (' + before + ' then ' + again +
+      ', ' + ((Date.now() - t0) / 1000).toFixed(1) + ' s)', again !== null, 'still ' + before);
+  }
 }
 
 async function flowfuse(page, socket) {
