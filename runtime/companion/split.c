@@ -90,8 +90,16 @@ json_t *crm_companion_split(crm_runtime *rt, const json_t *flows, unsigned load_
         if (crm_lookup_type(t) && !(str(types, t) && json_object_get(whole, str(types, t)))) continue;
         const char *module = str(types, t);
         if (!module) {
-            sb_printf(&report, "node %s (%s): no built-in, plugin or installed npm module provides this type: "
-                      "install the package that does (flows.nodered.org lists them) with carmine install PACKAGE\n", id, t);
+            /* the dashboards' widgets name their package */
+            const char *pkg = !strncmp(t, "ui_", 3) ? "node-red-dashboard" : !strncmp(t, "ui-", 3) ? "@flowfuse/node-red-dashboard" : NULL;
+            if (pkg)
+                sb_printf(&report, "node %s (%s): a dashboard widget no built-in or installed npm module provides: "
+                          "carmine install%s%s %s\n", id, t, rt->userdir && *rt->userdir ? " -u " : "",
+                          rt->userdir && *rt->userdir ? rt->userdir : "", pkg);
+            else
+                sb_printf(&report, "node %s (%s): no built-in, plugin or installed npm module provides this type: "
+                          "install the package that does (flows.nodered.org lists them) with carmine install PACKAGE\n",
+                          id, t);
             continue;
         }
         json_object_set_new(hosted, id, json_string(module));

@@ -64,6 +64,17 @@ else
     echo "not ok - a flow with only ui_chart keeps the native /ui  ($charts; $(head -c 300 "$OUT/native.log"))"
     failed=$((failed + 1))
   fi
+  # without the module, carmine check names the package to install
+  empty=$(mktemp -d)
+  ck=$("$CARMINE" check -u "$empty" tests/dashboard/dashboard.json 2>/dev/null); rc=$?
+  rm -rf "$empty"
+  if [ $rc -eq 2 ] && grep -q "node gauge (ui_gauge): .*carmine install -u $empty node-red-dashboard" <<<"$ck"; then
+    echo "ok - without node-red-dashboard, carmine check names it with the install line (exit 2)"
+    passed=$((passed + 1))
+  else
+    echo "not ok - without node-red-dashboard, carmine check names it  (exit $rc: $ck)"
+    failed=$((failed + 1))
+  fi
   browser dashboard tests/dashboard/dashboard.json 24381
   browser flowfuse tests/dashboard/flowfuse.json 24382
 fi
