@@ -170,7 +170,7 @@ static void dispatch(fn *f, JSValueRef text)
     JSStringRef js = JSValueToStringCopy(f->ctx, text, NULL);
     if (!js) return;
     size_t len;
-    char *u = crm_js_jsstr_utf8(js, &len);
+    char *u = crm_js_json_utf8(js, &len);
     JSStringRelease(js);
     json_t *out = len ? crm_js_parse_text(u, len) : NULL;
     free(u);
@@ -459,8 +459,10 @@ static void run_inside(crm_js *js, void *arg)
     size_t len;
     bool special;
     char *text = crm_js_json_text(msg, &len, &special);
-    JSValueRef args[4] = {f->body, crm_js_str(ctx, text, len), JSValueMakeBoolean(ctx, special),
+    JSStringRef jtext = crm_js_jsstr_z(text, len);
+    JSValueRef args[4] = {f->body, JSValueMakeString(ctx, jtext), JSValueMakeBoolean(ctx, special),
                           JSValueMakeBoolean(ctx, f->handle_done && crm_node_watched(f->n))};
+    JSStringRelease(jtext);
     free(text);
     JSValueRef exc = NULL;
     JSValueRef r = JSObjectCallAsFunction(ctx, f->drive, NULL, 4, args, &exc);
@@ -483,7 +485,7 @@ static void run_inside(crm_js *js, void *arg)
 
 static void run(fn *f, json_t *msg)
 {
-    crm_js_run(f->js, run_inside, msg);
+    crm_js_run_input(f->js, run_inside, msg);
 }
 
 static void start_queue(fn *f)
@@ -589,6 +591,18 @@ static bool calls_done(const char *code)
     }
     free(s);
     return call;
+}
+
+/* Whether code may queue a microtask (a Promise reaction): it names one of
+ * the ways to. Setup code counts too: it can leave async functions behind
+ * in the sandbox's globals. A mention in a comment or a string counts: the
+ * answer only has to be safe. */
+static bool may_queue_microtasks(const char *code)
+{
+    static const char *const words[] = {"Promise", "async", "await", "then", "promisify", "queueMicrotask", "import"};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strstr(code, words[i])) return true;
+    return false;
 }
 
 static bool uses_await(const char *code)
@@ -730,6 +744,7 @@ static int fn_create(crm_node *n, const json_t *cfg)
         return f->broken ? 0 : -1;
     }
     const char *ini = crm_cfg_str(cfg, "initialize", "");
+    crm_js_set_no_microtasks(f->js, !may_queue_microtasks(func) && !may_queue_microtasks(ini));
     while (isspace((unsigned char)*ini)) ini++;
     if (*ini) {
         /* compiled here for its syntax check; run at start */

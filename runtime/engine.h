@@ -143,6 +143,8 @@ struct crm_runtime {
      * while a deploy swaps them (writers first) */
     pthread_rwlock_t nodes_lock;
     bool redeploying;     /* closing nodes for a deploy: their context stays */
+    bool stopping;        /* the flows are being stopped (a deploy, a stop): set and read
+                           * with __atomic builtins; runaway JavaScript gives up (runtime/js) */
     unsigned deploys;     /* deploys done since start */
     struct crm_comms *comms; /* the editor's /comms, or NULL */
     /* while a partial deploy loads: id -> kept crm_node * and tab id -> its
@@ -161,6 +163,13 @@ void crm_loop_deliver(crm_node *n, json_t *msg);
 /* Run fn on the node's loop (from any thread). */
 void crm_loop_post(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *), void *arg);
 crm_loop *crm_loop_current(void);
+/* On a loop's thread, from inside a handler: runs the next delivery queued
+ * on the loop now, if the next job is a delivery and the turn's budget
+ * allows; false otherwise. For a handler that entered an engine (the
+ * JavaScript VM, runtime/js) to run the deliveries behind its own before it
+ * leaves it: one entry for many messages. Posted functions, timers and the
+ * inbox wait for the loop as usual. */
+bool crm_loop_run_next_delivery(void);
 /* Releases msg once the running handler returns (at once off a loop). */
 void crm_loop_release(json_t *msg);
 /* Runs fn(n, arg) on l's thread and waits (controlling thread only). */

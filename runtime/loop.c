@@ -78,6 +78,7 @@ struct crm_loop {
     json_t **graveyard;    /* messages released while a handler runs, freed when it returns */
     size_t ngrave, capgrave;
     bool sleeping;
+    int budget;            /* deliveries left in this turn (crm_loop_run_next_delivery too) */
     double woken_at;       /* crm_now_ms() when a sender woke the sleeping loop, or 0 */
     double turn_ms;        /* the loop's clock for the current turn (crm_loop_now) */
     atomic_bool inbox_pending;
@@ -432,6 +433,22 @@ static void run_job(job *j)
     n->type->input(n, j->msg);
 }
 
+bool crm_loop_run_next_delivery(void)
+{
+    crm_loop *l = current_loop;
+    if (!l || !l->running || !pthread_equal(l->thread, pthread_self()) || !l->fifo.len || l->budget <= 0 ||
+        atomic_load_explicit(&l->stop, memory_order_relaxed))
+        return false;
+    if (l->fifo.items[l->fifo.head].fn) return false; /* posted work waits for the loop */
+    job j;
+    jobq_pop(&l->fifo, &j);
+    l->budget--;
+    run_job(&j);
+    if (l->noutbox) flush_outbox(l);
+    if (l->ngrave) bury(l);
+    return true;
+}
+
 static void wake(crm_loop *l)
 {
     uint64_t one = 1;
@@ -618,7 +635,7 @@ static void *loop_main(void *arg)
         /* a turn runs up to TURN_JOBS deliveries, those queued meanwhile
          * included, before timers and the inbox get their turn */
         if (l->fifo.len) atomic_store_explicit(&l->busy, true, memory_order_relaxed);
-        for (int budget = TURN_JOBS; budget-- > 0 && jobq_pop(&l->fifo, &j);) {
+        for (l->budget = TURN_JOBS; l->budget-- > 0 && jobq_pop(&l->fifo, &j);) {
             run_job(&j);
             if (l->noutbox) flush_outbox(l);
             if (l->ngrave) bury(l);

@@ -210,6 +210,7 @@ static void close_node(crm_node *n, void *arg)
 static void stop_flows(crm_runtime *rt, bool stop_httpd)
 {
     if (!rt->started) return;
+    __atomic_store_n(&rt->stopping, true, __ATOMIC_RELEASE);
     double close_ms = crm_cfg_num(rt->settings, "nodeCloseTimeout", 15000);
     if (close_ms > 2000) close_ms = 2000;
     /* sources first: inject timers stop, then what is queued drains */
@@ -221,6 +222,7 @@ static void stop_flows(crm_runtime *rt, bool stop_httpd)
     for (int pass = 0; pass < 2; pass++) for_nodes(rt, want_pass, pass ? (void *)1 : NULL, close_node);
     for (size_t i = 0; i < rt->nloops; i++) crm_loop_stop(rt->loops[i]);
     rt->started = false;
+    __atomic_store_n(&rt->stopping, false, __ATOMIC_RELEASE);
 }
 
 void crm_runtime_stop(crm_runtime *rt)
@@ -592,7 +594,9 @@ static int partial_swap(crm_runtime *rt, const json_t *nf, const json_t *keepids
         crm_node *o = crm_runtime_find(rt, id);
         if (o && !o->alias && !o->closed) json_object_set_new(keep, id, json_integer((json_int_t)(intptr_t)o));
     }
+    __atomic_store_n(&rt->stopping, true, __ATOMIC_RELEASE);
     for (size_t i = 0; i < rt->nloops; i++) crm_loop_stop(rt->loops[i]);
+    __atomic_store_n(&rt->stopping, false, __ATOMIC_RELEASE);
     rt->redeploying = true;
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < rt->nnodes; i++) {

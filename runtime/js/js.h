@@ -39,6 +39,7 @@ void JSContextGroupClearExecutionTimeLimit(JSContextGroupRef group);
     X(JSEvaluateScript) X(JSCheckScriptSyntax) X(JSGarbageCollect)                                           \
     X(JSStringCreateWithCharacters) X(JSStringCreateWithUTF8CString) X(JSStringRelease)                      \
     X(JSStringGetLength) X(JSStringGetCharactersPtr) X(JSStringIsEqualToUTF8CString)                        \
+    X(JSStringGetMaximumUTF8CStringSize) X(JSStringGetUTF8CString)                                            \
     X(JSValueGetType) X(JSValueIsUndefined) X(JSValueIsNull) X(JSValueIsBoolean) X(JSValueIsNumber)          \
     X(JSValueIsString) X(JSValueIsObject) X(JSValueIsArray) X(JSValueIsDate) X(JSValueIsObjectOfClass)       \
     X(JSValueIsInstanceOfConstructor) X(JSValueGetTypedArrayType) X(JSValueIsStrictEqual)                    \
@@ -61,6 +62,8 @@ typedef struct {
 #undef CRM_JSC_PTR
 } crm_jsc_api;
 extern crm_jsc_api crm_jsc;
+/* Another symbol of the library (dlsym), or NULL. */
+void *crm_js_symbol(const char *name);
 
 #ifndef CRM_JS_NO_MACROS
 #define JSContextGroupCreate crm_jsc.JSContextGroupCreate
@@ -80,6 +83,8 @@ extern crm_jsc_api crm_jsc;
 #define JSStringGetLength crm_jsc.JSStringGetLength
 #define JSStringGetCharactersPtr crm_jsc.JSStringGetCharactersPtr
 #define JSStringIsEqualToUTF8CString crm_jsc.JSStringIsEqualToUTF8CString
+#define JSStringGetMaximumUTF8CStringSize crm_jsc.JSStringGetMaximumUTF8CStringSize
+#define JSStringGetUTF8CString crm_jsc.JSStringGetUTF8CString
 #define JSValueGetType crm_jsc.JSValueGetType
 #define JSValueIsUndefined crm_jsc.JSValueIsUndefined
 #define JSValueIsNull crm_jsc.JSValueIsNull
@@ -164,6 +169,22 @@ JSValueRef crm_js_call(crm_js *s, JSObjectRef fn, size_t argc, const JSValueRef 
  * finds the VM's lock already held, which saves its acquisition per call
  * (the costly part of a small call). Microtasks run when it returns. */
 void crm_js_run(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg);
+/* crm_js_run for a node's input on its loop: once fn returns, the
+ * deliveries queued on the loop behind it (up to CRM_JS_BATCH) run in the
+ * same VM entry, so a chain of JavaScript nodes enters the VM once; only
+ * while every sandbox run so far cannot have queued microtasks (they run
+ * when the entry ends, and must run before the next message). */
+void crm_js_run_input(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg);
+/* The sandbox's code cannot queue microtasks (no Promise, async, await,
+ * then, promisify, queueMicrotask or import in it): its messages may run
+ * in one VM entry with the following ones. Off by default. */
+void crm_js_set_no_microtasks(crm_js *s, bool none);
+#define CRM_JS_BATCH 256
+/* A call that has run this long is stopped when the flows stop. */
+#define CRM_JS_STOP_MS 1000.0
+/* A loop's sandboxes drop their compiled code after this long without a
+ * message (sandbox.c, "Idle"). */
+#define CRM_JS_IDLE_MS 1000.0
 /* Evaluates a script (UTF-8) under the watchdog; url names it in stacks. */
 JSValueRef crm_js_eval(crm_js *s, const char *src, const char *url, int line, JSValueRef *exc);
 bool crm_js_timed_out(const crm_js *s);
@@ -194,6 +215,12 @@ JSObjectRef crm_js_prelude_fn(const crm_js *s, const char *name);
 /* A JavaScript string from UTF-8 text. */
 JSValueRef crm_js_str(JSContextRef ctx, const char *s, size_t len);
 JSStringRef crm_js_jsstr(const char *s, size_t len);
+/* The same for a text that ends in a NUL at s[len]: an ASCII text becomes
+ * a one-byte string (smaller, and JSON.parse reads it faster). */
+JSStringRef crm_js_jsstr_z(const char *s, size_t len);
+/* UTF-8 of a JSON.stringify result (well-formed: no lone surrogates),
+ * malloc'd, converted by the engine. */
+char *crm_js_json_utf8(JSStringRef s, size_t *len);
 /* String(v) as malloc'd UTF-8 (NULL when String(v) throws). */
 char *crm_js_to_utf8(JSContextRef ctx, JSValueRef v);
 /* UTF-8 of a JSStringRef, malloc'd; *len may be NULL. */

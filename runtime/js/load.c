@@ -12,6 +12,7 @@
 
 crm_jsc_api crm_jsc;
 
+static void *lib_handle;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char *load_error;
 
@@ -22,7 +23,7 @@ static void load(void)
      * optimised code on a loop thread: polling traps (a check on each loop
      * back edge) do that without signals. */
     setenv("JSC_usePollingTraps", "true", 0);
-    void *lib = dlopen(CRM_JS_LIB, RTLD_NOW | RTLD_LOCAL);
+    void *lib = lib_handle = dlopen(CRM_JS_LIB, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         if (asprintf(&load_error, "cannot load %s (%s): install libjavascriptcoregtk-4.1-0", CRM_JS_LIB, dlerror()) < 0)
             load_error = NULL;
@@ -50,4 +51,9 @@ int crm_js_load(char **err)
 bool crm_js_loaded(void)
 {
     return crm_jsc.JSObjectCallAsFunction != NULL;
+}
+
+void *crm_js_symbol(const char *name)
+{
+    return lib_handle ? dlsym(lib_handle, name) : NULL;
 }

@@ -7,7 +7,30 @@
 "use strict";
 const G = globalThis;
 const def = (o, k, v) => Object.defineProperty(o, k, { value: v, writable: true, configurable: true, enumerable: false });
+// true while toJSON (below) crosses a value to C: Buffers, Uint8Arrays and
+// handles then give their markers to the engine's own JSON.stringify
+let crossing = false;
 
+// A live handle of the runtime (an http in message's msg.res): opaque.
+class Handle { constructor(id) { def(this, "_id", id); } }
+def(Handle.prototype, "toJSON", function () { return crossing ? { "\u0001h": this._id } : {}; });
+
+// The globals below are built the first time code touches one of them
+// (most function nodes use none): until then each is an accessor on the
+// global object that builds them all, then answers the real one.
+const LAZY = ["Buffer", "util", "console", "setTimeout", "setInterval", "clearTimeout", "clearInterval",
+    "promisify", "URL", "URLSearchParams", "RED"];
+let built = false;
+function buildOnce() { if (!built) { built = true; build(); } }
+for (const k of LAZY) {
+    Object.defineProperty(G, k, {
+        get() { buildOnce(); return G[k]; },
+        set(v) { buildOnce(); def(G, k, v); },
+        configurable: true, enumerable: false,
+    });
+}
+
+function build() {
 // ---------------------------------------------------------------- Buffer
 function utf8Encode(str) {
     const out = [];
@@ -172,7 +195,7 @@ class Buffer extends Uint8Array {
         if (end <= start) return "";
         return decodeBytes(this, enc, start, end);
     }
-    toJSON() { return { type: "Buffer", data: Array.prototype.slice.call(this) }; }
+    toJSON() { return crossing ? { "\u0001b": hex(this) } : { type: "Buffer", data: Array.prototype.slice.call(this) }; }
     equals(o) {
         if (!(o instanceof Uint8Array)) throw new TypeError('The "otherBuffer" argument must be an instance of Buffer or Uint8Array.');
         if (o.length !== this.length) return false;
@@ -564,8 +587,6 @@ def(G, "URL", URL);
 def(G, "URLSearchParams", URLSearchParams);
 
 // ---------------------------------------------------------------- RED.util
-// A live handle of the runtime (an http in message's msg.res): opaque.
-class Handle { constructor(id) { def(this, "_id", id); } }
 function cloneMessage(v) {
     if (v === null || typeof v !== "object") return v;
     if (v instanceof Handle) return v;
@@ -723,6 +744,13 @@ function evaluateNodeProperty(value, type, node, msg, callback) {
     if (err) throw err;
     return r;
 }
+const REDutil = {
+    cloneMessage: cloneTop, getMessageProperty, setMessageProperty, getObjectProperty, setObjectProperty,
+    normalisePropertyExpression, compareObjects, ensureString, ensureBuffer, encodeObject, evaluateNodeProperty,
+    generateId: () => natives.generateId(),
+};
+def(G, "RED", { util: REDutil });
+}
 // ---------------------------------------------------------------- crossing
 // Values cross to C as JSON text with markers for what JSON lacks (see
 // sandbox.c): {"\u0001b": hex} a Buffer, {"\u0001n": "NaN"} a number JSON
@@ -732,6 +760,7 @@ function hex(b) {
     for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
     return s;
 }
+function u8ToJSON() { return { "\u0001b": hex(this) }; }
 function replacer(k, v) {
     const o = this[k];
     if (typeof o === "number") return Number.isFinite(o) ? o : { "\u0001n": String(o) };
@@ -741,20 +770,28 @@ function replacer(k, v) {
 }
 function reviver(k, v) {
     if (v !== null && typeof v === "object" && !Array.isArray(v)) {
-        if ("\u0001b" in v) return Buffer.from(v["\u0001b"], "hex");
+        if ("\u0001b" in v) return G.Buffer.from(v["\u0001b"], "hex");
         if ("\u0001n" in v) return Number(v["\u0001n"]);
         if ("\u0001h" in v) return new Handle(v["\u0001h"]);
     }
     return v;
 }
-const toJSON = v => JSON.stringify(v, replacer);
+// A plain Uint8Array crosses as a Buffer too; outside a crossing its
+// toJSON is undefined, as JSON.stringify expects of a typed array.
+Object.defineProperty(Uint8Array.prototype, "toJSON", {
+    get() { return crossing ? u8ToJSON : undefined; }, configurable: true, enumerable: false,
+});
+// The engine's JSON.stringify (fast) with the markers of Buffers and
+// handles; a text with "null" in it may have lost a NaN or an Infinity
+// (JSON writes them null): that one is made again with the replacer.
+function toJSON(v) {
+    let t;
+    crossing = true;
+    try { t = JSON.stringify(v); } finally { crossing = false; }
+    if (typeof t === "string" && t.includes("null")) t = JSON.stringify(v, replacer);
+    return t;
+}
 const fromJSON = text => JSON.parse(text, reviver);
 
-const REDutil = {
-    cloneMessage: cloneTop, getMessageProperty, setMessageProperty, getObjectProperty, setObjectProperty,
-    normalisePropertyExpression, compareObjects, ensureString, ensureBuffer, encodeObject, evaluateNodeProperty,
-    generateId: () => natives.generateId(),
-};
-def(G, "RED", { util: REDutil });
 return { toJSON, fromJSON, replacer };
 })

@@ -7,8 +7,13 @@
  * while JavaScript runs, so a busy sandbox stops only its own loop (its
  * tab); the watchdog (JSContextGroupSetExecutionTimeLimit, a private but
  * exported symbol) stops code that runs past the node's timeout or, without
- * one, past CRM_JS_WATCHDOG_MS.
+ * one, past CRM_JS_WATCHDOG_MS, or once the flows are stopping and it has
+ * run CRM_JS_STOP_MS (so a stop or a deploy never waits for a loop that
+ * does not end). Its cost on every entry into the VM (a read of the
+ * thread's CPU clock) is paid once for a run of messages: see
+ * crm_js_run_input.
  */
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -31,6 +36,13 @@ typedef struct group {
     double started;    /* when the running call began (crm_now_ms) */
     pthread_t armed_by; /* the thread that set limit_ms */
     crm_js *running;   /* the sandbox whose call is under way */
+    int depth;         /* trampolines under way (1: the VM entry of a message) */
+    unsigned long inputs; /* messages run (crm_js_run_input) */
+    unsigned long inputs_seen; /* ... when the idle timer was armed */
+    crm_timer *idle;   /* the idle check, armed on idle_owner's node */
+    crm_js *idle_owner;
+    bool terminated;   /* the watchdog stopped a call in the current VM entry */
+    bool microtasks;   /* a sandbox that may queue microtasks ran in this entry */
 } group;
 
 typedef struct jtimer {
@@ -60,6 +72,8 @@ struct crm_js {
     JSObjectRef tojson, fromjson; /* the prelude's, protected */
     void (*tr_fn)(crm_js *s, void *arg);
     void *tr_arg;
+    bool tr_batch;            /* run the loop's next deliveries in the same entry */
+    bool no_microtasks;       /* its code cannot queue microtasks (crm_js_set_no_microtasks) */
 };
 
 static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -110,7 +124,10 @@ static void group_put(group *g)
 
 /* JavaScriptCore's watchdog counts the thread's CPU time and asks the
  * callback each time a tick of it has passed; Node's vm timeout is wall
- * time, so the ticks are short and the callback compares the wall clock. */
+ * time, so the ticks are short and the callback compares the wall clock.
+ * On a busy machine a thread gets a fraction of a CPU: a tick of 100 ms of
+ * CPU time is then a second or more of wall time. */
+#define TICK_MS 100.0
 static bool should_terminate(JSContextRef ctx, void *arg)
 {
     (void)ctx;
@@ -118,17 +135,25 @@ static bool should_terminate(JSContextRef ctx, void *arg)
     crm_js *s = g->running;
     if (!s) return false;
     double limit = s->timeout_ms > 0 ? s->timeout_ms : CRM_JS_WATCHDOG_MS;
-    double left = limit - (crm_now_ms() - g->started);
+    double ran = crm_now_ms() - g->started;
+    double left = limit - ran;
+    /* the flows are stopping (a deploy, a stop): a call that has run a
+     * second by now is not going to end soon; the stop waits for it */
+    if (ran >= CRM_JS_STOP_MS && __atomic_load_n(&s->node->rt->stopping, __ATOMIC_ACQUIRE)) {
+        limit = ran;
+        left = 0;
+    }
     if (left > 1) {
         /* early (the watchdog ran ahead of the wall clock): wait for the
          * rest; setting the limit again from here restarts the timer */
-        JSContextGroupSetExecutionTimeLimit(g->g, (left < 1000 ? left : 1000) / 1000.0, should_terminate, g);
+        JSContextGroupSetExecutionTimeLimit(g->g, (left < TICK_MS ? left : TICK_MS) / 1000.0, should_terminate, g);
         g->limit_ms = -1;
         return false;
     }
     s->timed_out = true;
     s->stopped_ms = limit;
     g->limit_ms = -1; /* re-arm on the next call */
+    g->terminated = true;
     return true;
 }
 
@@ -139,13 +164,14 @@ static void enter(crm_js *s)
     /* armed again when another thread enters (the loader compiles, the
      * loop runs): JavaScriptCore's watchdog does not follow the group */
     if (s->grp->limit_ms != limit || !pthread_equal(s->grp->armed_by, pthread_self())) {
-        /* the engine counts CPU time: ticks of at most 1 s, the callback
+        /* the engine counts CPU time: ticks of at most TICK_MS, the callback
          * compares the wall clock */
-        JSContextGroupSetExecutionTimeLimit(s->grp->g, (limit < 1000 ? limit : 1000) / 1000.0, should_terminate, s->grp);
+        JSContextGroupSetExecutionTimeLimit(s->grp->g, (limit < TICK_MS ? limit : TICK_MS) / 1000.0, should_terminate, s->grp);
         s->grp->limit_ms = limit;
         s->grp->armed_by = pthread_self();
     }
     s->timed_out = false;
+    if (!s->grp->depth) s->grp->terminated = false;
     s->grp->running = s;
     s->grp->started = crm_now_ms();
 }
@@ -187,6 +213,23 @@ JSStringRef crm_js_jsstr(const char *s, size_t len)
     JSStringRef r = JSStringCreateWithCharacters(u, n);
     if (u != stackbuf) free(u);
     return r;
+}
+
+JSStringRef crm_js_jsstr_z(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80 || !s[i]) return crm_js_jsstr(s, len);
+    return JSStringCreateWithUTF8CString(s);
+}
+
+char *crm_js_json_utf8(JSStringRef s, size_t *lenp)
+{
+    size_t max = JSStringGetMaximumUTF8CStringSize(s);
+    char *out = malloc(max ? max : 1);
+    size_t n = max ? JSStringGetUTF8CString(s, out, max) : 0; /* with the NUL */
+    if (!n) out[0] = 0;
+    if (lenp) *lenp = n ? n - 1 : 0;
+    return out;
 }
 
 JSValueRef crm_js_str(JSContextRef ctx, const char *s, size_t len)
@@ -280,6 +323,19 @@ JSValueRef crm_js_throw(JSContextRef ctx, JSValueRef *exc, const char *fmt, ...)
 
 #define MAX_DEPTH 500
 
+/* Buffer.prototype: the prelude builds Buffer on first use. */
+static JSObjectRef buffer_proto(crm_js *s)
+{
+    if (!s->buffer_proto) {
+        JSValueRef buffer = crm_js_get(s->ctx, JSContextGetGlobalObject(s->ctx), "Buffer");
+        JSValueRef proto = buffer && JSValueIsObject(s->ctx, buffer) ? crm_js_get(s->ctx, (JSObjectRef)buffer, "prototype") : NULL;
+        if (!proto || !JSValueIsObject(s->ctx, proto)) return NULL;
+        s->buffer_proto = (JSObjectRef)proto;
+        JSValueProtect(s->ctx, proto);
+    }
+    return s->buffer_proto;
+}
+
 static JSValueRef from_json(crm_js *s, const json_t *v, int depth)
 {
     JSContextRef ctx = s->ctx;
@@ -305,7 +361,8 @@ static JSValueRef from_json(crm_js *s, const json_t *v, int depth)
             const unsigned char *data = crm_buf_data(v, &len);
             JSObjectRef b = JSObjectMakeTypedArray(ctx, kJSTypedArrayTypeUint8Array, len, NULL);
             if (len) memcpy(JSObjectGetTypedArrayBytesPtr(ctx, b, NULL), data, len);
-            if (s->buffer_proto) JSObjectSetPrototype(ctx, b, s->buffer_proto);
+            JSObjectRef proto = buffer_proto(s);
+            if (proto) JSObjectSetPrototype(ctx, b, proto);
             return b;
         }
         if (crm_is_handle(v)) return JSObjectMake(ctx, handle_class, (void *)(intptr_t)crm_handle_id(v));
@@ -496,10 +553,12 @@ JSValueRef crm_js_from_json(crm_js *s, const json_t *v)
     put_json(&sb, v, &special, 0);
     JSValueRef r = NULL;
     if (special && s->fromjson) {
-        JSValueRef arg = crm_js_str(s->ctx, sb.data, sb.len);
+        JSStringRef text = crm_js_jsstr_z(sb.data, sb.len);
+        JSValueRef arg = JSValueMakeString(s->ctx, text);
+        JSStringRelease(text);
         r = JSObjectCallAsFunction(s->ctx, s->fromjson, NULL, 1, &arg, NULL);
     } else {
-        JSStringRef text = crm_js_jsstr(sb.data, sb.len);
+        JSStringRef text = crm_js_jsstr_z(sb.data, sb.len);
         r = JSValueMakeFromJSONString(s->ctx, text);
         JSStringRelease(text);
     }
@@ -575,7 +634,7 @@ json_t *crm_js_to_json(crm_js *s, JSValueRef v)
     if (!JSValueIsString(s->ctx, r)) return NULL; /* a function */
     JSStringRef js = JSValueToStringCopy(s->ctx, r, NULL);
     size_t len;
-    char *text = crm_js_jsstr_utf8(js, &len);
+    char *text = crm_js_json_utf8(js, &len);
     JSStringRelease(js);
     json_t *j = crm_js_parse_text(text, len);
     free(text);
@@ -757,21 +816,96 @@ static JSValueRef js_trampoline(JSContextRef ctx, JSObjectRef f, JSObjectRef sel
     (void)argv;
     (void)exc;
     crm_js *s = crm_js_of(ctx);
+    group *g = s->grp;
     void (*fn)(crm_js *, void *) = s->tr_fn;
     void *arg = s->tr_arg;
+    bool batch = s->tr_batch && g->depth == 0;
     s->tr_fn = NULL;
+    s->tr_batch = false;
+    if (g->depth == 0) g->microtasks = false;
+    if (!s->no_microtasks) g->microtasks = true;
+    g->depth++;
     if (fn) fn(s, arg);
+    if (batch) {
+        /* The deliveries queued behind this message run in this VM entry:
+         * entering JavaScriptCore costs its lock and, with a time limit
+         * set, a read of the thread's CPU clock (a system call); a chain
+         * of function nodes pays it once. Microtasks run when the entry
+         * ends: the batch ends as soon as a sandbox whose code may queue
+         * one has run, so that they run before the next message as they
+         * would have. s may be closed meanwhile only by a posted job, and
+         * those wait for the loop. */
+        crm_js *outer = g->running;
+        for (int i = 0; i < CRM_JS_BATCH && !g->terminated && !g->microtasks; i++) {
+            g->running = NULL;
+            bool ran = crm_loop_run_next_delivery();
+            g->running = outer;
+            if (!ran) break;
+        }
+    }
+    g->depth--;
     return JSValueMakeUndefined(ctx);
 }
 
-void crm_js_run(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg)
+static void run_in(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg, bool batch)
 {
     s->tr_fn = fn;
     s->tr_arg = arg;
+    s->tr_batch = batch;
     crm_js *outer = s->grp->running;
     if (!outer) enter(s);
     JSObjectCallAsFunction(s->ctx, s->trampoline, NULL, 0, NULL, NULL);
     if (!outer) s->grp->running = NULL;
+}
+
+void crm_js_run(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg) { run_in(s, fn, arg, false); }
+
+/* Idle: a group that ran no message for CRM_JS_IDLE_MS throws its compiled
+ * code away and collects its heap, as WebKit does under memory pressure:
+ * the JIT's code and profiles are most of a sandbox's memory (1 MB and more
+ * for a busy function node), and code that runs again is compiled again
+ * (the interpreter first, the JIT tiers once hot). */
+static void (*delete_all_code)(void *vm, int effort);
+static void (*sync_gc)(JSContextRef ctx);
+
+static void idle_fire(crm_node *n, void *arg);
+
+static void idle_arm(crm_js *s)
+{
+    group *g = s->grp;
+    g->inputs_seen = g->inputs;
+    g->idle_owner = s;
+    g->idle = crm_timer_start(s->node, CRM_JS_IDLE_MS, 0, idle_fire, g);
+}
+
+static void compact_inside(crm_js *s, void *arg)
+{
+    (void)arg;
+    delete_all_code((void *)s->grp->g, 0 /* PreventCollectionAndDeleteAllCode */);
+    sync_gc(s->ctx);
+    malloc_trim(0); /* what the engine and the messages freed, back to the system */
+}
+
+static void idle_fire(crm_node *n, void *arg)
+{
+    (void)n;
+    group *g = arg;
+    crm_js *s = g->idle_owner;
+    g->idle = NULL; /* fired: the loop dropped it */
+    if (g->inputs != g->inputs_seen) {
+        idle_arm(s);
+        return;
+    }
+    g->idle_owner = NULL;
+    crm_js_run(s, compact_inside, NULL);
+}
+
+void crm_js_run_input(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg)
+{
+    group *g = s->grp;
+    g->inputs++;
+    if (!g->idle && g->depth == 0 && delete_all_code && sync_gc) idle_arm(s);
+    run_in(s, fn, arg, true);
 }
 
 crm_js *crm_js_of(JSContextRef ctx)
@@ -782,6 +916,10 @@ crm_js *crm_js_of(JSContextRef ctx)
 crm_js *crm_js_new(crm_node *n, void *user, char **err)
 {
     if (crm_js_load(err) < 0) return NULL;
+    if (!delete_all_code) {
+        *(void **)&delete_all_code = crm_js_symbol("_ZN3JSC2VM13deleteAllCodeENS_19DeleteAllCodeEffortE");
+        *(void **)&sync_gc = crm_js_symbol("JSSynchronousGarbageCollectForDebugging");
+    }
     crm_js *s = calloc(1, sizeof *s);
     s->node = n;
     s->user = user;
@@ -803,22 +941,18 @@ crm_js *crm_js_new(crm_node *n, void *user, char **err)
 
     JSValueRef exc = NULL;
     JSValueRef setup = crm_js_eval(s, crm_js_prelude, "prelude.js", 1, &exc);
-    JSValueRef bproto = NULL, ret = NULL;
+    JSValueRef ret = NULL;
     if (setup && JSValueIsObject(s->ctx, setup)) {
         JSValueRef arg = natives;
         ret = crm_js_call(s, (JSObjectRef)setup, 1, &arg, &exc);
-        JSValueRef buffer = crm_js_get(s->ctx, global, "Buffer");
-        if (buffer && JSValueIsObject(s->ctx, buffer)) bproto = crm_js_get(s->ctx, (JSObjectRef)buffer, "prototype");
     }
-    if (exc || !bproto || !JSValueIsObject(s->ctx, bproto) || !ret || !JSValueIsObject(s->ctx, ret)) {
+    if (exc || !ret || !JSValueIsObject(s->ctx, ret)) {
         char *text = exc ? crm_js_to_utf8(s->ctx, exc) : NULL;
         if (err && asprintf(err, "the JavaScript prelude failed: %s", text ? text : "?") < 0) *err = NULL;
         free(text);
         crm_js_free(s);
         return NULL;
     }
-    s->buffer_proto = (JSObjectRef)bproto;
-    JSValueProtect(s->ctx, bproto);
     s->tojson = (JSObjectRef)crm_js_get(s->ctx, (JSObjectRef)ret, "toJSON");
     s->fromjson = (JSObjectRef)crm_js_get(s->ctx, (JSObjectRef)ret, "fromJSON");
     JSValueProtect(s->ctx, s->tojson);
@@ -841,6 +975,11 @@ void crm_js_free(crm_js *s)
     if (s->fromjson) JSValueUnprotect(s->ctx, s->fromjson);
     JSObjectSetPrivate(JSContextGetGlobalObject(s->ctx), NULL);
     if (s->grp->running == s) s->grp->running = NULL;
+    if (s->grp->idle_owner == s) {
+        if (s->grp->idle) crm_timer_cancel(s->grp->idle);
+        s->grp->idle = NULL;
+        s->grp->idle_owner = NULL;
+    }
     JSGlobalContextRelease(s->ctx);
     group_put(s->grp);
     free(s);
@@ -850,6 +989,7 @@ JSGlobalContextRef crm_js_ctx(const crm_js *s) { return s->ctx; }
 crm_node *crm_js_node(const crm_js *s) { return s->node; }
 void *crm_js_user(const crm_js *s) { return s->user; }
 void crm_js_set_timeout(crm_js *s, double ms) { s->timeout_ms = ms > 0 ? ms : 0; }
+void crm_js_set_no_microtasks(crm_js *s, bool none) { s->no_microtasks = none; }
 bool crm_js_timed_out(const crm_js *s) { return s->timed_out; }
 double crm_js_timeout_ms(const crm_js *s) { return s->stopped_ms; }
 void crm_js_on_error(crm_js *s, void (*fn)(crm_js *s, JSValueRef exc)) { s->on_error = fn; }
@@ -865,7 +1005,7 @@ JSValueRef crm_js_call(crm_js *s, JSObjectRef fn, size_t argc, const JSValueRef 
 
 JSValueRef crm_js_eval(crm_js *s, const char *src, const char *url, int line, JSValueRef *exc)
 {
-    JSStringRef code = crm_js_jsstr(src, strlen(src));
+    JSStringRef code = crm_js_jsstr_z(src, strlen(src));
     JSStringRef u = url ? JSStringCreateWithUTF8CString(url) : NULL;
     crm_js *outer = s->grp->running;
     if (!outer) enter(s);

@@ -1,0 +1,109 @@
+/* test_function_runaway.c: a function node that never returns (a loop
+ * without a timeout, as Node-RED leaves it running) holds its own tab only:
+ * another tab's function node and the HTTP server keep answering, and
+ * stopping the flows stops the loop (runtime/js/sandbox.c: a call that has
+ * run CRM_JS_STOP_MS when the flows stop is ended) instead of waiting for
+ * it for ever. A chain of function nodes on one tab (one VM entry for the
+ * messages queued behind each other, sandbox.c) keeps its order. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "unit.h"
+
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* GET path with Connection: close; the whole answer, malloc'd. */
+static char *get(int port, const char *path)
+{
+    int fd = connect_to(port);
+    if (fd < 0) return strdup("");
+    char req[256];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    if (write(fd, req, strlen(req)) < 0) {
+        close(fd);
+        return strdup("");
+    }
+    strbuf sb = SB_INIT;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) sb_putn(&sb, buf, (size_t)n);
+    close(fd);
+    return sb.data ? sb_take(&sb) : strdup("");
+}
+
+static const char *flows =
+    "[{\"id\":\"a\",\"type\":\"tab\"},{\"id\":\"b\",\"type\":\"tab\"},"
+    "{\"id\":\"in1\",\"type\":\"http in\",\"z\":\"a\",\"url\":\"/spin\",\"method\":\"get\",\"wires\":[[\"spin\"]]},"
+    "{\"id\":\"spin\",\"type\":\"function\",\"z\":\"a\",\"func\":\"while (true) {}\\nreturn msg;\",\"outputs\":1,"
+    "\"timeout\":0,\"wires\":[[\"out1\"]]},"
+    "{\"id\":\"out1\",\"type\":\"http response\",\"z\":\"a\",\"wires\":[]},"
+    "{\"id\":\"in2\",\"type\":\"http in\",\"z\":\"b\",\"url\":\"/ok\",\"method\":\"get\",\"wires\":[[\"f1\"]]},"
+    "{\"id\":\"f1\",\"type\":\"function\",\"z\":\"b\",\"func\":\"msg.payload = [1];\\nreturn msg;\",\"outputs\":1,"
+    "\"wires\":[[\"f2\"]]},"
+    "{\"id\":\"f2\",\"type\":\"function\",\"z\":\"b\",\"func\":\"msg.payload.push(2);\\nreturn [msg, null];\",\"outputs\":2,"
+    "\"wires\":[[\"f3\"],[]]},"
+    "{\"id\":\"f3\",\"type\":\"function\",\"z\":\"b\",\"func\":\"msg.payload.push(3);\\nmsg.payload = msg.payload.join('-');\\nreturn msg;\","
+    "\"outputs\":1,\"wires\":[[\"out2\"]]},"
+    "{\"id\":\"out2\",\"type\":\"http response\",\"z\":\"b\",\"wires\":[]}]";
+
+int main(void)
+{
+    json_t *settings = json_pack("{s:i}", "port", 0);
+    crm_runtime *rt = crm_runtime_new(settings);
+    json_decref(settings);
+    json_t *f = json_loads(flows, 0, NULL);
+    strbuf problems = SB_INIT;
+    CHECK(crm_runtime_load(rt, f, 0, &problems) == 0);
+    sb_free(&problems);
+    json_decref(f);
+    CHECK(crm_runtime_start(rt) == 0);
+    int port = crm_runtime_http_port(rt);
+
+    char *r = get(port, "/ok");
+    CHECK(strstr(r, "\r\n\r\n1-2-3") != NULL);
+    free(r);
+
+    /* tab a spins for ever */
+    int spin = connect_to(port);
+    CHECK(spin >= 0);
+    const char *req = "GET /spin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    CHECK(write(spin, req, strlen(req)) == (ssize_t)strlen(req));
+    usleep(300 * 1000);
+
+    /* tab b and the server answer meanwhile, and in time */
+    for (int i = 0; i < 3; i++) {
+        double t0 = crm_now_ms();
+        r = get(port, "/ok");
+        CHECK(strstr(r, "\r\n\r\n1-2-3") != NULL);
+        CHECK(crm_now_ms() - t0 < 2000);
+        free(r);
+    }
+
+    /* a stop ends the loop: not the 30 s watchdog, not for ever */
+    double t0 = crm_now_ms();
+    crm_runtime_stop(rt);
+    double took = crm_now_ms() - t0;
+    CHECK(took < 10000);
+    if (took >= 10000) fprintf(stderr, "stop took %.0f ms\n", took);
+    close(spin);
+    crm_runtime_free(rt);
+    UNIT_DONE();
+}
