@@ -4,14 +4,16 @@
 #      deliveries/s (bench_hops function / nodered-chain.js function)
 #   b. http in -> function -> http response under wrk (rounds.sh, with the
 #      bare libmicrohttpd program as the ceiling)
-#   c. start to first answer, and idle RSS after 10,000 messages, of a flow
-#      whose requests pass 1 and 100 function nodes
+#   c. start to first answer, and idle RSS after 10,000 messages (measured
+#      5 s after the last one), of a flow whose requests pass 1 and 100
+#      function nodes
 #
-#   tools/bench/bench_function.sh [BUILD=build-bench]
+#   tools/bench/bench_function.sh [BUILD=build-bench] [PARTS=abc]
 # Node-RED is used from tools/bench/node_modules (run.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build-bench}
+PARTS=${2:-abc}
 BENCH=tools/bench
 NR_RED=$BENCH/node_modules/node-red/red.js
 TMP=$(mktemp -d)
@@ -43,16 +45,21 @@ for n in (1, 100):
     json.dump(flow(n, "/n", "msg.payload = (msg.payload || 0) + 1;\nreturn msg;"), open(tmp + "/fn%d.json" % n, "w"))
 PY
 
+if [[ $PARTS == *a* ]]; then
 echo "a. chain of 10 function nodes"
 for r in 1 2; do
     "$BUILD/bench_hops" function 10 100000 | sed "s/^/  carmine round $r: /"
     [ $HAVE_NR = 1 ] && node "$BENCH/nodered-chain.js" function 10 20000 2>/dev/null | grep 'chain of' | sed "s/^/  node-red round $r: /"
 done
+fi
 
+if [[ $PARTS == *b* ]]; then
 echo "b. http in -> function -> http response"
 "$BENCH/rounds.sh" "$BUILD" "$TMP/hello.json" /hello 50 5 2 ../shared/bench/mhd_hello.c | sed 's/^/  /'
+fi
+[[ $PARTS == *c* ]] || exit 0
 
-echo "c. start to first answer, idle RSS after 10,000 messages"
+echo "c. start to first answer, idle RSS 5 s after 10,000 messages"
 [ $HAVE_NR = 1 ] && echo 'module.exports = { credentialSecret: false, logging: { console: { level: "warn" } } };' >"$TMP/nr-settings.js"
 PORT=$((23000 + RANDOM % 20000))
 measure() { # kind flows
@@ -65,7 +72,7 @@ measure() { # kind flows
         nodered) node "$NR_RED" -u "$TMP/nr-user-$PORT" -s "$TMP/nr-settings.js" -p "$PORT" "$2" >/dev/null 2>&1 & ;;
     esac
     PID=$!
-    for _ in $(seq 2000); do
+    for _ in $(seq 12000); do
         curl -s -o /dev/null "http://127.0.0.1:$PORT/n" && break
         sleep 0.005
     done
@@ -77,7 +84,7 @@ for i in range(10000):
     c.request("GET", "/n")
     c.getresponse().read()
 PY
-    sleep 2
+    sleep 5
     local rss
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
     printf "  %-8s %-10s first answer %6.0f ms   idle RSS after 10,000 messages %6.1f MB\n" "$1" "$(basename "$2" .json)" \
