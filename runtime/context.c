@@ -113,21 +113,25 @@ char *crm_ctx_top_key(const char *key)
     return top;
 }
 
+void (*crm_context_observer)(const char *store, const char *id, const char *top);
+
 /* Sets (value stolen) or deletes (NULL) the key of context id, then tells
- * the backend. */
+ * the backend and the observer. */
 static int store_set(ctxstore *s, const char *id, const char *key, const crm_path *p, json_t *value)
 {
-    char *top = s->backend && s->backend->changed ? crm_ctx_top_key(key) : NULL;
+    void (*obs)(const char *, const char *, const char *) = crm_context_observer;
+    char *top = (s->backend && s->backend->changed) || obs ? crm_ctx_top_key(key) : NULL;
     pthread_mutex_lock(&s->lock);
     int rc = crm_path_set(p, scope_obj(s, id, true), NULL, value, true);
     /* Node-RED's stores use setObjectProperty, which gives up without an
      * error where the path is blocked (a string in the way, or a parent
      * missing when the value is undefined) */
     if (rc == -1) rc = 0;
-    if (rc == 0 && top) {
+    if (rc == 0 && top && s->backend && s->backend->changed) {
         json_t *now = json_object_get(scope_obj(s, id, false), top);
         s->backend->changed(s, id, top, key, now);
     }
+    if (rc == 0 && top && obs) obs(s->name, id, top);
     pthread_mutex_unlock(&s->lock);
     free(top);
     return rc;
@@ -138,6 +142,7 @@ static void store_delete_scope(ctxstore *s, const char *id)
     pthread_mutex_lock(&s->lock);
     json_object_del(s->scopes, id);
     if (s->backend && s->backend->scope_deleted) s->backend->scope_deleted(s, id);
+    if (crm_context_observer) crm_context_observer(s->name, id, NULL);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -252,18 +257,36 @@ json_t *crm_context_lookup(crm_runtime *rt, const char *store, const char *id, c
     return copy;
 }
 
-int crm_context_delete(crm_runtime *rt, const char *store, const char *id, const char *key)
+int crm_context_put(crm_runtime *rt, const char *store, const char *id, const char *key, json_t *value)
 {
-    if (!rt->stores || !key || !*key) return -1;
     char *err = NULL;
-    crm_path *p = crm_path_parse(key, &err);
+    crm_path *p = rt->stores && key && *key ? crm_path_parse(key, &err) : NULL;
     free(err);
-    if (!p) return -1;
+    if (!p) {
+        json_decref(value);
+        return -1;
+    }
     ctxstore *s = store_named(rt, store);
-    CRM_STAT_ADD(s->ops[3], 1);
-    int rc = store_set(s, id, key, p, NULL);
+    CRM_STAT_ADD(s->ops[value ? 1 : 3], 1);
+    int rc = store_set(s, id, key, p, value);
     crm_path_free(p);
     return rc;
+}
+
+int crm_context_delete(crm_runtime *rt, const char *store, const char *id, const char *key)
+{
+    return crm_context_put(rt, store, id, key, NULL);
+}
+
+char *crm_context_text(crm_runtime *rt, const char *store, const char *id, const char *top)
+{
+    if (!rt->stores) return NULL;
+    ctxstore *s = store_named(rt, store);
+    pthread_mutex_lock(&s->lock);
+    json_t *scope = scope_obj(s, id, false), *v = top ? json_object_get(scope, top) : scope;
+    char *text = v ? crm_stringify(v, 0) : NULL;
+    pthread_mutex_unlock(&s->lock);
+    return text;
 }
 
 void crm_context_metrics(crm_runtime *rt, strbuf *sb)
@@ -352,6 +375,7 @@ int crm_runtime_context_init(crm_runtime *rt, const char *scope, const char *flo
         json_object_set(obj, k, v);
         /* each top-level key as a whole-key set, so shared stores get it too */
         if (s->backend && s->backend->changed) s->backend->changed(s, id, k, NULL, v);
+        if (crm_context_observer) crm_context_observer(s->name, id, k);
     }
     pthread_mutex_unlock(&s->lock);
     json_decref(copy);

@@ -338,6 +338,7 @@ static void apply_news(rstore *r, const char *text, size_t len)
         }
         if (v) json_object_set(scope, top, v);
         else if (scope) json_object_del(scope, top);
+        if (crm_context_observer) crm_context_observer(s->name, id, top);
     }
     pthread_mutex_unlock(&s->lock);
     json_decref(m);
@@ -382,6 +383,7 @@ static void resync(rstore *r)
     }
     json_decref(s->scopes);
     s->scopes = scopes;
+    if (crm_context_observer) crm_context_observer(s->name, NULL, NULL);
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -244,6 +244,16 @@ json_t *crm_context_scope_copy(crm_runtime *rt, const char *store, const char *i
 json_t *crm_context_lookup(crm_runtime *rt, const char *store, const char *id, const char *key);
 /* Deletes key (a property expression) in a context; -1 for a bad key. */
 int crm_context_delete(crm_runtime *rt, const char *store, const char *id, const char *key);
+/* Sets (value stolen) or deletes (NULL) key in a context; -1 for a bad key. */
+int crm_context_put(crm_runtime *rt, const char *store, const char *id, const char *key, json_t *value);
+/* The JSON text (malloc'd) of a context's top-level key (top NULL: of the
+ * whole context), or NULL when there is none. */
+char *crm_context_text(crm_runtime *rt, const char *store, const char *id, const char *top);
+/* When set (by the companion), called after every change of a context, with
+ * the store's lock held: the top-level key changed, or top NULL when the
+ * whole context was deleted, or id NULL when the whole store was replaced.
+ * It must not call back into the stores. */
+extern void (*crm_context_observer)(const char *store, const char *id, const char *top);
 /* The id of a node's own context, Node-RED's "<id>:<z>". */
 void crm_context_node_id(crm_node *n, char *out, size_t cap);
 void crm_context_runtime_close(crm_runtime *rt);

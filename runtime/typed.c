@@ -50,7 +50,13 @@ static json_t *ctx_fn(crm_node *n, crm_scope scope, json_t **args, size_t nargs)
 {
     if (!n || nargs < 1 || !json_is_string(args[0])) return json_string("");
     const char *key = json_string_value(args[0]);
-    return crm_context_get(n, scope, key);
+    if (nargs < 2 || !json_is_string(args[1])) return crm_context_get(n, scope, key);
+    /* $flowContext(key, store): context.flow.get(key, store) */
+    strbuf k = SB_INIT;
+    sb_printf(&k, "#:(%s)::%s", json_string_value(args[1]), key);
+    json_t *v = crm_context_get(n, scope, k.data);
+    sb_free(&k);
+    return v;
 }
 
 static json_t *fn_flow(void *ctx, json_t **args, size_t nargs, jsonata_error *err)

@@ -12,6 +12,11 @@
 //                    {"t":"out","id":NODE,"p":PORT,"msg":{..}}   NODE sent on PORT
 //                    {"t":"error","id":NODE,"msg":{..}}  a catch here saw NODE's error
 //                    {"t":"status","id":NODE,"status":{..}}
+//                    {"t":"complete","id":NODE,"msg":{..}}  NODE called done() (a native complete node watches it)
+// Context (one context with Carmine's stores, see contextStorage() below):
+//   Carmine -> here: "context":{stores,default,data,fgc} in the flows line
+//                    {"t":"cx","s":STORE,"c":SCOPE,"k":TOPKEY,"v":VALUE,"a":ACK}
+//   here -> Carmine: {"t":"cs","s":STORE,"c":SCOPE,"k":KEY,"v":VALUE,"q":SEQ}
 // Buffers travel as {"type":"Buffer","data":[..]} (Buffer.toJSON) both ways.
 // A wire from a hosted node to a native one points, in the flows Carmine
 // sends, at the pseudo node "\u0001carmine:NODE:PORT": the preRoute hook
@@ -87,6 +92,8 @@ function start(m) {
         credentialSecret: false,
         logging: { console: { level: process.env.CARMINE_COMPANION_LOG || 'warn', metrics: false, audit: false } },
         externalModules: { autoInstall: false, palette: { allowInstall: false }, modules: { allowInstall: false } },
+        contextStorage: contextStorage(m.context),
+        functionGlobalContext: (m.context && m.context.fgc) || {},
     });
     web.attach(RED, modules, send);
     RED.hooks.add('preRoute.carmine', (ev) => {
@@ -97,6 +104,8 @@ function start(m) {
             const e = ev.msg.error || {};
             const src = e.source || {};
             send({ t: 'error', id: src.id, msg: ev.msg });
+        } else if (what.startsWith('!complete:')) {
+            send({ t: 'complete', id: what.slice(10), msg: ev.msg });
         } else if (what === '!status') {
             const s = ev.msg.status || {};
             send({ t: 'status', id: (s.source || {}).id, status: { fill: s.fill, shape: s.shape, text: s.text } });
@@ -132,8 +141,124 @@ sock.on('data', (chunk) => {
         try { m = JSON.parse(line, reviver); } catch (e) { logLine('bad line from Carmine:', e.message); continue; }
         if (m.t === 'in') {
             if (started) deliver(m); else pending.push(m);
+        } else if (m.t === 'cx') {
+            contextPush(m);
         } else if (m.t === 'flows' && !RED) {
             start(m);
         }
     }
 });
+
+// One context -----------------------------------------------------------------
+// Carmine's context stores are the truth; each store here is a cache of the
+// contexts this process's nodes reach (global, their flows, their own), so
+// Node-RED's synchronous get/keys are answered at once, as its memory store
+// does. Carmine sends the contexts in the flows line and every change of them
+// after ("cx", the top-level key's whole value); a set here changes the cache
+// and goes to Carmine ("cs", numbered). A push carries the number of the last
+// write Carmine applied: a key written here after that keeps its value here
+// (that write is still on its way and wins there). Values cross as JSON:
+// an object changed in place after get(), without set(), changes only here.
+const ctxData = {};     // store -> scope -> object
+const ctxWritten = {};  // store \x1f scope \x1f top -> number of the last write
+let ctxSeq = 0;
+
+function ctxTop(key) {
+    try { return String(RED.util.normalisePropertyExpression(key)[0]); } catch (e) { return null; }
+}
+
+function contextPush(m) {
+    const data = ctxData[m.s] || (ctxData[m.s] = {});
+    if (m.k === undefined) { // a whole scope: deleted, or all of it anew
+        const keep = {};
+        for (const id of Object.keys(ctxWritten)) {
+            const [s, c, top] = id.split('\x1f');
+            if (s === m.s && c === m.c && ctxWritten[id] > m.a && data[m.c] && top in data[m.c]) keep[top] = data[m.c][top];
+        }
+        if (m.v === undefined && !Object.keys(keep).length) delete data[m.c];
+        else data[m.c] = Object.assign(m.v || {}, keep);
+        return;
+    }
+    const id = m.s + '\x1f' + m.c + '\x1f' + m.k;
+    if (ctxWritten[id] > m.a) return;
+    delete ctxWritten[id];
+    if (m.v === undefined) {
+        if (data[m.c]) delete data[m.c][m.k];
+    } else {
+        (data[m.c] || (data[m.c] = {}))[m.k] = m.v;
+    }
+}
+
+function CarmineStore(name) {
+    this.name = name;
+    this.data = ctxData[name] || (ctxData[name] = {});
+}
+CarmineStore.prototype.open = function () { return Promise.resolve(); };
+CarmineStore.prototype.close = function () { return Promise.resolve(); };
+CarmineStore.prototype.getOne = function (scope, key) {
+    const obj = this.data[scope];
+    if (!obj) return undefined;
+    try {
+        return RED.util.getObjectProperty(obj, key);
+    } catch (e) {
+        if (e.code === 'INVALID_EXPR') throw e;
+        return undefined;
+    }
+};
+CarmineStore.prototype.get = function (scope, key, callback) {
+    const keys = Array.isArray(key) ? key : [key];
+    const values = [];
+    try {
+        for (const k of keys) values.push(this.getOne(scope, k));
+    } catch (e) {
+        if (!callback) throw e;
+        callback(e);
+        return;
+    }
+    if (callback) callback(undefined, ...values);
+    else return Array.isArray(key) ? values : values[0];
+};
+CarmineStore.prototype.set = function (scope, key, value, callback) {
+    const keys = Array.isArray(key) ? key : [key];
+    const vals = Array.isArray(key) ? (Array.isArray(value) ? value : [value]) : [value];
+    const obj = this.data[scope] || (this.data[scope] = {});
+    let err;
+    try {
+        for (let i = 0; i < keys.length; i++) {
+            const v = i < vals.length ? vals[i] : null;
+            RED.util.setObjectProperty(obj, keys[i], v);
+            const top = ctxTop(keys[i]);
+            const line = { t: 'cs', s: this.name, c: scope, k: keys[i], q: ++ctxSeq };
+            if (v !== undefined) line.v = v;
+            if (top !== null) ctxWritten[this.name + '\x1f' + scope + '\x1f' + top] = ctxSeq;
+            send(line);
+        }
+    } catch (e) {
+        if (!callback) throw e;
+        err = e;
+    }
+    if (callback) callback(err);
+};
+CarmineStore.prototype.keys = function (scope, callback) {
+    let keys = Object.keys(this.data[scope] || {});
+    if (scope === 'global') keys = keys.filter((k) => k !== 'set' && k !== 'get' && k !== 'keys');
+    if (callback) callback(null, keys);
+    else return keys;
+};
+// Carmine deletes and cleans contexts itself (and pushes the result)
+CarmineStore.prototype.delete = function (scope) { return Promise.resolve(); };
+CarmineStore.prototype.clean = function (activeNodes) { return Promise.resolve(); };
+
+// settings.contextStorage: one CarmineStore per Carmine store, same names and default
+function contextStorage(c) {
+    c = c || { stores: ['memory'], default: 'memory', data: {} };
+    const cs = {};
+    for (const name of c.stores) {
+        ctxData[name] = (c.data && c.data[name]) || {};
+        const mod = () => new CarmineStore(name);
+        mod.toString = () => 'carmine';
+        cs[name] = { module: mod };
+    }
+    if (c.default !== 'default' && c.stores.includes(c.default)) cs.default = c.default;
+    return cs;
+}

@@ -23,11 +23,27 @@ char *crm_companion_modules_path(void);
 json_t *crm_companion_missing_modules(const char *userdir);
 
 #include "carmine.h"
+#include "runtime.h"
+#include "strbuf.h"
 /* Queues one line (copied; ends in '\n') for the companion, from any bridge. */
 void crm_companion_queue(crm_node *from, char *line, size_t len);
 /* The first bridge to start owns the process; the owner's close stops it. */
 void crm_companion_start(crm_node *n);
 void crm_companion_stop(crm_node *n);
+/* Posts one flush to the owner's loop (any thread), unless one is posted. */
+void crm_companion_kick(void);
+/* Buffers ({"type":"Buffer","data":[..]}) made Buffers again (v stolen, result new). */
+json_t *crm_companion_revive(json_t *v);
+
+/* One context (ctx.c). The context ids the companion's part reaches: */
+void crm_companion_ctx_scopes(const json_t *part);
+/* At a start: observing on, and the copy for the flows line (NEW). */
+json_t *crm_companion_ctx_hello(crm_runtime *rt);
+void crm_companion_ctx_stop(void);
+/* Appends the pushes of the changes since the last call (owner's loop). */
+void crm_companion_ctx_take(crm_runtime *rt, strbuf *out);
+/* A write from the companion ({"t":"cs"}; owner's loop). */
+void crm_companion_ctx_apply(crm_runtime *rt, const json_t *m);
 
 /* proxy.c: the routes hosted nodes add, through Carmine's port. The
  * listening socket for the companion's HTTP server (started with the proxy

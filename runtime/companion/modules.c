@@ -146,6 +146,7 @@ int crm_companion_install(const char *userdir, const char *package)
     const char *ud = userdir && *userdir ? userdir : ".";
     char *pj;
     if (asprintf(&pj, "%s/package.json", ud) < 0) return 1;
+    mkdir(ud, 0755); /* a new userDir, as Node-RED makes it */
     if (access(pj, F_OK)) { /* as Node-RED creates it in a new userDir */
         FILE *f = fopen(pj, "w");
         if (!f) {

@@ -80,6 +80,7 @@ void crm_companion_set_part(const json_t *flows, const json_t *creds, const char
     /* absolute: Node-RED resolves a relative userDir elsewhere */
     C.userdir = realpath(userdir && *userdir ? userdir : ".", NULL);
     pthread_mutex_unlock(&C.lock);
+    crm_companion_ctx_scopes(flows);
     if (post) crm_node_post(post, redeploy_job, NULL);
 }
 
@@ -132,7 +133,14 @@ char *crm_companion_node_path(void)
     return r;
 }
 
+static json_t *revive(json_t *v);
+
 /* Messages: JSON text with Buffers as {"type":"Buffer","data":[..]} ----------- */
+
+json_t *crm_companion_revive(json_t *v)
+{
+    return revive(v);
+}
 
 static json_t *revive(json_t *v)
 {
@@ -198,14 +206,52 @@ static void flush_locked(void)
     if (C.wfd) crm_watch_events(C.wfd, POLLIN | (C.out_off < C.out.len ? POLLOUT : 0));
 }
 
+/* Puts ctx lines ahead of the queued lines not yet begun (lock held). */
+static void put_ahead(const strbuf *ctx)
+{
+    size_t at = C.out_off;
+    if (at > 0 && C.out.data[at - 1] != '\n') { /* a line half written goes on first */
+        char *nl = memchr(C.out.data + at, '\n', C.out.len - at);
+        at = nl ? (size_t)(nl - C.out.data) + 1 : C.out.len;
+    }
+    if (at < C.out.len && !strncmp(C.out.data + at, "{\"t\":\"flows\"", 12)) { /* the flows line stays first */
+        char *nl = memchr(C.out.data + at, '\n', C.out.len - at);
+        at = nl ? (size_t)(nl - C.out.data) + 1 : C.out.len;
+    }
+    strbuf q = SB_INIT;
+    sb_putn(&q, C.out.data + C.out_off, at - C.out_off);
+    sb_putn(&q, ctx->data, ctx->len);
+    sb_putn(&q, C.out.data + at, C.out.len - at);
+    sb_free(&C.out);
+    C.out = q;
+    C.out_off = 0;
+}
+
 static void flush_job(crm_node *n, void *arg)
 {
-    (void)n;
     (void)arg;
+    strbuf ctx = SB_INIT;
     pthread_mutex_lock(&C.lock);
     C.flush_posted = false;
+    pthread_mutex_unlock(&C.lock);
+    crm_companion_ctx_take(n->rt, &ctx); /* context changes first (ctx.c) */
+    pthread_mutex_lock(&C.lock);
+    if (ctx.len) put_ahead(&ctx);
     flush_locked();
     pthread_mutex_unlock(&C.lock);
+    sb_free(&ctx);
+}
+
+void crm_companion_kick(void)
+{
+    crm_node *post = NULL;
+    pthread_mutex_lock(&C.lock);
+    if (C.owner && !C.flush_posted) {
+        C.flush_posted = true;
+        post = C.owner;
+    }
+    pthread_mutex_unlock(&C.lock);
+    if (post) crm_node_post(post, flush_job, NULL);
 }
 
 void crm_companion_queue(crm_node *from, char *line, size_t len)
@@ -236,7 +282,7 @@ void crm_companion_queue(crm_node *from, char *line, size_t len)
 }
 
 typedef struct {
-    int kind; /* 0 out, 1 error, 2 status */
+    int kind; /* 0 out, 1 error, 2 status, 3 complete */
     int port;
     json_t *msg;
 } item;
@@ -261,6 +307,8 @@ static void deliver(crm_node *n, void *arg)
         json_object_del(it->msg, "error");
         crm_node_error(n, it->msg, "%s", t);
         free(t);
+    } else if (it->kind == 3) {
+        crm_node_done(n, it->msg);
     } else {
         const json_t *s = it->msg;
         crm_node_status(n, json_string_value(json_object_get(s, "fill")), json_string_value(json_object_get(s, "shape")),
@@ -284,10 +332,16 @@ static void handle_line(crm_node *owner, const char *line, size_t len)
     const char *id = json_string_value(json_object_get(m, "id"));
     if (t && !strcmp(t, "http")) {
         crm_companion_proxy_prefixes(json_object_get(m, "prefixes"));
+    } else if (t && !strcmp(t, "cs")) {
+        crm_companion_ctx_apply(owner->rt, m);
     } else if (t && !strcmp(t, "ready")) {
         crm_log(owner->rt, CRM_LOG_INFO, NULL, "[companion] ready (pid %d)", (int)C.pid);
     } else if (t && id) {
-        int kind = !strcmp(t, "out") ? 0 : !strcmp(t, "error") ? 1 : !strcmp(t, "status") ? 2 : -1;
+        int kind = !strcmp(t, "out")        ? 0
+                   : !strcmp(t, "error")    ? 1
+                   : !strcmp(t, "status")   ? 2
+                   : !strcmp(t, "complete") ? 3
+                                            : -1;
         crm_node *target = crm_node_find(owner, id);
         if (kind >= 0 && target && target->type == &crm_companion_bridge_type) {
             item *it = calloc(1, sizeof *it);
@@ -489,21 +543,28 @@ static void spawn(crm_node *owner)
     }
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    json_t *context = crm_companion_ctx_hello(owner->rt); /* before the lock: it takes the stores' */
     pthread_mutex_lock(&C.lock);
     C.pid = pid;
     C.fd = sv[0];
     C.pidfd = pidfd;
     C.spawned_at = crm_now_ms();
     /* the flows go first, then whatever waited */
-    json_t *hello = json_pack("{s:s,s:O,s:O}", "t", "flows", "flows", C.part ? C.part : json_array(), "credentials",
-                              C.creds ? C.creds : json_object());
+    json_t *hello = json_pack("{s:s,s:O,s:O,s:o}", "t", "flows", "flows", C.part ? C.part : json_array(), "credentials",
+                              C.creds ? C.creds : json_object(), "context", context);
     char *text = crm_stringify(hello, 0);
     json_decref(hello);
     strbuf q = SB_INIT;
     sb_puts(&q, text);
     sb_putc(&q, '\n');
     free(text);
-    if (C.out.len > C.out_off) sb_putn(&q, C.out.data + C.out_off, C.out.len - C.out_off);
+    /* what waited, but the context changes: the copy in the flows line is newer */
+    for (size_t at = C.out_off; at < C.out.len;) {
+        char *nl = memchr(C.out.data + at, '\n', C.out.len - at);
+        size_t end = nl ? (size_t)(nl - C.out.data) + 1 : C.out.len;
+        if (strncmp(C.out.data + at, "{\"t\":\"cx\"", 10)) sb_putn(&q, C.out.data + at, end - at);
+        at = end;
+    }
     sb_free(&C.out);
     C.out = q;
     C.out_off = 0;
@@ -536,6 +597,7 @@ void crm_companion_stop(crm_node *n)
         return;
     }
     C.owner = NULL;
+    crm_companion_ctx_stop();
     pid_t pid = C.pid;
     close_channel();
     sb_free(&C.out);

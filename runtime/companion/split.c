@@ -5,7 +5,9 @@
  * bridge (same id and wires, minus the wires to other hosted nodes: those
  * run inside the companion). The companion gets the tabs that hold hosted
  * nodes, the hosted nodes, the config nodes they reference (recursively),
- * and per tab a catch and a status node whose output comes back to Carmine.
+ * and per tab a catch and a status node whose output comes back to Carmine,
+ * and per hosted node a native complete node watches, a complete node whose
+ * output ("\1carmine:!complete:ID") comes back as that node's done().
  * In its copy a hosted node's wires to native nodes become one pseudo wire
  * per port, "\1carmine:ID:PORT", which companion.js routes back here. */
 #include <stdlib.h>
@@ -147,6 +149,25 @@ json_t *crm_companion_split(crm_runtime *rt, const json_t *flows, unsigned load_
         json_array_append_new(part, json_pack("{s:s,s:s,s:s,s:n,s:i,s:i,s:[[s]]}", "id", sid, "type", "status", "z", id,
                                               "scope", "x", 0, "y", 0, "wires", pst));
     }
+    /* done() of hosted nodes that native complete nodes watch */
+    json_t *watched = json_object();
+    json_array_foreach(flows, i, o) {
+        if (strcmp(str(o, "type") ? str(o, "type") : "", "complete")) continue;
+        size_t k;
+        json_t *sid;
+        json_array_foreach(json_object_get(o, "scope"), k, sid) {
+            const char *hid = json_string_value(sid);
+            if (!hid || !json_object_get(hosted, hid) || json_object_get(watched, hid)) continue;
+            json_object_set_new(watched, hid, json_true());
+            char cid[300], pdone[400];
+            snprintf(cid, sizeof cid, "carmine-complete-%s", hid);
+            snprintf(pdone, sizeof pdone, "%s!complete:%s", CRM_COMPANION_PSEUDO, hid);
+            const char *z = str(json_object_get(byid, hid), "z");
+            json_array_append_new(part, json_pack("{s:s,s:s,s:s?,s:[s],s:i,s:i,s:[[s]]}", "id", cid, "type", "complete",
+                                                  "z", z, "scope", hid, "x", 0, "y", 0, "wires", pdone));
+        }
+    }
+    json_decref(watched);
     json_object_foreach(configs, id, o) if (!json_object_get(hosted, id)) json_array_append_new(part, json_deep_copy(o));
     result = json_array();
     json_array_foreach(flows, i, o) {
@@ -191,13 +212,13 @@ json_t *crm_companion_split(crm_runtime *rt, const json_t *flows, unsigned load_
         else json_decref(mine);
         json_array_append_new(part, theirs);
     }
+    /* the credentials file's, and those written into the flows (an export "with credentials") */
     json_t *creds = json_object();
-    if (rt->credentials) {
-        size_t k;
-        json_array_foreach(part, k, o) {
-            json_t *c = str(o, "id") ? json_object_get(rt->credentials, str(o, "id")) : NULL;
-            if (c) json_object_set(creds, str(o, "id"), c);
-        }
+    size_t k;
+    json_array_foreach(part, k, o) {
+        json_t *c = str(o, "id") ? crm_credentials_of(rt, o, NULL) : NULL;
+        if (c) json_object_set_new(creds, str(o, "id"), c);
+        json_object_del(o, "credentials");
     }
     if (!check) crm_companion_set_part(part, creds, rt->userdir);
     json_decref(part);

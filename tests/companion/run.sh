@@ -20,6 +20,18 @@ for need in "$PWD/.deps/companion/node_modules/node-red/package.json" \
   fi
 done
 # the fixture module may have changed since setup.sh copied it
-cmp -s tests/companion/node-red-contrib-carmine-fixture/echo.js "$USERDIR/node_modules/node-red-contrib-carmine-fixture/echo.js" ||
-  cp tests/companion/node-red-contrib-carmine-fixture/* "$USERDIR/node_modules/node-red-contrib-carmine-fixture/"
-exec python3 tests/companion/test_companion.py "$CARMINE" "$USERDIR"
+diff -rq tests/companion/node-red-contrib-carmine-fixture "$USERDIR/node_modules/node-red-contrib-carmine-fixture" \
+  >/dev/null 2>&1 || cp tests/companion/node-red-contrib-carmine-fixture/* "$USERDIR/node_modules/node-red-contrib-carmine-fixture/"
+# every test_*.py here (harness.py is what they share); one summary line
+pass=0 fail=0
+for t in tests/companion/test_*.py; do
+  echo "# $t"
+  python3 "$t" "$CARMINE" "$USERDIR" | tee /tmp/carmine-companion-$$.out
+  p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' /tmp/carmine-companion-$$.out | tail -1)
+  f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' /tmp/carmine-companion-$$.out | tail -1)
+  [ -n "$p" ] || { p=0; f=1; echo "not ok - $t ended without a summary"; }
+  pass=$((pass + p)) fail=$((fail + f))
+done
+rm -f /tmp/carmine-companion-$$.out
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -5,129 +5,21 @@ Runs carmine on flows mixing native nodes with nodes of real npm modules
 (node-red-contrib-moment from the registry, and the small fixture module of
 this folder) installed in a test userDir, and checks what comes out: the
 hosted node's real output, 1000 messages in order, a Buffer both ways, a
-catch and a status node seeing a hosted node's error and status, the
-companion coming back after SIGKILL, `carmine check` on hosted and missing
-modules, the refusal of an http in reaching a hosted node, and a native-only
-flow starting no node process. Prints ok/not ok lines and "N passed, N failed".
+catch, a status and a complete node seeing a hosted node's error, status and
+done(), the companion coming back after SIGKILL, `carmine check` on hosted
+and missing modules, the refusal of an http in reaching a hosted node, and a
+native-only flow starting no node process. Prints ok/not ok lines and "N passed, N failed".
   tests/companion/test_companion.py CARMINE USERDIR
 """
 import json
 import os
-import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 
-CARMINE, USERDIR = sys.argv[1], sys.argv[2]
-TMP = tempfile.mkdtemp(prefix="carmine-companion-")
-passed = failed = 0
-
-
-def check(desc, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok - " + desc)
-    else:
-        failed += 1
-        print("not ok - " + desc)
-        if detail:
-            for line in str(detail).splitlines()[-30:]:
-                print("    " + line)
-
-
-def free_port():
-    while True:
-        p = random.randint(20000, 31999)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", p))
-            return p
-        except OSError:
-            pass
-        finally:
-            s.close()
-
-
-def path(name):
-    return os.path.join(TMP, name)
-
-
-def read(name):
-    try:
-        with open(path(name), "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
-
-
-def lines(name):
-    return [l for l in read(name).decode("utf-8", "replace").split("\n") if l]
-
-
-def wait_for(fn, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if fn():
-            return True
-        time.sleep(0.05)
-    return fn()
-
-
-class Run:
-    def __init__(self, flows, userdir=USERDIR, name="run"):
-        self.flows = path(name + ".json")
-        with open(self.flows, "w") as f:
-            json.dump(flows, f)
-        self.log = path(name + ".log")
-        self.proc = subprocess.Popen([CARMINE, "-p", str(free_port()), "-u", userdir, self.flows],
-                                     stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
-
-    def text(self):
-        with open(self.log) as f:
-            return f.read()
-
-    def children(self):
-        try:
-            out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
-            return [int(x) for x in out.split()]
-        except OSError:
-            return []
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return -9
-
-
-def out(id, name, extra=None):
-    n = {"id": id, "type": "file", "z": "t1", "x": 1, "y": 1, "filename": path(name), "filenameType": "str",
-         "appendNewline": True, "createDir": False, "overwriteFile": "false", "encoding": "none", "wires": []}
-    n.update(extra or {})
-    return n
-
-
-def node(id, type, wires, **kw):
-    n = {"id": id, "type": type, "z": "t1", "x": 1, "y": 1, "wires": wires}
-    n.update(kw)
-    return n
-
-
-def inject(id, wires, payload, ptype="str", delay=0.1, repeat="", props=None):
-    return node(id, "inject", wires, props=props or [{"p": "payload"}], payload=payload, payloadType=ptype,
-                once=True, onceDelay=delay, repeat=repeat)
-
-
-def setp(id, wires, expr):
-    return node(id, "change", wires, rules=[{"t": "set", "p": "payload", "pt": "msg", "to": expr, "tot": "jsonata"}])
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (CARMINE, USERDIR, Run, check, finish, inject, lines, node, out, path, read, setp,  # noqa: E402
+                     wait_for)
 
 MOMENT = dict(name="", topic="", input="payload", inputType="msg", inTz="UTC", adjAmount=1, adjType="days",
               adjDir="add", format="YYYY-MM-DD HH:mm", locale="en", output="payload", outputType="msg", outTz="UTC")
@@ -156,6 +48,10 @@ main_flows = [
     node("k1", "catch", [["c5"]], scope=["e2"], uncaught=False),
     setp("c5", [["f4"]], "error.message & '|' & error.source.id & '|' & error.source.type & '|' & fail"),
     out("f4", "caught.txt"),
+    # a hosted node's done() reaches a native complete node (its done(err) does not)
+    node("k2", "complete", [["c7"]], scope=["e2"]),
+    setp("c7", [["f7"]], "'done:' & $string(echoed) & ':' & $string($exists(fail))"),
+    out("f7", "complete.txt"),
     # a hosted node's status reaches a native status node
     node("st1", "status", [["c6"]], scope=["e1"]),
     setp("c6", [["f5"]], "status.text & '|' & status.source.id"),
@@ -180,6 +76,9 @@ try:
           repr(read("buffer.bin")))
     check("a native catch node sees the hosted node's error with its msg",
           lines("caught.txt") == ["failed: boom|e2|carmine-echo|boom"], lines("caught.txt"))
+    check("a native complete node sees the hosted node's done() (and not its done(err))",
+          wait_for(lambda: lines("complete.txt"), 5) and lines("complete.txt") == ["done:true:false"],
+          lines("complete.txt"))
     check("a native status node sees the hosted node's status",
           "seen 1|e1" in lines("status.txt"), lines("status.txt"))
     check("the companion's log lines are tagged [companion]", "[companion]" in r.text(), r.text())
@@ -261,7 +160,4 @@ ck = subprocess.run([CARMINE, "check", "-u", USERDIR, path("http.json")], captur
 check("an http in reaching a hosted node loads (its msg.res crosses as a token)",
       ck.returncode == 0 and "node m1 (moment) is hosted" in ck.stdout, ck.stdout + ck.stderr)
 
-if failed == 0:
-    shutil.rmtree(TMP, ignore_errors=True)
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+finish()
