@@ -45,7 +45,18 @@ sock.on('error', (e) => { logLine('channel error:', e.message); process.exit(1);
 sock.on('end', () => process.exit(0)); // Carmine closed the channel: stop
 process.on('SIGTERM', () => process.exit(0));
 
-function send(obj) { sock.write(JSON.stringify(obj) + '\n'); }
+// Lines out are joined and written once per turn of Node's event loop (after
+// the I/O callbacks of this turn): one write for a burst instead of one each.
+let outLines = [];
+function flushOut() {
+    const text = outLines.join('');
+    outLines = [];
+    sock.write(text);
+}
+function send(obj) {
+    if (!outLines.length) setImmediate(flushOut);
+    outLines.push(JSON.stringify(obj) + '\n');
+}
 
 function reviver(k, v) {
     if (v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data) && Object.keys(v).length === 2) {
@@ -138,7 +149,8 @@ sock.on('data', (chunk) => {
         buf = buf.slice(nl + 1);
         if (!line) continue;
         let m;
-        try { m = JSON.parse(line, reviver); } catch (e) { logLine('bad line from Carmine:', e.message); continue; }
+        // the reviver (Buffers) only for lines that may hold one: it costs a call per value
+        try { m = line.includes('"Buffer"') ? JSON.parse(line, reviver) : JSON.parse(line); } catch (e) { logLine('bad line from Carmine:', e.message); continue; }
         if (m.t === 'in') {
             if (started) deliver(m); else pending.push(m);
         } else if (m.t === 'cx') {

@@ -68,9 +68,10 @@ def tree(pid):
     while todo:
         p = todo.pop()
         pids.append(p)
-        try:
-            with open("/proc/%d/task/%d/children" % (p, p)) as f:
-                todo += [int(x) for x in f.read().split()]
+        try:  # children are listed by the thread that started them
+            for t in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                    todo += [int(x) for x in f.read().split()]
         except OSError:
             pass
     return pids
