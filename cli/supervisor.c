@@ -480,7 +480,11 @@ static int setup(supervisor *s, const json_t *settings, const char *flows_path, 
 
 static void cleanup(supervisor *s)
 {
-    if (s->api) crm_httpd_free(s->api);
+    if (s->api) {
+        crm_httpd_stop(s->api);
+        sup_editor_stop(s);
+        crm_httpd_free(s->api);
+    }
     crm_admin_auth_free(s->auth);
     if (s->state_dir) {
         unlink(s->settings_path);

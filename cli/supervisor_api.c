@@ -17,6 +17,9 @@
 #include <time.h>
 
 #include "admin_auth.h"
+#include "comms.h"
+#include "editor/editor.h"
+#include "engine.h"
 #include "metrics.h"
 #include "sha256.h"
 #include "supervisor_int.h"
@@ -296,6 +299,11 @@ static void post_flows(supervisor *s, const json_t *headers, const char *body, s
         r->body = strdup("");
         r->len = 0;
     }
+    if (!mismatch && !problems && !failed && s->editor_rt) { /* the editor's deploy notification */
+        pthread_mutex_lock(&s->mu);
+        crm_comms_publish(s->editor_rt->comms, "notification/runtime-deploy", json_pack("{s:s}", "revision", s->rev), true);
+        pthread_mutex_unlock(&s->mu);
+    }
     free(problems);
     json_decref(whole);
 }
@@ -340,7 +348,46 @@ static void api(void *ctx, const char *method, const char *path, const char *que
         crm_admin_reply_json(r, 200, out);
     } else if (get && !strcmp(path, "/flows/state")) {
         crm_admin_reply_json(r, 200, json_pack("{s:s}", "state", "start"));
+    } else if (s->editor_rt && get && !strcmp(path, "/settings")) {
+        crm_admin_reply_json(r, 200, crm_editor_runtime_settings(s->editor_rt, s->editor_rt->editor, headers));
+    } else if (s->editor_rt) {
+        crm_editor_route(s->editor_rt->editor, method, path, query, headers, body, len, r);
     }
+}
+
+/* The Node-RED editor on the supervisor's API (docs/ha.md): its page,
+ * files, /nodes, /settings and /comms from a runtime that runs no flows
+ * (the replicas do), sharing the API's adminAuth; a deploy from it is the
+ * rolling POST /flows above. Not with disableEditor. */
+static void editor_start(supervisor *s)
+{
+    if (crm_truthy(json_object_get(s->settings, "disableEditor"))) return;
+    json_t *es = crm_deep_copy(s->settings);
+    json_object_set_new(es, "_checkOnly", json_true()); /* no context store is opened */
+    json_object_set_new(es, "httpAdminRoot", json_string("/"));
+    crm_runtime *rt = crm_runtime_new(es);
+    json_decref(es);
+    if (!rt) return;
+    rt->admin_auth = s->auth;
+    rt->httpd = s->api;
+    rt->editor = crm_editor_new(rt);
+    rt->comms = crm_comms_start(rt);
+    rt->started = true; /* the page's "runtime started" check: the replicas run the flows */
+    crm_comms_publish(rt->comms, "notification/runtime-state", json_pack("{s:s}", "state", "start"), true);
+    s->editor_rt = rt;
+}
+
+void sup_editor_stop(supervisor *s)
+{
+    crm_runtime *rt = s->editor_rt;
+    if (!rt) return;
+    s->editor_rt = NULL;
+    crm_comms_free(rt->comms);
+    rt->comms = NULL;
+    rt->admin_auth = NULL; /* the API's */
+    rt->httpd = NULL;      /* likewise */
+    rt->started = false;
+    crm_runtime_free(rt);
 }
 
 static void api_log(void *ctx, crm_log_level lvl, const char *text)
@@ -368,6 +415,7 @@ int sup_api_start(supervisor *s, const char *host)
     if (!s->api) return -1;
     crm_httpd_set_admin(s->api, api, s);
     crm_httpd_set_log(s->api, api_log, s);
+    editor_start(s);
     if (crm_httpd_start(s->api) < 0) {
         sup_log(s, "cannot listen on %s:%d for the supervisor's API", host, s->admin_port);
         return -1;

@@ -40,6 +40,7 @@ typedef struct {
     double t0;
     crm_httpd *api;
     struct crm_admin_auth *auth; /* settings.adminAuth for the API, or NULL */
+    struct crm_runtime *editor_rt; /* the editor served on the API (no flows run in it), or NULL */
     pthread_mutex_t deploy_mu; /* one deploy at a time, as Node-RED */
 
     pthread_mutex_t mu;   /* guards what follows: the main loop and the API threads */
@@ -70,6 +71,7 @@ replica *sup_spawn(supervisor *s, int slot);
 int sup_write_flows(supervisor *s, const json_t *flows);
 
 /* supervisor_api.c */
+void sup_editor_stop(supervisor *s); /* before the API's server is freed */
 int sup_load_flows(supervisor *s, const char *path, const json_t *settings);
 int sup_api_start(supervisor *s, const char *host);
 /* Main loop, mu held: takes s->pending as the flows in force and starts the roll. */

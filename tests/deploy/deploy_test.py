@@ -349,6 +349,25 @@ def no_request_fails_during_deploys():
         c.stop()
 
 
+@test
+def no_request_fails_during_nodes_deploys_under_wrk():
+    """wrk (50 connections) on tab A's route while "nodes" deploys change a node of tab B:
+    no request fails, every deploy answers 204 and its change runs (bench_deploy_wrk.py)."""
+    import bench_deploy_wrk as W
+    c = Carmine(W.flows(0))
+    try:
+        r = W.run(c.port, seconds=6, connections=50)
+        check(r["requests"] > 1000, "wrk made requests: " + r["wrk"][-400:])
+        eq((r["non2xx"], r["socket_errors"]), (0, 0), "wrk's failed requests (non-2xx, socket errors)")
+        check(r["deploys"] >= 5, f"deploys made: {r['deploys']}")
+        eq(set(r["statuses"]), {204}, "the deploys' answers")
+        check(r["seen"], "every deploy's change answered on /b")
+        print(f"  {r['requests']} requests ({r['rps']:.0f}/s) during {r['deploys']} nodes deploys, none failed; "
+              f"deploy to running median {sorted(r['times'])[len(r['times']) // 2]:.1f} ms", flush=True)
+    finally:
+        c.stop()
+
+
 def delayed(text="delivered"):
     """Tab A: POST /inject/dl_i sends a message through a 1.5 s delay into
     global.out; GET /state answers global.out."""

@@ -73,5 +73,16 @@ pid=$!
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.05; done
 count "$(echo "# the same with adminAuth"; EDITOR_SHOTS=$shots node tests/editor/test_deploy_browser.js "http://127.0.0.1:$port/" admin secretpw 2>&1)"
 kill "$pid"; wait "$pid" 2>/dev/null
+# the editor on a supervisor's API (carmine --replicas 2): its deploy rolls out to the replicas
+port=$((port + 1))
+rm -rf "$OUT/e2e-replicas"; mkdir -p "$OUT/e2e-replicas"
+cp flows/api.json "$OUT/e2e-replicas/flows.json"
+"$CARMINE" --replicas 2 -p $port --admin-port $((port + 1)) -u "$OUT/e2e-replicas" "$OUT/e2e-replicas/flows.json" \
+  >"$OUT/e2e-replicas/carmine.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$((port + 1))/readyz" && break; sleep 0.05; done
+count "$(echo "# the editor on the supervisor (--replicas 2)"; REPLICAS_URL="http://127.0.0.1:$port/" \
+  node tests/editor/test_deploy_browser.js "http://127.0.0.1:$((port + 1))/" 2>&1)"
+kill "$pid"; wait "$pid" 2>/dev/null
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -6,7 +6,11 @@
 // through the editor's login dialog first. With EDITOR_SHOTS=DIR it saves a
 // PNG of each step there (editor-canvas, editor-imported, editor-deployed,
 // editor-debug; editor-login with adminAuth): docs/img/ holds them
-// (SCREENSHOT=1 tests/editor/run.sh). Prints "ok - " / "not ok - " lines.
+// (SCREENSHOT=1 tests/editor/run.sh). With REPLICAS_URL (URL is then a
+// supervisor's API, carmine --replicas N) it checks that the deploy rolled
+// out to the replicas at REPLICAS_URL instead of the inject and the debug
+// sidebar (the supervisor does not relay the replicas' debug messages).
+// Prints "ok - " / "not ok - " lines.
 const path = require('path');
 const root = path.resolve(__dirname, '..', '..');
 const { chromium } = require(path.join(root, '.deps/npm/node_modules/playwright-core'));
@@ -31,7 +35,7 @@ async function shot(page, name, target, clearNotes) { // target: a clip rectangl
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 800 } });
     const errors = [];
-    page.on('pageerror', e => errors.push(String(e)));
+    page.on('pageerror', e => errors.push(String(e) + (process.env.DEBUG_STACK ? e.stack : '')));
     await page.addInitScript(() => localStorage.setItem('editor-language', 'en-US'));
     // the welcome tour would cover the canvas: off in the user's settings (with
     // adminAuth, those of the user, through a token of their own)
@@ -93,6 +97,20 @@ async function shot(page, name, target, clearNotes) { // target: a clip rectangl
     const flows = (await saved.json()).flows || [];
     check('GET /flows has the imported nodes', flows.some(n => n.id === 'e2e-inject') && flows.some(n => n.id === 'e2e-debug'),
       flows.map(n => n.id).join(','));
+    const replicas = process.env.REPLICAS_URL; // the editor of a supervisor (--replicas N)
+    if (replicas) {
+      // the deploy rolled out: every replica runs the imported nodes (the shared port
+      // spreads new connections over them; several asks reach both)
+      let all = true;
+      for (let i = 0; i < 8; i++) {
+        const r = await fetch(new URL('flows', replicas).href, { headers: { Connection: 'close' } });
+        const ids = (await r.json()).map(n => n.id);
+        all = all && ids.includes('e2e-inject') && ids.includes('e2e-debug');
+      }
+      check('the supervisor rolled the deploy out: the replicas run the imported nodes', all, 'a replica without them');
+      check('no script error in the page', errors.length === 0, errors.join(' | ').slice(0, 300));
+      return;
+    }
     await page.evaluate(() => RED.sidebar.show('debug'));
     // the inject node's button, as the editor runs it when pressed: its definition's
     // button.onclick with the node as this (POST /inject/:id from the editor's own code)
