@@ -39,6 +39,7 @@ const char *crm_admin_permission(const char *method, const char *path)
     if (post && !strncmp(path, "/inject/", 8)) return "inject.write";
     if (post && !strncmp(path, "/debug/", 7)) return "debug.write";
     if (get && !strcmp(path, "/settings")) return "settings.read";
+    if (get && !strncmp(path, "/credentials/", 13)) return "credentials.read";
     if (get && !strcmp(path, "/metrics")) return "metrics.read"; /* a "read" scope covers it */
     /* the editor's (runtime/editor): its page, files, /theme and /locales are open */
     if (!strcmp(path, "/settings/user")) return get ? "settings.read" : post ? "settings.write" : NULL;
@@ -224,6 +225,8 @@ static void admin_locked(crm_runtime *rt, const char *method, const char *path, 
         crm_admin_reply_json(r, 200, json_pack("{s:s}", "state", rt->started ? "start" : "stop"));
     } else if (!strcmp(method, "GET") && !strcmp(path, "/settings")) {
         crm_admin_reply_json(r, 200, crm_editor_runtime_settings(rt, rt->editor, headers));
+    } else if (!strcmp(method, "GET") && !strncmp(path, "/credentials/", 13)) {
+        crm_editor_credentials(rt, path + 13, r);
     } else if (!strcmp(method, "POST") && !strncmp(path, "/debug/", 7)) {
         debug_state_route(rt, path + 7, body, len, r);
     } else if (!strcmp(method, "POST") && !strncmp(path, "/inject/", 8)) {

@@ -41,4 +41,9 @@ bool crm_editor_route(crm_editor *e, const char *method, const char *path, const
  * reference. */
 json_t *crm_editor_runtime_settings(struct crm_runtime *rt, crm_editor *e, const json_t *headers);
 
+/* GET /credentials/:type/:id (rest: "type/id"), as Node-RED answers it:
+ * passwords only as has_<name>. Under the runtime's nodes lock (the
+ * credentials change with a deploy). */
+void crm_editor_credentials(struct crm_runtime *rt, const char *rest, crm_admin_reply *r);
+
 #endif

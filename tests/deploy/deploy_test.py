@@ -368,6 +368,37 @@ def no_request_fails_during_nodes_deploys_under_wrk():
         c.stop()
 
 
+@test
+def credentials_route_as_the_editor_asks_it():
+    """GET /credentials/:type/:id (the editor opening a node with credentials): the answers
+    recorded on Node-RED 4.1.15 after the same deploy (passwords only as has_<name>)."""
+    flows = [tab("t1"),
+             {"id": "b1", "type": "mqtt-broker", "name": "", "broker": "127.0.0.1", "port": "1",
+              "autoConnect": False, "credentials": {"user": "u", "password": "p"}},
+             {"id": "h1", "type": "http request", "z": "t1", "method": "GET", "url": "http://127.0.0.1:1/",
+              "x": 1, "y": 1, "wires": [[]], "credentials": {"user": "hu"}},
+             {"id": "s1", "type": "tls-config", "name": "", "cert": "", "key": "", "ca": "",
+              "verifyservercert": True, "credentials": {"passphrase": "pp"}}]
+    c = Carmine([tab("t1")])
+    try:
+        eq(c.deploy(flows)[0], 204, "the deploy")
+        want = {
+            "mqtt-broker/b1": {"user": "u", "has_password": True},
+            "http-request/h1": {"user": "hu", "has_password": False},
+            "http%20request/h1": {},
+            "tls-config/s1": {"certdata": "", "keydata": "", "cadata": "", "has_passphrase": True},
+            "mqtt-broker/nope": {},
+            "inject/b1": {},
+            "subflow:x/b1": {"has_user": True, "has_password": True},
+            "mqtt-broker/h1": {"user": "hu", "has_password": False},
+            "http-proxy/b1": {"username": "", "has_password": True},
+        }
+        for path, body in want.items():
+            eq(c.req("GET", "/credentials/" + path), (200, body), "GET /credentials/" + path)
+    finally:
+        c.stop()
+
+
 def delayed(text="delivered"):
     """Tab A: POST /inject/dl_i sends a message through a 1.5 s delay into
     global.out; GET /state answers global.out."""

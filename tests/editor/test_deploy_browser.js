@@ -83,6 +83,12 @@ async function shot(page, name, target, clearNotes) { // target: a clip rectangl
       await shot(page, 'editor-imported', { x: 0, y: 0, width: 1400, height: 560 });
       await page.evaluate(() => document.querySelectorAll('.red-ui-notification').forEach(n => n.remove()));
     }
+    if (process.env.REPLICAS_URL) {
+      // a rolling deploy takes a second or two: let the import notification close first (its
+      // slide-up overlapping the deploy's notifications threw inside the editor's notify code)
+      await page.waitForFunction(() => document.querySelectorAll('.red-ui-notification').length === 0, null,
+        { timeout: 20000 }).catch(() => {});
+    }
     await page.click('#red-ui-header-button-deploy');
     const deployed = await page.waitForFunction(() => !RED.nodes.dirty(), null, { timeout: 15000 }).then(() => true, () => false);
     check('the Deploy button deploys (the workspace is clean again)', deployed, 'still dirty');
