@@ -5,7 +5,7 @@ WebSocket, against a running `carmine` (issue 18 parts 3 and 4).
 Expected JSON shapes were recorded on Node-RED 4.1.15 with the same flows
 (tests/deploy/README.md says how). Prints "ok"/"not ok" per test and a last
 line "N passed, N failed". BUILD_DIR picks the build (default build)."""
-import atexit, base64, copy, hashlib, json, os, random, shutil, socket, subprocess, sys, tempfile, threading
+import atexit, base64, copy, hashlib, json, os, shutil, socket, subprocess, sys, tempfile, threading
 import time, traceback, urllib.error, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -23,19 +23,8 @@ def test(fn):
     return fn
 
 
-def free_port():
-    # below the ephemeral range (32768+), as the other suites
-    for _ in range(200):
-        p = random.randrange(20000, 32000)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", p))
-            return p
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free port in 20000-32000")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+from ports import free_port  # noqa: E402  (one helper for every suite)
 
 
 SECRET = "deploy-test-secret"

@@ -22,12 +22,8 @@ NR = os.path.expanduser("~/.cache/flowtest-record/nr/node_modules/.bin/node-red"
 NODE_WS = os.environ.get("NODE_WS", os.path.expanduser("~/.cache/flowtest-record/nr"))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+from ports import free_port  # noqa: E402  (below the ephemeral range)
 
 
 class Runtime:

@@ -31,21 +31,8 @@ def test(fn):
     return fn
 
 
-def free_port(kind=socket.SOCK_STREAM):
-    # below the ephemeral range (32768+): a port taken from there can be
-    # handed to some client's socket before the test's server binds it
-    import random
-    for _ in range(200):
-        p = random.randrange(20000, 32000)
-        s = socket.socket(socket.AF_INET, kind)
-        try:
-            s.bind(("127.0.0.1", p))
-            return p
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free port in 20000-32000")
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+from ports import free_port  # noqa: E402,F401  (one helper for every suite)
 
 
 class Flow:
