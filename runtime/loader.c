@@ -864,7 +864,9 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
             if (z) {
                 json_t *tab = json_object_get(L.tabs, z);
                 if (tab && json_is_true(json_object_get(tab, "disabled"))) continue;
-                f = tab || flow_node ? tab_flow(&L, z) : rt->global_flow;
+                /* as Node-RED adds a tab for a z it does not define, and puts
+                 * the nodes without x, y among that tab's config nodes */
+                f = tab_flow(&L, z);
             } else if (flags & CRM_LOAD_IMPLICIT_TAB) {
                 f = tab_flow(&L, IMPLICIT_TAB_ID);
             } else if (!flow_node) {

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Turns Node-RED's own example flows into FLOWTEST case sources, so that the
+recorder can ask Node-RED 4.1.15 what each example does and `carmine test`
+can check that Carmine does the same (issue 15: every example that uses only
+implemented core types loads *and runs*).
+
+Each example becomes one case: its debug nodes become `helper` capture sinks
+(same id, so the wires into them stay), and every inject node is fired in
+turn by sending it a message, as the editor's inject button does, with a
+pause between them so each one's messages settle before the next.
+
+Usage: tools/examples-to-cases.py EXAMPLES_DIR > cases.json
+Then:  cd ~/.cache/flowtest-record &&
+       node flowtest.js generate --verify --out DIR cases.json
+--verify drops the examples whose two runs differ (timestamps, files, timers).
+"""
+import json
+import os
+import sys
+
+# Examples whose outcome depends on the outside world (other hosts, the
+# machine's processes and clock) are not turned into cases: their
+# recording would say more about the recording machine than about Node-RED.
+OUTSIDE_TYPES = {"http request", "exec", "watch", "tcp in", "tcp out",
+                 "tcp request", "udp in", "udp out", "websocket in",
+                 "websocket out", "websocket-client", "websocket-listener"}
+
+PAUSE_MS = 300
+
+
+def case_for(rel, nodes):
+    flow = []
+    injects = []
+    for node in nodes:
+        node = dict(node)
+        if node.get("type") == "debug":
+            node = {"id": node["id"], "type": "helper", "z": node.get("z")}
+            if node["z"] is None:
+                del node["z"]
+        elif node.get("type") == "inject":
+            injects.append(node)
+        flow.append(node)
+    steps = []
+    volatile = ["_msgid"]
+    for node in injects:
+        stamped = [prop.get("p") for prop in node.get("props", []) if prop.get("vt") == "date"]
+        if node.get("payloadType") == "date":
+            stamped.append("payload")
+        volatile += [p for p in stamped if p and p not in volatile]
+    # The order a reader of the example would press the buttons in: top to bottom.
+    for node in sorted(injects, key=lambda n: (n.get("y", 0), n.get("x", 0))):
+        steps.append({"send": {"node": node["id"], "msg": {}}})
+        steps.append({"wait": PAUSE_MS})
+    return {"name": rel, "flow": flow, "steps": steps, "settle_ms": PAUSE_MS,
+            # Injected timestamps and generated ids differ run to run.
+            "gen": {"volatile": volatile}}
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    root = sys.argv[1]
+    cases = []
+    for dirpath, _, files in sorted(os.walk(root)):
+        for name in sorted(files):
+            if not name.endswith(".json"):
+                continue
+            path = os.path.join(dirpath, name)
+            with open(path) as f:
+                nodes = json.load(f)
+            types = {n.get("type") for n in nodes}
+            if types & OUTSIDE_TYPES or "inject" not in types:
+                continue
+            cases.append(case_for(os.path.relpath(path, root), nodes))
+    json.dump({"suite": "nodered-examples", "cases": cases}, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
