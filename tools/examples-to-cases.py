@@ -16,23 +16,46 @@ Then:  cd ~/.cache/flowtest-record &&
 """
 import json
 import os
+import re
 import sys
 
 # Examples whose outcome depends on the outside world (other hosts, the
 # machine's processes and clock) are not turned into cases: their
 # recording would say more about the recording machine than about Node-RED.
-OUTSIDE_TYPES = {"http request", "exec", "watch", "tcp in", "tcp out",
+# http request nodes are taken out of the examples that have them (they call
+# Node-RED's default port); the http in endpoints are called by the case.
+OUTSIDE_TYPES = {"exec", "watch", "tcp in", "tcp out",
                  "tcp request", "udp in", "udp out", "websocket in",
                  "websocket out", "websocket-client", "websocket-listener"}
 
 PAUSE_MS = 300
 
 
+def http_steps(node):
+    """One request per http in endpoint: a URL parameter becomes "Nick", a
+    query carries name=Nick, a body is a short text."""
+    path = re.sub(r":[A-Za-z_]\w*", "Nick", node.get("url", "/"))
+    method = node.get("method", "get").upper()
+    step = {"method": method, "path": path + "?name=Nick"}
+    if method in ("POST", "PUT", "PATCH"):
+        step["headers"] = {"Content-Type": "text/plain"}
+        step["body"] = "Hello"
+    return [{"http": step}, {"wait": PAUSE_MS}]
+
+
 def case_for(rel, nodes):
     flow = []
     injects = []
+    endpoints = []
+    dropped = {n["id"] for n in nodes if n.get("type") == "http request"}
     for node in nodes:
+        if node["id"] in dropped:
+            continue
         node = dict(node)
+        if "wires" in node:
+            node["wires"] = [[t for t in port if t not in dropped] for port in node["wires"]]
+        if node.get("type") == "http in":
+            endpoints.append(node)
         if node.get("type") == "debug":
             node = {"id": node["id"], "type": "helper", "z": node.get("z")}
             if node["z"] is None:
@@ -51,6 +74,8 @@ def case_for(rel, nodes):
     for node in sorted(injects, key=lambda n: (n.get("y", 0), n.get("x", 0))):
         steps.append({"send": {"node": node["id"], "msg": {}}})
         steps.append({"wait": PAUSE_MS})
+    for node in sorted(endpoints, key=lambda n: (n.get("y", 0), n.get("x", 0))):
+        steps += http_steps(node)
     return {"name": rel, "flow": flow, "steps": steps, "settle_ms": PAUSE_MS,
             # Injected timestamps and generated ids differ run to run.
             "gen": {"volatile": volatile}}
@@ -69,7 +94,7 @@ def main():
             with open(path) as f:
                 nodes = json.load(f)
             types = {n.get("type") for n in nodes}
-            if types & OUTSIDE_TYPES or "inject" not in types:
+            if types & OUTSIDE_TYPES or not types & {"inject", "http in"}:
                 continue
             cases.append(case_for(os.path.relpath(path, root), nodes))
     json.dump({"suite": "nodered-examples", "cases": cases}, sys.stdout, indent=1)
