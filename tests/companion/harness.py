@@ -5,10 +5,8 @@ and ends with finish(), which prints "N passed, N failed" and exits.
 """
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,17 +37,8 @@ def finish():
     sys.exit(1 if counts["failed"] else 0)
 
 
-def free_port():
-    while True:
-        p = random.randint(20000, 31999)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", p))
-            return p
-        except OSError:
-            pass
-        finally:
-            s.close()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+from ports import free_port  # noqa: E402,F401  (tests/lib/ports.py; test_mysql.py imports it from here)
 
 
 def path(name):

@@ -20,7 +20,6 @@ import hashlib
 import http.client
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -50,17 +49,8 @@ def check(desc, cond, detail=""):
                 print("    " + line)
 
 
-def free_port():
-    while True:
-        p = random.randint(20000, 31999)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", p))
-            return p
-        except OSError:
-            pass
-        finally:
-            s.close()
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+from ports import free_port  # noqa: E402  (tests/lib/ports.py)
 
 
 def request(port, method, path, body=None, headers=None, timeout=10):

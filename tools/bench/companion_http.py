@@ -15,11 +15,9 @@ connections for SECONDS (default 5). Also the RSS of each side after the run.
 import http.client
 import json
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,17 +39,8 @@ FLOWS = [
 ]
 
 
-def free_port():
-    while True:
-        p = random.randint(20000, 31999)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", p))
-            return p
-        except OSError:
-            pass
-        finally:
-            s.close()
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+from ports import free_port  # noqa: E402  (tests/lib/ports.py)
 
 
 def userdir():
