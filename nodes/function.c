@@ -646,8 +646,8 @@ static int fn_create(crm_node *n, const json_t *cfg)
         json_t *lib = json_array_get(libs, 0);
         const char *mod = crm_cfg_str(lib, "module", "?");
         crm_node_config_error(n, "libs",
-                              "uses the npm module \"%s\": function nodes with external modules are run by the npm "
-                              "companion, not yet available",
+                              "uses the npm module \"%s\": a function node with external modules runs in the "
+                              "companion (docs/companion.md), not natively",
                               mod);
         return -1;
     }

@@ -110,8 +110,8 @@ static int check_types(loader *L, const json_t *flows)
         const char *type = str(o, "type");
         if (container_type(type)) continue;
         bool known;
-        if (!strncmp(type, "subflow:", 8)) known = json_object_get(L->subflows, type + 8) != NULL;
-        else if (crm_companion_hosted(o)) known = true;
+        if (crm_companion_hosted(o)) known = true; /* a subflow instance too: its subflow went to the companion */
+        else if (!strncmp(type, "subflow:", 8)) known = json_object_get(L->subflows, type + 8) != NULL;
         else known = crm_lookup_type(type) != NULL;
         if (known) continue;
         json_t *ids = json_object_get(missing, type);
@@ -398,8 +398,8 @@ static crm_node *node_new(loader *L, crm_flow *f, json_t *config, const char *id
         n->id = strdup(id);
         n->alias = alias ? strdup(alias) : NULL;
         const char *type = str(config, "type");
-        n->type = !strncmp(type, "subflow:", 8) ? &crm_type_subflow_instance
-                  : crm_companion_hosted(config)  ? &crm_companion_bridge_type
+        n->type = crm_companion_hosted(config)      ? &crm_companion_bridge_type
+                  : !strncmp(type, "subflow:", 8) ? &crm_type_subflow_instance
                                                   : crm_lookup_type(type);
         const char *name = str(config, "name");
         n->name = strdup(name ? name : "");
@@ -881,7 +881,7 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
             n->group = find_group(rt, str(o, "g"));
             if (n->kept) json_decref(cfg);
             else n->config = crm_env_substitute(rt, n, cfg);
-            if (!strncmp(type, "subflow:", 8)) instantiate(&L, f, n, flows);
+            if (!strncmp(type, "subflow:", 8) && !crm_companion_hosted(o)) instantiate(&L, f, n, flows);
         }
     }
     if (!rt->nloops) tab_flow(&L, IMPLICIT_TAB_ID);

@@ -27,11 +27,13 @@ if [ "${SKIP_NPM:-0}" != 1 ]; then
     (cd "$comp" && npm install --no-audit --no-fund --save-exact node-red@4.1.15)
   fi
   ctest="$repo/.deps/companion-test"
+  # (dayjs: a function node's external module, in package.json's dependencies as Node-RED wants it)
   if [ ! -f "$ctest/node_modules/node-red-contrib-moment/package.json" ] ||
-     [ ! -f "$ctest/node_modules/node-red-contrib-carmine-fixture/package.json" ]; then
+     [ ! -f "$ctest/node_modules/node-red-contrib-carmine-fixture/package.json" ] ||
+     [ "$(node -p "require('$ctest/node_modules/dayjs/package.json').version" 2>/dev/null)" != 1.11.13 ]; then
     mkdir -p "$ctest"
     [ -f "$ctest/package.json" ] || echo '{"name":"node-red-project","private":true}' > "$ctest/package.json"
-    (cd "$ctest" && npm install --no-audit --no-fund --install-links node-red-contrib-moment@4.0.0 \
+    (cd "$ctest" && npm install --no-audit --no-fund --save --install-links node-red-contrib-moment@4.0.0 dayjs@1.11.13 \
       "$repo/tests/companion/node-red-contrib-carmine-fixture")
   fi
   # the dashboards of tests/dashboard (docs/companion.md, "Dashboards"), pinned,

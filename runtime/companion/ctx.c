@@ -55,18 +55,49 @@ static void observe(const char *store, const char *id, const char *top)
     if (kick) crm_companion_kick();
 }
 
+/* A hosted subflow instance's contexts, as Node-RED names them: its flow
+ * context is the instance's id, the node inside it with id N has "N:INST",
+ * and an instance J inside it is "INST-J" (Subflow.js createNodeInSubflow). */
+static void subflow_scopes(json_t *scopes, const json_t *part, const char *def, const char *inst, int depth)
+{
+    if (depth > 16) return;
+    json_object_set_new(scopes, inst, json_true());
+    size_t i;
+    json_t *o;
+    json_array_foreach(part, i, o) {
+        const char *id = json_string_value(json_object_get(o, "id")), *z = json_string_value(json_object_get(o, "z"));
+        const char *type = json_string_value(json_object_get(o, "type"));
+        if (!id || !type || !z || strcmp(z, def)) continue;
+        strbuf s = SB_INIT;
+        sb_printf(&s, "%s:%s", id, inst);
+        json_object_set_new(scopes, s.data, json_true());
+        if (!strncmp(type, "subflow:", 8)) {
+            s.len = 0;
+            sb_printf(&s, "%s-%s", inst, id);
+            subflow_scopes(scopes, part, type + 8, s.data, depth + 1);
+        }
+        sb_free(&s);
+    }
+}
+
 void crm_companion_ctx_scopes(const json_t *part)
 {
     json_t *scopes = json_object();
     json_object_set_new(scopes, "global", json_true());
     size_t i;
-    json_t *o;
+    json_t *o, *tabs = json_object();
+    json_array_foreach(part, i, o) {
+        const char *type = json_string_value(json_object_get(o, "type"));
+        if (type && !strcmp(type, "tab")) json_object_set_new(tabs, json_string_value(json_object_get(o, "id")), json_true());
+    }
     json_array_foreach(part, i, o) {
         const char *id = json_string_value(json_object_get(o, "id")), *z = json_string_value(json_object_get(o, "z"));
         const char *type = json_string_value(json_object_get(o, "type"));
         if (!id || !type) continue;
         if (!strcmp(type, "tab")) {
             json_object_set_new(scopes, id, json_true());
+        } else if (z && !strncmp(type, "subflow:", 8) && json_object_get(tabs, z)) {
+            subflow_scopes(scopes, part, type + 8, id, 0);
         } else if (z && strncmp(id, "carmine-", 8)) {
             strbuf s = SB_INIT;
             sb_printf(&s, "%s:%s", id, z);
@@ -74,6 +105,7 @@ void crm_companion_ctx_scopes(const json_t *part)
             sb_free(&s);
         }
     }
+    json_decref(tabs);
     pthread_mutex_lock(&X.lock);
     json_decref(X.scopes);
     X.scopes = scopes;

@@ -285,12 +285,14 @@ typedef struct {
     int kind; /* 0 out, 1 error, 2 status, 3 complete */
     int port;
     json_t *msg;
+    json_t *source; /* an error's source inside a hosted subflow instance, or NULL */
 } item;
 
 static void item_free(void *arg)
 {
     item *it = arg;
     json_decref(it->msg);
+    json_decref(it->source);
     free(it);
 }
 
@@ -305,7 +307,13 @@ static void deliver(crm_node *n, void *arg)
         const char *text = json_string_value(json_object_get(err, "message"));
         char *t = text ? strdup(text) : crm_to_string(err);
         json_object_del(it->msg, "error");
-        crm_node_error(n, it->msg, "%s", t);
+        if (it->source) { /* catch nodes see the node inside the subflow, as in Node-RED */
+            json_t *extra = json_pack("{s:O}", "source", it->source);
+            crm_node_error_with(n, it->msg, t, extra);
+            json_decref(extra);
+        } else {
+            crm_node_error(n, it->msg, "%s", t);
+        }
         free(t);
     } else if (it->kind == 3) {
         crm_node_done(n, it->msg);
@@ -343,9 +351,27 @@ static void handle_line(crm_node *owner, const char *line, size_t len)
                    : !strcmp(t, "complete") ? 3
                                             : -1;
         crm_node *target = crm_node_find(owner, id);
+        /* a node inside a hosted subflow instance INST has the id INST-ID
+         * (INST-J-ID inside an instance J in it): its error or status comes
+         * through the instance's bridge */
+        bool inner = false;
+        if (!target && (kind == 1 || kind == 2)) {
+            char *pre = strdup(id), *dash;
+            while (!target && (dash = strrchr(pre, '-'))) {
+                *dash = 0;
+                crm_node *b = crm_node_find(owner, pre);
+                if (b && b->type == &crm_companion_bridge_type) target = b;
+            }
+            free(pre);
+            inner = target != NULL;
+        }
         if (kind >= 0 && target && target->type == &crm_companion_bridge_type) {
             item *it = calloc(1, sizeof *it);
             it->kind = kind;
+            if (inner && kind == 1) {
+                json_t *src = json_object_get(json_object_get(json_object_get(m, "msg"), "error"), "source");
+                if (json_is_object(src)) it->source = json_deep_copy(src);
+            }
             it->port = (int)crm_num_value(json_object_get(m, "p"));
             json_t *v = json_object_get(m, kind == 2 ? "status" : "msg");
             it->msg = kind == 2 ? json_incref(v) : revive(json_incref(v));

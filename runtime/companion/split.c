@@ -1,7 +1,11 @@
 /* split.c: which nodes the companion hosts, and the two halves of the flows.
  *
  * A node is hosted when no built-in or plugin provides its type and an npm
- * module in the userDir does. Carmine keeps every node, a hosted one as a
+ * module in the userDir does, or when it is a function node with external
+ * modules (`libs`: Node-RED's function node runs it there, with the modules
+ * of the userDir). A subflow instance whose subflow holds a hosted node is
+ * hosted whole (its subflow goes to the companion, and leaves Carmine's
+ * half). Carmine keeps every other node, a hosted one as a
  * bridge (same id and wires, minus the wires to other hosted nodes: those
  * run inside the companion). The companion gets the tabs that hold hosted
  * nodes, the hosted nodes, the config nodes they reference (recursively),
@@ -58,18 +62,160 @@ static void collect_refs(const json_t *v, const json_t *byid, json_t *configs)
     }
 }
 
+/* Node.js's built-in modules: a function node may name them in `libs`
+ * without installing anything (Node-RED's externalModules.js) */
+static const char *const builtins[] = {
+    "assert", "async_hooks", "buffer", "child_process", "cluster", "console", "constants", "crypto", "dgram",
+    "diagnostics_channel", "dns", "domain", "events", "fs", "http", "http2", "https", "inspector", "module", "net",
+    "os", "path", "perf_hooks", "process", "punycode", "querystring", "readline", "repl", "stream",
+    "string_decoder", "sys", "timers", "tls", "trace_events", "tty", "url", "util", "v8", "vm", "wasi",
+    "worker_threads", "zlib", NULL};
+
+/* The package a `libs` entry's module spec names, as Node-RED's
+ * parseModuleName reads it ("@scope/name/sub@1.2" -> "@scope/name"), or NULL
+ * for a built-in module. */
+static char *lib_package(const char *spec)
+{
+    size_t n = 0;
+    if (spec[0] == '@') {
+        while (spec[n] && spec[n] != '/') n++;
+        if (spec[n]) n++;
+    }
+    while (spec[n] && spec[n] != '/' && spec[n] != '@') n++;
+    const char *name = !strncmp(spec, "node:", 5) ? spec + 5 : spec;
+    size_t nl = n - (size_t)(name - spec);
+    for (int i = 0; builtins[i]; i++)
+        if (strlen(builtins[i]) == nl && !strncmp(builtins[i], name, nl)) return NULL;
+    return n ? strndup(spec, n) : NULL;
+}
+
+/* A function node with external modules (`libs`) runs in Node-RED's own
+ * function node in the companion, which loads them from the userDir: the
+ * npm packages it names (an empty array for built-ins only), or NULL when
+ * the node has none. */
+static json_t *function_libs(const json_t *o)
+{
+    const char *t = str(o, "type");
+    json_t *libs = json_object_get(o, "libs");
+    if (!t || strcmp(t, "function") || !json_is_array(libs) || !json_array_size(libs) ||
+        json_is_true(json_object_get(o, "d")))
+        return NULL;
+    json_t *pkgs = json_array();
+    size_t i;
+    json_t *lib;
+    bool any = false;
+    json_array_foreach(libs, i, lib) {
+        const char *spec = json_is_string(lib) ? json_string_value(lib) : str(lib, "module");
+        if (!spec || !*spec) continue;
+        any = true;
+        char *pkg = lib_package(spec);
+        if (pkg) json_array_append_new(pkgs, json_string(pkg));
+        free(pkg);
+    }
+    if (!any) {
+        json_decref(pkgs);
+        return NULL;
+    }
+    return pkgs;
+}
+
+/* Node-RED loads a function node's module only when the userDir's
+ * package.json lists it and its node_modules has it (externalModules.js). */
+static bool lib_installed(const char *userdir, const char *pkg)
+{
+    const char *ud = userdir && *userdir ? userdir : ".";
+    char *p;
+    if (asprintf(&p, "%s/node_modules/%s/package.json", ud, pkg) < 0) return false;
+    bool ok = !access(p, R_OK);
+    free(p);
+    if (!ok || asprintf(&p, "%s/package.json", ud) < 0) return false;
+    json_t *pj = json_load_file(p, 0, NULL);
+    free(p);
+    ok = json_object_get(json_object_get(pj, "dependencies"), pkg) != NULL;
+    json_decref(pj);
+    return ok;
+}
+
+/* Why node o runs in the companion (a new string: "npm module M" or "external
+ * modules a, b"), or NULL; a type nobody provides is reported. */
+static char *host_reason(crm_runtime *rt, const json_t *o, const json_t *types, const json_t *whole, strbuf *problems,
+                         int *nproblems)
+{
+    const char *t = str(o, "type"), *id = str(o, "id");
+    json_t *libs = function_libs(o);
+    if (libs) {
+        strbuf why = SB_INIT;
+        sb_printf(&why, "external module%s", json_array_size(libs) == 1 ? "" : "s");
+        size_t i;
+        json_t *l;
+        bool ud = rt->userdir && *rt->userdir;
+        json_array_foreach(libs, i, l) {
+            const char *pkg = json_string_value(l);
+            sb_printf(&why, "%s %s", i ? "," : "", pkg);
+            if (lib_installed(rt->userdir, pkg)) continue;
+            sb_printf(problems, "node %s (function): its external module %s is not installed in %s: carmine install%s%s %s\n",
+                      id, pkg, ud ? rt->userdir : "the userDir", ud ? " -u " : "", ud ? rt->userdir : "", pkg);
+            (*nproblems)++;
+        }
+        if (!json_array_size(libs)) sb_printf(&why, " (built-in)");
+        json_decref(libs);
+        return why.data;
+    }
+    if (crm_lookup_type(t) && !(str(types, t) && json_object_get(whole, str(types, t)))) return NULL;
+    const char *module = str(types, t);
+    if (!module) {
+        /* the dashboards' widgets name their package */
+        const char *pkg = !strncmp(t, "ui_", 3) ? "node-red-dashboard" : !strncmp(t, "ui-", 3) ? "@flowfuse/node-red-dashboard" : NULL;
+        if (pkg)
+            sb_printf(&report, "node %s (%s): a dashboard widget no built-in or installed npm module provides: "
+                      "carmine install%s%s %s\n", id, t, rt->userdir && *rt->userdir ? " -u " : "",
+                      rt->userdir && *rt->userdir ? rt->userdir : "", pkg);
+        else
+            sb_printf(&report, "node %s (%s): no built-in, plugin or installed npm module provides this type: "
+                      "install the package that does (flows.nodered.org lists them) with carmine install PACKAGE\n",
+                      id, t);
+        return NULL;
+    }
+    strbuf why = SB_INIT;
+    sb_printf(&why, "npm module %s", module);
+    return why.data;
+}
+
+/* Subflow definition id and the nodes it holds (z), subflows used inside it
+ * included, into the companion's part (each once). */
+static void add_subflow(const char *def, const json_t *flows, const json_t *byid, json_t *done, json_t *part,
+                        json_t *configs)
+{
+    if (json_object_get(done, def) || !json_object_get(byid, def)) return;
+    json_object_set_new(done, def, json_true());
+    json_array_append_new(part, json_deep_copy(json_object_get(byid, def)));
+    size_t i;
+    json_t *o;
+    json_array_foreach(flows, i, o) {
+        const char *z = str(o, "z"), *t = str(o, "type");
+        if (!z || strcmp(z, def) || !t) continue;
+        json_array_append_new(part, json_deep_copy(o));
+        collect_refs(o, byid, configs);
+        if (!strncmp(t, "subflow:", 8)) add_subflow(t + 8, flows, byid, done, part, configs);
+    }
+    collect_refs(json_object_get(byid, def), byid, configs);
+}
+
 json_t *crm_companion_split(crm_runtime *rt, const json_t *flows, unsigned load_flags, strbuf *problems,
                             int *nproblems)
 {
     bool check = load_flags & CRM_LOAD_CHECK_ONLY;
     sb_free(&report);
-    /* only a type nobody registered makes us look at the userDir */
+    /* only a type nobody registered (or a function node with external
+     * modules) makes us look at the userDir */
     size_t i;
     json_t *o;
     bool any = false;
     json_array_foreach(flows, i, o) {
         const char *t = str(o, "type");
-        if (t && !container(t) && strncmp(t, "subflow:", 8) && !crm_lookup_type(t)) any = true;
+        json_t *libs = function_libs(o);
+        if (libs || (t && !container(t) && strncmp(t, "subflow:", 8) && !crm_lookup_type(t))) any = true;
+        json_decref(libs);
     }
     if (!any) return NULL;
     json_t *types = crm_companion_scan_modules(rt->userdir);
@@ -86,37 +232,53 @@ json_t *crm_companion_split(crm_runtime *rt, const json_t *flows, unsigned load_
         const char *t = str(o, "type"), *m = t ? str(types, t) : NULL;
         if (m && !crm_lookup_type(t) && whole_module(m)) json_object_set_new(whole, m, json_true());
     }
+    /* need: subflow definition -> why its instances run in the companion */
+    json_t *need = json_object();
     json_array_foreach(flows, i, o) {
-        const char *t = str(o, "type"), *id = str(o, "id");
+        const char *t = str(o, "type"), *id = str(o, "id"), *z = str(o, "z");
         if (!t || !id || container(t) || !strncmp(t, "subflow:", 8)) continue;
-        if (crm_lookup_type(t) && !(str(types, t) && json_object_get(whole, str(types, t)))) continue;
-        const char *module = str(types, t);
-        if (!module) {
-            /* the dashboards' widgets name their package */
-            const char *pkg = !strncmp(t, "ui_", 3) ? "node-red-dashboard" : !strncmp(t, "ui-", 3) ? "@flowfuse/node-red-dashboard" : NULL;
-            if (pkg)
-                sb_printf(&report, "node %s (%s): a dashboard widget no built-in or installed npm module provides: "
-                          "carmine install%s%s %s\n", id, t, rt->userdir && *rt->userdir ? " -u " : "",
-                          rt->userdir && *rt->userdir ? rt->userdir : "", pkg);
-            else
-                sb_printf(&report, "node %s (%s): no built-in, plugin or installed npm module provides this type: "
-                          "install the package that does (flows.nodered.org lists them) with carmine install PACKAGE\n",
-                          id, t);
+        char *why = host_reason(rt, o, types, whole, problems, nproblems);
+        if (!why) continue;
+        if (z && json_object_get(subflows, z)) {
+            if (!json_object_get(need, z)) json_object_set_new(need, z, json_sprintf("node %s (%s, %s)", id, t, why));
+        } else {
+            json_object_set_new(hosted, id, json_string(why));
+            sb_printf(&report, "node %s (%s) is hosted by the companion (%s)\n", id, t, why);
+        }
+        free(why);
+    }
+    /* A subflow holding a hosted node runs whole in the companion, instance
+     * by instance: Node-RED's own Subflow gives it its env, status output,
+     * outputs and error and status passing, and the native nodes inside it
+     * run there as Node-RED's core nodes. So does a subflow holding an
+     * instance of such a subflow. */
+    for (bool more = true; more;) {
+        more = false;
+        json_array_foreach(flows, i, o) {
+            const char *t = str(o, "type"), *z = str(o, "z");
+            if (!t || strncmp(t, "subflow:", 8) || !z || !json_object_get(subflows, z) || json_object_get(need, z) ||
+                !json_object_get(need, t + 8))
+                continue;
+            json_object_set_new(need, z, json_sprintf("subflow instance %s (%s)", str(o, "id"), t));
+            more = true;
+        }
+    }
+    json_array_foreach(flows, i, o) {
+        const char *t = str(o, "type"), *id = str(o, "id"), *z = str(o, "z");
+        if (!t || !id || strncmp(t, "subflow:", 8) || (z && json_object_get(subflows, z)) || !json_object_get(need, t + 8))
             continue;
-        }
-        json_object_set_new(hosted, id, json_string(module));
-        sb_printf(&report, "node %s (%s) is hosted by the companion (npm module %s)\n", id, t, module);
-        if (str(o, "z") && json_object_get(subflows, str(o, "z"))) {
-            sb_printf(problems, "node %s (%s): hosted nodes inside a subflow are not supported yet (docs/companion.md)\n",
-                      id, t);
-            (*nproblems)++;
-        }
+        const json_t *def = json_object_get(byid, t + 8);
+        json_object_set_new(hosted, id, json_string("subflow"));
+        sb_printf(&report, "node %s (%s) is hosted by the companion with its subflow%s%s, which holds %s\n", id, t,
+                  str(def, "name") ? " " : "", str(def, "name") ? str(def, "name") : "",
+                  json_string_value(json_object_get(need, t + 8)));
     }
     json_decref(whole);
     json_t *result = NULL;
-    if (!json_object_size(hosted)) goto out;
+    /* (a subflow no instance uses, holding hosted nodes, only leaves Carmine's half) */
+    if (!json_object_size(hosted) && !json_object_size(need)) goto out;
     char *node = crm_companion_node_path(), *js = crm_companion_script_path(), *mods = crm_companion_modules_path();
-    if (!node || !js || !mods) {
+    if (json_object_size(hosted) && (!node || !js || !mods)) {
         sb_printf(problems, "hosted nodes need %s (tools/setup.sh installs Node.js and node-red@4.1.15 for the companion)\n",
                   !node ? "the node executable" : !js ? "companion.js" : "the node-red package");
         (*nproblems)++;
@@ -129,12 +291,16 @@ json_t *crm_companion_split(crm_runtime *rt, const json_t *flows, unsigned load_
     json_t *part = json_array(), *configs = json_object(), *tabs = json_object();
     const char *id;
     json_t *mod;
+    json_t *sfdone = json_object();
     json_object_foreach(hosted, id, mod) {
         const json_t *hn = json_object_get(byid, id);
         collect_refs(hn, byid, configs);
         if (str(hn, "z")) json_object_set_new(tabs, str(hn, "z"), json_true());
+        if (!strncmp(str(hn, "type"), "subflow:", 8)) add_subflow(str(hn, "type") + 8, flows, byid, sfdone, part, configs);
     }
-    json_object_foreach(configs, id, o) if (str(o, "z")) json_object_set_new(tabs, str(o, "z"), json_true());
+    json_decref(sfdone);
+    json_object_foreach(configs, id, o) if (str(o, "z") && !json_object_get(subflows, str(o, "z")))
+        json_object_set_new(tabs, str(o, "z"), json_true());
     json_t *tabv;
     json_object_foreach(tabs, id, tabv) {
         const json_t *tab = json_object_get(byid, id);
@@ -168,10 +334,16 @@ json_t *crm_companion_split(crm_runtime *rt, const json_t *flows, unsigned load_
         }
     }
     json_decref(watched);
-    json_object_foreach(configs, id, o) if (!json_object_get(hosted, id)) json_array_append_new(part, json_deep_copy(o));
+    json_object_foreach(configs, id, o) {
+        /* those inside a hosted subflow went with it */
+        if (!json_object_get(hosted, id) && !(str(o, "z") && json_object_get(need, str(o, "z"))))
+            json_array_append_new(part, json_deep_copy(o));
+    }
     result = json_array();
     json_array_foreach(flows, i, o) {
         id = str(o, "id");
+        /* a subflow that runs in the companion, and what it holds, leave Carmine's half */
+        if (id && (json_object_get(need, id) || (str(o, "z") && json_object_get(need, str(o, "z"))))) continue;
         if (!id || !json_object_get(hosted, id)) {
             /* a config node of a hosted type only hosted nodes use */
             json_array_append(result, o);
@@ -230,6 +402,7 @@ out:
     json_decref(byid);
     json_decref(hosted);
     json_decref(subflows);
+    json_decref(need);
     return result;
 }
 
