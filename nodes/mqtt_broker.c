@@ -224,6 +224,8 @@ struct mqtt_conn {
     char *username, *password;
     char *tls_id;
     char *broker; /* the config's broker text */
+    char *ws_path; /* ws:// or wss:// broker: the path ("/" at least); NULL: MQTT over TCP */
+    json_t *connect_props; /* v5 CONNECT properties */
     lwt birth, close, will;
     double reconnect_ms;
     /* runtime */
@@ -315,17 +317,25 @@ static void make_lwt(lwt *l, const json_t *cfg, const char *prefix)
     else json_decref(props);
 }
 
-/* "mqtt://host:port", "mqtts://host", or a plain host. */
+/* "mqtt://host:port", "mqtts://host", "ws://host:port/path", "wss://...",
+ * or a plain host. */
 static void parse_broker(mqtt_conn *c, const char *broker, int port)
 {
     const char *sep = strstr(broker, "://");
     c->port = port;
+    free(c->ws_path);
+    c->ws_path = NULL;
     if (!sep) {
         c->host = strdup(*broker ? broker : "localhost");
         if (!*broker) c->port = 1883;
         return;
     }
-    if (!strncmp(broker, "mqtts", 5) || !strncmp(broker, "ssl", 3) || !strncmp(broker, "tls", 3)) c->usetls = true;
+    bool ws = !strncmp(broker, "ws://", 5) || !strncmp(broker, "wss://", 6);
+    if (!strncmp(broker, "mqtts", 5) || !strncmp(broker, "ssl", 3) || !strncmp(broker, "tls", 3) ||
+        !strncmp(broker, "wss", 3))
+        c->usetls = true;
+    else if (ws)
+        c->usetls = false;
     const char *h = sep + 3, *end = h + strcspn(h, "/?");
     const char *colon = NULL;
     if (*h == '[') {
@@ -339,7 +349,56 @@ static void parse_broker(mqtt_conn *c, const char *broker, int port)
         colon = memchr(h, ':', (size_t)(end - h));
         c->host = strndup(h, (size_t)((colon ? colon : end) - h));
     }
+    if (ws) {
+        /* MQTT.js: the URL's path, "/" when none; ports 80 / 443 */
+        c->ws_path = *end == '/' ? strdup(end) : *end ? (char *)calloc(1, strlen(end) + 2) : strdup("/");
+        if (*end && *end != '/') {
+            c->ws_path[0] = '/';
+            strcpy(c->ws_path + 1, end);
+        }
+        c->port = colon ? atoi(colon + 1) : c->usetls ? 443 : 80;
+        return;
+    }
     c->port = colon ? atoi(colon + 1) : c->usetls ? 8883 : 1883;
+}
+
+/* The v5 CONNECT properties Node-RED's broker node gives MQTT.js:
+ * requestResponseInformation and requestProblemInformation true, the
+ * config's userProps (a JSON object text) and sessionExpiry (when not 0). */
+static void make_connect_props(mqtt_conn *c, const json_t *cfg)
+{
+    json_decref(c->connect_props);
+    json_t *p = json_pack("{sbsb}", "requestResponseInformation", 1, "requestProblemInformation", 1);
+    const json_t *up = json_object_get(cfg, "userProperties");
+    if (!up) up = json_object_get(cfg, "userProps");
+    const char *us = json_string_value(up);
+    if (us) {
+        const char *s = us;
+        while (*s == ' ') s++;
+        json_t *o = *s == '{' ? crm_parse(us, strlen(us), NULL, 0) : NULL;
+        if (json_is_object(o)) {
+            json_t *clone = json_object();
+            const char *key;
+            json_t *val;
+            json_object_foreach(o, key, val) {
+                if (json_is_string(val)) json_object_set(clone, key, val);
+                else if (!json_is_null(val)) {
+                    char *t = crm_stringify(val, 0);
+                    json_object_set_new(clone, key, json_string(t));
+                    free(t);
+                }
+            }
+            if (json_object_size(clone)) json_object_set(p, "userProperties", clone);
+            json_decref(clone);
+        }
+        json_decref(o);
+    }
+    const json_t *se = json_object_get(cfg, "sessionExpiry");
+    if (!se) se = json_object_get(cfg, "sessionExpiryInterval");
+    /* node.sessionExpiryInterval && !== "0": setIntProp (parseInt, no bounds) */
+    if (se && crm_truthy(se) && !(json_is_string(se) && !strcmp(json_string_value(se), "0")))
+        json_object_set(p, "sessionExpiryInterval", (json_t *)se);
+    c->connect_props = p;
 }
 
 static int broker_create(crm_node *n, const json_t *cfg)
@@ -377,6 +436,7 @@ static int broker_create(crm_node *n, const json_t *cfg)
     make_lwt(&c->birth, cfg, "birth");
     make_lwt(&c->close, cfg, "close");
     make_lwt(&c->will, cfg, "will");
+    make_connect_props(c, cfg);
     c->reconnect_ms = crm_cfg_num(crm_node_settings(n), "mqttReconnectTime", 5000);
     c->subids = json_object();
     c->next_subid = 1;
@@ -498,8 +558,11 @@ static void on_state(void *arg, crm_mqtt_state st, int rc)
     (void)rc;
     int old = atomic_exchange(&c->state, (int)st);
     char who[512];
-    snprintf(who, sizeof who, "%s%s%s://%s:%d", c->id_given ? c->client_id : "", c->id_given ? "@" : "",
-             c->usetls ? "mqtts" : "mqtt", c->host, c->port);
+    if (c->ws_path)
+        snprintf(who, sizeof who, "%s%s%s", c->id_given ? c->client_id : "", c->id_given ? "@" : "", c->broker);
+    else
+        snprintf(who, sizeof who, "%s%s%s://%s:%d", c->id_given ? c->client_id : "", c->id_given ? "@" : "",
+                 c->usetls ? "mqtts" : "mqtt", c->host, c->port);
     if (st == CRM_MQTT_CONNECTED) {
         crm_node_log(c->node, CRM_LOG_INFO, "Connected to broker: %s", who);
         status_all(c, st);
@@ -567,7 +630,8 @@ static void do_connect(mqtt_conn *c)
         crm_mqtt_options o = {.host = c->host, .port = c->port, .client_id = c->client_id, .keepalive = c->keepalive,
                               .clean = c->clean, .version = c->version, .username = c->username,
                               .password = c->password, .tls = c->usetls, .tls_opts = tls,
-                              .verify = tls ? tls->verify : c->verify, .reconnect_ms = c->reconnect_ms};
+                              .verify = tls ? tls->verify : c->verify, .reconnect_ms = c->reconnect_ms,
+                              .connect_props = c->version == 5 ? c->connect_props : NULL, .ws_path = c->ws_path};
         if (c->will.topic) {
             o.will_topic = c->will.topic;
             o.will_payload = c->will.payload;
@@ -662,6 +726,9 @@ static void apply_options(mqtt_conn *c, const json_t *o)
     if (json_object_get(o, "birth")) lwt_from_object(&c->birth, json_object_get(o, "birth"));
     if (json_object_get(o, "close")) lwt_from_object(&c->close, json_object_get(o, "close"));
     if (json_object_get(o, "will")) lwt_from_object(&c->will, json_object_get(o, "will"));
+    if (json_object_get(o, "userProperties") || json_object_get(o, "userProps") || json_object_get(o, "sessionExpiry") ||
+        json_object_get(o, "sessionExpiryInterval"))
+        make_connect_props(c, o);
     if (c->client) {
         crm_mqtt_free(c->client, 0);
         c->client = NULL;
@@ -804,6 +871,8 @@ static void broker_close(crm_node *n)
     free_lwt(&c->will);
     free(c->host);
     free(c->broker);
+    free(c->ws_path);
+    json_decref(c->connect_props);
     free(c->client_id);
     free(c->username);
     free(c->password);

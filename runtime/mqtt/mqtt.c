@@ -1,190 +1,254 @@
-/* mqtt.c: the MQTT client of mqtt.h: libmosquitto without a thread of its
- * own, its socket on the owner node's loop.
+/* mqtt.c: the MQTT session of mqtt.h on the owner node's loop: a connection
+ * (runtime/net/tcpconn.h, TLS on GnuTLS, optionally WebSocket framing),
+ * packets from mqtt_codec.h.
  *
- * States: DISCONNECTED -> connect() -> CONNECTING (socket connecting, then
- * CONNECT sent) -> CONNACK accepted -> CONNECTED. A lost connection or a
- * failed attempt arms the reconnect timer (unless disconnect() was asked
- * for); each attempt reports CONNECTING again, as MQTT.js's "reconnect"
- * event does. libmosquitto calls our callbacks from inside loop_read /
- * loop_write / loop_misc, always on this loop.
+ * States: DISCONNECTED -> connect() -> CONNECTING (socket, TLS and
+ * WebSocket handshakes, CONNECT sent) -> CONNACK accepted -> CONNECTED. A
+ * lost connection or a failed attempt arms the reconnect timer (unless
+ * disconnect() was asked for); each attempt reports CONNECTING again, as
+ * MQTT.js's "reconnect" event does.
+ *
+ * Output: packets are appended to one buffer and written at the end of the
+ * loop turn (a zero-delay timer), so a burst of publishes and acks costs
+ * one write. Input: whatever one read returns is cut into packets at once.
  */
 #include <errno.h>
 #include <math.h>
-#include <mosquitto.h>
-#include <mqtt_protocol.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <strings.h>
 
 #include "mqtt.h"
+#include "mqtt_codec.h"
+#include "net/tcpconn.h"
+#include "net/websocket.h"
+
+#define MAX_PACKET (256u << 20)
+#define CONNECT_TIMEOUT_MS 30000 /* MQTT.js's connectTimeout */
+
+/* A QoS 1/2 publish of ours: in flight (id given, waiting for its ack) or
+ * waiting for room under the server's Receive Maximum. */
+enum { OUT_FREE, OUT_PUBACK, OUT_PUBREC, OUT_PUBCOMP };
+typedef struct outmsg {
+    int state;
+    uint16_t id;
+    size_t id_off; /* where the packet id sits in pkt */
+    unsigned char *pkt;
+    size_t len;
+} outmsg;
+
+/* A QoS 2 message received, delivered at its PUBREL. */
+typedef struct inmsg {
+    struct inmsg *next;
+    uint16_t id;
+    char *topic;
+    unsigned char *payload;
+    size_t len;
+    bool retain;
+    json_t *props;
+    uint32_t subids[16];
+    int nsubids;
+} inmsg;
 
 struct crm_mqtt {
     crm_node *owner;
-    struct mosquitto *mosq;
     crm_mqtt_handlers h;
     void *arg;
-    char *host;
+    /* options */
+    char *host, *client_id, *username, *password, *ws_path;
     int port, keepalive, version;
+    bool clean, tls_on, verify;
+    crm_tls *tls;
+    char *will_topic;
+    unsigned char *will_payload;
+    size_t will_len;
+    int will_qos;
+    bool will_retain;
+    json_t *will_props, *connect_props;
     double reconnect_ms;
+    /* connection */
     crm_mqtt_state state;
     bool want;       /* connect() asked for and not disconnect() */
-    bool connecting; /* an attempt is under way (socket or CONNACK pending) */
-    int fd;          /* the watched socket, -1 */
-    crm_watch *watch;
-    unsigned events;
-    crm_timer *misc, *retry;
-    char *tmpfiles[3]; /* PEM data written out for mosquitto_tls_set */
-    char *passphrase;  /* of the key, for pw_callback */
+    bool connecting; /* an attempt is under way */
+    crm_conn *conn;
+    bool ws_open;     /* the WebSocket handshake is done */
+    strbuf ws_head;   /* the handshake's answer so far */
+    char ws_key[25];
+    crm_ws_parser wsp;
+    strbuf in; /* bytes of a packet not whole yet */
+    strbuf out;
+    crm_timer *flush_timer, *tick, *retry;
+    double last_out, ping_sent, attempt_start;
+    /* session */
+    uint16_t next_id;
+    unsigned char *ids; /* bitmap of packet ids in use */
+    outmsg *q;          /* in flight first, then waiting; ordered */
+    size_t qhead, qlen, qcap;
+    size_t inflight;    /* entries of q with an id */
+    unsigned recv_max;  /* the server's Receive Maximum */
+    inmsg *in2;         /* QoS 2 received, waiting for PUBREL */
+    char *topic_buf;
+    size_t topic_cap;
 };
 
-/* Properties ------------------------------------------------------------ */
-
-/* v5 properties (Node-RED names) to a libmosquitto list; NULL when none. */
-static mosquitto_property *props_from_json(const json_t *p, bool will)
-{
-    mosquitto_property *list = NULL;
-    if (!json_is_object(p)) return NULL;
-    const json_t *v;
-    if (json_is_string(v = json_object_get(p, "responseTopic")) && json_string_length(v))
-        mosquitto_property_add_string(&list, MQTT_PROP_RESPONSE_TOPIC, json_string_value(v));
-    if ((v = json_object_get(p, "correlationData"))) {
-        size_t len = 0;
-        const unsigned char *d = crm_is_buf(v) ? crm_buf_data(v, &len) : NULL;
-        if (!d && json_is_string(v)) d = (const unsigned char *)json_string_value(v), len = json_string_length(v);
-        if (d && len <= 65535) mosquitto_property_add_binary(&list, MQTT_PROP_CORRELATION_DATA, d, (uint16_t)len);
-    }
-    if (json_is_string(v = json_object_get(p, "contentType")) && json_string_length(v))
-        mosquitto_property_add_string(&list, MQTT_PROP_CONTENT_TYPE, json_string_value(v));
-    if (crm_is_num(v = json_object_get(p, "messageExpiryInterval"))) {
-        double d = crm_num_value(v);
-        if (d >= 0 && d <= 4294967295.0) mosquitto_property_add_int32(&list, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, (uint32_t)d);
-    }
-    if (json_is_boolean(v = json_object_get(p, "payloadFormatIndicator")))
-        mosquitto_property_add_byte(&list, MQTT_PROP_PAYLOAD_FORMAT_INDICATOR, json_is_true(v) ? 1 : 0);
-    if (will && crm_is_num(v = json_object_get(p, "willDelayInterval"))) {
-        double d = crm_num_value(v);
-        if (d >= 0 && d <= 4294967295.0) mosquitto_property_add_int32(&list, MQTT_PROP_WILL_DELAY_INTERVAL, (uint32_t)d);
-    }
-    const json_t *up = json_object_get(p, "userProperties");
-    if (json_is_object(up)) {
-        const char *k;
-        json_t *s;
-        json_object_foreach((json_t *)up, k, s)
-            if (json_is_string(s)) mosquitto_property_add_string_pair(&list, MQTT_PROP_USER_PROPERTY, k, json_string_value(s));
-    }
-    return list;
-}
-
-/* A received message's properties as Node-RED's subscriptionHandler copies
- * them (user properties repeated under one name become a JSON array text,
- * as setUserProperties stringifies MQTT.js's array). */
-static json_t *props_to_json(const mosquitto_property *list, uint32_t *subids, int *nsubids, int max)
-{
-    json_t *o = NULL, *up = NULL;
-    *nsubids = 0;
-    for (const mosquitto_property *p = list; p; p = mosquitto_property_next(p)) {
-        int id = mosquitto_property_identifier(p);
-        char *s = NULL, *k = NULL;
-        void *bin = NULL;
-        uint16_t blen = 0;
-        uint32_t u = 0;
-        uint8_t b = 0;
-        if (!o) o = json_object();
-        switch (id) {
-        case MQTT_PROP_RESPONSE_TOPIC:
-        case MQTT_PROP_CONTENT_TYPE:
-        case MQTT_PROP_REASON_STRING:
-            if (mosquitto_property_read_string(p, id, &s, false) && s && *s)
-                json_object_set_new(o, id == MQTT_PROP_RESPONSE_TOPIC ? "responseTopic"
-                                       : id == MQTT_PROP_CONTENT_TYPE ? "contentType"
-                                                                      : "reasonString",
-                                    json_string(s));
-            free(s);
-            break;
-        case MQTT_PROP_CORRELATION_DATA:
-            if (mosquitto_property_read_binary(p, id, &bin, &blen, false))
-                json_object_set_new(o, "correlationData", crm_buf_new(bin, blen));
-            free(bin);
-            break;
-        case MQTT_PROP_MESSAGE_EXPIRY_INTERVAL:
-            if (mosquitto_property_read_int32(p, id, &u, false)) json_object_set_new(o, "messageExpiryInterval", crm_num(u));
-            break;
-        case MQTT_PROP_PAYLOAD_FORMAT_INDICATOR:
-            if (mosquitto_property_read_byte(p, id, &b, false)) json_object_set_new(o, "payloadFormatIndicator", json_boolean(b));
-            break;
-        case MQTT_PROP_SUBSCRIPTION_IDENTIFIER:
-            if (mosquitto_property_read_varint(p, id, &u, false) && *nsubids < max) subids[(*nsubids)++] = u;
-            break;
-        case MQTT_PROP_USER_PROPERTY:
-            if (mosquitto_property_read_string_pair(p, id, &k, &s, false) && k && s) {
-                if (!up) up = json_object();
-                json_t *old = json_object_get(up, k);
-                if (!old) json_object_set_new(up, k, json_string(s));
-                else {
-                    json_t *arr = json_is_array(old) ? json_incref(old) : json_pack("[O]", old);
-                    json_array_append_new(arr, json_string(s));
-                    json_object_set_new(up, k, arr);
-                }
-            }
-            free(k);
-            free(s);
-            break;
-        default:
-            break;
-        }
-    }
-    if (up) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(up, k, v) {
-            if (json_is_array(v)) {
-                char *t = crm_stringify(v, 0);
-                json_object_set_new(up, k, json_string(t));
-                free(t);
-            }
-        }
-        json_object_set_new(o, "userProperties", up);
-    }
-    if (o && !json_object_size(o)) {
-        json_decref(o);
-        o = NULL;
-    }
-    return o;
-}
-
-/* Socket and timers --------------------------------------------------------- */
-
-static void on_io(crm_node *n, int fd, unsigned revents, void *arg);
 static void start_attempt(crm_mqtt *c);
 
-static void update_events(crm_mqtt *c)
+/* Output ------------------------------------------------------------------ */
+
+static void flush_now(crm_mqtt *c)
 {
-    if (!c->watch) return;
-    unsigned ev = POLLIN | (mosquitto_want_write(c->mosq) ? POLLOUT : 0);
-    if (ev != c->events) {
-        c->events = ev;
-        crm_watch_events(c->watch, ev);
+    if (!c->out.len || !c->conn) return;
+    if (c->ws_path) {
+        strbuf f = SB_INIT;
+        crm_ws_frame(&f, WS_OP_BINARY, c->out.data, c->out.len, true);
+        crm_conn_write(c->conn, f.data, f.len);
+        sb_free(&f);
+    } else
+        crm_conn_write(c->conn, c->out.data, c->out.len);
+    c->out.len = 0;
+    c->last_out = crm_loop_now();
+}
+
+static void flush_fired(crm_node *n, void *arg)
+{
+    (void)n;
+    crm_mqtt *c = arg;
+    c->flush_timer = NULL;
+    flush_now(c);
+}
+
+/* Called after appending to c->out: written at the end of this turn. */
+static void want_flush(crm_mqtt *c)
+{
+    if (!c->flush_timer && c->conn) c->flush_timer = crm_timer_start(c->owner, 0, 0, flush_fired, c);
+}
+
+/* Packet ids and the outgoing queue ----------------------------------------- */
+
+static bool id_used(const crm_mqtt *c, uint16_t id) { return c->ids[id >> 3] & (1u << (id & 7)); }
+static void id_set(crm_mqtt *c, uint16_t id, bool on)
+{
+    if (on) c->ids[id >> 3] |= (unsigned char)(1u << (id & 7));
+    else c->ids[id >> 3] &= (unsigned char)~(1u << (id & 7));
+}
+
+static uint16_t new_id(crm_mqtt *c)
+{
+    for (int i = 0; i < 65536; i++) {
+        uint16_t id = ++c->next_id;
+        if (!id) id = c->next_id = 1;
+        if (!id_used(c, id)) {
+            id_set(c, id, true);
+            return id;
+        }
+    }
+    return 0;
+}
+
+static void out_free(outmsg *m)
+{
+    free(m->pkt);
+    m->pkt = NULL;
+    m->state = OUT_FREE;
+}
+
+static void q_push(crm_mqtt *c, outmsg m)
+{
+    if (c->qhead && c->qhead + c->qlen == c->qcap) { /* slide to the start */
+        memmove(c->q, c->q + c->qhead, c->qlen * sizeof *c->q);
+        c->qhead = 0;
+    }
+    if (c->qlen == c->qcap) {
+        c->qcap = c->qcap ? c->qcap * 2 : 64;
+        c->q = realloc(c->q, c->qcap * sizeof *c->q);
+    }
+    c->q[c->qhead + c->qlen++] = m;
+}
+
+static void q_trim(crm_mqtt *c)
+{
+    while (c->qlen && c->q[c->qhead].state == OUT_FREE) c->qhead++, c->qlen--;
+    if (!c->qlen) c->qhead = 0;
+}
+
+/* Sends waiting publishes while the server's Receive Maximum allows. */
+static void send_waiting(crm_mqtt *c)
+{
+    if (c->state != CRM_MQTT_CONNECTED) return;
+    for (size_t i = 0; i < c->qlen && c->inflight < c->recv_max; i++) {
+        outmsg *m = &c->q[c->qhead + i];
+        if (m->state == OUT_FREE || m->id) continue;
+        m->id = new_id(c);
+        m->pkt[m->id_off] = (unsigned char)(m->id >> 8);
+        m->pkt[m->id_off + 1] = (unsigned char)m->id;
+        c->inflight++;
+        sb_putn(&c->out, (const char *)m->pkt, m->len);
+        want_flush(c);
     }
 }
 
-static void drop_socket(crm_mqtt *c)
+static outmsg *find_out(crm_mqtt *c, uint16_t id)
 {
-    crm_watch_cancel(c->watch);
-    c->watch = NULL;
-    c->fd = -1;
+    for (size_t i = 0; i < c->qlen; i++) {
+        outmsg *m = &c->q[c->qhead + i];
+        if (m->state != OUT_FREE && m->id == id) return m;
+    }
+    return NULL;
 }
 
-static void watch_socket(crm_mqtt *c)
+static void out_done(crm_mqtt *c, outmsg *m)
 {
-    int fd = mosquitto_socket(c->mosq);
-    if (fd == c->fd && c->watch) return;
-    drop_socket(c);
-    if (fd < 0) return;
-    c->fd = fd;
-    c->events = POLLIN | POLLOUT;
-    c->watch = crm_watch_fd(c->owner, fd, c->events, on_io, c);
+    id_set(c, m->id, false);
+    out_free(m);
+    c->inflight--;
+    q_trim(c);
+    send_waiting(c);
+}
+
+/* Received QoS 2 messages --------------------------------------------------------- */
+
+static void inmsg_free(inmsg *m)
+{
+    free(m->topic);
+    free(m->payload);
+    json_decref(m->props);
+    free(m);
+}
+
+static inmsg *take_in2(crm_mqtt *c, uint16_t id)
+{
+    for (inmsg **p = &c->in2; *p; p = &(*p)->next)
+        if ((*p)->id == id) {
+            inmsg *m = *p;
+            *p = m->next;
+            return m;
+        }
+    return NULL;
+}
+
+/* Connection ---------------------------------------------------------------------- */
+
+static void drop_conn(crm_mqtt *c)
+{
+    if (c->conn) {
+        crm_conn_set_arg(c->conn, NULL);
+        crm_conn_destroy(c->conn);
+    }
+    c->conn = NULL;
+    crm_timer_cancel(c->flush_timer);
+    c->flush_timer = NULL;
+    c->out.len = 0;
+    c->in.len = 0;
+    c->ws_head.len = 0;
+    c->ws_open = false;
+    crm_ws_parser_free(&c->wsp);
+    c->ping_sent = 0;
+    /* the queue's in-flight messages are sent again on the next connection;
+     * ids of subscriptions never acknowledged are free again */
+    memset(c->ids, 0, 65536 / 8);
+    for (size_t i = 0; i < c->qlen; i++)
+        if (c->q[c->qhead + i].state != OUT_FREE && c->q[c->qhead + i].id) id_set(c, c->q[c->qhead + i].id, true);
 }
 
 static void retry_fired(crm_node *n, void *arg)
@@ -201,206 +265,452 @@ static void schedule_retry(crm_mqtt *c)
     c->retry = crm_timer_start(c->owner, c->reconnect_ms, 0, retry_fired, c);
 }
 
-static void misc_tick(crm_node *n, void *arg)
-{
-    (void)n;
-    crm_mqtt *c = arg;
-    if (c->fd < 0) return;
-    mosquitto_loop_misc(c->mosq);
-    update_events(c);
-}
-
 /* The connection is gone (lost, refused, or closed by us). */
 static void connection_gone(crm_mqtt *c, int rc)
 {
     bool was_connected = c->state == CRM_MQTT_CONNECTED;
-    drop_socket(c);
+    drop_conn(c);
     c->connecting = false;
     if (was_connected || !c->want) c->state = CRM_MQTT_DISCONNECTED;
     if (was_connected && c->h.state) c->h.state(c->arg, CRM_MQTT_DISCONNECTED, rc);
     schedule_retry(c);
 }
 
+static void fail(crm_mqtt *c, int rc, const char *why)
+{
+    crm_node_log(c->owner, CRM_LOG_DEBUG, "mqtt %s:%d: %s", c->host, c->port, why);
+    connection_gone(c, rc);
+}
+
+static void send_connect(crm_mqtt *c)
+{
+    mqtt_connect k = {.version = c->version, .client_id = c->client_id, .keepalive = c->keepalive, .clean = c->clean,
+                      .username = c->username, .password = c->password, .props = c->connect_props,
+                      .will_topic = c->will_topic, .will_payload = c->will_payload, .will_len = c->will_len,
+                      .will_qos = c->will_qos, .will_retain = c->will_retain, .will_props = c->will_props};
+    /* MQTT.js sends a password only with a user name */
+    if (!k.username && k.password) k.username = "";
+    mqtt_enc_connect(&c->out, &k);
+    flush_now(c);
+}
+
+/* A message for the handler; topic copied to be NUL-terminated. */
+static void deliver(crm_mqtt *c, const char *topic, size_t tlen, const unsigned char *payload, size_t len, int qos,
+                    bool retain, const json_t *props, const uint32_t *subids, int nsubids)
+{
+    if (!c->h.message) return;
+    if (tlen + 1 > c->topic_cap) {
+        c->topic_cap = tlen + 64;
+        c->topic_buf = realloc(c->topic_buf, c->topic_cap);
+    }
+    memcpy(c->topic_buf, topic, tlen);
+    c->topic_buf[tlen] = 0;
+    crm_mqtt_message m = {.topic = c->topic_buf, .payload = payload, .len = len, .qos = qos, .retain = retain,
+                          .props = props, .subids = subids, .nsubids = nsubids};
+    c->h.message(c->arg, &m);
+}
+
+/* A received PUBLISH's properties as Node-RED's subscriptionHandler copies
+ * them: strings only when not empty, user properties repeated under one
+ * name as the JSON text of their array (setUserProperties stringifies
+ * MQTT.js's array). */
+static json_t *publish_props(const unsigned char *p, size_t len, uint32_t *subids, int *nsubids, bool *bad)
+{
+    json_t *o = mqtt_props_decode(p, len, subids, nsubids, 16, bad);
+    if (!o) return NULL;
+    static const char *const keep[] = {"responseTopic", "contentType", "reasonString", "correlationData",
+                                       "messageExpiryInterval", "payloadFormatIndicator", "userProperties"};
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(o, tmp, k, v) {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) ok = ok || !strcmp(k, keep[i]);
+        if (!ok || (json_is_string(v) && !json_string_length(v))) json_object_del(o, k);
+    }
+    json_t *up = json_object_get(o, "userProperties");
+    json_object_foreach(up, k, v) {
+        if (json_is_array(v)) {
+            char *t = crm_stringify(v, 0);
+            json_object_set_new(up, k, json_string(t));
+            free(t);
+        }
+    }
+    if (!json_object_size(o)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static void on_connack(crm_mqtt *c, const mqtt_packet *p)
+{
+    bool session;
+    int rc;
+    const unsigned char *props;
+    size_t plen;
+    if (mqtt_dec_connack(p, c->version, &session, &rc, &props, &plen) < 0) {
+        fail(c, CRM_MQTT_ERR_PROTOCOL, "malformed CONNACK");
+        return;
+    }
+    if (rc != 0) {
+        char why[160];
+        snprintf(why, sizeof why, "connection refused: %s", mqtt_reason_text(rc));
+        fail(c, rc, why);
+        return;
+    }
+    c->recv_max = 65535;
+    if (plen) {
+        bool bad;
+        json_t *o = mqtt_props_decode(props, plen, NULL, NULL, 0, &bad);
+        const json_t *v;
+        if (crm_is_num(v = json_object_get(o, "receiveMaximum")) && crm_num_value(v) > 0)
+            c->recv_max = (unsigned)crm_num_value(v);
+        if (crm_is_num(v = json_object_get(o, "serverKeepAlive"))) c->keepalive = (int)crm_num_value(v);
+        json_decref(o);
+    }
+    c->connecting = false;
+    c->state = CRM_MQTT_CONNECTED;
+    /* what was in flight goes again (DUP), then what waited */
+    size_t n = 0;
+    for (size_t i = 0; i < c->qlen; i++) {
+        outmsg *m = &c->q[c->qhead + i];
+        if (m->state == OUT_FREE || !m->id) continue;
+        if (m->state == OUT_PUBCOMP) mqtt_enc_ack(&c->out, MQTT_PUBREL, m->id);
+        else {
+            m->pkt[0] |= 0x08;
+            sb_putn(&c->out, (const char *)m->pkt, m->len);
+        }
+        n++;
+    }
+    if (n) want_flush(c);
+    if (c->h.state) c->h.state(c->arg, CRM_MQTT_CONNECTED, 0);
+    send_waiting(c);
+}
+
+static void on_publish(crm_mqtt *c, const mqtt_packet *p)
+{
+    mqtt_publish m;
+    if (mqtt_dec_publish(p, c->version, &m) < 0) {
+        fail(c, CRM_MQTT_ERR_PROTOCOL, "malformed PUBLISH");
+        return;
+    }
+    uint32_t subids[16];
+    int nsubids = 0;
+    bool bad = false;
+    json_t *props = m.plen ? publish_props(m.props, m.plen, subids, &nsubids, &bad) : NULL;
+    if (bad) {
+        fail(c, CRM_MQTT_ERR_PROTOCOL, "malformed PUBLISH properties");
+        return;
+    }
+    if (m.qos == 2) {
+        inmsg *old = take_in2(c, m.id);
+        if (old) inmsg_free(old); /* sent again (DUP): the newer copy counts */
+        inmsg *q = calloc(1, sizeof *q);
+        q->id = m.id;
+        q->topic = strndup(m.topic, m.tlen);
+        q->payload = malloc(m.len ? m.len : 1);
+        memcpy(q->payload, m.payload, m.len);
+        q->len = m.len;
+        q->retain = m.retain;
+        q->props = props;
+        memcpy(q->subids, subids, sizeof subids);
+        q->nsubids = nsubids;
+        q->next = c->in2;
+        c->in2 = q;
+        mqtt_enc_ack(&c->out, MQTT_PUBREC, m.id);
+        want_flush(c);
+        return;
+    }
+    deliver(c, m.topic, m.tlen, m.payload, m.len, m.qos, m.retain, props, subids, nsubids);
+    json_decref(props);
+    if (m.qos == 1 && c->conn) {
+        mqtt_enc_ack(&c->out, MQTT_PUBACK, m.id);
+        want_flush(c);
+    }
+}
+
+static void on_packet(crm_mqtt *c, const mqtt_packet *p)
+{
+    uint16_t id;
+    int reason;
+    if (c->state != CRM_MQTT_CONNECTED && p->type != MQTT_CONNACK) {
+        fail(c, CRM_MQTT_ERR_PROTOCOL, "packet before CONNACK");
+        return;
+    }
+    switch (p->type) {
+    case MQTT_CONNACK: on_connack(c, p); break;
+    case MQTT_PUBLISH: on_publish(c, p); break;
+    case MQTT_PUBACK:
+    case MQTT_PUBREC:
+    case MQTT_PUBCOMP: {
+        if (mqtt_dec_ack(p, c->version, &id, &reason) < 0) break;
+        outmsg *m = find_out(c, id);
+        if (p->type == MQTT_PUBREC) {
+            if (m && m->state == OUT_PUBREC && reason < 0x80) {
+                m->state = OUT_PUBCOMP;
+                free(m->pkt); /* PUBREL from now on */
+                m->pkt = NULL;
+            } else if (m && reason >= 0x80) {
+                out_done(c, m);
+                break;
+            }
+            mqtt_enc_ack(&c->out, MQTT_PUBREL, id);
+            want_flush(c);
+        } else if (m && (p->type == MQTT_PUBACK ? m->state == OUT_PUBACK : m->state == OUT_PUBCOMP))
+            out_done(c, m);
+        break;
+    }
+    case MQTT_PUBREL: {
+        if (mqtt_dec_ack(p, c->version, &id, &reason) < 0) break;
+        inmsg *m = take_in2(c, id);
+        if (m) {
+            deliver(c, m->topic, strlen(m->topic), m->payload, m->len, 2, m->retain, m->props, m->subids, m->nsubids);
+            inmsg_free(m);
+        }
+        if (c->conn) {
+            mqtt_enc_ack(&c->out, MQTT_PUBCOMP, id);
+            want_flush(c);
+        }
+        break;
+    }
+    case MQTT_SUBACK:
+        if (mqtt_dec_ack(p, c->version, &id, &reason) == 0) id_set(c, id, false);
+        break;
+    case MQTT_UNSUBACK:
+        if (mqtt_dec_ack(p, c->version, &id, &reason) == 0) id_set(c, id, false);
+        break;
+    case MQTT_PINGRESP: c->ping_sent = 0; break;
+    case MQTT_DISCONNECT: {
+        mqtt_dec_disconnect(p, &reason);
+        char why[160];
+        snprintf(why, sizeof why, "disconnected by the server: %s", mqtt_reason_text(reason));
+        fail(c, reason ? reason : CRM_MQTT_ERR_LOST, why);
+        break;
+    }
+    default: fail(c, CRM_MQTT_ERR_PROTOCOL, "unexpected packet"); break;
+    }
+}
+
+/* MQTT bytes received: every whole packet handled, the rest kept. */
+static void mqtt_bytes(crm_mqtt *c, const unsigned char *data, size_t len)
+{
+    crm_conn *conn = c->conn;
+    const unsigned char *p = data;
+    size_t n = len;
+    if (c->in.len) {
+        sb_putn(&c->in, (const char *)data, len);
+        p = (const unsigned char *)c->in.data;
+        n = c->in.len;
+    }
+    size_t off = 0;
+    bool any = false;
+    while (c->conn == conn) {
+        mqtt_packet pk;
+        long k = mqtt_frame(p + off, n - off, MAX_PACKET, &pk);
+        if (k < 0) {
+            fail(c, CRM_MQTT_ERR_PROTOCOL, "malformed packet");
+            break;
+        }
+        if (k == 0) break;
+        off += (size_t)k;
+        on_packet(c, &pk);
+        any = true;
+    }
+    if (c->conn == conn) {
+        if (c->in.len) {
+            memmove(c->in.data, c->in.data + off, c->in.len - off);
+            c->in.len -= off;
+        } else if (off < n)
+            sb_putn(&c->in, (const char *)p + off, n - off);
+    }
+    if (any && c->h.burst_end) c->h.burst_end(c->arg);
+}
+
+/* WebSocket ------------------------------------------------------------------------ */
+
+static void ws_bytes(crm_mqtt *c, const unsigned char *data, size_t len)
+{
+    crm_conn *conn = c->conn;
+    if (!c->ws_open) {
+        sb_putn(&c->ws_head, (const char *)data, len);
+        char *end = memmem(c->ws_head.data, c->ws_head.len, "\r\n\r\n", 4);
+        if (!end) {
+            if (c->ws_head.len > 65536) fail(c, CRM_MQTT_ERR_PROTOCOL, "WebSocket handshake too long");
+            return;
+        }
+        size_t hl = (size_t)(end - c->ws_head.data) + 4;
+        char want[29];
+        crm_ws_accept_key(c->ws_key, want);
+        bool ok = c->ws_head.len > 12 && !strncmp(c->ws_head.data, "HTTP/1.1 101", 12);
+        bool accepted = false;
+        for (char *l = memchr(c->ws_head.data, '\n', hl); ok && l && l < end; l = memchr(l + 1, '\n', (size_t)(end - l))) {
+            if (!strncasecmp(l + 1, "Sec-WebSocket-Accept:", 21)) {
+                const char *v = l + 22;
+                while (*v == ' ') v++;
+                accepted = !strncmp(v, want, 28);
+            }
+        }
+        if (!ok || !accepted) {
+            int st = c->ws_head.len > 12 ? atoi(c->ws_head.data + 9) : 0;
+            char why[96];
+            snprintf(why, sizeof why, "WebSocket handshake refused (HTTP %d)", st);
+            fail(c, CRM_MQTT_ERR_PROTOCOL, why);
+            return;
+        }
+        c->ws_open = true;
+        crm_ws_parser_init(&c->wsp, false, MAX_PACKET);
+        size_t rest = c->ws_head.len - hl;
+        if (rest) crm_ws_feed(&c->wsp, c->ws_head.data + hl, rest);
+        c->ws_head.len = 0;
+        send_connect(c);
+    } else
+        crm_ws_feed(&c->wsp, data, len);
+    for (;;) {
+        const unsigned char *d;
+        size_t dl;
+        int code;
+        crm_ws_event ev = crm_ws_next(&c->wsp, &d, &dl, &code);
+        if (ev == WS_NONE) break;
+        if (ev == WS_BINARY || ev == WS_TEXT) mqtt_bytes(c, d, dl);
+        else if (ev == WS_PING) {
+            strbuf f = SB_INIT;
+            crm_ws_frame(&f, WS_OP_PONG, d, dl, true);
+            crm_conn_write(c->conn, f.data, f.len);
+            sb_free(&f);
+        } else if (ev == WS_CLOSE || ev == WS_ERROR) {
+            fail(c, CRM_MQTT_ERR_LOST, ev == WS_CLOSE ? "WebSocket closed" : "WebSocket protocol error");
+        }
+        if (c->conn != conn) break;
+    }
+}
+
+/* The connection's callbacks ------------------------------------------------------------ */
+
+static void cb_connect(crm_conn *conn, void *arg)
+{
+    crm_mqtt *c = arg;
+    if (!c || c->conn != conn) return;
+    if (c->ws_path) {
+        crm_ws_new_key(c->ws_key);
+        strbuf r = SB_INIT;
+        bool v6 = strchr(c->host, ':') != NULL;
+        sb_printf(&r,
+                  "GET %s HTTP/1.1\r\nHost: %s%s%s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n\r\n",
+                  *c->ws_path ? c->ws_path : "/", v6 ? "[" : "", c->host, v6 ? "]" : "", c->port, c->ws_key,
+                  c->version == 3 ? "mqttv3.1" : "mqtt");
+        crm_conn_write(conn, r.data, r.len);
+        sb_free(&r);
+        return;
+    }
+    send_connect(c);
+}
+
+static void cb_data(crm_conn *conn, const unsigned char *data, size_t len, void *arg)
+{
+    crm_mqtt *c = arg;
+    if (!c || c->conn != conn) return;
+    if (c->ws_path) ws_bytes(c, data, len);
+    else mqtt_bytes(c, data, len);
+}
+
+static void cb_close(crm_conn *conn, int err, void *arg)
+{
+    crm_mqtt *c = arg;
+    if (!c || c->conn != conn) return;
+    c->conn = NULL; /* freed by tcpconn after this */
+    const char *tls = crm_conn_error(conn);
+    fail(c, CRM_MQTT_ERR_LOST, tls ? tls : err ? strerror(err) : "connection closed");
+}
+
+static void tick(crm_node *n, void *arg)
+{
+    (void)n;
+    crm_mqtt *c = arg;
+    double now = crm_loop_now();
+    if (c->connecting && c->conn && now - c->attempt_start > CONNECT_TIMEOUT_MS) {
+        fail(c, CRM_MQTT_ERR_LOST, "connack timeout");
+        return;
+    }
+    if (c->state != CRM_MQTT_CONNECTED || c->keepalive <= 0) return;
+    double ka = c->keepalive * 1000.0;
+    if (c->ping_sent && now - c->ping_sent >= ka) {
+        fail(c, CRM_MQTT_ERR_KEEPALIVE, "Keepalive timeout");
+        return;
+    }
+    if (!c->ping_sent && now - c->last_out >= ka - 500) {
+        mqtt_enc_simple(&c->out, MQTT_PINGREQ);
+        flush_now(c);
+        c->ping_sent = now;
+    }
+}
+
 static void start_attempt(crm_mqtt *c)
 {
+    crm_timer_cancel(c->retry);
+    c->retry = NULL;
+    drop_conn(c);
     c->connecting = true;
     c->state = CRM_MQTT_CONNECTING;
+    c->attempt_start = crm_loop_now();
     if (c->h.state) c->h.state(c->arg, CRM_MQTT_CONNECTING, 0);
-    int rc = mosquitto_reconnect_async(c->mosq);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        crm_node_log(c->owner, CRM_LOG_DEBUG, "mqtt connect to %s:%d: %s", c->host, c->port,
-                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
-        drop_socket(c);
+    if (c->state != CRM_MQTT_CONNECTING || !c->want) return;
+    crm_conn_cbs cbs = {.on_connect = cb_connect, .on_data = cb_data, .on_close = cb_close};
+    c->conn = crm_conn_connect(c->owner, c->host, c->port, &cbs, c);
+    if (!c->conn) {
         c->connecting = false;
         schedule_retry(c);
         return;
     }
-    watch_socket(c);
-    update_events(c);
+    if (c->tls_on && c->tls) crm_conn_start_tls(c->conn, c->tls, c->host, c->verify);
 }
 
-static void on_io(crm_node *n, int fd, unsigned revents, void *arg)
-{
-    (void)n;
-    (void)fd;
-    crm_mqtt *c = arg;
-    if (revents & (POLLIN | POLLHUP | POLLERR)) {
-        /* read up to 256 packets in one burst: libmosquitto reads one (or as
-         * many as are in flight) per call and leaves errno at EAGAIN when
-         * the socket is drained */
-        for (int i = 0; i < 256 && c->fd >= 0; i++) {
-            errno = 0;
-            int rc = mosquitto_loop_read(c->mosq, 1);
-            if (rc != MOSQ_ERR_SUCCESS) {
-                if (c->fd >= 0) connection_gone(c, rc); /* not reported by a callback */
-                break;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        }
-        if (c->h.burst_end) c->h.burst_end(c->arg);
-    }
-    if (c->fd >= 0 && (revents & POLLOUT)) {
-        int rc = mosquitto_loop_write(c->mosq, 1);
-        if (rc != MOSQ_ERR_SUCCESS && c->fd >= 0) connection_gone(c, rc);
-    }
-    if (c->fd >= 0) update_events(c);
-}
+/* Public ------------------------------------------------------------------------------- */
 
-/* libmosquitto callbacks -------------------------------------------------------- */
-
-static void cb_connect(struct mosquitto *m, void *obj, int rc, int flags, const mosquitto_property *props)
-{
-    (void)m;
-    (void)flags;
-    (void)props;
-    crm_mqtt *c = obj;
-    if (rc != 0) {
-        crm_node_log(c->owner, CRM_LOG_DEBUG, "mqtt connection refused by %s:%d: %s", c->host, c->port,
-                     mosquitto_reason_string(rc));
-        return; /* the broker closes the socket: cb_disconnect follows */
-    }
-    c->connecting = false;
-    c->state = CRM_MQTT_CONNECTED;
-    if (c->h.state) c->h.state(c->arg, CRM_MQTT_CONNECTED, 0);
-}
-
-static void cb_disconnect(struct mosquitto *m, void *obj, int rc, const mosquitto_property *props)
-{
-    (void)m;
-    (void)props;
-    connection_gone(obj, rc);
-}
-
-static void cb_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg, const mosquitto_property *props)
-{
-    (void)m;
-    crm_mqtt *c = obj;
-    if (!c->h.message) return;
-    uint32_t subids[16];
-    crm_mqtt_message mm = {.topic = msg->topic, .payload = msg->payload, .len = (size_t)msg->payloadlen,
-                           .qos = msg->qos, .retain = msg->retain, .subids = subids};
-    json_t *pj = props ? props_to_json(props, subids, &mm.nsubids, 16) : NULL;
-    mm.props = pj;
-    c->h.message(c->arg, &mm);
-    json_decref(pj);
-}
-
-/* TLS ------------------------------------------------------------------------------- */
-
-static char *pem_file(crm_mqtt *c, int slot, const char *pem)
-{
-    char tmpl[] = "/tmp/carmine-mqtt-XXXXXX";
-    int fd = mkstemp(tmpl);
-    if (fd < 0) return NULL;
-    size_t len = strlen(pem), off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, pem + off, len - off);
-        if (w <= 0) break;
-        off += (size_t)w;
-    }
-    close(fd);
-    c->tmpfiles[slot] = strdup(tmpl);
-    return c->tmpfiles[slot];
-}
-
-/* libmosquitto passes the client's userdata (c) when OpenSSL asks. */
-static int pw_callback(char *buf, int size, int rwflag, void *userdata)
-{
-    (void)rwflag;
-    const crm_mqtt *c = userdata;
-    if (!c || !c->passphrase) return 0;
-    snprintf(buf, (size_t)size, "%s", c->passphrase);
-    return (int)strlen(buf);
-}
-
-static int setup_tls(crm_mqtt *c, const crm_mqtt_options *o, char **err)
-{
-    const crm_tls_options *t = o->tls_opts;
-    const char *ca = NULL, *cert = NULL, *key = NULL;
-    if (t) {
-        ca = t->ca_pem ? pem_file(c, 0, t->ca_pem) : t->ca_file;
-        cert = t->cert_pem ? pem_file(c, 1, t->cert_pem) : t->cert_file;
-        key = t->key_pem ? pem_file(c, 2, t->key_pem) : t->key_file;
-        c->passphrase = t->passphrase ? strdup(t->passphrase) : NULL;
-        if (t->alpn) mosquitto_string_option(c->mosq, MOSQ_OPT_TLS_ALPN, t->alpn);
-    }
-    int rc;
-    if (!ca) {
-        mosquitto_int_option(c->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
-        rc = mosquitto_tls_set(c->mosq, NULL, "/etc/ssl/certs", cert, key, pw_callback);
-    } else {
-        rc = mosquitto_tls_set(c->mosq, ca, NULL, cert, key, pw_callback);
-    }
-    if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_tls_opts_set(c->mosq, o->verify ? 1 : 0, NULL, NULL);
-    if (rc == MOSQ_ERR_SUCCESS && !o->verify) rc = mosquitto_tls_insecure_set(c->mosq, true);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        if (asprintf(err, "TLS setup failed: %s", mosquitto_strerror(rc)) < 0) *err = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-/* Public ------------------------------------------------------------------------------ */
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 crm_mqtt *crm_mqtt_new(crm_node *owner, const crm_mqtt_options *o, const crm_mqtt_handlers *h, void *arg, char **err)
 {
     *err = NULL;
-    if (!crm_mqtt_available()) {
-        *err = strdup("libmosquitto.so.1 is not installed");
-        return NULL;
-    }
     crm_mqtt *c = calloc(1, sizeof *c);
     c->owner = owner;
     c->h = *h;
     c->arg = arg;
-    c->fd = -1;
     c->host = strdup(o->host && *o->host ? o->host : "localhost");
-    c->port = o->port > 0 ? o->port : 1883;
+    c->port = o->port > 0 ? o->port : o->ws_path ? (o->tls ? 443 : 80) : o->tls ? 8883 : 1883;
+    c->client_id = strdup(o->client_id ? o->client_id : "");
     c->keepalive = o->keepalive;
-    c->version = o->version;
+    c->version = o->version == 3 || o->version == 5 ? o->version : 4;
+    c->clean = o->clean;
+    c->username = dup_or_null(o->username);
+    c->password = dup_or_null(o->password);
+    c->ws_path = dup_or_null(o->ws_path);
     c->reconnect_ms = o->reconnect_ms > 0 ? o->reconnect_ms : 5000;
-    c->mosq = mosquitto_new(o->client_id, o->clean, c);
-    if (!c->mosq) {
-        if (asprintf(err, "cannot create the MQTT client: %s", strerror(errno)) < 0) *err = NULL;
-        free(c->host);
-        free(c);
-        return NULL;
-    }
-    mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION,
-                         o->version == 5 ? MQTT_PROTOCOL_V5 : o->version == 3 ? MQTT_PROTOCOL_V31 : MQTT_PROTOCOL_V311);
-    mosquitto_connect_v5_callback_set(c->mosq, cb_connect);
-    mosquitto_disconnect_v5_callback_set(c->mosq, cb_disconnect);
-    mosquitto_message_v5_callback_set(c->mosq, cb_message);
-    if (o->username || o->password) mosquitto_username_pw_set(c->mosq, o->username ? o->username : "", o->password);
     if (o->will_topic) {
-        mosquitto_property *wp = o->version == 5 ? props_from_json(o->will_props, true) : NULL;
-        int rc = mosquitto_will_set_v5(c->mosq, o->will_topic, (int)o->will_len, o->will_payload, o->will_qos,
-                                       o->will_retain, wp);
-        if (rc != MOSQ_ERR_SUCCESS) mosquitto_property_free_all(&wp); /* taken over on success */
+        c->will_topic = strdup(o->will_topic);
+        c->will_payload = malloc(o->will_len ? o->will_len : 1);
+        if (o->will_len) memcpy(c->will_payload, o->will_payload, o->will_len);
+        c->will_len = o->will_len;
+        c->will_qos = o->will_qos;
+        c->will_retain = o->will_retain;
+        c->will_props = o->will_props ? json_deep_copy(o->will_props) : NULL;
     }
-    if (o->tls && setup_tls(c, o, err) < 0) {
-        crm_mqtt_free(c, 0);
-        return NULL;
+    c->connect_props = o->connect_props ? json_deep_copy(o->connect_props) : NULL;
+    c->ids = calloc(65536 / 8, 1);
+    c->recv_max = 65535;
+    c->tls_on = o->tls;
+    c->verify = o->verify;
+    if (o->tls) {
+        crm_tls_options none = {.verify = o->verify};
+        c->tls = crm_tls_new(o->tls_opts ? o->tls_opts : &none, false, err);
+        if (!c->tls) {
+            char *e = *err;
+            if (asprintf(err, "TLS setup failed: %s", e ? e : "?") < 0) *err = NULL;
+            free(e);
+            crm_mqtt_free(c, 0);
+            return NULL;
+        }
     }
     return c;
 }
@@ -409,36 +719,8 @@ void crm_mqtt_connect(crm_mqtt *c)
 {
     if (c->state == CRM_MQTT_CONNECTED || c->connecting) return;
     c->want = true;
-    if (!c->misc) c->misc = crm_timer_start(c->owner, 1000, 1000, misc_tick, c);
-    crm_timer_cancel(c->retry);
-    c->retry = NULL;
-    c->connecting = true;
-    c->state = CRM_MQTT_CONNECTING;
-    if (c->h.state) c->h.state(c->arg, CRM_MQTT_CONNECTING, 0);
-    int rc = mosquitto_connect_bind_async(c->mosq, c->host, c->port, c->keepalive, NULL);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        crm_node_log(c->owner, CRM_LOG_DEBUG, "mqtt connect to %s:%d: %s", c->host, c->port,
-                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
-        c->connecting = false;
-        drop_socket(c);
-        schedule_retry(c);
-        return;
-    }
-    watch_socket(c);
-    update_events(c);
-}
-
-/* Writes what is queued, waiting at most ms (at shutdown). */
-static void flush(crm_mqtt *c, double ms)
-{
-    double end = crm_now_ms() + ms;
-    while (c->fd >= 0 && mosquitto_want_write(c->mosq)) {
-        double left = end - crm_now_ms();
-        if (left <= 0) break;
-        struct pollfd p = {.fd = c->fd, .events = POLLOUT};
-        if (poll(&p, 1, (int)ceil(left)) <= 0) break;
-        if (mosquitto_loop_write(c->mosq, 1) != MOSQ_ERR_SUCCESS) break;
-    }
+    if (!c->tick) c->tick = crm_timer_start(c->owner, 1000, 1000, tick, c);
+    start_attempt(c);
 }
 
 void crm_mqtt_disconnect(crm_mqtt *c)
@@ -446,72 +728,116 @@ void crm_mqtt_disconnect(crm_mqtt *c)
     c->want = false;
     crm_timer_cancel(c->retry);
     c->retry = NULL;
-    if (c->fd >= 0) {
-        mosquitto_disconnect_v5(c->mosq, 0, NULL); /* cb_disconnect reports it once written */
-        if (c->fd >= 0) flush(c, 2000);
+    bool was = c->state == CRM_MQTT_CONNECTED;
+    if (c->conn && was) {
+        mqtt_enc_simple(&c->out, MQTT_DISCONNECT);
+        flush_now(c);
+        crm_conn_set_arg(c->conn, NULL);
+        crm_conn_end(c->conn); /* closes once written */
+        c->conn = NULL;
     }
-    if (c->fd >= 0) connection_gone(c, 0);
+    drop_conn(c);
     c->connecting = false;
     c->state = CRM_MQTT_DISCONNECTED;
+    if (was && c->h.state) c->h.state(c->arg, CRM_MQTT_DISCONNECTED, 0);
 }
 
 crm_mqtt_state crm_mqtt_get_state(const crm_mqtt *c) { return c->state; }
 bool crm_mqtt_v5(const crm_mqtt *c) { return c->version == 5; }
-const char *crm_mqtt_strerror(int rc) { return mosquitto_strerror(rc); }
+
+const char *crm_mqtt_strerror(int rc)
+{
+    switch (rc) {
+    case 0: return "success";
+    case CRM_MQTT_ERR_NO_CONN: return "not connected";
+    case CRM_MQTT_ERR_INVAL: return "invalid arguments";
+    case CRM_MQTT_ERR_LOST: return "connection lost";
+    case CRM_MQTT_ERR_PROTOCOL: return "protocol error";
+    case CRM_MQTT_ERR_KEEPALIVE: return "keepalive timeout";
+    default: return mqtt_reason_text(rc);
+    }
+}
 
 int crm_mqtt_publish(crm_mqtt *c, const char *topic, const void *payload, size_t len, int qos, bool retain,
                      const json_t *props)
 {
-    if (c->state != CRM_MQTT_CONNECTED) return MOSQ_ERR_NO_CONN;
-    mosquitto_property *p = c->version == 5 ? props_from_json(props, false) : NULL;
-    int rc = mosquitto_publish_v5(c->mosq, NULL, topic, (int)len, len ? payload : NULL, qos, retain, p);
-    mosquitto_property_free_all(&p);
-    update_events(c);
-    return rc;
+    if (c->state != CRM_MQTT_CONNECTED) return CRM_MQTT_ERR_NO_CONN;
+    size_t tlen = strlen(topic);
+    if (qos < 0 || qos > 2 || tlen > 65535) return CRM_MQTT_ERR_INVAL;
+    strbuf pb = SB_INIT;
+    if (c->version == 5 && props) mqtt_props_encode(&pb, props, MQTT_PROPS_PUBLISH);
+    if (!qos) {
+        mqtt_enc_publish(&c->out, c->version, topic, tlen, payload, len, 0, retain, false, 0, &pb);
+        sb_free(&pb);
+        want_flush(c);
+        return 0;
+    }
+    strbuf b = SB_INIT;
+    mqtt_enc_publish(&b, c->version, topic, tlen, payload, len, qos, retain, false, 0, &pb);
+    sb_free(&pb);
+    size_t hl = 1;
+    while ((unsigned char)b.data[hl] & 0x80) hl++;
+    outmsg m = {.state = qos == 1 ? OUT_PUBACK : OUT_PUBREC, .id_off = hl + 1 + 2 + tlen,
+                .pkt = (unsigned char *)b.data, .len = b.len};
+    q_push(c, m);
+    send_waiting(c);
+    return 0;
 }
 
 int crm_mqtt_subscribe(crm_mqtt *c, const char *filter, int qos, bool nl, bool rap, int rh, uint32_t subid)
 {
-    if (c->state != CRM_MQTT_CONNECTED) return MOSQ_ERR_NO_CONN;
-    mosquitto_property *p = NULL;
-    int opts = 0;
-    if (c->version == 5) {
-        if (subid) mosquitto_property_add_varint(&p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, subid);
-        opts = (nl ? MQTT_SUB_OPT_NO_LOCAL : 0) | (rap ? MQTT_SUB_OPT_RETAIN_AS_PUBLISHED : 0) |
-               (rh == 1 ? MQTT_SUB_OPT_SEND_RETAIN_NEW : rh == 2 ? MQTT_SUB_OPT_SEND_RETAIN_NEVER : 0);
-    }
-    int rc = mosquitto_subscribe_v5(c->mosq, NULL, filter, qos, opts, p);
-    mosquitto_property_free_all(&p);
-    update_events(c);
-    return rc;
+    if (c->state != CRM_MQTT_CONNECTED) return CRM_MQTT_ERR_NO_CONN;
+    if (qos < 0 || qos > 2 || strlen(filter) > 65535) return CRM_MQTT_ERR_INVAL;
+    int opts = qos | (nl ? 4 : 0) | (rap ? 8 : 0) | ((rh & 3) << 4);
+    mqtt_enc_subscribe(&c->out, c->version, new_id(c), filter, opts, c->version == 5 ? subid : 0);
+    want_flush(c);
+    return 0;
 }
 
 int crm_mqtt_unsubscribe(crm_mqtt *c, const char *filter)
 {
-    if (c->state != CRM_MQTT_CONNECTED) return MOSQ_ERR_NO_CONN;
-    int rc = mosquitto_unsubscribe_v5(c->mosq, NULL, filter, NULL);
-    update_events(c);
-    return rc;
+    if (c->state != CRM_MQTT_CONNECTED) return CRM_MQTT_ERR_NO_CONN;
+    mqtt_enc_unsubscribe(&c->out, c->version, new_id(c), filter);
+    want_flush(c);
+    return 0;
 }
 
 void crm_mqtt_free(crm_mqtt *c, double wait_ms)
 {
     if (!c) return;
+    (void)wait_ms; /* what is queued is handed to the kernel now, DISCONNECT last */
     c->want = false;
-    if (c->fd >= 0) {
-        mosquitto_disconnect_v5(c->mosq, 0, NULL);
-        if (c->fd >= 0) flush(c, wait_ms);
+    if (c->conn && c->state == CRM_MQTT_CONNECTED) {
+        mqtt_enc_simple(&c->out, MQTT_DISCONNECT);
+        flush_now(c);
     }
-    drop_socket(c);
+    if (c->conn) crm_conn_free(c->conn);
+    c->conn = NULL;
+    crm_timer_cancel(c->flush_timer);
     crm_timer_cancel(c->retry);
-    crm_timer_cancel(c->misc);
-    mosquitto_destroy(c->mosq);
-    for (int i = 0; i < 3; i++) {
-        if (c->tmpfiles[i]) unlink(c->tmpfiles[i]);
-        free(c->tmpfiles[i]);
+    crm_timer_cancel(c->tick);
+    crm_ws_parser_free(&c->wsp);
+    sb_free(&c->ws_head);
+    sb_free(&c->in);
+    sb_free(&c->out);
+    for (size_t i = 0; i < c->qlen; i++) free(c->q[c->qhead + i].pkt);
+    free(c->q);
+    for (inmsg *m = c->in2, *next; m; m = next) {
+        next = m->next;
+        inmsg_free(m);
     }
-    free(c->passphrase);
+    crm_tls_unref(c->tls);
+    free(c->ids);
+    free(c->topic_buf);
     free(c->host);
+    free(c->client_id);
+    free(c->username);
+    free(c->password);
+    free(c->ws_path);
+    free(c->will_topic);
+    free(c->will_payload);
+    json_decref(c->will_props);
+    json_decref(c->connect_props);
     free(c);
 }
 

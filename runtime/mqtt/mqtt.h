@@ -1,15 +1,22 @@
-/* mqtt.h: Carmine's MQTT client (issue 17), libmosquitto driven by a node's
- * event loop.
+/* mqtt.h: Carmine's MQTT client (issue 17): MQTT 3.1, 3.1.1 and 5 on a
+ * node's event loop, with Carmine's own codec (mqtt_codec.h) over
+ * runtime/net's connections: TCP, TLS (GnuTLS, tcpconn.h) and WebSocket
+ * (ws:// and wss://, websocket.h).
  *
  * One crm_mqtt is one connection to one broker, owned by one node (the
  * mqtt-broker config node) and touched only on that node's loop thread:
  * every function here must be called there, and every handler runs there.
- * libmosquitto never gets a thread of its own (no mosquitto_loop_start): its
- * socket is watched with crm_watch_fd (POLLIN, plus POLLOUT while
- * mosquitto_want_write()), and a one-second crm timer runs
- * mosquitto_loop_misc() (keepalive pings). Connecting is asynchronous
- * (mosquitto_connect_bind_async); only the name lookup of a host that is not
- * an address may block the loop, as getaddrinfo does.
+ * Reads take whatever the socket holds (many packets per read); what is
+ * sent during one loop turn (publishes, acknowledgements) leaves in one
+ * write at the turn's end. Only the name lookup of a host that is not an
+ * address may block the loop, as getaddrinfo does.
+ *
+ * Session rules as MQTT.js (Node-RED's client) follows them: QoS 1 and 2
+ * publishes stay in flight until acknowledged and are sent again (DUP) on
+ * the next connection; at most the server's Receive Maximum are in flight
+ * (the rest wait in order); QoS 2 messages arrive at PUBREL; PINGREQ after
+ * keepalive seconds without sending, the connection dropped when the
+ * PINGRESP does not come within keepalive seconds more.
  *
  * Reconnecting: after a lost connection or a failed attempt the client tries
  * again every reconnect_ms (Node-RED: settings.mqttReconnectTime, 5000), as
@@ -18,8 +25,9 @@
  * MQTT v5 properties cross this interface as JSON objects with the names
  * Node-RED uses on messages: responseTopic, correlationData (a Buffer),
  * contentType, messageExpiryInterval, payloadFormatIndicator, userProperties
- * (an object of strings), willDelayInterval (wills), reasonString.
- * libmosquitto itself is loaded with dlopen on first use (mosq_shim.c).
+ * (an object of strings), willDelayInterval (wills), reasonString; CONNECT's
+ * as MQTT.js names them (sessionExpiryInterval, receiveMaximum,
+ * requestResponseInformation, requestProblemInformation, userProperties...).
  */
 #ifndef CRM_MQTT_H
 #define CRM_MQTT_H
@@ -55,6 +63,8 @@ typedef struct crm_mqtt_options {
     bool will_retain;
     const json_t *will_props; /* v5 properties (borrowed; may be NULL) */
     double reconnect_ms;      /* 5000 when 0 */
+    const json_t *connect_props; /* v5 CONNECT properties (borrowed, copied) */
+    const char *ws_path;         /* WebSocket transport (ws:// or, with tls, wss://) to this path; NULL: MQTT over TCP */
 } crm_mqtt_options;
 
 /* A received PUBLISH, valid during the message handler only. */
@@ -72,18 +82,18 @@ typedef struct crm_mqtt_message {
 typedef struct crm_mqtt_handlers {
     /* The connection changed state: CONNECTING (each attempt), CONNECTED
      * (CONNACK accepted), DISCONNECTED (a connection was lost or closed).
-     * rc: libmosquitto's reason (0 for a clean disconnect). */
+     * rc: a CRM_MQTT_ERR_* or reason code (0 for a clean disconnect). */
     void (*state)(void *arg, crm_mqtt_state st, int rc);
     void (*message)(void *arg, const crm_mqtt_message *m);
     /* After the messages of one read burst: hand them on in a batch. */
     void (*burst_end)(void *arg);
 } crm_mqtt_handlers;
 
-/* Whether libmosquitto could be loaded. Any thread. */
-bool crm_mqtt_available(void);
+/* Errors of the functions below (crm_mqtt_strerror). */
+enum { CRM_MQTT_ERR_NO_CONN = 1, CRM_MQTT_ERR_INVAL, CRM_MQTT_ERR_LOST, CRM_MQTT_ERR_PROTOCOL, CRM_MQTT_ERR_KEEPALIVE };
 
 /* A new client for owner's loop (nothing is sent yet). Options are copied.
- * NULL with *err (malloc'd) when libmosquitto is missing or refuses them. */
+ * NULL with *err (malloc'd) when they are refused (TLS credentials). */
 crm_mqtt *crm_mqtt_new(crm_node *owner, const crm_mqtt_options *o, const crm_mqtt_handlers *h, void *arg, char **err);
 /* Starts connecting (asynchronously) unless connected or connecting. */
 void crm_mqtt_connect(crm_mqtt *c);
@@ -93,12 +103,12 @@ void crm_mqtt_disconnect(crm_mqtt *c);
 crm_mqtt_state crm_mqtt_get_state(const crm_mqtt *c);
 /* Whether the server accepted the connection as MQTT v5. */
 bool crm_mqtt_v5(const crm_mqtt *c);
-/* PUBLISH; props (borrowed) ignored before v5. 0, or a libmosquitto error
+/* PUBLISH; props (borrowed) ignored before v5. 0, or a CRM_MQTT_ERR_*
  * (crm_mqtt_strerror) when not connected or the arguments are refused. */
 int crm_mqtt_publish(crm_mqtt *c, const char *topic, const void *payload, size_t len, int qos, bool retain,
                      const json_t *props);
 /* SUBSCRIBE one filter. v5 only: nl, rap, rh (0..2) and subid (> 0: the
- * subscription identifier). 0 or a libmosquitto error. */
+ * subscription identifier). 0 or a CRM_MQTT_ERR_*. */
 int crm_mqtt_subscribe(crm_mqtt *c, const char *filter, int qos, bool nl, bool rap, int rh, uint32_t subid);
 int crm_mqtt_unsubscribe(crm_mqtt *c, const char *filter);
 const char *crm_mqtt_strerror(int rc);
