@@ -7,7 +7,10 @@
 #   carmine.json    credentials and TLS (cases of this runtime only)
 #   processes       carmine running flows: credentials from flows_cred.json,
 #                   close message on stop, will on a crash, reconnect after
-#                   the broker restarts (status texts, publishes while down)
+#                   the broker restarts (status texts, publishes while down),
+#                   v5 CONNECT properties (on the wire, and the session
+#                   expiry in Mosquitto)
+# Mosquitto also listens with WebSockets (ws:// and wss://) for carmine.json.
 # Prints "ok/not ok" lines and a last line "N passed, N failed".
 #   BUILD_DIR=build tests/mqtt/run.sh
 set -u
@@ -50,7 +53,7 @@ free_port() {
   local p
   for _ in $(seq 100); do
     p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+), where clients take their own ports
-    ss -Htln "( sport = :$p or sport = :$((p + 1)) or sport = :$((p + 2)) )" | grep -q . || { echo "$p"; return; }
+    ss -Htln "( sport = :$p or sport = :$((p + 1)) or sport = :$((p + 2)) or sport = :$((p + 3)) or sport = :$((p + 4)) )" | grep -q . || { echo "$p"; return; }
   done
   echo 0
 }
@@ -64,7 +67,10 @@ listening() { ss -Htln "( sport = :$1 )" | grep -q .; }
 PORT=$(free_port)
 AUTH_PORT=$((PORT + 1))
 TLS_PORT=$((PORT + 2))
-export MQTT_PORT=$PORT MQTT_AUTH_PORT=$AUTH_PORT MQTT_TLS_PORT=$TLS_PORT
+WS_PORT=$((PORT + 3))
+WSS_PORT=$((PORT + 4))
+export MQTT_PORT=$PORT MQTT_AUTH_PORT=$AUTH_PORT MQTT_TLS_PORT=$TLS_PORT MQTT_WS_PORT=$WS_PORT MQTT_WSS_PORT=$WSS_PORT
+export MQTT_WS_URL=ws://127.0.0.1:$WS_PORT/mqtt MQTT_WSS_URL=wss://127.0.0.1:$WSS_PORT # ws:// brokers: the port inside the URL
 
 # A test CA and a server certificate for 127.0.0.1.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=carmine test CA" \
@@ -91,13 +97,22 @@ allow_anonymous true
 cafile $TMP/ca.pem
 certfile $TMP/server.pem
 keyfile $TMP/server.key
+listener $WS_PORT 127.0.0.1
+protocol websockets
+allow_anonymous true
+listener $WSS_PORT 127.0.0.1
+protocol websockets
+allow_anonymous true
+cafile $TMP/ca.pem
+certfile $TMP/server.pem
+keyfile $TMP/server.key
 CONF
 chmod 0644 "$TMP/passwd" "$TMP/server.key" "$TMP/server.pem" "$TMP/ca.pem" 2>/dev/null
 
 start_broker() {
   mosquitto -c "$TMP/mosquitto.conf" >>"$TMP/mosquitto.out" 2>&1 &
   MOSQ_PID=$!
-  wait_for 5 listening "$PORT" && wait_for 5 listening "$TLS_PORT"
+  wait_for 5 listening "$PORT" && wait_for 5 listening "$TLS_PORT" && wait_for 5 listening "$WSS_PORT"
 }
 stop_broker() {
   kill "$MOSQ_PID" 2>/dev/null
@@ -195,6 +210,45 @@ kill "$CPID"
 wait "$CPID" 2>/dev/null
 check "carmine stopped cleanly (exit 0)" test $? -eq 0
 if grep -qiE 'AddressSanitizer|segfault|assert' "$TMP/carmine.log"; then not_ok "carmine log shows a crash"; cat "$TMP/carmine.log"; fi
+
+# v5 CONNECT properties as Node-RED 4.1.15 sends them (requestResponseInformation,
+# requestProblemInformation, the config's userProps and sessionExpiry): the
+# CONNECT read by a peer (connect_peer.py), then the session expiry at work
+# in Mosquitto: with sessionExpiry 300 a QoS 1 message published while
+# carmine is stopped arrives when it starts again (same client id, clean
+# session off); with no expiry the session ended at the disconnect.
+PEER_PORT=$(free_port)
+sed "s/@PORT@/$PEER_PORT/; s/@ID@/carmine-peer/g; s/@EXPIRY@/300/" tests/mqtt/flows/session.json >"$TMP/peer.json"
+timeout 20 python3 tests/mqtt/connect_peer.py "$PEER_PORT" >"$TMP/connect.json" 2>>"$TMP/peer.err" &
+PEER=$!
+wait_for 5 listening "$PEER_PORT"
+run_flows "$TMP/peer.json"
+wait "$PEER"
+kill "$CPID"; wait "$CPID" 2>/dev/null
+want='{"clean": false, "level": 5, "properties": {"requestProblemInformation": 1, "requestResponseInformation": 1, "sessionExpiryInterval": 300, "userProperties": {"n": "5", "site": "carmine-test"}}, "protocol": "MQTT", "type": 1}'
+check "v5 CONNECT properties on the wire ($(cat "$TMP/connect.json"))" test "$(cat "$TMP/connect.json")" = "$want"
+
+session_run() { # session_run ID EXPIRY: the message published while carmine was away, as it arrives
+  sed "s/@PORT@/$PORT/; s/@ID@/$1/g; s/@EXPIRY@/$2/" tests/mqtt/flows/session.json >"$TMP/session-$1.json"
+  run_flows "$TMP/session-$1.json"
+  local got
+  got=$( (sleep 0.5; mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t "$1/in" -m first) & sub_first "$1/out" 5)
+  [ "$got" = "$1/out first" ] || { echo "no echo before the stop ($got)"; return; }
+  kill "$CPID"; wait "$CPID" 2>/dev/null
+  mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t "$1/in" -m while-away
+  timeout 8 mosquitto_sub -h 127.0.0.1 -p "$PORT" -v -C 1 -W 4 -t "$1/out" >"$TMP/away-$1.txt" 2>/dev/null &
+  local s=$!
+  sleep 0.3
+  run_flows "$TMP/session-$1.json"
+  wait "$s"
+  kill "$CPID"; wait "$CPID" 2>/dev/null
+  cat "$TMP/away-$1.txt"
+}
+got=$(session_run carmine-se300 300)
+check "sessionExpiry 300: the QoS 1 message sent while carmine was stopped arrives after it starts ('$got')" \
+  test "$got" = "carmine-se300/out while-away"
+got=$(session_run carmine-se0 0)
+check "no sessionExpiry: the session ended with the disconnect, the message is gone ('$got')" test -z "$got"
 
 stop_broker
 echo "$PASS passed, $FAIL failed"
