@@ -9,11 +9,12 @@
  * MQTT.js's "reconnect" event does.
  *
  * Output: packets are appended to one buffer and written at the end of the
- * loop turn (a zero-delay timer), so a burst of publishes and acks costs
- * one write. Input: whatever one read returns is cut into packets at once.
+ * loop turn (a job posted to the own loop), so a burst of publishes and
+ * acks costs one write. Input: whatever one read returns is cut into packets at once.
  */
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,8 @@ struct crm_mqtt {
     crm_ws_parser wsp;
     strbuf in; /* bytes of a packet not whole yet */
     strbuf out;
-    crm_timer *flush_timer, *tick, *retry;
+    struct flush_token *flush_tok; /* a turn-end write is posted */
+    crm_timer *tick, *retry;
     double last_out, ping_sent, attempt_start;
     /* session */
     uint16_t next_id;
@@ -110,18 +112,53 @@ static void flush_now(crm_mqtt *c)
     c->last_out = crm_loop_now();
 }
 
-static void flush_fired(crm_node *n, void *arg)
+/* The turn-end write is a job posted to our own loop (it runs after the
+ * jobs of this turn, without a system call, where a zero-delay timer would
+ * cost three). The token outlives the client when the job is still
+ * pending at crm_mqtt_free: two references, the job's and the client's. */
+typedef struct flush_token {
+    crm_mqtt *c;
+    atomic_int refs;
+} flush_token;
+
+static void token_unref(flush_token *t)
+{
+    if (atomic_fetch_sub(&t->refs, 1) == 1) free(t);
+}
+
+static void flush_job(crm_node *n, void *arg)
 {
     (void)n;
-    crm_mqtt *c = arg;
-    c->flush_timer = NULL;
-    flush_now(c);
+    flush_token *t = arg;
+    crm_mqtt *c = t->c;
+    if (c) {
+        c->flush_tok = NULL;
+        token_unref(t); /* the client's */
+        flush_now(c);
+    }
+    token_unref(t);
 }
+
+static void flush_drop(void *arg) { token_unref(arg); }
 
 /* Called after appending to c->out: written at the end of this turn. */
 static void want_flush(crm_mqtt *c)
 {
-    if (!c->flush_timer && c->conn) c->flush_timer = crm_timer_start(c->owner, 0, 0, flush_fired, c);
+    if (c->flush_tok || !c->conn) return;
+    flush_token *t = malloc(sizeof *t);
+    t->c = c;
+    atomic_init(&t->refs, 2);
+    c->flush_tok = t;
+    crm_node_post_ex(c->owner, flush_job, flush_drop, t);
+}
+
+/* Forgets a pending turn-end write (the job finds no client). */
+static void forget_flush(crm_mqtt *c)
+{
+    if (!c->flush_tok) return;
+    c->flush_tok->c = NULL;
+    token_unref(c->flush_tok);
+    c->flush_tok = NULL;
 }
 
 /* Packet ids and the outgoing queue ----------------------------------------- */
@@ -236,8 +273,7 @@ static void drop_conn(crm_mqtt *c)
         crm_conn_destroy(c->conn);
     }
     c->conn = NULL;
-    crm_timer_cancel(c->flush_timer);
-    c->flush_timer = NULL;
+    forget_flush(c);
     c->out.len = 0;
     c->in.len = 0;
     c->ws_head.len = 0;
@@ -813,7 +849,7 @@ void crm_mqtt_free(crm_mqtt *c, double wait_ms)
     }
     if (c->conn) crm_conn_free(c->conn);
     c->conn = NULL;
-    crm_timer_cancel(c->flush_timer);
+    forget_flush(c);
     crm_timer_cancel(c->retry);
     crm_timer_cancel(c->tick);
     crm_ws_parser_free(&c->wsp);

@@ -278,7 +278,7 @@ json_t *mqtt_props_decode(const unsigned char *p, size_t len, uint32_t *subids, 
             json_t *old = json_object_get(up, key);
             if (!old) json_object_set_new(up, key, val);
             else if (json_is_array(old)) json_array_append_new(old, val);
-            else json_object_set_new(up, key, json_pack("[On]", old, val));
+            else json_object_set_new(up, key, json_pack("[Oo]", old, val));
             free(key);
             break;
         }

@@ -209,7 +209,7 @@ check "a publish after the reconnect arrives" test "$(sub_first rc/http 3)" = "r
 kill "$CPID"
 wait "$CPID" 2>/dev/null
 check "carmine stopped cleanly (exit 0)" test $? -eq 0
-if grep -qiE 'AddressSanitizer|segfault|assert' "$TMP/carmine.log"; then not_ok "carmine log shows a crash"; cat "$TMP/carmine.log"; fi
+if grep -qiE 'AddressSanitizer|LeakSanitizer|runtime error:|segfault|assert' "$TMP/carmine.log"; then not_ok "carmine log shows a crash"; cat "$TMP/carmine.log"; fi
 
 # v5 CONNECT properties as Node-RED 4.1.15 sends them (requestResponseInformation,
 # requestProblemInformation, the config's userProps and sessionExpiry): the

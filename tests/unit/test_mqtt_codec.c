@@ -112,6 +112,8 @@ static void publish_packets(void)
     json_t *up = json_object_get(back, "userProperties");
     CHECK_STR(json_string_value(json_object_get(up, "a")), "1");
     CHECK(json_array_size(json_object_get(up, "b")) == 2); /* repeated name: both values */
+    CHECK_STR(json_string_value(json_array_get(json_object_get(up, "b"), 0)), "x");
+    CHECK_STR(json_string_value(json_array_get(json_object_get(up, "b"), 1)), "y");
     json_decref(back);
     json_decref(props);
     sb_free(&pb);

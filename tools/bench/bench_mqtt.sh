@@ -40,7 +40,7 @@ free_port() {
         ss -Htln "( sport = :$p )" | grep -q . || { echo "$p"; return; }
     done
 }
-gcc -O2 -o "$TMP/mqtt_load" tools/bench/mqtt_load.c -lmosquitto
+gcc -O2 -o "$TMP/mqtt_load" tools/bench/mqtt_load.c
 MQ=$(free_port)
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' "$MQ" >"$TMP/mosq.conf"
 mosquitto -c "$TMP/mosq.conf" >"$TMP/mosq.log" 2>&1 &
