@@ -81,7 +81,7 @@ void mqtt_conn_register(mqtt_conn *c, crm_node *user, mqtt_box *inbox);
  * (dynamic). Replaces the user's earlier subscription to the same filter. */
 typedef struct mqtt_sub_req {
     const char *filter;
-    int qos; /* -1: none given (libmosquitto gets 0) */
+    int qos; /* -1: none given (SUBSCRIBE gets 0) */
     bool nl, rap;
     int rh;
     mqtt_datatype dt;
