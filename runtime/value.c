@@ -550,32 +550,79 @@ json_t *crm_strings_of(const json_t *v)
 
 /* JSON text -------------------------------------------------------------- */
 
+/* Room for n more bytes and the NUL in sb (strbuf's own growth: doubling
+ * from 64). The writers below fill sb->data directly and end it with the NUL
+ * themselves. */
+static void sj_grow(strbuf *sb, size_t n)
+{
+    size_t cap = sb->cap ? sb->cap : 64;
+    while (cap < sb->len + n + 1) cap *= 2;
+    char *d = realloc(sb->data, cap);
+    if (!d) abort();
+    sb->data = d;
+    sb->cap = cap;
+}
+#define SJ_RESERVE(sb, n) do { if ((sb)->len + (n) + 1 > (sb)->cap) sj_grow((sb), (n)); } while (0)
+
+static inline void sj_putn(strbuf *sb, const char *s, size_t n)
+{
+    SJ_RESERVE(sb, n);
+    memcpy(sb->data + sb->len, s, n);
+    sb->len += n;
+    sb->data[sb->len] = 0;
+}
+
+static inline void sj_putc(strbuf *sb, char c)
+{
+    SJ_RESERVE(sb, 1);
+    sb->data[sb->len++] = c;
+    sb->data[sb->len] = 0;
+}
+
+/* The bytes JSON.stringify escapes: control characters, '"' and '\\'. */
+static const unsigned char sj_escaped[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
+
 void crm_put_json_string(strbuf *sb, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    sb_putc(sb, '"');
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        sb_putn(sb, s + start, i - start);
-        start = i + 1;
+    /* the quotes and every byte as it is; more room only at an escape */
+    SJ_RESERVE(sb, n + 2);
+    char *o = sb->data + sb->len;
+    *o++ = '"';
+    size_t i = 0;
+    for (;;) {
+        size_t start = i;
+        while (i < n && !sj_escaped[(unsigned char)s[i]]) i++;
+        memcpy(o, s + start, i - start);
+        o += i - start;
+        if (i == n) break;
+        unsigned char c = (unsigned char)s[i++];
+        sb->len = (size_t)(o - sb->data);
+        SJ_RESERVE(sb, 6 + (n - i) + 1); /* the escape, the rest, the closing quote */
+        o = sb->data + sb->len;
+        *o++ = '\\';
         switch (c) {
-        case '"': sb_puts(sb, "\\\""); break;
-        case '\\': sb_puts(sb, "\\\\"); break;
-        case '\b': sb_puts(sb, "\\b"); break;
-        case '\f': sb_puts(sb, "\\f"); break;
-        case '\n': sb_puts(sb, "\\n"); break;
-        case '\r': sb_puts(sb, "\\r"); break;
-        case '\t': sb_puts(sb, "\\t"); break;
-        default: {
-            char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-            sb_puts(sb, u);
-        }
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            memcpy(o, "u00", 3);
+            o[3] = hex[c >> 4];
+            o[4] = hex[c & 15];
+            o += 5;
         }
     }
-    sb_putn(sb, s + start, n - start);
-    sb_putc(sb, '"');
+    *o++ = '"';
+    sb->len = (size_t)(o - sb->data);
+    *o = 0;
 }
 
 /* JavaScript enumerates integer-like keys (canonical array indexes) first, in
@@ -624,8 +671,58 @@ size_t crm_js_entries(const json_t *obj, crm_entry *buf, size_t cap, crm_entry *
 static void newline_indent(strbuf *sb, int indent, int level)
 {
     if (!indent) return;
-    sb_putc(sb, '\n');
-    for (int i = 0; i < indent * level; i++) sb_putc(sb, ' ');
+    size_t n = 1 + (size_t)indent * (size_t)level;
+    SJ_RESERVE(sb, n);
+    sb->data[sb->len] = '\n';
+    memset(sb->data + sb->len + 1, ' ', n - 1);
+    sb->len += n;
+    sb->data[sb->len] = 0;
+}
+
+static void stringify_into(strbuf *sb, const json_t *v, int indent, int level);
+
+/* An object's members in JavaScript's order: crm_js_entries' order, which is
+ * insertion order when no key starts with a digit (the common case: no
+ * array of entries to build and sort then). */
+static void stringify_object(strbuf *sb, const json_t *v, int indent, int level)
+{
+    size_t mark = sb->len;
+    sj_putc(sb, '{');
+    bool first = true;
+    const char *k;
+    size_t klen;
+    json_t *x;
+    json_object_keylen_foreach((json_t *)v, k, klen, x) {
+        if (klen && k[0] >= '0' && k[0] <= '9') goto ordered;
+        if (!first) sj_putc(sb, ',');
+        first = false;
+        newline_indent(sb, indent, level + 1);
+        crm_put_json_string(sb, k, klen);
+        if (indent) sj_putn(sb, ": ", 2);
+        else sj_putc(sb, ':');
+        stringify_into(sb, x, indent, level + 1);
+    }
+    if (!first) newline_indent(sb, indent, level);
+    sj_putc(sb, '}');
+    return;
+ordered:
+    sb->len = mark;
+    crm_entry stackbuf[16], *ents;
+    size_t cnt = crm_js_entries(v, stackbuf, 16, &ents);
+    sj_putc(sb, '{');
+    first = true;
+    for (size_t i = 0; i < cnt; i++) {
+        if (!first) sj_putc(sb, ',');
+        first = false;
+        newline_indent(sb, indent, level + 1);
+        crm_put_json_string(sb, ents[i].key, ents[i].len);
+        if (indent) sj_putn(sb, ": ", 2);
+        else sj_putc(sb, ':');
+        stringify_into(sb, ents[i].val, indent, level + 1);
+    }
+    if (!first) newline_indent(sb, indent, level);
+    sj_putc(sb, '}');
+    if (ents != stackbuf) free(ents);
 }
 
 static void stringify_into(strbuf *sb, const json_t *v, int indent, int level)
@@ -636,53 +733,45 @@ static void stringify_into(strbuf *sb, const json_t *v, int indent, int level)
     case JSON_INTEGER:
     case JSON_REAL: {
         double d = crm_num_value(v);
-        sb_puts(sb, isfinite(d) ? crm_fmt_number(d, nb) : "null");
+        if (isfinite(d)) {
+            crm_fmt_number(d, nb);
+            sj_putn(sb, nb, strlen(nb));
+        } else {
+            sj_putn(sb, "null", 4);
+        }
         break;
     }
-    case JSON_TRUE: sb_puts(sb, "true"); break;
-    case JSON_FALSE: sb_puts(sb, "false"); break;
-    case JSON_NULL: sb_puts(sb, "null"); break;
+    case JSON_TRUE: sj_putn(sb, "true", 4); break;
+    case JSON_FALSE: sj_putn(sb, "false", 5); break;
+    case JSON_NULL: sj_putn(sb, "null", 4); break;
     case JSON_ARRAY: {
         size_t n = json_array_size(v);
-        if (!n) { sb_puts(sb, "[]"); break; }
-        sb_putc(sb, '[');
+        if (!n) { sj_putn(sb, "[]", 2); break; }
+        sj_putc(sb, '[');
         for (size_t i = 0; i < n; i++) {
-            if (i) sb_putc(sb, ',');
+            if (i) sj_putc(sb, ',');
             newline_indent(sb, indent, level + 1);
             stringify_into(sb, json_array_get(v, i), indent, level + 1);
         }
         newline_indent(sb, indent, level);
-        sb_putc(sb, ']');
+        sj_putc(sb, ']');
         break;
     }
     case JSON_OBJECT: {
-        if (crm_is_buf(v)) {
-            size_t n;
-            const unsigned char *d = crm_buf_data(v, &n);
-            json_t *arr = json_array();
-            for (size_t i = 0; i < n; i++) json_array_append_new(arr, json_real(d[i]));
-            json_t *o = json_pack("{s:s,s:o}", "type", "Buffer", "data", arr);
-            stringify_into(sb, o, indent, level);
-            json_decref(o);
-            break;
+        if (json_object_size(v) == 1) {
+            if (crm_is_buf(v)) {
+                size_t n;
+                const unsigned char *d = crm_buf_data(v, &n);
+                json_t *arr = json_array();
+                for (size_t i = 0; i < n; i++) json_array_append_new(arr, json_real(d[i]));
+                json_t *o = json_pack("{s:s,s:o}", "type", "Buffer", "data", arr);
+                stringify_into(sb, o, indent, level);
+                json_decref(o);
+                break;
+            }
+            if (crm_is_handle(v)) { sj_putn(sb, "{}", 2); break; }
         }
-        if (crm_is_handle(v)) { sb_puts(sb, "{}"); break; }
-        crm_entry stackbuf[16], *ents;
-        size_t cnt = crm_js_entries(v, stackbuf, 16, &ents);
-        sb_putc(sb, '{');
-        bool first = true;
-        for (size_t i = 0; i < cnt; i++) {
-            if (!first) sb_putc(sb, ',');
-            first = false;
-            newline_indent(sb, indent, level + 1);
-            crm_put_json_string(sb, ents[i].key, ents[i].len);
-            sb_putc(sb, ':');
-            if (indent) sb_putc(sb, ' ');
-            stringify_into(sb, ents[i].val, indent, level + 1);
-        }
-        if (!first) newline_indent(sb, indent, level);
-        sb_putc(sb, '}');
-        if (ents != stackbuf) free(ents);
+        stringify_object(sb, v, indent, level);
         break;
     }
     }
@@ -846,8 +935,26 @@ static json_t *fj_number(fast_json *f)
         if (p >= e || *p < '0' || *p > '9') return NULL;
         while (p < e && *p >= '0' && *p <= '9') p++;
     }
-    char buf[64];
     size_t n = (size_t)(p - s);
+    {
+        /* [-]digits[.digits] of at most 15 digits: an exact integer over an
+         * exact power of ten, one correctly rounded division, which is what
+         * strtod gives (as crm_str_to_number's short way) */
+        static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+        const char *q = s + (*s == '-');
+        unsigned long long m = 0;
+        int nd = 0, k = 0;
+        while (q < p && *q >= '0' && *q <= '9') m = m * 10 + (unsigned)(*q++ - '0'), nd++;
+        if (q < p && *q == '.')
+            for (q++; q < p && *q >= '0' && *q <= '9'; q++) m = m * 10 + (unsigned)(*q - '0'), nd++, k++;
+        if (q == p && nd <= 15) {
+            double r = (double)m / p10[k];
+            f->p = p;
+            return json_real(*s == '-' ? -r : r);
+        }
+    }
+    char buf[64];
     if (n >= sizeof buf) return NULL;
     memcpy(buf, s, n);
     buf[n] = 0;

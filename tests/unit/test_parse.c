@@ -3,7 +3,10 @@
  * both must agree on every input: the same value with the same key order
  * when jansson takes the text, NULL when jansson refuses it. Checked on
  * hand-picked texts, then on random mutations of them. Then the short ways
- * of crm_fmt_number and crm_str_to_number against printf and strtod. */
+ * of crm_fmt_number and crm_str_to_number against printf and strtod, and
+ * crm_stringify (which writes into its buffer directly and takes objects
+ * in insertion order when no key starts with a digit) against the plain
+ * writer it replaced, on every value parsed here, compact and indented. */
 #include <ctype.h>
 #include <math.h>
 #include <stdbool.h>
@@ -11,8 +14,123 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strbuf.h"
 #include "value.h"
 #include "unit.h"
+
+/* crm_stringify as it was before its direct writer: a strbuf call per
+ * piece, every object through crm_js_entries */
+static void ref_json_string(strbuf *sb, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    sb_putc(sb, '"');
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        sb_putn(sb, s + start, i - start);
+        start = i + 1;
+        switch (c) {
+        case '"': sb_puts(sb, "\\\""); break;
+        case '\\': sb_puts(sb, "\\\\"); break;
+        case '\b': sb_puts(sb, "\\b"); break;
+        case '\f': sb_puts(sb, "\\f"); break;
+        case '\n': sb_puts(sb, "\\n"); break;
+        case '\r': sb_puts(sb, "\\r"); break;
+        case '\t': sb_puts(sb, "\\t"); break;
+        default: {
+            char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+            sb_puts(sb, u);
+        }
+        }
+    }
+    sb_putn(sb, s + start, n - start);
+    sb_putc(sb, '"');
+}
+
+static void ref_indent(strbuf *sb, int indent, int level)
+{
+    if (!indent) return;
+    sb_putc(sb, '\n');
+    for (int i = 0; i < indent * level; i++) sb_putc(sb, ' ');
+}
+
+static void ref_stringify(strbuf *sb, const json_t *v, int indent, int level)
+{
+    char nb[32];
+    switch (json_typeof(v)) {
+    case JSON_STRING: ref_json_string(sb, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER:
+    case JSON_REAL: {
+        double d = crm_num_value(v);
+        sb_puts(sb, isfinite(d) ? crm_fmt_number(d, nb) : "null");
+        break;
+    }
+    case JSON_TRUE: sb_puts(sb, "true"); break;
+    case JSON_FALSE: sb_puts(sb, "false"); break;
+    case JSON_NULL: sb_puts(sb, "null"); break;
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        if (!n) { sb_puts(sb, "[]"); break; }
+        sb_putc(sb, '[');
+        for (size_t i = 0; i < n; i++) {
+            if (i) sb_putc(sb, ',');
+            ref_indent(sb, indent, level + 1);
+            ref_stringify(sb, json_array_get(v, i), indent, level + 1);
+        }
+        ref_indent(sb, indent, level);
+        sb_putc(sb, ']');
+        break;
+    }
+    case JSON_OBJECT: {
+        if (crm_is_buf(v)) {
+            size_t n;
+            const unsigned char *d = crm_buf_data(v, &n);
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++) json_array_append_new(arr, json_real(d[i]));
+            json_t *o = json_pack("{s:s,s:o}", "type", "Buffer", "data", arr);
+            ref_stringify(sb, o, indent, level);
+            json_decref(o);
+            break;
+        }
+        if (crm_is_handle(v)) { sb_puts(sb, "{}"); break; }
+        crm_entry stackbuf[16], *ents;
+        size_t cnt = crm_js_entries(v, stackbuf, 16, &ents);
+        sb_putc(sb, '{');
+        bool first = true;
+        for (size_t i = 0; i < cnt; i++) {
+            if (!first) sb_putc(sb, ',');
+            first = false;
+            ref_indent(sb, indent, level + 1);
+            ref_json_string(sb, ents[i].key, ents[i].len);
+            sb_putc(sb, ':');
+            if (indent) sb_putc(sb, ' ');
+            ref_stringify(sb, ents[i].val, indent, level + 1);
+        }
+        if (!first) ref_indent(sb, indent, level);
+        sb_putc(sb, '}');
+        if (ents != stackbuf) free(ents);
+        break;
+    }
+    }
+}
+
+/* crm_stringify(v) and the reference writer give the same text */
+static void same_text(const json_t *v)
+{
+    for (int indent = 0; indent <= 4; indent += 4) {
+        strbuf sb = SB_INIT;
+        ref_stringify(&sb, v, indent, 0);
+        char *got = crm_stringify(v, indent);
+        unit_checks++;
+        if (strcmp(got, sb.data ? sb.data : "")) {
+            unit_failures++;
+            fprintf(stderr, "crm_stringify(indent %d): %s, expected %s\n", indent, got, sb.data);
+        }
+        free(got);
+        sb_free(&sb);
+    }
+}
 
 static char *dump(const json_t *v)
 {
@@ -38,6 +156,7 @@ static void agree(const char *text, size_t len)
         }
         free(a);
         free(b);
+        same_text(got);
     }
     json_decref(want);
     json_decref(got);
@@ -60,6 +179,9 @@ static const char *const texts[] = {
     "[1,]", "[,1]", "{\"a\":1,}", "{,}", "{\"a\"}", "{\"a\" 1}", "{1:2}", "[1 2]", "\"unclosed", "[", "{",
     "", "   ", "1 2", "{}x", "[]]", "\xef\xbb\xbf{}", "[\"a\" , \"b\"\t]",
     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+    "{\"b\":1,\"10\":2,\"a\":{\"2\":[],\"x\":{},\"01\":\"y\",\"1a\":3,\"0\":4},\"9\":[{\"z\":\"\\u001f\\u007f\\\"\"}]}",
+    "{\"ctrl\":\"\\u0000\\u0001\\b\\f\\n\\r\\t\\u000b\\u001e \\\\ \\/ \\\" end\",\"long\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\\n\"}",
+    "[0.5,-0.25,123.456,1e21,1.5e-7,100,-0,0.000001,12345678901234.5]",
 };
 
 /* crm_fmt_number as it was before its short way for decimals: printf's
@@ -201,6 +323,12 @@ static void numbers(void)
 int main(void)
 {
     numbers();
+    /* values no JSON text makes: Buffers, NaN and Infinity, handles, integers */
+    json_t *odd = json_pack("{s:o,s:o,s:o,s:o,s:o,s:[o,o]}", "buf", crm_buf_new("a\0\xff", 3), "nan", crm_num(NAN),
+                            "inf", crm_num(INFINITY), "h", crm_handle_new(7), "i", json_integer(-42), "l",
+                            crm_buf_new("", 0), json_object());
+    same_text(odd);
+    json_decref(odd);
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) agree(texts[i], strlen(texts[i]));
     /* a text not ended by a NUL: the number at its end */
     agree("[1,2]12345", 8);
