@@ -51,8 +51,11 @@ typedef struct {
     json_t *store;     /* mult with parts: rows gathered so far */
     strbuf hdr_text;   /* rfc: the last msg.columns text, and its string, */
     json_t *hdr;       /* shared by the messages while the columns stay the same */
+    names hdr_names;   /* the names hdr was made of */
     strbuf out_text;   /* rfc: buffers reused from message to message */
     csv_flat flat;
+    const char *quoteables[5]; /* rfc, object to CSV: the separator, quote, LF, CR */
+    csv_quoting quoting;       /* ... prepared once */
 } csv_state;
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -142,6 +145,12 @@ static int csv_create(crm_node *n, const json_t *cfg)
     s->sep = unescape(*sep ? sep : ",", true);
     const char *ret = crm_cfg_str(cfg, "ret", "");
     s->ret = unescape(*ret ? ret : (s->rfc ? "\r\n" : "\n"), false);
+    s->quoteables[0] = s->sep;
+    s->quoteables[1] = "\"";
+    s->quoteables[2] = "\n";
+    s->quoteables[3] = "\r";
+    s->quoteables[4] = NULL;
+    csv_quoting_init(&s->quoting, s->quoteables);
     const char *multi = crm_cfg_str(cfg, "multi", "");
     s->one = !*multi || !strcmp(multi, "one");
     json_t *hdrin = json_object_get(cfg, "hdrin");
@@ -205,6 +214,7 @@ static void csv_close(crm_node *n)
     free(s->re_sep);
     json_decref(s->store);
     sb_free(&s->hdr_text);
+    names_free(&s->hdr_names);
     sb_free(&s->out_text);
     csv_flat_free(&s->flat);
     json_decref(s->hdr);
@@ -788,6 +798,13 @@ static int rfc_columns(csv_state *s, const char *col, const char *sep, names *ou
 static json_t *rfc_header(csv_state *s, const names *t)
 {
     static const char *const q[] = {"\"", ",", "\r", "\n", NULL};
+    static const csv_quoting quoting = {.one = {['"'] = 1, [','] = 1, ['\r'] = 1, ['\n'] = 1}, .list = q};
+    /* the same names as last time: the same text */
+    bool same = s->hdr && t->n == s->hdr_names.n;
+    for (size_t i = 0; same && i < t->n; i++)
+        same = !t->v[i] ? !s->hdr_names.v[i] : s->hdr_names.v[i] && !strcmp(t->v[i], s->hdr_names.v[i]);
+    if (same) return json_incref(s->hdr);
+    names_free(&s->hdr_names); /* kept again below once hdr is their text */
     strbuf *sb = &s->hdr_text;
     sb->len = 0;
     sb_puts(sb, "");
@@ -796,15 +813,18 @@ static json_t *rfc_header(csv_state *s, const names *t)
         if (!t->v[i] || !t->v[i][0]) continue;
         if (!first) sb_putc(sb, ',');
         first = false;
-        csv_quote_cell(sb, t->v[i], q);
+        csv_quote_cell_q(sb, t->v[i], &quoting);
     }
-    if (s->hdr && json_string_length(s->hdr) == strlen(sb->data) && !strcmp(json_string_value(s->hdr), sb->data))
-        return json_incref(s->hdr);
-    json_t *r = json_string(sb->data);
-    if (r) {
+    json_t *r;
+    if (s->hdr && json_string_length(s->hdr) == strlen(sb->data) && !strcmp(json_string_value(s->hdr), sb->data)) {
+        r = json_incref(s->hdr);
+    } else {
+        r = json_string(sb->data);
+        if (!r) return NULL;
         json_decref(s->hdr);
         s->hdr = json_incref(r);
     }
+    for (size_t i = 0; i < t->n; i++) names_push(&s->hdr_names, t->v[i] ? strdup(t->v[i]) : NULL);
     return r;
 }
 
@@ -820,10 +840,8 @@ static int rfc_msg_columns(csv_state *s, json_t *msg, char **err)
 
 static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
 {
-    const char *const quoteables[] = {s->sep, "\"", "\n", "\r", NULL};
     size_t seplen = strlen(s->sep);
-    csv_quoting quoting;
-    csv_quoting_init(&quoting, quoteables);
+    const csv_quoting *quoting = &s->quoting;
     json_t *in = json_object_get(msg, "payload");
     /* the rows: the payload's elements, or the payload itself as the one row
      * (an object, or an array of values) */
@@ -867,7 +885,7 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
         NEWLINE();
         for (size_t i = 0; i < s->tmpl.n; i++) {
             if (i) sb_putn(&out, s->sep, seplen);
-            csv_quote_cell_q(&out, s->tmpl.v[i] ? s->tmpl.v[i] : "", &quoting);
+            csv_quote_cell_q(&out, s->tmpl.v[i] ? s->tmpl.v[i] : "", quoting);
         }
         if (s->hdrout == 2) s->hdr_sent = true;
     }
@@ -882,7 +900,7 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
                 if (tmpl && (!s->tmpl.v[t] || !s->tmpl.v[t][0])) continue;
                 json_t *cell = json_is_array(row) ? json_array_get(row, t) : NULL;
                 char *c = cell ? ensure_string(cell) : strdup("");
-                csv_quote_cell_q(&out, c, &quoting);
+                csv_quote_cell_q(&out, c, quoting);
                 free(c);
             }
             continue;
@@ -913,7 +931,7 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
                         if (any) sb_putn(&out, s->sep, seplen);
                         any = true;
                         char *q = crm_to_string(v);
-                        csv_quote_cell_q(&out, q, &quoting);
+                        csv_quote_cell_q(&out, q, quoting);
                         free(q);
                     }
                     free(key);
@@ -925,7 +943,7 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
                 if (t) sb_putn(&out, s->sep, seplen);
                 if (!s->tmpl.v[t] || !s->tmpl.v[t][0]) continue;
                 json_t *v = prop_of(row, s->tmpl.v[t]);
-                put_cell(&out, v, &quoting);
+                put_cell(&out, v, quoting);
             }
         }
     }

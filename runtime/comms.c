@@ -50,6 +50,7 @@ struct crm_comms {
     pthread_t thread;
     bool stop;
     double keepalive, started_wall;
+    atomic_ulong status_gen; /* bumped after each retained node status (crm_comms_status) */
 };
 
 static double mono_ms(void)
@@ -391,6 +392,7 @@ crm_comms *crm_comms_start(crm_runtime *rt)
     c->path = p.data;
     pthread_mutex_init(&c->mu, NULL);
     c->retained = json_object();
+    atomic_init(&c->status_gen, 1); /* a node's 0 is "unknown" */
     c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     c->keepalive = crm_cfg_num(rt->settings, "webSocketKeepAliveTime", 15000);
     if (c->keepalive < 10) c->keepalive = 10;
@@ -588,15 +590,27 @@ void crm_comms_status(crm_node *n, const json_t *st)
 {
     crm_comms *c = n->rt->comms;
     if (!c) return;
+    json_t *text = NULL, *fill = NULL, *shape = NULL;
+    if (json_object_size(st)) {
+        text = json_object_get(st, "text");
+        fill = json_object_get(st, "fill");
+        shape = json_object_get(st, "shape");
+    }
+    bool cleared = !crm_truthy(text) && !crm_truthy(fill) && !crm_truthy(shape);
+    /* a node that clears its status on every message (csv, rfc mode): when
+     * no node status was kept since this node's last look, there is none to
+     * clear (a status kept later bumps the generation first) */
+    unsigned long gen = atomic_load(&c->status_gen);
+    if (cleared && n->status_clear_gen == gen) return;
     char topic[600];
     snprintf(topic, sizeof topic, "status/%s", n->id);
-    json_t *text = json_object_get(st, "text"), *fill = json_object_get(st, "fill"), *shape = json_object_get(st, "shape");
-    if (!crm_truthy(text) && !crm_truthy(fill) && !crm_truthy(shape)) {
+    if (cleared) {
         /* a cleared status: {} to the editor when it showed one, not kept */
         pthread_mutex_lock(&c->mu);
         bool had = json_object_get(c->retained, topic) != NULL;
         pthread_mutex_unlock(&c->mu);
         if (had) crm_comms_publish(c, topic, json_object(), false);
+        n->status_clear_gen = gen;
         return;
     }
     json_t *o = json_object();
@@ -604,6 +618,8 @@ void crm_comms_status(crm_node *n, const json_t *st)
     if (fill) json_object_set_new(o, "fill", json_incref(fill));
     if (shape) json_object_set_new(o, "shape", json_incref(shape));
     crm_comms_publish(c, topic, o, true);
+    atomic_fetch_add(&c->status_gen, 1);
+    n->status_clear_gen = 0;
 }
 
 void crm_comms_log(const crm_node *n, crm_log_level lvl, const char *text)

@@ -91,6 +91,7 @@ struct crm_node {
     bool catch_uncaught;
     size_t queue_max;       /* settings.nodeInputQueueMaxLength; 0: no limit */
     crm_node_stats stats;
+    unsigned long status_clear_gen; /* comms.c: the editor shows no status of this node as of this generation; 0 unknown */
 };
 
 struct crm_flow {

@@ -577,6 +577,50 @@ def comms_debug_status_and_deploy_notifications():
         c.stop()
 
 
+# a csv node (RFC mode) clears its status on every message, as Node-RED's does
+STATUS_CLEAR = [
+    tab("t1", "A"),
+    {"id": "in", "type": "inject", "z": "t1", "props": [{"p": "payload"}], "payload": "5", "payloadType": "num",
+     "x": 1, "y": 1, "wires": [["c1"]]},
+    {"id": "ic", "type": "inject", "z": "t1", "props": [{"p": "payload"}], "payload": "a,b\\n", "payloadType": "str",
+     "x": 1, "y": 1, "wires": [["c1"]]},
+    {"id": "ir", "type": "inject", "z": "t1", "props": [{"p": "payload"}], "payload": "x", "payloadType": "str",
+     "x": 1, "y": 1, "wires": [["d1"]]},
+    {"id": "c1", "type": "csv", "z": "t1", "spec": "rfc", "sep": ",", "temp": "", "hdrin": False, "hdrout": "none",
+     "multi": "one", "ret": "\\n", "skip": "0", "strings": True, "x": 1, "y": 1, "wires": [[]]},
+    {"id": "d1", "type": "debug", "z": "t1", "active": True, "tosidebar": False, "complete": "payload",
+     "tostatus": True, "statusType": "auto", "x": 1, "y": 1, "wires": []},
+]
+
+
+@test
+def comms_cleared_status_once_per_shown_status():
+    # a cleared status reaches the editor ({} on status/<id>) only when the node showed one; the
+    # shortcut that skips the check (comms.c's status generation) must not lose a clear
+    c = Carmine(STATUS_CLEAR)
+    try:
+        ws = WS(c.port)
+        ws.send({"subscribe": "status/#"})
+        collect(ws, 0.4)
+
+        def c1_status(inject):
+            c.req("POST", "/inject/" + inject)
+            return [i["data"] for i in collect(ws, 0.5) if i["topic"] == "status/c1"]
+
+        red = {"fill": "red", "shape": "dot", "text": "This node only handles CSV strings or js objects."}
+        eq(c1_status("ic"), [], "no status shown: nothing to clear")
+        eq([sorted(d.items()) for d in c1_status("in")], [sorted(red.items())], "a red status")
+        eq(c1_status("ic"), [{}], "cleared once")
+        eq(c1_status("ic"), [], "then nothing")
+        c.req("POST", "/inject/ir")  # another node's status (a new generation)
+        eq(c1_status("ic"), [], "still nothing to clear after another node's status")
+        eq([sorted(d.items()) for d in c1_status("in")], [sorted(red.items())], "red again")
+        eq(c1_status("ic"), [{}], "cleared again")
+        ws.close()
+    finally:
+        c.stop()
+
+
 # bcryptjs.hashSync("secretpw", 8), as tests/ha
 ADMIN_AUTH = {"type": "credentials", "users": [
     {"username": "admin", "password": "$2b$08$LR7jG2tMDcU6n3g8nN4nj.6/Zi56njsKQl7Oks//Crv8663q0XUs2",
