@@ -86,9 +86,14 @@ static const char *sig_name(int sig)
     return buf;
 }
 
-static void kill_proc(proc *p, int sig)
+/* The whole process group when the flow stops (nothing left behind) or the
+ * output overflows (Node's exec drops the pipes too); the child alone for
+ * msg.kill and the timer, as Node's child.kill(): a grandchild that holds
+ * the pipes then delays the return code until it lets go, as in Node-RED. */
+static void kill_proc(proc *p, int sig, bool group)
 {
-    if (p->pid > 0 && !p->exited && kill(-p->pid, sig) < 0) kill(p->pid, sig);
+    if (p->pid <= 0 || p->exited) return;
+    if (!group || kill(-p->pid, sig) < 0) kill(p->pid, sig);
 }
 
 static void proc_free(exec_state *s, proc *p)
@@ -233,7 +238,7 @@ static void on_output(crm_node *n, int fd, unsigned revents, void *arg)
             sb_putn(b, buf, (size_t)k);
             if ((double)b->len > s->max_buffer && !p->killed_max) {
                 p->killed_max = true;
-                kill_proc(p, SIGTERM);
+                kill_proc(p, SIGTERM, true);
             }
         }
         if ((size_t)k < sizeof buf) return; /* the rest when poll says so */
@@ -277,7 +282,7 @@ static void on_timeout(crm_node *n, void *arg)
     (void)n;
     proc *p = arg;
     p->timer = NULL;
-    kill_proc(p, SIGTERM);
+    kill_proc(p, SIGTERM, false);
 }
 
 /* Node-RED's split for spawn: /(?:[^\s"]+|"[^"]*")+/g, then quotes around a
@@ -345,7 +350,7 @@ static void exec_input(crm_node *n, json_t *msg)
             if (live != 1) target = NULL;
         }
         if (target) {
-            kill_proc(target, sig);
+            kill_proc(target, sig, false);
             crm_node_status(n, "red", "dot", "killed");
         }
         crm_node_done(n, msg);
@@ -472,7 +477,7 @@ static void exec_close(crm_node *n)
     exec_state *s = crm_node_data(n);
     if (!s) return;
     /* SIGTERM as Node-RED, then SIGKILL for what is still there; all reaped */
-    for (proc *p = s->procs; p; p = p->next) kill_proc(p, SIGTERM);
+    for (proc *p = s->procs; p; p = p->next) kill_proc(p, SIGTERM, true);
     double until = crm_now_ms() + CLOSE_GRACE_MS;
     for (proc *p = s->procs; p; p = p->next) {
         if (p->pid <= 0 || p->exited) continue;

@@ -323,7 +323,10 @@ static void tcpin_start(crm_node *n)
         return;
     }
     if (!s->server) {
-        setup_client(n, NULL);
+        /* on the loop's first turn, once every node has started: Node's
+         * connect resolves the name first, so a server on the same tab
+         * is listening by then */
+        s->retry = crm_timer_start(n, 0, 0, setup_client, NULL);
         return;
     }
     s->lfd = crm_tcp_listen(s->port, NULL);

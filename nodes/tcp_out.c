@@ -248,7 +248,8 @@ static void tcpout_start(crm_node *n)
         free(terr);
         return;
     }
-    if (s->role == 'c') connect_client(n, NULL);
+    /* once every node has started (see tcp_in.c) */
+    if (s->role == 'c') s->retry = crm_timer_start(n, 0, 0, connect_client, NULL);
     else if (s->role == 's') {
         server_status(n, 0);
         s->lfd = crm_tcp_listen(s->port, NULL);

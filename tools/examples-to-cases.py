@@ -19,14 +19,17 @@ import os
 import re
 import sys
 
-# Examples whose outcome depends on the outside world (other hosts, the
-# machine's processes and clock) are not turned into cases: their
-# recording would say more about the recording machine than about Node-RED.
+# Examples that need the outside world are not turned into cases: the watch
+# examples wait for somebody to change a file, and the websocket clients
+# call Node-RED's default port.
 # http request nodes are taken out of the examples that have them (they call
 # Node-RED's default port); the http in endpoints are called by the case.
-OUTSIDE_TYPES = {"exec", "watch", "tcp in", "tcp out",
-                 "tcp request", "udp in", "udp out", "websocket in",
-                 "websocket out", "websocket-client", "websocket-listener"}
+OUTSIDE_TYPES = {"watch", "websocket in", "websocket out", "websocket-client",
+                 "websocket-listener"}
+# The tcp and udp examples talk to themselves on ports next to Node-RED's
+# 1880; the cases move them up to where the tests keep their ports.
+SOCKET_TYPES = {"tcp in", "tcp out", "tcp request", "udp in", "udp out"}
+PORT_SHIFT = 29000
 
 PAUSE_MS = 300
 
@@ -54,6 +57,8 @@ def case_for(rel, nodes):
         node = dict(node)
         if "wires" in node:
             node["wires"] = [[t for t in port if t not in dropped] for port in node["wires"]]
+        if node.get("type") in SOCKET_TYPES and str(node.get("port", "")).isdigit():
+            node["port"] = str(int(node["port"]) + PORT_SHIFT)
         if node.get("type") == "http in":
             endpoints.append(node)
         if node.get("type") == "debug":
@@ -65,6 +70,12 @@ def case_for(rel, nodes):
         flow.append(node)
     steps = []
     volatile = ["_msgid"]
+    if any(n.get("type") in SOCKET_TYPES for n in flow):
+        # A client connects while its server may still be starting, and a
+        # refused first attempt waits 10 s to retry (both runtimes): give
+        # the sockets a second before the first button, as a user would.
+        steps.append({"wait": 1000})
+        volatile.append("port")  # the client's ephemeral port
     for node in injects:
         stamped = [prop.get("p") for prop in node.get("props", []) if prop.get("vt") == "date"]
         if node.get("payloadType") == "date":
