@@ -7,9 +7,10 @@
  * natives below. The node's code is compiled once, in create(), into
  *   function (msg) { var node = {...}; <func> }
  * (async, as Node-RED always makes it, when the code uses await; a plain
- * function otherwise, whose results are sent as soon as it returns, and
- * whose Promise, if it returns one, is awaited). A syntax error refuses the
- * node: `carmine check` reports it; a run logs it as Node-RED does and the
+ * function otherwise, whose results are sent from a Promise reaction queued
+ * when it returns, after the microtasks the body queued, as Node-RED's
+ * async wrapper sends them; a Promise it returns is awaited). A syntax
+ * error refuses the node: `carmine check` reports it; a run logs it as Node-RED does and the
  * node drops its messages.
  *
  * Messages cross as values (crm_js_from_json / crm_js_to_json): each
@@ -18,6 +19,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,12 +161,58 @@ static void report_timeout(fn *f, const json_t *msg)
     crm_node_error_with(f->n, json_is_object(msg) ? msg : NULL, text, NULL);
 }
 
+/* msg.req ------------------------------------------------------------------------------ */
+
+/* The request of an http in message crosses into the sandbox only when the
+ * code reads msg.req (function.js, lazyReq): until then the sandbox holds
+ * it in a native object of this class, its json_t as private data. */
+static JSClassRef req_class;
+static pthread_mutex_t req_class_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void req_finalize(JSObjectRef o)
+{
+    json_decref(JSObjectGetPrivate(o));
+}
+
+static JSClassRef req_class_get(void)
+{
+    pthread_mutex_lock(&req_class_lock);
+    if (!req_class) {
+        JSClassDefinition d;
+        memset(&d, 0, sizeof d);
+        d.className = "Request";
+        d.finalize = req_finalize;
+        req_class = JSClassCreate(&d);
+    }
+    pthread_mutex_unlock(&req_class_lock);
+    return req_class;
+}
+
+/* The request a holder keeps (borrowed), or NULL. */
+static json_t *req_of(JSContextRef ctx, JSValueRef h)
+{
+    if (!h || !req_class || !JSValueIsObjectOfClass(ctx, h, req_class)) return NULL;
+    return JSObjectGetPrivate((JSObjectRef)h);
+}
+
+/* A message that left with its msg.req untouched has {"\u0001q": n} there:
+ * the request of holders[n] goes back in its place. */
+static void req_restore(fn *f, json_t *msg, JSValueRef holders)
+{
+    json_t *m = json_object_get(msg, "req");
+    json_t *n = json_is_object(m) && json_object_size(m) == 1 ? json_object_get(m, "\x01" "q") : NULL;
+    if (!json_is_number(n) || !holders || !JSValueIsObject(f->ctx, holders)) return;
+    JSValueRef h = JSObjectGetPropertyAtIndex(f->ctx, (JSObjectRef)holders, (unsigned)crm_num_value(n), NULL);
+    json_t *req = req_of(f->ctx, h);
+    if (req) json_object_set_nocheck(msg, "req", req);
+}
+
 /* Sending ---------------------------------------------------------------------------- */
 
 /* Acts on the text function.js's collect() made: every entry that is not
  * a message is logged first, as Node-RED does, then the messages are sent
  * in order, then done() is reported when asked. */
-static void dispatch(fn *f, JSValueRef text)
+static void dispatch(fn *f, JSValueRef text, JSValueRef holders)
 {
     if (!text || !JSValueIsString(f->ctx, text)) return;
     JSStringRef js = JSValueToStringCopy(f->ctx, text, NULL);
@@ -188,6 +236,7 @@ static void dispatch(fn *f, JSValueRef text)
     json_array_foreach(out, i, e) {
         if (!json_is_array(e)) continue;
         json_t *a = json_array_get(e, 0), *msg = json_array_get(e, 1);
+        if (holders) req_restore(f, msg, holders);
         if (json_is_string(a)) {
             done = msg;
             continue;
@@ -206,7 +255,7 @@ static void send_results(fn *f, JSValueRef msgs, JSValueRef msgid)
     JSValueRef args[2] = {msgid ? msgid : JSValueMakeUndefined(f->ctx), msgs};
     JSValueRef exc = NULL;
     JSValueRef r = JSObjectCallAsFunction(f->ctx, f->send_text, NULL, 2, args, &exc);
-    if (r && !exc) dispatch(f, r);
+    if (r && !exc) dispatch(f, r, crm_js_get(f->ctx, f->send_text, "holders"));
 }
 
 /* Natives (__node__) ----------------------------------------------------------------------- */
@@ -309,6 +358,23 @@ NATIVE(n_status)
 
 static void start_queue(fn *f);
 
+/* out(text, holders): function.js's collect() text of a message's results. */
+NATIVE(n_out)
+{
+    UNUSED_ARGS;
+    dispatch(SELF, ARG(0), ARG(1));
+    return JSValueMakeUndefined(ctx);
+}
+
+/* req(holder): msg.req, read for the first time. */
+NATIVE(n_req)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    json_t *req = req_of(ctx, ARG(0));
+    return req ? crm_js_from_json(f->js, req) : JSValueMakeUndefined(ctx);
+}
+
 /* result(value, msg, kind): a Promise settled. kind 0: the body's. */
 NATIVE(n_result)
 {
@@ -400,7 +466,11 @@ NATIVE(n_ctx_set)
     UNUSED_ARGS;
     fn *f = SELF;
     char *key = store_key(ctx, ARG(1), ARG(3));
-    json_t *v = crm_js_to_json(f->js, ARG(2));
+    JSValueRef val = ARG(2);
+    /* a function (Node-RED's memory store keeps it by reference): kept in
+     * the loop's engine, a handle stored */
+    json_t *v = JSValueIsObject(ctx, val) && JSObjectIsFunction(ctx, (JSObjectRef)val) ? crm_js_keep(f->js, val)
+                                                                                      : crm_js_to_json(f->js, val);
     double tok = (double)(uintptr_t)v;
     if (key) crm_context_set(f->n, scope_of(ctx, ARG(0)), key, v);
     else json_decref(v);
@@ -456,16 +526,28 @@ static void run_inside(crm_js *js, void *arg)
     fn *f = crm_js_user(js);
     json_t *msg = arg;
     JSContextRef ctx = f->ctx;
+    /* msg.req stays behind in a holder (see "msg.req") */
+    json_t *req = json_object_get(msg, "req");
+    JSValueRef holder = JSValueMakeUndefined(ctx);
+    if (json_is_object(req) && !crm_is_buf(req) && !crm_is_handle(req)) {
+        if (msg->refcount > 1) { /* shared: a copy of our own to take req out of */
+            json_t *own = json_copy(msg);
+            json_decref(msg);
+            msg = own;
+        }
+        holder = JSObjectMake(ctx, req_class_get(), json_incref(req));
+        json_object_del(msg, "req");
+    }
     size_t len;
     bool special;
     char *text = crm_js_json_text(msg, &len, &special);
     JSStringRef jtext = crm_js_jsstr_z(text, len);
-    JSValueRef args[4] = {f->body, JSValueMakeString(ctx, jtext), JSValueMakeBoolean(ctx, special),
-                          JSValueMakeBoolean(ctx, f->handle_done && crm_node_watched(f->n))};
+    JSValueRef args[5] = {f->body, JSValueMakeString(ctx, jtext), JSValueMakeBoolean(ctx, special),
+                          JSValueMakeBoolean(ctx, f->handle_done && crm_node_watched(f->n)), holder};
     JSStringRelease(jtext);
     free(text);
     JSValueRef exc = NULL;
-    JSValueRef r = JSObjectCallAsFunction(ctx, f->drive, NULL, 4, args, &exc);
+    JSValueRef r = JSObjectCallAsFunction(ctx, f->drive, NULL, 5, args, &exc);
     if (crm_js_timed_out(f->js)) {
         report_timeout(f, msg);
         json_decref(msg);
@@ -480,7 +562,7 @@ static void run_inside(crm_js *js, void *arg)
         flush(f);
         return;
     }
-    dispatch(f, r);
+    dispatch(f, r, NULL);
 }
 
 static void run(fn *f, json_t *msg)
@@ -593,18 +675,6 @@ static bool calls_done(const char *code)
     return call;
 }
 
-/* Whether code may queue a microtask (a Promise reaction): it names one of
- * the ways to. Setup code counts too: it can leave async functions behind
- * in the sandbox's globals. A mention in a comment or a string counts: the
- * answer only has to be safe. */
-static bool may_queue_microtasks(const char *code)
-{
-    static const char *const words[] = {"Promise", "async", "await", "then", "promisify", "queueMicrotask", "import"};
-    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
-        if (strstr(code, words[i])) return true;
-    return false;
-}
-
 static bool uses_await(const char *code)
 {
     for (const char *p = strstr(code, "await"); p; p = strstr(p + 1, "await")) {
@@ -691,6 +761,8 @@ static int fn_create(crm_node *n, const json_t *cfg)
     crm_js_set_fn(ctx, natives, "error", n_error);
     crm_js_set_fn(ctx, natives, "status", n_status);
     crm_js_set_fn(ctx, natives, "result", n_result);
+    crm_js_set_fn(ctx, natives, "out", n_out);
+    crm_js_set_fn(ctx, natives, "req", n_req);
     crm_js_set_fn(ctx, natives, "fail", n_fail);
     crm_js_set_fn(ctx, natives, "ctxGet", n_ctx_get);
     crm_js_set_fn(ctx, natives, "ctxSet", n_ctx_set);
@@ -744,7 +816,6 @@ static int fn_create(crm_node *n, const json_t *cfg)
         return f->broken ? 0 : -1;
     }
     const char *ini = crm_cfg_str(cfg, "initialize", "");
-    crm_js_set_no_microtasks(f->js, !may_queue_microtasks(func) && !may_queue_microtasks(ini));
     while (isspace((unsigned char)*ini)) ini++;
     if (*ini) {
         /* compiled here for its syntax check; run at start */

@@ -134,8 +134,40 @@ function collect(msgs, id, out) {
     }
     return out;
 }
-function drive(body, text, special, done) {
+// msg.req of an http in message crosses only when the code reads it: C
+// keeps it in a holder (a native object) and the message gets an accessor
+// that builds it on first read. Untouched, it leaves as a marker that C
+// replaces with the request it kept (crossing() below).
+const REQ = Symbol("req");
+let reqOut = null;
+function lazyReq() {
+    const h = this[REQ];
+    if (reqOut) {
+        let i = reqOut.indexOf(h);
+        if (i < 0) i = reqOut.push(h) - 1;
+        return { "\u0001q": i };
+    }
+    const v = __node__.req(h);
+    Object.defineProperty(this, "req", { value: v, writable: true, enumerable: true, configurable: true });
+    return v;
+}
+function setReq(v) {
+    Object.defineProperty(this, "req", { value: v, writable: true, enumerable: true, configurable: true });
+}
+const reqDesc = { get: lazyReq, set: setReq, enumerable: true, configurable: true };
+// the text of out and the holders its markers name
+function crossing(out) {
+    reqOut = [];
+    let t;
+    try { t = __node__.toJSON(out); } finally { crossing.holders = reqOut; reqOut = null; }
+    return t;
+}
+function drive(body, text, special, done, req) {
     const msg = special ? __node__.fromJSON(text) : JSON.parse(text);
+    if (req !== undefined) {
+        Object.defineProperty(msg, REQ, { value: req, writable: true, configurable: true });
+        Object.defineProperty(msg, "req", reqDesc);
+    }
     last.msg = msg;
     const r = body(msg);
     if (r !== null && typeof r === "object" && r instanceof Promise) {
@@ -143,14 +175,31 @@ function drive(body, text, special, done) {
         flush();
         return undefined;
     }
-    const out = collect(r, msg._msgid, []);
-    if (done) out.push(["done", msg]);
-    flush();
-    return out.length ? __node__.toJSON(out) : "";
+    // Node-RED's body is an async function whose results are sent from a
+    // reaction to its promise: queued here, after the microtasks the body
+    // queued (C runs them before the next message), so what they send or
+    // change in msg comes first as there
+    pending.push(r, msg, done);
+    resolved.then(finish);
+    return undefined;
+}
+const pending = [];
+const resolved = Promise.resolve();
+function finish() {
+    const r = pending.shift(), msg = pending.shift(), done = pending.shift();
+    try {
+        const out = collect(r, msg._msgid, []);
+        if (done) out.push(["done", msg]);
+        flush();
+        if (out.length) { const t = crossing(out); __node__.out(t, crossing.holders); }
+    } catch (e) { __node__.fail(e, msg, 0); flush(); }
 }
 function sendText(id, msgs) {
     const out = collect(msgs, id, []);
-    return out.length ? __node__.toJSON(out) : "";
+    if (!out.length) return "";
+    const t = crossing(out);
+    sendText.holders = crossing.holders;
+    return t;
 }
 function settle(p, m, kind) {
     p.then(v => { __node__.result(v, m, kind); flush(); }, e => { __node__.fail(e, m, kind); flush(); });

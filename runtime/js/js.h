@@ -170,15 +170,13 @@ JSValueRef crm_js_call(crm_js *s, JSObjectRef fn, size_t argc, const JSValueRef 
  * (the costly part of a small call). Microtasks run when it returns. */
 void crm_js_run(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg);
 /* crm_js_run for a node's input on its loop: once fn returns, the
- * deliveries queued on the loop behind it (up to CRM_JS_BATCH) run in the
- * same VM entry, so a chain of JavaScript nodes enters the VM once; only
- * while every sandbox run so far cannot have queued microtasks (they run
- * when the entry ends, and must run before the next message). */
+ * microtasks it queued run (Promise reactions, awaits: JSC::VM's
+ * drainMicrotasks), then the deliveries queued on the loop behind it (up
+ * to CRM_JS_BATCH) run in the same VM entry, each followed by its
+ * microtasks, so a chain of JavaScript nodes enters the VM once. Without
+ * that symbol each message is an entry of its own (the engine runs the
+ * microtasks when the entry ends). */
 void crm_js_run_input(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg);
-/* The sandbox's code cannot queue microtasks (no Promise, async, await,
- * then, promisify, queueMicrotask or import in it): its messages may run
- * in one VM entry with the following ones. Off by default. */
-void crm_js_set_no_microtasks(crm_js *s, bool none);
 #define CRM_JS_BATCH 256
 /* A call that has run this long is stopped when the flows stop. */
 #define CRM_JS_STOP_MS 1000.0
@@ -190,6 +188,12 @@ JSValueRef crm_js_eval(crm_js *s, const char *src, const char *url, int line, JS
 bool crm_js_timed_out(const crm_js *s);
 /* The limit that stopped the last call, in ms. */
 double crm_js_timeout_ms(const crm_js *s);
+
+/* Keeps v (a function set in context) in the loop's engine: the value
+ * stored is a handle (a negative id) that crm_js_from_json turns back into
+ * v in any sandbox of that loop (undefined in another loop's). The same
+ * value keeps its handle; kept values live as long as the engine. */
+json_t *crm_js_keep(crm_js *s, JSValueRef v);
 
 /* Errors thrown out of a timer callback of the sandbox go to fn. */
 void crm_js_on_error(crm_js *s, void (*fn)(crm_js *s, JSValueRef exc));

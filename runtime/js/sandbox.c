@@ -42,7 +42,10 @@ typedef struct group {
     crm_timer *idle;   /* the idle check, armed on idle_owner's node */
     crm_js *idle_owner;
     bool terminated;   /* the watchdog stopped a call in the current VM entry */
-    bool microtasks;   /* a sandbox that may queue microtasks ran in this entry */
+    bool batching;     /* the outer trampoline runs the loop's next deliveries */
+    JSValueRef *kept;  /* values kept for the context (crm_js_keep), protected */
+    long long *kept_ids;
+    size_t nkept;
 } group;
 
 typedef struct jtimer {
@@ -73,7 +76,6 @@ struct crm_js {
     void (*tr_fn)(crm_js *s, void *arg);
     void *tr_arg;
     bool tr_batch;            /* run the loop's next deliveries in the same entry */
-    bool no_microtasks;       /* its code cannot queue microtasks (crm_js_set_no_microtasks) */
 };
 
 static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -116,7 +118,9 @@ static void group_put(group *g)
         group **pp = &groups;
         while (*pp != g) pp = &(*pp)->next;
         *pp = g->next;
-        JSContextGroupRelease(g->g);
+        JSContextGroupRelease(g->g); /* the kept values go with the heap */
+        free(g->kept);
+        free(g->kept_ids);
         free(g);
     }
     pthread_mutex_unlock(&groups_lock);
@@ -365,7 +369,15 @@ static JSValueRef from_json(crm_js *s, const json_t *v, int depth)
             if (proto) JSObjectSetPrototype(ctx, b, proto);
             return b;
         }
-        if (crm_is_handle(v)) return JSObjectMake(ctx, handle_class, (void *)(intptr_t)crm_handle_id(v));
+        if (crm_is_handle(v)) {
+            long long id = crm_handle_id(v);
+            if (id < 0) { /* a value kept for the context (crm_js_keep) */
+                for (size_t i = 0; i < s->grp->nkept; i++)
+                    if (s->grp->kept_ids[i] == -id) return s->grp->kept[i];
+                return JSValueMakeUndefined(ctx); /* kept by another loop's engine */
+            }
+            return JSObjectMake(ctx, handle_class, (void *)(intptr_t)id);
+        }
         JSObjectRef o = JSObjectMake(ctx, NULL, NULL);
         if (depth > MAX_DEPTH) return o;
         const char *k;
@@ -548,6 +560,7 @@ JSValueRef crm_js_from_json(crm_js *s, const json_t *v)
 {
     if (!v) return JSValueMakeUndefined(s->ctx);
     if (!json_is_object(v) && !json_is_array(v)) return from_json(s, v, 0);
+    if (crm_is_handle(v) && crm_handle_id(v) < 0) return from_json(s, v, 0); /* a kept value */
     strbuf sb = SB_INIT;
     bool special = false;
     put_json(&sb, v, &special, 0);
@@ -639,6 +652,22 @@ json_t *crm_js_to_json(crm_js *s, JSValueRef v)
     json_t *j = crm_js_parse_text(text, len);
     free(text);
     return j;
+}
+
+static long long kept_next;
+
+json_t *crm_js_keep(crm_js *s, JSValueRef v)
+{
+    group *g = s->grp;
+    for (size_t i = 0; i < g->nkept; i++)
+        if (JSValueIsStrictEqual(s->ctx, g->kept[i], v)) return crm_handle_new(-g->kept_ids[i]);
+    g->kept = realloc(g->kept, (g->nkept + 1) * sizeof *g->kept);
+    g->kept_ids = realloc(g->kept_ids, (g->nkept + 1) * sizeof *g->kept_ids);
+    JSValueProtect(s->ctx, v);
+    g->kept[g->nkept] = v;
+    long long id = __atomic_add_fetch(&kept_next, 1, __ATOMIC_RELAXED);
+    g->kept_ids[g->nkept++] = id;
+    return crm_handle_new(-id);
 }
 
 /* Timers ---------------------------------------------------------------------------- */
@@ -807,6 +836,22 @@ static JSValueRef js_is_handle(JSContextRef ctx, JSObjectRef f, JSObjectRef self
 
 /* Sandboxes ------------------------------------------------------------------------------ */
 
+/* JSC::VM::drainMicrotasks() (exported; a JSContextGroupRef is the VM).
+ * A C callback runs with the VM's lock dropped (JSLock::DropAllLocks):
+ * the drain takes it as every API call does, with a JSLockHolder, whose
+ * release inside a callback does not drain by itself. */
+static void (*drain_microtasks)(void *vm);
+static void (*lock_holder_new)(void *holder, void *vm);
+static void (*lock_holder_free)(void *holder);
+
+static void drain(group *g)
+{
+    void *holder[4] = {0}; /* a JSLockHolder: a RefPtr<VM> */
+    lock_holder_new(holder, (void *)g->g);
+    drain_microtasks((void *)g->g);
+    lock_holder_free(holder);
+}
+
 static JSValueRef js_trampoline(JSContextRef ctx, JSObjectRef f, JSObjectRef self, size_t argc,
                                 const JSValueRef argv[], JSValueRef *exc)
 {
@@ -819,29 +864,33 @@ static JSValueRef js_trampoline(JSContextRef ctx, JSObjectRef f, JSObjectRef sel
     group *g = s->grp;
     void (*fn)(crm_js *, void *) = s->tr_fn;
     void *arg = s->tr_arg;
-    bool batch = s->tr_batch && g->depth == 0;
+    bool batch = s->tr_batch && g->depth == 0 && drain_microtasks;
     s->tr_fn = NULL;
     s->tr_batch = false;
-    if (g->depth == 0) g->microtasks = false;
-    if (!s->no_microtasks) g->microtasks = true;
     g->depth++;
     if (fn) fn(s, arg);
+    /* The microtasks (Promise reactions, awaits) queued so far run now, as
+     * Node runs them when a callback returns: only JavaScript's own frames
+     * of a message are gone here (the outermost entry, or one message of
+     * the batch below), never user code's. Nothing queued: nothing run. */
+    if (drain_microtasks && !g->terminated && (g->depth == 1 || (g->batching && g->depth == 2))) drain(g);
     if (batch) {
         /* The deliveries queued behind this message run in this VM entry:
          * entering JavaScriptCore costs its lock and, with a time limit
          * set, a read of the thread's CPU clock (a system call); a chain
-         * of function nodes pays it once. Microtasks run when the entry
-         * ends: the batch ends as soon as a sandbox whose code may queue
-         * one has run, so that they run before the next message as they
-         * would have. s may be closed meanwhile only by a posted job, and
-         * those wait for the loop. */
+         * of function nodes pays it once. Each message drains the
+         * microtasks it queued before the next one runs (above). s may be
+         * closed meanwhile only by a posted job, and those wait for the
+         * loop. */
         crm_js *outer = g->running;
-        for (int i = 0; i < CRM_JS_BATCH && !g->terminated && !g->microtasks; i++) {
+        g->batching = true;
+        for (int i = 0; i < CRM_JS_BATCH && !g->terminated; i++) {
             g->running = NULL;
             bool ran = crm_loop_run_next_delivery();
             g->running = outer;
             if (!ran) break;
         }
+        g->batching = false;
     }
     g->depth--;
     return JSValueMakeUndefined(ctx);
@@ -919,6 +968,10 @@ crm_js *crm_js_new(crm_node *n, void *user, char **err)
     if (!delete_all_code) {
         *(void **)&delete_all_code = crm_js_symbol("_ZN3JSC2VM13deleteAllCodeENS_19DeleteAllCodeEffortE");
         *(void **)&sync_gc = crm_js_symbol("JSSynchronousGarbageCollectForDebugging");
+        *(void **)&lock_holder_new = crm_js_symbol("_ZN3JSC12JSLockHolderC1EPNS_2VME");
+        *(void **)&lock_holder_free = crm_js_symbol("_ZN3JSC12JSLockHolderD1Ev");
+        if (lock_holder_new && lock_holder_free)
+            *(void **)&drain_microtasks = crm_js_symbol("_ZN3JSC2VM15drainMicrotasksEv");
     }
     crm_js *s = calloc(1, sizeof *s);
     s->node = n;
@@ -989,7 +1042,6 @@ JSGlobalContextRef crm_js_ctx(const crm_js *s) { return s->ctx; }
 crm_node *crm_js_node(const crm_js *s) { return s->node; }
 void *crm_js_user(const crm_js *s) { return s->user; }
 void crm_js_set_timeout(crm_js *s, double ms) { s->timeout_ms = ms > 0 ? ms : 0; }
-void crm_js_set_no_microtasks(crm_js *s, bool none) { s->no_microtasks = none; }
 bool crm_js_timed_out(const crm_js *s) { return s->timed_out; }
 double crm_js_timeout_ms(const crm_js *s) { return s->stopped_ms; }
 void crm_js_on_error(crm_js *s, void (*fn)(crm_js *s, JSValueRef exc)) { s->on_error = fn; }
