@@ -23,6 +23,15 @@ static void load(void)
      * optimised code on a loop thread: polling traps (a check on each loop
      * back edge) do that without signals. */
     setenv("JSC_usePollingTraps", "true", 0);
+    /* Memory (docs/benchmarks.md, "The function node"): the FTL tier
+     * (B3/Air) touches megabytes of the library's code and keeps more JIT
+     * data than it earns on a function node's small bodies (the chain is
+     * as fast without it); compiling on the loop thread and marking with
+     * one thread spares the compiler and marker threads' heaps. Each can
+     * be set otherwise from the environment. */
+    setenv("JSC_useFTLJIT", "false", 0);
+    setenv("JSC_useConcurrentJIT", "false", 0);
+    setenv("JSC_numberOfGCMarkers", "1", 0);
     void *lib = lib_handle = dlopen(CRM_JS_LIB, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         if (asprintf(&load_error, "cannot load %s (%s): install libjavascriptcoregtk-4.1-0", CRM_JS_LIB, dlerror()) < 0)

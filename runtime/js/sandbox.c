@@ -916,6 +916,7 @@ void crm_js_run(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg) { run_in
  * (the interpreter first, the JIT tiers once hot). */
 static void (*delete_all_code)(void *vm, int effort);
 static void (*sync_gc)(JSContextRef ctx);
+static void (*release_free)(void); /* WTF::releaseFastMallocFreeMemory: libpas's free pages back */
 
 static void idle_fire(crm_node *n, void *arg);
 
@@ -927,11 +928,17 @@ static void idle_arm(crm_js *s)
     g->idle = crm_timer_start(s->node, CRM_JS_IDLE_MS, 0, idle_fire, g);
 }
 
-static void compact_inside(crm_js *s, void *arg)
+/* Outside any VM entry (deleteAllCode waits for the VM to be idle, so
+ * inside one it would run only after the collection below), under the
+ * VM's lock as the API takes it. */
+static void compact(crm_js *s)
 {
-    (void)arg;
+    void *holder[4] = {0}; /* a JSLockHolder */
+    lock_holder_new(holder, (void *)s->grp->g);
     delete_all_code((void *)s->grp->g, 0 /* PreventCollectionAndDeleteAllCode */);
+    lock_holder_free(holder);
     sync_gc(s->ctx);
+    if (release_free) release_free();
     malloc_trim(0); /* what the engine and the messages freed, back to the system */
 }
 
@@ -946,14 +953,14 @@ static void idle_fire(crm_node *n, void *arg)
         return;
     }
     g->idle_owner = NULL;
-    crm_js_run(s, compact_inside, NULL);
+    if (!g->running && !g->depth) compact(s);
 }
 
 void crm_js_run_input(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg)
 {
     group *g = s->grp;
     g->inputs++;
-    if (!g->idle && g->depth == 0 && delete_all_code && sync_gc) idle_arm(s);
+    if (!g->idle && g->depth == 0 && delete_all_code && sync_gc && lock_holder_new) idle_arm(s);
     run_in(s, fn, arg, true);
 }
 
@@ -968,6 +975,7 @@ crm_js *crm_js_new(crm_node *n, void *user, char **err)
     if (!delete_all_code) {
         *(void **)&delete_all_code = crm_js_symbol("_ZN3JSC2VM13deleteAllCodeENS_19DeleteAllCodeEffortE");
         *(void **)&sync_gc = crm_js_symbol("JSSynchronousGarbageCollectForDebugging");
+        *(void **)&release_free = crm_js_symbol("_ZN3WTF27releaseFastMallocFreeMemoryEv");
         *(void **)&lock_holder_new = crm_js_symbol("_ZN3JSC12JSLockHolderC1EPNS_2VME");
         *(void **)&lock_holder_free = crm_js_symbol("_ZN3JSC12JSLockHolderD1Ev");
         if (lock_holder_new && lock_holder_free)
