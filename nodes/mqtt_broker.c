@@ -226,11 +226,14 @@ struct mqtt_conn {
     char *broker; /* the config's broker text */
     char *ws_path; /* ws:// or wss:// broker: the path ("/" at least); NULL: MQTT over TCP */
     json_t *connect_props; /* v5 CONNECT properties */
+    json_t *user_props, *session_expiry; /* the config's userProps and sessionExpiry (or NULL) */
     lwt birth, close, will;
     double reconnect_ms;
     /* runtime */
     crm_mqtt *client;
     atomic_int state;
+    atomic_int alias_max; /* the server's Topic Alias Maximum */
+    json_t *aliases;      /* topic alias -> topic, since the last connect */
     user *users;
     size_t nusers;
     sub *subs;
@@ -365,13 +368,11 @@ static void parse_broker(mqtt_conn *c, const char *broker, int port)
 /* The v5 CONNECT properties Node-RED's broker node gives MQTT.js:
  * requestResponseInformation and requestProblemInformation true, the
  * config's userProps (a JSON object text) and sessionExpiry (when not 0). */
-static void make_connect_props(mqtt_conn *c, const json_t *cfg)
+static void make_connect_props(mqtt_conn *c)
 {
     json_decref(c->connect_props);
     json_t *p = json_pack("{sbsb}", "requestResponseInformation", 1, "requestProblemInformation", 1);
-    const json_t *up = json_object_get(cfg, "userProperties");
-    if (!up) up = json_object_get(cfg, "userProps");
-    const char *us = json_string_value(up);
+    const char *us = json_string_value(c->user_props);
     if (us) {
         const char *s = us;
         while (*s == ' ') s++;
@@ -393,12 +394,27 @@ static void make_connect_props(mqtt_conn *c, const json_t *cfg)
         }
         json_decref(o);
     }
-    const json_t *se = json_object_get(cfg, "sessionExpiry");
-    if (!se) se = json_object_get(cfg, "sessionExpiryInterval");
+    const json_t *se = c->session_expiry;
     /* node.sessionExpiryInterval && !== "0": setIntProp (parseInt, no bounds) */
     if (se && crm_truthy(se) && !(json_is_string(se) && !strcmp(json_string_value(se), "0")))
         json_object_set(p, "sessionExpiryInterval", (json_t *)se);
     c->connect_props = p;
+}
+
+/* setOptions: userProperties (else userProps) and sessionExpiry (else
+ * sessionExpiryInterval) replace the node's when present. */
+static void take_connect_options(mqtt_conn *c, const json_t *o)
+{
+    const json_t *v;
+    if ((v = json_object_get(o, "userProperties")) || (v = json_object_get(o, "userProps"))) {
+        json_decref(c->user_props);
+        c->user_props = json_deep_copy(v);
+    }
+    if ((v = json_object_get(o, "sessionExpiry")) || (v = json_object_get(o, "sessionExpiryInterval"))) {
+        json_decref(c->session_expiry);
+        c->session_expiry = json_deep_copy(v);
+    }
+    make_connect_props(c);
 }
 
 static int broker_create(crm_node *n, const json_t *cfg)
@@ -436,11 +452,13 @@ static int broker_create(crm_node *n, const json_t *cfg)
     make_lwt(&c->birth, cfg, "birth");
     make_lwt(&c->close, cfg, "close");
     make_lwt(&c->will, cfg, "will");
-    make_connect_props(c, cfg);
+    take_connect_options(c, cfg);
     c->reconnect_ms = crm_cfg_num(crm_node_settings(n), "mqttReconnectTime", 5000);
     c->subids = json_object();
+    c->aliases = json_object();
     c->next_subid = 1;
     atomic_init(&c->state, CRM_MQTT_DISCONNECTED);
+    atomic_init(&c->alias_max, 0);
     c->ctl = mqtt_box_new(n, ctl_handle, job_free, c);
     crm_node_set_data(n, c);
     return 0;
@@ -565,6 +583,8 @@ static void on_state(void *arg, crm_mqtt_state st, int rc)
                  c->usetls ? "mqtts" : "mqtt", c->host, c->port);
     if (st == CRM_MQTT_CONNECTED) {
         crm_node_log(c->node, CRM_LOG_INFO, "Connected to broker: %s", who);
+        atomic_store(&c->alias_max, crm_mqtt_topic_alias_max(c->client));
+        json_object_clear(c->aliases);
         status_all(c, st);
         for (size_t i = 0; i < c->nsubs; i++) send_subscribe(c, &c->subs[i]);
         if (c->birth.topic && !c->birth_timer) c->birth_timer = crm_timer_start(c->node, 1, 0, birth_fired, c);
@@ -726,9 +746,7 @@ static void apply_options(mqtt_conn *c, const json_t *o)
     if (json_object_get(o, "birth")) lwt_from_object(&c->birth, json_object_get(o, "birth"));
     if (json_object_get(o, "close")) lwt_from_object(&c->close, json_object_get(o, "close"));
     if (json_object_get(o, "will")) lwt_from_object(&c->will, json_object_get(o, "will"));
-    if (json_object_get(o, "userProperties") || json_object_get(o, "userProps") || json_object_get(o, "sessionExpiry") ||
-        json_object_get(o, "sessionExpiryInterval"))
-        make_connect_props(c, o);
+    take_connect_options(c, o);
     if (c->client) {
         crm_mqtt_free(c->client, 0);
         c->client = NULL;
@@ -773,7 +791,16 @@ static void tx_handle(crm_node *n, mqtt_item *it, void *ctx)
     mqtt_conn *c = ctx;
     mqtt_tx *t = (mqtt_tx *)it;
     if (c->client && crm_mqtt_get_state(c->client) == CRM_MQTT_CONNECTED) {
-        int rc = crm_mqtt_publish(c->client, t->topic, t->payload, t->len, t->qos, t->retain, t->props);
+        const char *topic = t->topic;
+        const json_t *a = c->version == 5 ? json_object_get(t->props, "topicAlias") : NULL;
+        if (a) { /* node.topicAliases: the topic once, then the alias alone */
+            char key[24];
+            snprintf(key, sizeof key, "%d", (int)crm_num_value(a));
+            const char *known = json_string_value(json_object_get(c->aliases, key));
+            if (known && !strcmp(known, topic)) topic = "";
+            else json_object_set_new(c->aliases, key, json_string(topic));
+        }
+        int rc = crm_mqtt_publish(c->client, topic, t->payload, t->len, t->qos, t->retain, t->props);
         if (rc) crm_node_log(c->node, CRM_LOG_WARN, "publish to %s: %s", t->topic, crm_mqtt_strerror(rc));
     }
     mqtt_tx_free(it);
@@ -791,6 +818,7 @@ mqtt_conn *mqtt_conn_find(crm_node *from, const char *id)
 bool mqtt_conn_v5(const mqtt_conn *c) { return c->version == 5; }
 bool mqtt_conn_local(const mqtt_conn *c) { return c->local; }
 int mqtt_conn_state(const mqtt_conn *c) { return atomic_load(&((mqtt_conn *)c)->state); }
+int mqtt_conn_alias_max(const mqtt_conn *c) { return atomic_load(&((mqtt_conn *)c)->alias_max); }
 
 void mqtt_conn_register(mqtt_conn *c, crm_node *u, mqtt_box *inbox)
 {
@@ -862,6 +890,7 @@ static void broker_close(crm_node *n)
     for (size_t i = 0; i < c->nusers; i++) mqtt_box_unref(c->users[i].inbox);
     free(c->users);
     json_decref(c->subids);
+    json_decref(c->aliases);
     if (c->ctl) {
         mqtt_box_close(c->ctl);
         mqtt_box_unref(c->ctl);
@@ -873,6 +902,8 @@ static void broker_close(crm_node *n)
     free(c->broker);
     free(c->ws_path);
     json_decref(c->connect_props);
+    json_decref(c->user_props);
+    json_decref(c->session_expiry);
     free(c->client_id);
     free(c->username);
     free(c->password);

@@ -69,6 +69,8 @@ mqtt_conn *mqtt_conn_find(crm_node *from, const char *broker_id);
 /* Fixed at create: any thread. */
 bool mqtt_conn_v5(const mqtt_conn *c);
 bool mqtt_conn_local(const mqtt_conn *c); /* broker "localhost" or "127.0.0.1": msg._topic */
+/* The server's Topic Alias Maximum from the last CONNACK (v5), any thread. */
+int mqtt_conn_alias_max(const mqtt_conn *c);
 /* Last known state (crm_mqtt_state), any thread. */
 int mqtt_conn_state(const mqtt_conn *c);
 

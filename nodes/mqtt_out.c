@@ -136,7 +136,15 @@ static void publish(crm_node *n, out_state *st, json_t *msg)
         v = json_object_get(msg, "payloadFormatIndicator");
         if (json_is_boolean(v) || (json_is_string(v) && (!strcmp(json_string_value(v), "true") || !strcmp(json_string_value(v), "false"))))
             json_object_set_new(props, "payloadFormatIndicator", json_boolean(is_true_str(v)));
-        if ((!topic || !*topic) && rt) {
+        /* msg.topicAlias: parseInt, kept when 1 ..the server's Topic Alias Maximum
+         * (else the message goes without an alias) */
+        double alias = parse_int(json_object_get(msg, "topicAlias"));
+        int amax = mqtt_conn_alias_max(st->conn);
+        bool aliased = alias >= 1 && alias <= amax;
+        if (aliased) json_object_set_new(props, "topicAlias", crm_num(alias));
+        if (topic_ok && aliased) {
+            /* the broker node sends "" when the alias already stands for this topic */
+        } else if ((!topic || !*topic) && rt) {
             topic = rt;
             topic_ok = crm_mqtt_valid_topic(topic);
         }

@@ -89,6 +89,7 @@ struct crm_mqtt {
     size_t qhead, qlen, qcap;
     size_t inflight;    /* entries of q with an id */
     unsigned recv_max;  /* the server's Receive Maximum */
+    int alias_max;      /* the server's Topic Alias Maximum */
     inmsg *in2;         /* QoS 2 received, waiting for PUBREL */
     char *topic_buf;
     size_t topic_cap;
@@ -396,6 +397,7 @@ static void on_connack(crm_mqtt *c, const mqtt_packet *p)
         return;
     }
     c->recv_max = 65535;
+    c->alias_max = 0;
     if (plen) {
         bool bad;
         json_t *o = mqtt_props_decode(props, plen, NULL, NULL, 0, &bad);
@@ -403,6 +405,7 @@ static void on_connack(crm_mqtt *c, const mqtt_packet *p)
         if (crm_is_num(v = json_object_get(o, "receiveMaximum")) && crm_num_value(v) > 0)
             c->recv_max = (unsigned)crm_num_value(v);
         if (crm_is_num(v = json_object_get(o, "serverKeepAlive"))) c->keepalive = (int)crm_num_value(v);
+        if (crm_is_num(v = json_object_get(o, "topicAliasMaximum"))) c->alias_max = (int)crm_num_value(v);
         json_decref(o);
     }
     c->connecting = false;
@@ -780,6 +783,7 @@ void crm_mqtt_disconnect(crm_mqtt *c)
 
 crm_mqtt_state crm_mqtt_get_state(const crm_mqtt *c) { return c->state; }
 bool crm_mqtt_v5(const crm_mqtt *c) { return c->version == 5; }
+int crm_mqtt_topic_alias_max(const crm_mqtt *c) { return c->version == 5 ? c->alias_max : 0; }
 
 const char *crm_mqtt_strerror(int rc)
 {
@@ -799,7 +803,8 @@ int crm_mqtt_publish(crm_mqtt *c, const char *topic, const void *payload, size_t
 {
     if (c->state != CRM_MQTT_CONNECTED) return CRM_MQTT_ERR_NO_CONN;
     size_t tlen = strlen(topic);
-    if (qos < 0 || qos > 2 || tlen > 65535) return CRM_MQTT_ERR_INVAL;
+    if (qos < 0 || qos > 2 || tlen > 65535 || (!tlen && !(c->version == 5 && json_object_get(props, "topicAlias"))))
+        return CRM_MQTT_ERR_INVAL;
     strbuf pb = SB_INIT;
     if (c->version == 5 && props) mqtt_props_encode(&pb, props, MQTT_PROPS_PUBLISH);
     if (!qos) {

@@ -103,7 +103,10 @@ void crm_mqtt_disconnect(crm_mqtt *c);
 crm_mqtt_state crm_mqtt_get_state(const crm_mqtt *c);
 /* Whether the server accepted the connection as MQTT v5. */
 bool crm_mqtt_v5(const crm_mqtt *c);
-/* PUBLISH; props (borrowed) ignored before v5. 0, or a CRM_MQTT_ERR_*
+/* The Topic Alias Maximum of the server's CONNACK (0: none, or not v5). */
+int crm_mqtt_topic_alias_max(const crm_mqtt *c);
+/* PUBLISH; props (borrowed) ignored before v5. With v5 a topicAlias
+ * property is sent, and topic may then be "" (the alias stands for it). 0, or a CRM_MQTT_ERR_*
  * (crm_mqtt_strerror) when not connected or the arguments are refused. */
 int crm_mqtt_publish(crm_mqtt *c, const char *topic, const void *payload, size_t len, int qos, bool retain,
                      const json_t *props);

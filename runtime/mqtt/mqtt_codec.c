@@ -102,7 +102,7 @@ static const prop_def props[] = {
     {0x1F, P_STRING, "reasonString", 0},
     {0x21, P_INT16, "receiveMaximum", C},
     {0x22, P_INT16, "topicAliasMaximum", C},
-    {0x23, P_INT16, "topicAlias", 0},
+    {0x23, P_INT16, "topicAlias", P},
     {0x24, P_BYTE, "maximumQoS", 0},
     {0x25, P_BOOL, "retainAvailable", 0},
     {0x26, P_PAIR, "userProperties", C | W | P},
