@@ -263,7 +263,9 @@ static void complete_send(join_state *js, jgroup *g)
         return;
     }
     json_t *out = crm_deep_copy(g->msg);
-    if (crm_msg_set(out, g->property, value) < 0) { /* value stolen either way */ }
+    /* the node's own parsed property when it is the same text (no parse per group) */
+    if (js->prop_path && !strcmp(g->property, js->property)) crm_path_set(js->prop_path, out, out, value, true);
+    else if (crm_msg_set(out, g->property, value) < 0) { /* value stolen either way */ }
     json_t *parts = json_object_get(out, "parts");
     json_t *inner = json_is_object(parts) ? json_object_get(parts, "parts") : NULL;
     if (inner) json_object_set(out, "parts", inner);
@@ -432,7 +434,11 @@ static bool read_contrib(join_state *js, json_t *msg, contrib *c)
         c->property = "payload"; /* Node-RED reads parts.property or payload, whatever the node's property */
         json_t *pid = json_object_get(parts, "id");
         char *ids = json_is_string(pid) ? NULL : crm_to_string(pid);
-        snprintf(c->part_id_buf, sizeof c->part_id_buf, "%s", ids ? ids : json_string_value(pid));
+        /* snprintf's "%s" without its cost: cut to the buffer */
+        const char *idt = ids ? ids : json_string_value(pid);
+        size_t idn = idt ? strnlen(idt, sizeof c->part_id_buf - 1) : 0;
+        memcpy(c->part_id_buf, idt ? idt : "", idn);
+        c->part_id_buf[idn] = 0;
         free(ids);
         c->part_id = c->part_id_buf;
         c->type = build_of(json_string_value(json_object_get(parts, "type")));
@@ -502,7 +508,7 @@ static void join_collect(crm_node *n, join_state *js, json_t *msg)
         bool throws = false;
         crm_path *tmp = NULL;
         const crm_path *p = js->prop_path;
-        if (c.property != js->property) p = tmp = crm_path_parse(c.property, NULL);
+        if (c.property != js->property && strcmp(c.property, js->property)) p = tmp = crm_path_parse(c.property, NULL);
         c.value = p ? crm_path_get(p, msg, msg, &throws) : NULL;
         crm_path_free(tmp);
         if (throws || !p) {

@@ -1,7 +1,8 @@
 // nodered-chain.js: the Node-RED side of bench_hops.c, measured the same way:
 // a chain of N nodes of one kind (link, or a node of hop-kinds.json) ending in a
 // counting sink, M messages pushed into its first node with at most WINDOW in
-// flight, deliveries per second and nanoseconds per hop.
+// flight, deliveries per second and nanoseconds per hop (wall clock, and the
+// process's CPU time: process.cpuUsage(), which counts V8's helper threads too).
 //   node tools/bench/nodered-chain.js KIND [N=10] [M=200000] [WINDOW=64]
 // Output line: the same shape as bench_hops prints.
 'use strict';
@@ -22,7 +23,8 @@ function chain(kind, n) {
       flows.push({id, type: 'link out', z: 't', x: 1, y: 1, mode: 'link', links: [`${id}-in`], wires: []});
       flows.push({id: `${id}-in`, type: 'link in', z: 't', x: 1, y: 1, links: [id], wires: [[next]]});
     } else {
-      flows.push({...JSON.parse(JSON.stringify(spec.node)), id, z: 't', x: 1, y: 1, wires: [[next]]});
+      const node = spec.nodes ? spec.nodes[i % spec.nodes.length] : spec.node;
+      flows.push({...JSON.parse(JSON.stringify(node)), id, z: 't', x: 1, y: 1, wires: [[next]]});
     }
   }
   flows.push({id: 'sink', type: 'bench sink', z: 't', x: 1, y: 1, wires: []});
@@ -55,13 +57,19 @@ async function main() {
     else pump();
   });
   first = rt.node('n0');
-  const hops = (kind === 'link' ? 2 * n : n) + 1;
+  // deliveries per message: each node's inputs (hop-kinds.json), and the sink's
+  let hops = 1;
+  for (let i = 0; i < n; i++) hops += kind === 'link' ? 2 : (spec.inputs ? spec.inputs[i % spec.inputs.length] : 1);
   const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
   pump();
   await done;
   const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cu = process.cpuUsage(c0);
+  const cpu = (cu.user + cu.system) / 1e6;
   console.log(`${kind} chain of ${n}: ${m} messages, ${(m / dt).toFixed(0)} msgs/s, ` +
-    `${(m * hops / dt).toFixed(0)} deliveries/s, ${(dt * 1e9 / (m * hops)).toFixed(0)} ns per hop`);
+    `${(m * hops / dt).toFixed(0)} deliveries/s, ${(dt * 1e9 / (m * hops)).toFixed(0)} ns per hop, ` +
+    `${(cpu * 1e9 / (m * hops)).toFixed(0)} ns CPU per hop`);
   await rt.stop();
   process.exit(0);
 }

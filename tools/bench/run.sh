@@ -191,14 +191,14 @@ measure_rss() { # b: idle resident memory, 2 s after the first answer
 
 measure_hops() { # c: one hop, and deliveries through 10 change nodes
     local kind r
-    for kind in junction link change switch function json template csv; do
+    for kind in junction link change switch function json template csv splitjoin; do
         r=$("$BUILD/bench_hops" "$kind" 10 200000)
         echo "carmine: $r" >>"$TMP/raw"
-        V[hop.$kind.carmine]=$(echo "$r" | awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "ns") print $i}')
+        V[hop.$kind.carmine]=$(echo "$r" | awk '{for (i = 1; i < NF - 1; i++) if ($(i + 1) == "ns" && $(i + 2) == "per") print $i}')
         V[dps.$kind.carmine]=$(echo "$r" | awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "deliveries/s,") print $i}')
         r=$(node "$BENCH/nodered-chain.js" "$kind" 10 50000 2>/dev/null | grep 'chain of')
         echo "node-red: $r" >>"$TMP/raw"
-        V[hop.$kind.nodered]=$(echo "$r" | awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "ns") print $i}')
+        V[hop.$kind.nodered]=$(echo "$r" | awk '{for (i = 1; i < NF - 1; i++) if ($(i + 1) == "ns" && $(i + 2) == "per") print $i}')
         V[dps.$kind.nodered]=$(echo "$r" | awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "deliveries/s,") print $i}')
     done
 }
@@ -236,7 +236,7 @@ report() {
     echo "| one change-node hop (ns) | ${V[hop.change.carmine]} | ${V[hop.change.nodered]} | $(ratio "${V[hop.change.nodered]}" "${V[hop.change.carmine]}") faster | |"
     echo "| chain of 10 change nodes (deliveries/s) | ${V[dps.change.carmine]} | ${V[dps.change.nodered]} | $(ratio "${V[dps.change.carmine]}" "${V[dps.change.nodered]}") | ≥ 20x |"
     local k
-    for k in switch function json template csv; do # the other node types, same chain (tools/bench/hop-kinds.json)
+    for k in switch function json template csv splitjoin; do # the other node types, same chain (tools/bench/hop-kinds.json)
         echo "| one $k-node hop (ns) | ${V[hop.$k.carmine]} | ${V[hop.$k.nodered]} | $(ratio "${V[hop.$k.nodered]}" "${V[hop.$k.carmine]}") faster | ≥ 20x |"
     done
     echo "| peak RSS, $SPLIT_N msgs through split (MB) | ${V[split.carmine]} | ${V[split.nodered]} | $(ratio "${V[split.nodered]}" "${V[split.carmine]}") less | ≤ 128 MB |"
