@@ -87,6 +87,7 @@ struct crm_mqtt {
     unsigned char *ids; /* bitmap of packet ids in use */
     outmsg *q;          /* in flight first, then waiting; ordered */
     size_t qhead, qlen, qcap;
+    size_t qsent;       /* the first qsent entries from qhead have had an id */
     size_t inflight;    /* entries of q with an id */
     unsigned recv_max;  /* the server's Receive Maximum */
     int alias_max;      /* the server's Topic Alias Maximum */
@@ -206,7 +207,10 @@ static void q_push(crm_mqtt *c, outmsg m)
 
 static void q_trim(crm_mqtt *c)
 {
-    while (c->qlen && c->q[c->qhead].state == OUT_FREE) c->qhead++, c->qlen--;
+    while (c->qlen && c->q[c->qhead].state == OUT_FREE) {
+        c->qhead++, c->qlen--;
+        if (c->qsent) c->qsent--;
+    }
     if (!c->qlen) c->qhead = 0;
 }
 
@@ -214,8 +218,10 @@ static void q_trim(crm_mqtt *c)
 static void send_waiting(crm_mqtt *c)
 {
     if (c->state != CRM_MQTT_CONNECTED) return;
-    for (size_t i = 0; i < c->qlen && c->inflight < c->recv_max; i++) {
+    /* ids are given in order: the waiting ones follow those sent */
+    for (size_t i = c->qsent; i < c->qlen && c->inflight < c->recv_max; i++) {
         outmsg *m = &c->q[c->qhead + i];
+        c->qsent = i + 1;
         if (m->state == OUT_FREE || m->id) continue;
         m->id = new_id(c);
         m->pkt[m->id_off] = (unsigned char)(m->id >> 8);
