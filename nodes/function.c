@@ -176,22 +176,26 @@ static void req_finalize(JSObjectRef o)
 
 static JSClassRef req_class_get(void)
 {
+    JSClassRef c = __atomic_load_n(&req_class, __ATOMIC_ACQUIRE);
+    if (c) return c;
     pthread_mutex_lock(&req_class_lock);
     if (!req_class) {
         JSClassDefinition d;
         memset(&d, 0, sizeof d);
         d.className = "Request";
         d.finalize = req_finalize;
-        req_class = JSClassCreate(&d);
+        __atomic_store_n(&req_class, JSClassCreate(&d), __ATOMIC_RELEASE);
     }
+    c = req_class;
     pthread_mutex_unlock(&req_class_lock);
-    return req_class;
+    return c;
 }
 
 /* The request a holder keeps (borrowed), or NULL. */
 static json_t *req_of(JSContextRef ctx, JSValueRef h)
 {
-    if (!h || !req_class || !JSValueIsObjectOfClass(ctx, h, req_class)) return NULL;
+    JSClassRef c = __atomic_load_n(&req_class, __ATOMIC_ACQUIRE);
+    if (!h || !c || !JSValueIsObjectOfClass(ctx, h, c)) return NULL;
     return JSObjectGetPrivate((JSObjectRef)h);
 }
 
@@ -265,6 +269,8 @@ static void send_results(fn *f, JSValueRef msgs, JSValueRef msgid)
                            const JSValueRef argv[], JSValueRef *exc)
 #define UNUSED_ARGS (void)func, (void)self, (void)exc
 #define ARG(i) ((i) < argc ? argv[i] : JSValueMakeUndefined(ctx))
+/* The node whose sandbox ctx is; NULL once it closed (a function it left
+ * in context may still be called from another node's code). */
 #define SELF ((fn *)crm_js_user(crm_js_of(ctx)))
 
 /* send(msgid, msgs, cloneMsg) */
@@ -272,6 +278,7 @@ NATIVE(n_send)
 {
     UNUSED_ARGS;
     fn *f = SELF;
+    if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     send_results(f, ARG(1), ARG(0));
     return JSValueMakeUndefined(ctx);
 }
@@ -281,6 +288,7 @@ NATIVE(n_done)
 {
     UNUSED_ARGS;
     fn *f = SELF;
+    if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     JSValueRef err = ARG(1);
     if (!JSValueIsUndefined(ctx, err) && !JSValueIsNull(ctx, err)) {
         json_t *msg = crm_js_to_json(f->js, ARG(0));
@@ -297,6 +305,7 @@ NATIVE(n_done)
 static void log_at(JSContextRef ctx, size_t argc, const JSValueRef argv[], crm_log_level lvl)
 {
     fn *f = SELF;
+    if (!f) return;
     char *text = log_text(f, argc ? argv[0] : NULL);
     crm_node_log(f->n, lvl, "%s", text);
     free(text);
@@ -312,6 +321,7 @@ NATIVE(n_error)
 {
     UNUSED_ARGS;
     fn *f = SELF;
+    if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     JSValueRef err = ARG(0);
     json_t *msg = argc > 1 && JSValueIsObject(ctx, argv[1]) ? crm_js_to_json(f->js, argv[1]) : NULL;
     if (JSValueIsString(ctx, err) || is_error_object(f, err)) {
@@ -337,6 +347,7 @@ NATIVE(n_status)
 {
     UNUSED_ARGS;
     fn *f = SELF;
+    if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     f->clear_status = true;
     JSValueRef st = ARG(0);
     if (JSValueIsObject(ctx, st)) {
@@ -362,7 +373,8 @@ static void start_queue(fn *f);
 NATIVE(n_out)
 {
     UNUSED_ARGS;
-    dispatch(SELF, ARG(0), ARG(1));
+    fn *f = SELF;
+    if (f) dispatch(f, ARG(0), ARG(1));
     return JSValueMakeUndefined(ctx);
 }
 
@@ -371,6 +383,7 @@ NATIVE(n_req)
 {
     UNUSED_ARGS;
     fn *f = SELF;
+    if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     json_t *req = req_of(ctx, ARG(0));
     return req ? crm_js_from_json(f->js, req) : JSValueMakeUndefined(ctx);
 }
@@ -380,6 +393,7 @@ NATIVE(n_result)
 {
     UNUSED_ARGS;
     fn *f = SELF;
+    if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     if (JSValueToNumber(ctx, ARG(2), NULL) == 1) {
         f->state = RESOLVED;
         start_queue(f);
@@ -401,6 +415,7 @@ NATIVE(n_fail)
 {
     UNUSED_ARGS;
     fn *f = SELF;
+    if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     if (JSValueToNumber(ctx, ARG(2), NULL) == 1) {
         f->state = FAILED;
         json_decref(f->queue);
@@ -439,6 +454,7 @@ NATIVE(n_ctx_get)
 {
     UNUSED_ARGS;
     fn *f = SELF;
+    if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     char *key = store_key(ctx, ARG(1), ARG(2));
     json_t *v = key ? crm_context_get(f->n, scope_of(ctx, ARG(0)), key) : NULL;
     free(key);
@@ -452,6 +468,7 @@ NATIVE(n_ctx_token)
 {
     UNUSED_ARGS;
     fn *f = SELF;
+    if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     char *key = store_key(ctx, ARG(1), ARG(2));
     json_t *v = key ? crm_context_get(f->n, scope_of(ctx, ARG(0)), key) : NULL;
     free(key);
@@ -465,6 +482,7 @@ NATIVE(n_ctx_set)
 {
     UNUSED_ARGS;
     fn *f = SELF;
+    if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     char *key = store_key(ctx, ARG(1), ARG(3));
     JSValueRef val = ARG(2);
     /* a function (Node-RED's memory store keeps it by reference): kept in
@@ -483,6 +501,7 @@ NATIVE(n_ctx_keys)
 {
     UNUSED_ARGS;
     fn *f = SELF;
+    if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     JSValueRef st = ARG(1);
     char *store = JSValueIsUndefined(ctx, st) || JSValueIsNull(ctx, st) ? NULL : utf8(ctx, st);
     json_t *keys = crm_context_keys(f->n, scope_of(ctx, ARG(0)), store);
@@ -497,6 +516,7 @@ NATIVE(n_env)
 {
     UNUSED_ARGS;
     fn *f = SELF;
+    if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     char *name = utf8(ctx, ARG(0));
     json_t *v = crm_node_env(f->n, name);
     free(name);

@@ -722,6 +722,7 @@ static JSValueRef js_set_timer(JSContextRef ctx, JSObjectRef f, JSObjectRef self
     (void)f;
     (void)self;
     crm_js *s = crm_js_of(ctx);
+    if (!s) return crm_js_throw(ctx, exc, "the node of this code has closed"); /* a function it left in context */
     if (argc < 1 || !JSValueIsObject(ctx, argv[0]) || !JSObjectIsFunction(ctx, (JSObjectRef)argv[0]))
         return crm_js_throw(ctx, exc, "The \"callback\" argument must be of type function");
     double ms = argc > 1 ? JSValueToNumber(ctx, argv[1], NULL) : 1;
@@ -762,7 +763,7 @@ static JSValueRef js_clear_timer(JSContextRef ctx, JSObjectRef f, JSObjectRef se
     (void)self;
     (void)exc;
     crm_js *s = crm_js_of(ctx);
-    if (argc < 1 || !JSValueIsNumber(ctx, argv[0])) return JSValueMakeUndefined(ctx);
+    if (!s || argc < 1 || !JSValueIsNumber(ctx, argv[0])) return JSValueMakeUndefined(ctx);
     double id = JSValueToNumber(ctx, argv[0], NULL);
     for (jtimer *t = s->timers; t; t = t->next) {
         if (t->id != id) continue;
@@ -784,6 +785,7 @@ static JSValueRef js_inspect(JSContextRef ctx, JSObjectRef f, JSObjectRef self, 
     (void)self;
     (void)exc;
     crm_js *s = crm_js_of(ctx);
+    if (!s) return crm_js_str(ctx, "", 0); /* its node closed */
     json_t *v = argc > 0 ? crm_js_to_json(s, argv[0]) : NULL;
     int depth = argc > 1 && JSValueIsNumber(ctx, argv[1]) ? (int)JSValueToNumber(ctx, argv[1], NULL) : 2;
     char *text = crm_inspect(v, depth);
@@ -1048,7 +1050,7 @@ void crm_js_free(crm_js *s)
 
 JSGlobalContextRef crm_js_ctx(const crm_js *s) { return s->ctx; }
 crm_node *crm_js_node(const crm_js *s) { return s->node; }
-void *crm_js_user(const crm_js *s) { return s->user; }
+void *crm_js_user(const crm_js *s) { return s ? s->user : NULL; }
 void crm_js_set_timeout(crm_js *s, double ms) { s->timeout_ms = ms > 0 ? ms : 0; }
 bool crm_js_timed_out(const crm_js *s) { return s->timed_out; }
 double crm_js_timeout_ms(const crm_js *s) { return s->stopped_ms; }
