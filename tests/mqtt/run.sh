@@ -139,6 +139,20 @@ flowtests() {
 flowtests tests/mqtt/mqtt.json
 flowtests tests/mqtt/carmine.json
 
+# Flow control: a second Mosquitto that allows 3 QoS 1/2 messages in flight
+# (max_inflight_messages: its CONNACK's Receive Maximum for v5 clients).
+RM_PORT=$(free_port)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 3\n' "$RM_PORT" >"$TMP/rm.conf"
+mosquitto -c "$TMP/rm.conf" >>"$TMP/mosquitto-rm.out" 2>&1 &
+RM_PID=$!
+PIDS+=("$RM_PID")
+if wait_for 5 listening "$RM_PORT"; then
+  MQTT_PORT=$RM_PORT flowtests tests/mqtt/flow-control.json
+else
+  not_ok "the second mosquitto (max_inflight_messages 3) did not start"
+fi
+kill "$RM_PID" 2>/dev/null
+
 # Processes -------------------------------------------------------------------
 # sub_first TOPIC SECONDS [ARGS]: the first message on TOPIC ("topic payload").
 sub_first() { timeout "$2" mosquitto_sub -h 127.0.0.1 -p "$PORT" -v -C 1 -t "$1" "${@:3}" 2>/dev/null; }
