@@ -6,9 +6,17 @@
  * other threads (HTTP server, curl, other loops) lands in an inbox guarded by
  * a mutex, swapped into the FIFO in one go; an eventfd wakes a loop only when
  * it sleeps. Timers live in a binary heap on the loop; a timerfd armed for
- * the earliest one wakes it: poll's own timeout would not do, since the kernel
- * lets it run late by a thousandth of its length (0.1 ms on a 100 ms delay,
- * a tenth of a millisecond on every answer of a delayed HTTP flow).
+ * the earliest one wakes it: the wait's own timeout would not do, since the
+ * kernel lets it run late by a thousandth of its length (0.1 ms on a 100 ms
+ * delay, a tenth of a millisecond on every answer of a delayed HTTP flow).
+ *
+ * The loop sleeps in epoll_wait on one epoll instance holding the eventfd,
+ * the timerfd and every watched descriptor (level-triggered, so a watch
+ * behaves as it did under poll(2): its handler runs on every turn while the
+ * descriptor stays ready). A turn costs the kernel the ready descriptors,
+ * not all the watched ones (10,000 idle websocket clients cost nothing).
+ * epoll watches a file description, poll a descriptor number; the
+ * differences that follow are handled in "File descriptor watches" below.
  *
  * Timers count from the loop's clock (crm_loop_now), which, like Node's
  * loop time, stands still during a turn. A turn that a wake-up started
@@ -18,11 +26,14 @@
  * every message it holds.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/timerfd.h>
@@ -84,15 +95,26 @@ struct crm_loop {
     atomic_bool inbox_pending;
     atomic_bool busy;
     int efd;
-    int tfd;          /* timerfd for the earliest timer, or -1 (then poll's timeout) */
+    int tfd;          /* timerfd for the earliest timer, or -1 (then the wait's timeout) */
+    int epfd;         /* epoll instance: efd, tfd and the watches */
     double tfd_due;   /* what tfd is armed for, 0: disarmed */
     crm_timer **heap;
     size_t nheap, capheap;
-    crm_watch **watches;   /* file descriptors polled beside efd and tfd */
-    size_t nwatches, capwatches;
-    bool watches_dead;     /* a watch was cancelled: compact after dispatch */
-    struct pollfd *pfds;
-    size_t cappfds;
+    struct wslot *slots;   /* watches by slot (epoll's data names slot and generation) */
+    size_t nslots, capslots;
+    uint32_t *freeslots;   /* slots free for reuse */
+    size_t nfree, capfree;
+    crm_watch **dead;      /* cancelled watches, freed before the next wait */
+    size_t ndead, capdead;
+    crm_watch **dirty;     /* watches whose events changed, applied before the next wait */
+    size_t ndirty, capdirty;
+    crm_watch **always;    /* descriptors epoll refuses (regular files): always ready, as in poll */
+    size_t nalways, capalways;
+    unsigned *fdrefs;      /* live registrations per descriptor number */
+    size_t capfdrefs;
+    bool rebuild;          /* a stale registration fired: make a new epoll instance */
+    struct epoll_event *evs;
+    int capevs;
     /* for /metrics: written by the loop's thread, read by a scrape */
     double inbox_since;    /* when the inbox got its first job (under lock) */
     _Atomic uint64_t busy_ns, inbox_lag_ns, inbox_lag_max_ns, inbox_batches;
@@ -101,13 +123,22 @@ struct crm_loop {
 
 struct crm_watch {
     int fd;
+    int regfd;        /* the descriptor registered with epoll: fd, or a dup of it, or -1 */
     unsigned events;
+    unsigned armed;   /* the events epoll has (events may differ until the next wait) */
+    uint32_t slot;
+    bool dirty, always;
     crm_watch_fn fn;
     void *arg;
     crm_node *node;
     crm_loop *loop;
     bool dead;
     crm_watch *next_of_node, *prev_of_node;
+};
+
+struct wslot {
+    crm_watch *w;     /* NULL: free */
+    uint32_t gen;     /* bumped when the slot is freed */
 };
 
 static _Thread_local crm_loop *current_loop;
@@ -329,7 +360,106 @@ static void run_due_timers(crm_loop *l)
 }
 
 
-/* File descriptor watches ------------------------------------------------------------ */
+/* File descriptor watches ------------------------------------------------------------
+ *
+ * poll(2) watched a descriptor number; epoll watches the file description
+ * behind it, which outlives close() while another descriptor refers to it (a
+ * child that inherited it, a dup). So:
+ * - epoll's data is a slot number and that slot's generation, never a
+ *   pointer: an event of a registration that outlived its watch (the caller
+ *   closed fd before cancelling while the description lived on elsewhere) finds
+ *   another generation, is ignored, and the loop moves to a new epoll instance
+ *   holding only live watches (rare: callers cancel first, as carmine.h asks);
+ * - cancelling removes the registration by number unless a live watch holds
+ *   that number now (fd was closed and the number reused: removing would
+ *   silence the new one);
+ * - two watches of one description on one loop: the second registers a dup;
+ * - descriptors epoll refuses (EPERM: regular files) are always ready, as
+ *   poll reports them;
+ * - crm_watch_events takes effect at the next wait (one epoll_ctl for any
+ *   number of changes in a turn), and a handler sees only the events its
+ *   watch asks for now (plus POLLERR, POLLHUP). */
+
+#define EV_EFD UINT64_MAX
+#define EV_TFD (UINT64_MAX - 1)
+#define EV_MASK (POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLWRBAND | POLLRDHUP)
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return p;
+    size_t c = *cap ? *cap * 2 : 16;
+    while (c < need) c *= 2;
+    p = realloc(p, c * size);
+    if (!p) abort();
+    *cap = c;
+    return p;
+}
+
+static uint64_t watch_id(crm_loop *l, crm_watch *w)
+{
+    return (uint64_t)l->slots[w->slot].gen << 32 | w->slot;
+}
+
+static void fdref(crm_loop *l, int fd, int d)
+{
+    if (fd < 0) return;
+    if ((size_t)fd >= l->capfdrefs) {
+        size_t old = l->capfdrefs;
+        l->fdrefs = grow(l->fdrefs, &l->capfdrefs, (size_t)fd + 1, sizeof *l->fdrefs);
+        memset(l->fdrefs + old, 0, (l->capfdrefs - old) * sizeof *l->fdrefs);
+    }
+    l->fdrefs[fd] += (unsigned)d;
+}
+
+static void set_always(crm_loop *l, crm_watch *w)
+{
+    w->always = true;
+    l->always = grow(l->always, &l->capalways, l->nalways + 1, sizeof *l->always);
+    l->always[l->nalways++] = w;
+}
+
+/* Registers w with the loop's epoll instance. */
+static void watch_register(crm_loop *l, crm_watch *w)
+{
+    struct epoll_event ev = {.events = w->events & (EV_MASK | POLLERR | POLLHUP), .data.u64 = watch_id(l, w)};
+    w->armed = w->events;
+    w->regfd = w->fd;
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->fd, &ev) == 0) {
+        fdref(l, w->regfd, 1);
+        return;
+    }
+    w->regfd = -1;
+    if (errno == EPERM) {
+        set_always(l, w);
+    } else if (errno == EEXIST) {
+        int d = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+        if (d >= 0 && epoll_ctl(l->epfd, EPOLL_CTL_ADD, d, &ev) == 0) {
+            w->regfd = d;
+            fdref(l, d, 1);
+        } else if (d >= 0) {
+            close(d);
+        }
+    }
+    /* EBADF and the like: poll would have answered POLLNVAL, which no
+     * handler here acts on; the watch stays silent */
+}
+
+static void watch_unregister(crm_loop *l, crm_watch *w)
+{
+    if (w->always) {
+        for (size_t i = 0; i < l->nalways; i++)
+            if (l->always[i] == w) {
+                l->always[i] = l->always[--l->nalways];
+                break;
+            }
+        w->always = false;
+    }
+    if (w->regfd < 0) return;
+    fdref(l, w->regfd, -1);
+    if (!l->fdrefs[w->regfd]) epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->regfd, NULL);
+    if (w->regfd != w->fd) close(w->regfd);
+    w->regfd = -1;
+}
 
 crm_watch *crm_watch_fd(crm_node *n, int fd, unsigned events, crm_watch_fn fn, void *arg)
 {
@@ -338,13 +468,16 @@ crm_watch *crm_watch_fd(crm_node *n, int fd, unsigned events, crm_watch_fn fn, v
     if (fd < 0 || !fn || !l) return NULL;
     crm_watch *w = calloc(1, sizeof *w);
     if (!w) abort();
-    *w = (crm_watch){.fd = fd, .events = events, .fn = fn, .arg = arg, .node = n, .loop = l};
-    if (l->nwatches == l->capwatches) {
-        l->capwatches = l->capwatches ? l->capwatches * 2 : 8;
-        l->watches = realloc(l->watches, l->capwatches * sizeof *l->watches);
-        if (!l->watches) abort();
+    *w = (crm_watch){.fd = fd, .regfd = -1, .events = events, .fn = fn, .arg = arg, .node = n, .loop = l};
+    if (l->nfree) {
+        w->slot = l->freeslots[--l->nfree];
+    } else {
+        l->slots = grow(l->slots, &l->capslots, l->nslots + 1, sizeof *l->slots);
+        l->slots[l->nslots] = (struct wslot){0};
+        w->slot = (uint32_t)l->nslots++;
     }
-    l->watches[l->nwatches++] = w;
+    l->slots[w->slot].w = w;
+    watch_register(l, w);
     w->next_of_node = n->watches;
     if (n->watches) n->watches->prev_of_node = w;
     n->watches = w;
@@ -353,14 +486,23 @@ crm_watch *crm_watch_fd(crm_node *n, int fd, unsigned events, crm_watch_fn fn, v
 
 void crm_watch_events(crm_watch *w, unsigned events)
 {
-    if (w && !w->dead) w->events = events;
+    if (!w || w->dead || w->events == events) return;
+    w->events = events;
+    if (w->dirty || w->events == w->armed) return;
+    crm_loop *l = w->loop;
+    w->dirty = true;
+    l->dirty = grow(l->dirty, &l->capdirty, l->ndirty + 1, sizeof *l->dirty);
+    l->dirty[l->ndirty++] = w;
 }
 
 void crm_watch_cancel(crm_watch *w)
 {
     if (!w || w->dead) return;
+    crm_loop *l = w->loop;
     w->dead = true;
-    w->loop->watches_dead = true;
+    watch_unregister(l, w);
+    l->dead = grow(l->dead, &l->capdead, l->ndead + 1, sizeof *l->dead);
+    l->dead[l->ndead++] = w;
     if (w->prev_of_node) w->prev_of_node->next_of_node = w->next_of_node;
     else w->node->watches = w->next_of_node;
     if (w->next_of_node) w->next_of_node->prev_of_node = w->prev_of_node;
@@ -373,45 +515,90 @@ void crm_watches_cancel_node(crm_node *n)
 }
 
 /* Frees cancelled watches; never while their loop dispatches. */
-static void compact_watches(crm_loop *l)
+static void free_dead_watches(crm_loop *l)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < l->nwatches; i++) {
-        if (l->watches[i]->dead) free(l->watches[i]);
-        else l->watches[k++] = l->watches[i];
+    for (size_t i = 0; i < l->ndead; i++) {
+        crm_watch *w = l->dead[i];
+        struct wslot *s = &l->slots[w->slot];
+        s->w = NULL;
+        s->gen++;
+        l->freeslots = grow(l->freeslots, &l->capfree, l->nfree + 1, sizeof *l->freeslots);
+        l->freeslots[l->nfree++] = w->slot;
+        free(w);
     }
-    l->nwatches = k;
-    l->watches_dead = false;
+    l->ndead = 0;
 }
 
-static struct pollfd *poll_set(crm_loop *l, size_t *count)
+/* Hands epoll the events changed since the last wait. */
+static void apply_dirty(crm_loop *l)
 {
-    size_t need = 2 + l->nwatches;
-    if (need > l->cappfds) {
-        l->cappfds = need * 2;
-        l->pfds = realloc(l->pfds, l->cappfds * sizeof *l->pfds);
-        if (!l->pfds) abort();
+    for (size_t i = 0; i < l->ndirty; i++) {
+        crm_watch *w = l->dirty[i];
+        w->dirty = false;
+        if (w->dead || w->events == w->armed) continue;
+        w->armed = w->events;
+        if (w->regfd < 0) continue;
+        struct epoll_event ev = {.events = w->events & (EV_MASK | POLLERR | POLLHUP), .data.u64 = watch_id(l, w)};
+        epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->regfd, &ev);
     }
-    size_t k = 0;
-    l->pfds[k++] = (struct pollfd){l->efd, POLLIN, 0};
-    if (l->tfd >= 0) l->pfds[k++] = (struct pollfd){l->tfd, POLLIN, 0};
-    for (size_t i = 0; i < l->nwatches; i++)
-        l->pfds[k++] = (struct pollfd){l->watches[i]->dead ? -1 : l->watches[i]->fd, (short)l->watches[i]->events, 0};
-    *count = k;
-    return l->pfds;
+    l->ndirty = 0;
 }
 
-/* Calls the handlers of the descriptors poll found ready. The watch list
- * only grows meanwhile (cancelled ones are marked), so indices stay valid. */
-static void dispatch_watches(crm_loop *l, const struct pollfd *p, size_t first, size_t n)
+static void add_own_fds(crm_loop *l)
 {
-    for (size_t i = 0; i < n; i++) {
-        crm_watch *w = l->watches[i];
-        short re = p[first + i].revents;
-        if (!re || w->dead || w->node->closed) continue;
-        w->fn(w->node, w->fd, (unsigned)re, w->arg);
-        if (l->noutbox) flush_outbox(l);
-        if (l->ngrave) bury(l);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV_EFD};
+    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->efd, &ev);
+    if (l->tfd >= 0) {
+        ev.data.u64 = EV_TFD;
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->tfd, &ev);
+    }
+}
+
+/* A registration outlived its watch: a new epoll instance with the live ones. */
+static void rebuild_epoll(crm_loop *l)
+{
+    l->rebuild = false;
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) return;
+    close(l->epfd);
+    l->epfd = fd;
+    add_own_fds(l);
+    for (size_t i = 0; i < l->nslots; i++) {
+        crm_watch *w = l->slots[i].w;
+        if (!w || w->dead) continue;
+        watch_unregister(l, w);
+        watch_register(l, w);
+    }
+}
+
+/* Calls the handler of each ready descriptor. Watches cancelled meanwhile
+ * are marked dead and freed only before the next wait. */
+static void dispatch_watch(crm_loop *l, crm_watch *w, unsigned re)
+{
+    re &= w->events | POLLERR | POLLHUP;
+    if (!re || w->dead || w->node->closed) return;
+    w->fn(w->node, w->fd, re, w->arg);
+    if (l->noutbox) flush_outbox(l);
+    if (l->ngrave) bury(l);
+}
+
+static void dispatch_watches(crm_loop *l, int nev)
+{
+    for (int i = 0; i < nev; i++) {
+        uint64_t id = l->evs[i].data.u64;
+        if (id == EV_EFD || id == EV_TFD) continue;
+        uint32_t slot = (uint32_t)id, gen = (uint32_t)(id >> 32);
+        crm_watch *w = slot < l->nslots ? l->slots[slot].w : NULL;
+        if (!w || l->slots[slot].gen != gen) {
+            l->rebuild = true;
+            continue;
+        }
+        dispatch_watch(l, w, l->evs[i].events);
+    }
+    /* regular files: ready whenever asked, as poll(2) reports them */
+    for (size_t i = 0; i < l->nalways; i++) {
+        crm_watch *w = l->always[i];
+        dispatch_watch(l, w, w->events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM));
     }
 }
 
@@ -660,23 +847,32 @@ static void *loop_main(void *arg)
             ts.tv_nsec = (long)((wait - ts.tv_sec * 1000.0) * 1e6);
             tsp = &ts;
         }
-        if (l->watches_dead) compact_watches(l);
-        size_t np;
-        struct pollfd *p = poll_set(l, &np);
-        size_t nw = l->nwatches;
-        int r = ppoll(p, np, tsp, NULL);
+        if (l->ndirty) apply_dirty(l); /* before the free: it may name cancelled watches */
+        if (l->ndead) free_dead_watches(l);
+        if (l->rebuild) rebuild_epoll(l);
+        if (l->nalways) tsp = &(struct timespec){0};
+        int nw = (int)(l->nslots - l->nfree) + 2;
+        if (nw > 1024) nw = 1024;
+        if (nw > l->capevs) {
+            l->capevs = nw;
+            l->evs = realloc(l->evs, (size_t)nw * sizeof *l->evs);
+            if (!l->evs) abort();
+        }
+        int r = epoll_pwait2(l->epfd, l->evs, l->capevs, tsp, NULL);
         awake_since = crm_now_ms();
-        if (r > 0) {
-            uint64_t v;
-            if (p[0].revents) {
+        int nfd = 0; /* watched descriptors among the events */
+        for (int i = 0; i < r; i++) {
+            uint64_t v, id = l->evs[i].data.u64;
+            if (id == EV_EFD) {
                 ssize_t rr = read(l->efd, &v, sizeof v);
                 (void)rr;
-            }
-            if (l->tfd >= 0 && p[1].revents) {
+            } else if (id == EV_TFD) {
                 ssize_t rr = read(l->tfd, &v, sizeof v);
                 (void)rr;
                 woke = l->tfd_due;
                 l->tfd_due = 0;
+            } else {
+                nfd++;
             }
         }
         pthread_mutex_lock(&l->lock);
@@ -684,11 +880,11 @@ static void *loop_main(void *arg)
         if (l->woken_at && (!woke || l->woken_at < woke)) woke = l->woken_at;
         l->woken_at = 0;
         pthread_mutex_unlock(&l->lock);
-        if (r > 0 && nw) {
+        if (nfd || l->nalways) {
             /* descriptor handlers run on the clock of this wake-up */
             double now = crm_now_ms();
             if (now > l->turn_ms) l->turn_ms = now;
-            dispatch_watches(l, p, l->tfd >= 0 ? 2 : 1, nw);
+            dispatch_watches(l, r > 0 ? r : 0);
         }
     }
     current_loop = NULL;
@@ -705,6 +901,9 @@ crm_loop *crm_loop_new(crm_runtime *rt, const char *name)
     pthread_mutex_init(&l->lock, NULL);
     l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->efd < 0 || l->epfd < 0) abort();
+    add_own_fds(l);
     return l;
 }
 
@@ -812,13 +1011,18 @@ void crm_loop_free(crm_loop *l)
         free(t);
     }
     free(l->heap);
-    for (size_t i = 0; i < l->nwatches; i++) {
-        crm_watch *w = l->watches[i];
-        if (!w->dead) crm_watch_cancel(w);
-        free(w);
-    }
-    free(l->watches);
-    free(l->pfds);
+    for (size_t i = 0; i < l->nslots; i++)
+        if (l->slots[i].w && !l->slots[i].w->dead) crm_watch_cancel(l->slots[i].w);
+    l->ndirty = 0;
+    free_dead_watches(l);
+    free(l->slots);
+    free(l->freeslots);
+    free(l->dead);
+    free(l->dirty);
+    free(l->always);
+    free(l->fdrefs);
+    free(l->evs);
+    close(l->epfd);
     free(l->fifo.items);
     free(l->inbox.items);
     free(l->outbox);
