@@ -96,7 +96,9 @@ struct crm_loop {
     atomic_bool busy;
     int efd;
     int tfd;          /* timerfd for the earliest timer, or -1 (then the wait's timeout) */
-    int epfd;         /* epoll instance: efd, tfd and the watches */
+    int epfd;         /* epoll instance: efd, tfd and the watches; -1 until the first watch
+                         (a loop without watches waits in ppoll on efd and tfd: a tab
+                         costs two descriptors, as the loader counts) */
     double tfd_due;   /* what tfd is armed for, 0: disarmed */
     crm_timer **heap;
     size_t nheap, capheap;
@@ -461,11 +463,21 @@ static void watch_unregister(crm_loop *l, crm_watch *w)
     w->regfd = -1;
 }
 
+static void add_own_fds(crm_loop *l);
+
 crm_watch *crm_watch_fd(crm_node *n, int fd, unsigned events, crm_watch_fn fn, void *arg)
 {
     CRM_ASSERT_ON_LOOP(n);
     crm_loop *l = n->loop;
     if (fd < 0 || !fn || !l) return NULL;
+    if (l->epfd < 0) {
+        l->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (l->epfd < 0) {
+            crm_log(l->rt, CRM_LOG_ERROR, n, "cannot watch a descriptor: epoll_create1: %s", strerror(errno));
+            return NULL;
+        }
+        add_own_fds(l);
+    }
     crm_watch *w = calloc(1, sizeof *w);
     if (!w) abort();
     *w = (crm_watch){.fd = fd, .regfd = -1, .events = events, .fn = fn, .arg = arg, .node = n, .loop = l};
@@ -858,7 +870,18 @@ static void *loop_main(void *arg)
             l->evs = realloc(l->evs, (size_t)nw * sizeof *l->evs);
             if (!l->evs) abort();
         }
-        int r = epoll_pwait2(l->epfd, l->evs, l->capevs, tsp, NULL);
+        int r;
+        if (l->epfd >= 0) {
+            r = epoll_pwait2(l->epfd, l->evs, l->capevs, tsp, NULL);
+        } else {
+            struct pollfd p[2] = {{l->efd, POLLIN, 0}, {l->tfd, POLLIN, 0}};
+            r = ppoll(p, l->tfd >= 0 ? 2 : 1, tsp, NULL);
+            if (r > 0) {
+                r = 0;
+                if (p[0].revents) l->evs[r++].data.u64 = EV_EFD;
+                if (l->tfd >= 0 && p[1].revents) l->evs[r++].data.u64 = EV_TFD;
+            }
+        }
         awake_since = crm_now_ms();
         int nfd = 0; /* watched descriptors among the events */
         for (int i = 0; i < r; i++) {
@@ -901,9 +924,7 @@ crm_loop *crm_loop_new(crm_runtime *rt, const char *name)
     pthread_mutex_init(&l->lock, NULL);
     l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    l->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (l->efd < 0 || l->epfd < 0) abort();
-    add_own_fds(l);
+    l->epfd = -1;
     return l;
 }
 
@@ -1022,7 +1043,7 @@ void crm_loop_free(crm_loop *l)
     free(l->always);
     free(l->fdrefs);
     free(l->evs);
-    close(l->epfd);
+    if (l->epfd >= 0) close(l->epfd);
     free(l->fifo.items);
     free(l->inbox.items);
     free(l->outbox);
