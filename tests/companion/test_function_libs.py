@@ -7,7 +7,8 @@ node_modules (tools/setup.sh), as `carmine install dayjs` leaves it and as
 Node-RED 4.1.15 wants it. Native nodes before and after the hosted function
 node, flow and global context shared both ways, its second output, its
 node.status() and node.error() reaching native status and catch nodes, a
-function node without libs staying native; `carmine check` listing it as
+function node without libs staying native, one with libs inside a subflow
+(its instance hosted); `carmine check` listing it as
 hosted, and naming a module the userDir lacks with the line that installs it.
   tests/companion/test_function_libs.py CARMINE USERDIR
 """
@@ -58,6 +59,14 @@ flows = [
     node("fn2", "function", [["f5"]], func="msg.payload = 'native:' + flow.get('fromFn'); return msg;", outputs=1,
          libs=[]),
     out("f5", "native.txt"),
+    # a function node with libs inside a subflow: the instance runs in the companion
+    {"id": "sfl", "type": "subflow", "name": "fmt", "info": "", "category": "", "env": [],
+     "in": [{"x": 1, "y": 1, "wires": [{"id": "fl2"}]}], "out": [{"x": 1, "y": 1, "wires": [{"id": "fl2", "port": 0}]}]},
+    dict(node("fl2", "function", [[]], func="msg.payload = dj(msg.payload).format('DD MMM YYYY'); return msg;",
+              outputs=1, libs=[{"var": "dj", "module": "dayjs"}]), z="sfl"),
+    inject("i5", [["sl1"]], "2020-03-04", "str", 0.2),
+    node("sl1", "subflow:sfl", [["f6"]], env=[]),
+    out("f6", "sub.txt"),
 ]
 
 r = Run(flows, name="libs")
@@ -71,6 +80,8 @@ try:
           lines("caught.txt") == ["no luck a/b|fn1|function|luck"], lines("caught.txt"))
     check("its node.status() reached a native status node",
           wait_for(lambda: "at Feb 29|fn1" in lines("status.txt"), 5), lines("status.txt"))
+    check("a function node with libs inside a subflow ran (the instance in the companion)",
+          wait_for(lambda: lines("sub.txt"), 5) and lines("sub.txt") == ["04 Mar 2020"], lines("sub.txt"))
     check("a function node without libs stays native and reads the hosted node's flow context",
           wait_for(lambda: lines("native.txt"), 5) and lines("native.txt") == ["native:2020-02-29/N1"],
           lines("native.txt"))
@@ -81,7 +92,8 @@ finally:
 res = subprocess.run([CARMINE, "check", "-u", USERDIR, path("libs.json")], capture_output=True, text=True)
 check("carmine check lists the function node with libs as hosted (exit 0)",
       res.returncode == 0 and "node fn1 (function) is hosted by the companion (external module dayjs)" in res.stdout
-      and "fn2" not in res.stdout, res.stdout + res.stderr)
+      and "fn2" not in res.stdout and "node sl1 (subflow:sfl) is hosted by the companion with its subflow fmt, which "
+      "holds node fl2 (function, external module dayjs)" in res.stdout, res.stdout + res.stderr)
 bare = path("bare-userdir")
 os.makedirs(bare, exist_ok=True)
 with open(os.path.join(bare, "package.json"), "w") as f:

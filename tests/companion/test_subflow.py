@@ -10,12 +10,15 @@ the instance), its output, global context and its parent flow's context
 ($parent) read by native nodes after it, and an error of a node inside it in
 a native catch node scoped to the instance (source: the node inside, as
 Node-RED names it, INSTANCE-NODE). The native-only subflow stays native
-where a tab uses it directly; `carmine check` lists the hosted instances.
+where a tab uses it directly; a "nodes" deploy changing a node inside the
+subflow is taken; `carmine check` lists the hosted instances.
   tests/companion/test_subflow.py CARMINE USERDIR
 """
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import CARMINE, USERDIR, Run, check, finish, inject, lines, node, out, path, setp, wait_for  # noqa: E402
@@ -94,6 +97,23 @@ try:
     check("an error inside an instance reaches a native catch node scoped to the instance (source inst4-se1)",
           lines("caught.txt") == ["failed: boom|inst4-se1|carmine-echo|boom"], lines("caught.txt"))
     check("the native-only subflow used on the tab ran natively", lines("native.txt") == ["x!"], lines("native.txt"))
+    # a "nodes" deploy changing a node inside the hosted subflow (and the inject, so that it fires again)
+    port = int(r.text().split("HTTP on port ")[1].split()[0])
+    changed = json.loads(json.dumps(flows))
+    for n in changed:
+        if n["id"] == "sc3":
+            n["rules"][0]["to"] = "payload & '|' & $env('LABEL') & '|v2'"
+        if n["id"] == "i1":
+            n["name"] = "again"
+    req = urllib.request.Request("http://127.0.0.1:%d/flows" % port, data=json.dumps(changed).encode(),
+                                 headers={"Content-Type": "application/json", "Node-RED-Deployment-Type": "nodes"})
+    try:
+        code = urllib.request.urlopen(req, timeout=10).status
+    except Exception as e:
+        code = str(e)
+    want = "03/01/2020!|one|v2|DD/MM/YYYY|native|%s|%s" % (DATE, DATE)
+    check("a nodes deploy changing a node inside the hosted subflow is taken (POST /flows %s)" % code,
+          wait_for(lambda: want in lines("one.txt"), 20), lines("one.txt")[-3:])
 finally:
     r.stop()
 
