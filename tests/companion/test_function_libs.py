@@ -10,6 +10,8 @@ node.status() and node.error() reaching native status and catch nodes, a
 function node without libs staying native, one with libs inside a subflow
 (its instance hosted); `carmine check` listing it as
 hosted, and naming a module the userDir lacks with the line that installs it.
+The expected lines are what Node-RED 4.1.15 writes running the same flows
+with the same userDir (checked 2026-12-07).
   tests/companion/test_function_libs.py CARMINE USERDIR
 """
 import json

@@ -12,6 +12,8 @@ a native catch node scoped to the instance (source: the node inside, as
 Node-RED names it, INSTANCE-NODE). The native-only subflow stays native
 where a tab uses it directly; a "nodes" deploy changing a node inside the
 subflow is taken; `carmine check` lists the hosted instances.
+The expected lines are what Node-RED 4.1.15 writes running the same flows
+with the same userDir (checked 2026-12-07).
   tests/companion/test_subflow.py CARMINE USERDIR
 """
 import json
