@@ -171,6 +171,10 @@ static void on_close(crm_conn *c, int err, void *arg)
     crm_node *n = t->n;
     tcpin_state *s = crm_node_data(n);
     if (s->server) {
+        /* socket.on('error', err => node.log(err)): String(err) at info */
+        if (err && crm_conn_error(c)) crm_node_log(n, CRM_LOG_INFO, "%s", crm_conn_error(c));
+        else if (err && crm_conn_error_op(c))
+            crm_node_log(n, CRM_LOG_INFO, "Error: %s %s", crm_conn_error_op(c), crm_errno_name(err));
         if (t->counted) {
             s->count--;
             count_status(n, s->count);
@@ -179,6 +183,8 @@ static void on_close(crm_conn *c, int err, void *arg)
         return;
     }
     if (err && crm_conn_error(c)) crm_node_log(n, CRM_LOG_INFO, "%s", crm_conn_error(c));
+    else if (err && crm_conn_error_op(c) && strcmp(crm_conn_error_op(c), "connect"))
+        crm_node_log(n, CRM_LOG_INFO, "Error: %s %s", crm_conn_error_op(c), crm_errno_name(err));
     else if (err) crm_node_log(n, CRM_LOG_INFO, "Error: connect %s %s:%d", crm_errno_name(err), s->host, s->port);
     crm_node_status(n, "red", "ring", "common.status.disconnected");
     tconn_free(s, t, false);

@@ -17,10 +17,12 @@
  * against the system's roots when it has none, as Node's ws does. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "carmine.h"
@@ -37,11 +39,15 @@
 
 typedef struct wsconn {
     struct wsconn *next;
+    struct wsconn *hnext; /* in the config's index by id */
+    uint64_t hash;
     crm_node *cfg;
     crm_conn *c;
     char id[17];
     crm_ws_parser p;
     bool open, closing, pending_hb;
+    void *urh;          /* an https listener's connection: libmicrohttpd's handle */
+    struct crm_runtime *rt;
     strbuf hs;          /* client: the handshake answer so far */
     char key[25];
 } wsconn;
@@ -61,6 +67,8 @@ typedef struct {
     bool *is_in;
     size_t nnodes;
     wsconn *conns;
+    wsconn **byid;      /* the connections by id (chained), for replies to msg._session */
+    size_t nbyid, nindexed;
     int count;
     bool closing, listening;
     crm_timer *retry, *hb;
@@ -146,9 +154,14 @@ static void to_inputs(crm_node *cfg, wsconn *w, int op, const unsigned char *d, 
     }
     if (!msg) {
         msg = json_object();
-        json_object_set_new(msg, "payload", op == WS_TEXT ? json_stringn((const char *)d, len) : crm_buf_new(d, len));
+        /* text frames are valid UTF-8 (the parser checked) */
+        json_object_set_new_nocheck(msg, "payload",
+                                    op == WS_TEXT ? json_stringn_nocheck((const char *)d, len) : crm_buf_new(d, len));
     }
-    json_object_set_new(msg, "_session", json_pack("{s:s,s:s}", "type", "websocket", "id", w->id));
+    json_t *sess = json_object();
+    json_object_set_new_nocheck(sess, "type", json_string_nocheck("websocket"));
+    json_object_set_new_nocheck(sess, "id", json_string_nocheck(w->id));
+    json_object_set_new_nocheck(msg, "_session", sess);
     pthread_mutex_lock(&s->lock);
     /* a copy for each websocket in node but the last, which gets msg */
     size_t last = s->nnodes;
@@ -162,20 +175,81 @@ static void to_inputs(crm_node *cfg, wsconn *w, int op, const unsigned char *d, 
 
 static void ws_send(wsconn *w, int op, const void *d, size_t len)
 {
+    if (((wscfg *)crm_node_data(w->cfg))->server) {
+        /* unmasked: the header and the payload leave as they are */
+        unsigned char h[10];
+        struct iovec iov[2] = {{h, crm_ws_frame_header(h, op, len)}, {(void *)d, len}};
+        crm_conn_writev(w->c, iov, len ? 2 : 1);
+        return;
+    }
     strbuf f = SB_INIT;
-    crm_ws_frame(&f, op, d, len, !((wscfg *)crm_node_data(w->cfg))->server);
+    crm_ws_frame(&f, op, d, len, true);
     crm_conn_write(w->c, f.data, f.len);
     sb_free(&f);
 }
 
+/* The index of connections by id ------------------------------------------------ */
+
+static uint64_t id_hash(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *id; id++) h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+    return h;
+}
+
+static void index_add(wscfg *s, wsconn *w)
+{
+    if (s->nindexed + 1 > s->nbyid) { /* grow and rehash: at most one connection per bucket on average */
+        size_t nb = s->nbyid ? s->nbyid * 2 : 16;
+        wsconn **b = calloc(nb, sizeof *b);
+        if (!b) return;
+        for (size_t i = 0; i < s->nbyid; i++)
+            for (wsconn *c = s->byid[i], *nx; c; c = nx) {
+                nx = c->hnext;
+                c->hnext = b[c->hash & (nb - 1)];
+                b[c->hash & (nb - 1)] = c;
+            }
+        free(s->byid);
+        s->byid = b;
+        s->nbyid = nb;
+    }
+    w->hash = id_hash(w->id);
+    wsconn **head = &s->byid[w->hash & (s->nbyid - 1)];
+    w->hnext = *head;
+    *head = w;
+    s->nindexed++;
+}
+
+static void index_del(wscfg *s, wsconn *w)
+{
+    if (!s->nbyid) return;
+    for (wsconn **pp = &s->byid[w->hash & (s->nbyid - 1)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == w) {
+            *pp = w->hnext;
+            s->nindexed--;
+            return;
+        }
+}
+
+static wsconn *index_find(wscfg *s, const char *id)
+{
+    if (!s->nbyid) return NULL;
+    uint64_t h = id_hash(id);
+    for (wsconn *w = s->byid[h & (s->nbyid - 1)]; w; w = w->hnext)
+        if (w->hash == h && !strcmp(w->id, id)) return w;
+    return NULL;
+}
+
 static void wsconn_free(wscfg *s, wsconn *w, bool now)
 {
+    index_del(s, w);
     for (wsconn **pp = &s->conns; *pp; pp = &(*pp)->next)
         if (*pp == w) {
             *pp = w->next;
             break;
         }
     if (now && w->c) crm_conn_free(w->c);
+    crm_ws_socket_release(w->rt, w->urh);
     crm_ws_parser_free(&w->p);
     sb_free(&w->hs);
     free(w);
@@ -335,6 +409,7 @@ static void conn_start_client(crm_node *cfg, void *arg)
     crm_ws_parser_init(&w->p, false, MAX_PAYLOAD);
     w->next = s->conns;
     s->conns = w;
+    index_add(s, w);
     w->c = crm_conn_connect(cfg, s->host, s->port, &cbs, w);
     if (s->tlsc) crm_conn_start_tls(w->c, s->tlsc, s->host, crm_tls_verify(s->tlsc));
     if (s->hb_ms > 0) {
@@ -350,6 +425,7 @@ static void on_accept(crm_node *cfg, void *arg)
     wscfg *s = crm_node_data(cfg);
     if (!s || s->closing) {
         close(sock->fd);
+        crm_ws_socket_release(sock->rt, sock->urh);
         free(sock);
         return;
     }
@@ -358,9 +434,12 @@ static void on_accept(crm_node *cfg, void *arg)
     w->open = true;
     crm_make_id(w->id);
     crm_ws_parser_init(&w->p, true, MAX_PAYLOAD);
+    w->urh = sock->urh;
+    w->rt = sock->rt;
     w->c = crm_conn_adopt(cfg, sock->fd, &cbs, w);
     w->next = s->conns;
     s->conns = w;
+    index_add(s, w);
     s->count++;
     opened(cfg);
     if (sock->extra_len) {
@@ -375,12 +454,16 @@ static void do_send(crm_node *cfg, void *arg)
 {
     send_job *j = arg;
     wscfg *s = crm_node_data(cfg);
+    if (j->to_one) { /* ws's reply(id): that client, if it is still there */
+        wsconn *w = index_find(s, j->id);
+        if (w && w->open && !w->closing) ws_send(w, j->op, j->data, j->len);
+        free(j);
+        return;
+    }
     for (wsconn *w = s->conns; w; w = w->next) {
         if (!w->open || w->closing) continue;
-        if (j->to_one && strcmp(w->id, j->id)) continue;
-        if (!j->to_one && s->server == false && w != s->conns) continue;
+        if (s->server == false && w != s->conns) continue;
         ws_send(w, j->op, j->data, j->len);
-        if (j->to_one) break;
     }
     free(j);
 }
@@ -519,6 +602,7 @@ static void cfg_close(crm_node *n)
         wsconn_free(s, w, true);
     }
     pthread_mutex_destroy(&s->lock);
+    free(s->byid);
     free(s->nodes);
     free(s->is_in);
     free(s->path);
@@ -631,32 +715,38 @@ static void wsout_input(crm_node *n, json_t *msg)
     strbuf b = SB_INIT;
     int op = WS_OP_TEXT;
     bool have = false;
-    if (s->wholemsg) {
+    const char *bytes = NULL; /* the payload's own bytes (a string, a Buffer), else b's */
+    size_t nbytes = 0;
+    json_t *pl = s->wholemsg ? NULL : json_object_get(msg, "payload");
+    if (json_is_string(pl)) {
+        bytes = json_string_value(pl), nbytes = json_string_length(pl), have = true;
+    } else if (pl && crm_is_buf(pl)) {
+        bytes = (const char *)crm_buf_data(pl, &nbytes), op = WS_OP_BINARY, have = true;
+    } else if (s->wholemsg) {
         json_t *copy = json_copy(msg);
         json_object_del(copy, "_session");
         char *t = crm_stringify(copy, 0);
         json_decref(copy);
         if (t) sb_puts(&b, t), have = true;
         free(t);
-    } else {
-        json_t *pl = json_object_get(msg, "payload");
-        if (pl) {
-            if (crm_is_buf(pl)) op = WS_OP_BINARY;
-            crm_payload_bytes(pl, true, &b);
-            have = true;
-        }
+    } else if (pl) {
+        crm_payload_bytes(pl, true, &b);
+        have = true;
     }
+    if (!bytes) bytes = b.data, nbytes = b.len;
     /* `if (payload)`: an empty string is not sent (an empty Buffer is) */
-    if (have && (b.len || op == WS_OP_BINARY)) {
-        send_job *j = malloc(sizeof *j + b.len + 1);
+    if (have && (nbytes || op == WS_OP_BINARY)) {
+        send_job *j = malloc(sizeof *j + nbytes + 1);
         json_t *sess = json_object_get(msg, "_session");
         const char *type = json_string_value(json_object_get(sess, "type"));
         const char *id = json_string_value(json_object_get(sess, "id"));
         j->to_one = type && !strcmp(type, "websocket");
-        snprintf(j->id, sizeof j->id, "%s", id ? id : "");
+        size_t il = id ? strnlen(id, sizeof j->id - 1) : 0;
+        if (il) memcpy(j->id, id, il);
+        j->id[il] = 0;
         j->op = op;
-        j->len = b.len;
-        if (b.len) memcpy(j->data, b.data, b.len);
+        j->len = nbytes;
+        if (nbytes) memcpy(j->data, bytes, nbytes);
         crm_node_post_ex(w->cfg, do_send, free, j);
     }
     sb_free(&b);

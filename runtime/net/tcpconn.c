@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "httpclient.h"
@@ -35,6 +36,7 @@ struct crm_conn {
     strbuf out;
     size_t out_off;
     int close_err;
+    const char *err_op;     /* the syscall close_err came from: "read", "write", "connect" */
     crm_timer *close_timer;
     char remote[64];
     int rport;
@@ -154,6 +156,7 @@ static void flush(crm_conn *c)
         if (k < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) break;
+            c->err_op = "write";
             shut(c, errno);
             return;
         }
@@ -195,6 +198,7 @@ static void read_some(crm_conn *c)
         if (k < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) break;
+            c->err_op = "read";
             shut(c, errno);
             return;
         }
@@ -286,6 +290,7 @@ static void on_ready(crm_node *n, int fd, unsigned revents, void *arg)
         socklen_t l = sizeof err;
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
         if (err) {
+            c->err_op = "connect";
             shut(c, err);
             return;
         }
@@ -374,6 +379,34 @@ void crm_conn_write(crm_conn *c, const void *data, size_t len)
 {
     if (c->closed || c->ending || !len) return;
     sb_putn(&c->out, data, len);
+    if (c->connected) flush(c);
+}
+
+void crm_conn_writev(crm_conn *c, const struct iovec *iov, int n)
+{
+    if (c->closed || c->ending) return;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += iov[i].iov_len;
+    if (!total) return;
+    int i = 0;
+    size_t skip = 0; /* bytes of iov[i] already sent */
+    if (c->connected && !c->sess && !c->handshaking && c->out.len == c->out_off) {
+        /* nothing queued: straight from the caller's buffers, one call */
+        struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+        ssize_t k;
+        do k = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (k < 0 && errno == EINTR);
+        if (k < 0 && errno != EAGAIN) {
+            c->err_op = "write";
+            shut(c, errno);
+            return;
+        }
+        if (k == (ssize_t)total) return;
+        size_t sent = k > 0 ? (size_t)k : 0;
+        while (i < n && sent >= iov[i].iov_len) sent -= iov[i++].iov_len;
+        skip = sent;
+    }
+    for (; i < n; i++, skip = 0) sb_putn(&c->out, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip);
     if (c->connected) flush(c);
 }
 
@@ -550,6 +583,8 @@ void crm_conn_start_tls(crm_conn *c, crm_tls *t, const char *host, bool verify)
 }
 
 const char *crm_conn_error(const crm_conn *c) { return c->err_text; }
+
+const char *crm_conn_error_op(const crm_conn *c) { return c->err_op; }
 
 static bool self_signed(gnutls_x509_crt_t crt) { return gnutls_x509_crt_check_issuer(crt, crt) != 0; }
 

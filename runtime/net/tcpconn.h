@@ -29,6 +29,11 @@ crm_conn *crm_conn_connect(crm_node *n, const char *host, int port, const crm_co
 /* A connected socket (accepted): the connection owns fd. */
 crm_conn *crm_conn_adopt(crm_node *n, int fd, const crm_conn_cbs *cbs, void *arg);
 void crm_conn_write(crm_conn *c, const void *data, size_t len);
+/* The same for the concatenation of n buffers (a frame's header and its
+ * payload): with nothing queued, sent from them in one sendmsg, and only
+ * what did not leave is copied. */
+struct iovec;
+void crm_conn_writev(crm_conn *c, const struct iovec *iov, int n);
 /* Closes once everything written has left. */
 void crm_conn_end(crm_conn *c);
 /* Closes now; on_close follows on a later turn. */
@@ -69,6 +74,11 @@ void crm_conn_start_tls(crm_conn *c, crm_tls *t, const char *host, bool verify);
 /* When TLS closed the connection (on_close's err is EPROTO): String(err)
  * of Node's error ("Error: self-signed certificate"); else NULL. */
 const char *crm_conn_error(const crm_conn *c);
+/* The call on_close's err came from, as Node names it in the error's text
+ * ("read ECONNRESET"): "read", "write" or "connect" (a connect that failed
+ * on the socket); NULL when it came from none of them (a name that did not
+ * resolve, no socket, TLS: see crm_conn_error). */
+const char *crm_conn_error_op(const crm_conn *c);
 
 /* A listening socket on port (all addresses, IPv6 dual stack like Node's
  * listen(port), IPv4 when IPv6 is not there); -1 with errno. */

@@ -129,9 +129,8 @@ crm_ws_event crm_ws_next(crm_ws_parser *p, const unsigned char **data, size_t *l
     }
 }
 
-void crm_ws_frame(strbuf *out, int opcode, const void *data, size_t len, bool mask)
+size_t crm_ws_frame_header(unsigned char h[10], int opcode, size_t len)
 {
-    unsigned char h[14];
     size_t hl = 2;
     h[0] = (unsigned char)(0x80 | opcode);
     if (len < 126) h[1] = (unsigned char)len;
@@ -145,6 +144,13 @@ void crm_ws_frame(strbuf *out, int opcode, const void *data, size_t len, bool ma
         for (int i = 0; i < 8; i++) h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
         hl = 10;
     }
+    return hl;
+}
+
+void crm_ws_frame(strbuf *out, int opcode, const void *data, size_t len, bool mask)
+{
+    unsigned char h[14];
+    size_t hl = crm_ws_frame_header(h, opcode, len);
     if (!mask) {
         sb_putn(out, (const char *)h, hl);
         sb_putn(out, data, len);

@@ -36,6 +36,9 @@ void crm_ws_feed(crm_ws_parser *p, const void *data, size_t len);
  * protocol error, 1007 bad UTF-8, 1009 too big); the parser stops there. */
 crm_ws_event crm_ws_next(crm_ws_parser *p, const unsigned char **data, size_t *len, int *code);
 
+/* The header of one final unmasked frame (a server's) of len bytes, written
+ * to h: its length (2, 4 or 10). */
+size_t crm_ws_frame_header(unsigned char h[10], int opcode, size_t len);
 /* Appends one final frame; mask: a client's frame (random key). */
 void crm_ws_frame(strbuf *out, int opcode, const void *data, size_t len, bool mask);
 /* Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID)). */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "engine.h"
 #include "httpd.h"
 #include "net/websocket.h"
 
@@ -31,24 +32,44 @@ typedef struct {
     void *raw_ctx;
 } pending;
 
+void crm_ws_socket_release(crm_runtime *rt, void *urh)
+{
+    if (!urh) return;
+    /* a stop (not a deploy) stops the HTTP server before the nodes close;
+     * the server closes its upgraded connections then, and their handles
+     * are gone */
+    if (rt && __atomic_load_n(&rt->stopping, __ATOMIC_ACQUIRE) && !__atomic_load_n(&rt->redeploying, __ATOMIC_RELAXED))
+        return;
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
 static void drop_socket(void *arg)
 {
     crm_ws_socket *s = arg;
     close(s->fd);
+    crm_ws_socket_release(s->rt, s->urh);
     free(s);
 }
 
 static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra, size_t extra_len,
                         MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
-    (void)c, (void)req_cls;
+    (void)req_cls;
     pending *p = cls;
     crm_ws_socket *s = malloc(sizeof *s + extra_len + 1);
-    /* The connection gets its own descriptor and libmicrohttpd is done with
-     * the upgrade at once: its handle dies with the daemon, which stops
-     * before the flows' nodes close. */
+    /* The connection gets its own descriptor. Over plain http libmicrohttpd
+     * is done with the upgrade at once: its handle dies with the daemon,
+     * which stops before the flows' nodes close. Over https sock is one end
+     * of a socketpair whose other end libmicrohttpd's thread forwards to and
+     * from the TLS connection, until the handle is released (a node
+     * listener: when the connection closes; the editor's raw listener keeps
+     * the plain http way). */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    bool tls = ci && ci->tls_session && !p->raw;
     s->fd = fcntl(sock, F_DUPFD_CLOEXEC, 0);
-    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    s->urh = tls ? urh : NULL;
+    s->rt = p->node ? p->node->rt : NULL;
+    if (!tls || s->fd < 0) MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
     if (s->fd < 0) {
         free(s);
         free(p);

@@ -12,9 +12,18 @@
 
 typedef struct {
     int fd;              /* the connection's own descriptor: close it */
+    void *urh;           /* https: libmicrohttpd's handle of the upgraded connection (it
+                            forwards TLS records to and from fd): crm_ws_socket_release
+                            it once fd is closed; NULL over plain http */
+    struct crm_runtime *rt;
     size_t extra_len;    /* bytes read past the handshake */
     char extra[];
 } crm_ws_socket;
+
+/* Tells libmicrohttpd an https websocket connection is over (sock->urh of
+ * an accepted socket; NULL is fine). Not after the server stopped (it
+ * closed those connections itself): skipped while the runtime stops. */
+void crm_ws_socket_release(struct crm_runtime *rt, void *urh);
 
 /* accept(listener, sock) runs on the listener's loop and owns sock (free it). */
 typedef void (*crm_ws_accept_fn)(crm_node *listener, void *sock);

@@ -439,6 +439,46 @@ def tcp_in_client_reconnects_and_reply_reset():
 
 
 @test
+def tcp_in_connection_reset_logged():
+    """A peer that resets the connection (RST: SO_LINGER 0) is logged as
+    Node-RED 4.1.15 logs it (its socket's 'error' handler: node.log(err)):
+    "[info] [tcp in:srv] Error: read ECONNRESET" for a server's client, and
+    for a client the same line and then "connection lost to host:port"
+    (checked on Node-RED with this flow)."""
+    import struct
+    lport, sport = free_port(), free_port()
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", sport))
+    srv.listen(4)
+    srv.settimeout(10)
+    nodes = [{"id": "ts", "type": "tcp in", "name": "srv", "server": "server", "host": "", "port": str(lport),
+              "datamode": "stream", "datatype": "utf8", "newline": "\\n", "topic": "", "trim": False,
+              "wires": [["out"]]},
+             {"id": "tc", "type": "tcp in", "name": "cli", "server": "client", "host": "127.0.0.1",
+              "port": str(sport), "datamode": "stream", "datatype": "utf8", "newline": "\\n", "topic": "",
+              "trim": False, "wires": [[]]}]
+    rst = struct.pack("ii", 1, 0)
+    with Flow(nodes, settings={"socketReconnectTime": 60000}) as f:
+        c = socket.create_connection(("127.0.0.1", lport), timeout=5)
+        c.sendall(b"hello\n")
+        eq([m["payload"] for m in f.wait_results(1)], ["hello"], "the line before the reset")
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, rst)
+        c.close()
+        wait_for(lambda: "[tcp in:srv] Error: read ECONNRESET" in f.logtext(), "the server side's log")
+        a, _ = srv.accept()
+        time.sleep(0.2)
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, rst)
+        a.close()
+        wait_for(lambda: "connection lost to 127.0.0.1:%d" % sport in f.logtext(), "the client side's log")
+        lines = [l.split(" - ", 1)[1] for l in f.logtext().splitlines() if "[tcp in:" in l and " - " in l]
+        eq([l for l in lines if "ECONNRESET" in l or "lost" in l],
+           ["[info] [tcp in:srv] Error: read ECONNRESET", "[info] [tcp in:cli] Error: read ECONNRESET",
+            "[info] [tcp in:cli] connection lost to 127.0.0.1:%d" % sport], "the log lines")
+    srv.close()
+
+
+@test
 def tcp_request_round_trips():
     """tcp request against a Python line server: many requests in sequence
     (char mode), each a new connection, answered in order."""
@@ -486,9 +526,11 @@ def tcp_request_round_trips():
 class WS:
     """A minimal RFC 6455 client (masked frames) for the listener tests."""
 
-    def __init__(self, port, path, protocols=None, timeout=5):
+    def __init__(self, port, path, protocols=None, timeout=5, ctx=None):
         import base64
         self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if ctx:  # wss: an ssl.SSLContext
+            self.s = ctx.wrap_socket(self.s, server_hostname="localhost")
         key = base64.b64encode(os.urandom(16)).decode()
         req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n" % (path, port, key))
@@ -632,6 +674,82 @@ def websocket_10mb_frames_while_http_answers():
         eq(done, [True] * 3, "10 MB frames echoed")
         assert worst < 1.0, "an HTTP answer took %.2f s" % worst
         a.close()
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for l in f:
+            if l.startswith("VmRSS:"):
+                return int(l.split()[1])
+    return 0
+
+
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@test
+def websocket_10000_idle_clients_memory_bounded():
+    """10,000 websocket clients upgraded on one listener and left idle:
+    Carmine's resident memory grows by a bounded amount per client (the
+    connection's state, not buffers sized for traffic), an idle loop costs
+    no CPU, and a client among them still gets its echo at once (the loop
+    waits in epoll: a wake-up costs what is ready, not what is open)."""
+    import resource
+    want = 10000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < want + 1000:
+        print("# skipped: RLIMIT_NOFILE hard limit %d is below %d" % (hard, want + 1000))
+        return
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want + 1000 if hard == resource.RLIM_INFINITY else
+                                                max(soft, min(hard, want + 1000)), hard))
+    req = ("GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    nodes = ws_echo_flow()
+    nodes[1]["wires"] = [["wo"]]
+    # a sanitizer build: ASan's allocator (redzones, quarantine) and checks
+    # cost several times the memory and CPU
+    sanitized = b"libasan" in subprocess.run(["ldd", CARMINE], capture_output=True).stdout
+    slack = 8 if sanitized else 1
+    socks = []
+    try:
+        with Flow(nodes) as f:
+            pid = f.proc.pid
+            probe = WS(f.port, "/ws/echo")
+            probe.send("warm")
+            eq(probe.recv(), (1, b"warm"), "echo before")
+            before = rss_kb(pid)
+            ok = 0
+            for i in range(want):
+                s = socket.create_connection(("127.0.0.1", f.port), timeout=10)
+                s.sendall(req)
+                socks.append(s)
+                if i % 250 == 249:
+                    for x in socks[-250:]:
+                        ok += x.recv(4096).startswith(b"HTTP/1.1 101")
+            eq(ok, want, "clients upgraded")
+            time.sleep(1.0)
+            after = rss_kb(pid)
+            per = (after - before) / want
+            print("# %d idle websocket clients: RSS %d kB -> %d kB, %.2f kB per client" % (want, before, after, per))
+            assert per < 6.0 * slack, "%.2f kB of resident memory per idle client" % per
+            c0 = cpu_s(pid)
+            time.sleep(2.0)
+            idle = cpu_s(pid) - c0
+            assert idle < 0.1 * slack, "%.2f s of CPU in 2 s with idle clients" % idle
+            t0, c0 = time.time(), cpu_s(pid)
+            for i in range(500):
+                probe.send("m%d" % i)
+                eq(probe.recv(), (1, ("m%d" % i).encode()), "echo among idle clients")
+            took, cpu = time.time() - t0, cpu_s(pid) - c0
+            print("# 500 echoes among them: %.3f s, %.3f CPU s" % (took, cpu))
+            assert cpu < 0.5 * slack, "%.3f CPU s for 500 echoes beside %d idle clients" % (cpu, want)
+            probe.close()
+    finally:
+        for s in socks:
+            s.close()
 
 
 @test
@@ -976,6 +1094,47 @@ def tls_websocket_client_wss():
     gsrv.close()
     bsrv.close()
 
+
+
+@test
+def websocket_listener_over_https():
+    """With settings.https, Carmine's HTTP server speaks TLS and a
+    websocket-listener on it serves wss:// (libmicrohttpd forwards the
+    upgraded connection's TLS records; the connection's handle is released
+    when it closes): echo, a large message, a client closing while another
+    goes on, an HTTP request beside them, and a stop with clients still
+    connected."""
+    import ssl
+    crt = make_certs()
+    ctx = ssl.create_default_context(cafile=crt["ca.pem"])
+    nodes = ws_echo_flow() + [
+        {"id": "ping", "type": "http in", "url": "/ping", "method": "get", "wires": [["pr"]]},
+        {"id": "pr", "type": "http response", "statusCode": "", "headers": {}, "wires": []}]
+    nodes[1]["wires"] = [["wo"]]
+    with Flow(nodes, settings={"https": {"key": crt["srv.key"], "cert": crt["srv.pem"]}}) as f:
+        a = WS(f.port, "/ws/echo", ctx=ctx, timeout=10)
+        eq(a.status, 101, "handshake over TLS")
+        assert a.accept_ok, a.head
+        b = WS(f.port, "/ws/echo", ctx=ctx, timeout=10)
+        a.send("hello")
+        eq(a.recv(), (1, b"hello"), "text echoed over TLS")
+        big = os.urandom(2 * 1024 * 1024)
+        b.send(big)
+        eq(b.recv(), (2, big), "2 MB binary over TLS")
+        for i in range(20):  # clients come and go; the others keep working
+            c = WS(f.port, "/ws/echo", ctx=ctx, timeout=10)
+            c.send("c%d" % i)
+            eq(c.recv(), (1, ("c%d" % i).encode()), "a short-lived client")
+            c.close()
+        a.send(b"\x03\xe8", op=8)
+        eq(a.recv(), (8, b"\x03\xe8"), "close answered")
+        a.close()
+        b.send("still here")
+        eq(b.recv(), (1, b"still here"), "the other client after one closed")
+        body = urllib.request.urlopen("https://127.0.0.1:%d/ping" % f.port, timeout=10, context=ctx).read()
+        eq(body is not None, True, "https request beside the websocket")
+        # b stays connected while carmine stops (Flow's exit): no crash, no sanitizer report
+    assert f.proc.returncode in (0, -signal.SIGTERM), "carmine exited with %r" % f.proc.returncode
 
 
 def main():
