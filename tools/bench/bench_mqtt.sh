@@ -36,7 +36,7 @@ trap cleanup EXIT INT TERM
 free_port() {
     local p
     for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 30000))
+        p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+)
         ss -Htln "( sport = :$p )" | grep -q . || { echo "$p"; return; }
     done
 }
