@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -33,6 +34,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -154,6 +156,15 @@ typedef struct req_state {
     route_stats *st;  /* a node route's request: counted when answered */
     flow_queue *fq;   /* counted in its flow's pending requests until completed */
     double t0;        /* when its head was complete */
+    /* Answered on the flow's loop (see "Driving from a flow's loop"): the
+     * connection is not suspended while the loop runs the flow for it, so
+     * an answer from elsewhere is only stored (under slots_lock). */
+    bool inline_held;
+    atomic_bool inline_answered;
+    req_snapshot *pending_sync; /* handed to the node, to run once the route locks are let go */
+    bool fail_close;            /* a deferred dispatch failed: close the connection on resume */
+    bool deferred_queued;       /* a deferred dispatch stored its answer in resp */
+    struct req_state *next_deferred;
     _Alignas(max_align_t) char reply_space[REPLY_INLINE];
 } req_state;
 
@@ -227,7 +238,36 @@ struct crm_httpd {
     route_stats *stats;
     flow_queue *queues;
     size_t queue_max; /* nodeInputQueueMaxLength: requests a flow may hold; 0: no limit */
+
+    /* Driving from a flow's loop (below): libmicrohttpd without threads of
+     * its own, run by drv_thread or by the loop that holds every route. */
+    int loop_setting;  /* httpOnFlowLoop: -1 unset, 0 false, 1 true */
+    bool threads_set;  /* httpThreads given */
+    bool ext;          /* this run: libmicrohttpd driven from outside */
+    int mhd_epfd, ctl_efd;
+    int resume_efd;    /* written after each resume: the driver runs MHD_run */
+    crm_watch *resume_watch;
+    pthread_t drv_thread;
+    bool drv_running;
+    pthread_mutex_t drv_mu;
+    pthread_cond_t drv_cv;
+    int driver;        /* DRV_THREAD, DRV_TO_LOOP, DRV_LOOP (under drv_mu) */
+    unsigned attach_gen;
+    bool held, no_attach, drv_quit, detach_posted;
+    crm_node *attach_node; /* under routes_lock: a node on the loop that holds every route, or NULL */
+    crm_node *drive_node;
+    crm_loop *drive_loop;
+    crm_watch *drive_watch;
+    crm_timer *drive_timer;
+    crm_timer *drive_soon; /* a one-shot MHD_run pending, or NULL (the driving loop's) */
+    req_state *deferred_head, *deferred_tail; /* admin requests the loop passed to drv_thread */
 };
+
+enum { DRV_THREAD, DRV_TO_LOOP, DRV_LOOP };
+/* the server this thread drives from a flow's loop (inside MHD_run), and
+ * the request whose dispatch drv_thread runs for the loop */
+static _Thread_local crm_httpd *tl_driving;
+static _Thread_local req_state *tl_deferred;
 
 /* Logging ---------------------------------------------------------------------- */
 
@@ -379,6 +419,9 @@ static int read_settings(crm_httpd *h, const json_t *s)
     int def_threads = cores > 2 ? (int)(cores > 5 ? 4 : cores - 1) : cores == 2 ? 2 : 1;
     double threads = num_setting(s, "httpThreads", def_threads);
     h->threads = threads >= 1 && threads <= 64 ? (int)threads : def_threads;
+    h->threads_set = json_object_get(s, "httpThreads") != NULL;
+    const json_t *onloop = json_object_get(s, "httpOnFlowLoop");
+    h->loop_setting = onloop ? json_is_true(onloop) : -1;
     h->reuse_port = json_is_true(json_object_get(s, "reusePort"));
     const json_t *polling = json_object_get(s, "httpPolling");
     if (polling) {
@@ -408,6 +451,9 @@ crm_httpd *crm_httpd_new(const json_t *settings)
     pthread_mutex_init(&h->auth_mu, NULL);
     pthread_mutex_init(&h->conns_mu, NULL);
     pthread_mutex_init(&h->stats_mu, NULL);
+    pthread_mutex_init(&h->drv_mu, NULL);
+    pthread_cond_init(&h->drv_cv, NULL);
+    h->mhd_epfd = h->ctl_efd = h->resume_efd = -1;
     h->queue_max = crm_queue_max_setting(settings);
     if (read_settings(h, settings) < 0) {
         crm_httpd_free(h);
@@ -618,6 +664,13 @@ void crm_httpd_metrics(crm_httpd *h, strbuf *sb)
 static enum MHD_Result queue(req_state *r, unsigned status, struct MHD_Response *resp)
 {
     if (!resp) return MHD_NO;
+    if (tl_deferred == r) { /* drv_thread for a suspended request: the loop queues it on resume */
+        if (r->resp) MHD_destroy_response(r->resp);
+        r->resp = resp;
+        r->resp_status = status;
+        r->deferred_queued = true;
+        return MHD_YES;
+    }
     if (r->extra) {
         const char *name;
         json_t *v;
@@ -685,9 +738,24 @@ static void add_headers(struct MHD_Response *resp, const json_t *headers)
 /* Wakes a suspended request whose answer (r->reply or r->resp) is set. */
 static void resume_with_answer(req_state *r)
 {
+    if (r->h->ext) {
+        /* held by the loop that runs its flow: it takes the answer itself */
+        pthread_mutex_lock(&r->h->slots_lock);
+        bool held = r->inline_held;
+        if (held) atomic_store(&r->inline_answered, true);
+        pthread_mutex_unlock(&r->h->slots_lock);
+        if (held) return;
+    }
     r->resume_counted = true;
     atomic_fetch_add(&r->h->resumes_pending, 1);
     MHD_resume_connection(r->conn);
+    /* without threads of its own libmicrohttpd wakes nobody: the driver takes
+     * the resumed connection in its next MHD_run */
+    if (r->h->ext) {
+        uint64_t one = 1;
+        ssize_t w = write(r->h->resume_efd, &one, sizeof one);
+        (void)w;
+    }
 }
 
 /* The answer was taken (or the request ended without it). */
@@ -860,6 +928,10 @@ static char *normalise_path(const char *p, size_t n)
     return sb_take(&sb);
 }
 
+static void ctl_wake(crm_httpd *h);
+static void routes_changed_locked(crm_httpd *h);
+static void detach_here(crm_httpd *h, bool node_closed);
+
 int crm_http_route_add(crm_node *n, const char *method, const char *pattern, unsigned flags,
                        crm_http_request_fn on_request)
 {
@@ -901,7 +973,9 @@ int crm_http_route_add(crm_node *n, const char *method, const char *pattern, uns
         h->routes_cap = cap;
     }
     h->routes[h->nroutes++] = rt;
+    routes_changed_locked(h);
     pthread_rwlock_unlock(&h->routes_lock);
+    ctl_wake(h);
     return 0;
 }
 
@@ -920,7 +994,15 @@ void crm_http_route_remove(crm_node *n)
         }
     }
     h->nroutes = k;
+    routes_changed_locked(h);
     pthread_rwlock_unlock(&h->routes_lock);
+    if (h->ext) {
+        pthread_mutex_lock(&h->drv_mu);
+        bool mine = h->driver == DRV_LOOP && h->drive_node == n;
+        pthread_mutex_unlock(&h->drv_mu);
+        if (mine) detach_here(h, false);
+    }
+    ctl_wake(h);
 }
 
 /* Request messages ------------------------------------------------------------------ */
@@ -1449,11 +1531,17 @@ static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *m
     s->body = body;
     s->files = files;
     s->fn = rt->fn;
+    /* run here, on the node's own loop, which drives the server: no
+     * suspend, no hand-off (see "Driving from a flow's loop") */
+    bool inl = tl_driving == h && rt->node->loop == crm_loop_current() && !rt->node->closed;
     /* suspended before the request can be answered from elsewhere (the
-     * loop, the reaper, a stop): resume must follow suspend */
-    MHD_suspend_connection(r->conn);
+     * loop, the reaper, a stop): resume must follow suspend. A request
+     * drv_thread dispatches for the loop is suspended already. */
+    if (!inl && tl_deferred != r) MHD_suspend_connection(r->conn);
+    r->inline_held = inl; /* before the slot makes r visible to other threads */
     s->id = slot_take_new(h, r);
     if (s->id < 0) {
+        r->inline_held = false;
         snapshot_free(s);
         bool closing = atomic_load(&h->stopping_soon);
         long long now = (long long)mono_ms();
@@ -1462,6 +1550,7 @@ static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *m
             hlog(h, CRM_LOG_WARN, "%zu requests in flight (maxRequestsInFlight): answering 503 to %s %s",
                  h->max_inflight, r->method, r->uri);
         struct MHD_Response *resp = status_response(503);
+        if (inl) return reply_now(r, 503, resp);
         r->resp = resp;
         r->resp_status = 503;
         resume_with_answer(r);
@@ -1472,8 +1561,36 @@ static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *m
     atomic_fetch_add(&r->refs, 1);
     s->node = rt->node;
     CRM_STAT_ADD(rt->node->stats.queued_remote, 1);
+    if (inl) {
+        r->pending_sync = s; /* run_inline, once dispatch let go of the route locks */
+        return MHD_YES;
+    }
     crm_node_post_ex(rt->node, run_handoff, drop_handoff, s);
     return MHD_YES;
+}
+
+static enum MHD_Result answer_ready(req_state *r);
+
+/* On the loop that drives the server: the message goes to the http in node
+ * and the loop's queue runs until the flow answered or has nothing left to
+ * run at once (a delay, a request elsewhere). An answer in time is queued
+ * right here, as a bare libmicrohttpd server answers; otherwise the
+ * connection is suspended and the answer resumes it, as on the threaded
+ * path. */
+static enum MHD_Result run_inline(req_state *r)
+{
+    crm_httpd *h = r->h;
+    req_snapshot *s = r->pending_sync;
+    r->pending_sync = NULL;
+    run_handoff(s->node, s);
+    while (!atomic_load_explicit(&r->inline_answered, memory_order_acquire) && crm_loop_run_next_delivery()) {
+    }
+    pthread_mutex_lock(&h->slots_lock);
+    bool ready = r->reply || r->resp;
+    if (!ready) MHD_suspend_connection(r->conn);
+    r->inline_held = false;
+    pthread_mutex_unlock(&h->slots_lock);
+    return ready ? answer_ready(r) : MHD_YES;
 }
 
 /* FNV-1a over method, a separator and path: 64 bits make a false match
@@ -1643,7 +1760,7 @@ static enum MHD_Result hand_to_proxy(req_state *r, crm_httpd_proxy_fn fn, const 
     client_ip(r->conn, q->ip);
     q->tls = h->tls_key != NULL;
     q->upgrade = r->get_or_head && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade") != NULL;
-    MHD_suspend_connection(r->conn);
+    if (tl_deferred != r) MHD_suspend_connection(r->conn);
     q->id = slot_take_new(h, r);
     if (q->id < 0) {
         free(q);
@@ -1667,6 +1784,8 @@ int crm_httpd_proxy_answer(crm_httpd *h, long long id, unsigned status, struct M
     return 0;
 }
 
+static enum MHD_Result defer_to_thread(req_state *r);
+
 static enum MHD_Result dispatch(req_state *r, const char *method)
 {
     crm_httpd *h = r->h;
@@ -1676,7 +1795,7 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
     char *path = strndup(r->uri, plen);
     if (!path) return MHD_NO;
     crm_httpd_upgrade_fn up = upgrade_handler;
-    if (up && r->get_or_head && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade")) {
+    if (up && tl_deferred != r && r->get_or_head && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade")) {
         unsigned status = 0;
         struct MHD_Response *resp = up(r->conn, path, &status);
         if (resp) {
@@ -1706,6 +1825,10 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
     }
     if (h->admin && h->admin_root && under_root(h->admin_root, path, plen) &&
         !admin_declined(h, method, path, plen)) {
+        if (tl_driving == h) { /* the admin API may deploy, which stops this loop: drv_thread runs it */
+            ret = defer_to_thread(r);
+            goto out;
+        }
         headers = request_headers(r->conn);
         ret = call_admin(r, method, path, plen, headers, &handled);
         if (handled || ret == MHD_NO) goto out;
@@ -1737,6 +1860,7 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
             pthread_rwlock_unlock(&h->routes_lock);
             pthread_rwlock_unlock(&h->hold_lock);
             sb_free(&allow);
+            if (r->pending_sync) ret = run_inline(r);
             goto out;
         }
         pthread_rwlock_unlock(&h->routes_lock);
@@ -2069,6 +2193,22 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     return r;
 }
 
+/* Queues the answer r holds: an http response node's packed one, or a
+ * ready response. */
+static enum MHD_Result answer_ready(req_state *r)
+{
+    if (r->reply) {
+        unsigned status;
+        struct MHD_Response *resp = reply_response(r, r->reply, &status);
+        if ((char *)r->reply != r->reply_space) free(r->reply);
+        r->reply = NULL;
+        return queue(r, status, resp);
+    }
+    struct MHD_Response *resp = r->resp;
+    r->resp = NULL;
+    return queue(r, r->resp_status, resp);
+}
+
 static void free_req(req_state *r)
 {
     answer_taken(r);
@@ -2126,18 +2266,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     crm_httpd *h = cls;
     req_state *r = *con_cls;
     if (!r) return MHD_NO;
-    if (r->reply || r->resp) answer_taken(r);
-    if (r->reply) { /* resumed with the answer of an http response node */
-        unsigned status;
-        struct MHD_Response *resp = reply_response(r, r->reply, &status);
-        if ((char *)r->reply != r->reply_space) free(r->reply);
-        r->reply = NULL;
-        return queue(r, status, resp);
+    if (r->fail_close) {
+        answer_taken(r);
+        return MHD_NO;
     }
-    if (r->resp) { /* resumed with a ready answer */
-        struct MHD_Response *resp = r->resp;
-        r->resp = NULL;
-        return queue(r, r->resp_status, resp);
+    if (r->reply || r->resp) { /* resumed with an answer */
+        answer_taken(r);
+        return answer_ready(r);
     }
     if (!r->started) {
         r->started = true;
@@ -2243,6 +2378,288 @@ static void *reaper_main(void *arg)
     return NULL;
 }
 
+/* Driving from a flow's loop ------------------------------------------------------------ */
+
+/* On a small machine (two cores or fewer, no httpThreads set, no TLS;
+ * httpOnFlowLoop forces it either way) libmicrohttpd runs without threads
+ * of its own (epoll, driven from outside), and two drivers take turns:
+ *   - drv_thread, ours, as long as the routes of http in nodes live on more
+ *     than one loop (or none), during a deploy and while stopping;
+ *   - the loop that holds every route: it watches libmicrohttpd's epoll
+ *     descriptor (crm_watch_fd on one of its http in nodes) and calls
+ *     MHD_run itself. A request for a route is then turned into a message
+ *     and run through the flow right inside the access handler
+ *     (run_inline); when the flow answers at once, as an http in -> change
+ *     -> http response flow does, the answer is queued there: no suspend,
+ *     no resume, no thread woken, as in a bare libmicrohttpd server.
+ * Only the driver calls MHD_run. drv_thread hands over by posting an attach
+ * job to the loop (DRV_TO_LOOP) and stops polling; the loop hands back in a
+ * detach job (deploys and stops ask for it, crm_httpd_hold) or when its
+ * node closes. While the loop drives, admin API requests (a deploy stops
+ * that very loop) are suspended and dispatched by drv_thread, whose answer
+ * resumes them. */
+
+typedef struct {
+    crm_httpd *h;
+    unsigned gen;
+} attach_job;
+
+static void ctl_wake(crm_httpd *h)
+{
+    uint64_t one = 1;
+    if (h->ctl_efd >= 0) {
+        ssize_t w = write(h->ctl_efd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+static void on_mhd_soon(crm_node *n, void *arg);
+
+/* On the driving loop. libmicrohttpd may have work left that no descriptor
+ * will announce (a pipelined request already read, a connection resumed):
+ * its timeout is then 0, and it runs again, a few times here, then from a
+ * timer so that the loop's other work gets its turn. */
+static void drive_now(crm_httpd *h)
+{
+    crm_httpd *saved = tl_driving;
+    tl_driving = h;
+    MHD_UNSIGNED_LONG_LONG to = 1;
+    for (int i = 0; i < 8; i++) {
+        MHD_run(h->d);
+        if (MHD_get_timeout(h->d, &to) != MHD_YES || to > 0) break;
+    }
+    tl_driving = saved;
+    if (to == 0 && !h->drive_soon && h->drive_node) h->drive_soon = crm_timer_start(h->drive_node, 0, 0, on_mhd_soon, h);
+}
+
+static void on_mhd_soon(crm_node *n, void *arg)
+{
+    (void)n;
+    crm_httpd *h = arg;
+    h->drive_soon = NULL; /* fired: gone */
+    drive_now(h);
+}
+
+static void on_mhd_ready(crm_node *n, int fd, unsigned revents, void *arg)
+{
+    (void)n;
+    (void)revents;
+    crm_httpd *h = arg;
+    if (fd == h->resume_efd) {
+        uint64_t v;
+        ssize_t rr = read(fd, &v, sizeof v);
+        (void)rr;
+    }
+    drive_now(h);
+}
+
+/* libmicrohttpd's own timeouts (idle connections) are checked in MHD_run */
+static void on_mhd_tick(crm_node *n, void *arg)
+{
+    (void)n;
+    drive_now(arg);
+}
+
+static void attach_on_loop(crm_node *n, void *arg)
+{
+    attach_job a = *(attach_job *)arg;
+    free(arg);
+    crm_httpd *h = a.h;
+    pthread_mutex_lock(&h->drv_mu);
+    bool ok = h->driver == DRV_TO_LOOP && h->attach_gen == a.gen && !h->held && !h->no_attach;
+    if (ok) {
+        h->drive_watch = crm_watch_fd(n, h->mhd_epfd, POLLIN, on_mhd_ready, h);
+        h->resume_watch = crm_watch_fd(n, h->resume_efd, POLLIN, on_mhd_ready, h);
+        h->drive_timer = h->drive_watch ? crm_timer_start(n, 1000, 1000, on_mhd_tick, h) : NULL;
+        ok = h->drive_watch && h->resume_watch && h->drive_timer;
+        if (!ok) {
+            crm_watch_cancel(h->drive_watch);
+            crm_watch_cancel(h->resume_watch);
+            crm_timer_cancel(h->drive_timer);
+        }
+    }
+    if (ok) {
+        h->drive_node = n;
+        h->drive_loop = n->loop;
+        h->driver = DRV_LOOP;
+    } else if (h->driver == DRV_TO_LOOP && h->attach_gen == a.gen) {
+        h->driver = DRV_THREAD;
+    }
+    pthread_cond_broadcast(&h->drv_cv);
+    pthread_mutex_unlock(&h->drv_mu);
+    if (ok) drive_now(h); /* what came meanwhile */
+    else ctl_wake(h);
+}
+
+static void attach_dropped(void *arg)
+{
+    attach_job a = *(attach_job *)arg;
+    free(arg);
+    crm_httpd *h = a.h;
+    pthread_mutex_lock(&h->drv_mu);
+    if (h->driver == DRV_TO_LOOP && h->attach_gen == a.gen) h->driver = DRV_THREAD;
+    pthread_cond_broadcast(&h->drv_cv);
+    pthread_mutex_unlock(&h->drv_mu);
+    ctl_wake(h);
+}
+
+/* On the driving loop: drv_thread takes over. */
+static void detach_here(crm_httpd *h, bool node_closed)
+{
+    pthread_mutex_lock(&h->drv_mu);
+    if (h->driver == DRV_LOOP && (node_closed || crm_loop_current() == h->drive_loop)) {
+        if (!node_closed) {
+            crm_watch_cancel(h->drive_watch);
+            crm_watch_cancel(h->resume_watch);
+            crm_timer_cancel(h->drive_timer);
+            crm_timer_cancel(h->drive_soon);
+        }
+        h->resume_watch = NULL;
+        h->drive_soon = NULL;
+        h->drive_watch = NULL;
+        h->drive_timer = NULL;
+        h->drive_node = NULL;
+        h->drive_loop = NULL;
+        h->driver = DRV_THREAD;
+    }
+    h->detach_posted = false;
+    pthread_cond_broadcast(&h->drv_cv);
+    pthread_mutex_unlock(&h->drv_mu);
+    ctl_wake(h);
+}
+
+static void detach_job(crm_node *n, void *arg)
+{
+    (void)n;
+    detach_here(arg, false);
+}
+
+/* the node closed first: its watch and timer went with it */
+static void detach_dropped(void *arg) { detach_here(arg, true); }
+
+/* Any thread but drv_thread: returns once drv_thread drives (or will, when
+ * it is back from what it runs now). The caller set held or no_attach. */
+static void take_back(crm_httpd *h)
+{
+    if (!h->ext) return;
+    pthread_mutex_lock(&h->drv_mu);
+    for (;;) {
+        if (h->driver == DRV_THREAD) break;
+        if (h->driver == DRV_TO_LOOP) { /* the attach job, when it runs, finds a newer generation */
+            h->attach_gen++;
+            h->driver = DRV_THREAD;
+            break;
+        }
+        if (crm_loop_current() == h->drive_loop) {
+            pthread_mutex_unlock(&h->drv_mu);
+            detach_here(h, false);
+            pthread_mutex_lock(&h->drv_mu);
+            continue;
+        }
+        if (!h->detach_posted) {
+            h->detach_posted = true;
+            crm_node_post_ex(h->drive_node, detach_job, detach_dropped, h);
+        }
+        pthread_cond_wait(&h->drv_cv, &h->drv_mu);
+    }
+    pthread_mutex_unlock(&h->drv_mu);
+    ctl_wake(h);
+}
+
+/* drv_thread, under drv_mu: hands the server to the loop of every route. */
+static void maybe_attach_locked(crm_httpd *h)
+{
+    if (h->driver != DRV_THREAD || h->held || h->no_attach || h->drv_quit) return;
+    pthread_rwlock_rdlock(&h->routes_lock);
+    crm_node *n = h->attach_node;
+    if (n) {
+        attach_job *a = malloc(sizeof *a);
+        if (a) {
+            *a = (attach_job){h, ++h->attach_gen};
+            h->driver = DRV_TO_LOOP;
+            crm_node_post_ex(n, attach_on_loop, attach_dropped, a);
+        }
+    }
+    pthread_rwlock_unlock(&h->routes_lock);
+}
+
+/* under routes_lock (written) */
+static void routes_changed_locked(crm_httpd *h)
+{
+    crm_node *n = h->nroutes ? h->routes[0].node : NULL;
+    for (size_t i = 1; n && i < h->nroutes; i++)
+        if (h->routes[i].node->loop != n->loop) n = NULL;
+    h->attach_node = n;
+}
+
+/* On the driving loop, inside MHD_run: an admin request for drv_thread. */
+static enum MHD_Result defer_to_thread(req_state *r)
+{
+    crm_httpd *h = r->h;
+    MHD_suspend_connection(r->conn);
+    atomic_fetch_add(&r->refs, 1);
+    r->next_deferred = NULL;
+    pthread_mutex_lock(&h->drv_mu);
+    if (h->deferred_tail) h->deferred_tail->next_deferred = r;
+    else h->deferred_head = r;
+    h->deferred_tail = r;
+    pthread_mutex_unlock(&h->drv_mu);
+    ctl_wake(h);
+    return MHD_YES;
+}
+
+static void run_deferred(req_state *r)
+{
+    tl_deferred = r;
+    enum MHD_Result ret = dispatch(r, r->method);
+    tl_deferred = NULL;
+    if (r->deferred_queued) {
+        r->deferred_queued = false;
+        resume_with_answer(r);
+    } else if (ret == MHD_NO) {
+        r->fail_close = true;
+        resume_with_answer(r);
+    }
+    req_release(r);
+}
+
+static void *drv_main(void *arg)
+{
+    crm_httpd *h = arg;
+    struct pollfd p[3] = {{.fd = h->ctl_efd, .events = POLLIN},
+                          {.fd = h->resume_efd, .events = POLLIN},
+                          {.fd = h->mhd_epfd, .events = POLLIN}};
+    pthread_mutex_lock(&h->drv_mu);
+    while (!h->drv_quit) {
+        while (h->deferred_head) {
+            req_state *r = h->deferred_head;
+            h->deferred_head = r->next_deferred;
+            if (!h->deferred_head) h->deferred_tail = NULL;
+            pthread_mutex_unlock(&h->drv_mu);
+            run_deferred(r);
+            pthread_mutex_lock(&h->drv_mu);
+        }
+        maybe_attach_locked(h);
+        /* only this thread moves the driver away from DRV_THREAD */
+        bool drive = h->driver == DRV_THREAD;
+        pthread_mutex_unlock(&h->drv_mu);
+        int timeout = 1000;
+        MHD_UNSIGNED_LONG_LONG to;
+        if (drive && MHD_get_timeout(h->d, &to) == MHD_YES && to < 1000) timeout = (int)to;
+        int n = poll(p, drive ? 3 : 1, timeout);
+        for (int i = 0; i < 2 && n > 0; i++) {
+            if (!p[i].revents) continue;
+            uint64_t v;
+            ssize_t rr = read(p[i].fd, &v, sizeof v);
+            (void)rr;
+        }
+        if (drive) MHD_run(h->d);
+        pthread_mutex_lock(&h->drv_mu);
+    }
+    pthread_mutex_unlock(&h->drv_mu);
+    return NULL;
+}
+
 /* Life cycle ------------------------------------------------------------------------- */
 
 static int bind_address(const crm_httpd *h, struct sockaddr_storage *ss)
@@ -2270,6 +2687,8 @@ static struct MHD_Daemon *start_daemon(crm_httpd *h, bool dual)
      * (one of each per request) is an epoll_ctl call */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (h->epoll ? MHD_USE_EPOLL : MHD_USE_POLL) |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_ALLOW_UPGRADE;
+    if (h->ext) /* driven by drv_thread or a flow's loop ("Driving from a flow's loop") */
+        flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_ALLOW_UPGRADE;
     struct MHD_OptionItem opts[16];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h};
@@ -2280,7 +2699,7 @@ static struct MHD_Daemon *start_daemon(crm_httpd *h, bool dual)
      * backstop, above it */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(h->conn_limit * 2), NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL};
-    if (h->threads > 1)
+    if (h->threads > 1 && !h->ext)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, h->threads, NULL};
     if (h->reuse_port) opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
     struct sockaddr_storage ss;
@@ -2351,6 +2770,10 @@ int crm_httpd_start(crm_httpd *h)
     pthread_mutex_lock(&h->slots_lock);
     h->closing = false;
     pthread_mutex_unlock(&h->slots_lock);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    h->ext = !h->tls_key && (h->loop_setting == 1 || (h->loop_setting < 0 && !h->threads_set && cores <= 2));
+    h->driver = DRV_THREAD;
+    h->held = h->no_attach = h->drv_quit = h->detach_posted = false;
     h->d = start_daemon(h, true);
     if (!h->d && !h->host) h->d = start_daemon(h, false); /* no IPv6 here */
     if (!h->d) {
@@ -2359,6 +2782,20 @@ int crm_httpd_start(crm_httpd *h)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di ? di->port : h->port_cfg;
+    if (h->ext) {
+        const union MHD_DaemonInfo *ei = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+        h->mhd_epfd = ei ? ei->epoll_fd : -1;
+        if (h->ctl_efd < 0) h->ctl_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (h->resume_efd < 0) h->resume_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (h->mhd_epfd < 0 || h->ctl_efd < 0 || h->resume_efd < 0 || pthread_create(&h->drv_thread, NULL, drv_main, h) != 0) {
+            hlog(h, CRM_LOG_ERROR, "cannot start the HTTP server's thread: %s", strerror(errno));
+            MHD_stop_daemon(h->d);
+            h->d = NULL;
+            h->port = 0;
+            return -1;
+        }
+        h->drv_running = true;
+    }
     if (pthread_create(&h->reaper, NULL, reaper_main, h) == 0) h->reaper_running = true;
     return 0;
 }
@@ -2366,6 +2803,12 @@ int crm_httpd_start(crm_httpd *h)
 void crm_httpd_stop(crm_httpd *h)
 {
     if (!h || !h->d) return;
+    if (h->ext) { /* drv_thread drives from here on */
+        pthread_mutex_lock(&h->drv_mu);
+        h->no_attach = true;
+        pthread_mutex_unlock(&h->drv_mu);
+        take_back(h);
+    }
     MHD_socket fd = MHD_quiesce_daemon(h->d);
     if (fd != MHD_INVALID_SOCKET) close(fd);
     /* keep-alive connections still bring requests: from now on they get 503
@@ -2406,6 +2849,23 @@ void crm_httpd_stop(crm_httpd *h)
         pthread_mutex_unlock(&h->reaper_mu);
         pthread_join(h->reaper, NULL);
         h->reaper_running = false;
+    }
+    if (h->drv_running) {
+        pthread_mutex_lock(&h->drv_mu);
+        h->drv_quit = true;
+        pthread_mutex_unlock(&h->drv_mu);
+        ctl_wake(h);
+        pthread_join(h->drv_thread, NULL);
+        h->drv_running = false;
+        /* admin requests the loop passed on and nobody ran: closed with the daemon */
+        while (h->deferred_head) {
+            req_state *r = h->deferred_head;
+            h->deferred_head = r->next_deferred;
+            r->fail_close = true;
+            resume_with_answer(r);
+            req_release(r);
+        }
+        h->deferred_tail = NULL;
     }
     MHD_stop_daemon(h->d);
     h->d = NULL;
@@ -2455,9 +2915,31 @@ void crm_httpd_free(crm_httpd *h)
         free(q);
     }
     pthread_mutex_destroy(&h->stats_mu);
+    pthread_mutex_destroy(&h->drv_mu);
+    pthread_cond_destroy(&h->drv_cv);
+    if (h->ctl_efd >= 0) close(h->ctl_efd);
+    if (h->resume_efd >= 0) close(h->resume_efd);
     free(h);
 }
 
-void crm_httpd_hold(crm_httpd *h) { pthread_rwlock_wrlock(&h->hold_lock); }
+void crm_httpd_hold(crm_httpd *h)
+{
+    if (h->ext) { /* the flows' loops stop and go: drv_thread drives meanwhile */
+        pthread_mutex_lock(&h->drv_mu);
+        h->held = true;
+        pthread_mutex_unlock(&h->drv_mu);
+        take_back(h);
+    }
+    pthread_rwlock_wrlock(&h->hold_lock);
+}
 
-void crm_httpd_release(crm_httpd *h) { pthread_rwlock_unlock(&h->hold_lock); }
+void crm_httpd_release(crm_httpd *h)
+{
+    pthread_rwlock_unlock(&h->hold_lock);
+    if (h->ext) {
+        pthread_mutex_lock(&h->drv_mu);
+        h->held = false;
+        pthread_mutex_unlock(&h->drv_mu);
+        ctl_wake(h);
+    }
+}
