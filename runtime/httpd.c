@@ -109,6 +109,14 @@ typedef struct {
 #define REPLY_INLINE 512
 
 typedef struct req_snapshot req_snapshot;
+typedef struct crm_httpd crm_httpd;
+/* An attach job may outlive the server (posted to a loop that never ran
+ * it, drained after crm_httpd_free): it reaches the server through a token
+ * that crm_httpd_free empties. */
+typedef struct drv_token {
+    crm_httpd *h; /* under token_mu; NULL once the server is freed */
+    atomic_int refs;
+} drv_token;
 
 /* One open connection (libmicrohttpd's socket context). */
 typedef struct conn_entry conn_entry;
@@ -260,6 +268,7 @@ struct crm_httpd {
     crm_watch *drive_watch;
     crm_timer *drive_timer;
     crm_timer *drive_soon; /* a one-shot MHD_run pending, or NULL (the driving loop's) */
+    drv_token *token;
     req_state *deferred_head, *deferred_tail; /* admin requests the loop passed to drv_thread */
 };
 
@@ -454,6 +463,13 @@ crm_httpd *crm_httpd_new(const json_t *settings)
     pthread_mutex_init(&h->drv_mu, NULL);
     pthread_cond_init(&h->drv_cv, NULL);
     h->mhd_epfd = h->ctl_efd = h->resume_efd = -1;
+    h->token = calloc(1, sizeof *h->token);
+    if (!h->token) {
+        free(h);
+        return NULL;
+    }
+    h->token->h = h;
+    atomic_init(&h->token->refs, 1);
     h->queue_max = crm_queue_max_setting(settings);
     if (read_settings(h, settings) < 0) {
         crm_httpd_free(h);
@@ -2399,8 +2415,15 @@ static void *reaper_main(void *arg)
  * that very loop) are suspended and dispatched by drv_thread, whose answer
  * resumes them. */
 
+static pthread_mutex_t token_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void token_put(drv_token *t)
+{
+    if (atomic_fetch_sub(&t->refs, 1) == 1) free(t);
+}
+
 typedef struct {
-    crm_httpd *h;
+    drv_token *t;
     unsigned gen;
 } attach_job;
 
@@ -2464,7 +2487,13 @@ static void attach_on_loop(crm_node *n, void *arg)
 {
     attach_job a = *(attach_job *)arg;
     free(arg);
-    crm_httpd *h = a.h;
+    pthread_mutex_lock(&token_mu);
+    crm_httpd *h = a.t->h;
+    token_put(a.t);
+    if (!h) {
+        pthread_mutex_unlock(&token_mu);
+        return;
+    }
     pthread_mutex_lock(&h->drv_mu);
     bool ok = h->driver == DRV_TO_LOOP && h->attach_gen == a.gen && !h->held && !h->no_attach;
     if (ok) {
@@ -2487,20 +2516,26 @@ static void attach_on_loop(crm_node *n, void *arg)
     }
     pthread_cond_broadcast(&h->drv_cv);
     pthread_mutex_unlock(&h->drv_mu);
-    if (ok) drive_now(h); /* what came meanwhile */
-    else ctl_wake(h);
+    if (!ok) ctl_wake(h);
+    pthread_mutex_unlock(&token_mu);
+    if (ok) drive_now(h); /* what came meanwhile; the server lives while this loop drives it */
 }
 
 static void attach_dropped(void *arg)
 {
     attach_job a = *(attach_job *)arg;
     free(arg);
-    crm_httpd *h = a.h;
-    pthread_mutex_lock(&h->drv_mu);
-    if (h->driver == DRV_TO_LOOP && h->attach_gen == a.gen) h->driver = DRV_THREAD;
-    pthread_cond_broadcast(&h->drv_cv);
-    pthread_mutex_unlock(&h->drv_mu);
-    ctl_wake(h);
+    pthread_mutex_lock(&token_mu);
+    crm_httpd *h = a.t->h;
+    token_put(a.t);
+    if (h) {
+        pthread_mutex_lock(&h->drv_mu);
+        if (h->driver == DRV_TO_LOOP && h->attach_gen == a.gen) h->driver = DRV_THREAD;
+        pthread_cond_broadcast(&h->drv_cv);
+        pthread_mutex_unlock(&h->drv_mu);
+        ctl_wake(h);
+    }
+    pthread_mutex_unlock(&token_mu);
 }
 
 /* On the driving loop: drv_thread takes over. */
@@ -2575,7 +2610,8 @@ static void maybe_attach_locked(crm_httpd *h)
     if (n) {
         attach_job *a = malloc(sizeof *a);
         if (a) {
-            *a = (attach_job){h, ++h->attach_gen};
+            atomic_fetch_add(&h->token->refs, 1);
+            *a = (attach_job){h->token, ++h->attach_gen};
             h->driver = DRV_TO_LOOP;
             crm_node_post_ex(n, attach_on_loop, attach_dropped, a);
         }
@@ -2918,6 +2954,10 @@ void crm_httpd_free(crm_httpd *h)
     pthread_mutex_destroy(&h->drv_mu);
     pthread_cond_destroy(&h->drv_cv);
     if (h->ctl_efd >= 0) close(h->ctl_efd);
+    pthread_mutex_lock(&token_mu);
+    h->token->h = NULL;
+    pthread_mutex_unlock(&token_mu);
+    token_put(h->token);
     if (h->resume_efd >= 0) close(h->resume_efd);
     free(h);
 }
