@@ -15,9 +15,12 @@
  * A reaper thread answers 504 to requests left unanswered past
  * httpRequestTimeout; past maxRequestsInFlight new requests get 503.
  *
- * Speed (tools/bench/run.sh): poll rather than epoll by default, since
- * every suspend and resume is an epoll_ctl; one server thread per spare
- * core; the admin callback is skipped for paths it declined before.
+ * Speed (tools/bench/run.sh): on two cores or fewer, the flow loop that
+ * holds every route drives libmicrohttpd and answers in the access handler
+ * a request its flow answers at once ("Driving from a flow's loop");
+ * otherwise poll rather than epoll by default, since every suspend and
+ * resume is an epoll_ctl, and one server thread per spare core; the admin
+ * callback is skipped for paths it declined before.
  */
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -1,10 +1,12 @@
 /* httpd.h: the one HTTP server of a runtime (libmicrohttpd), shared by the
  * Admin API and the routes of `http in` nodes (http.h is the node side).
  *
- * Threading: requests are parsed on libmicrohttpd's threads; the admin
- * callback runs there too. Node requests are handed to the node's loop as
- * whole messages and the connection is suspended until a response comes
- * (crm_http_respond), so no thread ever waits on a flow.
+ * Threading: requests are parsed on libmicrohttpd's threads (or on the
+ * flow loop that drives it, httpOnFlowLoop); the admin callback runs on a
+ * server thread. Node requests are handed to the node's loop as whole
+ * messages and the connection is suspended until a response comes
+ * (crm_http_respond), so no thread ever waits on a flow; on the driving
+ * loop, a flow that answers at once is answered without suspending.
  */
 #ifndef CRM_HTTPD_H
 #define CRM_HTTPD_H
@@ -29,7 +31,12 @@ typedef struct crm_httpd crm_httpd;
  * default 60000 as Node.js's headersTimeout; 0 disables),
  * httpMaxWaitingConnections (connections waiting for a request head or idle
  * kept alive; past it the oldest is closed; default 1024 with poll, the
- * connection limit with epoll). The connection limit is maxRequestsInFlight
+ * connection limit with epoll), httpOnFlowLoop (true/false; unset: true on
+ * two cores or fewer when httpThreads is not set): libmicrohttpd runs
+ * without threads of its own, and when every http in route lives on one
+ * flow loop that loop drives it and answers a request its flow answers at
+ * once right inside the access handler (httpd.c, "Driving from a flow's
+ * loop"); no effect with https. The connection limit is maxRequestsInFlight
  * + 1024 within the open-file limit (raised to its hard limit at start);
  * near it, a new connection closes the oldest waiting one (slowloris).
  * Requests with ambiguous framing (two Content-Length or Transfer-Encoding
