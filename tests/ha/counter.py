@@ -1,14 +1,15 @@
 # counter.py: a tiny HTTP API for the HA tests: answers every GET with "ok"
-# and counts requests per path; GET /count returns the counts as JSON.
+# and counts requests per path; GET /count returns the counts as JSON
+# (and "at", the server's monotonic clock in seconds when it took them).
 #   python3 counter.py PORT
-import http.server, json, sys, threading
+import http.server, json, sys, threading, time
 counts = {}
 lock = threading.Lock()
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/count":
-            with lock:
-                body = json.dumps(counts).encode()
+            with lock: # "at": when these counts were taken (s), for rates
+                body = json.dumps(dict(counts, at=time.monotonic())).encode()
         else:
             with lock:
                 counts[self.path] = counts.get(self.path, 0) + 1
