@@ -2810,7 +2810,14 @@ int crm_httpd_start(crm_httpd *h)
     h->closing = false;
     pthread_mutex_unlock(&h->slots_lock);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    h->ext = !h->tls_key && (h->loop_setting == 1 || (h->loop_setting < 0 && !h->threads_set && cores <= 2));
+    /* unset: only for flows that start with every route on one loop; with
+     * routes on several, the threaded server (poll) serves them faster than
+     * one thread driving epoll */
+    pthread_rwlock_rdlock(&h->routes_lock);
+    bool one_loop = h->attach_node != NULL;
+    pthread_rwlock_unlock(&h->routes_lock);
+    h->ext = !h->tls_key &&
+             (h->loop_setting == 1 || (h->loop_setting < 0 && !h->threads_set && cores <= 2 && one_loop));
     h->driver = DRV_THREAD;
     h->held = h->no_attach = h->drv_quit = h->detach_posted = false;
     h->d = start_daemon(h, true);

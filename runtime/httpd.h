@@ -32,7 +32,8 @@ typedef struct crm_httpd crm_httpd;
  * httpMaxWaitingConnections (connections waiting for a request head or idle
  * kept alive; past it the oldest is closed; default 1024 with poll, the
  * connection limit with epoll), httpOnFlowLoop (true/false; unset: true on
- * two cores or fewer when httpThreads is not set): libmicrohttpd runs
+ * two cores or fewer when httpThreads is not set and the flows start with
+ * every http in route on one loop): libmicrohttpd runs
  * without threads of its own, and when every http in route lives on one
  * flow loop that loop drives it and answers a request its flow answers at
  * once right inside the access handler (httpd.c, "Driving from a flow's
