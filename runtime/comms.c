@@ -31,6 +31,8 @@
 
 typedef struct conn {
     int fd;
+    void *urh;       /* https: libmicrohttpd's handle, released when fd closes */
+    crm_runtime *rt;
     crm_ws_parser p;
     strbuf out;      /* frames not yet written */
     json_t *stack;   /* items (JSON text strings) not yet framed */
@@ -272,9 +274,12 @@ static void write_conn(conn *k)
     }
 }
 
-static void conn_free(conn *k)
+/* release: not when comms goes with the runtime, after the HTTP server
+ * stopped (it closed its upgraded connections, and their handles went) */
+static void conn_free(conn *k, bool release)
 {
     close(k->fd);
+    if (release) crm_ws_socket_release(k->rt, k->urh);
     crm_ws_parser_free(&k->p);
     sb_free(&k->out);
     json_decref(k->stack);
@@ -311,7 +316,7 @@ static void *comms_thread(void *arg)
             frame_stack(k, now);
             if (k->closing && !k->out.len) {
                 *pp = k->next;
-                conn_free(k);
+                conn_free(k, true);
             } else {
                 pp = &k->next;
             }
@@ -367,6 +372,8 @@ static void on_socket(void *ctx, crm_ws_socket *s)
     crm_comms *c = ctx;
     conn *k = calloc(1, sizeof *k);
     k->fd = s->fd;
+    k->urh = s->urh;
+    k->rt = c->rt;
     crm_ws_parser_init(&k->p, true, 1u << 20);
     if (s->extra_len) crm_ws_feed(&k->p, s->extra, s->extra_len);
     free(s);
@@ -424,7 +431,7 @@ void crm_comms_free(crm_comms *c)
     while (c->conns) {
         conn *k = c->conns;
         c->conns = k->next;
-        conn_free(k);
+        conn_free(k, false);
     }
     close(c->efd);
     json_decref(c->retained);

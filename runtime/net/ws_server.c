@@ -61,11 +61,10 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
      * is done with the upgrade at once: its handle dies with the daemon,
      * which stops before the flows' nodes close. Over https sock is one end
      * of a socketpair whose other end libmicrohttpd's thread forwards to and
-     * from the TLS connection, until the handle is released (a node
-     * listener: when the connection closes; the editor's raw listener keeps
-     * the plain http way). */
+     * from the TLS connection, until the handle is released when the
+     * connection closes (by the node listener, or by the editor's comms). */
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    bool tls = ci && ci->tls_session && !p->raw;
+    bool tls = ci && ci->tls_session;
     s->fd = fcntl(sock, F_DUPFD_CLOEXEC, 0);
     s->urh = tls ? urh : NULL;
     s->rt = p->node ? p->node->rt : NULL;

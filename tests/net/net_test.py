@@ -1137,6 +1137,39 @@ def websocket_listener_over_https():
     assert f.proc.returncode in (0, -signal.SIGTERM), "carmine exited with %r" % f.proc.returncode
 
 
+@test
+def editor_comms_over_https():
+    """The editor's /comms socket over https stays open and carries the
+    debug sidebar's messages (libmicrohttpd forwards an upgraded TLS
+    connection only until its handle is released)."""
+    import ssl
+    crt = make_certs()
+    ctx = ssl.create_default_context(cafile=crt["ca.pem"])
+    nodes = [
+        {"id": "dbg_in", "type": "http in", "url": "/dbg", "method": "get", "wires": [["dbg", "dbg_r"]]},
+        {"id": "dbg", "type": "debug", "active": True, "tosidebar": True, "complete": "payload",
+         "targetType": "msg", "wires": []},
+        {"id": "dbg_r", "type": "http response", "statusCode": "", "headers": {}, "wires": []}]
+    with Flow(nodes, settings={"https": {"key": crt["srv.key"], "cert": crt["srv.pem"]}}) as f:
+        c = WS(f.port, "/comms", ctx=ctx, timeout=10)
+        eq(c.status, 101, "/comms handshake over TLS")
+        c.send(json.dumps({"subscribe": "debug"}))
+        time.sleep(0.3)
+        for i in range(3):
+            urllib.request.urlopen("https://127.0.0.1:%d/dbg?n=%d" % (f.port, i), timeout=10, context=ctx).read()
+            seen = ""
+            while '"debug"' not in seen:
+                op, data = c.recv()
+                eq(op, 1, "a text frame from /comms")
+                seen = data.decode()
+            assert "dbg" in seen, seen
+        c.close()
+        # one more stays connected while carmine stops: no crash, no sanitizer report
+        c2 = WS(f.port, "/comms", ctx=ctx, timeout=10)
+        eq(c2.status, 101, "a second /comms client")
+    assert f.proc.returncode in (0, -signal.SIGTERM), "carmine exited with %r" % f.proc.returncode
+
+
 def main():
     only = sys.argv[1:]
     passed = failed = 0
