@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void grow(strbuf *sb, size_t extra)
+void sb_reserve(strbuf *sb, size_t extra)
 {
     if (sb->len + extra + 1 <= sb->cap) return;
     size_t cap = sb->cap ? sb->cap : 64;
@@ -18,7 +18,7 @@ static void grow(strbuf *sb, size_t extra)
 
 void sb_putn(strbuf *sb, const char *s, size_t n)
 {
-    if (sb->len + n + 1 > sb->cap) grow(sb, n);
+    if (sb->len + n + 1 > sb->cap) sb_reserve(sb, n);
     if (n) memcpy(sb->data + sb->len, s, n);
     sb->len += n;
     sb->data[sb->len] = 0;
@@ -28,7 +28,7 @@ void sb_puts(strbuf *sb, const char *s) { sb_putn(sb, s, strlen(s)); }
 
 void sb_putc(strbuf *sb, char c)
 {
-    if (sb->len + 2 > sb->cap) grow(sb, 1);
+    if (sb->len + 2 > sb->cap) sb_reserve(sb, 1);
     sb->data[sb->len++] = c;
     sb->data[sb->len] = 0;
 }
@@ -72,7 +72,7 @@ void sb_vprintf(strbuf *sb, const char *fmt, va_list ap)
         sb_putn(sb, tmp, (size_t)n);
         return;
     }
-    grow(sb, (size_t)n);
+    sb_reserve(sb, (size_t)n);
     vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
     sb->len += (size_t)n;
 }

@@ -17,6 +17,9 @@ typedef struct {
 #define SB_INIT {0, 0, 0}
 
 CRM_API void sb_putn(strbuf *sb, const char *s, size_t n);
+/* Room for n more bytes and the NUL (doubling from 64), for writers that
+ * fill sb->data themselves and end it with the NUL. */
+CRM_API void sb_reserve(strbuf *sb, size_t n);
 CRM_API void sb_puts(strbuf *sb, const char *s);
 CRM_API void sb_putc(strbuf *sb, char c);
 /* Appends a code point as UTF-8 (1 to 4 bytes; no check for surrogates). */

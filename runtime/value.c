@@ -550,19 +550,9 @@ json_t *crm_strings_of(const json_t *v)
 
 /* JSON text -------------------------------------------------------------- */
 
-/* Room for n more bytes and the NUL in sb (strbuf's own growth: doubling
- * from 64). The writers below fill sb->data directly and end it with the NUL
- * themselves. */
-static void sj_grow(strbuf *sb, size_t n)
-{
-    size_t cap = sb->cap ? sb->cap : 64;
-    while (cap < sb->len + n + 1) cap *= 2;
-    char *d = realloc(sb->data, cap);
-    if (!d) abort();
-    sb->data = d;
-    sb->cap = cap;
-}
-#define SJ_RESERVE(sb, n) do { if ((sb)->len + (n) + 1 > (sb)->cap) sj_grow((sb), (n)); } while (0)
+/* The writers below fill sb->data directly (sb_reserve) and end it with the
+ * NUL themselves. */
+#define SJ_RESERVE(sb, n) do { if ((sb)->len + (n) + 1 > (sb)->cap) sb_reserve((sb), (n)); } while (0)
 
 static inline void sj_putn(strbuf *sb, const char *s, size_t n)
 {
