@@ -154,6 +154,7 @@ typedef struct req_state {
     strbuf body;
     bool started, expect_body, too_large, dispatched, get_or_head;
     bool resume_counted; /* in resumes_pending */
+    bool stop_answer;    /* a 503 of crm_httpd_stop, in stop_answers until written */
     struct MHD_Response *resp; /* a ready answer (504, 503), or NULL */
     http_reply *reply;         /* or a packed answer from crm_http_respond */
     unsigned resp_status;
@@ -224,6 +225,7 @@ struct crm_httpd {
     /* answers handed to suspended connections that the server thread has not
      * taken yet: libmicrohttpd aborts when stopped with one of those left */
     atomic_int resumes_pending;
+    atomic_int stop_answers; /* 503s of crm_httpd_stop not yet written (on_completed) */
     atomic_llong last_503_log;
 
     pthread_mutex_t auth_mu;
@@ -2253,6 +2255,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     req_state *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
+    if (r->stop_answer) atomic_fetch_sub(&h->stop_answers, 1);
     if (r->fq) atomic_fetch_sub(&r->fq->pending, 1);
     r->fq = NULL;
     if (r->slot >= 0) {
@@ -2871,7 +2874,6 @@ void crm_httpd_stop(crm_httpd *h)
         if (!left) break;
         usleep(5000);
     }
-    bool failed = false;
     for (;;) { /* resume outside our lock: libmicrohttpd takes its own */
         req_state *r = NULL;
         pthread_mutex_lock(&h->slots_lock);
@@ -2883,11 +2885,14 @@ void crm_httpd_stop(crm_httpd *h)
         }
         pthread_mutex_unlock(&h->slots_lock);
         if (!r) break;
+        r->stop_answer = true;
+        atomic_fetch_add(&h->stop_answers, 1);
         deliver(r, 503, status_response(503));
-        failed = true;
     }
     for (int i = 0; i < 1000 && atomic_load(&h->resumes_pending) > 0; i++) usleep(1000);
-    if (failed) usleep(20000); /* let the server threads write those 503s */
+    /* the server threads write those 503s before the daemon stops (a fixed
+     * pause lost some on a busy machine); a second at most */
+    for (int i = 0; i < 1000 && atomic_load(&h->stop_answers) > 0; i++) usleep(1000);
     atomic_store(&h->stopping, true);
     if (h->reaper_running) {
         pthread_mutex_lock(&h->reaper_mu);
