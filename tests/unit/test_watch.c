@@ -144,7 +144,9 @@ static void epoll_step(crm_node *n, const char *what)
             dup2(np[0], num);
             close(np[0]);
         }
+        pthread_mutex_lock(&mu); /* main reads it through counter() */
         newwriter = np[1];
+        pthread_mutex_unlock(&mu);
         w_new = crm_watch_fd(n, num, POLLIN, on_count, &new_calls);
         crm_watch_cancel(w_old);
     } else if (!strcmp(what, "file")) {
@@ -222,8 +224,9 @@ int main(void)
     for (int i = 0; i < 200 && counter(&old_calls) < 1; i++) usleep(5000);
     CHECK(counter(&old_calls) == 1);
     crm_runtime_send(rt, "p", json_pack("{s:s}", "payload", "reuse"));
+    for (int i = 0; i < 200 && counter(&newwriter) < 0; i++) usleep(5000);
     usleep(20000);
-    CHECK(newwriter >= 0 && write(newwriter, "n", 1) == 1);
+    CHECK(counter(&newwriter) >= 0 && write(newwriter, "n", 1) == 1);
     for (int i = 0; i < 200 && counter(&new_calls) < 1; i++) usleep(5000);
     CHECK(counter(&new_calls) == 1);
     /* the old pipe (alive through keep) becomes readable: its registration
