@@ -2859,7 +2859,14 @@ void crm_httpd_stop(crm_httpd *h)
         take_back(h);
     }
     MHD_socket fd = MHD_quiesce_daemon(h->d);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
+    /* With threads of its own libmicrohttpd is done with the listening
+     * socket now; driven by drv_thread (h->ext) its next MHD_run still takes
+     * the socket out of its epoll set, so it is closed once that thread is
+     * gone (closing it here raced with that epoll_ctl: ThreadSanitizer) */
+    if (fd != MHD_INVALID_SOCKET && !h->ext) {
+        close(fd);
+        fd = MHD_INVALID_SOCKET;
+    }
     /* keep-alive connections still bring requests: from now on they get 503
      * at once, so none is left suspended when the daemon stops */
     pthread_mutex_lock(&h->slots_lock);
@@ -2919,6 +2926,7 @@ void crm_httpd_stop(crm_httpd *h)
         h->deferred_tail = NULL;
     }
     MHD_stop_daemon(h->d);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
     h->d = NULL;
     h->port = 0;
 }
