@@ -1022,7 +1022,7 @@ static void usage(FILE *to)
 {
     fputs("usage: carmine test [--verbose] [--filter REGEX] [--no-fork] [--strict] FILE|DIR...\n"
           "\n"
-          "Runs flow test cases (format: ../shared/FLOWTEST.md). A DIR runs every *.json in it,\n"
+          "Runs flow test cases (format: docs/flowtest.md). A DIR runs every *.json in it,\n"
           "in name order. Each case runs on a fresh runtime (free port, temporary userDir).\n"
           "Prints one line per case (ok / not ok, with the reasons / ok # skip), a summary per\n"
           "file, and a last line \"N passed, N failed, N skipped\". Exits 1 when a case failed.\n"
