@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench_http.sh: requests per second through http in -> change -> http
 # response in Carmine, beside a bare libmicrohttpd server answering the same
-# GET with a timestamp (../shared/bench/mhd_hello.c: the ceiling) and
+# GET with a timestamp (tools/bench/mhd_bare.c: the ceiling) and
 # Node-RED 4.1.15, in alternating rounds (tools/bench/rounds.sh).
 #
 #   tools/bench/bench_http.sh [BUILD_DIR] [SECONDS] [CONNECTIONS] [ROUNDS]   (build, 5, 50, 3)
@@ -29,7 +29,7 @@ cat > "$TMP/flow.json" <<'JSON'
  {"id":"ch","type":"change","z":"t","rules":[{"t":"set","p":"payload","pt":"msg","to":"","tot":"date"}],"x":300,"y":50,"wires":[["out"]]},
  {"id":"out","type":"http response","z":"t","statusCode":"","headers":{},"x":500,"y":50,"wires":[]}]
 JSON
-BARE=../shared/bench/mhd_hello.c
+BARE=tools/bench/mhd_bare.c
 BARE_THREADS=${BARE_THREADS:-$([ "$(nproc)" -le 2 ] && echo 1 || echo 2)}
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); bare libmicrohttpd with $BARE_THREADS thread(s)"
 tools/bench/rounds.sh "$BUILD" "$TMP/flow.json" /hello "$CONNS" "$SECS" "$ROUNDS" "$BARE" "$BARE_THREADS"

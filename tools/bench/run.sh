@@ -26,6 +26,7 @@ ROUNDS=${BENCH_ROUNDS:-2}
 API_SECS=${BENCH_API_SECS:-10}
 SPLIT_N=${BENCH_SPLIT_N:-1000000}
 PORT=${BENCH_PORT:-$((21000 + RANDOM % 20000))}
+BARE_THREADS=${BARE_THREADS:-$([ "$(nproc)" -le 2 ] && echo 1 || echo 2)}
 NR_VERSION=4.1.15
 BENCH=tools/bench
 NR_RED=$BENCH/node_modules/node-red/red.js
@@ -60,7 +61,7 @@ install_nodered() {
 }
 
 build_helpers() {
-    gcc -O2 -o "$TMP/mhd_hello" ../shared/bench/mhd_hello.c -lmicrohttpd
+    gcc -O2 -o "$TMP/mhd_bare" "$BENCH/mhd_bare.c" -lmicrohttpd
     gcc -O2 -Wall -Wextra -o "$TMP/first_answer" "$BENCH/first_answer.c"
     node "$BENCH/make-flows.js" "$TMP"
     cp flows/api.json flows/load-tester.json "$TMP/"
@@ -93,7 +94,7 @@ server_cmd() { # kind flow port
     case $1 in
         carmine) echo "$BUILD/carmine -p $3 $TMP/$2" ;;
         nodered) echo "node $NR_RED -u $TMP/nr-user-$3 -s $TMP/nr-settings.js -p $3 $TMP/$2" ;;
-        bare) echo "$TMP/mhd_hello $3 2" ;;
+        bare) echo "$TMP/mhd_bare $3 $BARE_THREADS" ;; # as many threads as Carmine serves HTTP with (bench_http.sh)
     esac
 }
 
