@@ -450,7 +450,9 @@ static void run_steps(crm_runtime *rt, const json_t *steps, double t0, ft_result
     size_t i;
     json_t *raw;
     json_array_foreach(steps, i, raw) {
-        json_t *st = ftm_subst_port(raw, port);
+        char port_text[16];
+        snprintf(port_text, sizeof port_text, "%d", port);
+        json_t *st = ftm_subst(raw, "${FLOWTEST_PORT}", port_text);
         json_t *send = json_object_get(st, "send"), *wait = json_object_get(st, "wait"),
                *http = json_object_get(st, "http");
         if (send) {
@@ -659,8 +661,11 @@ static json_t *case_settings(const char *userdir)
     return s;
 }
 
-static void run_case(const json_t *c, const char *userdir, bool verbose, ft_result *res)
+static void run_case(const json_t *as_written, const char *userdir, bool verbose, ft_result *res)
 {
+    /* files a case writes go under its own userDir: suites running side by side
+     * (or the same suite in two builds) never share a path */
+    json_t *c = ftm_subst(as_written, "${FLOWTEST_TMP}", userdir);
     capture_reset();
     cap.verbose = verbose;
     json_t *settings = case_settings(userdir);
@@ -671,6 +676,7 @@ static void run_case(const json_t *c, const char *userdir, bool verbose, ft_resu
         report_early(res);
         json_decref(settings);
         json_decref(env);
+        json_decref(c);
         return;
     }
     crm_runtime_set_log_hook(rt, log_hook, NULL);
@@ -698,6 +704,7 @@ static void run_case(const json_t *c, const char *userdir, bool verbose, ft_resu
     crm_runtime_free(rt);
     json_decref(settings);
     json_decref(env);
+    json_decref(c);
     capture_reset();
 }
 

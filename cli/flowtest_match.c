@@ -399,18 +399,19 @@ json_t *ftm_revive(const json_t *v)
     return crm_deep_copy(v);
 }
 
-json_t *ftm_subst_port(const json_t *v, int port)
+json_t *ftm_subst(const json_t *v, const char *tok, const char *value)
 {
-    static const char tok[] = "${FLOWTEST_PORT}";
+    size_t toklen = strlen(tok);
     if (!v) return NULL;
     if (json_is_string(v)) {
         const char *s = json_string_value(v), *end = s + json_string_length(v), *p;
+        if (!memmem(s, (size_t)(end - s), tok, toklen)) return crm_deep_copy(v);
         strbuf sb = SB_INIT;
         sb_putn(&sb, "", 0);
-        while ((p = memmem(s, (size_t)(end - s), tok, sizeof tok - 1))) {
+        while ((p = memmem(s, (size_t)(end - s), tok, toklen))) {
             sb_putn(&sb, s, (size_t)(p - s));
-            sb_printf(&sb, "%d", port);
-            s = p + sizeof tok - 1;
+            sb_puts(&sb, value);
+            s = p + toklen;
         }
         sb_putn(&sb, s, (size_t)(end - s));
         json_t *r = json_stringn_nocheck(sb.data ? sb.data : "", sb.len);
@@ -419,7 +420,7 @@ json_t *ftm_subst_port(const json_t *v, int port)
     }
     if (json_is_array(v)) {
         json_t *a = json_array();
-        for (size_t i = 0; i < json_array_size(v); i++) json_array_append_new(a, ftm_subst_port(json_array_get(v, i), port));
+        for (size_t i = 0; i < json_array_size(v); i++) json_array_append_new(a, ftm_subst(json_array_get(v, i), tok, value));
         return a;
     }
     if (json_is_object(v)) {
@@ -427,7 +428,7 @@ json_t *ftm_subst_port(const json_t *v, int port)
         const char *k;
         size_t klen;
         json_t *x;
-        json_object_keylen_foreach((json_t *)v, k, klen, x) json_object_setn_new_nocheck(o, k, klen, ftm_subst_port(x, port));
+        json_object_keylen_foreach((json_t *)v, k, klen, x) json_object_setn_new_nocheck(o, k, klen, ftm_subst(x, tok, value));
         return o;
     }
     return crm_deep_copy(v);

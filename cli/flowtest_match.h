@@ -36,8 +36,9 @@ bool ftm_check_time(const json_t *bounds, double t_ms, const char *what, strbuf 
  * integers into reals (how sent messages and context values are revived). */
 json_t *ftm_revive(const json_t *v);
 
-/* A NEW copy of v with every "${FLOWTEST_PORT}" inside strings replaced. */
-json_t *ftm_subst_port(const json_t *v, int port);
+/* A NEW copy of v with every occurrence of tok inside strings replaced by value
+ * ("${FLOWTEST_PORT}" in steps, "${FLOWTEST_TMP}" in a whole case). */
+json_t *ftm_subst(const json_t *v, const char *tok, const char *value);
 
 /* Appends v as JSON for a report: Buffers as {"$buffer":"hex"}, NaN and
  * Infinity by name, handles as "[handle]", NULL as "(absent)"; cut after

@@ -148,9 +148,16 @@ static void test_revive_subst_text(void)
     json_decref(src);
 
     src = J("{\"url\":\"http://127.0.0.1:${FLOWTEST_PORT}/x${FLOWTEST_PORT}\",\"k\":[\"${FLOWTEST_PORT}\"]}");
-    v = ftm_subst_port(src, 1880);
+    v = ftm_subst(src, "${FLOWTEST_PORT}", "1880");
     CHECK_STR(json_string_value(json_object_get(v, "url")), "http://127.0.0.1:1880/x1880");
     CHECK_STR(json_string_value(json_array_get(json_object_get(v, "k"), 0)), "1880");
+    json_decref(v);
+    json_decref(src);
+    src = J("{\"filename\":\"${FLOWTEST_TMP}/a.txt\",\"n\":2,\"other\":\"${FLOWTEST_PORT}\"}");
+    v = ftm_subst(src, "${FLOWTEST_TMP}", "/tmp/case-1");
+    CHECK_STR(json_string_value(json_object_get(v, "filename")), "/tmp/case-1/a.txt");
+    CHECK_STR(json_string_value(json_object_get(v, "other")), "${FLOWTEST_PORT}");
+    CHECK(json_integer_value(json_object_get(v, "n")) == 2 || json_number_value(json_object_get(v, "n")) == 2);
     json_decref(v);
     json_decref(src);
 
