@@ -58,7 +58,7 @@ run_part() { # name, command...
 }
 
 # the conformance cases live in the repository (tools/refresh-conformance.sh
-# copies them from ../shared); --strict: a case whose node type is missing fails
+# copies them from the shared recordings beside the repository); --strict: a case whose node type is missing fails
 run_part flows "$BUILD_DIR/carmine" test --strict --retry 1 tests/flows
 run_part conformance "$BUILD_DIR/carmine" test --strict --retry 1 --expect-failures tests/conformance-known-failures.txt tests/conformance/nodered
 run_part jsonata "$BUILD_DIR/carmine" jsonata --suite tests/conformance/jsonata --expect-failures tests/jsonata-known-failures.txt
