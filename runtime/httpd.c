@@ -21,6 +21,11 @@
  * otherwise poll rather than epoll by default, since every suspend and
  * resume is an epoll_ctl, and one server thread per spare core; the admin
  * callback is skipped for paths it declined before.
+ *
+ * The pieces (httpd_internal.h is what they share): this file, the core
+ * (settings, routes, dispatch, answers, life cycle); httpd_msg.c, a node
+ * request's message; httpd_cors.c, CORS and httpNodeAuth; httpd_conn.c,
+ * connections and timeouts; httpd_loop.c, driving from a flow's loop.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -46,247 +51,16 @@
 #include "http_internal.h"
 #include "metrics.h"
 #include "runtime.h"
+#include "httpd_internal.h"
 
-#define SLOT_BITS 20
-#define SLOT_MASK ((1LL << SLOT_BITS) - 1)
-#define AUTH_CACHE 4
-#define ADMIN_DECLINED 64
 
-/* /metrics: the counters of one route (method + the http in node's URL
- * pattern + its flow) and the requests a flow holds. Both are kept until
- * the server is freed, so a redeploy that adds the same route again finds
- * them (the counters go on), and a request in flight points at them
- * without a reference. Written with relaxed atomic adds by the server
- * threads, read racily by a scrape. */
-#define HTTP_BUCKETS 14
+/* the upper bounds of the request duration histogram (route_stats), seconds */
 static const double http_le[HTTP_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-#define STATUS_SLOTS 16
-
-typedef struct flow_queue {
-    struct flow_queue *next;
-    char *flow;           /* the tab's id */
-    atomic_long pending;  /* requests handed to the flow and not answered yet */
-    _Atomic uint64_t refused; /* answered 503: pending had reached nodeInputQueueMaxLength */
-    atomic_bool warned;
-} flow_queue;
-
-typedef struct route_stats {
-    struct route_stats *next;
-    char method[8];
-    char *pattern, *flow;
-    flow_queue *fq;
-    _Atomic uint64_t buckets[HTTP_BUCKETS + 1]; /* not cumulative; the last: past 10 s */
-    _Atomic uint64_t sum_us, count;
-    struct {
-        atomic_uint code; /* 0: free; 1: "other" (the slots ran out) */
-        _Atomic uint64_t n;
-    } status[STATUS_SLOTS];
-} route_stats;
-
-typedef struct {
-    crm_node *node;
-    route_stats *st;
-    char method[8]; /* upper case */
-    http_pattern *pat;
-    char *exact; /* the full path, normalised, for skipBodyParsing's exact match */
-    unsigned flags;
-    crm_http_request_fn fn;
-} route;
-
-/* An answer packed by crm_http_respond in one block on the responder's
- * thread; the server thread turns it into a libmicrohttpd response, so the
- * many small allocations of a response are made and freed on one thread. */
-typedef struct {
-    int status;
-    unsigned flags;
-    size_t nheaders; /* name\0value\0 pairs at the start of data */
-    size_t len;      /* body bytes, after the headers */
-    const char *body;
-    char data[];
-} http_reply;
-
-/* Room for a packed answer inside the request: the usual answer (a type
- * header and a short body) then needs no allocation on the responder's
- * thread that the server thread would free. */
-#define REPLY_INLINE 512
-
-typedef struct req_snapshot req_snapshot;
-typedef struct crm_httpd crm_httpd;
-/* An attach job may outlive the server (posted to a loop that never ran
- * it, drained after crm_httpd_free): it reaches the server through a token
- * that crm_httpd_free empties. */
-typedef struct drv_token {
-    crm_httpd *h; /* under token_mu; NULL once the server is freed */
-    atomic_int refs;
-} drv_token;
-
-/* One open connection (libmicrohttpd's socket context). */
-typedef struct conn_entry conn_entry;
-typedef struct conn_link {
-    conn_entry *prev, *next;
-} conn_link;
-/* An intrusive list of connections, oldest first. */
-typedef struct conn_list {
-    conn_entry *head, *tail;
-    size_t n;
-} conn_list;
-
-struct conn_entry {
-    conn_link wait; /* in the waiting list, when listed */
-    conn_link body; /* in the body list, when in_body */
-    int fd;
-    double since; /* when it started waiting for a request head */
-    double body_since; /* when its request's head was complete, in_body */
-    bool listed, evicted, in_body;
-};
-
-typedef struct req_state {
-    crm_httpd *h;
-    struct MHD_Connection *conn;
-    /* Owners: libmicrohttpd until the request completes, the node's loop
-     * until it built the message, a responder between claiming the slot and
-     * resuming. The last one frees (nearly always the server thread, which
-     * allocated it). */
-    atomic_int refs;
-    req_snapshot *snap;
-    char *uri; /* raw, as the client sent it */
-    strbuf body;
-    bool started, expect_body, too_large, dispatched, get_or_head;
-    bool resume_counted; /* in resumes_pending */
-    bool stop_answer;    /* a 503 of crm_httpd_stop, in stop_answers until written */
-    struct MHD_Response *resp; /* a ready answer (504, 503), or NULL */
-    http_reply *reply;         /* or a packed answer from crm_http_respond */
-    unsigned resp_status;
-    int slot;
-    double deadline;
-    double head_ms; /* when its head was complete (mono_ms) */
-    char *if_none_match;
-    const char *method; /* libmicrohttpd's, valid while the request lives */
-    json_t *extra; /* CORS headers to add to the response, or NULL */
-    bool any_origin; /* under httpAdminRoot: Access-Control-Allow-Origin: * (mark_any_origin) */
-    route_stats *st;  /* a node route's request: counted when answered */
-    flow_queue *fq;   /* counted in its flow's pending requests until completed */
-    double t0;        /* when its head was complete */
-    /* Answered on the flow's loop (see "Driving from a flow's loop"): the
-     * connection is not suspended while the loop runs the flow for it, so
-     * an answer from elsewhere is only stored (under slots_lock). */
-    bool inline_held;
-    atomic_bool inline_answered;
-    req_snapshot *pending_sync; /* handed to the node, to run once the route locks are let go */
-    bool fail_close;            /* a deferred dispatch failed: close the connection on resume */
-    bool deferred_queued;       /* a deferred dispatch stored its answer in resp */
-    struct req_state *next_deferred;
-    _Alignas(max_align_t) char reply_space[REPLY_INLINE];
-} req_state;
-
-struct crm_httpd {
-    int port_cfg, port;
-    char *host;
-    char *node_root, *admin_root; /* NULL: disabled */
-    json_t *cors;
-    json_t *admin_cors; /* the admin app's own cors options (4.1.15), or NULL */
-    char *auth_user, *auth_pass;
-    char *tls_key, *tls_cert;
-    size_t max_inflight, api_max;
-    double timeout_ms;
-    int threads;
-    bool reuse_port, dual_stack;
-    bool epoll; /* httpPolling "epoll": scales to many idle connections, costs two syscalls per request */
-    struct MHD_Daemon *d;
-    crm_admin_fn admin;
-    void *admin_ctx;
-    /* hashes of method + path the admin callback declined: such requests
-     * skip it (and the headers object it needs) next time */
-    _Atomic uint64_t declined[ADMIN_DECLINED];
-    crm_httpd_log_fn log;
-    void *log_ctx;
-
-    pthread_rwlock_t routes_lock;
-    /* held for writing while a deploy swaps the flows (crm_httpd_hold):
-     * node requests wait for the new routes instead of missing them */
-    pthread_rwlock_t hold_lock;
-    route *routes;
-    size_t nroutes, routes_cap;
-
-    pthread_mutex_t slots_lock;
-    bool closing; /* stopping: no new pending request (under slots_lock) */
-    req_state **slots;
-    uint32_t *gens;
-    uint32_t *free_list;
-    size_t nfree, inflight;
-
-    pthread_t reaper;
-    bool reaper_running;
-    pthread_mutex_t reaper_mu;
-    pthread_cond_t reaper_cv;
-    atomic_bool stopping;
-    atomic_bool stopping_soon; /* as closing, readable without the lock */
-    /* answers handed to suspended connections that the server thread has not
-     * taken yet: libmicrohttpd aborts when stopped with one of those left */
-    atomic_int resumes_pending;
-    atomic_int stop_answers; /* 503s of crm_httpd_stop not yet written (on_completed) */
-    atomic_llong last_503_log;
-
-    pthread_mutex_t auth_mu;
-    char *auth_ok[AUTH_CACHE];
-    int auth_next;
-
-    /* Connections (see "Connections" below): those waiting for a request
-     * head, oldest first, are the ones closed to make room. */
-    pthread_mutex_t conns_mu;
-    conn_list waiting;
-    size_t nconns;    /* open, as libmicrohttpd reported them */
-    size_t nevicting; /* of those, shut down and not closed yet */
-    size_t conn_limit, evict_at, max_waiting;
-    double head_timeout_ms; /* httpHeadersTimeout; 0: none */
-    /* requests whose body is still coming, oldest head first */
-    conn_list bodies;
-    double body_timeout_ms; /* httpBodyTimeout; 0: none */
-    unsigned long long body_expired, body_expired_logged;
-    unsigned long long evicted, evicted_logged;
-    double last_evict_log;
-
-    pthread_mutex_t stats_mu; /* guards the two lists (appended when a route is added) */
-    route_stats *stats;
-    flow_queue *queues;
-    size_t queue_max; /* nodeInputQueueMaxLength: requests a flow may hold; 0: no limit */
-
-    /* Driving from a flow's loop (below): libmicrohttpd without threads of
-     * its own, run by drv_thread or by the loop that holds every route. */
-    int loop_setting;  /* httpOnFlowLoop: -1 unset, 0 false, 1 true */
-    bool threads_set;  /* httpThreads given */
-    bool ext;          /* this run: libmicrohttpd driven from outside */
-    int mhd_epfd, ctl_efd;
-    int resume_efd;    /* written after each resume: the driver runs MHD_run */
-    crm_watch *resume_watch;
-    pthread_t drv_thread;
-    bool drv_running;
-    pthread_mutex_t drv_mu;
-    pthread_cond_t drv_cv;
-    int driver;        /* DRV_THREAD, DRV_TO_LOOP, DRV_LOOP (under drv_mu) */
-    unsigned attach_gen;
-    bool held, no_attach, drv_quit, detach_posted;
-    crm_node *attach_node; /* under routes_lock: a node on the loop that holds every route, or NULL */
-    crm_node *drive_node;
-    crm_loop *drive_loop;
-    crm_watch *drive_watch;
-    crm_timer *drive_timer;
-    crm_timer *drive_soon; /* a one-shot MHD_run pending, or NULL (the driving loop's) */
-    drv_token *token;
-    req_state *deferred_head, *deferred_tail; /* admin requests the loop passed to drv_thread */
-};
-
-enum { DRV_THREAD, DRV_TO_LOOP, DRV_LOOP };
-/* the server this thread drives from a flow's loop (inside MHD_run), and
- * the request whose dispatch drv_thread runs for the loop */
-static _Thread_local crm_httpd *tl_driving;
-static _Thread_local req_state *tl_deferred;
 
 /* Logging ---------------------------------------------------------------------- */
 
-static void hlog(crm_httpd *h, crm_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void hlog(crm_httpd *h, crm_log_level lvl, const char *fmt, ...)
+void httpd_log(crm_httpd *h, crm_log_level lvl, const char *fmt, ...)
 {
     char text[512];
     va_list ap;
@@ -307,7 +81,7 @@ void crm_httpd_set_log(crm_httpd *h, crm_httpd_log_fn fn, void *ctx)
     h->log_ctx = ctx;
 }
 
-static double mono_ms(void)
+double httpd_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -362,7 +136,7 @@ static int read_settings(crm_httpd *h, const json_t *s)
     /* checked before the cast: a double outside int's range is undefined */
     double port = num_setting(s, "port", num_setting(s, "uiPort", 1880));
     if (!(port >= 0 && port <= 65535)) {
-        hlog(h, CRM_LOG_ERROR, "settings.port must be a port number from 0 to 65535");
+        httpd_log(h, CRM_LOG_ERROR, "settings.port must be a port number from 0 to 65535");
         return -1;
     }
     h->port_cfg = (int)port;
@@ -374,12 +148,12 @@ static int read_settings(crm_httpd *h, const json_t *s)
     const json_t *root = json_object_get(s, "httpRoot");
     if (root) {
         if (root_setting(root, &h->node_root) < 0 || root_setting(root, &h->admin_root) < 0) {
-            hlog(h, CRM_LOG_ERROR, "settings.httpRoot must be a string or false");
+            httpd_log(h, CRM_LOG_ERROR, "settings.httpRoot must be a string or false");
             return -1;
         }
     } else if (root_setting(json_object_get(s, "httpNodeRoot"), &h->node_root) < 0 ||
                root_setting(json_object_get(s, "httpAdminRoot"), &h->admin_root) < 0) {
-        hlog(h, CRM_LOG_ERROR, "settings.httpNodeRoot / httpAdminRoot must be strings or false");
+        httpd_log(h, CRM_LOG_ERROR, "settings.httpNodeRoot / httpAdminRoot must be strings or false");
         return -1;
     }
     const json_t *cors = json_object_get(s, "httpNodeCors");
@@ -394,7 +168,7 @@ static int read_settings(crm_httpd *h, const json_t *s)
         const char *u = json_string_value(json_object_get(auth, "user"));
         const char *p = json_string_value(json_object_get(auth, "pass"));
         if (!u || !p) {
-            hlog(h, CRM_LOG_ERROR, "settings.httpNodeAuth needs user and pass");
+            httpd_log(h, CRM_LOG_ERROR, "settings.httpNodeAuth needs user and pass");
             return -1;
         }
         h->auth_user = strdup(u);
@@ -407,7 +181,7 @@ static int read_settings(crm_httpd *h, const json_t *s)
         h->tls_key = k ? crm_read_file(k, NULL) : NULL;
         h->tls_cert = c ? crm_read_file(c, NULL) : NULL;
         if (!h->tls_key || !h->tls_cert) {
-            hlog(h, CRM_LOG_ERROR, "settings.https: cannot read key %s / cert %s", k ? k : "(none)", c ? c : "(none)");
+            httpd_log(h, CRM_LOG_ERROR, "settings.https: cannot read key %s / cert %s", k ? k : "(none)", c ? c : "(none)");
             return -1;
         }
     }
@@ -441,7 +215,7 @@ static int read_settings(crm_httpd *h, const json_t *s)
     if (polling) {
         const char *pm = json_string_value(polling);
         if (!pm || (strcmp(pm, "poll") != 0 && strcmp(pm, "epoll") != 0)) {
-            hlog(h, CRM_LOG_ERROR, "settings.httpPolling must be \"poll\" or \"epoll\"");
+            httpd_log(h, CRM_LOG_ERROR, "settings.httpPolling must be \"poll\" or \"epoll\"");
             return -1;
         }
         h->epoll = !strcmp(pm, "epoll");
@@ -514,14 +288,13 @@ static long long slot_take_new(crm_httpd *h, req_state *r)
         h->slots[i] = r;
         h->inflight++;
         r->slot = (int)i;
-        r->deadline = h->timeout_ms > 0 ? mono_ms() + h->timeout_ms : 0;
+        r->deadline = h->timeout_ms > 0 ? httpd_mono_ms() + h->timeout_ms : 0;
         id = ((long long)h->gens[i] << SLOT_BITS) | i;
     }
     pthread_mutex_unlock(&h->slots_lock);
     return id;
 }
 
-static void req_release(req_state *r);
 
 static void slot_release_locked(crm_httpd *h, req_state *r)
 {
@@ -534,15 +307,15 @@ static void slot_release_locked(crm_httpd *h, req_state *r)
 }
 
 /* Takes r out of the table for answering it: the caller owns a reference
- * until deliver() (or req_release). */
-static void slot_claim_locked(crm_httpd *h, req_state *r)
+ * until httpd_deliver() (or httpd_req_release). */
+void httpd_slot_claim_locked(crm_httpd *h, req_state *r)
 {
     slot_release_locked(h, r);
     atomic_fetch_add(&r->refs, 1);
 }
 
 /* The pending request with this id, claimed, or NULL. */
-static req_state *slot_claim(crm_httpd *h, long long id)
+req_state *httpd_slot_claim(crm_httpd *h, long long id)
 {
     if (id < 0) return NULL;
     uint32_t i = (uint32_t)(id & SLOT_MASK);
@@ -551,7 +324,7 @@ static req_state *slot_claim(crm_httpd *h, long long id)
     pthread_mutex_lock(&h->slots_lock);
     if (i < h->max_inflight && h->slots[i] && h->gens[i] == gen) {
         r = h->slots[i];
-        slot_claim_locked(h, r);
+        httpd_slot_claim_locked(h, r);
     }
     pthread_mutex_unlock(&h->slots_lock);
     return r;
@@ -682,7 +455,7 @@ void crm_httpd_metrics(crm_httpd *h, strbuf *sb)
 
 /* Queues an answer with the request's cors headers, those the answer sets
  * itself winning (Express: the handler's res.set comes after cors). */
-static enum MHD_Result queue(req_state *r, unsigned status, struct MHD_Response *resp)
+enum MHD_Result httpd_queue(req_state *r, unsigned status, struct MHD_Response *resp)
 {
     if (!resp) return MHD_NO;
     if (tl_deferred == r) { /* drv_thread for a suspended request: the loop queues it on resume */
@@ -703,7 +476,7 @@ static enum MHD_Result queue(req_state *r, unsigned status, struct MHD_Response 
     if (r->any_origin && !MHD_get_response_header(resp, "Access-Control-Allow-Origin"))
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     if (r->st) {
-        count_answer(r->st, status, mono_ms() - r->t0);
+        count_answer(r->st, status, httpd_mono_ms() - r->t0);
         r->st = NULL;
     }
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
@@ -724,11 +497,11 @@ static enum MHD_Result queue_error_page(req_state *r, unsigned status, const cha
     MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
-    return queue(r, status, resp);
+    return httpd_queue(r, status, resp);
 }
 
 /* res.sendStatus(): the status text as text/plain. */
-static struct MHD_Response *status_response(unsigned status)
+struct MHD_Response *httpd_status_response(unsigned status)
 {
     const char *text = status == 500 ? "Internal Server Error"
                        : status == 503 ? "Service Unavailable"
@@ -757,7 +530,7 @@ static void add_headers(struct MHD_Response *resp, const json_t *headers)
 }
 
 /* Wakes a suspended request whose answer (r->reply or r->resp) is set. */
-static void resume_with_answer(req_state *r)
+void httpd_resume_with_answer(req_state *r)
 {
     if (r->h->ext) {
         /* held by the loop that runs its flow: it takes the answer itself */
@@ -788,12 +561,12 @@ static void answer_taken(req_state *r)
 }
 
 /* Hands a built response to the (suspended) request and wakes it. */
-static void deliver(req_state *r, unsigned status, struct MHD_Response *resp)
+void httpd_deliver(req_state *r, unsigned status, struct MHD_Response *resp)
 {
     r->resp = resp;
     r->resp_status = status;
-    resume_with_answer(r);
-    req_release(r);
+    httpd_resume_with_answer(r);
+    httpd_req_release(r);
 }
 
 crm_httpd *crm_node_httpd(const crm_node *n)
@@ -898,7 +671,7 @@ static struct MHD_Response *reply_response(req_state *r, const http_reply *rep, 
         empty ? 0 : rep->len, empty ? (void *)"" : (void *)rep->body, MHD_RESPMEM_MUST_COPY);
     if (!resp) {
         *status_out = 500;
-        return status_response(500);
+        return httpd_status_response(500);
     }
     const char *p = rep->data;
     for (size_t i = 0; i < rep->nheaders; i++) {
@@ -915,16 +688,16 @@ static int respond_h(crm_httpd *h, const json_t *res, int status, const json_t *
                      size_t len, unsigned flags)
 {
     if (!h || !crm_is_handle(res)) return -1;
-    req_state *r = slot_claim(h, crm_handle_id(res));
+    req_state *r = httpd_slot_claim(h, crm_handle_id(res));
     if (!r) return -1;
     http_reply *rep = pack_reply(r->reply_space, sizeof r->reply_space, status, headers, body, len, flags);
     if (!rep) {
-        deliver(r, 500, status_response(500));
+        httpd_deliver(r, 500, httpd_status_response(500));
         return 0;
     }
     r->reply = rep;
-    resume_with_answer(r);
-    req_release(r);
+    httpd_resume_with_answer(r);
+    httpd_req_release(r);
     return 0;
 }
 
@@ -949,9 +722,6 @@ static char *normalise_path(const char *p, size_t n)
     return sb_take(&sb);
 }
 
-static void ctl_wake(crm_httpd *h);
-static void routes_changed_locked(crm_httpd *h);
-static void detach_here(crm_httpd *h, bool node_closed);
 
 int crm_http_route_add(crm_node *n, const char *method, const char *pattern, unsigned flags,
                        crm_http_request_fn on_request)
@@ -994,9 +764,9 @@ int crm_http_route_add(crm_node *n, const char *method, const char *pattern, uns
         h->routes_cap = cap;
     }
     h->routes[h->nroutes++] = rt;
-    routes_changed_locked(h);
+    httpd_routes_changed_locked(h);
     pthread_rwlock_unlock(&h->routes_lock);
-    ctl_wake(h);
+    httpd_ctl_wake(h);
     return 0;
 }
 
@@ -1015,312 +785,15 @@ void crm_http_route_remove(crm_node *n)
         }
     }
     h->nroutes = k;
-    routes_changed_locked(h);
+    httpd_routes_changed_locked(h);
     pthread_rwlock_unlock(&h->routes_lock);
     if (h->ext) {
         pthread_mutex_lock(&h->drv_mu);
         bool mine = h->driver == DRV_LOOP && h->drive_node == n;
         pthread_mutex_unlock(&h->drv_mu);
-        if (mine) detach_here(h, false);
+        if (mine) httpd_detach_here(h, false);
     }
-    ctl_wake(h);
-}
-
-/* Request messages ------------------------------------------------------------------ */
-
-static bool header_single(const char *k)
-{
-    static const char *single[] = {"age", "authorization", "content-length", "content-type", "etag", "expires",
-                                   "from", "host", "if-modified-since", "if-unmodified-since", "last-modified",
-                                   "location", "max-forwards", "proxy-authorization", "referer", "retry-after",
-                                   "server", "user-agent"};
-    for (size_t i = 0; i < sizeof single / sizeof *single; i++)
-        if (!strcmp(k, single[i])) return true;
-    return false;
-}
-
-/* Header bytes are latin1 to Node.js. */
-static json_t *latin1_string(const char *s)
-{
-    bool high = false;
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p >= 0x80) high = true;
-    if (!high) return json_string(s);
-    strbuf sb = SB_INIT;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x80) sb_putc(&sb, (char)*p);
-        else {
-            sb_putc(&sb, (char)(0xC0 | (*p >> 6)));
-            sb_putc(&sb, (char)(0x80 | (*p & 0x3F)));
-        }
-    }
-    json_t *r = json_stringn(sb.data, sb.len);
-    sb_free(&sb);
-    return r;
-}
-
-/* Adds one received header to obj as Node.js does: lower-case names (given
- * so), Set-Cookie always an array, single-valued names keep the first,
- * others join with ", " ("; " for Cookie). */
-static void add_header_value(json_t *obj, const char *name, const char *value)
-{
-    json_t *v = latin1_string(value ? value : "");
-    json_t *old = json_object_get(obj, name);
-    if (!strcmp(name, "set-cookie")) {
-        if (!old) {
-            old = json_array();
-            json_object_set_new(obj, name, old);
-        }
-        json_array_append_new(old, v);
-    } else if (!old) {
-        json_object_set_new(obj, name, v);
-    } else if (header_single(name)) {
-        json_decref(v);
-    } else {
-        strbuf sb = SB_INIT;
-        sb_puts(&sb, json_string_value(old));
-        sb_puts(&sb, !strcmp(name, "cookie") ? "; " : ", ");
-        sb_puts(&sb, json_string_value(v));
-        json_object_set_new(obj, name, json_stringn(sb.data, sb.len));
-        sb_free(&sb);
-        json_decref(v);
-    }
-}
-
-/* Header names longer than this are dropped. */
-#define HEADER_NAME_MAX 128
-
-static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-    (void)kind;
-    char name[HEADER_NAME_MAX];
-    size_t n = strlen(key);
-    if (n >= sizeof name) return MHD_YES;
-    for (size_t i = 0; i <= n; i++) name[i] = (char)tolower((unsigned char)key[i]);
-    add_header_value(cls, name, value);
-    return MHD_YES;
-}
-
-static json_t *request_headers(struct MHD_Connection *c)
-{
-    json_t *obj = json_object();
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, obj);
-    return obj;
-}
-
-/* The received headers copied as lower-case name\0value\0 pairs: the
- * request's message is built from them on the node's loop. A first pass
- * (at NULL) only counts the bytes. */
-typedef struct {
-    char *at;
-    size_t bytes, count;
-} header_packer;
-
-static enum MHD_Result pack_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-    (void)kind;
-    header_packer *p = cls;
-    size_t n = strlen(key), vn = value ? strlen(value) : 0;
-    if (n >= HEADER_NAME_MAX) return MHD_YES;
-    p->bytes += n + vn + 2;
-    p->count++;
-    if (!p->at) return MHD_YES;
-    for (size_t i = 0; i < n; i++) p->at[i] = (char)tolower((unsigned char)key[i]);
-    p->at[n] = 0;
-    memcpy(p->at + n + 1, value ? value : "", vn + 1);
-    p->at += n + vn + 2;
-    return MHD_YES;
-}
-
-static json_t *headers_from_pack(const char *p, size_t count)
-{
-    json_t *obj = json_object();
-    for (size_t i = 0; i < count; i++) {
-        const char *v = p + strlen(p) + 1;
-        add_header_value(obj, p, v);
-        p = v + strlen(v) + 1;
-    }
-    return obj;
-}
-
-static void put_ipv4(char *buf, const unsigned char *a, const char *prefix)
-{
-    char *p = stpcpy(buf, prefix);
-    for (int i = 0; i < 4; i++) {
-        unsigned v = a[i];
-        if (v >= 100) *p++ = (char)('0' + v / 100);
-        if (v >= 10) *p++ = (char)('0' + v / 10 % 10);
-        *p++ = (char)('0' + v % 10);
-        if (i < 3) *p++ = '.';
-    }
-    *p = 0;
-}
-
-#define IP_TEXT_MAX (INET6_ADDRSTRLEN + 8)
-
-/* req.ip as Express gives it ("::ffff:127.0.0.1" on a dual-stack socket). */
-static void client_ip(struct MHD_Connection *c, char buf[IP_TEXT_MAX])
-{
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    buf[0] = 0;
-    if (ci && ci->client_addr) {
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET) {
-            put_ipv4(buf, (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr, "");
-        } else if (sa->sa_family == AF_INET6) {
-            const unsigned char *a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
-            static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-            if (!memcmp(a, mapped, 12)) put_ipv4(buf, a + 12, "::ffff:"); /* what inet_ntop writes, faster */
-            else inet_ntop(AF_INET6, a, buf, IP_TEXT_MAX);
-        }
-    }
-}
-
-static json_t *hostname_of(const json_t *headers)
-{
-    const char *host = json_string_value(json_object_get(headers, "host"));
-    if (!host) return NULL;
-    size_t n = strlen(host);
-    if (host[0] == '[') {
-        const char *e = strchr(host, ']');
-        n = e ? (size_t)(e - host) + 1 : n;
-    } else {
-        const char *colon = strchr(host, ':');
-        if (colon) n = (size_t)(colon - host);
-    }
-    return json_stringn(host, n);
-}
-
-/* CORS (the cors module with httpNodeCors as options) --------------------------------- */
-
-static const char *cors_origin(const json_t *opts, const json_t *headers, bool *vary)
-{
-    const json_t *o = json_object_get(opts, "origin");
-    const char *req_origin = json_string_value(json_object_get(headers, "origin"));
-    *vary = false;
-    if (!o || (json_is_string(o) && !strcmp(json_string_value(o), "*"))) return "*";
-    if (json_is_false(o)) return NULL;
-    *vary = true;
-    if (json_is_string(o)) return json_string_value(o);
-    if (json_is_true(o)) return req_origin;
-    if (json_is_array(o) && req_origin) {
-        size_t i;
-        json_t *e;
-        json_array_foreach(o, i, e) {
-            if (json_is_string(e) && !strcmp(json_string_value(e), req_origin)) return req_origin;
-        }
-    }
-    return NULL;
-}
-
-static char *list_setting(const json_t *v)
-{
-    if (json_is_string(v)) return strdup(json_string_value(v));
-    if (!json_is_array(v)) return NULL;
-    strbuf sb = SB_INIT;
-    size_t i;
-    json_t *e;
-    json_array_foreach(v, i, e) {
-        if (!json_is_string(e)) continue;
-        if (sb.len) sb_putc(&sb, ',');
-        sb_puts(&sb, json_string_value(e));
-    }
-    return sb.len ? sb_take(&sb) : (sb_free(&sb), NULL);
-}
-
-/* The headers cors adds; preflight adds methods, allowed headers, max age. */
-static json_t *cors_headers(const json_t *opts, const json_t *headers, bool preflight)
-{
-    json_t *out = json_object();
-    bool vary;
-    const char *origin = cors_origin(opts, headers, &vary);
-    strbuf varyv = SB_INIT;
-    if (origin) json_object_set_new(out, "Access-Control-Allow-Origin", json_string(origin));
-    if (vary) sb_puts(&varyv, "Origin");
-    if (json_is_true(json_object_get(opts, "credentials")))
-        json_object_set_new(out, "Access-Control-Allow-Credentials", json_string("true"));
-    if (preflight) {
-        char *m = list_setting(json_object_get(opts, "methods"));
-        json_object_set_new(out, "Access-Control-Allow-Methods", json_string(m ? m : "GET,HEAD,PUT,PATCH,POST,DELETE"));
-        free(m);
-        const json_t *ah = json_object_get(opts, "allowedHeaders");
-        if (!ah) ah = json_object_get(opts, "headers");
-        char *allowed = list_setting(ah);
-        if (!allowed) {
-            const char *req = json_string_value(json_object_get(headers, "access-control-request-headers"));
-            if (req) allowed = strdup(req);
-            if (varyv.len) sb_puts(&varyv, ", ");
-            sb_puts(&varyv, "Access-Control-Request-Headers");
-        }
-        if (allowed && *allowed) json_object_set_new(out, "Access-Control-Allow-Headers", json_string(allowed));
-        free(allowed);
-        const json_t *ma = json_object_get(opts, "maxAge");
-        if (json_is_number(ma) || json_is_string(ma)) {
-            char buf[32];
-            if (json_is_number(ma)) crm_fmt_number(json_number_value(ma), buf);
-            else snprintf(buf, sizeof buf, "%s", json_string_value(ma));
-            json_object_set_new(out, "Access-Control-Max-Age", json_string(buf));
-        }
-    }
-    char *exposed = list_setting(json_object_get(opts, "exposedHeaders"));
-    if (exposed) json_object_set_new(out, "Access-Control-Expose-Headers", json_string(exposed));
-    free(exposed);
-    if (varyv.len) json_object_set_new(out, "Vary", json_string(varyv.data));
-    sb_free(&varyv);
-    return out;
-}
-
-/* httpNodeAuth ---------------------------------------------------------------------- */
-
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-static bool auth_ok(crm_httpd *h, const char *header)
-{
-    if (!header || strncasecmp(header, "Basic ", 6) != 0) return false;
-    pthread_mutex_lock(&h->auth_mu);
-    for (int i = 0; i < AUTH_CACHE; i++) {
-        if (h->auth_ok[i] && !strcmp(h->auth_ok[i], header)) {
-            pthread_mutex_unlock(&h->auth_mu);
-            return true;
-        }
-    }
-    pthread_mutex_unlock(&h->auth_mu);
-    const char *p = header + 6;
-    while (*p == ' ') p++;
-    char dec[512];
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (; *p && *p != '=' && o + 1 < sizeof dec; p++) {
-        int v = b64val((unsigned char)*p);
-        if (v < 0) return false;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            dec[o++] = (char)((acc >> bits) & 0xFF);
-        }
-    }
-    dec[o] = 0;
-    char *colon = strchr(dec, ':');
-    if (!colon) return false;
-    *colon = 0;
-    if (strcmp(dec, h->auth_user) != 0 || !http_password_ok(colon + 1, h->auth_pass)) return false;
-    /* bcrypt is slow on purpose: remember headers that passed */
-    pthread_mutex_lock(&h->auth_mu);
-    free(h->auth_ok[h->auth_next]);
-    h->auth_ok[h->auth_next] = strdup(header);
-    h->auth_next = (h->auth_next + 1) % AUTH_CACHE;
-    pthread_mutex_unlock(&h->auth_mu);
-    return true;
+    httpd_ctl_wake(h);
 }
 
 /* Dispatch ------------------------------------------------------------------------------- */
@@ -1365,117 +838,9 @@ static const route *find_route(const crm_httpd *h, const char *method, const cha
     return found;
 }
 
-/* What the node's loop needs to build a request's message, copied from the
- * connection in one block on the server thread: the message itself (a few
- * dozen small values) is then allocated and freed on the same thread. */
-struct req_snapshot {
-    crm_httpd *h;
-    req_state *r;    /* holds a reference for the loop */
-    crm_http_request_fn fn;
-    crm_node *node;  /* counted in its input queue (crm_node_stats) until taken */
-    long long id;    /* the msg.res handle */
-    json_t *params;  /* route parameters, or NULL for none */
-    json_t *body;    /* parsed req.body (not GET), or NULL */
-    json_t *files;   /* multipart uploads, or NULL */
-    size_t plen;     /* uri[0, plen) is the path */
-    size_t nheaders; /* pairs at headers */
-    char ip[IP_TEXT_MAX];
-    const char *method, *uri, *headers;
-    char data[];
-};
-
-static req_snapshot *snapshot_new(req_state *r, const char *method, size_t plen)
-{
-    header_packer count = {NULL, 0, 0};
-    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, pack_header, &count);
-    size_t ml = strlen(method) + 1, ul = strlen(r->uri) + 1;
-    req_snapshot *s = malloc(sizeof *s + ml + ul + count.bytes);
-    if (!s) return NULL;
-    *s = (req_snapshot){.h = r->h, .plen = plen, .nheaders = count.count};
-    char *at = s->data;
-    s->method = memcpy(at, method, ml);
-    s->uri = memcpy(at + ml, r->uri, ul);
-    s->headers = at + ml + ul;
-    header_packer fill = {at + ml + ul, 0, 0};
-    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, pack_header, &fill);
-    client_ip(r->conn, s->ip);
-    return s;
-}
-
-static void snapshot_free(req_snapshot *s)
-{
-    json_decref(s->params);
-    json_decref(s->body);
-    json_decref(s->files);
-    free(s);
-}
-
-static json_t *build_req(req_snapshot *s, json_t *headers)
-{
-    crm_httpd *h = s->h;
-    json_t *req = json_object();
-    size_t base = strlen(h->node_root) - 1; /* the mount path, without its trailing slash */
-    size_t plen = s->plen;
-    const char *uri = s->uri, *path = uri;
-    const char *query = uri[plen] == '?' ? uri + plen + 1 : NULL;
-    json_object_set_new_nocheck(req, "headers", headers);
-    json_object_set_new_nocheck(req, "params", s->params ? s->params : json_object());
-    s->params = NULL;
-    json_object_set_new_nocheck(req, "query", query ? crm_http_parse_query(query, strlen(query)) : json_object());
-    json_object_set_new_nocheck(req, "cookies",
-                                http_cookies_parse(json_string_value(json_object_get(headers, "cookie"))));
-    json_object_set_new_nocheck(req, "method", json_string(s->method));
-    const char *rel = uri + (plen >= base ? base : 0);
-    json_object_set_new_nocheck(req, "url", http_string_lossy(*rel ? rel : "/", *rel ? strlen(rel) : 1));
-    json_object_set_new_nocheck(req, "originalUrl", http_string_lossy(uri, strlen(uri)));
-    json_object_set_new_nocheck(req, "path",
-                                http_string_lossy(plen > base ? path + base : "/", plen > base ? plen - base : 1));
-    json_object_set_new_nocheck(req, "baseUrl", http_string_lossy(path, plen >= base ? base : 0));
-    json_object_set_new_nocheck(req, "ip", json_string(s->ip));
-    json_t *hn = hostname_of(headers);
-    if (hn) json_object_set_new_nocheck(req, "hostname", hn);
-    json_object_set_new_nocheck(req, "protocol", json_string(h->tls_key ? "https" : "http"));
-    json_object_set_new_nocheck(req, "secure", json_boolean(h->tls_key != NULL));
-    return req;
-}
-
-/* On the node's loop: the message {req, res, payload} and the node's handler. */
-static void run_handoff(crm_node *n, void *arg)
-{
-    req_snapshot *s = arg;
-    crm_node_stats_take(&n->stats);
-    json_t *req = build_req(s, headers_from_pack(s->headers, s->nheaders));
-    json_t *payload;
-    if (s->body) {
-        if (s->files) json_object_set_new_nocheck(req, "files", s->files);
-        json_object_set_new_nocheck(req, "body", s->body);
-        payload = json_incref(s->body);
-        s->body = s->files = NULL;
-    } else {
-        payload = json_incref(json_object_get(req, "query"));
-    }
-    json_t *msg = json_object();
-    json_object_set_new_nocheck(msg, "req", req);
-    json_object_set_new_nocheck(msg, "res", crm_handle_new(s->id));
-    json_object_set_new_nocheck(msg, "payload", payload);
-    crm_http_request_fn fn = s->fn;
-    req_release(s->r); /* the snapshot goes with the request, freed where it was made */
-    fn(n, msg);
-}
-
-/* The node closed before its loop took the request (a redeploy). */
-static void drop_handoff(void *arg)
-{
-    req_snapshot *s = arg;
-    CRM_STAT_ADD(s->node->stats.in, 1);
-    req_state *r = slot_claim(s->h, s->id);
-    if (r) deliver(r, 503, status_response(503));
-    req_release(s->r);
-}
-
 static enum MHD_Result reply_now(req_state *r, unsigned status, struct MHD_Response *resp)
 {
-    return queue(r, status, resp);
+    return httpd_queue(r, status, resp);
 }
 
 /* req.body for a request that is not a GET, or NULL after answering it
@@ -1491,13 +856,13 @@ static json_t *parse_request_body(req_state *r, const route *rt, const char *met
     } else {
         http_body_error err;
         const char *raw_ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
-        json_t *ct = raw_ct ? latin1_string(raw_ct) : NULL;
+        json_t *ct = raw_ct ? httpd_latin1_string(raw_ct) : NULL;
         body = http_parse_body(json_string_value(ct), r->body.data ? r->body.data : "", r->body.len,
                                (rt->flags & CRM_HTTP_UPLOAD) && !strcmp(method, "POST"), files, &err);
         json_decref(ct);
         if (!body) {
             crm_node_post(rt->node, warn_on_loop, strdup(err.message));
-            *ret = reply_now(r, 500, status_response(500));
+            *ret = reply_now(r, 500, httpd_status_response(500));
         }
     }
     free(norm);
@@ -1523,12 +888,12 @@ static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *m
             r->fq = NULL;
             CRM_STAT_ADD(fq->refused, 1);
             if (!atomic_exchange(&fq->warned, true))
-                hlog(h, CRM_LOG_WARN,
+                httpd_log(h, CRM_LOG_WARN,
                      "flow %s holds %zu requests (nodeInputQueueMaxLength): answering 503 with Retry-After "
                      "(counted in carmine_flow_http_refused_total; warned once)",
                      fq->flow, h->queue_max);
             json_decref(params);
-            struct MHD_Response *resp = status_response(503);
+            struct MHD_Response *resp = httpd_status_response(503);
             if (resp) MHD_add_response_header(resp, "Retry-After", "1");
             return reply_now(r, 503, resp);
         }
@@ -1541,12 +906,12 @@ static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *m
             return ret;
         }
     }
-    req_snapshot *s = snapshot_new(r, method, plen);
+    req_snapshot *s = httpd_snapshot_new(r, method, plen);
     if (!s) {
         json_decref(params);
         json_decref(body);
         json_decref(files);
-        return reply_now(r, 500, status_response(500));
+        return reply_now(r, 500, httpd_status_response(500));
     }
     s->params = params;
     s->body = body;
@@ -1563,18 +928,18 @@ static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *m
     s->id = slot_take_new(h, r);
     if (s->id < 0) {
         r->inline_held = false;
-        snapshot_free(s);
+        httpd_snapshot_free(s);
         bool closing = atomic_load(&h->stopping_soon);
-        long long now = (long long)mono_ms();
+        long long now = (long long)httpd_mono_ms();
         long long last = atomic_load(&h->last_503_log);
         if (!closing && now - last >= 1000 && atomic_compare_exchange_strong(&h->last_503_log, &last, now))
-            hlog(h, CRM_LOG_WARN, "%zu requests in flight (maxRequestsInFlight): answering 503 to %s %s",
+            httpd_log(h, CRM_LOG_WARN, "%zu requests in flight (maxRequestsInFlight): answering 503 to %s %s",
                  h->max_inflight, r->method, r->uri);
-        struct MHD_Response *resp = status_response(503);
+        struct MHD_Response *resp = httpd_status_response(503);
         if (inl) return reply_now(r, 503, resp);
         r->resp = resp;
         r->resp_status = 503;
-        resume_with_answer(r);
+        httpd_resume_with_answer(r);
         return MHD_YES;
     }
     s->r = r;
@@ -1583,35 +948,11 @@ static enum MHD_Result hand_to_node(req_state *r, const route *rt, const char *m
     s->node = rt->node;
     CRM_STAT_ADD(rt->node->stats.queued_remote, 1);
     if (inl) {
-        r->pending_sync = s; /* run_inline, once dispatch let go of the route locks */
+        r->pending_sync = s; /* httpd_run_inline, once httpd_dispatch let go of the route locks */
         return MHD_YES;
     }
-    crm_node_post_ex(rt->node, run_handoff, drop_handoff, s);
+    crm_node_post_ex(rt->node, httpd_run_handoff, httpd_drop_handoff, s);
     return MHD_YES;
-}
-
-static enum MHD_Result answer_ready(req_state *r);
-
-/* On the loop that drives the server: the message goes to the http in node
- * and the loop's queue runs until the flow answered or has nothing left to
- * run at once (a delay, a request elsewhere). An answer in time is queued
- * right here, as a bare libmicrohttpd server answers; otherwise the
- * connection is suspended and the answer resumes it, as on the threaded
- * path. */
-static enum MHD_Result run_inline(req_state *r)
-{
-    crm_httpd *h = r->h;
-    req_snapshot *s = r->pending_sync;
-    r->pending_sync = NULL;
-    run_handoff(s->node, s);
-    while (!atomic_load_explicit(&r->inline_answered, memory_order_acquire) && crm_loop_run_next_delivery()) {
-    }
-    pthread_mutex_lock(&h->slots_lock);
-    bool ready = r->reply || r->resp;
-    if (!ready) MHD_suspend_connection(r->conn);
-    r->inline_held = false;
-    pthread_mutex_unlock(&h->slots_lock);
-    return ready ? answer_ready(r) : MHD_YES;
 }
 
 /* FNV-1a over method, a separator and path: 64 bits make a false match
@@ -1711,7 +1052,7 @@ static enum MHD_Result call_admin(req_state *r, const char *method, const char *
         if (!next) break;
     }
     free(reply.headers);
-    return queue(r, (unsigned)reply.status, resp);
+    return httpd_queue(r, (unsigned)reply.status, resp);
 }
 
 /* The admin app's cors header for a request under httpAdminRoot. */
@@ -1727,14 +1068,14 @@ static void mark_any_origin(req_state *r)
  * request's others, a preflight answer is cors's alone). */
 static enum MHD_Result preflight(req_state *r, const json_t *opts, const json_t *headers)
 {
-    json_t *ch = cors_headers(opts, headers, true);
+    json_t *ch = httpd_cors_headers(opts, headers, true);
     json_decref(r->extra);
     r->extra = NULL;
     r->any_origin = false;
     struct MHD_Response *resp = text_response(NULL, "", 0);
     if (resp) add_headers(resp, ch);
     json_decref(ch);
-    return queue(r, 204, resp);
+    return httpd_queue(r, 204, resp);
 }
 
 /* Upgrades (WebSocket listeners, runtime/net/ws_server.c): one
@@ -1761,10 +1102,10 @@ static enum MHD_Result hand_to_proxy(req_state *r, crm_httpd_proxy_fn fn, const 
     _Static_assert(sizeof(((crm_httpd_proxy_req *)0)->ip) >= IP_TEXT_MAX, "room for req.ip");
     crm_httpd *h = r->h;
     header_packer count = {NULL, 0, 0};
-    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, pack_header, &count);
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, httpd_pack_header, &count);
     size_t ml = strlen(method) + 1, ul = strlen(r->uri) + 1, bl = r->body.len;
     crm_httpd_proxy_req *q = malloc(sizeof *q + ml + ul + count.bytes + bl + 1);
-    if (!q) return reply_now(r, 500, status_response(500));
+    if (!q) return reply_now(r, 500, httpd_status_response(500));
     memset(q, 0, sizeof *q);
     char *at = q->data;
     q->h = h;
@@ -1773,21 +1114,21 @@ static enum MHD_Result hand_to_proxy(req_state *r, crm_httpd_proxy_fn fn, const 
     q->headers = at + ml + ul;
     q->nheaders = count.count;
     header_packer fill = {at + ml + ul, 0, 0};
-    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, pack_header, &fill);
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, httpd_pack_header, &fill);
     q->body = fill.at;
     if (bl) memcpy(fill.at, r->body.data, bl);
     fill.at[bl] = 0;
     q->len = bl;
-    client_ip(r->conn, q->ip);
+    httpd_client_ip(r->conn, q->ip);
     q->tls = h->tls_key != NULL;
     q->upgrade = r->get_or_head && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade") != NULL;
     if (tl_deferred != r) MHD_suspend_connection(r->conn);
     q->id = slot_take_new(h, r);
     if (q->id < 0) {
         free(q);
-        r->resp = status_response(503);
+        r->resp = httpd_status_response(503);
         r->resp_status = 503;
-        resume_with_answer(r);
+        httpd_resume_with_answer(r);
         return MHD_YES;
     }
     fn(q);
@@ -1796,18 +1137,17 @@ static enum MHD_Result hand_to_proxy(req_state *r, crm_httpd_proxy_fn fn, const 
 
 int crm_httpd_proxy_answer(crm_httpd *h, long long id, unsigned status, struct MHD_Response *resp)
 {
-    req_state *r = h && resp ? slot_claim(h, id) : NULL;
+    req_state *r = h && resp ? httpd_slot_claim(h, id) : NULL;
     if (!r) {
         if (resp) MHD_destroy_response(resp);
         return -1;
     }
-    deliver(r, status, resp);
+    httpd_deliver(r, status, resp);
     return 0;
 }
 
-static enum MHD_Result defer_to_thread(req_state *r);
 
-static enum MHD_Result dispatch(req_state *r, const char *method)
+enum MHD_Result httpd_dispatch(req_state *r, const char *method)
 {
     crm_httpd *h = r->h;
     r->dispatched = true;
@@ -1821,7 +1161,7 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
         struct MHD_Response *resp = up(r->conn, path, &status);
         if (resp) {
             free(path);
-            return queue(r, status, resp);
+            return httpd_queue(r, status, resp);
         }
     }
     /* built only where needed: node routes take a packed copy instead */
@@ -1831,7 +1171,7 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
     bool handled = false;
     mark_any_origin(r);
     if (r->any_origin && !strcmp(method, "OPTIONS")) {
-        headers = request_headers(r->conn);
+        headers = httpd_request_headers(r->conn);
         ret = preflight(r, h->admin_cors, headers);
         goto out;
     }
@@ -1840,33 +1180,33 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
         goto out;
     }
     if (admin_json_quirk(r, path, plen, &err)) {
-        hlog(h, CRM_LOG_WARN, "%s %s: %s", r->method, r->uri, err.message);
+        httpd_log(h, CRM_LOG_WARN, "%s %s: %s", r->method, r->uri, err.message);
         ret = queue_error_page(r, 400, err.message);
         goto out;
     }
     if (h->admin && h->admin_root && under_root(h->admin_root, path, plen) &&
         !admin_declined(h, method, path, plen)) {
         if (tl_driving == h) { /* the admin API may deploy, which stops this loop: drv_thread runs it */
-            ret = defer_to_thread(r);
+            ret = httpd_defer_to_thread(r);
             goto out;
         }
-        headers = request_headers(r->conn);
+        headers = httpd_request_headers(r->conn);
         ret = call_admin(r, method, path, plen, headers, &handled);
         if (handled || ret == MHD_NO) goto out;
         remember_declined(h, method, path, plen);
     }
     if (h->node_root && under_root(h->node_root, path, plen)) {
         bool options = !strcmp(method, "OPTIONS");
-        if (h->cors && !headers) headers = request_headers(r->conn);
+        if (h->cors && !headers) headers = httpd_request_headers(r->conn);
         if (h->cors && options) {
             ret = preflight(r, h->cors, headers);
             goto out;
         }
         if (h->auth_user && !options &&
-            !auth_ok(h, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization"))) {
-            struct MHD_Response *resp = status_response(401);
+            !httpd_auth_ok(h, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization"))) {
+            struct MHD_Response *resp = httpd_status_response(401);
             if (resp) MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"Authorization Required\"");
-            ret = queue(r, 401, resp);
+            ret = httpd_queue(r, 401, resp);
             goto out;
         }
         json_t *params = NULL;
@@ -1876,12 +1216,12 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
         pthread_rwlock_rdlock(&h->routes_lock);
         const route *rt = find_route(h, method, path, plen, &params, &known, options ? &allow : NULL);
         if (rt) {
-            if (h->cors) r->extra = cors_headers(h->cors, headers, false);
+            if (h->cors) r->extra = httpd_cors_headers(h->cors, headers, false);
             ret = hand_to_node(r, rt, method, path, plen, params);
             pthread_rwlock_unlock(&h->routes_lock);
             pthread_rwlock_unlock(&h->hold_lock);
             sb_free(&allow);
-            if (r->pending_sync) ret = run_inline(r);
+            if (r->pending_sync) ret = httpd_run_inline(r);
             goto out;
         }
         pthread_rwlock_unlock(&h->routes_lock);
@@ -1890,7 +1230,7 @@ static enum MHD_Result dispatch(req_state *r, const char *method)
             struct MHD_Response *resp = text_response("text/html; charset=utf-8", allow.data, allow.len);
             if (resp) MHD_add_response_header(resp, "Allow", allow.data);
             sb_free(&allow);
-            ret = queue(r, 200, resp);
+            ret = httpd_queue(r, 200, resp);
             goto out;
         }
         sb_free(&allow);
@@ -1911,224 +1251,6 @@ out:
     json_decref(headers);
     free(path);
     return ret;
-}
-
-/* Connections ------------------------------------------------------------------------ */
-
-/* A connection is either busy with a request (from its complete head to
- * its answer) or waiting: for its first request head, or idle between
- * keep-alive requests. Waiting connections cost a descriptor and hold
- * nothing that is lost when closed, so they are what gives way:
- *   - a request head not complete within httpHeadersTimeout (Node.js's
- *     headersTimeout, 60 s) closes the connection; an idle keep-alive
- *     connection counts from the end of its last answer;
- *   - when the connections reach evict_at (some room short of the limit),
- *     each new one closes the oldest waiting one, so a client that sends
- *     its request at once always finds a place however many connections
- *     trickle their heads a byte at a time (slowloris) or sit idle; when
- *     none is waiting (all busy), the new connection is closed.
- * The waiting list is in the order the connections started waiting, so
- * the oldest is at its head: O(1) for each step. libmicrohttpd calls the
- * CLOSED notification before it closes the descriptor, under conns_mu as
- * the evictions are, so a shutdown() never reaches a reused descriptor. */
-
-static conn_link *link_of(conn_entry *e, size_t off) { return (conn_link *)((char *)e + off); }
-
-/* off: offsetof(conn_entry, wait or body), the link the list uses */
-static void list_unlink(conn_list *l, conn_entry *e, size_t off)
-{
-    conn_link *k = link_of(e, off);
-    if (k->prev) link_of(k->prev, off)->next = k->next;
-    else l->head = k->next;
-    if (k->next) link_of(k->next, off)->prev = k->prev;
-    else l->tail = k->prev;
-    k->prev = k->next = NULL;
-    l->n--;
-}
-
-static void list_push(conn_list *l, conn_entry *e, size_t off)
-{
-    conn_link *k = link_of(e, off);
-    k->prev = l->tail;
-    k->next = NULL;
-    if (l->tail) link_of(l->tail, off)->next = e;
-    else l->head = e;
-    l->tail = e;
-    l->n++;
-}
-
-static void wait_unlink(crm_httpd *h, conn_entry *e)
-{
-    if (!e->listed) return;
-    list_unlink(&h->waiting, e, offsetof(conn_entry, wait));
-    e->listed = false;
-}
-
-static void wait_push(crm_httpd *h, conn_entry *e, double now)
-{
-    if (e->listed || e->evicted) return;
-    e->since = now;
-    list_push(&h->waiting, e, offsetof(conn_entry, wait));
-    e->listed = true;
-}
-
-/* A request body still coming (Node.js's requestTimeout, 300 s): a client
- * that trickles it a byte at a time holds its connection and its request
- * memory only until httpBodyTimeout after its head. */
-static void body_unlink(crm_httpd *h, conn_entry *e)
-{
-    if (!e->in_body) return;
-    list_unlink(&h->bodies, e, offsetof(conn_entry, body));
-    e->in_body = false;
-}
-
-static void body_push(crm_httpd *h, conn_entry *e, double now)
-{
-    if (e->in_body || e->evicted) return;
-    e->body_since = now;
-    list_push(&h->bodies, e, offsetof(conn_entry, body));
-    e->in_body = true;
-}
-
-/* Under conns_mu: the server thread that owns the connection sees the
- * shutdown as an end of stream and closes it. */
-static void shut_locked(crm_httpd *h, conn_entry *e)
-{
-    wait_unlink(h, e);
-    body_unlink(h, e);
-    e->evicted = true;
-    h->nevicting++;
-    shutdown(e->fd, SHUT_RDWR);
-}
-
-/* shut_locked for a connection waiting for a head, counted for the log */
-static void evict_locked(crm_httpd *h, conn_entry *e)
-{
-    shut_locked(h, e);
-    h->evicted++;
-}
-
-static void log_evictions(crm_httpd *h, double now)
-{
-    pthread_mutex_lock(&h->conns_mu);
-    unsigned long long n = h->evicted - h->evicted_logged;
-    bool due = n && now - h->last_evict_log >= 10000;
-    if (due) {
-        h->evicted_logged = h->evicted;
-        h->last_evict_log = now;
-    }
-    size_t open = h->nconns;
-    pthread_mutex_unlock(&h->conns_mu);
-    if (due)
-        hlog(h, CRM_LOG_WARN,
-             "closed %llu connections that sent no complete request head in time (httpHeadersTimeout %.0f ms) "
-             "or gave way to new ones (%zu open, limit %zu)",
-             n, h->head_timeout_ms, open, h->conn_limit);
-}
-
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                          enum MHD_ConnectionNotificationCode code)
-{
-    crm_httpd *h = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        conn_entry *e = calloc(1, sizeof *e);
-        *socket_context = e;
-        if (!e) return;
-        e->fd = ci ? ci->connect_fd : -1;
-        double now = mono_ms();
-        pthread_mutex_lock(&h->conns_mu);
-        h->nconns++;
-        while (h->nconns - h->nevicting > h->evict_at && h->waiting.head) evict_locked(h, h->waiting.head);
-        if (h->nconns - h->nevicting > h->evict_at) evict_locked(h, e); /* all busy: no room */
-        else wait_push(h, e, now);
-        while (h->waiting.n > h->max_waiting) evict_locked(h, h->waiting.head);
-        pthread_mutex_unlock(&h->conns_mu);
-        return;
-    }
-    conn_entry *e = *socket_context;
-    if (!e) return;
-    *socket_context = NULL;
-    pthread_mutex_lock(&h->conns_mu);
-    wait_unlink(h, e);
-    body_unlink(h, e);
-    if (e->evicted) h->nevicting--;
-    h->nconns--;
-    pthread_mutex_unlock(&h->conns_mu);
-    free(e);
-}
-
-static conn_entry *conn_of(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci ? ci->socket_context : NULL;
-}
-
-/* The connection's request head is complete: it is busy now. */
-static void conn_head_done(crm_httpd *h, struct MHD_Connection *c)
-{
-    conn_entry *e = conn_of(c);
-    if (!e) return;
-    pthread_mutex_lock(&h->conns_mu);
-    wait_unlink(h, e);
-    pthread_mutex_unlock(&h->conns_mu);
-}
-
-/* Its request has a body to come: it must be complete in time. */
-static void conn_body_started(crm_httpd *h, struct MHD_Connection *c)
-{
-    conn_entry *e = conn_of(c);
-    if (!e || h->body_timeout_ms <= 0) return;
-    double now = mono_ms();
-    pthread_mutex_lock(&h->conns_mu);
-    body_push(h, e, now);
-    pthread_mutex_unlock(&h->conns_mu);
-}
-
-/* Its request's body is complete (or no longer read). */
-static void conn_body_done(crm_httpd *h, struct MHD_Connection *c)
-{
-    conn_entry *e = conn_of(c);
-    if (!e) return;
-    pthread_mutex_lock(&h->conns_mu);
-    body_unlink(h, e);
-    pthread_mutex_unlock(&h->conns_mu);
-}
-
-/* Its request is answered: it waits for the next one (keep-alive). */
-static void conn_idle(crm_httpd *h, struct MHD_Connection *c)
-{
-    conn_entry *e = conn_of(c);
-    if (!e) return;
-    double now = mono_ms();
-    pthread_mutex_lock(&h->conns_mu);
-    wait_push(h, e, now);
-    pthread_mutex_unlock(&h->conns_mu);
-}
-
-/* The reaper's part: closes connections past httpHeadersTimeout, and
- * those whose request body is not complete within httpBodyTimeout. */
-static void reap_heads(crm_httpd *h)
-{
-    double now = mono_ms();
-    unsigned long long bodies = 0;
-    pthread_mutex_lock(&h->conns_mu);
-    if (h->head_timeout_ms > 0)
-        while (h->waiting.head && h->waiting.head->since + h->head_timeout_ms <= now) evict_locked(h, h->waiting.head);
-    if (h->body_timeout_ms > 0)
-        while (h->bodies.head && h->bodies.head->body_since + h->body_timeout_ms <= now) {
-            shut_locked(h, h->bodies.head);
-            h->body_expired++;
-        }
-    if (h->body_expired != h->body_expired_logged) {
-        bodies = h->body_expired - h->body_expired_logged;
-        h->body_expired_logged = h->body_expired;
-    }
-    pthread_mutex_unlock(&h->conns_mu);
-    if (bodies)
-        hlog(h, CRM_LOG_WARN, "closed %llu connections whose request body was not complete within %.0f ms (httpBodyTimeout)",
-             bodies, h->body_timeout_ms);
-    log_evictions(h, now);
 }
 
 /* Request framing (RFC 9112 §6.1, §6.3) -------------------------------------------- */
@@ -2216,18 +1338,18 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 
 /* Queues the answer r holds: an http response node's packed one, or a
  * ready response. */
-static enum MHD_Result answer_ready(req_state *r)
+enum MHD_Result httpd_answer_ready(req_state *r)
 {
     if (r->reply) {
         unsigned status;
         struct MHD_Response *resp = reply_response(r, r->reply, &status);
         if ((char *)r->reply != r->reply_space) free(r->reply);
         r->reply = NULL;
-        return queue(r, status, resp);
+        return httpd_queue(r, status, resp);
     }
     struct MHD_Response *resp = r->resp;
     r->resp = NULL;
-    return queue(r, r->resp_status, resp);
+    return httpd_queue(r, r->resp_status, resp);
 }
 
 static void free_req(req_state *r)
@@ -2239,11 +1361,11 @@ static void free_req(req_state *r)
     json_decref(r->extra);
     if (r->resp) MHD_destroy_response(r->resp);
     if (r->reply && (char *)r->reply != r->reply_space) free(r->reply);
-    if (r->snap) snapshot_free(r->snap);
+    if (r->snap) httpd_snapshot_free(r->snap);
     free(r);
 }
 
-static void req_release(req_state *r)
+void httpd_req_release(req_state *r)
 {
     if (atomic_fetch_sub(&r->refs, 1) == 1) free_req(r);
 }
@@ -2251,7 +1373,7 @@ static void req_release(req_state *r)
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     crm_httpd *h = cls;
-    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) conn_idle(h, c);
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) httpd_conn_idle(h, c);
     req_state *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
@@ -2263,7 +1385,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         if (r->slot >= 0) slot_release_locked(h, r);
         pthread_mutex_unlock(&h->slots_lock);
     }
-    req_release(r);
+    httpd_req_release(r);
 }
 
 /* A client that shut its side down after the request (D12) is closed
@@ -2294,14 +1416,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->reply || r->resp) { /* resumed with an answer */
         answer_taken(r);
-        return answer_ready(r);
+        return httpd_answer_ready(r);
     }
     if (!r->started) {
         r->started = true;
-        r->t0 = mono_ms();
+        r->t0 = httpd_mono_ms();
         r->method = method;
         r->get_or_head = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-        conn_head_done(h, c);
+        httpd_conn_head_done(h, c);
         head_scan hs = {0};
         MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &hs);
         if (head_ambiguous(&hs)) {
@@ -2316,22 +1438,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         r->expect_body = (cl && strtod(cl, NULL) > 0) || te;
         if (r->expect_body) {
-            r->head_ms = mono_ms();
-            conn_body_started(h, c);
+            r->head_ms = httpd_mono_ms();
+            httpd_conn_body_started(h, c);
         }
         /* answering from this first call would be an "early" response,
          * which makes libmicrohttpd close the connection */
         return MHD_YES;
     }
     if (*upload_size) {
-        if (h->body_timeout_ms > 0 && !r->dispatched && mono_ms() - r->head_ms > h->body_timeout_ms) {
+        if (h->body_timeout_ms > 0 && !r->dispatched && httpd_mono_ms() - r->head_ms > h->body_timeout_ms) {
             /* Node.js answers a body past its requestTimeout with a bare 408 and closes */
             *upload_size = 0;
             r->dispatched = true;
-            conn_body_done(h, c);
+            httpd_conn_body_done(h, c);
             struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
             if (resp) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-            return queue(r, 408, resp);
+            return httpd_queue(r, 408, resp);
         }
         if (r->dispatched) { /* answered (408): the rest is not read into memory */
             *upload_size = 0;
@@ -2343,363 +1465,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (r->dispatched) return MHD_YES;
-    if (r->expect_body) conn_body_done(h, c);
+    if (r->expect_body) httpd_conn_body_done(h, c);
     if (client_half_closed(c)) return MHD_NO;
-    return dispatch(r, method);
-}
-
-/* Timeouts --------------------------------------------------------------------------- */
-
-static void reap(crm_httpd *h)
-{
-    req_state *expired[64];
-    size_t n;
-    do {
-        n = 0;
-        double now = mono_ms();
-        pthread_mutex_lock(&h->slots_lock);
-        for (size_t i = 0; i < h->max_inflight && n < 64 && h->inflight; i++) {
-            req_state *r = h->slots[i];
-            if (r && r->deadline > 0 && r->deadline <= now) {
-                slot_claim_locked(h, r);
-                expired[n++] = r;
-            }
-        }
-        pthread_mutex_unlock(&h->slots_lock);
-        for (size_t i = 0; i < n; i++) {
-            hlog(h, CRM_LOG_WARN, "%s %s: no http response within %.0f ms (httpRequestTimeout): answered 504",
-                 expired[i]->method, expired[i]->uri, h->timeout_ms);
-            deliver(expired[i], 504, status_response(504));
-        }
-    } while (n == 64);
-}
-
-static void *reaper_main(void *arg)
-{
-    crm_httpd *h = arg;
-    double tick = h->timeout_ms > 0 ? h->timeout_ms / 4 : 1000;
-    if (h->head_timeout_ms > 0 && h->head_timeout_ms / 4 < tick) tick = h->head_timeout_ms / 4;
-    if (h->body_timeout_ms > 0 && h->body_timeout_ms / 4 < tick) tick = h->body_timeout_ms / 4;
-    if (tick < 20) tick = 20;
-    if (tick > 1000) tick = 1000;
-    pthread_mutex_lock(&h->reaper_mu);
-    while (!atomic_load(&h->stopping)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        long long ns = ts.tv_nsec + (long long)(tick * 1e6);
-        ts.tv_sec += ns / 1000000000LL;
-        ts.tv_nsec = ns % 1000000000LL;
-        pthread_cond_timedwait(&h->reaper_cv, &h->reaper_mu, &ts);
-        if (atomic_load(&h->stopping)) break;
-        pthread_mutex_unlock(&h->reaper_mu);
-        if (h->timeout_ms > 0) reap(h);
-        reap_heads(h);
-        pthread_mutex_lock(&h->reaper_mu);
-    }
-    pthread_mutex_unlock(&h->reaper_mu);
-    return NULL;
-}
-
-/* Driving from a flow's loop ------------------------------------------------------------ */
-
-/* On a small machine (two cores or fewer, no httpThreads set, no TLS;
- * httpOnFlowLoop forces it either way) libmicrohttpd runs without threads
- * of its own (epoll, driven from outside), and two drivers take turns:
- *   - drv_thread, ours, as long as the routes of http in nodes live on more
- *     than one loop (or none), during a deploy and while stopping;
- *   - the loop that holds every route: it watches libmicrohttpd's epoll
- *     descriptor (crm_watch_fd on one of its http in nodes) and calls
- *     MHD_run itself. A request for a route is then turned into a message
- *     and run through the flow right inside the access handler
- *     (run_inline); when the flow answers at once, as an http in -> change
- *     -> http response flow does, the answer is queued there: no suspend,
- *     no resume, no thread woken, as in a bare libmicrohttpd server.
- * Only the driver calls MHD_run. drv_thread hands over by posting an attach
- * job to the loop (DRV_TO_LOOP) and stops polling; the loop hands back in a
- * detach job (deploys and stops ask for it, crm_httpd_hold) or when its
- * node closes. While the loop drives, admin API requests (a deploy stops
- * that very loop) are suspended and dispatched by drv_thread, whose answer
- * resumes them. */
-
-static pthread_mutex_t token_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void token_put(drv_token *t)
-{
-    if (atomic_fetch_sub(&t->refs, 1) == 1) free(t);
-}
-
-typedef struct {
-    drv_token *t;
-    unsigned gen;
-} attach_job;
-
-static void ctl_wake(crm_httpd *h)
-{
-    uint64_t one = 1;
-    if (h->ctl_efd >= 0) {
-        ssize_t w = write(h->ctl_efd, &one, sizeof one);
-        (void)w;
-    }
-}
-
-static void on_mhd_soon(crm_node *n, void *arg);
-
-/* On the driving loop. libmicrohttpd may have work left that no descriptor
- * will announce (a pipelined request already read, a connection resumed):
- * its timeout is then 0, and it runs again, a few times here, then from a
- * timer so that the loop's other work gets its turn. */
-static void drive_now(crm_httpd *h)
-{
-    crm_httpd *saved = tl_driving;
-    tl_driving = h;
-    MHD_UNSIGNED_LONG_LONG to = 1;
-    for (int i = 0; i < 8; i++) {
-        MHD_run(h->d);
-        if (MHD_get_timeout(h->d, &to) != MHD_YES || to > 0) break;
-    }
-    tl_driving = saved;
-    if (to == 0 && !h->drive_soon && h->drive_node) h->drive_soon = crm_timer_start(h->drive_node, 0, 0, on_mhd_soon, h);
-}
-
-static void on_mhd_soon(crm_node *n, void *arg)
-{
-    (void)n;
-    crm_httpd *h = arg;
-    h->drive_soon = NULL; /* fired: gone */
-    drive_now(h);
-}
-
-static void on_mhd_ready(crm_node *n, int fd, unsigned revents, void *arg)
-{
-    (void)n;
-    (void)revents;
-    crm_httpd *h = arg;
-    if (fd == h->resume_efd) {
-        uint64_t v;
-        ssize_t rr = read(fd, &v, sizeof v);
-        (void)rr;
-    }
-    drive_now(h);
-}
-
-/* libmicrohttpd's own timeouts (idle connections) are checked in MHD_run */
-static void on_mhd_tick(crm_node *n, void *arg)
-{
-    (void)n;
-    drive_now(arg);
-}
-
-static void attach_on_loop(crm_node *n, void *arg)
-{
-    attach_job a = *(attach_job *)arg;
-    free(arg);
-    pthread_mutex_lock(&token_mu);
-    crm_httpd *h = a.t->h;
-    token_put(a.t);
-    if (!h) {
-        pthread_mutex_unlock(&token_mu);
-        return;
-    }
-    pthread_mutex_lock(&h->drv_mu);
-    bool ok = h->driver == DRV_TO_LOOP && h->attach_gen == a.gen && !h->held && !h->no_attach;
-    if (ok) {
-        h->drive_watch = crm_watch_fd(n, h->mhd_epfd, POLLIN, on_mhd_ready, h);
-        h->resume_watch = crm_watch_fd(n, h->resume_efd, POLLIN, on_mhd_ready, h);
-        h->drive_timer = h->drive_watch ? crm_timer_start(n, 1000, 1000, on_mhd_tick, h) : NULL;
-        ok = h->drive_watch && h->resume_watch && h->drive_timer;
-        if (!ok) {
-            crm_watch_cancel(h->drive_watch);
-            crm_watch_cancel(h->resume_watch);
-            crm_timer_cancel(h->drive_timer);
-        }
-    }
-    if (ok) {
-        h->drive_node = n;
-        h->drive_loop = n->loop;
-        h->driver = DRV_LOOP;
-    } else if (h->driver == DRV_TO_LOOP && h->attach_gen == a.gen) {
-        h->driver = DRV_THREAD;
-    }
-    pthread_cond_broadcast(&h->drv_cv);
-    pthread_mutex_unlock(&h->drv_mu);
-    if (!ok) ctl_wake(h);
-    pthread_mutex_unlock(&token_mu);
-    if (ok) drive_now(h); /* what came meanwhile; the server lives while this loop drives it */
-}
-
-static void attach_dropped(void *arg)
-{
-    attach_job a = *(attach_job *)arg;
-    free(arg);
-    pthread_mutex_lock(&token_mu);
-    crm_httpd *h = a.t->h;
-    token_put(a.t);
-    if (h) {
-        pthread_mutex_lock(&h->drv_mu);
-        if (h->driver == DRV_TO_LOOP && h->attach_gen == a.gen) h->driver = DRV_THREAD;
-        pthread_cond_broadcast(&h->drv_cv);
-        pthread_mutex_unlock(&h->drv_mu);
-        ctl_wake(h);
-    }
-    pthread_mutex_unlock(&token_mu);
-}
-
-/* On the driving loop: drv_thread takes over. */
-static void detach_here(crm_httpd *h, bool node_closed)
-{
-    pthread_mutex_lock(&h->drv_mu);
-    if (h->driver == DRV_LOOP && (node_closed || crm_loop_current() == h->drive_loop)) {
-        if (!node_closed) {
-            crm_watch_cancel(h->drive_watch);
-            crm_watch_cancel(h->resume_watch);
-            crm_timer_cancel(h->drive_timer);
-            crm_timer_cancel(h->drive_soon);
-        }
-        h->resume_watch = NULL;
-        h->drive_soon = NULL;
-        h->drive_watch = NULL;
-        h->drive_timer = NULL;
-        h->drive_node = NULL;
-        h->drive_loop = NULL;
-        h->driver = DRV_THREAD;
-    }
-    h->detach_posted = false;
-    pthread_cond_broadcast(&h->drv_cv);
-    pthread_mutex_unlock(&h->drv_mu);
-    ctl_wake(h);
-}
-
-static void detach_job(crm_node *n, void *arg)
-{
-    (void)n;
-    detach_here(arg, false);
-}
-
-/* the node closed first: its watch and timer went with it */
-static void detach_dropped(void *arg) { detach_here(arg, true); }
-
-/* Any thread but drv_thread: returns once drv_thread drives (or will, when
- * it is back from what it runs now). The caller set held or no_attach. */
-static void take_back(crm_httpd *h)
-{
-    if (!h->ext) return;
-    pthread_mutex_lock(&h->drv_mu);
-    for (;;) {
-        if (h->driver == DRV_THREAD) break;
-        if (h->driver == DRV_TO_LOOP) { /* the attach job, when it runs, finds a newer generation */
-            h->attach_gen++;
-            h->driver = DRV_THREAD;
-            break;
-        }
-        if (crm_loop_current() == h->drive_loop) {
-            pthread_mutex_unlock(&h->drv_mu);
-            detach_here(h, false);
-            pthread_mutex_lock(&h->drv_mu);
-            continue;
-        }
-        if (!h->detach_posted) {
-            h->detach_posted = true;
-            crm_node_post_ex(h->drive_node, detach_job, detach_dropped, h);
-        }
-        pthread_cond_wait(&h->drv_cv, &h->drv_mu);
-    }
-    pthread_mutex_unlock(&h->drv_mu);
-    ctl_wake(h);
-}
-
-/* drv_thread, under drv_mu: hands the server to the loop of every route. */
-static void maybe_attach_locked(crm_httpd *h)
-{
-    if (h->driver != DRV_THREAD || h->held || h->no_attach || h->drv_quit) return;
-    pthread_rwlock_rdlock(&h->routes_lock);
-    crm_node *n = h->attach_node;
-    if (n) {
-        attach_job *a = malloc(sizeof *a);
-        if (a) {
-            atomic_fetch_add(&h->token->refs, 1);
-            *a = (attach_job){h->token, ++h->attach_gen};
-            h->driver = DRV_TO_LOOP;
-            crm_node_post_ex(n, attach_on_loop, attach_dropped, a);
-        }
-    }
-    pthread_rwlock_unlock(&h->routes_lock);
-}
-
-/* under routes_lock (written) */
-static void routes_changed_locked(crm_httpd *h)
-{
-    crm_node *n = h->nroutes ? h->routes[0].node : NULL;
-    for (size_t i = 1; n && i < h->nroutes; i++)
-        if (h->routes[i].node->loop != n->loop) n = NULL;
-    h->attach_node = n;
-}
-
-/* On the driving loop, inside MHD_run: an admin request for drv_thread. */
-static enum MHD_Result defer_to_thread(req_state *r)
-{
-    crm_httpd *h = r->h;
-    MHD_suspend_connection(r->conn);
-    atomic_fetch_add(&r->refs, 1);
-    r->next_deferred = NULL;
-    pthread_mutex_lock(&h->drv_mu);
-    if (h->deferred_tail) h->deferred_tail->next_deferred = r;
-    else h->deferred_head = r;
-    h->deferred_tail = r;
-    pthread_mutex_unlock(&h->drv_mu);
-    ctl_wake(h);
-    return MHD_YES;
-}
-
-static void run_deferred(req_state *r)
-{
-    tl_deferred = r;
-    enum MHD_Result ret = dispatch(r, r->method);
-    tl_deferred = NULL;
-    if (r->deferred_queued) {
-        r->deferred_queued = false;
-        resume_with_answer(r);
-    } else if (ret == MHD_NO) {
-        r->fail_close = true;
-        resume_with_answer(r);
-    }
-    req_release(r);
-}
-
-static void *drv_main(void *arg)
-{
-    crm_httpd *h = arg;
-    struct pollfd p[3] = {{.fd = h->ctl_efd, .events = POLLIN},
-                          {.fd = h->resume_efd, .events = POLLIN},
-                          {.fd = h->mhd_epfd, .events = POLLIN}};
-    pthread_mutex_lock(&h->drv_mu);
-    while (!h->drv_quit) {
-        while (h->deferred_head) {
-            req_state *r = h->deferred_head;
-            h->deferred_head = r->next_deferred;
-            if (!h->deferred_head) h->deferred_tail = NULL;
-            pthread_mutex_unlock(&h->drv_mu);
-            run_deferred(r);
-            pthread_mutex_lock(&h->drv_mu);
-        }
-        maybe_attach_locked(h);
-        /* only this thread moves the driver away from DRV_THREAD */
-        bool drive = h->driver == DRV_THREAD;
-        pthread_mutex_unlock(&h->drv_mu);
-        int timeout = 1000;
-        MHD_UNSIGNED_LONG_LONG to;
-        if (drive && MHD_get_timeout(h->d, &to) == MHD_YES && to < 1000) timeout = (int)to;
-        int n = poll(p, drive ? 3 : 1, timeout);
-        for (int i = 0; i < 2 && n > 0; i++) {
-            if (!p[i].revents) continue;
-            uint64_t v;
-            ssize_t rr = read(p[i].fd, &v, sizeof v);
-            (void)rr;
-        }
-        if (drive) MHD_run(h->d);
-        pthread_mutex_lock(&h->drv_mu);
-    }
-    pthread_mutex_unlock(&h->drv_mu);
-    return NULL;
+    return httpd_dispatch(r, method);
 }
 
 /* Life cycle ------------------------------------------------------------------------- */
@@ -2735,8 +1503,8 @@ static struct MHD_Daemon *start_daemon(crm_httpd *h, bool dual)
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h};
-    /* the limit is kept here (on_connection) for all server threads
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)httpd_on_connection, h};
+    /* the limit is kept here (httpd_on_connection) for all server threads
      * together; libmicrohttpd's own, split between the threads, is only a
      * backstop, above it */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(h->conn_limit * 2), NULL};
@@ -2748,7 +1516,7 @@ static struct MHD_Daemon *start_daemon(crm_httpd *h, bool dual)
     if (h->host) {
         int fam = bind_address(h, &ss);
         if (fam < 0) {
-            hlog(h, CRM_LOG_ERROR, "settings.host: not an IP address: %s", h->host);
+            httpd_log(h, CRM_LOG_ERROR, "settings.host: not an IP address: %s", h->host);
             return NULL;
         }
         if (fam == AF_INET6) flags |= MHD_USE_IPv6;
@@ -2787,7 +1555,7 @@ static void set_conn_limit(crm_httpd *h)
             size_t spare = fds / 8 > 256 ? fds / 8 : 256;
             size_t room = fds > spare + 64 ? fds - spare : 64;
             if (room < limit) {
-                hlog(h, CRM_LOG_WARN, "%zu open files allowed (ulimit -n): serving at most %zu connections", fds, room);
+                httpd_log(h, CRM_LOG_WARN, "%zu open files allowed (ulimit -n): serving at most %zu connections", fds, room);
                 limit = room;
             }
         }
@@ -2826,7 +1594,7 @@ int crm_httpd_start(crm_httpd *h)
     h->d = start_daemon(h, true);
     if (!h->d && !h->host) h->d = start_daemon(h, false); /* no IPv6 here */
     if (!h->d) {
-        hlog(h, CRM_LOG_ERROR, "cannot listen on %s:%d: %s", h->host ? h->host : "*", h->port_cfg, strerror(errno));
+        httpd_log(h, CRM_LOG_ERROR, "cannot listen on %s:%d: %s", h->host ? h->host : "*", h->port_cfg, strerror(errno));
         return -1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -2836,8 +1604,8 @@ int crm_httpd_start(crm_httpd *h)
         h->mhd_epfd = ei ? ei->epoll_fd : -1;
         if (h->ctl_efd < 0) h->ctl_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (h->resume_efd < 0) h->resume_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (h->mhd_epfd < 0 || h->ctl_efd < 0 || h->resume_efd < 0 || pthread_create(&h->drv_thread, NULL, drv_main, h) != 0) {
-            hlog(h, CRM_LOG_ERROR, "cannot start the HTTP server's thread: %s", strerror(errno));
+        if (h->mhd_epfd < 0 || h->ctl_efd < 0 || h->resume_efd < 0 || pthread_create(&h->drv_thread, NULL, httpd_drv_main, h) != 0) {
+            httpd_log(h, CRM_LOG_ERROR, "cannot start the HTTP server's thread: %s", strerror(errno));
             MHD_stop_daemon(h->d);
             h->d = NULL;
             h->port = 0;
@@ -2845,7 +1613,7 @@ int crm_httpd_start(crm_httpd *h)
         }
         h->drv_running = true;
     }
-    if (pthread_create(&h->reaper, NULL, reaper_main, h) == 0) h->reaper_running = true;
+    if (pthread_create(&h->reaper, NULL, httpd_reaper_main, h) == 0) h->reaper_running = true;
     return 0;
 }
 
@@ -2856,7 +1624,7 @@ void crm_httpd_stop(crm_httpd *h)
         pthread_mutex_lock(&h->drv_mu);
         h->no_attach = true;
         pthread_mutex_unlock(&h->drv_mu);
-        take_back(h);
+        httpd_take_back(h);
     }
     MHD_socket fd = MHD_quiesce_daemon(h->d);
     /* With threads of its own libmicrohttpd is done with the listening
@@ -2887,14 +1655,14 @@ void crm_httpd_stop(crm_httpd *h)
         for (size_t i = 0; i < h->max_inflight && h->inflight && !r; i++) {
             if (h->slots[i]) {
                 r = h->slots[i];
-                slot_claim_locked(h, r);
+                httpd_slot_claim_locked(h, r);
             }
         }
         pthread_mutex_unlock(&h->slots_lock);
         if (!r) break;
         r->stop_answer = true;
         atomic_fetch_add(&h->stop_answers, 1);
-        deliver(r, 503, status_response(503));
+        httpd_deliver(r, 503, httpd_status_response(503));
     }
     for (int i = 0; i < 1000 && atomic_load(&h->resumes_pending) > 0; i++) usleep(1000);
     /* the server threads write those 503s before the daemon stops (a fixed
@@ -2912,7 +1680,7 @@ void crm_httpd_stop(crm_httpd *h)
         pthread_mutex_lock(&h->drv_mu);
         h->drv_quit = true;
         pthread_mutex_unlock(&h->drv_mu);
-        ctl_wake(h);
+        httpd_ctl_wake(h);
         pthread_join(h->drv_thread, NULL);
         h->drv_running = false;
         /* admin requests the loop passed on and nobody ran: closed with the daemon */
@@ -2920,8 +1688,8 @@ void crm_httpd_stop(crm_httpd *h)
             req_state *r = h->deferred_head;
             h->deferred_head = r->next_deferred;
             r->fail_close = true;
-            resume_with_answer(r);
-            req_release(r);
+            httpd_resume_with_answer(r);
+            httpd_req_release(r);
         }
         h->deferred_tail = NULL;
     }
@@ -2977,10 +1745,10 @@ void crm_httpd_free(crm_httpd *h)
     pthread_mutex_destroy(&h->drv_mu);
     pthread_cond_destroy(&h->drv_cv);
     if (h->ctl_efd >= 0) close(h->ctl_efd);
-    pthread_mutex_lock(&token_mu);
+    pthread_mutex_lock(&httpd_token_mu);
     h->token->h = NULL;
-    pthread_mutex_unlock(&token_mu);
-    token_put(h->token);
+    pthread_mutex_unlock(&httpd_token_mu);
+    httpd_token_put(h->token);
     if (h->resume_efd >= 0) close(h->resume_efd);
     free(h);
 }
@@ -2991,7 +1759,7 @@ void crm_httpd_hold(crm_httpd *h)
         pthread_mutex_lock(&h->drv_mu);
         h->held = true;
         pthread_mutex_unlock(&h->drv_mu);
-        take_back(h);
+        httpd_take_back(h);
     }
     pthread_rwlock_wrlock(&h->hold_lock);
 }
@@ -3003,6 +1771,6 @@ void crm_httpd_release(crm_httpd *h)
         pthread_mutex_lock(&h->drv_mu);
         h->held = false;
         pthread_mutex_unlock(&h->drv_mu);
-        ctl_wake(h);
+        httpd_ctl_wake(h);
     }
 }

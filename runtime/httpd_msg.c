@@ -1,0 +1,274 @@
+/* httpd_msg.c: a node request's message (msg.req): the received headers as
+ * Node.js gives them, the client address, the copy of the request the
+ * node's loop builds the message from (req_snapshot). */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "engine.h"
+#include "http_internal.h"
+#include "metrics.h"
+#include "runtime.h"
+
+#include "httpd_internal.h"
+
+/* Request messages ------------------------------------------------------------------ */
+
+static bool header_single(const char *k)
+{
+    static const char *single[] = {"age", "authorization", "content-length", "content-type", "etag", "expires",
+                                   "from", "host", "if-modified-since", "if-unmodified-since", "last-modified",
+                                   "location", "max-forwards", "proxy-authorization", "referer", "retry-after",
+                                   "server", "user-agent"};
+    for (size_t i = 0; i < sizeof single / sizeof *single; i++)
+        if (!strcmp(k, single[i])) return true;
+    return false;
+}
+
+/* Header bytes are latin1 to Node.js. */
+json_t *httpd_latin1_string(const char *s)
+{
+    bool high = false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p >= 0x80) high = true;
+    if (!high) return json_string(s);
+    strbuf sb = SB_INIT;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x80) sb_putc(&sb, (char)*p);
+        else {
+            sb_putc(&sb, (char)(0xC0 | (*p >> 6)));
+            sb_putc(&sb, (char)(0x80 | (*p & 0x3F)));
+        }
+    }
+    json_t *r = json_stringn(sb.data, sb.len);
+    sb_free(&sb);
+    return r;
+}
+
+/* Adds one received header to obj as Node.js does: lower-case names (given
+ * so), Set-Cookie always an array, single-valued names keep the first,
+ * others join with ", " ("; " for Cookie). */
+static void add_header_value(json_t *obj, const char *name, const char *value)
+{
+    json_t *v = httpd_latin1_string(value ? value : "");
+    json_t *old = json_object_get(obj, name);
+    if (!strcmp(name, "set-cookie")) {
+        if (!old) {
+            old = json_array();
+            json_object_set_new(obj, name, old);
+        }
+        json_array_append_new(old, v);
+    } else if (!old) {
+        json_object_set_new(obj, name, v);
+    } else if (header_single(name)) {
+        json_decref(v);
+    } else {
+        strbuf sb = SB_INIT;
+        sb_puts(&sb, json_string_value(old));
+        sb_puts(&sb, !strcmp(name, "cookie") ? "; " : ", ");
+        sb_puts(&sb, json_string_value(v));
+        json_object_set_new(obj, name, json_stringn(sb.data, sb.len));
+        sb_free(&sb);
+        json_decref(v);
+    }
+}
+
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    char name[HEADER_NAME_MAX];
+    size_t n = strlen(key);
+    if (n >= sizeof name) return MHD_YES;
+    for (size_t i = 0; i <= n; i++) name[i] = (char)tolower((unsigned char)key[i]);
+    add_header_value(cls, name, value);
+    return MHD_YES;
+}
+
+json_t *httpd_request_headers(struct MHD_Connection *c)
+{
+    json_t *obj = json_object();
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, obj);
+    return obj;
+}
+
+
+enum MHD_Result httpd_pack_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    header_packer *p = cls;
+    size_t n = strlen(key), vn = value ? strlen(value) : 0;
+    if (n >= HEADER_NAME_MAX) return MHD_YES;
+    p->bytes += n + vn + 2;
+    p->count++;
+    if (!p->at) return MHD_YES;
+    for (size_t i = 0; i < n; i++) p->at[i] = (char)tolower((unsigned char)key[i]);
+    p->at[n] = 0;
+    memcpy(p->at + n + 1, value ? value : "", vn + 1);
+    p->at += n + vn + 2;
+    return MHD_YES;
+}
+
+static json_t *headers_from_pack(const char *p, size_t count)
+{
+    json_t *obj = json_object();
+    for (size_t i = 0; i < count; i++) {
+        const char *v = p + strlen(p) + 1;
+        add_header_value(obj, p, v);
+        p = v + strlen(v) + 1;
+    }
+    return obj;
+}
+
+static void put_ipv4(char *buf, const unsigned char *a, const char *prefix)
+{
+    char *p = stpcpy(buf, prefix);
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+        if (v >= 100) *p++ = (char)('0' + v / 100);
+        if (v >= 10) *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        if (i < 3) *p++ = '.';
+    }
+    *p = 0;
+}
+
+
+/* req.ip as Express gives it ("::ffff:127.0.0.1" on a dual-stack socket). */
+void httpd_client_ip(struct MHD_Connection *c, char buf[IP_TEXT_MAX])
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    buf[0] = 0;
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET) {
+            put_ipv4(buf, (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr, "");
+        } else if (sa->sa_family == AF_INET6) {
+            const unsigned char *a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+            static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+            if (!memcmp(a, mapped, 12)) put_ipv4(buf, a + 12, "::ffff:"); /* what inet_ntop writes, faster */
+            else inet_ntop(AF_INET6, a, buf, IP_TEXT_MAX);
+        }
+    }
+}
+
+static json_t *hostname_of(const json_t *headers)
+{
+    const char *host = json_string_value(json_object_get(headers, "host"));
+    if (!host) return NULL;
+    size_t n = strlen(host);
+    if (host[0] == '[') {
+        const char *e = strchr(host, ']');
+        n = e ? (size_t)(e - host) + 1 : n;
+    } else {
+        const char *colon = strchr(host, ':');
+        if (colon) n = (size_t)(colon - host);
+    }
+    return json_stringn(host, n);
+}
+
+
+
+req_snapshot *httpd_snapshot_new(req_state *r, const char *method, size_t plen)
+{
+    header_packer count = {NULL, 0, 0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, httpd_pack_header, &count);
+    size_t ml = strlen(method) + 1, ul = strlen(r->uri) + 1;
+    req_snapshot *s = malloc(sizeof *s + ml + ul + count.bytes);
+    if (!s) return NULL;
+    *s = (req_snapshot){.h = r->h, .plen = plen, .nheaders = count.count};
+    char *at = s->data;
+    s->method = memcpy(at, method, ml);
+    s->uri = memcpy(at + ml, r->uri, ul);
+    s->headers = at + ml + ul;
+    header_packer fill = {at + ml + ul, 0, 0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, httpd_pack_header, &fill);
+    httpd_client_ip(r->conn, s->ip);
+    return s;
+}
+
+void httpd_snapshot_free(req_snapshot *s)
+{
+    json_decref(s->params);
+    json_decref(s->body);
+    json_decref(s->files);
+    free(s);
+}
+
+static json_t *build_req(req_snapshot *s, json_t *headers)
+{
+    crm_httpd *h = s->h;
+    json_t *req = json_object();
+    size_t base = strlen(h->node_root) - 1; /* the mount path, without its trailing slash */
+    size_t plen = s->plen;
+    const char *uri = s->uri, *path = uri;
+    const char *query = uri[plen] == '?' ? uri + plen + 1 : NULL;
+    json_object_set_new_nocheck(req, "headers", headers);
+    json_object_set_new_nocheck(req, "params", s->params ? s->params : json_object());
+    s->params = NULL;
+    json_object_set_new_nocheck(req, "query", query ? crm_http_parse_query(query, strlen(query)) : json_object());
+    json_object_set_new_nocheck(req, "cookies",
+                                http_cookies_parse(json_string_value(json_object_get(headers, "cookie"))));
+    json_object_set_new_nocheck(req, "method", json_string(s->method));
+    const char *rel = uri + (plen >= base ? base : 0);
+    json_object_set_new_nocheck(req, "url", http_string_lossy(*rel ? rel : "/", *rel ? strlen(rel) : 1));
+    json_object_set_new_nocheck(req, "originalUrl", http_string_lossy(uri, strlen(uri)));
+    json_object_set_new_nocheck(req, "path",
+                                http_string_lossy(plen > base ? path + base : "/", plen > base ? plen - base : 1));
+    json_object_set_new_nocheck(req, "baseUrl", http_string_lossy(path, plen >= base ? base : 0));
+    json_object_set_new_nocheck(req, "ip", json_string(s->ip));
+    json_t *hn = hostname_of(headers);
+    if (hn) json_object_set_new_nocheck(req, "hostname", hn);
+    json_object_set_new_nocheck(req, "protocol", json_string(h->tls_key ? "https" : "http"));
+    json_object_set_new_nocheck(req, "secure", json_boolean(h->tls_key != NULL));
+    return req;
+}
+
+/* On the node's loop: the message {req, res, payload} and the node's handler. */
+void httpd_run_handoff(crm_node *n, void *arg)
+{
+    req_snapshot *s = arg;
+    crm_node_stats_take(&n->stats);
+    json_t *req = build_req(s, headers_from_pack(s->headers, s->nheaders));
+    json_t *payload;
+    if (s->body) {
+        if (s->files) json_object_set_new_nocheck(req, "files", s->files);
+        json_object_set_new_nocheck(req, "body", s->body);
+        payload = json_incref(s->body);
+        s->body = s->files = NULL;
+    } else {
+        payload = json_incref(json_object_get(req, "query"));
+    }
+    json_t *msg = json_object();
+    json_object_set_new_nocheck(msg, "req", req);
+    json_object_set_new_nocheck(msg, "res", crm_handle_new(s->id));
+    json_object_set_new_nocheck(msg, "payload", payload);
+    crm_http_request_fn fn = s->fn;
+    httpd_req_release(s->r); /* the snapshot goes with the request, freed where it was made */
+    fn(n, msg);
+}
+
+/* The node closed before its loop took the request (a redeploy). */
+void httpd_drop_handoff(void *arg)
+{
+    req_snapshot *s = arg;
+    CRM_STAT_ADD(s->node->stats.in, 1);
+    req_state *r = httpd_slot_claim(s->h, s->id);
+    if (r) httpd_deliver(r, 503, httpd_status_response(503));
+    httpd_req_release(s->r);
+}
