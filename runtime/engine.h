@@ -201,6 +201,9 @@ void crm_route_error(crm_node *n, const json_t *msg, const char *text, bool *han
  * stack, cause) are copied into msg.error beside message and source. */
 void crm_route_error_ex(crm_node *n, const json_t *msg, const char *text, const json_t *extra, bool *handled);
 void crm_route_status(crm_node *n, json_t *status);
+/* A status reported through n (it is the reporting node, for status nodes'
+ * scopes) whose status.source is source (borrowed {id, type, name}). */
+void crm_route_status_as(crm_node *n, const json_t *status, const json_t *source);
 void crm_route_complete(crm_node *n, const json_t *msg);
 
 /* env.c */

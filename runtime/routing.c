@@ -150,7 +150,10 @@ void crm_route_error_ex(crm_node *n, const json_t *msg, const char *text, const 
     *handled = handle_error(n->flow, n, n, msg, text, extra, count);
 }
 
-static bool handle_status(crm_flow *f, crm_node *reporter, crm_node *source, const json_t *status)
+/* source_as, when given, stands for source in status.source: a node inside a
+ * subflow instance run by the companion, which has no crm_node here */
+static bool handle_status(crm_flow *f, crm_node *reporter, crm_node *source, const json_t *source_as,
+                          const json_t *status)
 {
     bool handled = false;
     if (f->nstatuses) {
@@ -164,7 +167,7 @@ static bool handle_status(crm_flow *f, crm_node *reporter, crm_node *source, con
                 json_object_set_new(st, "text", json_string(s));
                 free(s);
             }
-            json_object_set_new(st, "source", source_of(source));
+            json_object_set_new(st, "source", source_as ? crm_deep_copy(source_as) : source_of(source));
             json_t *m = json_object();
             json_object_set_new(m, "status", st);
             crm_node_receive(c[i].node, m);
@@ -173,13 +176,18 @@ static bool handle_status(crm_flow *f, crm_node *reporter, crm_node *source, con
         free(c);
     }
     if (!handled && f->is_subflow && f->parent && !f->nstatus_out)
-        return handle_status(f->parent, f->instance, source, status);
+        return handle_status(f->parent, f->instance, source, source_as, status);
     return handled;
 }
 
 void crm_route_status(crm_node *n, json_t *status)
 {
-    if (n->flow) handle_status(n->flow, n, n, status);
+    if (n->flow) handle_status(n->flow, n, n, NULL, status);
+}
+
+void crm_route_status_as(crm_node *n, const json_t *status, const json_t *source)
+{
+    if (n->flow) handle_status(n->flow, n, n, source, status);
 }
 
 void crm_route_complete(crm_node *n, const json_t *msg)

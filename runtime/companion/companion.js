@@ -119,7 +119,8 @@ function start(m) {
             send({ t: 'complete', id: what.slice(10), msg: ev.msg });
         } else if (what === '!status') {
             const s = ev.msg.status || {};
-            send({ t: 'status', id: (s.source || {}).id, status: { fill: s.fill, shape: s.shape, text: s.text } });
+            send({ t: 'status', id: (s.source || {}).id, source: s.source,
+                   status: { fill: s.fill, shape: s.shape, text: s.text } });
         } else {
             const colon = what.lastIndexOf(':');
             send({ t: 'out', id: what.slice(0, colon), p: Number(what.slice(colon + 1)), msg: ev.msg });

@@ -285,7 +285,7 @@ typedef struct {
     int kind; /* 0 out, 1 error, 2 status, 3 complete */
     int port;
     json_t *msg;
-    json_t *source; /* an error's source inside a hosted subflow instance, or NULL */
+    json_t *source; /* the source of an error or status inside a hosted subflow instance, or NULL */
 } item;
 
 static void item_free(void *arg)
@@ -317,6 +317,10 @@ static void deliver(crm_node *n, void *arg)
         free(t);
     } else if (it->kind == 3) {
         crm_node_done(n, it->msg);
+    } else if (it->source) {
+        /* status nodes see the node inside the subflow, as in Node-RED; the
+         * instance's own status (shown in the editor) is not this one */
+        crm_route_status_as(n, it->msg, it->source);
     } else {
         const json_t *s = it->msg;
         crm_node_status(n, json_string_value(json_object_get(s, "fill")), json_string_value(json_object_get(s, "shape")),
@@ -368,8 +372,9 @@ static void handle_line(crm_node *owner, const char *line, size_t len)
         if (kind >= 0 && target && target->type == &crm_companion_bridge_type) {
             item *it = calloc(1, sizeof *it);
             it->kind = kind;
-            if (inner && kind == 1) {
-                json_t *src = json_object_get(json_object_get(json_object_get(m, "msg"), "error"), "source");
+            if (inner) {
+                json_t *src = kind == 1 ? json_object_get(json_object_get(json_object_get(m, "msg"), "error"), "source")
+                                        : json_object_get(m, "source");
                 if (json_is_object(src)) it->source = json_deep_copy(src);
             }
             it->port = (int)crm_num_value(json_object_get(m, "p"));

@@ -6,7 +6,8 @@ module's echo node, with native nodes around them inside it (change nodes,
 an instance of a native-only subflow) and outside it, runs whole in the
 companion, instance by instance: its env variables (the subflow's defaults
 and an instance's own), its status output (a native status node scoped to
-the instance), its output, global context and its parent flow's context
+the instance), an inner node's status where the subflow has no status output
+(source: the node inside), its output, global context and its parent flow's context
 ($parent) read by native nodes after it, and an error of a node inside it in
 a native catch node scoped to the instance (source: the node inside, as
 Node-RED names it, INSTANCE-NODE). The native-only subflow stays native
@@ -78,6 +79,16 @@ flows = [
     node("k1", "catch", [["c5"]], scope=["inst4"], uncaught=False),
     setp("c5", [["f3"]], "error.message & '|' & error.source.id & '|' & error.source.type & '|' & fail"),
     out("f3", "caught.txt"),
+    # sf3 has no status output: the status of a hosted node inside an instance
+    # reaches status nodes outside with the inner node as its source
+    {"id": "sf3", "type": "subflow", "name": "quiet", "info": "", "category": "", "env": [],
+     "in": [{"x": 1, "y": 1, "wires": [{"id": "se3"}]}], "out": []},
+    inside("sf3", node("se3", "carmine-echo", [[]], name="inner echo 3")),
+    inject("i5", [["inst5"]], "x", "str", 0.1),
+    node("inst5", "subflow:sf3", [], env=[]),
+    node("st5", "status", [["c6"]], scope=["inst5"]),
+    setp("c6", [["f6"]], "status.text & '|' & status.source.id & '|' & status.source.type & '|' & status.source.name"),
+    out("f6", "status5.txt"),
     # the native-only subflow used on the tab stays native
     inject("i4", [["inst3"]], "x", "str", 0.1),
     node("inst3", "subflow:sf2", [["f5"]], env=[]),
@@ -98,6 +109,10 @@ try:
           lines("status.txt"))
     check("an error inside an instance reaches a native catch node scoped to the instance (source inst4-se1)",
           lines("caught.txt") == ["failed: boom|inst4-se1|carmine-echo|boom"], lines("caught.txt"))
+    check("a status inside an instance of a subflow without a status output reaches a status node scoped to the "
+          "instance, with the node inside as its source (inst5-se3)",
+          wait_for(lambda: lines("status5.txt"), 5)
+          and lines("status5.txt") == ["seen 1|inst5-se3|carmine-echo|inner echo 3"], lines("status5.txt"))
     check("the native-only subflow used on the tab ran natively", lines("native.txt") == ["x!"], lines("native.txt"))
     # a "nodes" deploy changing a node inside the hosted subflow (and the inject, so that it fires again)
     port = int(r.text().split("HTTP on port ")[1].split()[0])
