@@ -55,7 +55,7 @@ fi
 
 if [[ $PARTS == *b* ]]; then
 echo "b. http in -> function -> http response"
-"$BENCH/rounds.sh" "$BUILD" "$TMP/hello.json" /hello 50 5 2 ../shared/bench/mhd_hello.c | sed 's/^/  /'
+"$BENCH/rounds.sh" "$BUILD" "$TMP/hello.json" /hello 50 5 2 "$BENCH/mhd_bare.c" "$([ "$(nproc)" -le 2 ] && echo 1 || echo 2)" | sed 's/^/  /'
 fi
 [[ $PARTS == *c* ]] || exit 0
 
