@@ -282,6 +282,11 @@ void crm_assert_on_loop(const crm_node *n, const char *fn);
 #else
 #define CRM_ASSERT_ON_LOOP(n) ((void)0)
 #endif
+/* Runs fn(arg) once at the end of the current turn of the calling thread's
+ * loop, after its deliveries, before it polls again (tcpconn.c batches the
+ * turn's writes there: one system call for all of them). false, and fn is
+ * not registered, when the calling thread is not a running loop's. */
+bool crm_loop_at_turn_end(void (*fn)(void *), void *arg);
 /* Frees what path.c keeps per thread (a loop thread ending). */
 void crm_path_thread_done(void);
 

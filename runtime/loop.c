@@ -648,6 +648,37 @@ bool crm_loop_run_next_delivery(void)
     return true;
 }
 
+/* Work for the end of the turn (crm_loop_at_turn_end), per thread. */
+typedef struct {
+    void (*fn)(void *);
+    void *arg;
+} turn_hook;
+static __thread turn_hook turn_hooks[8];
+static __thread int nturn_hooks;
+
+bool crm_loop_at_turn_end(void (*fn)(void *), void *arg)
+{
+    crm_loop *l = current_loop;
+    /* only on the thread running the loop (crm_loop_call_sync also lends a
+     * stopped loop to the caller's thread, which has no turns) */
+    if (!l || !l->running || !pthread_equal(l->thread, pthread_self()) ||
+        nturn_hooks == (int)(sizeof turn_hooks / sizeof *turn_hooks))
+        return false;
+    turn_hooks[nturn_hooks++] = (turn_hook){fn, arg};
+    return true;
+}
+
+static void run_turn_hooks(crm_loop *l)
+{
+    for (int i = 0; i < nturn_hooks; i++) { /* a hook may add another */
+        turn_hook h = turn_hooks[i];
+        h.fn(h.arg);
+    }
+    nturn_hooks = 0;
+    if (l->noutbox) flush_outbox(l);
+    if (l->ngrave) bury(l);
+}
+
 static void wake(crm_loop *l)
 {
     uint64_t one = 1;
@@ -839,6 +870,7 @@ static void *loop_main(void *arg)
             if (l->noutbox) flush_outbox(l);
             if (l->ngrave) bury(l);
         }
+        if (nturn_hooks) run_turn_hooks(l);
         if (l->fifo.len) continue;
         atomic_store(&l->busy, false);
 
@@ -910,6 +942,7 @@ static void *loop_main(void *arg)
             dispatch_watches(l, r > 0 ? r : 0);
         }
     }
+    if (nturn_hooks) run_turn_hooks(l);
     current_loop = NULL;
     crm_path_thread_done();
     return NULL;

@@ -16,8 +16,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "httpclient.h"
 #include "net/netutil.h"
+#include "net/uring.h"
 
 struct crm_tls {
     atomic_int refs;
@@ -33,6 +35,8 @@ struct crm_conn {
     void *arg;
     crm_watch *w;
     bool connecting, connected, ending, closed, paused, got_end;
+    bool batched;           /* out holds writes for the end of the turn (send_batch) */
+    bool read_batched;      /* to be read at the end of the turn (recv_batch) */
     strbuf out;
     size_t out_off;
     int close_err;
@@ -87,9 +91,12 @@ static void fire_close(crm_node *n, void *arg)
     free(c);
 }
 
+static void unbatch(crm_conn *c);
+
 static void shut(crm_conn *c, int err)
 {
     if (c->closed) return;
+    if (c->batched || c->read_batched) unbatch(c);
     c->closed = true;
     c->connected = false;
     c->close_err = err;
@@ -182,6 +189,19 @@ static void flush(crm_conn *c)
 
 static void read_some(crm_conn *c);
 
+static void got_end(crm_conn *c)
+{
+    c->got_end = true;
+    if (c->cbs.on_end) c->cbs.on_end(c, c->arg);
+    if (c->closed) return;
+    /* allowHalfOpen false: our side ends too once flushed */
+    c->ending = true;
+    if (c->out.len == c->out_off) shut(c, 0);
+    else update_events(c);
+}
+
+static bool read_later(crm_conn *c);
+
 static void read_pending(crm_node *n, void *arg)
 {
     (void)n;
@@ -203,13 +223,7 @@ static void read_some(crm_conn *c)
             return;
         }
         if (k == 0) {
-            c->got_end = true;
-            if (c->cbs.on_end) c->cbs.on_end(c, c->arg);
-            if (c->closed) return;
-            /* allowHalfOpen false: our side ends too once flushed */
-            c->ending = true;
-            if (c->out.len == c->out_off) shut(c, 0);
-            else update_events(c);
+            got_end(c);
             return;
         }
         if (c->cbs.on_data) c->cbs.on_data(c, buf, (size_t)k, c->arg);
@@ -318,7 +332,7 @@ static void on_ready(crm_node *n, int fd, unsigned revents, void *arg)
         flush(c);
         if (c->closed) return;
     }
-    if (revents & (POLLIN | POLLHUP | POLLERR)) read_some(c);
+    if ((revents & (POLLIN | POLLHUP | POLLERR)) && !read_later(c)) read_some(c);
 }
 
 static crm_conn *conn_new(crm_node *n, int fd, const crm_conn_cbs *cbs, void *arg)
@@ -375,11 +389,163 @@ crm_conn *crm_conn_adopt(crm_node *n, int fd, const crm_conn_cbs *cbs, void *arg
     return c;
 }
 
+/* Writes of a turn, sent together at its end --------------------------------------
+ * A small write to a connection with nothing queued waits in its out buffer
+ * until the loop's turn ends (crm_loop_at_turn_end); then the turn's writes
+ * to every connection leave in one io_uring_enter (runtime/net/uring.c), not
+ * one send(2) each: an echo server answering 60 clients in a turn makes one
+ * system call for their answers instead of 60. Order on a connection stays:
+ * later writes in the turn join the same buffer; an end, a destroy or a big
+ * write sends what waits first. Without io_uring, each is sent as before. */
+#define BATCH_BYTES 16384 /* bigger writes leave at once, from the caller's buffers */
+
+static __thread crm_conn *batch[CRM_URING_MAX], *rbatch[CRM_URING_MAX];
+static __thread int nbatch, nrbatch;
+static __thread bool batch_hooked, rbatch_hooked;
+
+static void unbatch(crm_conn *c)
+{
+    for (int i = 0; i < nbatch; i++)
+        if (batch[i] == c) batch[i] = NULL;
+    for (int i = 0; i < nrbatch; i++)
+        if (rbatch[i] == c) rbatch[i] = NULL;
+    c->batched = c->read_batched = false;
+}
+
+static void send_batch(void)
+{
+    crm_uring_op ops[CRM_URING_MAX];
+    crm_conn *cs[CRM_URING_MAX];
+    int n = 0;
+    for (int i = 0; i < nbatch; i++) {
+        crm_conn *c = batch[i];
+        if (!c) continue;
+        c->batched = false;
+        if (c->closed || c->fd < 0 || c->out.len == c->out_off) continue;
+        cs[n] = c;
+        ops[n] = (crm_uring_op){c->fd, CRM_URING_SEND, c->out.data + c->out_off, c->out.len - c->out_off, 0};
+        n++;
+    }
+    nbatch = 0;
+    if (n > 1 && crm_uring_run(ops, n)) {
+        for (int i = 0; i < n; i++) {
+            crm_conn *c = cs[i];
+            if (ops[i].res >= 0) c->out_off += (size_t)ops[i].res;
+            else if (ops[i].res != -EAGAIN && ops[i].res != -EINTR) {
+                c->err_op = "write";
+                shut(c, (int)-ops[i].res);
+                continue;
+            }
+            flush(c); /* empties the buffer, or sends the rest / waits for POLLOUT */
+        }
+        return;
+    }
+    for (int i = 0; i < n; i++) flush(cs[i]);
+}
+
+static void turn_end(void *arg)
+{
+    (void)arg;
+    batch_hooked = false;
+    send_batch();
+}
+
+/* true when c's write (len bytes) is to wait for the end of the turn */
+static bool batch_add(crm_conn *c)
+{
+    if (!batch_hooked) {
+        if (!crm_loop_at_turn_end(turn_end, NULL)) return false;
+        batch_hooked = true;
+    }
+    if (nbatch == CRM_URING_MAX) send_batch();
+    batch[nbatch++] = c;
+    c->batched = true;
+    return true;
+}
+
+/* Reads the same way: a connection that polled readable is read at the end
+ * of the turn with the others (one io_uring_enter for all their recv), its
+ * data handed over in the order they polled; one alone, or what fills its
+ * slot, is read with recv(2) (read_some). */
+#define RECV_SLOT 4096
+
+static bool readable_now(const crm_conn *c)
+{
+    return !c->closed && !c->paused && !c->connecting && !c->handshaking && !c->sess && c->fd >= 0;
+}
+
+static void got_end(crm_conn *c);
+
+static void recv_batch(void *arg)
+{
+    (void)arg;
+    rbatch_hooked = false;
+    crm_uring_op ops[CRM_URING_MAX];
+    crm_conn *cs[CRM_URING_MAX];
+    int n = 0;
+    for (int i = 0; i < nrbatch; i++) {
+        crm_conn *c = rbatch[i];
+        if (!c) continue;
+        c->read_batched = false;
+        if (readable_now(c)) cs[n++] = c;
+    }
+    nrbatch = 0;
+    unsigned char *slots = n > 1 ? crm_uring_scratch((size_t)CRM_URING_MAX * RECV_SLOT) : NULL;
+    if (slots) {
+        for (int i = 0; i < n; i++) ops[i] = (crm_uring_op){cs[i]->fd, CRM_URING_RECV, slots + (size_t)i * RECV_SLOT, RECV_SLOT, 0};
+        if (!crm_uring_run(ops, n)) slots = NULL;
+    }
+    if (!slots) {
+        for (int i = 0; i < n; i++) read_some(cs[i]);
+        return;
+    }
+    /* a callback may end, destroy or pause any of them: each is taken
+     * again through the batch list, which shut() clears */
+    for (int i = 0; i < n; i++) {
+        rbatch[i] = cs[i];
+        cs[i]->read_batched = true;
+    }
+    nrbatch = n;
+    for (int i = 0; i < n; i++) {
+        crm_conn *c = rbatch[i];
+        if (!c) continue;
+        rbatch[i] = NULL;
+        c->read_batched = false;
+        long k = ops[i].res;
+        if (k == -EAGAIN || k == -EINTR) continue; /* the poll says so again */
+        if (k < 0) {
+            c->err_op = "read";
+            shut(c, (int)-k);
+            continue;
+        }
+        if (k == 0) {
+            got_end(c);
+            continue;
+        }
+        if (c->cbs.on_data) c->cbs.on_data(c, slots + (size_t)i * RECV_SLOT, (size_t)k, c->arg);
+        if (k == RECV_SLOT && !c->closed && !c->paused) read_some(c); /* there may be more */
+    }
+    nrbatch = 0;
+}
+
+/* true when c is to be read at the end of the turn */
+static bool read_later(crm_conn *c)
+{
+    if (nrbatch == CRM_URING_MAX || !readable_now(c)) return false;
+    if (!rbatch_hooked) {
+        if (!crm_loop_at_turn_end(recv_batch, NULL)) return false;
+        rbatch_hooked = true;
+    }
+    if (c->read_batched) return true;
+    rbatch[nrbatch++] = c;
+    c->read_batched = true;
+    return true;
+}
+
 void crm_conn_write(crm_conn *c, const void *data, size_t len)
 {
-    if (c->closed || c->ending || !len) return;
-    sb_putn(&c->out, data, len);
-    if (c->connected) flush(c);
+    struct iovec v = {(void *)data, len};
+    crm_conn_writev(c, &v, 1);
 }
 
 void crm_conn_writev(crm_conn *c, const struct iovec *iov, int n)
@@ -390,7 +556,12 @@ void crm_conn_writev(crm_conn *c, const struct iovec *iov, int n)
     if (!total) return;
     int i = 0;
     size_t skip = 0; /* bytes of iov[i] already sent */
-    if (c->connected && !c->sess && !c->handshaking && c->out.len == c->out_off) {
+    bool direct = c->connected && !c->sess && !c->handshaking && c->out.len == c->out_off;
+    if (c->batched || (direct && total <= BATCH_BYTES && batch_add(c))) {
+        for (; i < n; i++) sb_putn(&c->out, iov[i].iov_base, iov[i].iov_len);
+        return;
+    }
+    if (direct) {
         /* nothing queued: straight from the caller's buffers, one call */
         struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
         ssize_t k;
@@ -417,11 +588,26 @@ void crm_conn_end(crm_conn *c)
     if (c->connected) flush(c);
 }
 
-void crm_conn_destroy(crm_conn *c) { shut(c, 0); }
+void crm_conn_destroy(crm_conn *c)
+{
+    if (c->batched) { /* what was written this turn leaves first, as it would have at once */
+        unbatch(c);
+        flush(c);
+    }
+    shut(c, 0);
+}
 
 void crm_conn_free(crm_conn *c)
 {
     if (!c) return;
+    if (c->read_batched) unbatch(c);
+    if (c->batched) { /* the same, best effort: one send, no callbacks */
+        unbatch(c);
+        if (c->fd >= 0 && c->out.len > c->out_off) {
+            ssize_t k = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)k;
+        }
+    }
     crm_watch_cancel(c->w);
     crm_timer_cancel(c->close_timer);
     close_fd(c);

@@ -14,7 +14,7 @@ Usage: tests/net/bench.py [carmine|nodered]... (default both), or
 tests/net/bench.py ws ROUNDS: the echo only, in alternating rounds. Node-RED is
 taken from ~/.cache/flowtest-record/nr (the recorder's install); NODE_WS
 names the directory whose node_modules holds ws."""
-import json, os, signal, socket, subprocess, sys, tempfile, time
+import json, os, resource, signal, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CARMINE = os.path.join(ROOT, os.environ.get("BUILD_DIR", "build"), "carmine")
@@ -169,14 +169,19 @@ def bench_ws(kind, seconds=10):
             env = dict(os.environ, NODE_PATH=os.path.join(NODE_WS, "node_modules"))
             args = ["node", js, str(rt.port), "100", str(seconds)]
         cpu0 = rt.cpu_s()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=seconds + 30)
         cpu = rt.cpu_s() - cpu0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        gen = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
         res = json.loads(r.stdout.strip().splitlines()[-1])
         if res["open"] != 100:
-            return 0.0, 0.0
+            return 0.0, 0.0, 0.0, 0.0
         # messages/s, and messages per CPU second of the runtime (what the
-        # machine's other load does not change much)
-        return res["count"] / res["seconds"], res["count"] / cpu if cpu else 0.0
+        # machine's other load does not change much); the load generator's
+        # own CPU share of the run (near 1.0: it is the limit, not the runtime)
+        return (res["count"] / res["seconds"], res["count"] / cpu if cpu else 0.0, cpu / res["seconds"],
+                gen / res["seconds"])
     finally:
         rt.stop()
 
@@ -211,15 +216,17 @@ def main():
         rounds = int(kinds[1]) if len(kinds) > 1 else 3
         for i in range(rounds):
             for kind in ("carmine", "nodered"):
-                rate, per_cpu = bench_ws(kind)
-                print("round %d %s websocket echo, 100 clients: %.0f messages/s, %.0f messages per CPU second"
-                      % (i + 1, kind, rate, per_cpu), flush=True)
+                rate, per_cpu, busy, gen = bench_ws(kind)
+                print("round %d %s websocket echo, 100 clients: %.0f messages/s, %.0f messages per CPU second "
+                      "(%.2f us CPU per message; runtime %.2f cores, load generator %.2f cores; load %s)"
+                      % (i + 1, kind, rate, per_cpu, 1e6 / per_cpu if per_cpu else 0, busy, gen,
+                         open("/proc/loadavg").read().split()[0]), flush=True)
         return
     for kind in kinds:
         print("%s file append: %.0f lines/s" % (kind, bench_file(kind)), flush=True)
         print("%s tcp request: %.0f round trips/s" % (kind, bench_tcpreq(kind)), flush=True)
-        print("%s websocket echo, 100 clients: %.0f messages/s, %.0f messages per CPU second" % ((kind,) + bench_ws(kind)),
-              flush=True)
+        print("%s websocket echo, 100 clients: %.0f messages/s, %.0f messages per CPU second "
+              "(runtime %.2f cores, load generator %.2f cores)" % ((kind,) + bench_ws(kind)), flush=True)
         ok, before, after = bench_wsmem(kind)
         print("%s 10000 idle websocket clients: %d upgraded, RSS %d kB before, %d kB after (%.1f kB per client)"
               % (kind, ok, before, after, (after - before) / max(ok, 1)), flush=True)
