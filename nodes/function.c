@@ -264,9 +264,22 @@ static void send_results(fn *f, JSValueRef msgs, JSValueRef msgid)
 
 /* Natives (__node__) ----------------------------------------------------------------------- */
 
+/* Each native holds the VM's lock while it runs (crm_js_hold): a callback
+ * runs with it dropped, and its JavaScriptCore calls would each take it. */
 #define NATIVE(name)                                                                                        \
+    static JSValueRef name##_(JSContextRef ctx, JSObjectRef func, JSObjectRef self, size_t argc,            \
+                              const JSValueRef argv[], JSValueRef *exc);                                    \
     static JSValueRef name(JSContextRef ctx, JSObjectRef func, JSObjectRef self, size_t argc,               \
-                           const JSValueRef argv[], JSValueRef *exc)
+                           const JSValueRef argv[], JSValueRef *exc)                                        \
+    {                                                                                                       \
+        crm_js_holder hold;                                                                                 \
+        crm_js_hold(ctx, &hold);                                                                            \
+        JSValueRef r = name##_(ctx, func, self, argc, argv, exc);                                           \
+        crm_js_unhold(&hold);                                                                               \
+        return r;                                                                                           \
+    }                                                                                                       \
+    static JSValueRef name##_(JSContextRef ctx, JSObjectRef func, JSObjectRef self, size_t argc,            \
+                              const JSValueRef argv[], JSValueRef *exc)
 #define UNUSED_ARGS (void)func, (void)self, (void)exc
 #define ARG(i) ((i) < argc ? argv[i] : JSValueMakeUndefined(ctx))
 /* The node whose sandbox ctx is; NULL once it closed (a function it left

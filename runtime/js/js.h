@@ -169,6 +169,14 @@ JSValueRef crm_js_call(crm_js *s, JSObjectRef fn, size_t argc, const JSValueRef 
  * finds the VM's lock already held, which saves its acquisition per call
  * (the costly part of a small call). Microtasks run when it returns. */
 void crm_js_run(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg);
+/* Holds the VM's lock of ctx's group from a native callback (which runs with
+ * it dropped) until crm_js_unhold: the JavaScriptCore calls made meanwhile
+ * find it held instead of taking it each. Without the symbols, nothing. */
+typedef struct {
+    void *p[4];
+} crm_js_holder;
+void crm_js_hold(JSContextRef ctx, crm_js_holder *h);
+void crm_js_unhold(crm_js_holder *h);
 /* crm_js_run for a node's input on its loop: once fn returns, the
  * microtasks it queued run (Promise reactions, awaits: JSC::VM's
  * drainMicrotasks), then the deliveries queued on the loop behind it (up

@@ -854,6 +854,17 @@ static void drain(group *g)
     lock_holder_free(holder);
 }
 
+void crm_js_hold(JSContextRef ctx, crm_js_holder *h)
+{
+    memset(h, 0, sizeof *h);
+    if (lock_holder_new && lock_holder_free) lock_holder_new(h->p, (void *)JSContextGetGroup(ctx));
+}
+
+void crm_js_unhold(crm_js_holder *h)
+{
+    if (h->p[0]) lock_holder_free(h->p);
+}
+
 static JSValueRef js_trampoline(JSContextRef ctx, JSObjectRef f, JSObjectRef self, size_t argc,
                                 const JSValueRef argv[], JSValueRef *exc)
 {
@@ -869,6 +880,12 @@ static JSValueRef js_trampoline(JSContextRef ctx, JSObjectRef f, JSObjectRef sel
     bool batch = s->tr_batch && g->depth == 0 && drain_microtasks;
     s->tr_fn = NULL;
     s->tr_batch = false;
+    /* A C callback runs with the VM's lock dropped, and every API call
+     * takes it again (a full acquisition: its owner, the stack limits, the
+     * atom table); held here once, the calls of fn and of the messages
+     * run below only count up its recursion. */
+    crm_js_holder hold;
+    crm_js_hold(s->ctx, &hold);
     g->depth++;
     if (fn) fn(s, arg);
     /* The microtasks (Promise reactions, awaits) queued so far run now, as
@@ -895,11 +912,29 @@ static JSValueRef js_trampoline(JSContextRef ctx, JSObjectRef f, JSObjectRef sel
         g->batching = false;
     }
     g->depth--;
+    crm_js_unhold(&hold);
     return JSValueMakeUndefined(ctx);
 }
 
 static void run_in(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg, bool batch)
 {
+    group *g = s->grp;
+    if (g->depth > 0 && lock_holder_new) {
+        /* Already inside the VM's entry (a message of a run, or a native
+         * callback of one): fn runs here as the trampoline would run it,
+         * without another entry and exit. */
+        crm_js *outer = g->running;
+        if (!outer) enter(s);
+        crm_js_holder hold;
+        crm_js_hold(s->ctx, &hold);
+        g->depth++;
+        fn(s, arg);
+        if (drain_microtasks && !g->terminated && g->batching && g->depth == 2) drain(g);
+        g->depth--;
+        crm_js_unhold(&hold);
+        if (!outer) g->running = NULL;
+        return;
+    }
     s->tr_fn = fn;
     s->tr_arg = arg;
     s->tr_batch = batch;
