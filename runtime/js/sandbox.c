@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "engine.h"
 #include "js.h"
@@ -43,6 +44,7 @@ typedef struct group {
     crm_js *idle_owner;
     bool terminated;   /* the watchdog stopped a call in the current VM entry */
     bool batching;     /* the outer trampoline runs the loop's next deliveries */
+    bool quiet;        /* compacted, no message since (read by other loops: atomics) */
     JSValueRef *kept;  /* values kept for the context (crm_js_keep), protected */
     long long *kept_ids;
     size_t nkept;
@@ -103,6 +105,7 @@ static group *group_get(crm_loop *loop)
         g = calloc(1, sizeof *g);
         g->loop = loop;
         g->g = JSContextGroupCreate();
+        g->quiet = true;
         g->next = groups;
         groups = g;
     }
@@ -965,6 +968,82 @@ static void idle_arm(crm_js *s)
     g->idle = crm_timer_start(s->node, CRM_JS_IDLE_MS, 0, idle_fire, g);
 }
 
+/* The library's machine code: once every loop's engine is idle, its pages
+ * leave the process's mapping (MADV_DONTNEED on a private, clean, read-only
+ * file mapping: nothing is lost, the page cache keeps them and the next
+ * message faults back in the few it runs). About 15 MB of the idle RSS of
+ * a flow with function nodes was the engine's code that ran once (its
+ * parser, compilers and the global object's setup), mapped 64 KB at a time
+ * by the kernel's fault-around. */
+#define MAX_CODE_MAPS 8
+static struct { void *addr; size_t len; } code_maps[MAX_CODE_MAPS];
+static int ncode_maps = -1; /* -1: not looked up yet */
+
+/* The library's mappings that hold only the file's own bytes: its code and
+ * its read-only data, never a segment with relocated (written) pages: a
+ * writable one, or a read-only one with private dirty, anonymous or
+ * swapped pages (RELRO, relocated then made read-only). Found by the
+ * mapping that holds one of its functions. */
+static void find_code_pages(void)
+{
+    ncode_maps = 0;
+    unsigned long fn = (unsigned long)(void *)JSObjectMake;
+    FILE *f = fopen("/proc/self/smaps", "re");
+    if (!f) return;
+    char line[4096], want[4096] = "";
+    struct { unsigned long lo, hi; bool ro, clean; char *path; } m[MAX_CODE_MAPS * 2];
+    int nm = 0;
+    bool cur = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, kb;
+        char perms[8];
+        int at = 0;
+        /* a mapping's header: "lo-hi perms offset dev inode path" */
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &at) >= 3 && at) {
+            line[strcspn(line, "\n")] = 0;
+            const char *path = line + at;
+            cur = false;
+            if (fn >= lo && fn < hi) snprintf(want, sizeof want, "%s", path);
+            if (*path != '/' || nm == MAX_CODE_MAPS * 2) continue;
+            /* the library's mappings are adjacent: the earlier files' are dropped */
+            if (nm && strcmp(m[nm - 1].path, path)) {
+                if (*want) break;
+                while (nm) free(m[--nm].path);
+            }
+            m[nm].lo = lo;
+            m[nm].hi = hi;
+            m[nm].ro = perms[1] == '-' && perms[3] == 'p';
+            m[nm].clean = true;
+            m[nm].path = strdup(path);
+            nm++;
+            cur = true;
+            continue;
+        }
+        if (cur && (sscanf(line, "Private_Dirty: %lu", &kb) == 1 || sscanf(line, "Anonymous: %lu", &kb) == 1 ||
+                    sscanf(line, "Swap: %lu", &kb) == 1) && kb)
+            m[nm - 1].clean = false;
+    }
+    fclose(f);
+    for (int i = 0; i < nm; i++) {
+        if (*want && !strcmp(m[i].path, want) && m[i].ro && m[i].clean && ncode_maps < MAX_CODE_MAPS) {
+            code_maps[ncode_maps].addr = (void *)m[i].lo;
+            code_maps[ncode_maps].len = m[i].hi - m[i].lo;
+            ncode_maps++;
+        }
+        free(m[i].path);
+    }
+}
+
+static void release_code_pages(void)
+{
+    pthread_mutex_lock(&groups_lock);
+    bool all = true;
+    for (group *g = groups; g && all; g = g->next) all = __atomic_load_n(&g->quiet, __ATOMIC_RELAXED);
+    if (all && ncode_maps < 0) find_code_pages();
+    for (int i = 0; all && i < ncode_maps; i++) madvise(code_maps[i].addr, code_maps[i].len, MADV_DONTNEED);
+    pthread_mutex_unlock(&groups_lock);
+}
+
 /* Outside any VM entry (deleteAllCode waits for the VM to be idle, so
  * inside one it would run only after the collection below), under the
  * VM's lock as the API takes it. */
@@ -977,6 +1056,8 @@ static void compact(crm_js *s)
     sync_gc(s->ctx);
     if (release_free) release_free();
     malloc_trim(0); /* what the engine and the messages freed, back to the system */
+    __atomic_store_n(&s->grp->quiet, true, __ATOMIC_RELAXED);
+    release_code_pages();
 }
 
 static void idle_fire(crm_node *n, void *arg)
@@ -997,6 +1078,7 @@ void crm_js_run_input(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg)
 {
     group *g = s->grp;
     g->inputs++;
+    if (__atomic_load_n(&g->quiet, __ATOMIC_RELAXED)) __atomic_store_n(&g->quiet, false, __ATOMIC_RELAXED);
     if (!g->idle && g->depth == 0 && delete_all_code && sync_gc && lock_holder_new) idle_arm(s);
     run_in(s, fn, arg, true);
 }
