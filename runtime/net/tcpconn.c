@@ -398,6 +398,9 @@ crm_conn *crm_conn_adopt(crm_node *n, int fd, const crm_conn_cbs *cbs, void *arg
  * later writes in the turn join the same buffer; an end, a destroy or a big
  * write sends what waits first. Without io_uring, each is sent as before. */
 #define BATCH_BYTES 16384 /* bigger writes leave at once, from the caller's buffers */
+#ifndef SEND_BATCH
+#define SEND_BATCH CRM_URING_MAX
+#endif
 
 static __thread crm_conn *batch[CRM_URING_MAX], *rbatch[CRM_URING_MAX];
 static __thread int nbatch, nrbatch;
@@ -457,7 +460,7 @@ static bool batch_add(crm_conn *c)
         if (!crm_loop_at_turn_end(turn_end, NULL)) return false;
         batch_hooked = true;
     }
-    if (nbatch == CRM_URING_MAX) send_batch();
+    if (nbatch == SEND_BATCH) send_batch();
     batch[nbatch++] = c;
     c->batched = true;
     return true;

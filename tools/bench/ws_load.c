@@ -98,6 +98,8 @@ int main(int argc, char **argv)
         return 2;
     }
     int port = atoi(argv[1]), n = atoi(argv[3]);
+    int gen_batch = getenv("WS_LOAD_BATCH") ? atoi(getenv("WS_LOAD_BATCH")) : CRM_URING_MAX;
+    if (gen_batch < 1 || gen_batch > CRM_URING_MAX) gen_batch = CRM_URING_MAX;
     double seconds = atof(argv[4]);
     if (argc > 5) plen = (size_t)atoi(argv[5]);
     if (plen > sizeof payload) plen = sizeof payload;
@@ -141,7 +143,12 @@ int main(int argc, char **argv)
                 ssize_t r = recv(ops[e].fd, ops[e].buf, ops[e].len, MSG_DONTWAIT);
                 ops[e].res = r < 0 ? -errno : r;
             }
+        int flushed = 0; /* answers leave in groups, so that the server starts on them sooner */
         for (int e = 0; e < k; e++) {
+            if (e - flushed == gen_batch) {
+                flush_sends(ready + flushed, e - flushed);
+                flushed = e;
+            }
             client *c = evs[e].data.ptr;
             ready[e] = c;
             long r = ops[e].res;
@@ -188,7 +195,7 @@ int main(int argc, char **argv)
             count += got;
             for (int g = 0; g < got; g++) send_msg(c);
         }
-        if (k > 0) flush_sends(ready, k);
+        if (k > flushed) flush_sends(ready + flushed, k - flushed);
     }
     double dt = now() - t0;
     printf("{\"count\": %ld, \"open\": %d, \"seconds\": %.3f}\n", count, open, dt);
