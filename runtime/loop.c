@@ -870,7 +870,10 @@ static void *loop_main(void *arg)
             if (l->noutbox) flush_outbox(l);
             if (l->ngrave) bury(l);
         }
-        if (nturn_hooks) run_turn_hooks(l);
+        if (nturn_hooks) { /* then a turn more: what they did may have made timers due (a 0 ms close) */
+            run_turn_hooks(l);
+            continue;
+        }
         if (l->fifo.len) continue;
         atomic_store(&l->busy, false);
 

@@ -11,7 +11,8 @@
          ws with WS_LOAD_NODE=1)
   wsmem  resident memory with 10,000 idle websocket clients
 Usage: tests/net/bench.py [carmine|nodered]... (default both), or
-tests/net/bench.py ws ROUNDS: the echo only, in alternating rounds. Node-RED is
+tests/net/bench.py ws ROUNDS: the echo only, in alternating rounds (tcpreq
+ROUNDS: the tcp request loop). Node-RED is
 taken from ~/.cache/flowtest-record/nr (the recorder's install); NODE_WS
 names the directory whose node_modules holds ws."""
 import json, os, resource, signal, socket, subprocess, sys, tempfile, time
@@ -98,7 +99,7 @@ def bench_file(kind, n=200000):
             os.unlink(out)
 
 
-def bench_tcpreq(kind, seconds=10):
+def bench_tcpreq(kind, seconds=10, per_cpu=False):
     port = free_port()
     out = tempfile.mktemp(prefix="crm-bench-ticks-")
     flow = [{"id": "es", "type": "tcp in", "server": "server", "host": "", "port": str(port), "datamode": "stream",
@@ -122,9 +123,12 @@ def bench_tcpreq(kind, seconds=10):
         time.sleep(2)
         def count():
             return sum(1 for _ in open(out)) * 500 if os.path.exists(out) else 0
-        c0, t0 = count(), time.time()
+        c0, t0, cpu0 = count(), time.time(), rt.cpu_s()
         time.sleep(seconds)
-        return (count() - c0) / (time.time() - t0)
+        n, cpu = count() - c0, rt.cpu_s() - cpu0
+        if per_cpu:  # round trips/s, and per CPU second of the runtime
+            return n / (time.time() - t0), n / cpu if cpu else 0.0
+        return n / (time.time() - t0)
     finally:
         rt.stop()
         if os.path.exists(out):
@@ -212,6 +216,14 @@ def bench_wsmem(kind, clients=10000):
 
 def main():
     kinds = sys.argv[1:] or ["carmine", "nodered"]
+    if kinds[0] == "tcpreq":  # only the tcp request loop, in alternating rounds: tcpreq ROUNDS
+        for i in range(int(kinds[1]) if len(kinds) > 1 else 3):
+            for kind in ("carmine", "nodered"):
+                rate, per_cpu = bench_tcpreq(kind, per_cpu=True)
+                print("round %d %s tcp request: %.0f round trips/s, %.0f per CPU second (%.1f us CPU each; load %s)"
+                      % (i + 1, kind, rate, per_cpu, 1e6 / per_cpu if per_cpu else 0,
+                         open("/proc/loadavg").read().split()[0]), flush=True)
+        return
     if kinds[0] == "ws":  # only the echo, in alternating rounds: ws ROUNDS
         rounds = int(kinds[1]) if len(kinds) > 1 else 3
         for i in range(rounds):
@@ -224,7 +236,8 @@ def main():
         return
     for kind in kinds:
         print("%s file append: %.0f lines/s" % (kind, bench_file(kind)), flush=True)
-        print("%s tcp request: %.0f round trips/s" % (kind, bench_tcpreq(kind)), flush=True)
+        print("%s tcp request: %.0f round trips/s, %.0f per CPU second" % ((kind,) + bench_tcpreq(kind, per_cpu=True)),
+              flush=True)
         print("%s websocket echo, 100 clients: %.0f messages/s, %.0f messages per CPU second "
               "(runtime %.2f cores, load generator %.2f cores)" % ((kind,) + bench_ws(kind)), flush=True)
         ok, before, after = bench_wsmem(kind)
