@@ -25,7 +25,8 @@
  * The pieces (httpd_internal.h is what they share): this file, the core
  * (settings, routes, dispatch, answers, life cycle); httpd_msg.c, a node
  * request's message; httpd_cors.c, CORS and httpNodeAuth; httpd_conn.c,
- * connections and timeouts; httpd_loop.c, driving from a flow's loop.
+ * connections and timeouts; httpd_loop.c, driving from a flow's loop;
+ * httpd_recv.c, the executable's recv, which notes what a read left.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -1397,9 +1398,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 static bool client_half_closed(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci) return false;
-    char b;
-    return recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+    return ci && httpd_client_half_closed(ci->connect_fd); /* httpd_recv.c: mostly without a system call */
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,

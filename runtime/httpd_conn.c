@@ -149,6 +149,7 @@ void httpd_on_connection(void *cls, struct MHD_Connection *c, void **socket_cont
         *socket_context = e;
         if (!e) return;
         e->fd = ci ? ci->connect_fd : -1;
+        httpd_recv_track(e->fd, true);
         double now = httpd_mono_ms();
         pthread_mutex_lock(&h->conns_mu);
         h->nconns++;
@@ -162,6 +163,7 @@ void httpd_on_connection(void *cls, struct MHD_Connection *c, void **socket_cont
     conn_entry *e = *socket_context;
     if (!e) return;
     *socket_context = NULL;
+    httpd_recv_track(e->fd, false);
     pthread_mutex_lock(&h->conns_mu);
     wait_unlink(h, e);
     body_unlink(h, e);

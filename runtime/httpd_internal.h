@@ -2,7 +2,8 @@
  * the core: settings, routes, dispatch, answers, life cycle; httpd_msg.c, a
  * node request's message; httpd_cors.c, CORS and httpNodeAuth; httpd_conn.c,
  * connections and timeouts; httpd_loop.c, libmicrohttpd driven from a
- * flow's loop). Internal: nothing here is for nodes or plugins (httpd.h and
+ * flow's loop; httpd_recv.c, the executable's recv, which notes what a read
+ * left). Internal: nothing here is for nodes or plugins (httpd.h and
  * http.h are their faces). */
 #ifndef CRM_HTTPD_INTERNAL_H
 #define CRM_HTTPD_INTERNAL_H
@@ -331,5 +332,13 @@ enum MHD_Result httpd_defer_to_thread(req_state *r);
 void *httpd_drv_main(void *arg);
 enum MHD_Result httpd_run_inline(req_state *r);
 extern pthread_mutex_t httpd_token_mu;
+
+/* httpd_recv.c */
+/* A connection of the server opened (on: TCP_INQ set, its reads noted by
+ * the executable's recv) or closed. */
+void httpd_recv_track(int fd, bool on);
+/* Whether the client of fd shut its side down (D12): answered from the
+ * note of the last read when it left nothing, else by a recv(MSG_PEEK). */
+bool httpd_client_half_closed(int fd);
 
 #endif

@@ -11,7 +11,9 @@ exe="$BUILD_DIR/carmine"
 exported=$(nm -D --defined-only "$exe" | awk '$2 == "T" {print $3}' | sort)
 passed=0; failed=0
 for s in $exported; do
-  case "$s" in _*|main) continue ;; esac
+  # recv: not API; the engine's own wrapper of libc's (runtime/httpd_recv.c), exported so
+  # that libmicrohttpd's calls reach it
+  case "$s" in _*|main|recv) continue ;; esac
   if grep -q "\b$s\b" docs/plugins.md; then passed=$((passed + 1)); else echo "not ok - $s is exported but not documented in docs/plugins.md"; failed=$((failed + 1)); fi
 done
 # every crm_/sb_ function the reference tables name is exported

@@ -234,6 +234,45 @@ out, _ = exchange(b"GET /q?after=hc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n
 check("D12 a client that keeps its side open is answered", statuses(out) == [200], repr(out[:80]))
 
 
+# The same on a keep-alive connection whose first request was answered: the
+# server knows from what each read left in the socket (TCP_INQ,
+# runtime/httpd_recv.c) whether to look for the FIN, so the second request's
+# FIN must be found after a first read that left nothing.
+def keepalive_then_half_closed():
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=3)
+    s.sendall(b"GET /q?ka=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    first = b""
+    while True:  # the whole first answer: its head, then Content-Length bytes
+        head, sep, body = first.partition(b"\r\n\r\n")
+        m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        if sep and m and len(body) >= int(m.group(1)):
+            break
+        b = s.recv(65536)
+        if not b:
+            break
+        first += b
+    time.sleep(0.2)  # the answer's body is in and nothing else is waiting
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    s.sendall(b"GET /q?ka=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.shutdown(socket.SHUT_WR)
+    rest = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            rest += b
+    except (socket.timeout, TimeoutError, ConnectionResetError):
+        rest += b"<timeout or reset>"
+    s.close()
+    return first, rest
+
+
+outs = [keepalive_then_half_closed() for _ in range(3)]
+check("D12 a keep-alive client answered once, then half-closed after its next request, gets only the first answer",
+      all(statuses(f) == [200] and r == b"" for f, r in outs), repr(outs)[:300])
+
+
 # http request against a misbehaving upstream (a thread here): the node
 # logs the error and, as Node-RED does, sends msg.payload "<error> : <url>"
 def upstream():
