@@ -231,10 +231,10 @@ static json_t *build_req(req_snapshot *s, json_t *headers)
     json_object_set_new_nocheck(req, "path",
                                 http_string_lossy(plen > base ? path + base : "/", plen > base ? plen - base : 1));
     json_object_set_new_nocheck(req, "baseUrl", http_string_lossy(path, plen >= base ? base : 0));
-    json_object_set_new_nocheck(req, "ip", json_string(s->ip));
+    json_object_set_new_nocheck(req, "ip", json_stringn_nocheck(s->ip, strlen(s->ip)));
     json_t *hn = hostname_of(headers);
     if (hn) json_object_set_new_nocheck(req, "hostname", hn);
-    json_object_set_new_nocheck(req, "protocol", json_string(h->tls_key ? "https" : "http"));
+    json_object_set_new_nocheck(req, "protocol", h->tls_key ? json_stringn_nocheck("https", 5) : json_stringn_nocheck("http", 4));
     json_object_set_new_nocheck(req, "secure", json_boolean(h->tls_key != NULL));
     return req;
 }
