@@ -240,7 +240,9 @@ static int load(crm_runtime *rt, const char *path, unsigned flags, bool new_flow
 {
     /* a user's directory without its flows file yet: nothing runs until the
      * first deploy writes it, as node-red starts */
-    json_t *flows = new_flows ? json_array() : load_json(path, "flows file");
+    char err[512];
+    json_t *flows = new_flows ? json_array() : crm_storage_read(path, false, err, sizeof err);
+    if (!flows) fprintf(stderr, "carmine: %s (flows file)\n", err);
     if (new_flows) fprintf(stderr, "carmine: no flows file yet: the first deploy creates %s\n", path);
     if (!flows) return 1;
     strbuf problems = SB_INIT;

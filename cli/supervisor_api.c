@@ -87,7 +87,7 @@ static const char *keep_credentials(const char *flows_path, const json_t *settin
 int sup_load_flows(supervisor *s, const char *path, const json_t *settings)
 {
     char err[512];
-    json_t *flows = crm_parse_file(path, err, sizeof err);
+    json_t *flows = crm_storage_read(path, false, err, sizeof err);
     if (!flows) {
         fprintf(stderr, "carmine: %s\n", err);
         return -1;
@@ -250,7 +250,7 @@ static void post_flows(supervisor *s, const json_t *headers, const char *body, s
     const char *rev = NULL;
     char err[512] = "";
     if (type && !strcmp(type, "reload")) {
-        flows = whole = crm_parse_file(s->flows_path, err, sizeof err);
+        flows = whole = crm_storage_read(s->flows_path, false, err, sizeof err);
     } else {
         flows = body_flows(body, len, v2, &rev, &whole);
         if (!flows) snprintf(err, sizeof err, "%s", v2 ? "the body must be {\"flows\":[...], \"rev\":...}" : "the body must be the flows array");

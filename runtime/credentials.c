@@ -127,6 +127,41 @@ void crm_runtime_set_credentials(crm_runtime *rt, json_t *creds)
     rt->credentials = creds;
 }
 
+json_t *crm_storage_read(const char *path, bool creds, char *err, size_t errlen)
+{
+    const char *type = creds ? "credentials" : "flow";
+    size_t len;
+    char *text = crm_read_file(path, &len);
+    if (!text) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    json_t *v = NULL;
+    if (len == 0) { /* its backup when that has something, else nothing */
+        crm_log(NULL, CRM_LOG_WARN, NULL, "Existing %s file is empty", type);
+        free(text);
+        const char *slash = strrchr(path, '/');
+        strbuf backup = SB_INIT;
+        if (slash) sb_printf(&backup, "%.*s/.%s.backup", (int)(slash - path), path, slash + 1);
+        else sb_printf(&backup, ".%s.backup", path);
+        struct stat st;
+        if (stat(backup.data, &st) == 0 && st.st_size > 0) {
+            crm_log(NULL, CRM_LOG_WARN, NULL, "Restoring %s file backup : %s", type, backup.data);
+            v = crm_storage_read(backup.data, creds, err, errlen);
+        } else {
+            v = creds ? json_object() : json_array();
+        }
+        sb_free(&backup);
+        return v;
+    }
+    size_t skip = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0; /* a byte order mark */
+    char perr[256];
+    v = crm_parse(text + skip, len - skip, perr, sizeof perr);
+    if (!v) snprintf(err, errlen, "%s: %s", path, perr);
+    free(text);
+    return v;
+}
+
 int crm_credentials_load(const char *flows_path, const json_t *settings, json_t **out, strbuf *err)
 {
     *out = NULL;
@@ -137,7 +172,7 @@ int crm_credentials_load(const char *flows_path, const json_t *settings, json_t 
         return 0;
     }
     char perr[256];
-    json_t *file = crm_parse_file(path, perr, sizeof perr);
+    json_t *file = crm_storage_read(path, true, perr, sizeof perr);
     if (!json_is_object(file)) {
         sb_printf(err, "%s: %s", path, file ? "not a JSON object" : perr);
         json_decref(file);

@@ -689,7 +689,7 @@ int crm_runtime_redeploy(crm_runtime *rt, const json_t *flows, const char *type,
         /* flows and credentials as stored */
         if (rt->flows_path) {
             char e[512];
-            nf = crm_parse_file(rt->flows_path, e, sizeof e);
+            nf = crm_storage_read(rt->flows_path, false, e, sizeof e);
             if (!nf) sb_printf(problems, "%s", e);
             else if (crm_credentials_load(rt->flows_path, rt->settings, &creds, problems) < 0) goto out;
         } else {

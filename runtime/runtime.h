@@ -47,6 +47,13 @@ int crm_runtime_load(crm_runtime *rt, const json_t *flows, unsigned flags, strbu
  * object {node id: {...}} (new reference), or NULL when there is no such
  * file. -1 with the reason in err: the flows must not start. */
 int crm_credentials_load(const char *flows_path, const json_t *settings, json_t **out, strbuf *err);
+/* The flows or credentials file as Node-RED's storage reads it
+ * (localfilesystem util.readFile): a UTF-8 byte order mark is skipped; an
+ * empty file stands for no flows ([]) or no credentials ({}), or for its
+ * backup (.NAME.backup beside it) when that has content, each case logged
+ * as a warning in Node-RED's words. NULL with the reason in err when the
+ * file cannot be read or is not JSON. */
+json_t *crm_storage_read(const char *path, bool creds, char *err, size_t errlen);
 /* Before crm_runtime_load: the credentials nodes get as config.credentials
  * (and type "cred" env entries as values); creds is stolen, NULL for none.
  * They never show in GET /flows, as in Node-RED. */

@@ -1,6 +1,8 @@
 /* test_loader.c: the loader's refusals and warnings, with their exact words. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "runtime.h"
 #include "unit.h"
@@ -30,6 +32,67 @@ static int load(const char *text, char **problems)
     crm_runtime_free(rt);
     json_decref(flows);
     return rc;
+}
+
+static void write_file(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(text, 1, len, f);
+        fclose(f);
+    }
+}
+
+/* The flows file as Node-RED's storage reads it (localfilesystem
+ * util.readFile): a byte order mark (Windows editors write one) is skipped,
+ * an empty file is no flows, or its backup when that has content. Both were
+ * refused ("invalid token", "unexpected token near end of file"). */
+static void storage_read(void)
+{
+    char dir[] = "/tmp/test_loader_XXXXXX", path[64], backup[64], cred[64], err[512];
+    if (!mkdtemp(dir)) return;
+    snprintf(path, sizeof path, "%s/flows.json", dir);
+    snprintf(backup, sizeof backup, "%s/.flows.json.backup", dir);
+    snprintf(cred, sizeof cred, "%s/flows_cred.json", dir);
+    const char bom[] = "\xEF\xBB\xBF[{\"id\":\"a\",\"type\":\"junction\",\"wires\":[]}]";
+    write_file(path, bom, sizeof bom - 1);
+    json_t *v = crm_storage_read(path, false, err, sizeof err);
+    CHECK(json_is_array(v) && json_array_size(v) == 1);
+    char *p = NULL;
+    json_t *none = NULL;
+    if (v) {
+        crm_runtime *rt = crm_runtime_new(NULL);
+        strbuf sb = SB_INIT;
+        CHECK(crm_runtime_load(rt, v, 0, &sb) == 0);
+        p = sb_take(&sb);
+        CHECK_STR(p, "");
+        free(p);
+        crm_runtime_free(rt);
+    }
+    json_decref(v);
+
+    write_file(path, "", 0);
+    v = crm_storage_read(path, false, err, sizeof err);
+    CHECK(json_is_array(v) && json_array_size(v) == 0);
+    json_decref(v);
+    const char saved[] = "[{\"id\":\"b\",\"type\":\"junction\",\"wires\":[]}]";
+    write_file(backup, saved, sizeof saved - 1);
+    v = crm_storage_read(path, false, err, sizeof err);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(v, 0), "id")), "b");
+    json_decref(v);
+    /* an empty credentials file: none, and the credentials load goes on */
+    write_file(cred, "", 0);
+    CHECK(crm_credentials_load(path, NULL, &none, NULL) == 0);
+    CHECK(json_is_object(none) && json_object_size(none) == 0);
+    json_decref(none);
+    /* not JSON: still refused, with the place */
+    write_file(path, "[{", 2);
+    CHECK(crm_storage_read(path, false, err, sizeof err) == NULL);
+    CHECK(strstr(err, "flows.json: line 1") != NULL);
+    unlink(path);
+    unlink(backup);
+    unlink(cred);
+    rmdir(dir);
 }
 
 int main(void)
@@ -165,5 +228,6 @@ int main(void)
     char err[128];
     CHECK(crm_parse("[1,\n {x}", 8, err, sizeof err) == NULL);
     CHECK(strncmp(err, "line 2 column 3:", 16) == 0);
+    storage_read();
     UNIT_DONE();
 }
