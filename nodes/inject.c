@@ -137,10 +137,13 @@ static void inject_input(crm_node *n, json_t *msg)
     inject_now(n, msg, s->props, s->nprops);
 }
 
+/* A timer or once fire: Node-RED emits "input" with {} itself, not through
+ * receive, so the message gets its _msgid from send, after its properties
+ * (a button press or a wired message goes through receive: _msgid first). */
 static void fire(crm_node *n, void *arg)
 {
     (void)arg;
-    crm_node_receive(n, json_object());
+    inject_input(n, json_object());
 }
 
 /* A repeat or crontab fire: skipped on the replicas without the lease. */
