@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "companion/companion.h"
 #include "flowtest.h"
 #include "jsonata.h"
@@ -319,6 +320,7 @@ static int cmd_run(int argc, char **argv)
         return 1;
     }
     fprintf(stderr, "carmine: running %s, HTTP on port %d\n", o.flows, crm_runtime_http_port(rt));
+    crm_alloc_idle(); /* what loading the flows freed on this thread, before it sleeps */
     int sig;
     sigwait(&set, &sig);
     fprintf(stderr, "carmine: stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

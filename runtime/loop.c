@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "engine.h"
 
 /* Kept to 32 bytes: a hop writes one into the ring and reads it back. */
@@ -149,6 +150,8 @@ static void bury(crm_loop *l);
 
 /* Deliveries a loop runs before it looks at timers and its inbox again. */
 #define TURN_JOBS 1024
+/* how long a loop sleeps after work before it gives its free memory back */
+#define ALLOC_IDLE_MS 50
 
 crm_loop *crm_loop_current(void) { return current_loop; }
 
@@ -850,6 +853,9 @@ static void *loop_main(void *arg)
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     double woke = 0; /* when the loop was woken out of its last sleep, or 0 */
     double awake_since = crm_now_ms(); /* for busy_ns */
+    /* woken since the allocator last gave memory back: the next sleep is cut
+     * to ALLOC_IDLE_MS, and if nothing comes meanwhile, crm_alloc_idle */
+    bool worked = true, idle_wait = false;
     while (!atomic_load(&l->stop)) {
         /* the clock never goes back: a timer armed in the last turn may be
          * due before that turn's clock */
@@ -898,6 +904,12 @@ static void *loop_main(void *arg)
         if (l->ndead) free_dead_watches(l);
         if (l->rebuild) rebuild_epoll(l);
         if (l->nalways) tsp = &(struct timespec){0};
+        idle_wait = false;
+        if (worked && crm_alloc_is_mimalloc() && (!tsp || tsp->tv_sec > 0 || tsp->tv_nsec > ALLOC_IDLE_MS * 1000000L)) {
+            ts = (struct timespec){0, ALLOC_IDLE_MS * 1000000L};
+            tsp = &ts;
+            idle_wait = true;
+        }
         int nw = (int)(l->nslots - l->nfree) + 2;
         if (nw > 1024) nw = 1024;
         if (nw > l->capevs) {
@@ -918,6 +930,12 @@ static void *loop_main(void *arg)
             }
         }
         awake_since = crm_now_ms();
+        if (r > 0) {
+            worked = true;
+        } else if (idle_wait && r == 0) {
+            crm_alloc_idle();
+            worked = false;
+        }
         int nfd = 0; /* watched descriptors among the events */
         for (int i = 0; i < r; i++) {
             uint64_t v, id = l->evs[i].data.u64;

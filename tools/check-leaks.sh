@@ -16,7 +16,7 @@ for n in lt:
     if n['type'] == 'http request': n['url'] = 'http://127.0.0.1:%s/api' % sys.argv[2]
 json.dump(api + lt, open(sys.argv[1], 'w'))
 PY
-valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 \
+valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 --soname-synonyms=somalloc="libmimalloc.so*" \
   "$B/carmine" -p "$PORT" "$tmp/flows.json" >"$tmp/vg.log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/flows" && break; sleep 0.2; done

@@ -3,7 +3,7 @@
 # skipping what is already there (run as root on a fresh Debian machine).
 set -eu
 pkgs="meson ninja-build pkg-config gcc libjansson-dev libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libpcre2-dev nettle-dev libcrypt-dev libssl-dev curl libhiredis-dev redis-server nginx wrk python3
-libjavascriptcoregtk-4.1-dev mosquitto mosquitto-clients libxml2-dev libyaml-dev
+libjavascriptcoregtk-4.1-dev mosquitto mosquitto-clients libxml2-dev libyaml-dev libmimalloc-dev
 clang libclang-rt-14-dev mariadb-server"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
