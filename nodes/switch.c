@@ -697,12 +697,13 @@ static int apply_rules(crm_node *n, switch_state *st, json_t *msg, json_t *prop,
 {
     out->n = 0;
     bool elseflag = true;
-    bool parts = has_parts(msg);
+    int parts = -1; /* has_parts(msg), asked only for a JSONata rule */
     int rc = 0;
     for (size_t i = 0; i < st->n && rc == 0; i++) {
         const srule *r = &st->rules[i];
         json_t *vars = NULL;
-        if (r->op == OP_JSONATA_EXP && parts && r->v1.jsonata) {
+        if (r->op == OP_JSONATA_EXP && r->v1.jsonata && parts < 0) parts = has_parts(msg);
+        if (r->op == OP_JSONATA_EXP && parts > 0 && r->v1.jsonata) {
             const json_t *p = json_object_get(msg, "parts");
             vars = json_object();
             json_object_set(vars, "I", json_object_get(p, "index"));

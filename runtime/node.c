@@ -183,17 +183,23 @@ void crm_node_send(crm_node *n, int port, json_t *msg)
 void crm_node_send_ports(crm_node *n, json_t **msgs, int nports)
 {
     CRM_ASSERT_ON_LOOP(n);
+    /* whether each message carries a _msgid, looked up once (the first
+     * SEND_IDS_KNOWN; past them, again where needed) */
+    enum { SEND_IDS_KNOWN = 32 };
+    bool has[SEND_IDS_KNOWN];
     /* the first message's _msgid, whatever its type (Node-RED copies the
-     * value), goes to those without one; a copy, as the messages go out */
-    const json_t *shared = NULL;
-    for (int i = 0; i < nports && !shared; i++)
-        if (msgs[i] && json_is_object(msgs[i]) && has_msgid(msgs[i]))
-            shared = json_object_getn(msgs[i], MSGID_KEY, MSGID_LEN);
-    /* made only when a message lacks one (most carry theirs), and before
+     * value), goes to those without one; a copy, as the messages go out.
+     * Made only when a message lacks one (most carry theirs), and before
      * anything is delivered: a receiver on another loop may free shared */
+    const json_t *shared = NULL;
     bool need = false;
-    for (int i = 0; i < nports && !need; i++)
-        need = msgs[i] && json_is_object(msgs[i]) && i < n->nports && !has_msgid(msgs[i]);
+    for (int i = 0; i < nports; i++) {
+        const json_t *v = msgs[i] && json_is_object(msgs[i]) ? json_object_getn(msgs[i], MSGID_KEY, MSGID_LEN) : NULL;
+        bool h = crm_truthy(v);
+        if (i < SEND_IDS_KNOWN) has[i] = h;
+        if (h && !shared) shared = v;
+        if (!h && msgs[i] && json_is_object(msgs[i]) && i < n->nports) need = true;
+    }
     char fresh[17];
     json_t *id = !need ? NULL : shared ? crm_deep_copy(shared) : json_stringn_nocheck(crm_make_id(fresh), 16);
     bool first = true;
@@ -205,7 +211,8 @@ void crm_node_send_ports(crm_node *n, json_t **msgs, int nports)
             json_decref(m);
             continue;
         }
-        if (!has_msgid(m)) json_object_setn_new_nocheck(m, MSGID_KEY, MSGID_LEN, crm_deep_copy(id));
+        if (!(i < SEND_IDS_KNOWN ? has[i] : has_msgid(m)))
+            json_object_setn_new_nocheck(m, MSGID_KEY, MSGID_LEN, crm_deep_copy(id));
         CRM_STAT_BUMP(n->stats.out, 1);
         if (n->nwires[i] == 0) {
             crm_loop_release(m);
