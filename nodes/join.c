@@ -422,6 +422,9 @@ static bool accumulate_value(join_state *js, jgroup *g, const contrib *c, json_t
     return true;
 }
 
+/* key (of length len, NULs allowed) is the C string lit */
+#define KEY_IS(key, len, lit) ((len) == sizeof lit - 1 && !memcmp(key, lit, sizeof lit - 1))
+
 /* Reads parts.* (auto) or the config (manual) into c. Returns false when the
  * message was dealt with already. */
 static bool read_contrib(join_state *js, json_t *msg, contrib *c)
@@ -432,7 +435,37 @@ static bool read_contrib(join_state *js, json_t *msg, contrib *c)
     c->property = js->property;
     if (js->mode == MODE_AUTO) {
         c->property = "payload"; /* Node-RED reads parts.property or payload, whatever the node's property */
-        json_t *pid = json_object_get(parts, "id");
+        /* the members read here, in one pass over the few keys of parts
+         * rather than a hash of each name */
+        json_t *pid = NULL, *ptype = NULL, *pcount = NULL, *pch = NULL, *pkey = NULL, *plen = NULL, *pindex = NULL,
+               *pprop = NULL;
+        const char *k;
+        size_t kl;
+        json_t *x;
+        json_object_keylen_foreach(parts, k, kl, x) {
+            switch (k[0]) {
+            case 'i':
+                if (KEY_IS(k, kl, "id")) pid = x;
+                else if (KEY_IS(k, kl, "index")) pindex = x;
+                break;
+            case 't':
+                if (KEY_IS(k, kl, "type")) ptype = x;
+                break;
+            case 'c':
+                if (KEY_IS(k, kl, "count")) pcount = x;
+                else if (KEY_IS(k, kl, "ch")) pch = x;
+                break;
+            case 'k':
+                if (KEY_IS(k, kl, "key")) pkey = x;
+                break;
+            case 'l':
+                if (KEY_IS(k, kl, "len")) plen = x;
+                break;
+            case 'p':
+                if (KEY_IS(k, kl, "property")) pprop = x;
+                break;
+            }
+        }
         char *ids = json_is_string(pid) ? NULL : crm_to_string(pid);
         /* snprintf's "%s" without its cost: cut to the buffer */
         const char *idt = ids ? ids : json_string_value(pid);
@@ -441,13 +474,13 @@ static bool read_contrib(join_state *js, json_t *msg, contrib *c)
         c->part_id_buf[idn] = 0;
         free(ids);
         c->part_id = c->part_id_buf;
-        c->type = build_of(json_string_value(json_object_get(parts, "type")));
-        c->target = crm_to_number(json_object_get(parts, "count"));
-        c->join_char = json_object_get(parts, "ch");
-        c->key = json_object_get(parts, "key");
-        c->array_len = crm_to_number(json_object_get(parts, "len"));
-        c->index = crm_to_number(json_object_get(parts, "index"));
-        const char *pp = json_string_value(json_object_get(parts, "property"));
+        c->type = build_of(json_string_value(ptype));
+        c->target = crm_to_number(pcount);
+        c->join_char = pch;
+        c->key = pkey;
+        c->array_len = crm_to_number(plen);
+        c->index = crm_to_number(pindex);
+        const char *pp = json_string_value(pprop);
         if (pp && *pp) c->property = pp;
         return true;
     }
@@ -490,9 +523,18 @@ static bool key_missing(const json_t *k)
 
 static void join_collect(crm_node *n, join_state *js, json_t *msg)
 {
-    json_t *parts = json_object_get(msg, "parts");
+    /* msg.parts, msg.reset and msg.restartTimeout in one pass over msg's keys */
+    json_t *parts = NULL, *reset = NULL, *restart = NULL;
+    const char *k;
+    size_t kl;
+    json_t *x;
+    json_object_keylen_foreach(msg, k, kl, x) {
+        if (KEY_IS(k, kl, "parts")) parts = x;
+        else if (KEY_IS(k, kl, "reset")) reset = x;
+        else if (KEY_IS(k, kl, "restartTimeout")) restart = x;
+    }
     if (js->mode == MODE_AUTO && !json_object_get(parts, "id")) {
-        if (json_object_get(msg, "reset")) clear_all_groups(js);
+        if (reset) clear_all_groups(js);
         else crm_node_warn(n, "Message missing msg.parts property - cannot join in 'auto' mode");
         crm_node_done(n, msg);
         json_decref(msg);
@@ -519,13 +561,13 @@ static void join_collect(crm_node *n, join_state *js, json_t *msg)
         }
     }
     jgroup *g = group_find(js, c.part_id);
-    if (json_object_get(msg, "reset")) {
+    if (reset) {
         if (g) drop_group(js, g);
         crm_node_done(n, msg);
         json_decref(msg);
         return;
     }
-    if (g && json_object_get(msg, "restartTimeout") && js->timer_ms > 0) {
+    if (g && restart && js->timer_ms > 0) {
         crm_timer_cancel(g->timer);
         start_timer(js, g);
     }
