@@ -307,10 +307,18 @@ json_t *crm_buf_new(const void *data, size_t len)
     return o;
 }
 
+/* v is an object whose one member is named key: its first key compared,
+ * no hash of the name (every deep copy asks this of every object) */
+static inline bool only_key(const json_t *v, const char *key, size_t klen)
+{
+    if (!v || !json_is_object(v) || json_object_size(v) != 1) return false;
+    void *it = json_object_iter((json_t *)v);
+    return it && json_object_iter_key_len(it) == klen && !memcmp(json_object_iter_key(it), key, klen);
+}
+
 bool crm_is_buf(const json_t *v)
 {
-    return v && json_is_object(v) && json_object_size(v) == 1 &&
-           json_object_get(v, CRM_BUF_KEY) != NULL;
+    return only_key(v, CRM_BUF_KEY, sizeof CRM_BUF_KEY - 1);
 }
 
 const unsigned char *crm_buf_data(const json_t *v, size_t *len)
@@ -329,7 +337,7 @@ json_t *crm_handle_new(long long id)
 
 bool crm_is_handle(const json_t *v)
 {
-    return v && json_is_object(v) && json_object_size(v) == 1 && json_object_get(v, CRM_HANDLE_KEY) != NULL;
+    return only_key(v, CRM_HANDLE_KEY, sizeof CRM_HANDLE_KEY - 1);
 }
 
 long long crm_handle_id(const json_t *v)
