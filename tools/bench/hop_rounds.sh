@@ -7,6 +7,8 @@
 #   tools/bench/hop_rounds.sh [ROUNDS=3] [KIND...]
 # Environment: BUILD_DIR (build-bench, a release build), M_CARMINE (100000),
 # M_NODERED (50000); csv1000 sends 1/250 of those (a message is 1,000 lines).
+# BUILD_DIR2: a second build run in the same turn (e.g. one configured with
+# -Dmimalloc=false), its lines marked "carmine2".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD_DIR:-build-bench}
@@ -23,6 +25,10 @@ for r in $(seq 1 "$ROUNDS"); do
         [ "$k" = csv1000 ] && mc=$((MC / 250)) mn=$((MN / 250))
         l=$(load)
         echo "round $r load $l carmine: $("$BUILD/bench_hops" "$k" 10 "$mc" 2>/dev/null)"
+        if [ -n "${BUILD_DIR2:-}" ]; then
+            l=$(load)
+            echo "round $r load $l carmine2: $("$BUILD_DIR2/bench_hops" "$k" 10 "$mc" 2>/dev/null)"
+        fi
         l=$(load)
         echo "round $r load $l node-red: $(node tools/bench/nodered-chain.js "$k" 10 "$mn" 2>/dev/null | grep 'chain of')"
     done
