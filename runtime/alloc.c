@@ -11,6 +11,9 @@
  * the owning thread's next malloc or free, so a loop that sleeps after a burst
  * would keep the burst resident: loop.c calls crm_alloc_idle once a loop has
  * been idle for a moment after work, and the CLI once the flows have started.
+ * Threads that are not loops (JavaScriptCore's, libmicrohttpd's own) are not
+ * reached: after traffic through a function node the process keeps about
+ * 8 MB more than with glibc (docs/benchmarks.md, 14:10 UTC section).
  * Sanitizer builds (ASan, TSan, the fuzzers) keep their own malloc: there
  * crm_alloc_idle does nothing.
  */
@@ -23,15 +26,7 @@ bool crm_alloc_is_mimalloc(void) { return true; }
 
 void crm_alloc_idle(void)
 {
-    /* the delays make mi_collect leave the pages that emptied last waiting:
-     * without them it gives back all it can (the options are global: another
-     * thread that frees meanwhile gives back at once too, for that moment) */
-    long page = mi_option_get(mi_option_decommit_delay), seg = mi_option_get(mi_option_segment_decommit_delay);
-    mi_option_set(mi_option_decommit_delay, 0);
-    mi_option_set(mi_option_segment_decommit_delay, 0);
     mi_collect(true);
-    mi_option_set(mi_option_decommit_delay, page);
-    mi_option_set(mi_option_segment_decommit_delay, seg);
 }
 #else
 bool crm_alloc_is_mimalloc(void) { return false; }
