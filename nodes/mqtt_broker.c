@@ -149,17 +149,23 @@ void mqtt_box_kick(mqtt_box *b)
 void mqtt_rx_free(mqtt_item *it)
 {
     mqtt_rx *r = (mqtt_rx *)it;
-    free(r->topic);
-    free(r->payload);
     json_decref(r->props);
     free(r);
+}
+
+mqtt_tx *mqtt_tx_new(const char *topic, const void *payload, size_t len)
+{
+    size_t tl = strlen(topic);
+    mqtt_tx *t = malloc(sizeof *t + tl + 1 + len);
+    *t = (mqtt_tx){.topic = (char *)t->data, .payload = t->data + tl + 1, .len = len};
+    memcpy(t->data, topic, tl + 1);
+    if (len) memcpy(t->payload, payload, len);
+    return t;
 }
 
 void mqtt_tx_free(mqtt_item *it)
 {
     mqtt_tx *t = (mqtt_tx *)it;
-    free(t->topic);
-    free(t->payload);
     json_decref(t->props);
     free(t);
 }
@@ -609,10 +615,12 @@ static void on_message(void *arg, const crm_mqtt_message *m)
             if (id && !found) continue;
         }
         if (!crm_mqtt_topic_match(s->filter, m->topic)) continue;
-        mqtt_rx *r = malloc(sizeof *r);
-        r->topic = strdup(m->topic);
-        r->payload = malloc(m->len ? m->len : 1);
-        memcpy(r->payload, m->payload, m->len);
+        size_t tl = strlen(m->topic);
+        mqtt_rx *r = malloc(sizeof *r + tl + 1 + m->len);
+        r->topic = (char *)r->data;
+        memcpy(r->topic, m->topic, tl + 1);
+        r->payload = r->data + tl + 1;
+        if (m->len) memcpy(r->payload, m->payload, m->len);
         r->len = m->len;
         r->qos = m->qos;
         r->retain = m->retain;

@@ -51,16 +51,18 @@ typedef struct mqtt_conn mqtt_conn;
 typedef enum { MQTT_DT_AUTO_DETECT, MQTT_DT_AUTO, MQTT_DT_BUFFER, MQTT_DT_UTF8, MQTT_DT_JSON, MQTT_DT_BASE64 } mqtt_datatype;
 mqtt_datatype mqtt_datatype_of(const char *s);
 
-/* A message delivered to an mqtt in node's mailbox. */
+/* A message delivered to an mqtt in node's mailbox: one allocation, the
+ * topic (NUL-terminated) and the payload in data[] after the struct. */
 typedef struct mqtt_rx {
     mqtt_item hdr;
-    char *topic;
-    unsigned char *payload;
+    char *topic;            /* into data */
+    unsigned char *payload; /* into data */
     size_t len;
     int qos;
     bool retain;
     mqtt_datatype dt;
     json_t *props; /* v5 properties (owned) or NULL */
+    unsigned char data[];
 } mqtt_rx;
 void mqtt_rx_free(mqtt_item *it);
 
@@ -92,16 +94,20 @@ void mqtt_conn_subscribe_now(mqtt_conn *c, crm_node *user, const mqtt_sub_req *r
 void mqtt_conn_subscribe(mqtt_conn *c, crm_node *user, const mqtt_sub_req *r);     /* any thread */
 void mqtt_conn_unsubscribe(mqtt_conn *c, crm_node *user, const char *filter);      /* any thread */
 
-/* A publish from a user's loop: everything owned by the item. */
+/* A publish from a user's loop: everything owned by the item, which is one
+ * allocation (mqtt_tx_new): the topic and the payload live in data[]. */
 typedef struct mqtt_tx {
     mqtt_item hdr;
-    char *topic;
-    unsigned char *payload;
+    char *topic;            /* into data, NUL-terminated */
+    unsigned char *payload; /* into data */
     size_t len;
     int qos;
     bool retain;
     json_t *props;
+    unsigned char data[];
 } mqtt_tx;
+/* A publish item with the topic and len bytes of payload copied in. */
+mqtt_tx *mqtt_tx_new(const char *topic, const void *payload, size_t len);
 void mqtt_tx_free(mqtt_item *it);
 /* The mailbox a user publishes through (one per user; owned by the user,
  * who unrefs it on close). */

@@ -191,7 +191,12 @@ static void deliver(crm_node *n, mqtt_item *it, void *ctx)
                 json_decref(payload);
                 payload = obj;
             } else json_decref(obj);
-        } else if (pfi || is_utf8(r->payload, r->len)) {
+        } else if (is_utf8(r->payload, r->len)) {
+            /* well-formed UTF-8 is its own text: parsed as it is, the
+             * string made only when it is not JSON */
+            if (detect) payload = crm_parse((const char *)r->payload, r->len, NULL, 0);
+            if (!payload) payload = utf8_string(r->payload, r->len);
+        } else if (pfi) {
             payload = utf8_string(r->payload, r->len);
             if (detect) {
                 json_t *obj = json_parse(payload);

@@ -154,34 +154,22 @@ static void publish(crm_node *n, out_state *st, json_t *msg)
         json_decref(props);
         return;
     }
-    mqtt_tx *t = calloc(1, sizeof *t);
-    t->topic = strdup(topic);
+    /* the payload's bytes: a Buffer's, a string's, JSON text, or String(v) */
+    const json_t *p = json_object_get(msg, "payload");
+    const void *data = NULL;
+    size_t len = 0;
+    char *text = NULL;
+    if (crm_is_buf(p)) data = crm_buf_data(p, &len);
+    else if (json_is_null(p)) len = 0;
+    else if (json_is_object(p) || json_is_array(p)) text = crm_stringify(p, 0);
+    else if (json_is_string(p)) data = json_string_value(p), len = json_string_length(p);
+    else text = crm_to_string(p);
+    if (text) data = text, len = strlen(text);
+    mqtt_tx *t = mqtt_tx_new(topic, data, len);
+    free(text);
     t->qos = (int)qos;
     t->retain = retain;
     t->props = props;
-    const json_t *p = json_object_get(msg, "payload");
-    if (crm_is_buf(p)) {
-        size_t len;
-        const unsigned char *d = crm_buf_data(p, &len);
-        t->payload = malloc(len ? len : 1);
-        memcpy(t->payload, d, len);
-        t->len = len;
-    } else if (json_is_null(p)) {
-        t->payload = NULL;
-        t->len = 0;
-    } else if (json_is_object(p) || json_is_array(p)) {
-        char *s = crm_stringify(p, 0);
-        t->payload = (unsigned char *)s;
-        t->len = s ? strlen(s) : 0;
-    } else if (json_is_string(p)) {
-        t->len = json_string_length(p);
-        t->payload = malloc(t->len ? t->len : 1);
-        memcpy(t->payload, json_string_value(p), t->len);
-    } else {
-        char *s = crm_to_string(p);
-        t->payload = (unsigned char *)s;
-        t->len = strlen(s);
-    }
     mqtt_box_put(st->outbox, &t->hdr);
 }
 

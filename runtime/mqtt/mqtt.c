@@ -820,6 +820,7 @@ int crm_mqtt_publish(crm_mqtt *c, const char *topic, const void *payload, size_t
         return 0;
     }
     strbuf b = SB_INIT;
+    sb_reserve(&b, 5 + 2 + tlen + 2 + pb.len + 1 + len); /* the packet in one allocation */
     mqtt_enc_publish(&b, c->version, topic, tlen, payload, len, qos, retain, false, 0, &pb);
     sb_free(&pb);
     size_t hl = 1;

@@ -2,22 +2,37 @@
 # bench_mqtt.sh: messages per second through mqtt in -> change -> mqtt out,
 # at QoS 0 and QoS 1, in Carmine and in Node-RED 4.1.15, on the same local
 # Mosquitto broker (started here on a free port), in alternating rounds.
+#
 # tools/bench/mqtt_load.c publishes N messages on bench/in (at most 2,000
 # ahead of what came back) and counts the N that the flow republishes on
 # bench/out; the rate is N over the time from the first publish to the last
-# arrival, and N over the CPU time (user + system) the runtime spent meanwhile
-# (what a runtime can carry when the broker is not the limit). "broker" is the same load without a flow (the counter subscribes
-# to bench/in): the ceiling of the broker and the load program. Also: RSS of each runtime with one mqtt in
-# node subscribed to 1,000 topics each (1,000 nodes).
+# arrival. Beside each rate, the CPU time (user + system, from the kernel's
+# per-thread run time, all threads) per message of the three processes of
+# the run: the runtime, the broker and the load program, so a table shows
+# which of them was the limit. "broker" is the same load without a flow (the
+# counter subscribes to bench/in): the ceiling of the broker and the load.
+#
+# Part 2, "runtime the limit": each runtime, once started and warmed up, is
+# put into a CPU cgroup capped at CAP of one core (cgroup v1 cpu.cfs_quota_us
+# or v2 cpu.max; root only), the same for both, and the same rounds run
+# again. With the runtime held well below the broker's ceiling, the rate is
+# what the runtime itself can carry on that much CPU. Skipped (with a note)
+# where no cgroup can be made.
+#
+# Part 3: RSS of each runtime with 1,000 mqtt in nodes subscribed to 1,000
+# topics on one broker.
 #
 #   tools/bench/bench_mqtt.sh [BUILD_DIR] [MESSAGES] [ROUNDS]      (build, 100000, 3)
-# Node-RED: tools/bench/node_modules/node-red (tools/bench/run.sh installs
-# it) or ~/.cache/flowtest-record/nr; NR_RED=path/to/red.js overrides.
+# Environment: CAP (fraction of a core, 0.05; 0 skips part 2), CAP_MESSAGES
+# (MESSAGES / 5), NR_RED=path/to/red.js (Node-RED: tools/bench/node_modules/
+# node-red, which tools/bench/run.sh installs, or ~/.cache/flowtest-record/nr).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
 N=${2:-100000}
 ROUNDS=${3:-3}
+CAP=${CAP:-0.05}
+CAP_N=${CAP_MESSAGES:-$((N / 5))}
 PATH=$PATH:/usr/sbin
 for t in mosquitto mosquitto_pub mosquitto_sub; do command -v "$t" >/dev/null || { echo "bench_mqtt: $t is not installed (tools/setup.sh)" >&2; exit 1; }; done
 NR_RED=${NR_RED:-}
@@ -27,8 +42,10 @@ done
 TMP=$(mktemp -d)
 chmod 755 "$TMP"
 PIDS=()
+CG=
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    [ -n "$CG" ] && rmdir "$CG" 2>/dev/null
     rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
@@ -44,7 +61,8 @@ gcc -O2 -o "$TMP/mqtt_load" tools/bench/mqtt_load.c
 MQ=$(free_port)
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' "$MQ" >"$TMP/mosq.conf"
 mosquitto -c "$TMP/mosq.conf" >"$TMP/mosq.log" 2>&1 &
-PIDS+=($!)
+BROKER=$!
+PIDS+=("$BROKER")
 for _ in $(seq 100); do ss -Htln "( sport = :$MQ )" | grep -q . && break; sleep 0.05; done
 
 flow() { # flow QOS FILE: the benchmark flow
@@ -74,38 +92,91 @@ start() { # start KIND FLOW: runs it, waits for its birth message
 }
 stop() { kill "$RPID" 2>/dev/null; wait "$RPID" 2>/dev/null || true; }
 
-run_once() { # run_once QOS COUNT OUT_TOPIC: prints messages/s
-    "$TMP/mqtt_load" "$MQ" "$1" "$2" bench/in "$3" 2>>"$TMP/load.err" || echo 0
+# CPU time of a process in ns, all its threads (the kernel's run time: no
+# 10 ms ticks).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
+
+# measure KIND QOS COUNT LABEL ROUND: one run; appends a line to $TMP/lines:
+# label kind qos round msg/s runtime-us/msg broker-us/msg load-us/msg
+measure() {
+    local kind=$1 q=$2 n=$3 out r0=0 r1=0 b0 b1 rate lcpu
+    b0=$(cpu_ns "$BROKER")
+    [ "$kind" != broker ] && r0=$(cpu_ns "$RPID")
+    out=$("$TMP/mqtt_load" "$MQ" "$q" "$n" bench/in "$([ "$kind" = broker ] && echo bench/in || echo bench/out)" 2>>"$TMP/load.err") || out="0 0"
+    [ "$kind" != broker ] && r1=$(cpu_ns "$RPID")
+    b1=$(cpu_ns "$BROKER")
+    read -r rate lcpu <<<"$out"
+    awk -v l="$4" -v k="$kind" -v q="$q" -v rd="$5" -v n="$n" -v rate="$rate" -v r=$((r1 - r0)) -v b=$((b1 - b0)) -v lc="$lcpu" \
+        'BEGIN {printf "%s %s %d %d %d %.2f %.2f %.2f\n", l, k, q, rd, rate, r / n / 1000, b / n / 1000, lc * 1e6 / n}' \
+        | tee -a "$TMP/lines" | awk '{printf "  %-8s QoS %d round %d: %7d msg/s   us per message: runtime %6.2f  broker %6.2f  load %5.2f   cores used: runtime %.2f  broker %.2f\n", $2, $3, $4, $5, $6, $7, $8, $5 * $6 / 1e6, $5 * $7 / 1e6}'
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system time of a process
+
+# The cgroup for part 2 (empty when none can be made).
+make_cgroup() {
+    local period=20000 quota
+    quota=$(awk -v c="$CAP" -v p="$period" 'BEGIN {printf "%d", c * p}')
+    if [ -w /sys/fs/cgroup/cpu/cgroup.procs ] 2>/dev/null && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+        CG=/sys/fs/cgroup/cpu/carmine-bench-$$
+        mkdir "$CG" 2>/dev/null && echo "$period" >"$CG/cpu.cfs_period_us" && echo "$quota" >"$CG/cpu.cfs_quota_us" && return 0
+    elif [ -f /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+        CG=/sys/fs/cgroup/carmine-bench-$$
+        mkdir "$CG" 2>/dev/null && echo "$quota $period" >"$CG/cpu.max" && return 0
+    fi
+    [ -n "$CG" ] && rmdir "$CG" 2>/dev/null
+    CG=
+    return 1
+}
+
+summary() { # summary LABEL
+    awk -v l="$1" '$1 == l {k = $2 " QoS " $3; n[k]++; s[k] += $5; r[k] += $6; b[k] += $7; g[k] += $8}
+        END {for (k in n) printf "  %-16s %8.0f msg/s   us per message: runtime %6.2f  broker %6.2f  load %5.2f\n", k, s[k]/n[k], r[k]/n[k], b[k]/n[k], g[k]/n[k]}' "$TMP/lines" | sort
+    for q in 0 1; do
+        awk -v l="$1" -v q="$q" '$1 == l && $3 == q {n[$2]++; s[$2] += $5; r[$2] += $6; b[$2] += $7}
+            END {if (n["nodered"] && s["nodered"] && r["carmine"]) printf "  QoS %d: carmine is %.1fx Node-RED in msg/s, %.1fx in CPU per message (%.2f / %.2f us); broker CPU per message %.2f beside %.2f us\n", q, s["carmine"]/s["nodered"], r["nodered"]/r["carmine"], r["carmine"]/n["carmine"], r["nodered"]/n["nodered"], b["carmine"]/n["carmine"], b["nodered"]/n["nodered"]}' "$TMP/lines"
+    done
+}
 
 KINDS="broker carmine"
 [ -n "$NR_RED" ] && command -v node >/dev/null && KINDS="$KINDS nodered"
 : >"$TMP/lines"
+echo "part 1: $N messages a run, nothing capped ($(uptime | sed 's/.*load/load/'))"
 for round in $(seq "$ROUNDS"); do
     for q in 0 1; do
         flow "$q" "$TMP/flow$q.json"
         for kind in $KINDS; do
             if [ "$kind" = broker ]; then
-                r=$(run_once "$q" "$N" bench/in)
+                measure broker "$q" "$N" free "$round"
             else
                 start "$kind" "$TMP/flow$q.json"
-                run_once "$q" 2000 bench/out >/dev/null # warm-up
-                c0=$(cpu_ticks "$RPID")
-                r=$(run_once "$q" "$N" bench/out)
-                c1=$(cpu_ticks "$RPID")
+                "$TMP/mqtt_load" "$MQ" "$q" 2000 bench/in bench/out >/dev/null 2>&1 || true # warm-up
+                measure "$kind" "$q" "$N" free "$round"
                 stop
             fi
-            if [ "$kind" = broker ]; then cpu=0; else cpu=$(awk -v n="$N" -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", (t > 0 ? n / (t / hz) : 0)}'); fi
-            printf '%-8s QoS %d round %d: %8d msg/s %9d msg per CPU second\n' "$kind" "$q" "$round" "$r" "$cpu" | tee -a "$TMP/lines"
         done
     done
 done
-echo "mean of $ROUNDS rounds, $N messages each (mqtt in -> change -> mqtt out):"
-awk '{k=$1" QoS "$3; n[k]++; s[k]+=$6; c[k]+=$8} END {for (k in n) printf "  %-16s %10.0f msg/s %10.0f msg per CPU second\n", k, s[k]/n[k], c[k]/n[k]}' "$TMP/lines" | sort
-for q in 0 1; do
-    awk -v q="$q" '$3==q {n[$1]++; s[$1]+=$6; c[$1]+=$8} END {if (n["nodered"] && s["nodered"] && c["nodered"]) printf "  QoS %d: carmine is %.1fx Node-RED in msg/s, %.1fx in msg per CPU second\n", q, s["carmine"]/s["nodered"], c["carmine"]/c["nodered"]}' "$TMP/lines"
-done
+echo "means of $ROUNDS rounds (mqtt in -> change -> mqtt out; $(uptime | sed 's/.*load/load/')):"
+summary free
+
+if [ "$CAP" != 0 ] && make_cgroup; then
+    echo "part 2: each runtime capped at $CAP of a core (cgroup), $CAP_N messages a run ($(uptime | sed 's/.*load/load/'))"
+    for round in $(seq "$ROUNDS"); do
+        for q in 0 1; do
+            for kind in $KINDS; do
+                [ "$kind" = broker ] && continue
+                start "$kind" "$TMP/flow$q.json"
+                "$TMP/mqtt_load" "$MQ" "$q" 2000 bench/in bench/out >/dev/null 2>&1 || true # warm-up
+                echo "$RPID" >"$CG/cgroup.procs"
+                measure "$kind" "$q" "$CAP_N" capped "$round"
+                stop
+            done
+        done
+    done
+    echo "means of $ROUNDS rounds, runtimes capped at $CAP of a core ($(uptime | sed 's/.*load/load/')):"
+    summary capped
+elif [ "$CAP" != 0 ]; then
+    echo "part 2 skipped: no CPU cgroup could be made here (needs root and a cgroup v1 cpu or v2 cpu controller)"
+fi
 
 # RSS with 1,000 topics subscribed (1,000 mqtt in nodes on one broker).
 python3 - "$MQ" >"$TMP/topics.json" <<'PY'
