@@ -43,9 +43,11 @@ TMP=$(mktemp -d)
 chmod 755 "$TMP"
 PIDS=()
 CG=
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    [ -n "$CG" ] && rmdir "$CG" 2>/dev/null
+cleanup() { # (set -e must not stop it half-way: every step may fail)
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    if [ -n "$CG" ]; then
+        for _ in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
+    fi
     rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
