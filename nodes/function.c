@@ -94,6 +94,76 @@ static bool own(JSContextRef ctx, JSValueRef o, const char *name)
     return r && JSValueToBoolean(ctx, r);
 }
 
+/* The last property an expression reads ("a.b" -> b, "a[3]" -> 3, "a['k']"
+ * -> k), or NULL when it is computed ("a[k]": its value is not in the text). */
+static char *last_property(const char *e, size_t n)
+{
+    while (n && e[n - 1] == ' ') n--;
+    if (n && e[n - 1] == ']') {
+        size_t open = n - 1;
+        while (open && e[open] != '[') open--;
+        const char *k = e + open + 1;
+        size_t kl = n - 1 - (open + 1);
+        if (e[open] != '[' || !kl) return NULL;
+        if (kl >= 2 && (k[0] == '\'' || k[0] == '"') && k[kl - 1] == k[0]) return strndup(k + 1, kl - 2);
+        for (size_t i = 0; i < kl; i++)
+            if (k[i] < '0' || k[i] > '9') return NULL;
+        return strndup(k, kl);
+    }
+    size_t end = n, start = n;
+    while (start && (isalnum((unsigned char)e[start - 1]) || e[start - 1] == '_' || e[start - 1] == '$')) start--;
+    if (start == end || start == 0 || e[start - 1] != '.') return NULL;
+    return strndup(e + start, end - start);
+}
+
+/* V8's text for a TypeError JavaScriptCore words its own way, since catch
+ * nodes and logs see it: "x is not a function. (In 'x()', 'x' is 5)" is
+ * "x is not a function"; "undefined is not an object (evaluating 'a.b')" is
+ * "Cannot read properties of undefined (reading 'b')", or "Cannot set
+ * properties ... (setting 'b')" for 'a.b = v'. NULL: no such rewording. */
+static char *v8_type_error(const char *m)
+{
+    const char *in = strstr(m, ". (In '");
+    if (in && m[strlen(m) - 1] == ')') return strndup(m, (size_t)(in - m));
+    const char *what = !strncmp(m, "undefined is not an object (evaluating '", 40) ? "undefined"
+                       : !strncmp(m, "null is not an object (evaluating '", 35)    ? "null"
+                                                                                  : NULL;
+    if (!what) return NULL;
+    const char *e = m + (what[0] == 'u' ? 40 : 35);
+    size_t n = strlen(e);
+    if (n < 2 || strcmp(e + n - 2, "')")) return NULL;
+    n -= 2;
+    const char *assign = NULL;
+    for (const char *p = e; p + 3 <= e + n; p++)
+        if (!strncmp(p, " = ", 3)) {
+            assign = p;
+            break;
+        }
+    char *prop = last_property(e, assign ? (size_t)(assign - e) : n);
+    if (!prop) return NULL;
+    char *text = NULL;
+    if (asprintf(&text, assign ? "Cannot set properties of %s (setting '%s')" : "Cannot read properties of %s (reading '%s')",
+                 what, prop) < 0)
+        text = NULL;
+    free(prop);
+    return text;
+}
+
+static void reword_type_error(fn *f, JSValueRef err)
+{
+    if (!JSValueIsObject(f->ctx, err)) return;
+    JSObjectRef e = (JSObjectRef)err;
+    char *name = utf8(f->ctx, crm_js_get(f->ctx, e, "name"));
+    if (!strcmp(name, "TypeError")) {
+        char *m = utf8(f->ctx, crm_js_get(f->ctx, e, "message"));
+        char *v8 = v8_type_error(m);
+        if (v8) crm_js_set(f->ctx, e, "message", crm_js_str(f->ctx, v8, strlen(v8)));
+        free(v8);
+        free(m);
+    }
+    free(name);
+}
+
 /* Reports err (a thrown value) as Node-RED's done(err) / node.error(err, msg)
  * do: the text is String(err) (its JSON for other objects), the stack and
  * cause go along to catch nodes. msg (borrowed) may be NULL: logged only. */
@@ -104,6 +174,7 @@ static void report(fn *f, JSValueRef err, const json_t *msg)
     if (JSValueIsString(f->ctx, err)) {
         text = utf8(f->ctx, err);
     } else if (is_error_object(f, err) || own(f->ctx, err, "stack")) {
+        reword_type_error(f, err);
         text = utf8(f->ctx, err);
         if (own(f->ctx, err, "cause")) {
             json_t *cause = crm_js_to_json(f->js, crm_js_get(f->ctx, (JSObjectRef)err, "cause"));
