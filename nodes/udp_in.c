@@ -27,17 +27,20 @@ typedef struct {
     char iface[64], iface_name[64];
     bool has_iface;
     crm_watch *watch;
+    unsigned char *buf; /* a datagram's bytes; made on the first (static TLS would be resident in every thread) */
 } udpin_state;
 
 static void on_datagram(crm_node *n, int fd, unsigned revents, void *arg)
 {
     (void)revents, (void)arg;
     udpin_state *s = crm_node_data(n);
-    static __thread unsigned char buf[65536];
+    enum { DATAGRAM_MAX = 65536 };
+    if (!s->buf && !(s->buf = malloc(DATAGRAM_MAX))) return;
+    unsigned char *buf = s->buf;
     for (int i = 0; i < 64; i++) { /* a bounded batch per turn */
         struct sockaddr_storage from;
         socklen_t fl = sizeof from;
-        ssize_t k = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+        ssize_t k = recvfrom(fd, buf, DATAGRAM_MAX, 0, (struct sockaddr *)&from, &fl);
         if (k < 0) break;
         char ip[64];
         int port;
@@ -184,6 +187,7 @@ static void udpin_close(crm_node *n)
     }
     crm_node_status(n, NULL, NULL, NULL);
     free(s->group);
+    free(s->buf);
     free(s);
     crm_node_set_data(n, NULL);
 }

@@ -164,6 +164,10 @@ void crm_loop_deliver(crm_node *n, json_t *msg);
 /* Run fn on the node's loop (from any thread). */
 void crm_loop_post(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *), void *arg);
 crm_loop *crm_loop_current(void);
+/* The calling loop's buffer of CRM_LOOP_READ_BUFFER bytes for socket reads
+ * (valid until the handler returns); NULL off a loop or out of memory. */
+#define CRM_LOOP_READ_BUFFER 65536
+unsigned char *crm_loop_read_buffer(void);
 /* On a loop's thread, from inside a handler: runs the next delivery queued
  * on the loop now, if the next job is a delivery and the turn's budget
  * allows; false otherwise. For a handler that entered an engine (the

@@ -118,6 +118,7 @@ struct crm_loop {
     bool rebuild;          /* a stale registration fired: make a new epoll instance */
     struct epoll_event *evs;
     int capevs;
+    unsigned char *readbuf; /* crm_loop_read_buffer: made on first use */
     /* for /metrics: written by the loop's thread, read by a scrape */
     double inbox_since;    /* when the inbox got its first job (under lock) */
     _Atomic uint64_t busy_ns, inbox_lag_ns, inbox_lag_max_ns, inbox_batches;
@@ -154,6 +155,17 @@ static void bury(crm_loop *l);
 #define ALLOC_IDLE_MS 50
 
 crm_loop *crm_loop_current(void) { return current_loop; }
+
+/* A socket's read lands here before its bytes are copied out. One per loop,
+ * not a static __thread array: a thread's static TLS is zeroed, so resident,
+ * in every thread of the process (two 64 kB arrays were 128 kB per thread). */
+unsigned char *crm_loop_read_buffer(void)
+{
+    crm_loop *l = current_loop;
+    if (!l) return NULL;
+    if (!l->readbuf) l->readbuf = malloc(CRM_LOOP_READ_BUFFER);
+    return l->readbuf;
+}
 
 double crm_now_ms(void)
 {
@@ -1097,6 +1109,7 @@ void crm_loop_free(crm_loop *l)
     free(l->always);
     free(l->fdrefs);
     free(l->evs);
+    free(l->readbuf);
     if (l->epfd >= 0) close(l->epfd);
     free(l->fifo.items);
     free(l->inbox.items);

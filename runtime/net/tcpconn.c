@@ -212,9 +212,14 @@ static void read_pending(crm_node *n, void *arg)
 
 static void read_some(crm_conn *c)
 {
-    static __thread unsigned char buf[65536];
+    unsigned char *buf = crm_loop_read_buffer();
+    if (!buf) {
+        c->err_op = "read";
+        shut(c, ENOMEM);
+        return;
+    }
     for (int i = 0; i < 16 && !c->closed && !c->paused; i++) {
-        ssize_t k = conn_recv(c, buf, sizeof buf);
+        ssize_t k = conn_recv(c, buf, CRM_LOOP_READ_BUFFER);
         if (k < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) break;
@@ -227,7 +232,7 @@ static void read_some(crm_conn *c)
             return;
         }
         if (c->cbs.on_data) c->cbs.on_data(c, buf, (size_t)k, c->arg);
-        if (!c->sess && (size_t)k < sizeof buf) break;
+        if (!c->sess && (size_t)k < CRM_LOOP_READ_BUFFER) break;
     }
     /* records GnuTLS already decrypted do not wake the poll */
     if (c->sess && !c->closed && !c->paused && !c->pend_timer && gnutls_record_check_pending(c->sess))
