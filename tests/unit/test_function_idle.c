@@ -14,38 +14,12 @@
 
 #include "runtime.h"
 #include "unit.h"
+#include "unit_http.h"
 
-static int connect_to(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* GET path with Connection: close; the body of the answer, malloc'd. */
+/* GET path; the body of the answer, malloc'd. */
 static char *get(int port, const char *path)
 {
-    int fd = connect_to(port);
-    if (fd < 0) return strdup("");
-    char req[256];
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, strlen(req)) < 0) {
-        close(fd);
-        return strdup("");
-    }
-    strbuf sb = SB_INIT;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) sb_putn(&sb, buf, (size_t)n);
-    close(fd);
-    char *all = sb.data ? sb_take(&sb) : strdup("");
+    char *all = unit_get(port, path);
     char *body = strstr(all, "\r\n\r\n");
     char *r = strdup(body ? body + 4 : "");
     free(all);

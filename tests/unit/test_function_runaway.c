@@ -15,39 +15,8 @@
 
 #include "runtime.h"
 #include "unit.h"
+#include "unit_http.h"
 
-static int connect_to(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* GET path with Connection: close; the whole answer, malloc'd. */
-static char *get(int port, const char *path)
-{
-    int fd = connect_to(port);
-    if (fd < 0) return strdup("");
-    char req[256];
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, strlen(req)) < 0) {
-        close(fd);
-        return strdup("");
-    }
-    strbuf sb = SB_INIT;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) sb_putn(&sb, buf, (size_t)n);
-    close(fd);
-    return sb.data ? sb_take(&sb) : strdup("");
-}
 
 static const char *flows =
     "[{\"id\":\"a\",\"type\":\"tab\"},{\"id\":\"b\",\"type\":\"tab\"},"
@@ -77,12 +46,12 @@ int main(void)
     CHECK(crm_runtime_start(rt) == 0);
     int port = crm_runtime_http_port(rt);
 
-    char *r = get(port, "/ok");
+    char *r = unit_get(port, "/ok");
     CHECK(strstr(r, "\r\n\r\n1-2-3") != NULL);
     free(r);
 
     /* tab a spins for ever */
-    int spin = connect_to(port);
+    int spin = unit_connect(port, 10);
     CHECK(spin >= 0);
     const char *req = "GET /spin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     CHECK(write(spin, req, strlen(req)) == (ssize_t)strlen(req));
@@ -91,7 +60,7 @@ int main(void)
     /* tab b and the server answer meanwhile, and in time */
     for (int i = 0; i < 3; i++) {
         double t0 = crm_now_ms();
-        r = get(port, "/ok");
+        r = unit_get(port, "/ok");
         CHECK(strstr(r, "\r\n\r\n1-2-3") != NULL);
         CHECK(crm_now_ms() - t0 < 2000);
         free(r);

@@ -13,30 +13,10 @@
 #include "httpd.h"
 #include "runtime.h"
 #include "unit.h"
+#include "unit_http.h"
 
 /* One request with Connection: close; the whole answer, malloc'd. */
-static char *http(int port, const char *request)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        close(fd);
-        return strdup("");
-    }
-    if (write(fd, request, strlen(request)) < 0) {
-        close(fd);
-        return strdup("");
-    }
-    strbuf sb = SB_INIT;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) sb_putn(&sb, buf, (size_t)n);
-    close(fd);
-    return sb.data ? sb_take(&sb) : strdup("");
-}
+static char *http(int port, const char *request) { return unit_request(port, request, 5); }
 
 static int status_of(const char *resp)
 {
