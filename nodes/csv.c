@@ -512,7 +512,7 @@ static void send_rows(crm_node *n, csv_state *s, json_t *msg, json_t *rows, json
         /* a copy of msg per row (RED.util.cloneMessage); the last row may take
          * msg itself when nothing else holds it and no complete node will
          * read it after the sends */
-        json_t *m = i + 1 == len && msg->refcount == 1 && !crm_node_watched(n) ? json_incref(msg) : crm_deep_copy(msg);
+        json_t *m = i + 1 == len && msg->refcount == 1 && !crm_node_watched(n) ? json_incref(msg) : crm_msg_clone(msg);
         json_object_set(m, "columns", columns);
         json_object_set(m, "payload", json_array_get(rows, i));
         if (!has_parts) {

@@ -160,7 +160,7 @@ static void finish(exec_state *s, proc *p)
             snprintf(t, sizeof t, "rc:%d", code);
             crm_node_status(n, code < 0 ? "red" : "yellow", "dot", t);
         }
-        json_t *outs[3] = {NULL, NULL, crm_deep_copy(msg)};
+        json_t *outs[3] = {NULL, NULL, crm_msg_clone(msg)};
         crm_node_send_ports(n, outs, 3);
         crm_node_done(n, msg);
         proc_free(s, p);
@@ -170,14 +170,14 @@ static void finish(exec_state *s, proc *p)
     json_object_del(msg, "payload");
     json_t *msg2 = NULL, *msg3 = NULL;
     if (p->ebuf.len) {
-        msg2 = crm_deep_copy(msg);
+        msg2 = crm_msg_clone(msg);
         json_object_set_new(msg2, "payload", output_value(p->ebuf.data, p->ebuf.len));
     }
     json_object_set_new(msg, "payload", output_value(p->obuf.data, p->obuf.len));
     crm_node_status(n, NULL, NULL, NULL);
     bool failed = sig || code != 0 || p->killed_max;
     if (failed) {
-        msg3 = crm_deep_copy(msg);
+        msg3 = crm_msg_clone(msg);
         json_t *pl = json_object();
         json_object_set_new(pl, "code", sig ? json_null() : json_real(code));
         strbuf m = SB_INIT;
@@ -197,7 +197,7 @@ static void finish(exec_state *s, proc *p)
             crm_node_status(n, "red", "dot", t);
         }
     } else if (!s->oldrc) {
-        msg3 = crm_deep_copy(msg);
+        msg3 = crm_msg_clone(msg);
         json_object_set_new(msg3, "payload", json_pack("{s:f}", "code", 0.0));
     }
     if (!msg3) crm_node_status(n, NULL, NULL, NULL);

@@ -197,7 +197,7 @@ static void html_input(crm_node *n, json_t *msg)
         json_t *v = extract(s, found[i], text);
         if (s->multi) {
             if (v && crm_truthy(v)) {
-                json_t *m = crm_deep_copy(msg);
+                json_t *m = crm_msg_clone(msg);
                 crm_path_set(s->out, m, m, v, true);
                 v = NULL;
                 json_t *parts = json_object();

@@ -97,7 +97,7 @@ static void link_call_input(crm_node *n, json_t *msg)
     pending *p = calloc(1, sizeof *p);
     char a[17], b[17];
     snprintf(p->id, sizeof p->id, "%s%.12s", crm_make_id(a), crm_make_id(b));
-    p->orig = crm_deep_copy(msg);
+    p->orig = crm_msg_clone(msg);
     json_t *stack = json_object_get(msg, "_linkSource");
     if (!json_is_array(stack)) {
         stack = json_array();

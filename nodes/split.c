@@ -311,6 +311,7 @@ static void emit(split_job *j, json_t *piece, double index, double count, const 
     json_object_foreach(j->tmpl, k, v) {
         if (!strcmp(k, "parts")) json_object_set_new(part, k, make_parts(j->base, false, index, count, key));
         else if (j->s->simple && !strcmp(k, j->s->prop)) json_object_set(part, k, json_null());
+        else if (!strcmp(k, "req") || !strcmp(k, "res")) json_object_set(part, k, v); /* shared, as cloneMessage does */
         else json_object_set_new(part, k, share_or_copy(v));
     }
     set_prop(j, part, piece);

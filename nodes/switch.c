@@ -804,7 +804,7 @@ static void send_group(crm_node *n, ogroup *g, size_t nports)
         for (size_t j = 0; j < nports; j++) {
             json_t *m = j < g->rows[i].n ? g->rows[i].slots[j] : NULL;
             if (!m) continue;
-            json_t *copy = crm_deep_copy(m);
+            json_t *copy = crm_msg_clone(m);
             json_t *parts = json_object_get(copy, "parts");
             if (json_is_object(parts)) {
                 json_object_set_new(parts, "id", json_string(ids[j]));

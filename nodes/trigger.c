@@ -380,7 +380,7 @@ static void fire(trig *s, entry *e, json_t *msg, double delay)
         e->tout = NULL;
         if (!nul1) {
             json_decref(e->msg);
-            e->msg = crm_deep_copy(msg);
+            e->msg = crm_msg_clone(msg);
             e->tout = crm_timer_start(n, timer_ms(delay), timer_ms(delay), on_interval, e);
             e->active = true;
         }
@@ -391,7 +391,7 @@ static void fire(trig *s, entry *e, json_t *msg, double delay)
         e->active = true;
     }
     show_status(s);
-    if (!nul1) crm_node_send(n, 0, crm_deep_copy(msg));
+    if (!nul1) crm_node_send(n, 0, crm_msg_clone(msg));
     crm_node_done(n, msg);
 out:
     json_decref(msg);
@@ -406,7 +406,7 @@ static void extend(trig *s, entry *e, json_t *msg, double delay)
     }
     crm_timer_cancel(e->tout);
     json_decref(e->msg);
-    e->msg = crm_deep_copy(msg);
+    e->msg = crm_msg_clone(msg);
     e->tout = crm_timer_start(s->node, timer_ms(delay), 0, on_extended, e);
     e->active = true;
     crm_node_done(s->node, msg);

@@ -168,7 +168,7 @@ static void to_inputs(crm_node *cfg, wsconn *w, int op, const unsigned char *d, 
     for (size_t i = 0; i < s->nnodes; i++)
         if (s->is_in[i]) last = i;
     for (size_t i = 0; i < s->nnodes; i++)
-        if (s->is_in[i]) crm_node_post_ex(s->nodes[i], deliver, drop_msg, i == last ? msg : crm_deep_copy(msg));
+        if (s->is_in[i]) crm_node_post_ex(s->nodes[i], deliver, drop_msg, i == last ? msg : crm_msg_clone(msg));
     pthread_mutex_unlock(&s->lock);
     if (last == s->nnodes) json_decref(msg);
 }

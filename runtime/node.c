@@ -145,11 +145,11 @@ static void deliver_port(crm_node *n, int port, json_t *msg, bool *first)
     json_t **copy = nw <= 8 ? stack : malloc((size_t)nw * sizeof *copy);
     if (!copy) { /* out of memory: deliver what can be, in order */
         for (int i = 0; i < nw; i++)
-            if (w[i]) crm_loop_deliver(w[i], crm_deep_copy(msg));
+            if (w[i]) crm_loop_deliver(w[i], crm_msg_clone(msg));
         crm_loop_release(msg);
         return;
     }
-    for (int i = orig ? 1 : 0; i < nw; i++) copy[i] = w[i] ? crm_deep_copy(msg) : NULL;
+    for (int i = orig ? 1 : 0; i < nw; i++) copy[i] = w[i] ? crm_msg_clone(msg) : NULL;
     for (int i = 0; i < nw; i++) {
         if (i == 0 && orig) {
             if (w[0]) crm_loop_deliver(w[0], msg);

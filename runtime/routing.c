@@ -95,7 +95,7 @@ static bool handle_error(crm_flow *f, crm_node *reporter, crm_node *source, cons
             crm_node *catcher = c[i].node;
             if (catcher->catch_uncaught && handled && !uncaught_accepting) continue;
             if (catcher->catch_uncaught) uncaught_accepting = true;
-            json_t *m = crm_deep_copy(msg);
+            json_t *m = crm_msg_clone(msg);
             json_t *old = json_object_get(m, "error");
             if (old) {
                 json_object_set(m, "_error", old);
@@ -196,7 +196,7 @@ void crm_route_complete(crm_node *n, const json_t *msg)
     for (size_t i = 0; f && i < f->ncompletes; i++) {
         crm_node *c = f->completes[i];
         if (!json_is_array(c->catch_scope) || !scope_has(c->catch_scope, n->id)) continue;
-        json_t *m = crm_deep_copy(msg);
+        json_t *m = crm_msg_clone(msg);
         json_t *comp = json_object();
         json_object_set_new(comp, "source", source_of(n));
         json_object_set_new(m, "complete", comp);

@@ -407,6 +407,20 @@ double crm_to_number(const json_t *v)
 
 /* Whole values ----------------------------------------------------------- */
 
+json_t *crm_msg_clone(const json_t *msg)
+{
+    if (!json_is_object(msg)) return crm_deep_copy(msg);
+    json_t *o = json_object();
+    const char *k;
+    size_t klen;
+    json_t *x;
+    json_object_keylen_foreach((json_t *)msg, k, klen, x) {
+        bool shared = klen == 3 && (!memcmp(k, "req", 3) || !memcmp(k, "res", 3)) && json_is_object(x);
+        json_object_setn_new_nocheck(o, k, klen, shared ? json_incref(x) : crm_deep_copy(x));
+    }
+    return o;
+}
+
 json_t *crm_deep_copy(const json_t *v)
 {
     if (!v) return NULL;

@@ -74,8 +74,12 @@ CRM_API long long crm_handle_id(const json_t *v);
 
 /* Whole values ----------------------------------------------------------- */
 
-/* Deep copy, as RED.util.cloneMessage: handles and singletons are shared. */
+/* Deep copy: handles and singletons are shared. */
 CRM_API json_t *crm_deep_copy(const json_t *v);
+/* A message's copy, as RED.util.cloneMessage makes it: a deep copy whose
+ * msg.req and msg.res are the original's (an http in request is shared by
+ * every copy, not copied with its body per wire or per part). */
+CRM_API json_t *crm_msg_clone(const json_t *msg);
 /* JavaScript strict equality extended to deep equality of objects/arrays,
  * numbers by value (NaN never equal). */
 CRM_API bool crm_equal(const json_t *a, const json_t *b);

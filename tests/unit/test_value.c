@@ -111,5 +111,23 @@ int main(void)
     free(s);
     json_decref(o);
     CHECK(!crm_truthy(NULL) && !crm_truthy(json_false()));
+
+    /* RED.util.cloneMessage: req and res are the original's, the rest copied */
+    json_t *msg = json_pack("{s:{s:s},s:{s:i},s:{s:[i]},s:s}", "req", "body", "big", "res", "n", 1, "payload", "a", 1,
+                            "topic", "t");
+    json_t *c = crm_msg_clone(msg);
+    CHECK(json_object_get(c, "req") == json_object_get(msg, "req"));
+    CHECK(json_object_get(c, "res") == json_object_get(msg, "res"));
+    CHECK(json_object_get(c, "payload") != json_object_get(msg, "payload"));
+    CHECK(crm_equal(c, msg));
+    json_array_append_new(json_object_get(json_object_get(c, "payload"), "a"), json_integer(2));
+    CHECK(json_array_size(json_object_get(json_object_get(msg, "payload"), "a")) == 1);
+    json_decref(c);
+    json_decref(msg);
+    json_t *three = json_integer(3);
+    c = crm_msg_clone(three); /* not an object: a plain copy */
+    CHECK(json_integer_value(c) == 3);
+    json_decref(c);
+    json_decref(three);
     UNIT_DONE();
 }
