@@ -19,7 +19,7 @@
 #include "unit.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static int runs, hook_calls, runs_at_hook = -1, registered = -1;
+static int runs, hook_calls, runs_at_hook = -1, registered = -1, hook_arg_ok = -1;
 
 static void more(crm_node *n, void *arg)
 {
@@ -35,8 +35,8 @@ static void hook(void *arg)
     pthread_mutex_lock(&mu);
     hook_calls++;
     runs_at_hook = runs;
+    hook_arg_ok = arg == &hook_calls; /* checked on the main thread: CHECK's counters are not shared */
     pthread_mutex_unlock(&mu);
-    CHECK(arg == &hook_calls);
 }
 
 static void probe_input(crm_node *n, json_t *msg)
@@ -124,6 +124,7 @@ int main(void)
     CHECK(get(&registered) == 1);
     CHECK(get(&hook_calls) == 1);
     CHECK(get(&runs_at_hook) == 3); /* after the deliveries queued in the turn */
+    CHECK(get(&hook_arg_ok) == 1);
     crm_runtime_stop(rt);
     crm_runtime_free(rt);
     json_decref(flows);
