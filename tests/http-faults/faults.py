@@ -201,15 +201,8 @@ out, _ = exchange(b"GET /q?after=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
 check("D7 the server answers after the slowloris", statuses(out) == [200], repr(out[:80]))
 
 
-# D12: a client that shuts its side down right after its request is closed
-# unanswered on every route (a flow's answer could never reach it: the
-# server reads the end of stream first). TCP_CORK makes the request and the
-# FIN leave in one segment, so the server sees both before it dispatches.
-def half_closed(data):
-    s = socket.create_connection(("127.0.0.1", PORT), timeout=3)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
+def read_to_end(s):
+    """What the server sends until it closes; "<timeout or reset>" marks a wait cut short."""
     out = b""
     try:
         while True:
@@ -219,6 +212,19 @@ def half_closed(data):
             out += b
     except (socket.timeout, TimeoutError, ConnectionResetError):
         out += b"<timeout or reset>"
+    return out
+
+
+# D12: a client that shuts its side down right after its request is closed
+# unanswered on every route (a flow's answer could never reach it: the
+# server reads the end of stream first). TCP_CORK makes the request and the
+# FIN leave in one segment, so the server sees both before it dispatches.
+def half_closed(data):
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=3)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    out = read_to_end(s)
     s.close()
     return out
 
@@ -255,15 +261,7 @@ def keepalive_then_half_closed():
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
     s.sendall(b"GET /q?ka=2 HTTP/1.1\r\nHost: x\r\n\r\n")
     s.shutdown(socket.SHUT_WR)
-    rest = b""
-    try:
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            rest += b
-    except (socket.timeout, TimeoutError, ConnectionResetError):
-        rest += b"<timeout or reset>"
+    rest = read_to_end(s)
     s.close()
     return first, rest
 

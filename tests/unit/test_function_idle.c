@@ -63,15 +63,9 @@ static const char *flows =
 
 int main(void)
 {
-    json_t *settings = json_pack("{s:i}", "port", 0);
-    crm_runtime *rt = crm_runtime_new(settings);
-    json_decref(settings);
-    json_t *f = json_loads(flows, 0, NULL);
-    strbuf problems = SB_INIT;
-    CHECK(crm_runtime_load(rt, f, 0, &problems) == 0);
-    sb_free(&problems);
-    json_decref(f);
-    CHECK(crm_runtime_start(rt) == 0);
+    crm_runtime *rt = unit_start_flows(flows);
+    CHECK(rt != NULL);
+    if (!rt) UNIT_DONE();
     int port = crm_runtime_http_port(rt);
 
     char *r = get(port, "/n");

@@ -1,5 +1,6 @@
-/* unit_http.h: plain HTTP/1.1 over loopback for the unit tests that talk to
- * a runtime's server (one request per connection, Connection: close). */
+/* unit_http.h: a runtime started on flows, and plain HTTP/1.1 over loopback
+ * to its server (one request per connection, Connection: close), for the
+ * unit tests that talk to it. */
 #ifndef CRM_UNIT_HTTP_H
 #define CRM_UNIT_HTTP_H
 #include <arpa/inet.h>
@@ -10,6 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "runtime.h"
 #include "strbuf.h"
 
 /* A connected socket to 127.0.0.1:port whose reads give up after
@@ -53,5 +55,19 @@ static inline char *unit_get(int port, const char *path)
     char req[512];
     snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
     return unit_request(port, req, 10);
+}
+
+/* A runtime on a free port running flows (JSON text); NULL when they do not
+ * load or start. */
+static inline crm_runtime *unit_start_flows(const char *flows)
+{
+    json_t *settings = json_pack("{s:i}", "port", 0);
+    crm_runtime *rt = crm_runtime_new(settings);
+    json_decref(settings);
+    json_t *f = json_loads(flows, 0, NULL);
+    bool ok = rt && f && crm_runtime_load(rt, f, 0, NULL) == 0 && crm_runtime_start(rt) == 0;
+    json_decref(f);
+    if (!ok && rt) crm_runtime_free(rt);
+    return ok ? rt : NULL;
 }
 #endif
