@@ -167,17 +167,30 @@ static json_t *apply_op(const op *o, const char *cur, size_t len)
     return top;
 }
 
-/* One attempt: 1 done, 0 lost a race (retry), -1 connection error. */
-static int try_op(rstore *r, const op *o)
+/* -1 for try_op, with Redis' error text (or the connection's) in err. */
+static int reply_failed(redisReply *rep, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s", rep && rep->str ? rep->str : "connection lost");
+    if (rep) freeReplyObject(rep);
+    return -1;
+}
+
+/* One attempt: 1 done, 0 lost a race (retry), -1 connection or Redis error
+ * (retry after a delay; err says which). */
+static int try_op(rstore *r, const op *o, char *err, size_t errlen)
 {
     redisContext *c = r->w;
     char hkey[1024];
     snprintf(hkey, sizeof hkey, "%s:ctx:%s", r->prefix, o->id);
+    /* An error reply (a restarted Redis answers LOADING while it reads its
+     * append-only file) is not "no value": writing on top of it would drop
+     * the members the file holds. Such an attempt is retried like a lost
+     * connection. */
     redisReply *rep = redisCommand(c, "WATCH %s", hkey);
-    if (!rep) return -1;
+    if (!rep || rep->type == REDIS_REPLY_ERROR) return reply_failed(rep, err, errlen);
     freeReplyObject(rep);
     rep = redisCommand(c, "HGET %s %s", hkey, o->top);
-    if (!rep) return -1;
+    if (!rep || (rep->type != REDIS_REPLY_STRING && rep->type != REDIS_REPLY_NIL)) return reply_failed(rep, err, errlen);
     json_t *top = apply_op(o, rep->type == REDIS_REPLY_STRING ? rep->str : NULL, rep->len);
     freeReplyObject(rep);
     json_t *news = json_pack("{s:s,s:s,s:s}", "o", r->origin, "i", o->id, "k", o->top);
@@ -193,11 +206,17 @@ static int try_op(rstore *r, const op *o)
     for (int i = 0; i < 4 && rc >= 0; i++) {
         redisReply *x = NULL;
         if (redisGetReply(c, (void **)&x) != REDIS_OK) {
-            rc = -1;
+            rc = reply_failed(NULL, err, errlen);
             break;
         }
-        if (i == 3 && x->type == REDIS_REPLY_NIL) rc = 0; /* the hash changed since WATCH */
-        freeReplyObject(x);
+        if (i < 3 || x->type == REDIS_REPLY_ARRAY) {
+            freeReplyObject(x);
+        } else if (x->type == REDIS_REPLY_NIL) {
+            freeReplyObject(x);
+            rc = 0; /* the hash changed since WATCH */
+        } else {
+            rc = reply_failed(x, err, errlen); /* EXECABORT: a queued command failed */
+        }
     }
     free(text);
     free(news_text);
@@ -231,12 +250,13 @@ static void run_op(rstore *r, op *o)
 {
     int delay = 50;
     for (int attempt = 0;; attempt++) {
+        char err[256] = "";
         if (!r->w) {
-            char err[256];
             r->w = connect_redis(r, err, sizeof err);
             if (!r->w && attempt == 1) rlog(r, CRM_LOG_ERROR, "cannot reconnect: %s (retrying)", err);
         }
-        int rc = r->w ? try_op(r, o) : -1;
+        int rc = r->w ? try_op(r, o, err, sizeof err) : -1;
+        if (rc < 0 && r->w && attempt == 1) rlog(r, CRM_LOG_WARN, "set of %s.%s: %s (retrying)", o->id, o->top, err);
         if (rc == 1) return;
         if (rc < 0 && r->w) {
             redisFree(r->w);
