@@ -325,7 +325,7 @@ static void on_extended(crm_node *n, void *arg)
 static void on_interval(crm_node *n, void *arg)
 {
     entry *e = arg;
-    crm_node_send(n, 0, crm_deep_copy(e->msg));
+    crm_node_send(n, 0, crm_msg_clone(e->msg));
 }
 
 /* Input ------------------------------------------------------------------------ */
@@ -434,7 +434,7 @@ static void trig_input(crm_node *n, json_t *msg)
         drop(s, e);
         show_status(s);
     } else {
-        if (!strcmp(s->op2type, "payl")) json_object_set_new(s->npay, e->key, crm_deep_copy(msg));
+        if (!strcmp(s->op2type, "payl")) json_object_set_new(s->npay, e->key, crm_msg_clone(msg));
         if (!e->active || s->loop) {
             fire(s, e, msg, delay);
             return;
