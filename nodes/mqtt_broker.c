@@ -576,17 +576,33 @@ static void birth_fired(crm_node *n, void *arg)
     publish_lwt(c, &c->birth);
 }
 
+/* The broker as Node-RED names it in its log lines: [clientid@]brokerurl. */
+static void broker_name(const mqtt_conn *c, char *who, size_t size)
+{
+    if (c->ws_path)
+        snprintf(who, size, "%s%s%s", c->id_given ? c->client_id : "", c->id_given ? "@" : "", c->broker);
+    else
+        snprintf(who, size, "%s%s%s://%s:%d", c->id_given ? c->client_id : "", c->id_given ? "@" : "",
+                 c->usetls ? "mqtts" : "mqtt", c->host, c->port);
+}
+
+/* Node-RED logs each failed attempt at info level until the first connection
+ * (node.connecting), with the reconnect period between them. */
+static void on_connect_failed(void *arg)
+{
+    mqtt_conn *c = arg;
+    char who[512];
+    broker_name(c, who, sizeof who);
+    crm_node_log(c->node, CRM_LOG_INFO, "Connection failed to broker: %s", who);
+}
+
 static void on_state(void *arg, crm_mqtt_state st, int rc)
 {
     mqtt_conn *c = arg;
     (void)rc;
     int old = atomic_exchange(&c->state, (int)st);
     char who[512];
-    if (c->ws_path)
-        snprintf(who, sizeof who, "%s%s%s", c->id_given ? c->client_id : "", c->id_given ? "@" : "", c->broker);
-    else
-        snprintf(who, sizeof who, "%s%s%s://%s:%d", c->id_given ? c->client_id : "", c->id_given ? "@" : "",
-                 c->usetls ? "mqtts" : "mqtt", c->host, c->port);
+    broker_name(c, who, sizeof who);
     if (st == CRM_MQTT_CONNECTED) {
         crm_node_log(c->node, CRM_LOG_INFO, "Connected to broker: %s", who);
         atomic_store(&c->alias_max, crm_mqtt_topic_alias_max(c->client));
@@ -668,7 +684,8 @@ static void do_connect(mqtt_conn *c)
             o.will_retain = c->will.retain;
             o.will_props = c->will.props;
         }
-        crm_mqtt_handlers h = {.state = on_state, .message = on_message, .burst_end = on_burst_end};
+        crm_mqtt_handlers h = {.state = on_state, .message = on_message, .burst_end = on_burst_end,
+                                 .connect_failed = on_connect_failed};
         char *err = NULL;
         c->client = crm_mqtt_new(c->node, &o, &h, c, &err);
         if (!c->client) {

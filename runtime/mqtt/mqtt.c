@@ -72,6 +72,7 @@ struct crm_mqtt {
     crm_mqtt_state state;
     bool want;       /* connect() asked for and not disconnect() */
     bool connecting; /* an attempt is under way */
+    bool never_up;   /* no CONNACK since connect(): failed attempts are reported (connect_failed) */
     crm_conn *conn;
     bool ws_open;     /* the WebSocket handshake is done */
     strbuf ws_head;   /* the handshake's answer so far */
@@ -316,6 +317,7 @@ static void connection_gone(crm_mqtt *c, int rc)
     c->connecting = false;
     if (was_connected || !c->want) c->state = CRM_MQTT_DISCONNECTED;
     if (was_connected && c->h.state) c->h.state(c->arg, CRM_MQTT_DISCONNECTED, rc);
+    if (!was_connected && c->want && c->never_up && c->h.connect_failed) c->h.connect_failed(c->arg);
     schedule_retry(c);
 }
 
@@ -429,6 +431,7 @@ static void on_connack(crm_mqtt *c, const mqtt_packet *p)
         n++;
     }
     if (n) want_flush(c);
+    c->never_up = false;
     if (c->h.state) c->h.state(c->arg, CRM_MQTT_CONNECTED, 0);
     send_waiting(c);
 }
@@ -705,6 +708,7 @@ static void start_attempt(crm_mqtt *c)
     c->conn = crm_conn_connect(c->owner, c->host, c->port, &cbs, c);
     if (!c->conn) {
         c->connecting = false;
+        if (c->never_up && c->h.connect_failed) c->h.connect_failed(c->arg);
         schedule_retry(c);
         return;
     }
@@ -764,6 +768,7 @@ void crm_mqtt_connect(crm_mqtt *c)
 {
     if (c->state == CRM_MQTT_CONNECTED || c->connecting) return;
     c->want = true;
+    c->never_up = true;
     if (!c->tick) c->tick = crm_timer_start(c->owner, 1000, 1000, tick, c);
     start_attempt(c);
 }

@@ -87,6 +87,10 @@ typedef struct crm_mqtt_handlers {
     void (*message)(void *arg, const crm_mqtt_message *m);
     /* After the messages of one read burst: hand them on in a batch. */
     void (*burst_end)(void *arg);
+    /* An attempt failed (refused, lost or closed before its CONNACK) and no
+     * connection has been up since crm_mqtt_connect: MQTT.js's 'close'
+     * while Node-RED's broker node is still "connecting". */
+    void (*connect_failed)(void *arg);
 } crm_mqtt_handlers;
 
 /* Errors of the functions below (crm_mqtt_strerror). */

@@ -209,6 +209,7 @@ echo_works() {
   [ "$got" = "rc/out echo:$1" ]
 }
 check "echo through carmine before the restart" wait_for 5 echo_works one
+LOG_AT=$(wc -l <"$TMP/carmine.log")
 stop_broker
 sleep 0.3
 status_down=$(curl -s -m 3 "http://127.0.0.1:$HTTP_PORT/status")
@@ -218,6 +219,13 @@ check "a publish while disconnected is accepted by the flow" \
   test "$(curl -s -m 3 -o /dev/null -w '%{http_code}' -H 'Content-Type: text/plain' -d 'lost' "http://127.0.0.1:$HTTP_PORT/pub")" = 200
 start_broker
 check "echo through carmine after the broker restarted (reconnect)" wait_for 10 echo_works two
+# Node-RED logs "Disconnected from broker" once when a connection is lost, and
+# no "Connection failed" for the reconnect attempts that follow (its
+# node.connecting is only true between connect() and the first CONNACK).
+down_log=$(tail -n +"$((LOG_AT + 1))" "$TMP/carmine.log")
+check "broker stopped: one info line 'Disconnected from broker: mqtt://127.0.0.1:$PORT', no 'Connection failed'" \
+  test "$(grep -c "\[info\] \[mqtt-broker:b\] Disconnected from broker: mqtt://127.0.0.1:$PORT\$" <<<"$down_log")" = 1 -a \
+  "$(grep -c 'Connection failed' <<<"$down_log")" = 0
 check "status after the reconnect: connected" \
   test "$(sub_first rc/status 3)" = "rc/status node-red:common.status.connected"
 got=$(sub_first rc/http 1)
@@ -247,6 +255,31 @@ check "echo through carmine after the kill and restart" wait_for 10 echo_works t
 kill "$CPID"
 wait "$CPID" 2>/dev/null
 check "carmine stopped cleanly (exit 0)" test $? -eq 0
+
+# A broker that cannot be reached (nothing listens on the port): Node-RED
+# 4.1.15 logs "[info] [mqtt-broker:ID] Connection failed to broker: URL"
+# (mqtt.state.connect-failed, [clientid@] before the URL when the config
+# has one) on each failed attempt, one per mqttReconnectTime (500 ms here),
+# until a connection is made (checked by hand on Node-RED 4.1.15 with
+# /tmp/corpus/09-mqtt-connect-failed.json: at 0, 15, 30, 45 s with its
+# default settings.js's 15000 ms).
+DEAD_PORT=$(free_port)
+sed "s/@PORT@/$DEAD_PORT/g" tests/mqtt/flows/refused.json >"$TMP/refused.json"
+LOG_AT=$(wc -l <"$TMP/carmine.log")
+run_flows "$TMP/refused.json"
+refused_lines() { tail -n +"$((LOG_AT + 1))" "$TMP/carmine.log" | grep -c "$1"; }
+first_failure() { test "$(refused_lines 'Connection failed')" -ge 2; }
+wait_for 5 first_failure
+sleep 3
+kill "$CPID"; wait "$CPID" 2>/dev/null
+n_noid=$(refused_lines "^[0-9]* [A-Z][a-z]* [0-9:]* - \[info\] \[mqtt-broker:bnoid\] Connection failed to broker: mqtt://127.0.0.1:$DEAD_PORT\$")
+n_id=$(refused_lines "^[0-9]* [A-Z][a-z]* [0-9:]* - \[info\] \[mqtt-broker:bid\] Connection failed to broker: carmine-refused@mqtt://127.0.0.1:$DEAD_PORT\$")
+n_all=$(refused_lines 'Connection failed')
+check "broker unreachable: 'Connection failed to broker: mqtt://127.0.0.1:$DEAD_PORT' at info, one per 500 ms attempt ($n_noid in 3 s)" \
+  test "$n_noid" -ge 5 -a "$n_noid" -le 9
+check "broker unreachable, client id set: 'Connection failed to broker: carmine-refused@mqtt://...' at info ($n_id in 3 s)" \
+  test "$n_id" -ge 5 -a "$n_id" -le 9
+check "broker unreachable: no other 'Connection failed' lines ($n_all = $n_noid + $n_id)" test "$n_all" -eq $((n_noid + n_id))
 
 # v5 CONNECT properties as Node-RED 4.1.15 sends them (requestResponseInformation,
 # requestProblemInformation, the config's userProps and sessionExpiry): the
