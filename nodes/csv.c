@@ -567,13 +567,22 @@ static void legacy_cell(strbuf *sb, const char *q, const char *sep, bool nl)
 
 static void keys_of(const json_t *v, names *out)
 {
-    names_free(out);
     if (json_is_object(v) && !crm_is_buf(v)) {
         crm_entry buf[32], *ents;
         size_t ne = crm_js_entries(v, buf, 32, &ents);
-        for (size_t i = 0; i < ne; i++) names_push(out, strndup(ents[i].key, ents[i].len));
+        /* the rows of a message usually have the names of the row before */
+        bool same = ne == out->n;
+        for (size_t i = 0; same && i < ne; i++)
+            same = out->v[i] && strlen(out->v[i]) == ents[i].len && !memcmp(out->v[i], ents[i].key, ents[i].len);
+        if (!same) {
+            names_free(out);
+            for (size_t i = 0; i < ne; i++) names_push(out, strndup(ents[i].key, ents[i].len));
+        }
         if (ents != buf) free(ents);
-    } else if (json_is_array(v)) {
+        return;
+    }
+    names_free(out);
+    if (json_is_array(v)) {
         for (size_t i = 0; i < json_array_size(v); i++) {
             char b[32];
             snprintf(b, sizeof b, "%zu", i);
@@ -924,25 +933,45 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
             if (json_is_object(first) && !crm_is_buf(first)) {
                 crm_entry buf[32], *ents;
                 size_t ne = crm_js_entries(first, buf, 32, &ents);
+                bool row_obj = json_is_object(row) && !crm_is_buf(row);
                 for (size_t i = 0; i < ne; i++) {
-                    char *key = strndup(ents[i].key, ents[i].len);
-                    json_t *v = prop_of(row, key);
+                    json_t *v;
+                    bool nul = memchr(ents[i].key, 0, ents[i].len) != NULL; /* prop_of reads up to it */
+                    if (row == first && !nul) {
+                        v = ents[i].val; /* prop_of(first, its own key) */
+                    } else if (row_obj && !nul) {
+                        v = json_object_getn(row, ents[i].key, ents[i].len);
+                    } else {
+                        char *key = strndup(ents[i].key, ents[i].len);
+                        v = prop_of(row, key);
+                        free(key);
+                    }
                     if (v && !js_object(v)) {
                         if (any) sb_putn(&out, s->sep, seplen);
                         any = true;
-                        char *q = crm_to_string(v);
-                        csv_quote_cell_q(&out, q, quoting);
-                        free(q);
+                        put_cell(&out, v, quoting); /* String(v) of a string, number or boolean */
                     }
-                    free(key);
                 }
                 if (ents != buf) free(ents);
             }
         } else {
+            /* an object row's members are usually the columns in order: a
+             * member found at the place of its column is taken without a
+             * lookup by name (the names are unique, so it is the same value) */
+            void *it = json_is_object(row) && !crm_is_buf(row) ? json_object_iter(row) : NULL;
             for (size_t t = 0; t < s->tmpl.n; t++) {
                 if (t) sb_putn(&out, s->sep, seplen);
-                if (!s->tmpl.v[t] || !s->tmpl.v[t][0]) continue;
-                json_t *v = prop_of(row, s->tmpl.v[t]);
+                const char *name = s->tmpl.v[t];
+                if (!name || !name[0]) continue;
+                json_t *v;
+                size_t nlen;
+                if (it && json_object_iter_key_len(it) == (nlen = strlen(name)) && !memcmp(json_object_iter_key(it), name, nlen)) {
+                    v = json_object_iter_value(it);
+                    it = json_object_iter_next(row, it);
+                } else {
+                    v = prop_of(row, name);
+                    it = NULL;
+                }
                 put_cell(&out, v, quoting);
             }
         }

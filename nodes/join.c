@@ -262,15 +262,40 @@ static void complete_send(join_state *js, jgroup *g)
         if (!keep) group_finish(g, false);
         return;
     }
-    json_t *out = crm_deep_copy(g->msg);
-    /* the node's own parsed property when it is the same text (no parse per group) */
-    if (js->prop_path && !strcmp(g->property, js->property)) crm_path_set(js->prop_path, out, out, value, true);
-    else if (crm_msg_set(out, g->property, value) < 0) { /* value stolen either way */ }
-    json_t *parts = json_object_get(out, "parts");
-    json_t *inner = json_is_object(parts) ? json_object_get(parts, "parts") : NULL;
-    if (inner) json_object_set(out, "parts", inner);
-    else json_object_del(out, "parts");
-    json_object_del(out, "complete");
+    /* the property set, parts made its inner parts or deleted, complete
+     * deleted, on a copy of g->msg; when the property is the top-level
+     * payload, the copy skips what is replaced or deleted (a placeholder
+     * keeps a replaced key's place) */
+    json_t *out;
+    if (js->prop_path && !strcmp(g->property, "payload") && !strcmp(js->property, "payload")) {
+        out = json_object();
+        const char *k;
+        size_t klen;
+        json_t *x;
+        json_object_keylen_foreach(g->msg, k, klen, x) {
+            json_t *c;
+            if (klen == 8 && !memcmp(k, "complete", 8)) continue;
+            if (klen == 5 && !memcmp(k, "parts", 5)) {
+                json_t *inner = json_is_object(x) ? json_object_get(x, "parts") : NULL;
+                if (!inner) continue;
+                c = crm_deep_copy(inner);
+            } else {
+                c = klen == 7 && !memcmp(k, "payload", 7) ? json_null() : crm_deep_copy(x);
+            }
+            json_object_setn_new_nocheck(out, k, klen, c);
+        }
+        crm_path_set(js->prop_path, out, out, value, true);
+    } else {
+        out = crm_deep_copy(g->msg);
+        /* the node's own parsed property when it is the same text (no parse per group) */
+        if (js->prop_path && !strcmp(g->property, js->property)) crm_path_set(js->prop_path, out, out, value, true);
+        else if (crm_msg_set(out, g->property, value) < 0) { /* value stolen either way */ }
+        json_t *parts = json_object_get(out, "parts");
+        json_t *inner = json_is_object(parts) ? json_object_get(parts, "parts") : NULL;
+        if (inner) json_object_set(out, "parts", inner);
+        else json_object_del(out, "parts");
+        json_object_del(out, "complete");
+    }
     crm_node_send(n, 0, out);
     for (size_t i = 0; i < g->nmsgs; i++) {
         crm_node_done(n, g->msgs[i]);
@@ -325,6 +350,27 @@ static build_type build_of(const char *s)
     return B_OTHER;
 }
 
+/* Object.assign(dst, src), as json_object_update does it: the messages of a
+ * group usually have the same keys in the same order, so a key found at the
+ * same place in dst has its value replaced there (no hashing); from the
+ * first key that differs on, the members are set by name. */
+static void assign(json_t *dst, json_t *src)
+{
+    void *d = json_object_iter(dst);
+    for (void *it = json_object_iter(src); it; it = json_object_iter_next(src, it)) {
+        const char *k = json_object_iter_key(it);
+        size_t klen = json_object_iter_key_len(it);
+        json_t *v = json_incref(json_object_iter_value(it));
+        if (d && json_object_iter_key_len(d) == klen && !memcmp(json_object_iter_key(d), k, klen)) {
+            json_object_iter_set_new(dst, d, v);
+            d = json_object_iter_next(dst, d);
+        } else {
+            d = NULL;
+            json_object_setn_new_nocheck(dst, k, klen, v);
+        }
+    }
+}
+
 static jgroup *group_new(join_state *js, const contrib *c, json_t *msg)
 {
     jgroup *g = calloc(1, sizeof *g);
@@ -335,7 +381,7 @@ static jgroup *group_new(join_state *js, const contrib *c, json_t *msg)
     g->type = obj ? B_OBJECT : c->type;
     g->payload = obj ? json_object() : json_array();
     g->msg = json_object();
-    json_object_update(g->msg, msg);
+    assign(g->msg, msg);
     g->target = c->target;
     g->array_len = NAN;
     if (c->type == B_STRING || c->type == B_BUFFER) g->join_char = c->join_char ? json_incref(c->join_char) : NULL;
@@ -600,7 +646,7 @@ static void join_collect(crm_node *n, join_state *js, json_t *msg)
         json_decref(msg);
         return;
     }
-    json_object_update(g->msg, msg);
+    assign(g->msg, msg);
     double tcnt = g->target;
     if (parts) tcnt = (g->target > 0 || (!isnan(g->target) && g->target != 0)) ? g->target : crm_to_number(json_object_get(parts, "count"));
     if ((tcnt > 0 && g->current >= tcnt) || json_object_get(msg, "complete")) complete_send(js, g);

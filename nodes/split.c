@@ -273,11 +273,11 @@ static json_t *make_parts(json_t *base, bool steal, double index, double count, 
         p = json_object();
         const char *k;
         json_t *v;
-        json_object_foreach(base, k, v) json_object_set_new(p, k, share_or_copy(v));
+        json_object_foreach(base, k, v) json_object_set_new_nocheck(p, k, share_or_copy(v));
     }
-    if (key) json_object_set_new(p, "key", json_string(key));
-    json_object_set_new(p, "index", crm_num(index));
-    if (count >= 0) json_object_set_new(p, "count", crm_num(count));
+    if (key) json_object_set_new_nocheck(p, "key", json_string_nocheck(key));
+    json_object_set_new_nocheck(p, "index", crm_num(index));
+    if (count >= 0) json_object_set_new_nocheck(p, "count", crm_num(count));
     return p;
 }
 
@@ -286,7 +286,7 @@ static void set_prop(split_job *j, json_t *part, json_t *piece)
 {
     split_state *s = j->s;
     if (s->simple) {
-        if (piece) json_object_set_new(part, s->prop, piece);
+        if (piece) json_object_set_new_nocheck(part, s->prop, piece);
         else json_object_del(part, s->prop);
     } else if (crm_path_set(s->path, part, part, piece, piece != NULL) < 0) {
         json_decref(piece);
@@ -300,7 +300,7 @@ static void emit(split_job *j, json_t *piece, double index, double count, const 
     json_t *part;
     if (steal) {
         part = j->tmpl;
-        json_object_set_new(part, "parts", make_parts(j->base, true, index, count, key));
+        json_object_set_new_nocheck(part, "parts", make_parts(j->base, true, index, count, key));
         set_prop(j, part, piece);
         crm_node_send(j->n, 0, part);
         return;
@@ -309,10 +309,10 @@ static void emit(split_job *j, json_t *piece, double index, double count, const 
     const char *k;
     json_t *v;
     json_object_foreach(j->tmpl, k, v) {
-        if (!strcmp(k, "parts")) json_object_set_new(part, k, make_parts(j->base, false, index, count, key));
-        else if (j->s->simple && !strcmp(k, j->s->prop)) json_object_set(part, k, json_null());
-        else if (!strcmp(k, "req") || !strcmp(k, "res")) json_object_set(part, k, v); /* shared, as cloneMessage does */
-        else json_object_set_new(part, k, share_or_copy(v));
+        if (!strcmp(k, "parts")) json_object_set_new_nocheck(part, k, make_parts(j->base, false, index, count, key));
+        else if (j->s->simple && !strcmp(k, j->s->prop)) json_object_set_nocheck(part, k, json_null());
+        else if (!strcmp(k, "req") || !strcmp(k, "res")) json_object_set_nocheck(part, k, v); /* shared, as cloneMessage does */
+        else json_object_set_new_nocheck(part, k, share_or_copy(v));
     }
     set_prop(j, part, piece);
     crm_node_send(j->n, 0, part);
@@ -416,7 +416,7 @@ static bool job_run(split_job *j)
         const char *key = NULL;
         json_t *piece = make_piece(j, j->next, &key);
         double idx = (j->kind == K_STR || j->kind == K_BUF) ? s->c++ : (double)j->next;
-        if (key && *s->addname) json_object_set_new(j->tmpl, s->addname, json_string(key));
+        if (key && *s->addname) json_object_set_new_nocheck(j->tmpl, s->addname, json_string_nocheck(key));
         if (j->steal_last && j->next + 1 == j->npieces) emit_last(j, piece, idx, j->cnt, key);
         else emit(j, piece, idx, j->cnt, key, false);
     }
@@ -515,8 +515,8 @@ static void setup_len(split_job *j)
     split_state *s = j->s;
     size_t L = (size_t)s->chunk;
     bool str = j->kind == K_STR;
-    if (str) json_object_set_new(j->base, "ch", json_string(""));
-    json_object_set_new(j->base, "len", crm_num((double)L));
+    if (str) json_object_set_new_nocheck(j->base, "ch", json_string_nocheck(""));
+    json_object_set_new_nocheck(j->base, "len", crm_num((double)L));
     size_t units = str ? u16_count(j->data, j->dlen) : j->dlen;
     j->count = (units + L - 1) / L;
     if (!s->stream) s->c = 0;
@@ -557,7 +557,7 @@ static void tail_str_delim(split_job *j)
 static void setup_str_delim(split_job *j)
 {
     split_state *s = j->s;
-    json_object_set(j->base, "ch", s->delim_ch);
+    json_object_set_nocheck(j->base, "ch", s->delim_ch);
     const char *d = s->delim, *data = j->data;
     size_t dl = s->delim_len, dlen = j->dlen, p = 0;
     if (dl == 0) { /* one piece per character; "" gives none */
@@ -616,7 +616,7 @@ static void tail_buf_delim(split_job *j)
 static void setup_buf_delim(split_job *j)
 {
     split_state *s = j->s;
-    json_object_set(j->base, "ch", s->delim_ch);
+    json_object_set_nocheck(j->base, "ch", s->delim_ch);
     size_t p = 0;
     for (const char *h = find_bytes(j->data, j->dlen, 0, s->delim, s->delim_len); h;
          h = find_bytes(j->data, j->dlen, p, s->delim, s->delim_len)) {
@@ -687,7 +687,7 @@ static int setup_object(split_job *j)
         i++;
     }
     qsort(j->keys, l, sizeof *j->keys, okey_cmp);
-    json_object_set_new(j->base, "type", json_string("object"));
+    json_object_set_new_nocheck(j->base, "type", json_string_nocheck("object"));
     j->npieces = l;
     j->cnt = (double)l;
     return 0;
@@ -703,10 +703,10 @@ static void prepare(split_job *j, json_t *msg)
     char id[17];
     j->base = json_object();
     json_t *old = json_object_get(msg, "parts");
-    if (old) json_object_set(j->base, "parts", old);
-    json_object_set_new(j->base, "id", json_string(crm_make_id(id)));
-    if (strcmp(s->prop, "payload")) json_object_set_new(j->base, "property", json_string(s->prop));
-    json_object_set(msg, "parts", json_null()); /* placeholder, keeps the key's place */
+    if (old) json_object_set_nocheck(j->base, "parts", old);
+    json_object_set_new_nocheck(j->base, "id", json_string_nocheck(crm_make_id(id)));
+    if (strcmp(s->prop, "payload")) json_object_set_new_nocheck(j->base, "property", json_string_nocheck(s->prop));
+    json_object_set_nocheck(msg, "parts", json_null()); /* placeholder, keeps the key's place */
     json_object_del(msg, "_msgid");
     j->tmpl = msg;
     set_prop(j, msg, json_incref(json_null()));
@@ -720,15 +720,15 @@ static bool setup_kind(split_job *j)
     json_t *v = j->value;
     if (json_is_string(v)) {
         j->kind = K_STR;
-        json_object_set_new(j->base, "type", json_string("string"));
+        json_object_set_new_nocheck(j->base, "type", json_string_nocheck("string"));
         if (load_data(j, &s->rem_str, json_string_value(v), json_string_length(v)) < 0) return false;
         if (s->type == SPLT_LEN) setup_len(j);
         else setup_str_delim(j);
     } else if (json_is_array(v)) {
         size_t k = (size_t)s->array_chunk;
         j->kind = K_ARR;
-        json_object_set_new(j->base, "type", json_string("array"));
-        json_object_set_new(j->base, "len", crm_num((double)k));
+        json_object_set_new_nocheck(j->base, "type", json_string_nocheck("array"));
+        json_object_set_new_nocheck(j->base, "len", crm_num((double)k));
         j->npieces = (json_array_size(v) + k - 1) / k;
         j->cnt = (double)j->npieces;
         j->steal_last = true;
@@ -737,7 +737,7 @@ static bool setup_kind(split_job *j)
         size_t vlen;
         const unsigned char *vb = crm_buf_data(v, &vlen);
         j->kind = K_BUF;
-        json_object_set_new(j->base, "type", json_string("buffer"));
+        json_object_set_new_nocheck(j->base, "type", json_string_nocheck("buffer"));
         if (load_data(j, &s->rem_buf, (const char *)vb, vlen) < 0) return false;
         if (s->type == SPLT_LEN) setup_len(j);
         else setup_buf_delim(j);
@@ -782,7 +782,7 @@ static void handle_input(crm_node *n, split_state *s, json_t *msg)
     j->value = json_incref(v);
     prepare(j, msg);
     if (!setup_kind(j)) {
-        json_object_set(msg, "parts", j->base);
+        json_object_set_nocheck(msg, "parts", j->base);
         set_prop(j, msg, json_incref(j->value));
         /* null is an object to JavaScript: Node-RED's Object.keys throws */
         if (json_is_null(j->value)) crm_node_error(n, msg, "TypeError: Cannot convert undefined or null to object");
