@@ -877,7 +877,7 @@ static int fn_create(crm_node *n, const json_t *cfg)
     crm_js_set(ctx, natives, "fromJSON", crm_js_prelude_fn(f->js, "fromJSON"));
 
     JSValueRef exc = NULL;
-    JSValueRef mk = crm_js_eval(f->js, crm_js_function, "function.js", 1, &exc);
+    JSValueRef mk = crm_js_eval_static(f->js, crm_js_function, "function.js", &exc);
     JSValueRef helpers = NULL;
     if (mk && !exc && JSValueIsObject(ctx, mk)) {
         JSValueRef arg = natives;

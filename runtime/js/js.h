@@ -193,6 +193,11 @@ void crm_js_run_input(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg);
 #define CRM_JS_IDLE_MS 1000.0
 /* Evaluates a script (UTF-8) under the watchdog; url names it in stacks. */
 JSValueRef crm_js_eval(crm_js *s, const char *src, const char *url, int line, JSValueRef *exc);
+/* The same for a static ASCII text (a string constant of the program):
+ * compiled once per loop's engine, its source shared by every sandbox of
+ * the loop instead of copied into each. */
+#define CRM_JS_STATIC_MAX 4
+JSValueRef crm_js_eval_static(crm_js *s, const char *src, const char *url, JSValueRef *exc);
 bool crm_js_timed_out(const crm_js *s);
 /* The limit that stopped the last call, in ms. */
 double crm_js_timeout_ms(const crm_js *s);

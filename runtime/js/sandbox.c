@@ -45,6 +45,8 @@ typedef struct group {
     bool terminated;   /* the watchdog stopped a call in the current VM entry */
     bool batching;     /* the outer trampoline runs the loop's next deliveries */
     bool quiet;        /* compacted, no message since (read by other loops: atomics) */
+    void *scripts[CRM_JS_STATIC_MAX]; /* crm_js_eval_static's, by slot (atomics) */
+    const char *script_src[CRM_JS_STATIC_MAX];
     JSValueRef *kept;  /* values kept for the context (crm_js_keep), protected */
     long long *kept_ids;
     size_t nkept;
@@ -86,6 +88,15 @@ static JSClassRef global_class, handle_class;
 
 /* Groups ------------------------------------------------------------------- */
 
+/* JSScriptRef (JSScriptRefPrivate.h, exported, not installed): a script
+ * whose source is a static ASCII text the engine references without a copy,
+ * evaluated in each sandbox of a group with one source shared by all. */
+typedef struct OpaqueJSScript *JSScriptRef;
+static JSScriptRef (*script_create)(JSContextGroupRef g, JSStringRef url, int line, const char *src, size_t len,
+                                    JSStringRef *err, int *err_line);
+static JSValueRef (*script_eval)(JSContextRef ctx, JSScriptRef script, JSValueRef self, JSValueRef *exc);
+static void (*script_release)(JSScriptRef script);
+
 static group *group_get(crm_loop *loop)
 {
     pthread_mutex_lock(&groups_lock);
@@ -121,6 +132,8 @@ static void group_put(group *g)
         group **pp = &groups;
         while (*pp != g) pp = &(*pp)->next;
         *pp = g->next;
+        for (int i = 0; i < CRM_JS_STATIC_MAX; i++)
+            if (g->scripts[i]) script_release(g->scripts[i]);
         JSContextGroupRelease(g->g); /* the kept values go with the heap */
         free(g->kept);
         free(g->kept_ids);
@@ -1120,7 +1133,7 @@ crm_js *crm_js_new(crm_node *n, void *user, char **err)
     crm_js_set_fn(s->ctx, natives, "isHandle", js_is_handle);
 
     JSValueRef exc = NULL;
-    JSValueRef setup = crm_js_eval(s, crm_js_prelude, "prelude.js", 1, &exc);
+    JSValueRef setup = crm_js_eval_static(s, crm_js_prelude, "prelude.js", &exc);
     JSValueRef ret = NULL;
     if (setup && JSValueIsObject(s->ctx, setup)) {
         JSValueRef arg = natives;
@@ -1179,6 +1192,55 @@ JSValueRef crm_js_call(crm_js *s, JSObjectRef fn, size_t argc, const JSValueRef 
     if (!outer) enter(s);
     JSValueRef r = JSObjectCallAsFunction(s->ctx, fn, NULL, argc, argv, exc);
     if (!outer) s->grp->running = NULL;
+    return r;
+}
+
+/* The source of a script lives as long as the functions it made: evaluated
+ * from a copy in each sandbox (JSEvaluateScript copies its text), the
+ * prelude and function.js kept 50 kB per function node. */
+static void script_resolve(void)
+{
+    *(void **)&script_create = crm_js_symbol("JSScriptCreateReferencingImmortalASCIIText");
+    *(void **)&script_eval = crm_js_symbol("JSScriptEvaluate");
+    *(void **)&script_release = crm_js_symbol("JSScriptRelease");
+}
+
+JSValueRef crm_js_eval_static(crm_js *s, const char *src, const char *url, JSValueRef *exc)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, script_resolve);
+    group *g = s->grp;
+    /* the slot of src: found, or the first free one taken */
+    int slot = -1;
+    for (int i = 0; i < CRM_JS_STATIC_MAX && slot < 0; i++) {
+        const char *k = __atomic_load_n(&g->script_src[i], __ATOMIC_ACQUIRE);
+        if (!k && !__atomic_compare_exchange_n(&g->script_src[i], &k, src, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+            && k != src)
+            continue; /* another text took it meanwhile */
+        if (!k || k == src) slot = i;
+    }
+    size_t len = strlen(src);
+    bool ascii = true;
+    for (size_t i = 0; i < len && ascii; i++) ascii = (unsigned char)src[i] < 0x80;
+    if (slot < 0 || !ascii || !script_create || !script_eval || !script_release) return crm_js_eval(s, src, url, 1, exc);
+    JSScriptRef script = __atomic_load_n(&g->scripts[slot], __ATOMIC_ACQUIRE);
+    if (!script) {
+        JSStringRef u = url ? JSStringCreateWithUTF8CString(url) : NULL;
+        JSScriptRef mine = script_create(g->g, u, 1, src, len, NULL, NULL);
+        if (u) JSStringRelease(u);
+        if (!mine) return crm_js_eval(s, src, url, 1, exc); /* a syntax error: reported as before */
+        void *none = NULL;
+        if (__atomic_compare_exchange_n(&g->scripts[slot], &none, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            script = mine;
+        } else {
+            script_release(mine);
+            script = none;
+        }
+    }
+    crm_js *outer = g->running;
+    if (!outer) enter(s);
+    JSValueRef r = script_eval(s->ctx, script, NULL, exc);
+    if (!outer) g->running = NULL;
     return r;
 }
 
