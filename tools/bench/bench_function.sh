@@ -7,6 +7,8 @@
 #   c. start to first answer, and idle RSS after 10,000 messages (measured
 #      5 s after the last one), of a flow whose requests pass 1 and 100
 #      function nodes
+#   d. b again, Carmine and Node-RED only, with each server's CPU time
+#      (user+sys from /proc) per request beside req/s, alternating rounds
 #
 #   tools/bench/bench_function.sh [BUILD=build-bench] [PARTS=abc]
 # Node-RED is used from tools/bench/node_modules (run.sh installs it).
@@ -56,6 +58,34 @@ fi
 if [[ $PARTS == *b* ]]; then
 echo "b. http in -> function -> http response"
 "$BENCH/rounds.sh" "$BUILD" "$TMP/hello.json" /hello 50 5 2 "$BENCH/mhd_bare.c" "$([ "$(nproc)" -le 2 ] && echo 1 || echo 2)" | sed 's/^/  /'
+fi
+if [[ $PARTS == *d* ]]; then
+echo "d. http in -> function -> http response, CPU per request (wrk -t1 -c50, 5 s after 1 s warm-up)"
+[ $HAVE_NR = 1 ] && echo 'module.exports = { credentialSecret: false, logging: { console: { level: "warn" } } };' >"$TMP/nr-settings.js"
+DPORT=$((23000 + RANDOM % 8000))
+for r in 1 2; do
+    for kind in carmine nodered; do
+        [ $kind = nodered ] && [ $HAVE_NR = 0 ] && continue
+        DPORT=$((DPORT + 1))
+        while ss -Htan "( sport = :$DPORT )" | grep -q .; do DPORT=$((DPORT + 1)); done
+        case $kind in
+            carmine) "$BUILD/carmine" -p "$DPORT" "$TMP/hello.json" >/dev/null 2>&1 & ;;
+            nodered) node "$NR_RED" -u "$TMP/nr-user-$DPORT" -s "$TMP/nr-settings.js" -p "$DPORT" "$TMP/hello.json" >/dev/null 2>&1 & ;;
+        esac
+        PID=$!
+        for _ in $(seq 1200); do curl -s -o /dev/null "http://127.0.0.1:$DPORT/hello" && break; sleep 0.05; done
+        wrk -t1 -c50 -d1s "http://127.0.0.1:$DPORT/hello" >/dev/null
+        t0=$(awk '{print $14 + $15}' "/proc/$PID/stat")
+        out=$(wrk -t1 -c50 -d5s "http://127.0.0.1:$DPORT/hello")
+        t1=$(awk '{print $14 + $15}' "/proc/$PID/stat")
+        n=$(echo "$out" | awk '/requests in/ {print $1}')
+        printf "  %-8s round %d: %9.0f req/s  CPU %6.1f us per request  load %s\n" $kind $r \
+            "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
+            "$(echo "($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $n" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
+        kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+        PID=""
+    done
+done
 fi
 [[ $PARTS == *c* ]] || exit 0
 
