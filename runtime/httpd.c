@@ -289,7 +289,9 @@ static long long slot_take_new(crm_httpd *h, req_state *r)
         h->slots[i] = r;
         h->inflight++;
         r->slot = (int)i;
-        r->deadline = h->timeout_ms > 0 ? httpd_mono_ms() + h->timeout_ms : 0;
+        /* a request without a body is dispatched as its head completes: its t0 is now */
+        double now = r->t0 > 0 && !r->expect_body ? r->t0 : httpd_mono_ms();
+        r->deadline = h->timeout_ms > 0 ? now + h->timeout_ms : 0;
         id = ((long long)h->gens[i] << SLOT_BITS) | i;
     }
     pthread_mutex_unlock(&h->slots_lock);
@@ -642,28 +644,22 @@ static http_reply *pack_reply(void *space, size_t space_size, int status, const 
     return rep;
 }
 
-/* The first value of a packed header (case-insensitive name), or NULL. */
-static const char *reply_header(const http_reply *rep, const char *name)
-{
-    const char *p = rep->data;
-    for (size_t i = 0; i < rep->nheaders; i++) {
-        const char *v = p + strlen(p) + 1;
-        if (!strcasecmp(p, name)) return v;
-        p = v + strlen(v) + 1;
-    }
-    return NULL;
-}
-
 /* On the server thread: the libmicrohttpd response for a packed answer,
  * with Express's ETag and freshness check (304) done here. */
 static struct MHD_Response *reply_response(req_state *r, const http_reply *rep, unsigned *status_out)
 {
     int status = rep->status;
     char etag[64] = "";
-    const char *own_etag = reply_header(rep, "etag");
+    const char *own_etag = NULL, *cc = NULL; /* the first of each, in one pass */
+    const char *hp = rep->data;
+    for (size_t i = 0; i < rep->nheaders; i++) {
+        const char *v = hp + strlen(hp) + 1;
+        if (!own_etag && !strcasecmp(hp, "etag")) own_etag = v;
+        else if (!cc && !strcasecmp(hp, "cache-control")) cc = v;
+        hp = v + strlen(v) + 1;
+    }
     if ((rep->flags & CRM_HTTP_ETAG) && !own_etag) http_etag(rep->body, rep->len, etag);
     const char *tag = etag[0] ? etag : own_etag;
-    const char *cc = reply_header(rep, "cache-control");
     if ((rep->flags & CRM_HTTP_ETAG) && tag && r->get_or_head && ((status >= 200 && status < 300) || status == 304) &&
         !(cc && strstr(cc, "no-cache")) && http_etag_fresh(r->if_none_match, tag))
         status = 304; /* req.fresh */
@@ -1154,14 +1150,17 @@ enum MHD_Result httpd_dispatch(req_state *r, const char *method)
     r->dispatched = true;
     const char *q = strchr(r->uri, '?');
     size_t plen = q ? (size_t)(q - r->uri) : strlen(r->uri);
-    char *path = strndup(r->uri, plen);
+    char path_space[256]; /* the usual path needs no allocation */
+    char *path = plen < sizeof path_space ? path_space : malloc(plen + 1);
     if (!path) return MHD_NO;
+    memcpy(path, r->uri, plen);
+    path[plen] = 0;
     crm_httpd_upgrade_fn up = upgrade_handler;
     if (up && tl_deferred != r && r->get_or_head && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade")) {
         unsigned status = 0;
         struct MHD_Response *resp = up(r->conn, path, &status);
         if (resp) {
-            free(path);
+            if (path != path_space) free(path);
             return httpd_queue(r, status, resp);
         }
     }
@@ -1250,7 +1249,7 @@ enum MHD_Result httpd_dispatch(req_state *r, const char *method)
     }
 out:
     json_decref(headers);
-    free(path);
+    if (path != path_space) free(path);
     return ret;
 }
 

@@ -179,7 +179,7 @@ static json_t *hostname_of(const json_t *headers)
         const char *colon = strchr(host, ':');
         if (colon) n = (size_t)(colon - host);
     }
-    return json_stringn(host, n);
+    return json_stringn_nocheck(host, n); /* made of a header's text, UTF-8 already (latin1 converted) */
 }
 
 
@@ -210,31 +210,69 @@ void httpd_snapshot_free(req_snapshot *s)
     free(s);
 }
 
+/* Strings every request's msg.req holds, made once and shared (jansson's
+ * reference counts are atomic; nothing changes a string in place: a flow
+ * that sets msg.req.method replaces the value): each one a request saves is
+ * two allocations and two frees on the loop. */
+enum { SH_EMPTY, SH_HTTP, SH_HTTPS, SH_GET, SH_POST, SH_PUT, SH_DELETE, SH_PATCH, SH_HEAD, SH_OPTIONS, SH_N };
+static json_t *shared_str[SH_N];
+static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
+
+static void shared_init(void)
+{
+    static const char *text[SH_N] = {"", "http", "https", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};
+    for (int i = 0; i < SH_N; i++) shared_str[i] = json_string_nocheck(text[i]);
+}
+
+static json_t *shared(int which)
+{
+    pthread_once(&shared_once, shared_init);
+    return shared_str[which] ? json_incref(shared_str[which]) : json_string_nocheck("");
+}
+
+static json_t *method_string(const char *m)
+{
+    static const char *known[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};
+    for (int i = 0; i < 7; i++)
+        if (!strcmp(m, known[i])) {
+            pthread_once(&shared_once, shared_init);
+            if (shared_str[SH_GET + i]) return json_incref(shared_str[SH_GET + i]);
+        }
+    return json_string(m);
+}
+
 static json_t *build_req(req_snapshot *s, json_t *headers)
 {
     crm_httpd *h = s->h;
     json_t *req = json_object();
     size_t base = strlen(h->node_root) - 1; /* the mount path, without its trailing slash */
-    size_t plen = s->plen;
+    size_t plen = s->plen, ulen = strlen(s->uri);
     const char *uri = s->uri, *path = uri;
     const char *query = uri[plen] == '?' ? uri + plen + 1 : NULL;
     json_object_set_new_nocheck(req, "headers", headers);
     json_object_set_new_nocheck(req, "params", s->params ? s->params : json_object());
     s->params = NULL;
-    json_object_set_new_nocheck(req, "query", query ? crm_http_parse_query(query, strlen(query)) : json_object());
+    json_object_set_new_nocheck(req, "query", query ? crm_http_parse_query(query, ulen - plen - 1) : json_object());
     json_object_set_new_nocheck(req, "cookies",
                                 http_cookies_parse(json_string_value(json_object_get(headers, "cookie"))));
-    json_object_set_new_nocheck(req, "method", json_string(s->method));
+    json_object_set_new_nocheck(req, "method", method_string(s->method));
+    /* under the root "/" url is originalUrl, and path too without a query:
+     * one string for the equal ones */
+    json_t *original = http_string_lossy(uri, ulen);
     const char *rel = uri + (plen >= base ? base : 0);
-    json_object_set_new_nocheck(req, "url", http_string_lossy(*rel ? rel : "/", *rel ? strlen(rel) : 1));
-    json_object_set_new_nocheck(req, "originalUrl", http_string_lossy(uri, strlen(uri)));
-    json_object_set_new_nocheck(req, "path",
-                                http_string_lossy(plen > base ? path + base : "/", plen > base ? plen - base : 1));
-    json_object_set_new_nocheck(req, "baseUrl", http_string_lossy(path, plen >= base ? base : 0));
+    json_t *url = base == 0 && *rel ? json_incref(original)
+                                    : http_string_lossy(*rel ? rel : "/", *rel ? strlen(rel) : 1);
+    json_object_set_new_nocheck(req, "url", url);
+    json_object_set_new_nocheck(req, "originalUrl", original);
+    json_t *p = base == 0 && plen == ulen && plen > 0
+                    ? json_incref(original)
+                    : http_string_lossy(plen > base ? path + base : "/", plen > base ? plen - base : 1);
+    json_object_set_new_nocheck(req, "path", p);
+    json_object_set_new_nocheck(req, "baseUrl", base == 0 ? shared(SH_EMPTY) : http_string_lossy(path, plen >= base ? base : 0));
     json_object_set_new_nocheck(req, "ip", json_stringn_nocheck(s->ip, strlen(s->ip)));
     json_t *hn = hostname_of(headers);
     if (hn) json_object_set_new_nocheck(req, "hostname", hn);
-    json_object_set_new_nocheck(req, "protocol", h->tls_key ? json_stringn_nocheck("https", 5) : json_stringn_nocheck("http", 4));
+    json_object_set_new_nocheck(req, "protocol", shared(h->tls_key ? SH_HTTPS : SH_HTTP));
     json_object_set_new_nocheck(req, "secure", json_boolean(h->tls_key != NULL));
     return req;
 }
