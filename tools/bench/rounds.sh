@@ -10,7 +10,7 @@
 #
 # The bare program is compiled from BARE_SOURCE and started as
 # `bare PORT BARE_ARGS...`. Prints one line per run (req/s, mean latency,
-# p99) and the mean of each server.
+# p99, the server's CPU time per request, the load average) and the mean of each server.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ $# -ge 7 ] || { echo "usage: rounds.sh BUILD FLOW URL_PATH CONNS SECONDS ROUNDS BARE_SOURCE [BARE_ARGS...]" >&2; exit 2; }
@@ -57,14 +57,21 @@ for round in $(seq "$ROUNDS"); do
         while ss -Htan "( sport = :$PORT )" | grep -q .; do PORT=$((PORT + 1)); done # in use, or in TIME_WAIT
         start "$kind" "$PORT"
         wrk -t2 -c"$CONNS" -d1s "http://127.0.0.1:$PORT$URLPATH" >/dev/null
-        wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$PORT$URLPATH" |
-            awk -v k="$kind" -v r="$round" '/Latency  / {m=$2} / 99%/ {p=$2} /Requests\/sec/ {q=$2}
-                END {printf "%-8s round %d: %8.2f req/s  mean %s  p99 %s\n", k, r, q, m, p}' | tee -a "$TMP/lines"
+        # the server's own CPU time (user + system, /proc/PID/stat) per request:
+        # a shared machine moves it far less than requests per second
+        read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$PID/stat")
+        out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$PORT$URLPATH")
+        read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$PID/stat")
+        echo "$out" |
+            awk -v k="$kind" -v r="$round" -v c=$((u1 - u0 + s1 - s0)) -v hz="$(getconf CLK_TCK)" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
+                '/Latency  / {m=$2} / 99%/ {p=$2} /Requests\/sec/ {q=$2} /requests in/ {n=$1}
+                END {printf "%-8s round %d: %8.2f req/s  mean %s  p99 %s  cpu %.2f us/req  load %s\n", k, r, q, m, p, (n > 0 ? c * 1e6 / hz / n : 0), l}' | tee -a "$TMP/lines"
         kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
         PID=""
     done
 done
-echo "mean of $ROUNDS rounds of ${SECS} s (wrk -t2 -c$CONNS):"
-awk '{n[$1]++; s[$1]+=$4} END {for (k in n) printf "  %-8s %10.2f req/s\n", k, s[k]/n[k]}' "$TMP/lines" | sort
-awk '{n[$1]++; s[$1]+=$4} END {if (n["bare"] && n["carmine"]) printf "  carmine is %.1f %% of bare libmicrohttpd\n", 100 * (s["carmine"]/n["carmine"]) / (s["bare"]/n["bare"]);
+echo "mean of $ROUNDS rounds of ${SECS} s (wrk -t2 -c$CONNS), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg):"
+awk '{n[$1]++; s[$1]+=$4; c[$1]+=$11} END {for (k in n) printf "  %-8s %10.2f req/s  %6.2f us CPU per request\n", k, s[k]/n[k], c[k]/n[k]}' "$TMP/lines" | sort
+awk '{n[$1]++; s[$1]+=$4; c[$1]+=$11} END {if (n["bare"] && n["carmine"]) printf "  carmine is %.1f %% of bare libmicrohttpd\n", 100 * (s["carmine"]/n["carmine"]) / (s["bare"]/n["bare"]);
+     if (n["bare"] && n["carmine"] && c["carmine"] > 0) printf "  carmine is %.1f %% of bare per CPU second\n", 100 * (c["bare"]/n["bare"]) / (c["carmine"]/n["carmine"]);
      if (n["nodered"] && n["carmine"]) printf "  carmine is %.1fx Node-RED\n", (s["carmine"]/n["carmine"]) / (s["nodered"]/n["nodered"])}' "$TMP/lines"
