@@ -513,14 +513,14 @@ static void send_rows(crm_node *n, csv_state *s, json_t *msg, json_t *rows, json
          * msg itself when nothing else holds it and no complete node will
          * read it after the sends */
         json_t *m = i + 1 == len && msg->refcount == 1 && !crm_node_watched(n) ? json_incref(msg) : crm_msg_clone(msg);
-        json_object_set(m, "columns", columns);
-        json_object_set(m, "payload", json_array_get(rows, i));
+        json_object_set_nocheck(m, "columns", columns);
+        json_object_set_nocheck(m, "payload", json_array_get(rows, i));
         if (!has_parts) {
             json_t *p = json_object();
-            if (id) json_object_set_new(p, "id", json_string(id));
-            json_object_set_new(p, "index", crm_num((double)i));
-            json_object_set_new(p, "count", crm_num((double)len));
-            json_object_set_new(m, "parts", p);
+            if (id) json_object_set_new_nocheck(p, "id", json_string(id));
+            json_object_set_new_nocheck(p, "index", crm_num((double)i));
+            json_object_set_new_nocheck(p, "count", crm_num((double)len));
+            json_object_set_new_nocheck(m, "parts", p);
         } else {
             json_t *p = json_object_get(m, "parts");
             if (json_is_object(p)) {
@@ -530,16 +530,16 @@ static void send_rows(crm_node *n, csv_state *s, json_t *msg, json_t *rows, json
                     idx -= 1;
                     cnt -= 1;
                 }
-                json_object_set_new(p, "index", crm_num(idx));
-                json_object_set_new(p, "count", crm_num(cnt));
+                json_object_set_new_nocheck(p, "index", crm_num(idx));
+                json_object_set_new_nocheck(p, "count", crm_num(cnt));
             }
         }
-        if (last) json_object_set_new(m, "complete", json_true());
+        if (last) json_object_set_new_nocheck(m, "complete", json_true());
         crm_node_send(n, 0, m);
     }
     if (has_parts && last && len == 0) {
         json_t *m = json_object();
-        json_object_set_new(m, "complete", json_true());
+        json_object_set_new_nocheck(m, "complete", json_true());
         crm_node_send(n, 0, m);
     }
     json_decref(columns);
@@ -980,11 +980,11 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
 #undef ROW
     sb_puts(&out, s->ret);
     /* json_string(out.data): out holds no NUL (cells end at theirs) */
-    json_object_set_new(msg, "payload",
+    json_object_set_new_nocheck(msg, "payload",
                         crm_utf8_valid(out.data, out.len) ? json_stringn_nocheck(out.data, out.len) : json_string(out.data));
     if (out.cap > (1u << 20)) sb_free(&out); /* keep no big buffer for ever */
     s->out_text = out;
-    json_object_set_new(msg, "columns", rfc_header(s, &s->tmpl));
+    json_object_set_new_nocheck(msg, "columns", rfc_header(s, &s->tmpl));
     return 0;
 fail:
     return -1;

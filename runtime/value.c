@@ -993,10 +993,13 @@ static json_t *fj_object(fast_json *f)
         const char *k;
         size_t klen;
         if (f->p >= f->end || *f->p != '"' || !fj_string(f, &k, &klen) || memchr(k, 0, klen)) break;
-        /* the key outlives the next string's decoding only when copied */
-        char small[64], *key = klen < sizeof small ? small : malloc(klen + 1);
-        memcpy(key, k, klen);
-        key[klen] = 0;
+        /* a key decoded into f->tmp outlives the next string's decoding only
+         * when copied; one in the text itself stays where it is */
+        char small[64], *key = (char *)k;
+        if (k == f->tmp.data) {
+            key = klen < sizeof small ? small : malloc(klen + 1);
+            memcpy(key, k, klen);
+        }
         fj_ws(f);
         json_t *v = NULL;
         if (f->p < f->end && *f->p == ':') {
@@ -1005,7 +1008,7 @@ static json_t *fj_object(fast_json *f)
             v = fj_value(f);
         }
         if (v) json_object_setn_new_nocheck(o, key, klen, v);
-        if (key != small) free(key);
+        if (key != small && key != k) free(key);
         if (!v) break;
         fj_ws(f);
         if (f->p < f->end && *f->p == ',') {
