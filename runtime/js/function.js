@@ -5,6 +5,11 @@
 (function (__node__) {
 "use strict";
 const G = globalThis;
+// The builtins used per message, taken once: the sandbox's global object has
+// a native class (its private data is the sandbox), which makes the engine
+// look a global name up anew on each use; and code that replaces JSON or
+// Array.isArray in its sandbox does not change how messages cross.
+const JSONparse = JSON.parse, isArray = Array.isArray, U8 = Uint8Array, PromiseC = Promise, defProp = Object.defineProperty;
 const def = (o, k, v) => Object.defineProperty(o, k, { value: v, writable: true, configurable: true, enumerable: false });
 
 // Context values are kept by reference, as Node-RED's memory store keeps
@@ -114,19 +119,19 @@ function close() {
 const last = { msg: undefined };
 function typeName(v) {
     if (typeof v !== "object") return typeof v;
-    return v instanceof Uint8Array ? "Buffer" : Array.isArray(v) ? "Array" : "Date";
+    return v instanceof U8 ? "Buffer" : isArray(v) ? "Array" : "Date";
 }
 function collect(msgs, id, out) {
     if (msgs === null || msgs === undefined) return out;
-    if (!Array.isArray(msgs)) msgs = [msgs];
+    if (!isArray(msgs)) msgs = [msgs];
     for (let m = 0; m < msgs.length; m++) {
         let e = msgs[m];
         if (e === null || e === undefined) continue;
-        if (!Array.isArray(e)) e = [e];
+        if (!isArray(e)) e = [e];
         for (let i = 0; i < e.length; i++) {
             const v = e[i];
             if (v === null || v === undefined) continue;
-            if (typeof v === "object" && !(v instanceof Uint8Array) && !Array.isArray(v)) {
+            if (typeof v === "object" && !(v instanceof U8) && !isArray(v)) {
                 v._msgid = id;
                 out.push([m, v]);
             } else out.push(typeName(v));
@@ -148,11 +153,11 @@ function lazyReq() {
         return { "\u0001q": i };
     }
     const v = __node__.req(h);
-    Object.defineProperty(this, "req", { value: v, writable: true, enumerable: true, configurable: true });
+    defProp(this, "req", { value: v, writable: true, enumerable: true, configurable: true });
     return v;
 }
 function setReq(v) {
-    Object.defineProperty(this, "req", { value: v, writable: true, enumerable: true, configurable: true });
+    defProp(this, "req", { value: v, writable: true, enumerable: true, configurable: true });
 }
 const reqDesc = { get: lazyReq, set: setReq, enumerable: true, configurable: true };
 // the text of out and the holders its markers name
@@ -163,14 +168,14 @@ function crossing(out) {
     return t;
 }
 function drive(body, text, special, done, req) {
-    const msg = special ? __node__.fromJSON(text) : JSON.parse(text);
+    const msg = special ? __node__.fromJSON(text) : JSONparse(text);
     if (req !== undefined) {
-        Object.defineProperty(msg, REQ, { value: req, writable: true, configurable: true });
-        Object.defineProperty(msg, "req", reqDesc);
+        defProp(msg, REQ, { value: req, writable: true, configurable: true });
+        defProp(msg, "req", reqDesc);
     }
     last.msg = msg;
     const r = body(msg);
-    if (r !== null && typeof r === "object" && r instanceof Promise) {
+    if (r !== null && typeof r === "object" && r instanceof PromiseC) {
         settle(r, msg, 0);
         flush();
         return undefined;
@@ -184,7 +189,7 @@ function drive(body, text, special, done, req) {
     return undefined;
 }
 const pending = [];
-const resolved = Promise.resolve();
+const resolved = PromiseC.resolve();
 function finish() {
     const r = pending.shift(), msg = pending.shift(), done = pending.shift();
     try {

@@ -775,11 +775,12 @@ Object.defineProperty(Uint8Array.prototype, "toJSON", {
 // The engine's JSON.stringify (fast) with the markers of Buffers and
 // handles; a text with "null" in it may have lost a NaN or an Infinity
 // (JSON writes them null): that one is made again with the replacer.
+const stringify = JSON.stringify; // taken once: see function.js
 function toJSON(v) {
     let t;
     crossing = true;
-    try { t = JSON.stringify(v); } finally { crossing = false; }
-    if (typeof t === "string" && t.includes("null")) t = JSON.stringify(v, replacer);
+    try { t = stringify(v); } finally { crossing = false; }
+    if (typeof t === "string" && t.includes("null")) t = stringify(v, replacer);
     return t;
 }
 const fromJSON = text => JSON.parse(text, reviver);
