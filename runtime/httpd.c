@@ -612,35 +612,65 @@ static size_t each_header_value(const json_t *headers, void (*put)(void *, const
 
 typedef struct {
     http_reply *rep;
-    char *at;
+    char *at, *end; /* end: where the room for headers ends */
+    bool full;      /* a header did not fit: nothing more is written */
 } reply_writer;
 
 static void put_reply_header(void *ctx, const char *name, const char *value)
 {
     reply_writer *w = ctx;
-    w->at = stpcpy(w->at, name) + 1;
-    w->at = stpcpy(w->at, value) + 1;
+    size_t n = strlen(name) + 1, vn = strlen(value) + 1;
+    if (w->full || (size_t)(w->end - w->at) < n + vn) {
+        w->full = true;
+        return;
+    }
+    memcpy(w->at, name, n);
+    memcpy(w->at + n, value, vn);
+    w->at += n + vn;
     w->rep->nheaders++;
 }
 
-/* One block holding status, headers and body (copied): in space when it
- * fits (space_size bytes), else malloc'd. NULL when out of memory. */
-static http_reply *pack_reply(void *space, size_t space_size, int status, const json_t *headers, const void *body,
-                              size_t len, unsigned flags)
+static http_reply *reply_start(void *at, int status, size_t len, unsigned flags)
 {
-    size_t hbytes = headers ? each_header_value(headers, NULL, NULL) : 0;
-    size_t need = sizeof(http_reply) + hbytes + len + 1;
-    http_reply *rep = need <= space_size ? space : malloc(need);
-    if (!rep) return NULL;
+    http_reply *rep = at;
     rep->status = status;
     rep->flags = flags;
     rep->nheaders = 0;
     rep->len = len;
-    reply_writer w = {rep, rep->data};
+    return rep;
+}
+
+static void reply_body(http_reply *rep, char *at, const void *body, size_t len)
+{
+    memcpy(at, body, len);
+    at[len] = 0;
+    rep->body = at;
+}
+
+/* One block holding status, headers and body (copied): in space when it
+ * fits (space_size bytes), else malloc'd. NULL when out of memory. The usual
+ * answer fits: its headers are written in one pass, without measuring them
+ * first. */
+static http_reply *pack_reply(void *space, size_t space_size, int status, const json_t *headers, const void *body,
+                              size_t len, unsigned flags)
+{
+    if (space_size >= sizeof(http_reply) + len + 1) {
+        http_reply *rep = reply_start(space, status, len, flags);
+        reply_writer w = {rep, rep->data, (char *)space + space_size - len - 1, false};
+        if (headers) each_header_value(headers, put_reply_header, &w);
+        if (!w.full) {
+            reply_body(rep, w.at, body, len);
+            return rep;
+        }
+    }
+    size_t hbytes = headers ? each_header_value(headers, NULL, NULL) : 0;
+    size_t need = sizeof(http_reply) + hbytes + len + 1;
+    http_reply *rep = malloc(need);
+    if (!rep) return NULL;
+    reply_start(rep, status, len, flags);
+    reply_writer w = {rep, rep->data, rep->data + hbytes, false};
     if (headers) each_header_value(headers, put_reply_header, &w);
-    memcpy(w.at, body, len);
-    w.at[len] = 0;
-    rep->body = w.at;
+    reply_body(rep, w.at, body, len);
     return rep;
 }
 

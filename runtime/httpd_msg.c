@@ -66,6 +66,9 @@ json_t *httpd_latin1_string(const char *s)
 static void add_header_value(json_t *obj, const char *name, const char *value)
 {
     json_t *v = httpd_latin1_string(value ? value : "");
+    bool ascii = true; /* a name jansson need not check (nearly all are) */
+    for (const char *c = name; *c; c++)
+        if ((unsigned char)*c >= 0x80) ascii = false;
     json_t *old = json_object_get(obj, name);
     if (!strcmp(name, "set-cookie")) {
         if (!old) {
@@ -74,7 +77,8 @@ static void add_header_value(json_t *obj, const char *name, const char *value)
         }
         json_array_append_new(old, v);
     } else if (!old) {
-        json_object_set_new(obj, name, v);
+        if (ascii) json_object_set_new_nocheck(obj, name, v);
+        else json_object_set_new(obj, name, v);
     } else if (header_single(name)) {
         json_decref(v);
     } else {
@@ -241,6 +245,9 @@ static json_t *method_string(const char *m)
     return json_string(m);
 }
 
+/* a member whose name is a literal: its length known, not measured */
+#define SET_KEY(obj, key, v) json_object_setn_new_nocheck(obj, key, sizeof key - 1, v)
+
 static json_t *build_req(req_snapshot *s, json_t *headers)
 {
     crm_httpd *h = s->h;
@@ -249,31 +256,30 @@ static json_t *build_req(req_snapshot *s, json_t *headers)
     size_t plen = s->plen, ulen = strlen(s->uri);
     const char *uri = s->uri, *path = uri;
     const char *query = uri[plen] == '?' ? uri + plen + 1 : NULL;
-    json_object_set_new_nocheck(req, "headers", headers);
-    json_object_set_new_nocheck(req, "params", s->params ? s->params : json_object());
+    SET_KEY(req, "headers", headers);
+    SET_KEY(req, "params", s->params ? s->params : json_object());
     s->params = NULL;
-    json_object_set_new_nocheck(req, "query", query ? crm_http_parse_query(query, ulen - plen - 1) : json_object());
-    json_object_set_new_nocheck(req, "cookies",
-                                http_cookies_parse(json_string_value(json_object_get(headers, "cookie"))));
-    json_object_set_new_nocheck(req, "method", method_string(s->method));
+    SET_KEY(req, "query", query ? crm_http_parse_query(query, ulen - plen - 1) : json_object());
+    SET_KEY(req, "cookies", http_cookies_parse(json_string_value(json_object_get(headers, "cookie"))));
+    SET_KEY(req, "method", method_string(s->method));
     /* under the root "/" url is originalUrl, and path too without a query:
      * one string for the equal ones */
     json_t *original = http_string_lossy(uri, ulen);
     const char *rel = uri + (plen >= base ? base : 0);
     json_t *url = base == 0 && *rel ? json_incref(original)
                                     : http_string_lossy(*rel ? rel : "/", *rel ? strlen(rel) : 1);
-    json_object_set_new_nocheck(req, "url", url);
-    json_object_set_new_nocheck(req, "originalUrl", original);
+    SET_KEY(req, "url", url);
+    SET_KEY(req, "originalUrl", original);
     json_t *p = base == 0 && plen == ulen && plen > 0
                     ? json_incref(original)
                     : http_string_lossy(plen > base ? path + base : "/", plen > base ? plen - base : 1);
-    json_object_set_new_nocheck(req, "path", p);
-    json_object_set_new_nocheck(req, "baseUrl", base == 0 ? shared(SH_EMPTY) : http_string_lossy(path, plen >= base ? base : 0));
-    json_object_set_new_nocheck(req, "ip", json_stringn_nocheck(s->ip, strlen(s->ip)));
+    SET_KEY(req, "path", p);
+    SET_KEY(req, "baseUrl", base == 0 ? shared(SH_EMPTY) : http_string_lossy(path, plen >= base ? base : 0));
+    SET_KEY(req, "ip", json_stringn_nocheck(s->ip, strlen(s->ip)));
     json_t *hn = hostname_of(headers);
-    if (hn) json_object_set_new_nocheck(req, "hostname", hn);
-    json_object_set_new_nocheck(req, "protocol", shared(h->tls_key ? SH_HTTPS : SH_HTTP));
-    json_object_set_new_nocheck(req, "secure", json_boolean(h->tls_key != NULL));
+    if (hn) SET_KEY(req, "hostname", hn);
+    SET_KEY(req, "protocol", shared(h->tls_key ? SH_HTTPS : SH_HTTP));
+    SET_KEY(req, "secure", json_boolean(h->tls_key != NULL));
     return req;
 }
 
@@ -285,17 +291,17 @@ void httpd_run_handoff(crm_node *n, void *arg)
     json_t *req = build_req(s, headers_from_pack(s->headers, s->nheaders));
     json_t *payload;
     if (s->body) {
-        if (s->files) json_object_set_new_nocheck(req, "files", s->files);
-        json_object_set_new_nocheck(req, "body", s->body);
+        if (s->files) SET_KEY(req, "files", s->files);
+        SET_KEY(req, "body", s->body);
         payload = json_incref(s->body);
         s->body = s->files = NULL;
     } else {
         payload = json_incref(json_object_get(req, "query"));
     }
     json_t *msg = json_object();
-    json_object_set_new_nocheck(msg, "req", req);
-    json_object_set_new_nocheck(msg, "res", crm_handle_new(s->id));
-    json_object_set_new_nocheck(msg, "payload", payload);
+    SET_KEY(msg, "req", req);
+    SET_KEY(msg, "res", crm_handle_new(s->id));
+    SET_KEY(msg, "payload", payload);
     crm_http_request_fn fn = s->fn;
     httpd_req_release(s->r); /* the snapshot goes with the request, freed where it was made */
     fn(n, msg);
