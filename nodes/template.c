@@ -33,6 +33,7 @@ typedef struct {
     bool mustache;
     char *tmpl;          /* the node's template; NULL when empty */
     crm_mustache *parsed; /* tmpl parsed, or NULL (parse at each message) */
+    bool parsed_partial;  /* crm_mustache_has_partial(parsed), asked once */
     char *parse_err;      /* tmpl's parse error */
     bool ctx_names;       /* parsed names an env., flow. or global. value */
     strbuf text;          /* the rendering, reused from message to message */
@@ -66,6 +67,7 @@ static int tpl_create(crm_node *n, const json_t *cfg)
     if (json_is_string(t) && json_string_length(t)) {
         s->tmpl = strndup(json_string_value(t), json_string_length(t));
         if (s->mustache) s->parsed = crm_mustache_parse(s->tmpl, strlen(s->tmpl), &s->parse_err);
+        s->parsed_partial = crm_mustache_has_partial(s->parsed);
         if (s->parsed) crm_mustache_names(s->parsed, find_ctx_name, &s->ctx_names);
     }
     if (s->ftype == F_MSG) {
@@ -275,7 +277,7 @@ static void tpl_input(crm_node *n, json_t *msg)
     const crm_mustache *m = s->parsed;
     crm_mustache *own = NULL;
     char *err = NULL;
-    const json_t *mt = json_object_get(msg, "template");
+    const json_t *mt = text ? NULL : json_object_get(msg, "template"); /* read only without a template of its own */
     json_t *plain = NULL; /* plain syntax: msg.template as it is */
     if (!text && mt) {
         if (!json_is_string(mt)) {
@@ -308,7 +310,7 @@ static void tpl_input(crm_node *n, json_t *msg)
         json_decref(msg);
         return;
     }
-    if (s->mustache && crm_mustache_has_partial(m)) {
+    if (s->mustache && (m == s->parsed ? s->parsed_partial : crm_mustache_has_partial(m))) {
         /* extractTokens walks a partial's indentation string as tokens */
         crm_mustache_free(own);
         crm_node_error(n, msg, "tokens.forEach is not a function");
