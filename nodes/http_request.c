@@ -592,7 +592,10 @@ static void on_failure(hr_state *st, hr_req *r)
         crm_node_error(n, msg, "no response from server");
         crm_node_status(n, "red", "ring", "common.notification.errors.no-response");
     } else {
-        crm_node_error(n, msg, "%s", res->err_text);
+        /* got's RequestError carries its code, which Node-RED's catch passes on as error.code */
+        json_t *extra = json_pack("{s:s}", "code", code);
+        crm_node_error_with(n, msg, res->err_text, extra);
+        json_decref(extra);
         crm_node_status(n, "red", "ring", code);
     }
     strbuf sb = SB_INIT;

@@ -161,6 +161,11 @@ void crm_loop_free(crm_loop *l);
 /* Queue a delivery of msg (stolen) to n's input: on the caller's loop when it
  * is n's loop, else through n's loop inbox. */
 void crm_loop_deliver(crm_node *n, json_t *msg);
+/* Runs n's input on msg (stolen) now when the caller runs on n's loop (else
+ * crm_loop_deliver): Node-RED hands errors and statuses to catch and status
+ * nodes with node.receive(), which runs their input at once, so what they
+ * send is queued ahead of what the reporting node sends after. */
+void crm_loop_deliver_now(crm_node *n, json_t *msg);
 /* Run fn on the node's loop (from any thread). */
 void crm_loop_post(crm_loop *l, crm_node *n, void (*fn)(crm_node *, void *), void *arg);
 crm_loop *crm_loop_current(void);

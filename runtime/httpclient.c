@@ -10,7 +10,9 @@
 #include "httpclient.h"
 
 #include <curl/curl.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,7 +405,18 @@ static void target_addr(xfer *x, strbuf *sb)
         curl_url_get(u, CURLUPART_HOST, &host, 0);
         curl_url_get(u, CURLUPART_PORT, &ports, CURLU_DEFAULT_PORT);
     }
-    sb_printf(sb, "%s:%s", host ? host : "", ports ? ports : "");
+    /* curl names no address when it resolved the name itself (localhost):
+     * Node names the first one dns.lookup gives, as getaddrinfo orders them */
+    char addr[INET6_ADDRSTRLEN] = "";
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    const char *h = host && host[0] == '[' ? NULL : host; /* [v6] literals are named as they are */
+    if (h && getaddrinfo(h, NULL, &hints, &ai) == 0 && ai) {
+        const void *a = ai->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
+                                                   : (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+        if (!inet_ntop(ai->ai_family, a, addr, sizeof addr)) addr[0] = 0;
+    }
+    if (ai) freeaddrinfo(ai);
+    sb_printf(sb, "%s:%s", addr[0] ? addr : host ? host : "", ports ? ports : "");
     curl_free(host);
     curl_free(ports);
     curl_url_cleanup(u);

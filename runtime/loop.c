@@ -647,6 +647,18 @@ static void run_job(job *j)
     n->type->input(n, j->msg);
 }
 
+void crm_loop_deliver_now(crm_node *n, json_t *msg)
+{
+    crm_loop *l = n->loop;
+    if (current_loop != l || !l->running || !pthread_equal(l->thread, pthread_self())) {
+        crm_loop_deliver(n, msg);
+        return;
+    }
+    CRM_STAT_BUMP(n->stats.queued, 1);
+    job j = {.node = n, .msg = msg};
+    run_job(&j);
+}
+
 bool crm_loop_run_next_delivery(void)
 {
     crm_loop *l = current_loop;

@@ -117,7 +117,7 @@ static bool handle_error(crm_flow *f, crm_node *reporter, crm_node *source, cons
             json_t *x;
             if (extra) json_object_foreach((json_t *)extra, k, x) json_object_set_new(err, k, crm_deep_copy(x));
             json_object_set_new(m, "error", err);
-            crm_loop_deliver(catcher, m);
+            crm_loop_deliver_now(catcher, m);
             handled = true;
         }
         free(c);
@@ -170,7 +170,9 @@ static bool handle_status(crm_flow *f, crm_node *reporter, crm_node *source, con
             json_object_set_new(st, "source", source_as ? crm_deep_copy(source_as) : source_of(source));
             json_t *m = json_object();
             json_object_set_new(m, "status", st);
-            crm_node_receive(c[i].node, m);
+            char id[17];
+            json_object_set_new(m, "_msgid", json_string(crm_make_id(id)));
+            crm_loop_deliver_now(c[i].node, m);
             handled = true;
         }
         free(c);
