@@ -77,6 +77,25 @@ else
   fi
   browser dashboard tests/dashboard/dashboard.json 24381
   browser flowfuse tests/dashboard/flowfuse.json 24382
+
+  # two public flows (tests/dashboard/corpus.json) driven as their page drives
+  # them, through socket.io and MQTT (a Mosquitto started here, stopped after);
+  # test_corpus.js passes the same way against Node-RED 4.1.15 on these flows
+  free_port() { local p; for _ in $(seq 50); do p=$((20000 + RANDOM % 12000)); ss -Htln "( sport = :$p )" | grep -q . || { echo $p; return; }; done; }
+  mport=$(free_port) aport=$(free_port) cport=$(free_port)
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$mport" >"$OUT/corpus-mosquitto.conf"
+  mosquitto -c "$OUT/corpus-mosquitto.conf" >"$OUT/corpus-mosquitto.log" 2>&1 &
+  mpid=$!
+  sed "s/@MQTT_PORT@/$mport/; s/@API_PORT@/$aport/" tests/dashboard/corpus.json >"$OUT/corpus.json"
+  "$CARMINE" -p "$cport" -u "$USERDIR" "$OUT/corpus.json" >"$OUT/corpus.log" 2>&1 &
+  cpid=$!
+  # the dashboard adds its routes once its flows started: wait for a 200
+  for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$cport/ui/" && break; sleep 0.1; done
+  r=$(echo "# corpus (tests/dashboard/corpus.json)"; node tests/dashboard/test_corpus.js "http://127.0.0.1:$cport/" "$mport" "$aport" "$USERDIR/node_modules/ws" 2>&1)
+  echo "$r"
+  passed=$((passed + $(grep -c '^ok - ' <<<"$r"))); failed=$((failed + $(grep -c '^not ok - ' <<<"$r")))
+  grep -q '^ok - \|^not ok - ' <<<"$r" || { echo "not ok - corpus: the test printed nothing"; failed=$((failed + 1)); }
+  kill "$cpid" "$mpid" 2>/dev/null; wait "$cpid" "$mpid" 2>/dev/null
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
