@@ -58,10 +58,22 @@ function send(obj) {
     outLines.push(JSON.stringify(obj) + '\n');
 }
 
+// NaN, Infinity and -Infinity cross as {NUM: String(n)} both ways (JSON has
+// no text for them: JSON.stringify makes them null)
+const NUM = '\u0001carmine:num';
+function sendMsg(obj) {
+    if (!outLines.length) setImmediate(flushOut);
+    let text = JSON.stringify(obj);
+    // only a text with a null may have lost one: then again, marking them
+    if (text.includes('null')) text = JSON.stringify(obj, (k, v) => typeof v === 'number' && !Number.isFinite(v) ? { [NUM]: String(v) } : v);
+    outLines.push(text + '\n');
+}
+
 function reviver(k, v) {
     if (v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data) && Object.keys(v).length === 2) {
         return Buffer.from(v.data);
     }
+    if (v && typeof v === 'object' && typeof v[NUM] === 'string' && Object.keys(v).length === 1) return Number(v[NUM]);
     return v;
 }
 
@@ -114,16 +126,16 @@ function start(m) {
         if (what === '!error') {
             const e = ev.msg.error || {};
             const src = e.source || {};
-            send({ t: 'error', id: src.id, msg: ev.msg });
+            sendMsg({ t: 'error', id: src.id, msg: ev.msg });
         } else if (what.startsWith('!complete:')) {
-            send({ t: 'complete', id: what.slice(10), msg: ev.msg });
+            sendMsg({ t: 'complete', id: what.slice(10), msg: ev.msg });
         } else if (what === '!status') {
             const s = ev.msg.status || {};
             send({ t: 'status', id: (s.source || {}).id, source: s.source,
                    status: { fill: s.fill, shape: s.shape, text: s.text } });
         } else {
             const colon = what.lastIndexOf(':');
-            send({ t: 'out', id: what.slice(0, colon), p: Number(what.slice(colon + 1)), msg: ev.msg });
+            sendMsg({ t: 'out', id: what.slice(0, colon), p: Number(what.slice(colon + 1)), msg: ev.msg });
         }
         return false; // not routed inside Node-RED
     });
@@ -151,7 +163,7 @@ sock.on('data', (chunk) => {
         if (!line) continue;
         let m;
         // the reviver (Buffers) only for lines that may hold one: it costs a call per value
-        try { m = line.includes('"Buffer"') ? JSON.parse(line, reviver) : JSON.parse(line); } catch (e) { logLine('bad line from Carmine:', e.message); continue; }
+        try { m = line.includes('"Buffer"') || line.includes('carmine:num') ? JSON.parse(line, reviver) : JSON.parse(line); } catch (e) { logLine('bad line from Carmine:', e.message); continue; }
         if (m.t === 'in') {
             if (started) deliver(m); else pending.push(m);
         } else if (m.t === 'cx') {

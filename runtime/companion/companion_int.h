@@ -10,6 +10,10 @@
  * live handle again when it comes back, so a native http response node
  * answers a request whose message went through hosted nodes. */
 #define CRM_COMPANION_RES_TOKEN CRM_COMPANION_PSEUDO "res"
+/* NaN, Infinity and -Infinity, which JSON has no text for, cross in messages
+ * as {NUM_TOKEN: "NaN"} (String(n)) both ways, and are numbers again on the
+ * other side, as a message between Node-RED's nodes keeps them. */
+#define CRM_COMPANION_NUM_TOKEN CRM_COMPANION_PSEUDO "num"
 
 /* The companion's part of the flows (borrowed, copied) for the next start. */
 void crm_companion_set_part(const json_t *flows, const json_t *creds, const char *userdir);

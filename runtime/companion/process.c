@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -150,6 +151,12 @@ static json_t *revive(json_t *v)
             json_t *h = crm_handle_new((long long)crm_num_value(tok));
             json_decref(v);
             return h;
+        }
+        const char *num = json_object_size(v) == 1 ? json_string_value(json_object_get(v, CRM_COMPANION_NUM_TOKEN)) : NULL;
+        if (num) { /* NaN, Infinity, -Infinity */
+            json_t *d = crm_num(!strcmp(num, "Infinity") ? INFINITY : !strcmp(num, "-Infinity") ? -INFINITY : NAN);
+            json_decref(v);
+            return d;
         }
         json_t *data = json_object_get(v, "data");
         const char *type = json_string_value(json_object_get(v, "type"));
