@@ -12,7 +12,9 @@
   wsmem  resident memory with 10,000 idle websocket clients
 Usage: tests/net/bench.py [carmine|nodered]... (default both), or
 tests/net/bench.py ws ROUNDS: the echo only, in alternating rounds (tcpreq
-ROUNDS: the tcp request loop). Node-RED is
+ROUNDS: the tcp request loop; file ROUNDS: the file append). ws_load shares
+its clients among WS_LOAD_THREADS threads (default 2, the same for both
+runtimes). Node-RED is
 taken from ~/.cache/flowtest-record/nr (the recorder's install); NODE_WS
 names the directory whose node_modules holds ws."""
 import json, os, resource, signal, socket, subprocess, sys, tempfile, time
@@ -223,6 +225,12 @@ def main():
                 print("round %d %s tcp request: %.0f round trips/s, %.0f per CPU second (%.1f us CPU each; load %s)"
                       % (i + 1, kind, rate, per_cpu, 1e6 / per_cpu if per_cpu else 0,
                          open("/proc/loadavg").read().split()[0]), flush=True)
+        return
+    if kinds[0] == "file":  # only the file append, in alternating rounds: file ROUNDS
+        for i in range(int(kinds[1]) if len(kinds) > 1 else 3):
+            for kind in ("carmine", "nodered"):
+                print("round %d %s file append: %.0f lines/s (load %s)"
+                      % (i + 1, kind, bench_file(kind), open("/proc/loadavg").read().split()[0]), flush=True)
         return
     if kinds[0] == "ws":  # only the echo, in alternating rounds: ws ROUNDS
         rounds = int(kinds[1]) if len(kinds) > 1 else 3

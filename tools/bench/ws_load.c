@@ -8,11 +8,18 @@
  * in one io_uring call, and so do the sends they answer (runtime/net/uring.c,
  * as Carmine's loop does; CARMINE_NO_URING=1: one recv and send each), so
  * that the generator costs each runtime the same and less than either.
+ * The clients are shared among WS_LOAD_THREADS threads (default 2), each
+ * with its own epoll: with one thread, the generator's turn over the 100
+ * answers and the runtime's turn over the 100 messages took turns (each
+ * waited for the other's whole batch, both at half a core), so the
+ * generator's own work was part of what was measured; with two, one
+ * thread's clients are answered while the other's are being read.
  *   ws_load PORT PATH CLIENTS SECONDS [PAYLOAD_BYTES] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,44 +98,36 @@ static void flush_sends(client **cs, int n)
     }
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    client *cs;
+    int n, gen_batch;
+    double end;
+    long count;
+    int open;
+    int fail;
+} worker;
+
+static const char *req_text;
+static int req_len;
+
+static void *run(void *arg)
 {
-    if (argc < 5) {
-        fprintf(stderr, "usage: ws_load PORT PATH CLIENTS SECONDS [PAYLOAD_BYTES]\n");
-        return 2;
-    }
-    int port = atoi(argv[1]), n = atoi(argv[3]);
-    int gen_batch = getenv("WS_LOAD_BATCH") ? atoi(getenv("WS_LOAD_BATCH")) : CRM_URING_MAX;
-    if (gen_batch < 1 || gen_batch > CRM_URING_MAX) gen_batch = CRM_URING_MAX;
-    double seconds = atof(argv[4]);
-    if (argc > 5) plen = (size_t)atoi(argv[5]);
-    if (plen > sizeof payload) plen = sizeof payload;
-    memset(payload, 'x', sizeof payload);
-    char req[512];
-    int rl = snprintf(req, sizeof req,
-                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                      argv[2], port);
+    worker *wk = arg;
+    int n = wk->n, gen_batch = wk->gen_batch;
+    client *cs = wk->cs;
     int ep = epoll_create1(0);
-    client *cs = calloc((size_t)n, sizeof *cs);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     for (int i = 0; i < n; i++) {
         client *c = &cs[i];
-        c->fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0) {
-            perror("connect");
-            return 1;
-        }
-        int one = 1;
-        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (send(c->fd, req, (size_t)rl, 0) != rl) return 1;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+        if (send(c->fd, req_text, (size_t)req_len, 0) != req_len) {
+            wk->fail = 1;
+            return NULL;
+        }
     }
     long count = 0;
     int open = 0;
-    double t0 = now(), end = t0 + seconds;
+    double end = wk->end;
     struct epoll_event evs[CRM_URING_MAX];
     crm_uring_op ops[CRM_URING_MAX];
     client *ready[CRM_URING_MAX];
@@ -163,7 +162,8 @@ int main(int argc, char **argv)
                 if (!hend) continue;
                 if (memcmp(c->buf, "HTTP/1.1 101", 12)) {
                     fprintf(stderr, "no upgrade: %.*s\n", (int)c->len, c->buf);
-                    return 1;
+                    wk->fail = 1;
+                    return NULL;
                 }
                 size_t used = (size_t)(hend + 4 - c->buf);
                 memmove(c->buf, c->buf + used, c->len - used);
@@ -184,7 +184,8 @@ int main(int argc, char **argv)
                     h = 4;
                 } else if (pl == 127) {
                     fprintf(stderr, "frame too big\n");
-                    return 1;
+                    wk->fail = 1;
+                    return NULL;
                 }
                 if (c->len - off < h + pl) break;
                 off += h + pl;
@@ -197,9 +198,70 @@ int main(int argc, char **argv)
         }
         if (k > flushed) flush_sends(ready + flushed, k - flushed);
     }
+    close(ep);
+    wk->count = count;
+    wk->open = open;
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: ws_load PORT PATH CLIENTS SECONDS [PAYLOAD_BYTES]\n");
+        return 2;
+    }
+    int port = atoi(argv[1]), n = atoi(argv[3]);
+    int gen_batch = getenv("WS_LOAD_BATCH") ? atoi(getenv("WS_LOAD_BATCH")) : CRM_URING_MAX;
+    if (gen_batch < 1 || gen_batch > CRM_URING_MAX) gen_batch = CRM_URING_MAX;
+    int nthreads = getenv("WS_LOAD_THREADS") ? atoi(getenv("WS_LOAD_THREADS")) : 2;
+    if (nthreads < 1) nthreads = 1;
+    if (nthreads > n) nthreads = n > 0 ? n : 1;
+    double seconds = atof(argv[4]);
+    if (argc > 5) plen = (size_t)atoi(argv[5]);
+    if (plen > sizeof payload) plen = sizeof payload;
+    memset(payload, 'x', sizeof payload);
+    static char req[512];
+    req_len = snprintf(req, sizeof req,
+                       "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                       argv[2], port);
+    req_text = req;
+    client *cs = calloc((size_t)n, sizeof *cs);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < n; i++) {
+        client *c = &cs[i];
+        c->fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0) {
+            perror("connect");
+            return 1;
+        }
+        int one = 1;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    double t0 = now();
+    worker *wk = calloc((size_t)nthreads, sizeof *wk);
+    pthread_t *th = calloc((size_t)nthreads, sizeof *th);
+    for (int t = 0, first = 0; t < nthreads; t++) {
+        int m = n / nthreads + (t < n % nthreads);
+        wk[t] = (worker){.cs = cs + first, .n = m, .gen_batch = gen_batch, .end = t0 + seconds};
+        first += m;
+        pthread_create(&th[t], NULL, run, &wk[t]);
+    }
+    long count = 0;
+    int open = 0, fail = 0;
+    for (int t = 0; t < nthreads; t++) {
+        pthread_join(th[t], NULL);
+        count += wk[t].count;
+        open += wk[t].open;
+        fail |= wk[t].fail;
+    }
+    if (fail) return 1;
     double dt = now() - t0;
-    printf("{\"count\": %ld, \"open\": %d, \"seconds\": %.3f}\n", count, open, dt);
+    printf("{\"count\": %ld, \"open\": %d, \"seconds\": %.3f, \"threads\": %d}\n", count, open, dt, nthreads);
     for (int i = 0; i < n; i++) close(cs[i].fd);
     free(cs);
+    free(wk);
+    free(th);
     return 0;
 }
