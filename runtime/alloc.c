@@ -1,23 +1,51 @@
-/* alloc.c: the allocator. A build without sanitizers links Debian's
- * libmimalloc, which replaces malloc, free and the rest for the whole process
- * (its library comes before libc in the link): a message hop is mostly
- * jansson values, an allocation each (two for an object or a string), and
- * mimalloc's thread-local free lists take a third off the instructions of a
- * json or csv hop. Values cross threads (a message to another tab, an HTTP
- * body read on the server's thread); mimalloc takes a free from another thread.
+/* alloc.c: the allocator, and the process's memory upkeep when idle.
  *
- * What it costs in memory is kept bounded here: mimalloc gives pages back to
- * the system some milliseconds after they empty (decommit_delay), but only on
- * the owning thread's next malloc or free, so a loop that sleeps after a burst
- * would keep the burst resident: loop.c calls crm_alloc_idle once a loop has
- * been idle for a moment after work, and the CLI once the flows have started.
- * Threads that are not loops (JavaScriptCore's, libmicrohttpd's own) are not
- * reached: after traffic through a function node the process keeps about
- * 8 MB more than with glibc (docs/benchmarks.md, 14:10 UTC section).
- * Sanitizer builds (ASan, TSan, the fuzzers) keep their own malloc: there
- * crm_alloc_idle does nothing.
+ * A build without sanitizers links Debian's libmimalloc, which replaces
+ * malloc, free and the rest for the whole process (its library comes before
+ * libc in the link): a message hop is mostly jansson values, an allocation
+ * each (two for an object or a string), and mimalloc's thread-local free
+ * lists take a third off the instructions of a json or csv hop. Values cross
+ * threads (a message to another tab, an HTTP body read on the server's
+ * thread); mimalloc takes a free from another thread. -Dmimalloc=false keeps
+ * glibc's malloc.
+ *
+ * What either costs in memory is kept bounded here. mimalloc gives pages
+ * back to the system some milliseconds after they empty (decommit_delay), but
+ * only on the owning thread's next malloc or free; glibc gives back only the
+ * top of a heap on free. So loop.c calls crm_alloc_idle once a loop has been
+ * idle for a moment after work, and the CLI once the flows have started:
+ * mi_collect, or malloc_trim(0), which returns the free pages inside glibc's
+ * heaps as well. Threads that are not loops (JavaScriptCore's, libmicrohttpd's
+ * own) are not reached by mi_collect: after traffic through a function node
+ * mimalloc keeps about 8 MB more than glibc (docs/benchmarks.md, 14:10 UTC
+ * section). Sanitizer builds (ASan, TSan, the fuzzers) keep their own malloc:
+ * there crm_alloc_idle does nothing.
+ *
+ * crm_idle_release_code: the pages of machine code and read-only data of the
+ * executable and the libraries linked to it leave the process's mapping when
+ * a loop has gone idle (at most once in 10 s) (MADV_DONTNEED on private, read-only file
+ * mappings: nothing is lost, the page cache keeps them and the next message
+ * faults back in the few it runs, as runtime/js/sandbox.c does for
+ * JavaScriptCore's). Most of them ran once: loading the flows, the node
+ * types' set-up, the libraries' initialisers (GnuTLS and p11-kit, loaded by
+ * libmicrohttpd, about 1.5 MB), each mapped 64 kB at a time by the kernel's
+ * fault-around; they were most of the idle RSS (docs/benchmarks.md, "Idle
+ * memory: what is resident").
  */
 #include "alloc.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #ifdef CRM_MIMALLOC
 #include <mimalloc.h>
@@ -29,7 +57,103 @@ void crm_alloc_idle(void)
     mi_collect(true);
 }
 #else
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#include <malloc.h>
+#define TRIM() malloc_trim(0)
+#else
+#define TRIM() ((void)0)
+#endif
+
 bool crm_alloc_is_mimalloc(void) { return false; }
 
-void crm_alloc_idle(void) {}
+void crm_alloc_idle(void)
+{
+    TRIM();
+}
 #endif
+
+/* The code ranges: whole pages of the read-only segments of every object
+ * loaded when they are first looked up (the executable, its libraries, and
+ * any library opened with dlopen by then), each made undeletable
+ * (RTLD_NODELETE) so that its pages stay its own for the process's life. */
+#define MAX_RANGES 256
+static struct {
+    uintptr_t lo, hi;
+    const char *name; /* the library's, or NULL for the executable */
+} ranges[MAX_RANGES];
+static int nranges;
+static pthread_once_t ranges_once = PTHREAD_ONCE_INIT;
+
+static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    if (info->dlpi_addr == (uintptr_t)getauxval(AT_SYSINFO_EHDR)) return 0; /* the vDSO: no file */
+    const char *name = info->dlpi_name && *info->dlpi_name ? strdup(info->dlpi_name) : NULL;
+    if (info->dlpi_name && *info->dlpi_name && !name) return 0;
+    uintptr_t relro_lo = 0, relro_hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        if (p->p_type == PT_GNU_RELRO) {
+            relro_lo = info->dlpi_addr + p->p_vaddr;
+            relro_hi = relro_lo + p->p_memsz;
+        } else if (p->p_type == PT_DYNAMIC) { /* relocations written into the code: leave it */
+            for (const ElfW(Dyn) *d = (const ElfW(Dyn) *)(info->dlpi_addr + p->p_vaddr); d->d_tag != DT_NULL; d++)
+                if (d->d_tag == DT_TEXTREL || (d->d_tag == DT_FLAGS && (d->d_un.d_val & DF_TEXTREL))) return 0;
+        }
+    }
+    for (int i = 0; i < info->dlpi_phnum && nranges < MAX_RANGES; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        if (p->p_type != PT_LOAD || (p->p_flags & PF_W)) continue;
+        uintptr_t lo = info->dlpi_addr + p->p_vaddr, hi = lo + p->p_filesz;
+        if (relro_hi > lo && relro_lo < hi) continue;
+        /* whole pages only: a page shared with a neighbouring (written) segment is that one's */
+        lo = (lo + page - 1) & ~(page - 1);
+        hi &= ~(page - 1);
+        if (hi <= lo) continue;
+        ranges[nranges].lo = lo;
+        ranges[nranges].hi = hi;
+        ranges[nranges].name = name;
+        nranges++;
+    }
+    return 0;
+}
+
+static void find_ranges(void)
+{
+    dl_iterate_phdr(add_object, NULL);
+    /* outside the iteration (it holds the loader's lock): a library that
+     * cannot be pinned (being closed meanwhile) is left out */
+    const char *last = NULL;
+    bool pinned = false;
+    int n = 0;
+    for (int i = 0; i < nranges; i++) {
+        if (ranges[i].name && ranges[i].name != last) {
+            last = ranges[i].name;
+            void *h = dlopen(last, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+            pinned = h != NULL;
+            if (h) dlclose(h);
+        }
+        if (!ranges[i].name || pinned) ranges[n++] = ranges[i];
+    }
+    nranges = n;
+}
+
+/* A release costs 1-10 ms of CPU (the kernel unmaps a thousand pages or so
+ * and tells the other cores), the pages faulted back afterwards a few
+ * microseconds each: once in RELEASE_EVERY_MS at most, whichever loop goes
+ * idle first. The first one comes once the flows have started and the loops
+ * have been idle for a moment. */
+#define RELEASE_EVERY_MS 10000
+static _Atomic int64_t last_release_ms = INT64_MIN / 2;
+
+void crm_idle_release_code(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, last = atomic_load(&last_release_ms);
+    if (now - last < RELEASE_EVERY_MS || !atomic_compare_exchange_strong(&last_release_ms, &last, now)) return;
+    pthread_once(&ranges_once, find_ranges);
+    for (int i = 0; i < nranges; i++) madvise((void *)ranges[i].lo, ranges[i].hi - ranges[i].lo, MADV_DONTNEED);
+}

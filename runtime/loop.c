@@ -878,7 +878,8 @@ static void *loop_main(void *arg)
     double woke = 0; /* when the loop was woken out of its last sleep, or 0 */
     double awake_since = crm_now_ms(); /* for busy_ns */
     /* woken since the allocator last gave memory back: the next sleep is cut
-     * to ALLOC_IDLE_MS, and if nothing comes meanwhile, crm_alloc_idle */
+     * to ALLOC_IDLE_MS, and if nothing comes meanwhile, crm_alloc_idle and
+     * crm_idle_release_code (alloc.c: that one once in 10 s at most) */
     bool worked = true, idle_wait = false;
     while (!atomic_load(&l->stop)) {
         /* the clock never goes back: a timer armed in the last turn may be
@@ -916,7 +917,7 @@ static void *loop_main(void *arg)
         pthread_mutex_unlock(&l->lock);
 
         CRM_STAT_BUMP(l->busy_ns, (uint64_t)((crm_now_ms() - awake_since) * 1e6));
-        struct timespec ts, *tsp = NULL;
+        struct timespec ts = {0}, *tsp = NULL;
         if (l->nheap && !arm_timerfd(l, l->heap[0]->due)) {
             double wait = l->heap[0]->due - crm_now_ms();
             if (wait < 0) wait = 0;
@@ -927,9 +928,12 @@ static void *loop_main(void *arg)
         if (l->ndirty) apply_dirty(l); /* before the free: it may name cancelled watches */
         if (l->ndead) free_dead_watches(l);
         if (l->rebuild) rebuild_epoll(l);
-        if (l->nalways) tsp = &(struct timespec){0};
+        if (l->nalways) { /* ts, not a compound literal: that one's life ends with the if */
+            ts = (struct timespec){0};
+            tsp = &ts;
+        }
         idle_wait = false;
-        if (worked && crm_alloc_is_mimalloc() && (!tsp || tsp->tv_sec > 0 || tsp->tv_nsec > ALLOC_IDLE_MS * 1000000L)) {
+        if (worked && (!tsp || tsp->tv_sec > 0 || tsp->tv_nsec > ALLOC_IDLE_MS * 1000000L)) {
             ts = (struct timespec){0, ALLOC_IDLE_MS * 1000000L};
             tsp = &ts;
             idle_wait = true;
@@ -958,6 +962,7 @@ static void *loop_main(void *arg)
             worked = true;
         } else if (idle_wait && r == 0) {
             crm_alloc_idle();
+            crm_idle_release_code();
             worked = false;
         }
         int nfd = 0; /* watched descriptors among the events */

@@ -76,6 +76,7 @@ run_part plugins tools/test-plugins.sh
 [ -x tests/companion/run.sh ] && run_part companion tests/companion/run.sh
 [ -x tests/dashboard/run.sh ] && run_part dashboard tests/dashboard/run.sh
 [ -x tests/metrics/run.sh ] && run_part metrics tests/metrics/run.sh
+[ -x tests/idle/run.sh ] && run_part idle tests/idle/run.sh
 [ -x tests/editor/run.sh ] && run_part editor tests/editor/run.sh
 # the fuzz targets of tests/fuzz, FUZZ_SECONDS each (default 30; 0 skips) in their own
 # clang build (build-fuzz): a crash, leak or timeout fails (tests/fuzz/README.md)
