@@ -78,8 +78,9 @@ void crm_alloc_idle(void)
  * (RTLD_NODELETE) so that its pages stay its own for the process's life. */
 #define MAX_RANGES 256
 static struct {
-    uintptr_t lo, hi;
+    uintptr_t lo, hi, base;
     const char *name; /* the library's, or NULL for the executable */
+    bool still; /* seen again after the pinning */
 } ranges[MAX_RANGES];
 static int nranges;
 static pthread_once_t ranges_once = PTHREAD_ONCE_INIT;
@@ -114,9 +115,23 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
         if (hi <= lo) continue;
         ranges[nranges].lo = lo;
         ranges[nranges].hi = hi;
+        ranges[nranges].base = info->dlpi_addr;
         ranges[nranges].name = name;
+        ranges[nranges].still = false;
         nranges++;
     }
+    return 0;
+}
+
+/* After the pinning: the object is still there, at the same address. */
+static int see_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    const char *name = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : NULL;
+    for (int i = 0; i < nranges; i++)
+        if (ranges[i].base == info->dlpi_addr && (name ? ranges[i].name && !strcmp(name, ranges[i].name) : !ranges[i].name))
+            ranges[i].still = true;
     return 0;
 }
 
@@ -137,6 +152,11 @@ static void find_ranges(void)
         }
         if (!ranges[i].name || pinned) ranges[n++] = ranges[i];
     }
+    nranges = n;
+    dl_iterate_phdr(see_object, NULL);
+    n = 0;
+    for (int i = 0; i < nranges; i++)
+        if (ranges[i].still) ranges[n++] = ranges[i];
     nranges = n;
 }
 
