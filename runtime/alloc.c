@@ -40,6 +40,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -168,12 +169,30 @@ static void find_ranges(void)
 #define RELEASE_EVERY_MS 10000
 static _Atomic int64_t last_release_ms = INT64_MIN / 2;
 
+/* Under a debugger: its breakpoints are written into copies of code pages,
+ * which a release would drop. */
+static bool traced(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    if (!f) return false;
+    char line[256];
+    long pid = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "TracerPid:", 10)) {
+            pid = atol(line + 10);
+            break;
+        }
+    fclose(f);
+    return pid != 0;
+}
+
 void crm_idle_release_code(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, last = atomic_load(&last_release_ms);
     if (now - last < RELEASE_EVERY_MS || !atomic_compare_exchange_strong(&last_release_ms, &last, now)) return;
+    if (traced()) return;
     pthread_once(&ranges_once, find_ranges);
     for (int i = 0; i < nranges; i++) madvise((void *)ranges[i].lo, ranges[i].hi - ranges[i].lo, MADV_DONTNEED);
 }
