@@ -153,6 +153,8 @@ static void bury(crm_loop *l);
 #define TURN_JOBS 1024
 /* how long a loop sleeps after work before it gives its free memory back */
 #define ALLOC_IDLE_MS 50
+/* and the code pages too when no timer of the loop is due sooner than this */
+#define CODE_QUIET_MS 200
 
 crm_loop *crm_loop_current(void) { return current_loop; }
 
@@ -962,7 +964,8 @@ static void *loop_main(void *arg)
             worked = true;
         } else if (idle_wait && r == 0) {
             crm_alloc_idle();
-            crm_idle_release_code();
+            /* not with a timer due soon: a release can take milliseconds */
+            if (!l->nheap || l->heap[0]->due - crm_now_ms() > CODE_QUIET_MS) crm_idle_release_code();
             worked = false;
         }
         int nfd = 0; /* watched descriptors among the events */
