@@ -92,8 +92,7 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
     (void)arg;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     if (info->dlpi_addr == (uintptr_t)getauxval(AT_SYSINFO_EHDR)) return 0; /* the vDSO: no file */
-    const char *name = info->dlpi_name && *info->dlpi_name ? strdup(info->dlpi_name) : NULL;
-    if (info->dlpi_name && *info->dlpi_name && !name) return 0;
+    const char *name = NULL; /* copied with its first range */
     uintptr_t relro_lo = 0, relro_hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *p = &info->dlpi_phdr[i];
@@ -114,6 +113,7 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
         lo = (lo + page - 1) & ~(page - 1);
         hi &= ~(page - 1);
         if (hi <= lo) continue;
+        if (!name && info->dlpi_name && *info->dlpi_name && !(name = strdup(info->dlpi_name))) return 0;
         ranges[nranges].lo = lo;
         ranges[nranges].hi = hi;
         ranges[nranges].base = info->dlpi_addr;
@@ -136,14 +136,28 @@ static int see_object(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+/* Keeps the ranges marked in keep[], freeing the names no kept range holds
+ * (one object's ranges are consecutive and share their name). */
+static void keep_ranges(const bool *keep)
+{
+    int n = 0;
+    for (int i = 0; i < nranges; i++) {
+        bool last_of_name = i + 1 == nranges || ranges[i + 1].name != ranges[i].name;
+        bool name_kept = keep[i] || (n > 0 && ranges[n - 1].name == ranges[i].name && ranges[i].name);
+        if (keep[i]) ranges[n++] = ranges[i];
+        if (last_of_name && !name_kept && ranges[i].name) free((void *)ranges[i].name);
+    }
+    nranges = n;
+}
+
 static void find_ranges(void)
 {
+    bool keep[MAX_RANGES];
     dl_iterate_phdr(add_object, NULL);
     /* outside the iteration (it holds the loader's lock): a library that
      * cannot be pinned (being closed meanwhile) is left out */
     const char *last = NULL;
     bool pinned = false;
-    int n = 0;
     for (int i = 0; i < nranges; i++) {
         if (ranges[i].name && ranges[i].name != last) {
             last = ranges[i].name;
@@ -151,14 +165,12 @@ static void find_ranges(void)
             pinned = h != NULL;
             if (h) dlclose(h);
         }
-        if (!ranges[i].name || pinned) ranges[n++] = ranges[i];
+        keep[i] = !ranges[i].name || pinned;
     }
-    nranges = n;
+    keep_ranges(keep);
     dl_iterate_phdr(see_object, NULL);
-    n = 0;
-    for (int i = 0; i < nranges; i++)
-        if (ranges[i].still) ranges[n++] = ranges[i];
-    nranges = n;
+    for (int i = 0; i < nranges; i++) keep[i] = ranges[i].still;
+    keep_ranges(keep);
 }
 
 /* A release costs 1-10 ms of CPU (the kernel unmaps a thousand pages or so

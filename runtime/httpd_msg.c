@@ -214,8 +214,8 @@ void httpd_snapshot_free(req_snapshot *s)
     free(s);
 }
 
-/* Strings every request's msg.req holds, made once and shared (jansson's
- * reference counts are atomic; nothing changes a string in place: a flow
+/* Strings every request's msg.req holds, made once and shared (never
+ * freed, never counted; nothing changes a string in place: a flow
  * that sets msg.req.method replaces the value): each one a request saves is
  * two allocations and two frees on the loop. */
 enum { SH_EMPTY, SH_HTTP, SH_HTTPS, SH_GET, SH_POST, SH_PUT, SH_DELETE, SH_PATCH, SH_HEAD, SH_OPTIONS, SH_N };
@@ -225,7 +225,13 @@ static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
 static void shared_init(void)
 {
     static const char *text[SH_N] = {"", "http", "https", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};
-    for (int i = 0; i < SH_N; i++) shared_str[i] = json_string_nocheck(text[i]);
+    for (int i = 0; i < SH_N; i++) {
+        shared_str[i] = json_string_nocheck(text[i]);
+        /* immortal, as jansson's true/false/null: loop threads then only read
+         * the count, none writes it (a count shared by threads is a data
+         * race on its unlocked read in json_incref/json_decref) */
+        if (shared_str[i]) shared_str[i]->refcount = (size_t)-1;
+    }
 }
 
 static json_t *shared(int which)
