@@ -5,10 +5,7 @@
 #   BUILD_DIR=build tests/idle/run.sh
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${BUILD_DIR:-build}
+source tests/lib/summary.sh
 out=$(timeout 120 python3 tests/idle/idle.py "$BUILD_DIR" 2>&1)
 echo "$out"
-pass=$(echo "$out" | grep -c '^ok - ')
-fail=$(echo "$out" | grep -c '^not ok - ')
-[ "$pass" -eq 0 ] && [ "$fail" -eq 0 ] && fail=1
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summarize "$out"
