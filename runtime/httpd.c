@@ -548,11 +548,7 @@ void httpd_resume_with_answer(req_state *r)
     MHD_resume_connection(r->conn);
     /* without threads of its own libmicrohttpd wakes nobody: the driver takes
      * the resumed connection in its next MHD_run */
-    if (r->h->ext) {
-        uint64_t one = 1;
-        ssize_t w = write(r->h->resume_efd, &one, sizeof one);
-        (void)w;
-    }
+    if (r->h->ext) httpd_wake_driver(r->h);
 }
 
 /* The answer was taken (or the request ended without it). */

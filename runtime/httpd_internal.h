@@ -239,6 +239,7 @@ struct crm_httpd {
     int driver;        /* DRV_THREAD, DRV_TO_LOOP, DRV_LOOP (under drv_mu) */
     unsigned attach_gen;
     bool held, no_attach, drv_quit, detach_posted;
+    bool turn_drive; /* an MHD_run at the end of the driving loop's turn is asked for (under drv_mu) */
     crm_node *attach_node; /* under routes_lock: a node on the loop that holds every route, or NULL */
     crm_node *drive_node;
     crm_loop *drive_loop;
@@ -325,6 +326,7 @@ void *httpd_reaper_main(void *arg);
 /* httpd_loop.c */
 void httpd_token_put(drv_token *t);
 void httpd_ctl_wake(crm_httpd *h);
+void httpd_wake_driver(crm_httpd *h);
 void httpd_detach_here(crm_httpd *h, bool node_closed);
 void httpd_take_back(crm_httpd *h);
 void httpd_routes_changed_locked(crm_httpd *h);

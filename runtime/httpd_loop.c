@@ -73,6 +73,59 @@ void httpd_ctl_wake(crm_httpd *h)
 }
 
 static void on_mhd_soon(crm_node *n, void *arg);
+static void drive_now(crm_httpd *h);
+
+static void resume_efd_write(crm_httpd *h)
+{
+    uint64_t one = 1;
+    ssize_t w = write(h->resume_efd, &one, sizeof one);
+    (void)w;
+}
+
+/* At the end of the driving loop's turn: one MHD_run for the connections
+ * resumed during it. The server is reached through its token (it may be
+ * stopped and freed meanwhile by another thread once drv_thread took over). */
+static void drive_at_turn_end(void *arg)
+{
+    drv_token *t = arg;
+    pthread_mutex_lock(&httpd_token_mu);
+    crm_httpd *h = t->h;
+    httpd_token_put(t);
+    if (!h) {
+        pthread_mutex_unlock(&httpd_token_mu);
+        return;
+    }
+    pthread_mutex_lock(&h->drv_mu);
+    h->turn_drive = false;
+    bool here = h->driver == DRV_LOOP && h->drive_loop && h->drive_loop == crm_loop_current();
+    pthread_mutex_unlock(&h->drv_mu);
+    if (!here) resume_efd_write(h); /* the driver changed: wake whoever drives now */
+    pthread_mutex_unlock(&httpd_token_mu);
+    if (here) drive_now(h); /* the server lives while this loop drives it */
+}
+
+/* A connection was resumed: the driver must run libmicrohttpd. On the
+ * driving loop itself (an answer from its own flow, after a delay or a
+ * request elsewhere) that is done at the end of the loop's turn, once for
+ * all the answers of the turn, instead of writing the eventfd this loop
+ * watches (a write, a wake-up and a read per answer). */
+void httpd_wake_driver(crm_httpd *h)
+{
+    crm_loop *cur = crm_loop_current();
+    if (cur) {
+        pthread_mutex_lock(&h->drv_mu);
+        bool here = h->driver == DRV_LOOP && h->drive_loop == cur;
+        bool asked = here && h->turn_drive;
+        if (here && !asked) {
+            atomic_fetch_add(&h->token->refs, 1);
+            if (crm_loop_at_turn_end(drive_at_turn_end, h->token)) asked = h->turn_drive = true;
+            else atomic_fetch_sub(&h->token->refs, 1);
+        }
+        pthread_mutex_unlock(&h->drv_mu);
+        if (asked) return;
+    }
+    resume_efd_write(h);
+}
 
 /* On the driving loop. libmicrohttpd may have work left that no descriptor
  * will announce (a pipelined request already read, a connection resumed):

@@ -171,10 +171,9 @@ void httpd_client_ip(struct MHD_Connection *c, char buf[IP_TEXT_MAX])
     }
 }
 
-static json_t *hostname_of(const json_t *headers)
+/* req.hostname's length in a Host header's text: without the port */
+static size_t hostname_len(const char *host)
 {
-    const char *host = json_string_value(json_object_get(headers, "host"));
-    if (!host) return NULL;
     size_t n = strlen(host);
     if (host[0] == '[') {
         const char *e = strchr(host, ']');
@@ -183,7 +182,14 @@ static json_t *hostname_of(const json_t *headers)
         const char *colon = strchr(host, ':');
         if (colon) n = (size_t)(colon - host);
     }
-    return json_stringn_nocheck(host, n); /* made of a header's text, UTF-8 already (latin1 converted) */
+    return n;
+}
+
+static json_t *hostname_of(const json_t *headers)
+{
+    const char *host = json_string_value(json_object_get(headers, "host"));
+    if (!host) return NULL;
+    return json_stringn_nocheck(host, hostname_len(host)); /* made of a header's text, UTF-8 already (latin1 converted) */
 }
 
 
@@ -289,12 +295,181 @@ static json_t *build_req(req_snapshot *s, json_t *headers)
     return req;
 }
 
+/* msg.req filled again ---------------------------------------------------------------
+ *
+ * Building msg.req is a dozen jansson members (a hashing, an allocation and,
+ * at the 9th, a rehash of the table each) and as many values, all freed
+ * again when the message is done with: most of what Carmine adds to a
+ * request beyond libmicrohttpd. So each loop thread keeps a reference to the
+ * last msg.req it built (for a request without a body). When the next
+ * request comes and that reference is the only one left (the message and
+ * everything it reached are gone: nobody else can see the object), the
+ * object is filled again in place: its members found by position (no
+ * hashing), each value replaced, or kept when it is already equal and held
+ * by nobody else (the host header, the url, the client address of a
+ * connection's next request; strings are never changed in place). It is
+ * only done when the object still has exactly the members it was built
+ * with, in the same order; the nested objects (headers, params, query,
+ * cookies) likewise, else they are made anew. What a flow sees is the same
+ * as with a new object: a request's msg.req is never visible to another
+ * request's flow (a reference anywhere, a context store, a JavaScript
+ * holder, a message still queued, keeps it out of reuse). */
+
+static pthread_key_t reuse_key;
+static pthread_once_t reuse_once = PTHREAD_ONCE_INIT;
+
+static void reuse_drop(void *v) { json_decref(v); }
+static void reuse_init(void)
+{
+    if (pthread_key_create(&reuse_key, reuse_drop)) abort();
+}
+
+/* v's reference count (read as jansson's atomic decrements write it) */
+static size_t refs_of(json_t *v) { return __atomic_load_n(&v->refcount, __ATOMIC_ACQUIRE); }
+
+/* text as a string value: old itself when it holds exactly those bytes and
+ * only the holders the caller counted reference it; text is valid UTF-8
+ * when it equals a string's bytes, so nothing is lost by keeping it. */
+static json_t *keep_or_new(json_t *old, size_t holders, const char *text, size_t len, json_t *(*make)(const char *, size_t))
+{
+    if (old && json_is_string(old) && refs_of(old) == holders && json_string_length(old) == len &&
+        !memcmp(json_string_value(old), text, len))
+        return json_incref(old);
+    return make(text, len);
+}
+
+static json_t *make_nocheck(const char *s, size_t n) { return json_stringn_nocheck(s, n); }
+
+static bool ascii_text(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80) return false;
+    return true;
+}
+
+/* The received headers into old (a headers object of an earlier request,
+ * held by old's msg.req only) when they have the same names in the same
+ * order, no name twice and no Set-Cookie (those are joined or arrays); the
+ * values set by position. False (old untouched) otherwise. */
+static bool refill_headers(json_t *old, const char *p, size_t count)
+{
+    if (refs_of(old) != 1 || json_object_size(old) != count || count > 64) return false;
+    void *its[64];
+    const char *vals[64];
+    void *it = json_object_iter(old);
+    for (size_t i = 0; i < count; i++) {
+        const char *v = p + strlen(p) + 1;
+        if (!it || strcmp(json_object_iter_key(it), p) || !strcmp(p, "set-cookie")) return false;
+        its[i] = it;
+        vals[i] = v;
+        it = json_object_iter_next(old, it);
+        p = v + strlen(v) + 1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        json_t *ov = json_object_iter_value(its[i]);
+        size_t vn = strlen(vals[i]);
+        if (json_is_string(ov) && refs_of(ov) == 1 && json_string_length(ov) == vn &&
+            !memcmp(json_string_value(ov), vals[i], vn) && ascii_text(vals[i]))
+            continue; /* the same value (latin1 text is its own UTF-8 when ASCII) */
+        json_object_iter_set_new(old, its[i], httpd_latin1_string(vals[i]));
+    }
+    return true;
+}
+
+/* An empty object: old when it is one held by its msg.req only. */
+static json_t *empty_or_new(json_t *old)
+{
+    if (json_is_object(old) && refs_of(old) == 1 && json_object_size(old) == 0) return json_incref(old);
+    return json_object();
+}
+
+enum { RQ_HEADERS, RQ_PARAMS, RQ_QUERY, RQ_COOKIES, RQ_METHOD, RQ_URL, RQ_ORIGINAL, RQ_PATH, RQ_BASE, RQ_IP,
+       RQ_HOSTNAME, RQ_PROTOCOL, RQ_SECURE, RQ_N };
+static const char *const rq_keys[RQ_N] = {"headers", "params", "query", "cookies", "method", "url", "originalUrl",
+                                           "path", "baseUrl", "ip", "hostname", "protocol", "secure"};
+
+/* build_req's values put into req, a msg.req of an earlier request without
+ * a body that only the thread's reference holds. False (req as it was, or
+ * with nothing a flow could tell apart) when its members are not exactly
+ * those build_req makes. */
+static bool refill_req(json_t *req, req_snapshot *s)
+{
+    crm_httpd *h = s->h;
+    size_t n = json_object_size(req);
+    if (n != RQ_N && n != RQ_N - 1) return false;
+    void *its[RQ_N] = {0};
+    void *it = json_object_iter(req);
+    for (int k = 0; k < RQ_N; k++) {
+        if (k == RQ_HOSTNAME && n == RQ_N - 1) continue;
+        if (!it || strcmp(json_object_iter_key(it), rq_keys[k])) return false;
+        its[k] = it;
+        it = json_object_iter_next(req, it);
+    }
+#define OLD(k) (its[k] ? json_object_iter_value(its[k]) : NULL)
+    /* headers first: hostname and cookies come from them */
+    json_t *headers = OLD(RQ_HEADERS);
+    if (!json_is_object(headers) || !refill_headers(headers, s->headers, s->nheaders)) return false;
+    json_t *host = json_object_get(headers, "host");
+    bool has_host = json_is_string(host);
+    if (has_host != (n == RQ_N)) return false; /* hostname there or not as before */
+    json_t *v[RQ_N] = {0};
+    v[RQ_HEADERS] = json_incref(headers);
+    v[RQ_PARAMS] = s->params ? s->params : empty_or_new(OLD(RQ_PARAMS));
+    s->params = NULL;
+    size_t base = strlen(h->node_root) - 1;
+    size_t plen = s->plen, ulen = strlen(s->uri);
+    const char *uri = s->uri, *path = uri;
+    const char *query = uri[plen] == '?' ? uri + plen + 1 : NULL;
+    v[RQ_QUERY] = query ? crm_http_parse_query(query, ulen - plen - 1) : empty_or_new(OLD(RQ_QUERY));
+    const char *cookie = json_string_value(json_object_get(headers, "cookie"));
+    v[RQ_COOKIES] = cookie ? http_cookies_parse(cookie) : empty_or_new(OLD(RQ_COOKIES));
+    v[RQ_METHOD] = method_string(s->method);
+    /* url, originalUrl and path: one string when equal, as build_req makes them */
+    json_t *ou = OLD(RQ_URL), *oo = OLD(RQ_ORIGINAL), *op = OLD(RQ_PATH);
+    size_t holders = (ou == oo) + 1 + (op == oo);
+    json_t *original = keep_or_new(oo, holders, uri, ulen, http_string_lossy);
+    const char *rel = uri + (plen >= base ? base : 0);
+    v[RQ_URL] = base == 0 && *rel ? json_incref(original)
+                                  : keep_or_new(ou, 1, *rel ? rel : "/", *rel ? strlen(rel) : 1, http_string_lossy);
+    v[RQ_ORIGINAL] = original;
+    v[RQ_PATH] = base == 0 && plen == ulen && plen > 0
+                     ? json_incref(original)
+                     : keep_or_new(op, 1, plen > base ? path + base : "/", plen > base ? plen - base : 1,
+                                   http_string_lossy);
+    v[RQ_BASE] = base == 0 ? shared(SH_EMPTY) : http_string_lossy(path, plen >= base ? base : 0);
+    v[RQ_IP] = keep_or_new(OLD(RQ_IP), 1, s->ip, strlen(s->ip), make_nocheck);
+    if (has_host) {
+        const char *ht = json_string_value(host);
+        size_t hl = hostname_len(ht);
+        v[RQ_HOSTNAME] = keep_or_new(OLD(RQ_HOSTNAME), 1, ht, hl, make_nocheck);
+    }
+    v[RQ_PROTOCOL] = shared(h->tls_key ? SH_HTTPS : SH_HTTP);
+    v[RQ_SECURE] = json_boolean(h->tls_key != NULL);
+#undef OLD
+    for (int k = 0; k < RQ_N; k++)
+        if (its[k]) json_object_iter_set_new(req, its[k], v[k]);
+    return true;
+}
+
 /* On the node's loop: the message {req, res, payload} and the node's handler. */
 void httpd_run_handoff(crm_node *n, void *arg)
 {
     req_snapshot *s = arg;
     crm_node_stats_take(&n->stats);
-    json_t *req = build_req(s, headers_from_pack(s->headers, s->nheaders));
+    pthread_once(&reuse_once, reuse_init);
+    json_t *kept = pthread_getspecific(reuse_key);
+    json_t *req = NULL;
+    if (!s->body) {
+        if (kept && refs_of(kept) == 1 && refill_req(kept, s)) {
+            req = json_incref(kept);
+        } else {
+            json_decref(kept);
+            req = build_req(s, headers_from_pack(s->headers, s->nheaders));
+            pthread_setspecific(reuse_key, json_incref(req));
+        }
+    } else {
+        req = build_req(s, headers_from_pack(s->headers, s->nheaders));
+    }
     json_t *payload;
     if (s->body) {
         if (s->files) SET_KEY(req, "files", s->files);
