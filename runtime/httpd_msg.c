@@ -319,9 +319,10 @@ static pthread_key_t reuse_key;
 static pthread_once_t reuse_once = PTHREAD_ONCE_INIT;
 
 static void reuse_drop(void *v) { json_decref(v); }
+static pthread_key_t handle_key;
 static void reuse_init(void)
 {
-    if (pthread_key_create(&reuse_key, reuse_drop)) abort();
+    if (pthread_key_create(&reuse_key, reuse_drop) || pthread_key_create(&handle_key, reuse_drop)) abort();
 }
 
 /* v's reference count (read as jansson's atomic decrements write it) */
@@ -351,7 +352,7 @@ static bool ascii_text(const char *s)
  * held by old's msg.req only) when they have the same names in the same
  * order, no name twice and no Set-Cookie (those are joined or arrays); the
  * values set by position. False (old untouched) otherwise. */
-static bool refill_headers(json_t *old, const char *p, size_t count)
+static bool refill_headers(json_t *old, const char *p, size_t count, json_t **host, json_t **cookie)
 {
     if (refs_of(old) != 1 || json_object_size(old) != count || count > 64) return false;
     void *its[64];
@@ -373,6 +374,12 @@ static bool refill_headers(json_t *old, const char *p, size_t count)
             continue; /* the same value (latin1 text is its own UTF-8 when ASCII) */
         json_object_iter_set_new(old, its[i], httpd_latin1_string(vals[i]));
     }
+    *host = *cookie = NULL;
+    for (size_t i = 0; i < count; i++) {
+        const char *k = json_object_iter_key(its[i]);
+        if (!strcmp(k, "host")) *host = json_object_iter_value(its[i]);
+        else if (!strcmp(k, "cookie")) *cookie = json_object_iter_value(its[i]);
+    }
     return true;
 }
 
@@ -392,7 +399,7 @@ static const char *const rq_keys[RQ_N] = {"headers", "params", "query", "cookies
  * a body that only the thread's reference holds. False (req as it was, or
  * with nothing a flow could tell apart) when its members are not exactly
  * those build_req makes. */
-static bool refill_req(json_t *req, req_snapshot *s)
+static bool refill_req(json_t *req, req_snapshot *s, json_t **query_out)
 {
     crm_httpd *h = s->h;
     size_t n = json_object_size(req);
@@ -408,8 +415,8 @@ static bool refill_req(json_t *req, req_snapshot *s)
 #define OLD(k) (its[k] ? json_object_iter_value(its[k]) : NULL)
     /* headers first: hostname and cookies come from them */
     json_t *headers = OLD(RQ_HEADERS);
-    if (!json_is_object(headers) || !refill_headers(headers, s->headers, s->nheaders)) return false;
-    json_t *host = json_object_get(headers, "host");
+    json_t *host, *cookie_v;
+    if (!json_is_object(headers) || !refill_headers(headers, s->headers, s->nheaders, &host, &cookie_v)) return false;
     bool has_host = json_is_string(host);
     if (has_host != (n == RQ_N)) return false; /* hostname there or not as before */
     json_t *v[RQ_N] = {0};
@@ -421,7 +428,7 @@ static bool refill_req(json_t *req, req_snapshot *s)
     const char *uri = s->uri, *path = uri;
     const char *query = uri[plen] == '?' ? uri + plen + 1 : NULL;
     v[RQ_QUERY] = query ? crm_http_parse_query(query, ulen - plen - 1) : empty_or_new(OLD(RQ_QUERY));
-    const char *cookie = json_string_value(json_object_get(headers, "cookie"));
+    const char *cookie = json_string_value(cookie_v);
     v[RQ_COOKIES] = cookie ? http_cookies_parse(cookie) : empty_or_new(OLD(RQ_COOKIES));
     v[RQ_METHOD] = method_string(s->method);
     /* url, originalUrl and path: one string when equal, as build_req makes them */
@@ -446,9 +453,30 @@ static bool refill_req(json_t *req, req_snapshot *s)
     v[RQ_PROTOCOL] = shared(h->tls_key ? SH_HTTPS : SH_HTTP);
     v[RQ_SECURE] = json_boolean(h->tls_key != NULL);
 #undef OLD
+    *query_out = v[RQ_QUERY];
     for (int k = 0; k < RQ_N; k++)
         if (its[k]) json_object_iter_set_new(req, its[k], v[k]);
     return true;
+}
+
+/* msg.res: the thread's last handle object given the new id, when nothing
+ * but the thread's reference holds it (and its number) any more. */
+
+static json_t *handle_for(long long id)
+{
+    json_t *kept = pthread_getspecific(handle_key);
+    if (kept && refs_of(kept) == 1 && json_object_size(kept) == 1) {
+        void *it = json_object_iter(kept);
+        json_t *v = json_object_iter_value(it);
+        if (!strcmp(json_object_iter_key(it), CRM_HANDLE_KEY) && json_is_integer(v) && refs_of(v) == 1) {
+            json_integer_set(v, id);
+            return json_incref(kept);
+        }
+    }
+    json_decref(kept);
+    json_t *hd = crm_handle_new(id);
+    pthread_setspecific(handle_key, json_incref(hd));
+    return hd;
 }
 
 /* On the node's loop: the message {req, res, payload} and the node's handler. */
@@ -458,9 +486,9 @@ void httpd_run_handoff(crm_node *n, void *arg)
     crm_node_stats_take(&n->stats);
     pthread_once(&reuse_once, reuse_init);
     json_t *kept = pthread_getspecific(reuse_key);
-    json_t *req = NULL;
+    json_t *req = NULL, *query = NULL;
     if (!s->body) {
-        if (kept && refs_of(kept) == 1 && refill_req(kept, s)) {
+        if (kept && refs_of(kept) == 1 && refill_req(kept, s, &query)) {
             req = json_incref(kept);
         } else {
             json_decref(kept);
@@ -477,11 +505,11 @@ void httpd_run_handoff(crm_node *n, void *arg)
         payload = json_incref(s->body);
         s->body = s->files = NULL;
     } else {
-        payload = json_incref(json_object_get(req, "query"));
+        payload = json_incref(query ? query : json_object_get(req, "query"));
     }
     json_t *msg = json_object();
     SET_KEY(msg, "req", req);
-    SET_KEY(msg, "res", crm_handle_new(s->id));
+    SET_KEY(msg, "res", handle_for(s->id));
     SET_KEY(msg, "payload", payload);
     crm_http_request_fn fn = s->fn;
     httpd_req_release(s->r); /* the snapshot goes with the request, freed where it was made */
