@@ -12,7 +12,9 @@
 # BARE_THREADS overrides. Then, unless CPU_ROUNDS=0, CPU_ROUNDS alternating
 # rounds (default 3) of bare and Carmine measure the server's CPU time
 # (user + system, /proc/PID/stat) per request, which a machine shared with
-# other work moves far less than requests per second.
+# other work moves far less than requests per second. BEFORE=OTHER_BUILD_DIR
+# adds a third server to those CPU rounds, another Carmine build (say main
+# before a change), run in turn with the two.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build} SECS=${2:-5} CONNS=${3:-50} ROUNDS=${4:-3}
@@ -45,6 +47,7 @@ cpu_round() { # kind round
     case $1 in
         bare) "$TMP/bare" "$PORT" "$BARE_THREADS" >/dev/null 2>&1 & ;;
         carmine) "$BUILD/carmine" -p "$PORT" "$TMP/flow.json" >/dev/null 2>&1 & ;;
+        before) "$BEFORE/carmine" -p "$PORT" "$TMP/flow.json" >/dev/null 2>&1 & ;;
     esac
     PID=$!
     for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$PORT/hello" && break; sleep 0.05; done
@@ -61,7 +64,9 @@ cpu_round() { # kind round
 }
 for round in $(seq "$CPU_ROUNDS"); do
     cpu_round bare "$round"
+    [ -n "${BEFORE:-}" ] && cpu_round before "$round"
     cpu_round carmine "$round"
 done
 awk '{n[$1]++; c[$1]+=$7} END {if (n["bare"] && n["carmine"]) printf "server CPU per request: bare %.2f us, carmine %.2f us: carmine is %.1f %% of bare per CPU second\n",
-     c["bare"]/n["bare"], c["carmine"]/n["carmine"], 100 * (c["bare"]/n["bare"]) / (c["carmine"]/n["carmine"])}' "$TMP/cpu"
+     c["bare"]/n["bare"], c["carmine"]/n["carmine"], 100 * (c["bare"]/n["bare"]) / (c["carmine"]/n["carmine"])
+     if (n["before"]) printf "the BEFORE build: %.2f us, %.1f %% of bare per CPU second\n", c["before"]/n["before"], 100 * (c["bare"]/n["bare"]) / (c["before"]/n["before"])}' "$TMP/cpu"
