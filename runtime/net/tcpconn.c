@@ -37,6 +37,8 @@ struct crm_conn {
     bool connecting, connected, ending, closed, paused, got_end;
     bool batched;           /* out holds writes for the end of the turn (send_batch) */
     bool read_batched;      /* to be read at the end of the turn (recv_batch) */
+    unsigned char nbatched; /* io_uring batches it was in, up to REGISTER_AFTER */
+    crm_uring_file uf;      /* fd registered in the loop thread's ring */
     strbuf out;
     size_t out_off;
     int close_err;
@@ -67,6 +69,7 @@ static void tls_release(crm_conn *c)
 
 static void close_fd(crm_conn *c)
 {
+    crm_uring_unregister(&c->uf); /* the ring's reference first, or close() would not close */
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
 }
@@ -420,6 +423,18 @@ static void unbatch(crm_conn *c)
     c->batched = c->read_batched = false;
 }
 
+/* The connection's descriptor as a batch's operation names it: registered
+ * in the loop thread's ring (a fixed file) once the connection was in
+ * REGISTER_AFTER batches, so that a short one (a tcp request's) costs no
+ * system call more. */
+#define REGISTER_AFTER 8
+
+static int conn_fixed(crm_conn *c)
+{
+    if (c->nbatched < REGISTER_AFTER && ++c->nbatched == REGISTER_AFTER) crm_uring_register(c->fd, &c->uf);
+    return crm_uring_fixed(&c->uf);
+}
+
 static void send_batch(void)
 {
     crm_uring_op ops[CRM_URING_MAX];
@@ -431,10 +446,12 @@ static void send_batch(void)
         c->batched = false;
         if (c->closed || c->fd < 0 || c->out.len == c->out_off) continue;
         cs[n] = c;
-        ops[n] = (crm_uring_op){c->fd, CRM_URING_SEND, c->out.data + c->out_off, c->out.len - c->out_off, 0};
+        ops[n] = (crm_uring_op){c->fd, CRM_URING_SEND, c->out.data + c->out_off, c->out.len - c->out_off, 0, 0};
         n++;
     }
     nbatch = 0;
+    if (n > 1)
+        for (int i = 0; i < n; i++) ops[i].fixed = conn_fixed(cs[i]);
     if (n > 1 && crm_uring_run(ops, n)) {
         for (int i = 0; i < n; i++) {
             crm_conn *c = cs[i];
@@ -500,7 +517,8 @@ static void recv_batch(void *arg)
     nrbatch = 0;
     unsigned char *slots = n > 1 ? crm_uring_scratch((size_t)CRM_URING_MAX * RECV_SLOT) : NULL;
     if (slots) {
-        for (int i = 0; i < n; i++) ops[i] = (crm_uring_op){cs[i]->fd, CRM_URING_RECV, slots + (size_t)i * RECV_SLOT, RECV_SLOT, 0};
+        for (int i = 0; i < n; i++)
+            ops[i] = (crm_uring_op){cs[i]->fd, CRM_URING_RECV, slots + (size_t)i * RECV_SLOT, RECV_SLOT, 0, conn_fixed(cs[i])};
         if (!crm_uring_run(ops, n)) slots = NULL;
     }
     if (!slots) {
@@ -643,6 +661,8 @@ void crm_conn_pause(crm_conn *c, bool paused)
     if (!paused && c->sess && !c->closed && !c->handshaking && !c->pend_timer && gnutls_record_check_pending(c->sess))
         c->pend_timer = crm_timer_start(c->n, 0, 0, read_pending, c);
 }
+
+bool crm_on_loop_of(const crm_node *n) { return n && n->loop && crm_loop_current() == n->loop; }
 
 int crm_tcp_listen(int port, const char *host)
 {

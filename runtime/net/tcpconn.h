@@ -80,6 +80,11 @@ const char *crm_conn_error(const crm_conn *c);
  * resolve, no socket, TLS: see crm_conn_error). */
 const char *crm_conn_error_op(const crm_conn *c);
 
+/* Whether the calling thread runs n's loop at this moment (a node of the
+ * same flow as n): what n's loop would do later in this turn can be done
+ * now, without a job. */
+bool crm_on_loop_of(const crm_node *n);
+
 /* A listening socket on port (all addresses, IPv6 dual stack like Node's
  * listen(port), IPv4 when IPv6 is not there); -1 with errno. */
 int crm_tcp_listen(int port, const char *host);

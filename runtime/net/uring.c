@@ -29,7 +29,13 @@ typedef struct {
     size_t sq_size, cq_size, sqes_size;
     void *scratch;
     size_t scratch_size;
+    unsigned id;        /* unique among the process's rings */
+    bool files_tried;   /* the sparse table of fixed files was asked for */
+    int *free_slots, nfree;
 } ring;
+
+#define FIXED_FILES 4096 /* registered descriptors per ring at most */
+static atomic_uint ring_ids;
 
 static __thread ring *my_ring;
 static __thread bool unavailable; /* tried on this thread, and failed */
@@ -41,6 +47,7 @@ static void ring_free(void *p)
     ring *r = p;
     if (!r) return;
     free(r->scratch);
+    free(r->free_slots);
     if (r->sqes && r->sqes != MAP_FAILED) munmap(r->sqes, r->sqes_size);
     if (r->cq_ptr && r->cq_ptr != MAP_FAILED && r->cq_ptr != r->sq_ptr) munmap(r->cq_ptr, r->cq_size);
     if (r->sq_ptr && r->sq_ptr != MAP_FAILED) munmap(r->sq_ptr, r->sq_size);
@@ -69,6 +76,7 @@ static ring *ring_new(void)
         return NULL;
     }
     r->fd = fd;
+    r->id = atomic_fetch_add(&ring_ids, 1) + 1;
     r->sq_size = p.sq_off.array + p.sq_entries * sizeof(unsigned);
     r->cq_size = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
     bool single = p.features & IORING_FEAT_SINGLE_MMAP;
@@ -131,7 +139,10 @@ bool crm_uring_run(crm_uring_op *ops, int n)
         struct io_uring_sqe *e = &r->sqes[idx];
         memset(e, 0, sizeof *e);
         e->opcode = ops[i].op == CRM_URING_SEND ? IORING_OP_SEND : IORING_OP_RECV;
-        e->fd = ops[i].fd;
+        if (ops[i].fixed > 0) {
+            e->fd = ops[i].fixed - 1;
+            e->flags = IOSQE_FIXED_FILE;
+        } else e->fd = ops[i].fd;
         e->addr = (uint64_t)(uintptr_t)ops[i].buf;
         e->len = (unsigned)ops[i].len;
         e->msg_flags = MSG_DONTWAIT | (ops[i].op == CRM_URING_SEND ? MSG_NOSIGNAL : 0);
@@ -181,4 +192,59 @@ void *crm_uring_scratch(size_t size)
         r->scratch_size = r->scratch ? size : 0;
     }
     return r->scratch;
+}
+
+static int files_update(ring *r, int slot, int fd)
+{
+    struct io_uring_files_update u;
+    memset(&u, 0, sizeof u);
+    u.offset = (unsigned)slot;
+    u.fds = (uint64_t)(uintptr_t)&fd;
+    int k;
+    do k = (int)syscall(__NR_io_uring_register, r->fd, IORING_REGISTER_FILES_UPDATE, &u, 1);
+    while (k < 0 && errno == EINTR);
+    return k;
+}
+
+bool crm_uring_register(int fd, crm_uring_file *f)
+{
+    f->ring = 0;
+    f->slot = 0;
+    ring *r = get_ring();
+    if (!r || fd < 0) return false;
+    if (!r->files_tried) { /* a table of empty slots (Linux 5.19), filled one by one */
+        r->files_tried = true;
+        struct io_uring_rsrc_register rr;
+        memset(&rr, 0, sizeof rr);
+        rr.nr = FIXED_FILES;
+        rr.flags = IORING_RSRC_REGISTER_SPARSE;
+        r->free_slots = malloc(FIXED_FILES * sizeof *r->free_slots);
+        if (r->free_slots && syscall(__NR_io_uring_register, r->fd, IORING_REGISTER_FILES2, &rr, sizeof rr) == 0)
+            for (int i = FIXED_FILES - 1; i >= 0; i--) r->free_slots[r->nfree++] = i;
+    }
+    if (!r->nfree) return false;
+    int slot = r->free_slots[--r->nfree];
+    if (files_update(r, slot, fd) != 1) {
+        r->free_slots[r->nfree++] = slot;
+        return false;
+    }
+    f->ring = r->id;
+    f->slot = slot + 1;
+    return true;
+}
+
+void crm_uring_unregister(crm_uring_file *f)
+{
+    if (!f->slot) return;
+    ring *r = my_ring;
+    /* a slot that did not empty is not used again */
+    if (r && r->id == f->ring && files_update(r, f->slot - 1, -1) == 1) r->free_slots[r->nfree++] = f->slot - 1;
+    f->ring = 0;
+    f->slot = 0;
+}
+
+int crm_uring_fixed(const crm_uring_file *f)
+{
+    ring *r = my_ring;
+    return f->slot && r && r->id == f->ring ? f->slot : 0;
 }

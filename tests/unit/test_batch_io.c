@@ -67,9 +67,9 @@ static void uring_cases(void)
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0);
     close(c[1]); /* c's peer is gone */
     crm_uring_op ops[3] = {
-        {a[0], CRM_URING_SEND, "hello", 5, 99},
-        {b[0], CRM_URING_SEND, "worlds", 6, 99},
-        {c[0], CRM_URING_SEND, "x", 1, 99},
+        {a[0], CRM_URING_SEND, "hello", 5, 99, 0},
+        {b[0], CRM_URING_SEND, "worlds", 6, 99, 0},
+        {c[0], CRM_URING_SEND, "x", 1, 99, 0},
     };
     if (!crm_uring_run(ops, 3)) {
         printf("# io_uring not available here: its cases skipped\n");
@@ -82,20 +82,20 @@ static void uring_cases(void)
     close(b[0]); /* b: its data, then the end */
     char ba[16] = {0}, bb[16] = {0}, bc[16] = {0}, bd[16] = {0};
     crm_uring_op r[3] = {
-        {a[1], CRM_URING_RECV, ba, sizeof ba, 99},
-        {b[1], CRM_URING_RECV, bb, sizeof bb, 99},
-        {a[0], CRM_URING_RECV, bc, sizeof bc, 99}, /* nothing sent that way */
+        {a[1], CRM_URING_RECV, ba, sizeof ba, 99, 0},
+        {b[1], CRM_URING_RECV, bb, sizeof bb, 99, 0},
+        {a[0], CRM_URING_RECV, bc, sizeof bc, 99, 0}, /* nothing sent that way */
     };
     CHECK(crm_uring_run(r, 3));
     CHECK(r[0].res == 5 && !memcmp(ba, "hello", 5));
     CHECK(r[1].res == 6 && !memcmp(bb, "worlds", 6));
     CHECK(r[2].res == -EAGAIN);
-    crm_uring_op e = {b[1], CRM_URING_RECV, bd, sizeof bd, 99};
+    crm_uring_op e = {b[1], CRM_URING_RECV, bd, sizeof bd, 99, 0};
     CHECK(crm_uring_run(&e, 1));
     CHECK(e.res == 0);
     /* many at once: more than fit are refused, not cut */
     crm_uring_op many[CRM_URING_MAX + 1];
-    for (int i = 0; i <= CRM_URING_MAX; i++) many[i] = (crm_uring_op){a[0], CRM_URING_SEND, "y", 1, 99};
+    for (int i = 0; i <= CRM_URING_MAX; i++) many[i] = (crm_uring_op){a[0], CRM_URING_SEND, "y", 1, 99, 0};
     CHECK(!crm_uring_run(many, CRM_URING_MAX + 1));
     CHECK(crm_uring_run(many, CRM_URING_MAX));
     int sent = 0;
@@ -104,6 +104,44 @@ static void uring_cases(void)
     char big[CRM_URING_MAX + 8];
     CHECK(recv(a[1], big, sizeof big, MSG_DONTWAIT) == CRM_URING_MAX);
     close(a[0]), close(a[1]), close(b[1]), close(c[0]);
+
+    /* a registered descriptor (a fixed file): the same sends and receives
+     * through its slot; unregistered, then closed, the peer sees the end
+     * (the ring let its reference go) */
+    int d[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, d) == 0);
+    crm_uring_file f = {0, 0};
+    if (!crm_uring_register(d[0], &f)) {
+        printf("# fixed files not available here: their cases skipped\n");
+        CHECK(f.slot == 0 && crm_uring_fixed(&f) == 0);
+        close(d[0]), close(d[1]);
+        return;
+    }
+    CHECK(crm_uring_fixed(&f) > 0);
+    char bf[16] = {0};
+    crm_uring_op fs[2] = {
+        {d[0], CRM_URING_SEND, "fixed", 5, 99, crm_uring_fixed(&f)},
+        {d[1], CRM_URING_SEND, "back", 4, 99, 0},
+    };
+    CHECK(crm_uring_run(fs, 2));
+    CHECK(fs[0].res == 5 && fs[1].res == 4);
+    crm_uring_op fr = {d[0], CRM_URING_RECV, bf, sizeof bf, 99, crm_uring_fixed(&f)};
+    CHECK(crm_uring_run(&fr, 1));
+    CHECK(fr.res == 4 && !memcmp(bf, "back", 4));
+    CHECK(recv(d[1], bf, sizeof bf, MSG_DONTWAIT) == 5 && !memcmp(bf, "fixed", 5));
+    crm_uring_unregister(&f);
+    CHECK(f.slot == 0 && crm_uring_fixed(&f) == 0);
+    close(d[0]);
+    CHECK(recv(d[1], bf, sizeof bf, MSG_DONTWAIT) == 0);
+    close(d[1]);
+    /* the slot is taken again by the next registration */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, d) == 0);
+    CHECK(crm_uring_register(d[1], &f));
+    crm_uring_op g = {d[1], CRM_URING_SEND, "z", 1, 99, crm_uring_fixed(&f)};
+    CHECK(crm_uring_run(&g, 1) && g.res == 1);
+    CHECK(recv(d[0], bf, sizeof bf, MSG_DONTWAIT) == 1 && bf[0] == 'z');
+    crm_uring_unregister(&f);
+    close(d[0]), close(d[1]);
 }
 
 int main(void)

@@ -6,7 +6,8 @@
  * less CPU than the runtimes it measures (Node's ws client, used before,
  * took a core of the two by itself). The receives of one epoll wake-up go
  * in one io_uring call, and so do the sends they answer (runtime/net/uring.c,
- * as Carmine's loop does; CARMINE_NO_URING=1: one recv and send each), so
+ * as Carmine's loop does, each socket a registered file of the thread's ring;
+ * CARMINE_NO_URING=1: one recv and send each), so
  * that the generator costs each runtime the same and less than either.
  * The clients are shared among WS_LOAD_THREADS threads (default 2), each
  * with its own epoll: with one thread, the generator's turn over the 100
@@ -33,6 +34,7 @@
 
 typedef struct {
     int fd;
+    crm_uring_file uf;    /* fd in its thread's ring (a fixed file), when it could be */
     bool open;
     size_t len;           /* bytes in buf */
     unsigned char buf[8192];
@@ -81,7 +83,7 @@ static void flush_sends(client **cs, int n)
         for (int i = b; i < n && i < b + CRM_URING_MAX; i++)
             if (cs[i]->olen) {
                 which[m] = cs[i];
-                ops[m++] = (crm_uring_op){cs[i]->fd, CRM_URING_SEND, cs[i]->out, cs[i]->olen, 0};
+                ops[m++] = (crm_uring_op){cs[i]->fd, CRM_URING_SEND, cs[i]->out, cs[i]->olen, 0, crm_uring_fixed(&cs[i]->uf)};
             }
         if (!crm_uring_run(ops, m))
             for (int i = 0; i < m; i++) {
@@ -120,6 +122,7 @@ static void *run(void *arg)
         client *c = &cs[i];
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+        crm_uring_register(c->fd, &c->uf); /* as Carmine's busy connections are; let go with the ring */
         if (send(c->fd, req_text, (size_t)req_len, 0) != req_len) {
             wk->fail = 1;
             return NULL;
@@ -135,7 +138,7 @@ static void *run(void *arg)
         int k = epoll_wait(ep, evs, CRM_URING_MAX, 100);
         for (int e = 0; e < k; e++) {
             client *c = evs[e].data.ptr;
-            ops[e] = (crm_uring_op){c->fd, CRM_URING_RECV, c->buf + c->len, sizeof c->buf - c->len, 0};
+            ops[e] = (crm_uring_op){c->fd, CRM_URING_RECV, c->buf + c->len, sizeof c->buf - c->len, 0, crm_uring_fixed(&c->uf)};
         }
         if (k > 0 && !crm_uring_run(ops, k))
             for (int e = 0; e < k; e++) {
@@ -199,6 +202,7 @@ static void *run(void *arg)
         if (k > flushed) flush_sends(ready + flushed, k - flushed);
     }
     close(ep);
+    for (int i = 0; i < n; i++) crm_uring_unregister(&cs[i].uf);
     wk->count = count;
     wk->open = open;
     return NULL;
