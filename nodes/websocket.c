@@ -140,6 +140,23 @@ static void closed(crm_node *cfg)
     } else broadcast_status(cfg, "red", "ring", "common.status.disconnected");
 }
 
+/* msg._session.type, "websocket": one string for every message, immortal
+ * (reference count (size_t)-1, as jansson's true/false/null), so that the
+ * loops the messages travel to only read it. */
+static json_t *ws_type;
+static void make_type(void)
+{
+    ws_type = json_string_nocheck("websocket");
+    if (ws_type) ws_type->refcount = (size_t)-1;
+}
+
+static json_t *session_type(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, make_type);
+    return ws_type ? ws_type : json_string_nocheck("websocket");
+}
+
 static void to_inputs(crm_node *cfg, wsconn *w, int op, const unsigned char *d, size_t len)
 {
     wscfg *s = crm_node_data(cfg);
@@ -159,7 +176,7 @@ static void to_inputs(crm_node *cfg, wsconn *w, int op, const unsigned char *d, 
                                     op == WS_TEXT ? json_stringn_nocheck((const char *)d, len) : crm_buf_new(d, len));
     }
     json_t *sess = json_object();
-    json_object_set_new_nocheck(sess, "type", json_string_nocheck("websocket"));
+    json_object_set_new_nocheck(sess, "type", session_type());
     json_object_set_new_nocheck(sess, "id", json_string_nocheck(w->id));
     json_object_set_new_nocheck(msg, "_session", sess);
     pthread_mutex_lock(&s->lock);
@@ -449,22 +466,26 @@ static void on_accept(crm_node *cfg, void *arg)
     free(sock);
 }
 
-/* A send from a websocket out node, on the config's loop. */
-static void do_send(crm_node *cfg, void *arg)
+/* A send from a websocket out node, on the config's loop: to the client
+ * of id (ws's reply(id): that client, if it is still there), or to all. */
+static void send_frames(wscfg *s, bool to_one, const char *id, int op, const void *data, size_t len)
 {
-    send_job *j = arg;
-    wscfg *s = crm_node_data(cfg);
-    if (j->to_one) { /* ws's reply(id): that client, if it is still there */
-        wsconn *w = index_find(s, j->id);
-        if (w && w->open && !w->closing) ws_send(w, j->op, j->data, j->len);
-        free(j);
+    if (to_one) {
+        wsconn *w = index_find(s, id);
+        if (w && w->open && !w->closing) ws_send(w, op, data, len);
         return;
     }
     for (wsconn *w = s->conns; w; w = w->next) {
         if (!w->open || w->closing) continue;
         if (s->server == false && w != s->conns) continue;
-        ws_send(w, j->op, j->data, j->len);
+        ws_send(w, op, data, len);
     }
+}
+
+static void do_send(crm_node *cfg, void *arg)
+{
+    send_job *j = arg;
+    send_frames(crm_node_data(cfg), j->to_one, j->id, j->op, j->data, j->len);
     free(j);
 }
 
@@ -736,18 +757,29 @@ static void wsout_input(crm_node *n, json_t *msg)
     if (!bytes) bytes = b.data, nbytes = b.len;
     /* `if (payload)`: an empty string is not sent (an empty Buffer is) */
     if (have && (nbytes || op == WS_OP_BINARY)) {
-        send_job *j = malloc(sizeof *j + nbytes + 1);
         json_t *sess = json_object_get(msg, "_session");
         const char *type = json_string_value(json_object_get(sess, "type"));
         const char *id = json_string_value(json_object_get(sess, "id"));
-        j->to_one = type && !strcmp(type, "websocket");
-        size_t il = id ? strnlen(id, sizeof j->id - 1) : 0;
-        if (il) memcpy(j->id, id, il);
-        j->id[il] = 0;
-        j->op = op;
-        j->len = nbytes;
-        if (nbytes) memcpy(j->data, bytes, nbytes);
-        crm_node_post_ex(w->cfg, do_send, free, j);
+        bool to_one = type && !strcmp(type, "websocket");
+        char idb[17];
+        size_t il = id ? strnlen(id, sizeof idb - 1) : 0;
+        if (il) memcpy(idb, id, il);
+        idb[il] = 0;
+        if (crm_on_loop_of(w->cfg)) {
+            /* the node runs on the config's loop (the same flow): the
+             * frame is written now, from the payload's own bytes, where a
+             * job would have run later in the same turn, in the same order
+             * (every send of this node takes this path) */
+            send_frames(s, to_one, idb, op, bytes, nbytes);
+        } else {
+            send_job *j = malloc(sizeof *j + nbytes + 1);
+            j->to_one = to_one;
+            memcpy(j->id, idb, il + 1);
+            j->op = op;
+            j->len = nbytes;
+            if (nbytes) memcpy(j->data, bytes, nbytes);
+            crm_node_post_ex(w->cfg, do_send, free, j);
+        }
     }
     sb_free(&b);
     crm_node_done(n, msg);
