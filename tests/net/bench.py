@@ -12,7 +12,8 @@
   wsmem  resident memory with 10,000 idle websocket clients
 Usage: tests/net/bench.py [carmine|nodered]... (default both), or
 tests/net/bench.py ws ROUNDS: the echo only, in alternating rounds (tcpreq
-ROUNDS: the tcp request loop; file ROUNDS: the file append). ws_load shares
+ROUNDS: the tcp request loop; file ROUNDS: the file append; with BEFORE=DIR,
+the ws rounds also run DIR/carmine, another build). ws_load shares
 its clients among WS_LOAD_THREADS threads (default 2, the same for both
 runtimes). Node-RED is
 taken from ~/.cache/flowtest-record/nr (the recorder's install); NODE_WS
@@ -30,7 +31,7 @@ from ports import free_port  # noqa: E402  (below the ephemeral range)
 
 
 class Runtime:
-    def __init__(self, kind, flow):
+    def __init__(self, kind, flow, exe=None):
         self.dir = tempfile.mkdtemp(prefix="crm-bench-")
         self.port = free_port()
         path = os.path.join(self.dir, "flows.json")
@@ -38,7 +39,7 @@ class Runtime:
             json.dump([{"id": "tab", "type": "tab", "label": "b"}] + [dict(n, z="tab") for n in flow], f)
         log = open(os.path.join(self.dir, "log"), "w")
         if kind == "carmine":
-            args = [CARMINE, "-p", str(self.port), "-u", self.dir, path]
+            args = [exe or CARMINE, "-p", str(self.port), "-u", self.dir, path]
         else:
             args = [NR, "-p", str(self.port), "-u", self.dir, path]
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
@@ -159,8 +160,8 @@ def ws_flow():
             {"id": "wo", "type": "websocket out", "server": "L", "client": "", "wires": []}]
 
 
-def bench_ws(kind, seconds=10):
-    rt = Runtime(kind, ws_flow())
+def bench_ws(kind, seconds=10, exe=None):
+    rt = Runtime(kind, ws_flow(), exe)
     try:
         # the C generator (tools/bench/ws_load.c) when built: Node's ws
         # client takes a core by itself and then limits what is measured
@@ -234,9 +235,13 @@ def main():
         return
     if kinds[0] == "ws":  # only the echo, in alternating rounds: ws ROUNDS
         rounds = int(kinds[1]) if len(kinds) > 1 else 3
+        # BEFORE=DIR: another Carmine build (DIR/carmine) in each round too,
+        # with the same load generator, for a before/after beside Node-RED
+        before = os.environ.get("BEFORE")
+        runs = [("carmine", None)] + ([("before", os.path.join(before, "carmine"))] if before else []) + [("nodered", None)]
         for i in range(rounds):
-            for kind in ("carmine", "nodered"):
-                rate, per_cpu, busy, gen = bench_ws(kind)
+            for kind, exe in runs:
+                rate, per_cpu, busy, gen = bench_ws("carmine" if exe else kind, exe=exe)
                 print("round %d %s websocket echo, 100 clients: %.0f messages/s, %.0f messages per CPU second "
                       "(%.2f us CPU per message; runtime %.2f cores, load generator %.2f cores; load %s)"
                       % (i + 1, kind, rate, per_cpu, 1e6 / per_cpu if per_cpu else 0, busy, gen,
