@@ -9,9 +9,10 @@
  * exported symbol) stops code that runs past the node's timeout or, without
  * one, past CRM_JS_WATCHDOG_MS, or once the flows are stopping and it has
  * run CRM_JS_STOP_MS (so a stop or a deploy never waits for a loop that
- * does not end). Its cost on every entry into the VM (a read of the
- * thread's CPU clock) is paid once for a run of messages: see
- * crm_js_run_input.
+ * does not end). Its cost on every entry into the VM, a read of the
+ * thread's CPU clock, is a read of the monotonic clock (the vDSO, no system
+ * call: load.c points the library's clock_gettime there for that clock),
+ * and is paid once for a run of messages (crm_js_run_input).
  */
 #include <malloc.h>
 #include <math.h>
@@ -138,11 +139,12 @@ static void group_put(group *g)
     pthread_mutex_unlock(&groups_lock);
 }
 
-/* JavaScriptCore's watchdog counts the thread's CPU time and asks the
- * callback each time a tick of it has passed; Node's vm timeout is wall
- * time, so the ticks are short and the callback compares the wall clock.
- * On a busy machine a thread gets a fraction of a CPU: a tick of 100 ms of
- * CPU time is then a second or more of wall time. */
+/* JavaScriptCore's watchdog counts the thread's CPU time (the monotonic
+ * clock where load.c could redirect its reads) and asks the callback each
+ * time a tick of it has passed; Node's vm timeout is wall time, so the
+ * ticks are short and the callback compares the wall clock. Counted in CPU
+ * time, on a busy machine, a tick of 100 ms is a second or more of wall
+ * time. */
 #define TICK_MS 100.0
 static bool should_terminate(JSContextRef ctx, void *arg)
 {
@@ -908,8 +910,8 @@ static JSValueRef js_trampoline(JSContextRef ctx, JSObjectRef f, JSObjectRef sel
     if (batch) {
         /* The deliveries queued behind this message run in this VM entry:
          * entering JavaScriptCore costs its lock and, with a time limit
-         * set, a read of the thread's CPU clock (a system call); a chain
-         * of function nodes pays it once. Each message drains the
+         * set, the watchdog's clock reads and timer; a chain of function
+         * nodes pays them once. Each message drains the
          * microtasks it queued before the next one runs (above). s may be
          * closed meanwhile only by a posted job, and those wait for the
          * loop. */
