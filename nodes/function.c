@@ -49,6 +49,9 @@ typedef struct {
     json_t *queue;             /* messages held while setup runs */
     bool clear_status;
     double timeout_ms;
+    JSObjectRef adopt;         /* function.js's adopt */
+    json_t **slots;            /* hand-over carriers sent to this node (a reference each) */
+    size_t nslots;
 } fn;
 
 /* Values and texts ------------------------------------------------------------- */
@@ -229,7 +232,10 @@ static void report_timeout(fn *f, const json_t *msg)
 {
     char text[96];
     snprintf(text, sizeof text, "Error: Script execution timed out after %.0fms", crm_js_timeout_ms(f->js));
-    crm_node_error_with(f->n, json_is_object(msg) ? msg : NULL, text, NULL);
+    /* Node's vm error carries its code, which Node-RED copies to msg.error */
+    json_t *extra = json_pack("{s:s}", "code", "ERR_SCRIPT_EXECUTION_TIMEOUT");
+    crm_node_error_with(f->n, json_is_object(msg) ? msg : NULL, text, extra);
+    json_decref(extra);
 }
 
 /* msg.req ------------------------------------------------------------------------------ */
@@ -331,6 +337,79 @@ static void send_results(fn *f, JSValueRef msgs, JSValueRef msgid)
     JSValueRef exc = NULL;
     JSValueRef r = JSObjectCallAsFunction(f->ctx, f->send_text, NULL, 2, args, &exc);
     if (r && !exc) dispatch(f, r, crm_js_get(f->ctx, f->send_text, "holders"));
+}
+
+/* Hand-over ------------------------------------------------------------------------------ */
+
+/* A message a function node sends to the next function node on its loop
+ * (the only wire of its port) stays a JavaScript value: the receiver's
+ * function.js adopt() copies it into the receiver's own objects at once (a
+ * copy as the JSON crossing makes, minus the text) and keeps the copy in its
+ * inbox; what travels through the loop's queue is a carrier,
+ * {"_msgid": id, "\u0001js": slot}, which only that receiver ever sees. The
+ * receiver's slots[slot] holds a reference to the carrier: the carrier
+ * there proves it is one of ours, and a carrier that only the slot still
+ * holds was dropped on the way (the receiver closed), so its slot is free
+ * again. A message the copy does not make as the crossing does crosses as
+ * JSON text as before. */
+#define CARRIER_KEY "\x01" "js"
+
+static size_t slot_take(fn *g)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < g->nslots; i++)
+            if (!g->slots[i]) return i;
+        /* full: the carriers dropped on the way give their slots back */
+        for (size_t i = 0; i < g->nslots; i++)
+            if (g->slots[i]->refcount == 1) {
+                json_decref(g->slots[i]);
+                g->slots[i] = NULL;
+            }
+    }
+    size_t n = g->nslots ? g->nslots * 2 : 16;
+    json_t **s = realloc(g->slots, n * sizeof *s);
+    if (!s) abort();
+    memset(s + g->nslots, 0, (n - g->nslots) * sizeof *s);
+    size_t i = g->nslots;
+    g->slots = s;
+    g->nslots = n;
+    return i;
+}
+
+/* The slot of a carrier sent to g, or -1 for any other message. */
+static long carrier_slot(fn *g, const json_t *msg)
+{
+    if (!g->nslots || json_object_size(msg) != 2) return -1;
+    json_t *v = json_object_getn(msg, CARRIER_KEY, sizeof CARRIER_KEY - 1);
+    if (!json_is_integer(v)) return -1;
+    json_int_t i = json_integer_value(v);
+    return i >= 0 && (size_t)i < g->nslots && g->slots[i] == msg ? (long)i : -1;
+}
+
+/* Sends msg (a JavaScript message) on port as a hand-over when the port
+ * leads to one function node on this loop and the copy can be made. */
+static bool hand_over(fn *f, int port, JSValueRef msg)
+{
+    crm_node *peer = crm_js_wire_peer(f->n, port);
+    fn *g = peer ? crm_node_data(peer) : NULL;
+    if (!g || g->broken || g->state == FAILED || !g->adopt) return false;
+    size_t slot = slot_take(g);
+    JSValueRef args[2] = {msg, JSValueMakeNumber(g->ctx, (double)slot)};
+    JSValueRef exc = NULL;
+    JSValueRef id = JSObjectCallAsFunction(g->ctx, g->adopt, NULL, 2, args, &exc);
+    if (!id || exc || !JSValueIsString(g->ctx, id)) return false;
+    JSStringRef js = JSValueToStringCopy(g->ctx, id, NULL);
+    if (!js) return false;
+    size_t len;
+    char *u = crm_js_jsstr_utf8(js, &len);
+    JSStringRelease(js);
+    json_t *carrier = json_object();
+    json_object_setn_new_nocheck(carrier, "_msgid", 6, json_stringn_nocheck(u, len));
+    json_object_setn_new_nocheck(carrier, CARRIER_KEY, sizeof CARRIER_KEY - 1, json_integer((json_int_t)slot));
+    free(u);
+    g->slots[slot] = json_incref(carrier);
+    crm_node_send(f->n, port, carrier);
+    return true;
 }
 
 /* Natives (__node__) ----------------------------------------------------------------------- */
@@ -460,6 +539,17 @@ NATIVE(n_out)
     fn *f = SELF;
     if (f) dispatch(f, ARG(0), ARG(1));
     return JSValueMakeUndefined(ctx);
+}
+
+/* pass(port, msg): true when msg went out as a hand-over. */
+NATIVE(n_pass)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    if (!f || !JSValueIsNumber(ctx, ARG(0))) return JSValueMakeBoolean(ctx, false);
+    double port = JSValueToNumber(ctx, ARG(0), NULL);
+    bool sent = port >= 0 && port < crm_node_outputs(f->n) && hand_over(f, (int)port, ARG(1));
+    return JSValueMakeBoolean(ctx, sent);
 }
 
 /* req(holder): msg.req, read for the first time. */
@@ -625,11 +715,46 @@ static void settle(fn *f, JSValueRef p, JSValueRef msg, int kind)
     crm_js_call(f->js, f->settle, 3, args, &exc);
 }
 
+/* A hand-over: the message waits in function.js's inbox[slot]. */
+static void run_carrier(fn *f, json_t *carrier, long slot)
+{
+    JSContextRef ctx = f->ctx;
+    json_decref(f->slots[slot]);
+    f->slots[slot] = NULL;
+    JSValueRef args[5] = {f->body, JSValueMakeNumber(ctx, (double)slot), JSValueMakeBoolean(ctx, false),
+                          JSValueMakeBoolean(ctx, f->handle_done && crm_node_watched(f->n)), JSValueMakeUndefined(ctx)};
+    JSValueRef exc = NULL;
+    JSValueRef r = JSObjectCallAsFunction(ctx, f->drive, NULL, 5, args, &exc);
+    if (crm_js_timed_out(f->js)) {
+        /* the message the code ran on, read without running JavaScript */
+        json_t *jm = crm_js_to_json(f->js, crm_js_get(ctx, f->last, "msg"));
+        report_timeout(f, jm ? jm : carrier);
+        json_decref(jm);
+        json_decref(carrier);
+        return;
+    }
+    json_decref(carrier);
+    if (!r || exc) {
+        fix_error(f, exc);
+        json_t *jm = crm_js_to_json(f->js, crm_js_get(ctx, f->last, "msg"));
+        report(f, exc, jm);
+        json_decref(jm);
+        flush(f);
+        return;
+    }
+    dispatch(f, r, NULL);
+}
+
 static void run_inside(crm_js *js, void *arg)
 {
     fn *f = crm_js_user(js);
     json_t *msg = arg;
     JSContextRef ctx = f->ctx;
+    long slot = carrier_slot(f, msg);
+    if (slot >= 0) {
+        run_carrier(f, msg, slot);
+        return;
+    }
     /* msg.req stays behind in a holder (see "msg.req") */
     json_t *req = json_object_get(msg, "req");
     JSValueRef holder = JSValueMakeUndefined(ctx);
@@ -798,6 +923,8 @@ static void fn_free(fn *f)
             if (keep[i]) JSValueUnprotect(f->ctx, keep[i]);
         crm_js_free(f->js);
     }
+    for (size_t i = 0; i < f->nslots; i++) json_decref(f->slots[i]);
+    free(f->slots);
     json_decref(f->queue);
     free(f->broken_text);
     free(f);
@@ -867,6 +994,7 @@ static int fn_create(crm_node *n, const json_t *cfg)
     crm_js_set_fn(ctx, natives, "result", n_result);
     crm_js_set_fn(ctx, natives, "out", n_out);
     crm_js_set_fn(ctx, natives, "req", n_req);
+    crm_js_set_fn(ctx, natives, "pass", n_pass);
     crm_js_set_fn(ctx, natives, "fail", n_fail);
     crm_js_set_fn(ctx, natives, "ctxGet", n_ctx_get);
     crm_js_set_fn(ctx, natives, "ctxSet", n_ctx_set);
@@ -897,6 +1025,7 @@ static int fn_create(crm_node *n, const json_t *cfg)
     f->drive = (JSObjectRef)crm_js_get(ctx, f->helpers, "drive");
     f->send_text = (JSObjectRef)crm_js_get(ctx, f->helpers, "sendText");
     f->last = (JSObjectRef)crm_js_get(ctx, f->helpers, "last");
+    f->adopt = (JSObjectRef)crm_js_get(ctx, f->helpers, "adopt");
     f->promise_ctor = (JSObjectRef)crm_js_get(ctx, f->helpers, "Promise");
     JSValueProtect(ctx, f->promise_ctor);
     crm_js_set(ctx, natives, "on", crm_js_get(ctx, f->helpers, "on"));

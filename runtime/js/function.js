@@ -143,7 +143,9 @@ function collect(msgs, id, out) {
 // keeps it in a holder (a native object) and the message gets an accessor
 // that builds it on first read. Untouched, it leaves as a marker that C
 // replaces with the request it kept (crossing() below).
-const REQ = Symbol("req");
+// (A symbol of the engine's registry: the same in every sandbox of a loop,
+// so a hand-over (adopt, below) sees that a message holds one.)
+const REQ = Symbol.for("\u0001carmine:req");
 let reqOut = null;
 function lazyReq() {
     const h = this[REQ];
@@ -167,8 +169,56 @@ function crossing(out) {
     try { t = __node__.toJSON(out); } finally { crossing.holders = reqOut; reqOut = null; }
     return t;
 }
+// A message from a function node on this loop (nodes/function.c,
+// "Hand-over"): adopt(msg, slot) copies the sender's message into objects
+// of this sandbox, as the JSON crossing would make it, keeps the copy in
+// inbox[slot] for drive and answers its _msgid; undefined when the message
+// holds what the copy does not make as the crossing does (Buffers, Dates,
+// class instances, a pending msg.req, cycles, a _msgid that is not a text):
+// that one crosses as JSON text.
+const inbox = [];
+const getProto = Object.getPrototypeOf, keysOf = Object.keys;
+const FAIL = {};
+function copyValue(v, depth) {
+    const t = typeof v;
+    if (t === "string" || t === "number" || t === "boolean" || v === null) return v;
+    if (t !== "object" || depth > 100) return FAIL;
+    if (isArray(v)) {
+        const n = v.length, a = [];
+        for (let i = 0; i < n; i++) {
+            const x = v[i], tx = typeof x;
+            if (x === undefined || tx === "function" || tx === "symbol") { a.push(null); continue; }
+            const c = copyValue(x, depth + 1);
+            if (c === FAIL) return FAIL;
+            a.push(c);
+        }
+        return a;
+    }
+    const p = getProto(v);
+    if ((p !== null && getProto(p) !== null) || typeof v.toJSON === "function") return FAIL;
+    const o = {}, ks = keysOf(v);
+    for (let i = 0; i < ks.length; i++) {
+        const k = ks[i];
+        if (k === "__proto__") return FAIL;
+        const x = v[k], tx = typeof x;
+        if (x === undefined || tx === "function" || tx === "symbol") continue;
+        const c = copyValue(x, depth + 1);
+        if (c === FAIL) return FAIL;
+        o[k] = c;
+    }
+    return o;
+}
+function adopt(msg, slot) {
+    if (msg === null || typeof msg !== "object" || msg[REQ] !== undefined) return undefined;
+    const c = copyValue(msg, 0);
+    if (c === FAIL || isArray(c) || typeof c._msgid !== "string" || c._msgid === "") return undefined;
+    inbox[slot] = c;
+    return c._msgid;
+}
 function drive(body, text, special, done, req) {
-    const msg = special ? __node__.fromJSON(text) : JSONparse(text);
+    let msg;
+    if (typeof text === "number") { msg = inbox[text]; inbox[text] = undefined; }
+    else msg = special ? __node__.fromJSON(text) : JSONparse(text);
     if (req !== undefined) {
         defProp(msg, REQ, { value: req, writable: true, configurable: true });
         defProp(msg, "req", reqDesc);
@@ -196,12 +246,13 @@ function finish() {
         const out = collect(r, msg._msgid, []);
         if (done) out.push(["done", msg]);
         flush();
+        if (out.length === 1 && isArray(out[0]) && __node__.pass(out[0][0], out[0][1])) return;
         if (out.length) { const t = crossing(out); __node__.out(t, crossing.holders); }
     } catch (e) { __node__.fail(e, msg, 0); flush(); }
 }
 function sendText(id, msgs) {
     const out = collect(msgs, id, []);
-    if (!out.length) return "";
+    if (!out.length || (out.length === 1 && isArray(out[0]) && __node__.pass(out[0][0], out[0][1]))) return "";
     const t = crossing(out);
     sendText.holders = crossing.holders;
     return t;
@@ -209,5 +260,5 @@ function sendText(id, msgs) {
 function settle(p, m, kind) {
     p.then(v => { __node__.result(v, m, kind); flush(); }, e => { __node__.fail(e, m, kind); flush(); });
 }
-return { flush, on, close, settle, Promise, drive, sendText, last };
+return { flush, on, close, settle, Promise, drive, sendText, last, adopt };
 })

@@ -208,6 +208,12 @@ double crm_js_timeout_ms(const crm_js *s);
  * value keeps its handle; kept values live as long as the engine. */
 json_t *crm_js_keep(crm_js *s, JSValueRef v);
 
+/* The node that output port of n sends to when that is its one wire and
+ * the node is of n's own type, open, on n's loop and without an input queue
+ * limit; otherwise NULL. On n's loop. (nodes/function.c hands a message to
+ * such a node as a JavaScript value.) */
+crm_node *crm_js_wire_peer(crm_node *n, int port);
+
 /* Errors thrown out of a timer callback of the sandbox go to fn. */
 void crm_js_on_error(crm_js *s, void (*fn)(crm_js *s, JSValueRef exc));
 

@@ -668,6 +668,14 @@ json_t *crm_js_to_json(crm_js *s, JSValueRef v)
     return j;
 }
 
+crm_node *crm_js_wire_peer(crm_node *n, int port)
+{
+    if (port < 0 || port >= n->nports || n->nwires[port] != 1) return NULL;
+    crm_node *t = n->wires[port][0];
+    if (!t || t->closed || t->loop != n->loop || t->type != n->type || t->queue_max) return NULL;
+    return t;
+}
+
 static long long kept_next;
 
 json_t *crm_js_keep(crm_js *s, JSValueRef v)
