@@ -18,6 +18,7 @@
 
 #include "carmine.h"
 #include "net/netutil.h"
+#include "json_text.h"
 #include "jsonschema.h"
 #include "strbuf.h"
 #include "undefined_read.h"
@@ -28,7 +29,10 @@ typedef struct {
     json_action action;
     int indent;
     char *property;
+    size_t proplen;
+    bool plain;            /* property is one name (payload): found by a walk over msg, see json_input */
     crm_path *path;
+    strbuf out;            /* the text of a stringify, reused from message to message */
     char *schema_text;     /* JSON.stringify of the schema compiled below */
     crm_jschema *compiled;
 } json_node;
@@ -42,6 +46,11 @@ static int json_create(crm_node *n, const json_t *cfg)
     s->indent = crm_truthy(json_object_get(cfg, "pretty")) ? 4 : 0;
     const char *p = crm_cfg_str(cfg, "property", "");
     s->property = strdup(*p ? p : "payload");
+    s->proplen = strlen(s->property);
+    s->plain = s->proplen > 0 && !(s->property[0] >= '0' && s->property[0] <= '9');
+    for (const char *c = s->property; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '$'))
+            s->plain = false;
     char *err = NULL;
     s->path = crm_path_parse(s->property, &err);
     crm_node_set_data(n, s);
@@ -103,7 +112,24 @@ static void json_input(crm_node *n, json_t *msg)
 {
     json_node *s = crm_node_data(n);
     bool validate = false;
-    json_t *schema = json_object_get(msg, "schema");
+    /* A property that is one name (the usual "payload") of a message of a
+     * few members: one walk over the members finds it and msg.schema, and
+     * its value is replaced in place, where three lookups by name would hash
+     * each key (msg is a plain object: a property read is a member read, and
+     * the values set here are new, so no cycle to break) */
+    json_t *schema = NULL;
+    void *prop_it = NULL;
+    bool walked = s->plain && json_object_size(msg) <= 16 && !crm_is_buf(msg) && !crm_is_handle(msg);
+    if (walked) {
+        for (void *it = json_object_iter(msg); it; it = json_object_iter_next(msg, it)) {
+            size_t kl = json_object_iter_key_len(it);
+            const char *k = json_object_iter_key(it);
+            if (kl == s->proplen && !memcmp(k, s->property, kl)) prop_it = it;
+            if (kl == 6 && !memcmp(k, "schema", 6)) schema = json_object_iter_value(it);
+        }
+    } else {
+        schema = json_object_get(msg, "schema");
+    }
     if (crm_truthy(schema)) {
         char *text = crm_stringify(schema, 0);
         if (!s->schema_text || !text || strcmp(text, s->schema_text)) {
@@ -126,7 +152,7 @@ static void json_input(crm_node *n, json_t *msg)
         validate = true;
     }
     bool throws = false;
-    json_t *value = crm_path_get(s->path, msg, msg, &throws);
+    json_t *value = walked ? (prop_it ? json_object_iter_value(prop_it) : NULL) : crm_path_get(s->path, msg, msg, &throws);
     if (throws) {
         crm_undefined_read_error(n, s->property, msg);
         json_decref(msg);
@@ -148,8 +174,9 @@ static void json_input(crm_node *n, json_t *msg)
                 json_decref(msg);
                 return;
             }
-            crm_path_set(s->path, msg, msg, parsed, true);
-            if (validate && !valid_or_report(n, s, msg, crm_path_get(s->path, msg, msg, &throws))) {
+            if (walked) json_object_iter_set_new(msg, prop_it, parsed);
+            else crm_path_set(s->path, msg, msg, parsed, true);
+            if (validate && !valid_or_report(n, s, msg, walked ? parsed : crm_path_get(s->path, msg, msg, &throws))) {
                 json_decref(msg);
                 return;
             }
@@ -210,11 +237,14 @@ static void json_input(crm_node *n, json_t *msg)
         json_decref(msg);
         return;
     }
-    char *text = crm_stringify(value, s->indent);
-    size_t len = text ? strlen(text) : 0;
-    json_t *str = !text ? json_string("null") : crm_utf8_valid(text, len) ? json_stringn_nocheck(text, len) : json_string(text);
-    crm_path_set(s->path, msg, msg, str, true);
-    free(text);
+    s->out.len = 0;
+    crm_stringify_append(&s->out, value, s->indent);
+    const char *text = s->out.data ? s->out.data : "";
+    size_t len = s->out.len;
+    json_t *str = crm_utf8_valid(text, len) ? json_stringn_nocheck(text, len) : json_string(text);
+    if (s->out.cap > (1u << 20)) sb_free(&s->out); /* keep no big buffer for ever */
+    if (walked) json_object_iter_set_new(msg, prop_it, str);
+    else crm_path_set(s->path, msg, msg, str, true);
     pass(n, msg, validate);
 }
 
@@ -226,6 +256,7 @@ static void json_close(crm_node *n)
     crm_jschema_free(s->compiled);
     free(s->schema_text);
     free(s->property);
+    sb_free(&s->out);
     free(s);
     crm_node_set_data(n, NULL);
 }

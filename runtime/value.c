@@ -2,6 +2,7 @@
 #include "value.h"
 #include "engine.h"
 #include "runtime.h"
+#include "json_text.h"
 
 #include <unistd.h>
 #include <fcntl.h>
@@ -701,10 +702,12 @@ static void stringify_object(strbuf *sb, const json_t *v, int indent, int level)
     size_t mark = sb->len;
     sj_putc(sb, '{');
     bool first = true;
-    const char *k;
-    size_t klen;
-    json_t *x;
-    json_object_keylen_foreach((json_t *)v, k, klen, x) {
+    /* jansson's iterator itself: json_object_keylen_foreach turns the key
+     * back into an iterator three times per member */
+    for (void *it = json_object_iter((json_t *)v); it; it = json_object_iter_next((json_t *)v, it)) {
+        const char *k = json_object_iter_key(it);
+        size_t klen = json_object_iter_key_len(it);
+        json_t *x = json_object_iter_value(it);
         if (klen && k[0] >= '0' && k[0] <= '9') goto ordered;
         if (!first) sj_putc(sb, ',');
         first = false;
@@ -795,6 +798,11 @@ char *crm_stringify(const json_t *v, int indent)
     strbuf sb = SB_INIT;
     stringify_into(&sb, v, indent, 0);
     return sb_take(&sb);
+}
+
+void crm_stringify_append(strbuf *sb, const json_t *v, int indent)
+{
+    stringify_into(sb, v, indent, 0);
 }
 
 /* A JSON reader that builds the values directly, for the common case of
@@ -992,7 +1000,8 @@ static json_t *fj_object(fast_json *f)
     for (;;) {
         const char *k;
         size_t klen;
-        if (f->p >= f->end || *f->p != '"' || !fj_string(f, &k, &klen) || memchr(k, 0, klen)) break;
+        /* a NUL can only come from a \u0000 escape: in a key decoded into f->tmp */
+        if (f->p >= f->end || *f->p != '"' || !fj_string(f, &k, &klen) || (k == f->tmp.data && memchr(k, 0, klen))) break;
         /* a key decoded into f->tmp outlives the next string's decoding only
          * when copied; one in the text itself stays where it is */
         char small[64], *key = (char *)k;
