@@ -269,22 +269,25 @@ static void complete_send(join_state *js, jgroup *g)
     json_t *out;
     if (js->prop_path && !strcmp(g->property, "payload") && !strcmp(js->property, "payload")) {
         out = json_object();
-        const char *k;
-        size_t klen;
-        json_t *x;
-        json_object_keylen_foreach(g->msg, k, klen, x) {
-            json_t *c;
+        bool placed = false; /* the value set at payload's place (a new value: no cycle to break) */
+        for (void *it = json_object_iter(g->msg); it; it = json_object_iter_next(g->msg, it)) {
+            const char *k = json_object_iter_key(it);
+            size_t klen = json_object_iter_key_len(it);
+            json_t *x = json_object_iter_value(it), *c;
             if (klen == 8 && !memcmp(k, "complete", 8)) continue;
             if (klen == 5 && !memcmp(k, "parts", 5)) {
                 json_t *inner = json_is_object(x) ? json_object_get(x, "parts") : NULL;
                 if (!inner) continue;
                 c = crm_deep_copy(inner);
+            } else if (klen == 7 && !memcmp(k, "payload", 7)) {
+                c = placed ? json_null() : value;
+                placed = true;
             } else {
-                c = klen == 7 && !memcmp(k, "payload", 7) ? json_null() : crm_deep_copy(x);
+                c = crm_deep_copy(x);
             }
             json_object_setn_new_nocheck(out, k, klen, c);
         }
-        crm_path_set(js->prop_path, out, out, value, true);
+        if (!placed) crm_path_set(js->prop_path, out, out, value, true);
     } else {
         out = crm_deep_copy(g->msg);
         /* the node's own parsed property when it is the same text (no parse per group) */

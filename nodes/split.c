@@ -37,6 +37,7 @@ typedef struct {
     bool stream;
     char *addname;     /* "" when unset */
     char *prop;        /* property expression, "payload" by default */
+    size_t proplen;
     crm_path *path;
     char *path_err;    /* a bad property expression fails per message */
     bool simple;       /* prop is one top-level key */
@@ -232,6 +233,7 @@ static int split_create(crm_node *n, const json_t *cfg)
     if (!*prop) prop = "payload";
     if (!strncmp(prop, "msg.", 4)) prop += 4;
     s->prop = strdup(prop);
+    s->proplen = s->prop ? strlen(s->prop) : 0;
     if (!s->addname || !s->prop) return -1;
     s->simple = is_simple_key(s->prop);
     s->path = crm_path_parse(s->prop, &s->path_err);
@@ -306,15 +308,29 @@ static void emit(split_job *j, json_t *piece, double index, double count, const 
         return;
     }
     part = json_object();
-    const char *k;
-    json_t *v;
-    json_object_foreach(j->tmpl, k, v) {
-        if (!strcmp(k, "parts")) json_object_set_new_nocheck(part, k, make_parts(j->base, false, index, count, key));
-        else if (j->s->simple && !strcmp(k, j->s->prop)) json_object_set_nocheck(part, k, json_null());
-        else if (!strcmp(k, "req") || !strcmp(k, "res")) json_object_set_nocheck(part, k, v); /* shared, as cloneMessage does */
-        else json_object_set_new_nocheck(part, k, share_or_copy(v));
+    /* the piece goes at the split property's place in the copy (set once);
+     * a piece to delete, or a property that is a path, after the copy */
+    bool placed = false;
+    for (void *it = json_object_iter(j->tmpl); it; it = json_object_iter_next(j->tmpl, it)) {
+        const char *k = json_object_iter_key(it);
+        size_t kl = json_object_iter_key_len(it);
+        json_t *v = json_object_iter_value(it);
+        if (kl == 5 && !memcmp(k, "parts", 5)) {
+            json_object_setn_new_nocheck(part, k, kl, make_parts(j->base, false, index, count, key));
+        } else if (j->s->simple && kl == j->s->proplen && !memcmp(k, j->s->prop, kl)) {
+            if (piece && !placed) {
+                json_object_setn_new_nocheck(part, k, kl, piece);
+                placed = true;
+            } else {
+                json_object_setn_new_nocheck(part, k, kl, json_null());
+            }
+        } else if (kl == 3 && (!memcmp(k, "req", 3) || !memcmp(k, "res", 3))) {
+            json_object_setn_new_nocheck(part, k, kl, json_incref(v)); /* shared, as cloneMessage does */
+        } else {
+            json_object_setn_new_nocheck(part, k, kl, share_or_copy(v));
+        }
     }
-    set_prop(j, part, piece);
+    if (!placed) set_prop(j, part, piece);
     crm_node_send(j->n, 0, part);
 }
 
