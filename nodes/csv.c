@@ -609,6 +609,15 @@ static bool same_names(const names *t, const names *cfg)
     return true;
 }
 
+/* sb_putn of a few bytes (a separator) without the call */
+static inline void put_few(strbuf *sb, const char *s, size_t n)
+{
+    if (sb->len + n + 1 > sb->cap) sb_reserve(sb, n);
+    memcpy(sb->data + sb->len, s, n);
+    sb->len += n;
+    sb->data[sb->len] = 0;
+}
+
 /* One cell: ensureString(v) quoted, "" for undefined; strings and numbers
  * without a copy. */
 static void put_cell(strbuf *out, const json_t *v, const csv_quoting *q)
@@ -893,7 +902,7 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
         }
         NEWLINE();
         for (size_t i = 0; i < s->tmpl.n; i++) {
-            if (i) sb_putn(&out, s->sep, seplen);
+            if (i) put_few(&out, s->sep, seplen);
             csv_quote_cell_q(&out, s->tmpl.v[i] ? s->tmpl.v[i] : "", quoting);
         }
         if (s->hdrout == 2) s->hdr_sent = true;
@@ -905,7 +914,7 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
             bool tmpl = has_template(&s->tmpl);
             size_t len = tmpl ? s->tmpl.n : json_array_size(row);
             for (size_t t = 0; t < len; t++) {
-                if (t) sb_putn(&out, s->sep, seplen);
+                if (t) put_few(&out, s->sep, seplen);
                 if (tmpl && (!s->tmpl.v[t] || !s->tmpl.v[t][0])) continue;
                 json_t *cell = json_is_array(row) ? json_array_get(row, t) : NULL;
                 char *c = cell ? ensure_string(cell) : strdup("");
@@ -947,7 +956,7 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
                         free(key);
                     }
                     if (v && !js_object(v)) {
-                        if (any) sb_putn(&out, s->sep, seplen);
+                        if (any) put_few(&out, s->sep, seplen);
                         any = true;
                         put_cell(&out, v, quoting); /* String(v) of a string, number or boolean */
                     }
@@ -960,7 +969,7 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
              * lookup by name (the names are unique, so it is the same value) */
             void *it = json_is_object(row) && !crm_is_buf(row) ? json_object_iter(row) : NULL;
             for (size_t t = 0; t < s->tmpl.n; t++) {
-                if (t) sb_putn(&out, s->sep, seplen);
+                if (t) put_few(&out, s->sep, seplen);
                 const char *name = s->tmpl.v[t];
                 if (!name || !name[0]) continue;
                 json_t *v;
@@ -1099,8 +1108,8 @@ static void rfc_parse(crm_node *n, csv_state *s, json_t *msg, const char *in, si
             else json_object_set_new(obj, headers.v[j], val);
             empty = false;
         }
-        if (!empty) json_array_append(data, obj);
-        json_decref(obj);
+        if (!empty) json_array_append_new(data, obj);
+        else json_decref(obj);
     }
     if (rows.text.cap > (1u << 20) || rows.capcells > (1u << 16)) csv_flat_free(&rows);
     s->flat = rows;

@@ -79,7 +79,9 @@ static void finalise_cell(builder *b, bool new_cell)
 {
     csv_flat *f = b->f;
     bool content = f->text.len > b->cur;
-    sb_putc(&f->text, 0);
+    if (f->text.len + 2 > f->text.cap) sb_reserve(&f->text, 1);
+    f->text.data[f->text.len++] = 0;
+    f->text.data[f->text.len] = 0;
     flat_cell(f, content || !new_cell ? b->cur + 1 : 0);
     b->cur = f->text.len;
     b->started = false;
@@ -102,7 +104,11 @@ static void finalise_row(builder *b, bool new_cell)
 
 static void push(builder *b, const char *s, size_t n)
 {
-    sb_putn(&b->f->text, s, n);
+    strbuf *t = &b->f->text;
+    if (t->len + n + 1 > t->cap) sb_reserve(t, n);
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    t->data[t->len] = 0;
     b->started = true;
 }
 
@@ -249,6 +255,13 @@ void csv_quote_cell_q(strbuf *out, const char *cell, const csv_quoting *q)
     if (q->one[0] == 2)
         for (const char *const *l = q->list; *l && !quote; l++)
             if (**l && strstr(cell, *l)) quote = true;
+    if (!quote && !dq) { /* the usual cell: as it is, without a call per cell */
+        if (out->len + len + 1 > out->cap) sb_reserve(out, len);
+        memcpy(out->data + out->len, cell, len);
+        out->len += len;
+        out->data[out->len] = 0;
+        return;
+    }
     if (quote) sb_putc(out, '"');
     if (!dq) {
         sb_putn(out, cell, len);
