@@ -193,6 +193,15 @@ static void group_finish(jgroup *g, bool dones)
     free(g);
 }
 
+/* A value for the message sent: objects and arrays copied, other values
+ * shared (nothing changes a string or a number in place; split.c's parts
+ * share them the same way). */
+static json_t *share_or_copy(json_t *v)
+{
+    if (json_is_object(v) || json_is_array(v)) return crm_deep_copy(v);
+    return json_incref(v);
+}
+
 /* The joined value of a group, as completeSend builds it. NULL with *err set
  * when JavaScript would have thrown. */
 static json_t *group_value(jgroup *g, const char **err)
@@ -201,14 +210,13 @@ static json_t *group_value(jgroup *g, const char **err)
     size_t n = json_array_size(p);
     switch (g->type) {
     case B_ARRAY: {
-        if (!(g->array_len > 1)) return crm_deep_copy(p);
         json_t *flat = json_array(); /* auto mode chunks: concat one level */
         for (size_t i = 0; i < n; i++) {
             json_t *e = json_array_get(p, i);
-            if (json_is_array(e))
-                for (size_t k = 0; k < json_array_size(e); k++) json_array_append_new(flat, crm_deep_copy(json_array_get(e, k)));
+            if (g->array_len > 1 && json_is_array(e))
+                for (size_t k = 0; k < json_array_size(e); k++) json_array_append_new(flat, share_or_copy(json_array_get(e, k)));
             else
-                json_array_append_new(flat, crm_deep_copy(e));
+                json_array_append_new(flat, share_or_copy(e));
         }
         return flat;
     }
@@ -283,7 +291,7 @@ static void complete_send(join_state *js, jgroup *g)
                 c = placed ? json_null() : value;
                 placed = true;
             } else {
-                c = crm_deep_copy(x);
+                c = share_or_copy(x);
             }
             json_object_setn_new_nocheck(out, k, klen, c);
         }
@@ -488,10 +496,10 @@ static bool read_contrib(join_state *js, json_t *msg, contrib *c)
          * rather than a hash of each name */
         json_t *pid = NULL, *ptype = NULL, *pcount = NULL, *pch = NULL, *pkey = NULL, *plen = NULL, *pindex = NULL,
                *pprop = NULL;
-        const char *k;
-        size_t kl;
-        json_t *x;
-        json_object_keylen_foreach(parts, k, kl, x) {
+        for (void *it = json_object_iter(parts); it; it = json_object_iter_next(parts, it)) {
+            const char *k = json_object_iter_key(it);
+            size_t kl = json_object_iter_key_len(it);
+            json_t *x = json_object_iter_value(it);
             switch (k[0]) {
             case 'i':
                 if (KEY_IS(k, kl, "id")) pid = x;
@@ -574,10 +582,10 @@ static void join_collect(crm_node *n, join_state *js, json_t *msg)
 {
     /* msg.parts, msg.reset and msg.restartTimeout in one pass over msg's keys */
     json_t *parts = NULL, *reset = NULL, *restart = NULL;
-    const char *k;
-    size_t kl;
-    json_t *x;
-    json_object_keylen_foreach(msg, k, kl, x) {
+    for (void *it = json_object_iter(msg); it; it = json_object_iter_next(msg, it)) {
+        const char *k = json_object_iter_key(it);
+        size_t kl = json_object_iter_key_len(it);
+        json_t *x = json_object_iter_value(it);
         if (KEY_IS(k, kl, "parts")) parts = x;
         else if (KEY_IS(k, kl, "reset")) reset = x;
         else if (KEY_IS(k, kl, "restartTimeout")) restart = x;
