@@ -1075,13 +1075,16 @@ static void rfc_parse(crm_node *n, csv_state *s, json_t *msg, const char *in, si
     bool valid = crm_utf8_valid(in, len);
     for (size_t j = 0; valid && j < headers.n; j++)
         if (headers.v[j] && !crm_utf8_valid(headers.v[j], strlen(headers.v[j]))) valid = false;
+    /* the names' lengths, measured once for all the rows */
+    size_t hlen_stack[32], *hlen = headers.n <= 32 ? hlen_stack : malloc(headers.n * sizeof *hlen);
+    for (size_t j = 0; j < headers.n; j++) hlen[j] = headers.v[j] ? strlen(headers.v[j]) : 0;
     json_t *data = json_array();
     for (size_t i = 0; i < rows.nrows; i++) {
         size_t first = rows.row[i], ncells = rows.row[i + 1] - first;
         json_t *obj = json_object();
         bool empty = true;
         for (size_t j = 0; j < headers.n; j++) {
-            if (!headers.v[j] || !headers.v[j][0]) continue;
+            if (!hlen[j]) continue;
             const char *v = j < ncells ? csv_flat_cell(&rows, first + j) : NULL;
             json_t *val;
             if (!v) {
@@ -1104,13 +1107,14 @@ static void rfc_parse(crm_node *n, csv_state *s, json_t *msg, const char *in, si
                 }
                 if (!val) val = valid ? json_string_nocheck(v) : json_string(v);
             }
-            if (valid) json_object_set_new_nocheck(obj, headers.v[j], val);
+            if (valid) json_object_setn_new_nocheck(obj, headers.v[j], hlen[j], val);
             else json_object_set_new(obj, headers.v[j], val);
             empty = false;
         }
         if (!empty) json_array_append_new(data, obj);
         else json_decref(obj);
     }
+    if (hlen != hlen_stack) free(hlen);
     if (rows.text.cap > (1u << 20) || rows.capcells > (1u << 16)) csv_flat_free(&rows);
     s->flat = rows;
     json_t *columns = rfc_header(s, &headers);

@@ -49,8 +49,10 @@ char *crm_fmt_number(double d, char *buf)
     if (isnan(d)) return strcpy(buf, "NaN");
     if (isinf(d)) return strcpy(buf, d > 0 ? "Infinity" : "-Infinity");
     if (d == 0) return strcpy(buf, "0");
-    if (d == floor(d) && fabs(d) < 9007199254740992.0) {
-        /* integers are the common case (ids, counts, timestamps): no printf */
+    if (fabs(d) < 9007199254740992.0 && (double)(long long)d == d) {
+        /* integers are the common case (ids, counts, timestamps): no printf
+         * (below 2^53 a double is an integer exactly when truncating it
+         * changes nothing) */
         char tmp[24];
         int i = sizeof tmp;
         unsigned long long u = (unsigned long long)fabs(d);
@@ -60,8 +62,8 @@ char *crm_fmt_number(double d, char *buf)
         }
         char *o = buf;
         if (d < 0) *o++ = '-';
-        memcpy(o, tmp + i, sizeof tmp - (size_t)i);
-        o[sizeof tmp - (size_t)i] = 0;
+        while (i < (int)sizeof tmp) *o++ = tmp[i++];
+        *o = 0;
         return buf;
     }
     char digits[24];
@@ -83,7 +85,7 @@ char *crm_fmt_number(double d, char *buf)
             int i = sizeof t;
             for (unsigned long long u = (unsigned long long)m; u; u /= 10) t[--i] = (char)('0' + u % 10);
             nd = (int)sizeof t - i;
-            memcpy(digits, t + i, (size_t)nd);
+            for (int c = 0; c < nd; c++) digits[c] = t[i + c];
             digits[nd] = 0;
             e = nd - k - 1;
             goto format;
@@ -108,17 +110,18 @@ format:;
     int n = e + 1; /* position of the decimal point */
     char *o = buf;
     if (neg) *o++ = '-';
+    /* (byte loops: a few digits, where a call to memcpy costs more) */
     if (nd <= n && n <= 21) {
-        memcpy(o, digits, nd); o += nd;
+        for (int i = 0; i < nd; i++) *o++ = digits[i];
         for (int i = 0; i < n - nd; i++) *o++ = '0';
     } else if (0 < n && n <= 21) {
-        memcpy(o, digits, n); o += n;
+        for (int i = 0; i < n; i++) *o++ = digits[i];
         *o++ = '.';
-        memcpy(o, digits + n, nd - n); o += nd - n;
+        for (int i = n; i < nd; i++) *o++ = digits[i];
     } else if (-6 < n && n <= 0) {
         *o++ = '0'; *o++ = '.';
         for (int i = 0; i < -n; i++) *o++ = '0';
-        memcpy(o, digits, nd); o += nd;
+        for (int i = 0; i < nd; i++) *o++ = digits[i];
     } else {
         *o++ = digits[0];
         if (nd > 1) {

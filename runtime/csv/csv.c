@@ -126,6 +126,11 @@ int csv_parse_flat(const char *in, size_t max, size_t cursor, const csv_opts *o,
     if (!flat->text.data) sb_puts(&flat->text, "");
     builder b = {flat, flat->text.len, flat->ncells, false};
     bool new_cell = true, in_quote = false, closed = false;
+    /* the bytes that end a run of plain data: a quote, a line end, the
+     * separator's first byte (then compared whole) */
+    unsigned char stop[256] = {0};
+    stop['"'] = stop['\n'] = stop['\r'] = 1;
+    if (seplen) stop[(unsigned char)sep[0]] = 1;
 #define IS_SEP(p) (seplen == 1 ? in[p] == sep[0] : seplen && (p) + seplen <= max && !memcmp(in + (p), sep, seplen))
     while (cursor < max) {
         char c = in[cursor];
@@ -183,8 +188,10 @@ int csv_parse_flat(const char *in, size_t max, size_t cursor, const csv_opts *o,
             /* plain data: the run up to the next special character, at once */
             size_t n = 1;
             while (cursor + n < max) {
-                char d = in[cursor + n];
-                if (d == '"' || d == '\n' || d == '\r' || IS_SEP(cursor + n)) break;
+                if (stop[(unsigned char)in[cursor + n]]) {
+                    char d = in[cursor + n];
+                    if (d == '"' || d == '\n' || d == '\r' || IS_SEP(cursor + n)) break;
+                }
                 n++;
             }
             push(&b, in + cursor, n);
