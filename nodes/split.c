@@ -273,13 +273,13 @@ static json_t *make_parts(json_t *base, bool steal, double index, double count, 
         p = json_incref(base);
     } else {
         p = json_object();
-        const char *k;
-        json_t *v;
-        json_object_foreach(base, k, v) json_object_set_new_nocheck(p, k, share_or_copy(v));
+        for (void *it = json_object_iter(base); it; it = json_object_iter_next(base, it))
+            json_object_setn_new_nocheck(p, json_object_iter_key(it), json_object_iter_key_len(it),
+                                         share_or_copy(json_object_iter_value(it)));
     }
-    if (key) json_object_set_new_nocheck(p, "key", json_string_nocheck(key));
-    json_object_set_new_nocheck(p, "index", crm_num(index));
-    if (count >= 0) json_object_set_new_nocheck(p, "count", crm_num(count));
+    if (key) json_object_setn_new_nocheck(p, "key", 3, json_string_nocheck(key));
+    json_object_setn_new_nocheck(p, "index", 5, crm_num(index));
+    if (count >= 0) json_object_setn_new_nocheck(p, "count", 5, crm_num(count));
     return p;
 }
 
