@@ -56,9 +56,58 @@ typedef struct {
     csv_flat flat;
     const char *quoteables[5]; /* rfc, object to CSV: the separator, quote, LF, CR */
     csv_quoting quoting;       /* ... prepared once */
+    /* the members of the message being handled, found by one walk over a
+     * message of a few members (walk_msg) instead of a hashed lookup each;
+     * valid while ok and until a member of msg is deleted */
+    struct {
+        bool ok;
+        void *payload_it, *columns_it, *parts_it;
+        json_t *reset, *msgid;
+    } mk;
 } csv_state;
 
 /* ---- small helpers ------------------------------------------------------- */
+
+static void walk_msg(csv_state *s, json_t *msg)
+{
+    memset(&s->mk, 0, sizeof s->mk);
+    if (json_object_size(msg) > 16) return;
+    for (void *it = json_object_iter(msg); it; it = json_object_iter_next(msg, it)) {
+        const char *k = json_object_iter_key(it);
+        size_t kl = json_object_iter_key_len(it);
+        switch (kl) {
+        case 5:
+            if (!memcmp(k, "parts", 5)) s->mk.parts_it = it;
+            else if (!memcmp(k, "reset", 5)) s->mk.reset = json_object_iter_value(it);
+            break;
+        case 6:
+            if (!memcmp(k, "_msgid", 6)) s->mk.msgid = json_object_iter_value(it);
+            break;
+        case 7:
+            if (!memcmp(k, "payload", 7)) s->mk.payload_it = it;
+            else if (!memcmp(k, "columns", 7)) s->mk.columns_it = it;
+            break;
+        }
+    }
+    s->mk.ok = true;
+}
+
+/* msg.parts, msg.columns, msg.payload of the message walked, or by name */
+static json_t *msg_member(const csv_state *s, json_t *msg, void *it, const char *key)
+{
+    if (s->mk.ok) return it ? json_object_iter_value(it) : NULL;
+    return json_object_get(msg, key);
+}
+#define MSG_PARTS(s, msg) msg_member((s), (msg), (s)->mk.parts_it, "parts")
+#define MSG_COLUMNS(s, msg) msg_member((s), (msg), (s)->mk.columns_it, "columns")
+#define MSG_PAYLOAD(s, msg) msg_member((s), (msg), (s)->mk.payload_it, "payload")
+
+/* msg[key] = v (stolen), at the member's place when the walk found it */
+static void msg_set(csv_state *s, json_t *msg, void *it, const char *key, json_t *v)
+{
+    if (s->mk.ok && it) json_object_iter_set_new(msg, it, v);
+    else json_object_set_new_nocheck(msg, key, v);
+}
 
 static void names_free(names *t)
 {
@@ -507,14 +556,19 @@ static void send_rows(crm_node *n, csv_state *s, json_t *msg, json_t *rows, json
                       bool last)
 {
     size_t len = json_array_size(rows);
-    const char *id = json_string_value(json_object_get(msg, "_msgid"));
+    const char *id = json_string_value(s->mk.ok ? s->mk.msgid : json_object_get(msg, "_msgid"));
     for (size_t i = 0; i < len; i++) {
         /* a copy of msg per row (RED.util.cloneMessage); the last row may take
          * msg itself when nothing else holds it and no complete node will
          * read it after the sends */
         json_t *m = i + 1 == len && msg->refcount == 1 && !crm_node_watched(n) ? json_incref(msg) : crm_msg_clone(msg);
-        json_object_set_nocheck(m, "columns", columns);
-        json_object_set_nocheck(m, "payload", json_array_get(rows, i));
+        if (m == msg) { /* the members walked are msg's */
+            msg_set(s, m, s->mk.columns_it, "columns", json_incref(columns));
+            msg_set(s, m, s->mk.payload_it, "payload", json_incref(json_array_get(rows, i)));
+        } else {
+            json_object_set_nocheck(m, "columns", columns);
+            json_object_set_nocheck(m, "payload", json_array_get(rows, i));
+        }
         if (!has_parts) {
             json_t *p = json_object();
             if (id) json_object_set_new_nocheck(p, "id", json_string(id));
@@ -860,7 +914,7 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
 {
     size_t seplen = strlen(s->sep);
     const csv_quoting *quoting = &s->quoting;
-    json_t *in = json_object_get(msg, "payload");
+    json_t *in = MSG_PAYLOAD(s, msg);
     /* the rows: the payload's elements, or the payload itself as the one row
      * (an object, or an array of values) */
     bool of_arrays = false, single = true;
@@ -872,7 +926,7 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
     }
     size_t nrows = single ? 1 : json_array_size(in);
 #define ROW(i) (single ? in : json_array_get(in, (i)))
-    json_t *parts = json_object_get(msg, "parts");
+    json_t *parts = MSG_PARTS(s, msg);
     bool no_template = s->notemplate;
     if (!(no_template && parts && json_object_get(parts, "index") && js_num(json_object_get(parts, "index")) > 0) &&
         !same_names(&s->tmpl, &s->cfg_tmpl)) {
@@ -888,7 +942,7 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
 #define NEWLINE() do { if (nlines++) sb_puts(&out, s->ret); } while (0)
     if (s->hdrout != 0 && s->hdrout != 3 && !s->hdr_sent) {
         if (!has_template(&s->tmpl)) {
-            if (json_object_get(msg, "columns")) {
+            if (MSG_COLUMNS(s, msg)) {
                 if (rfc_msg_columns(s, msg, err) < 0) { s->out_text = out; goto fail; }
             } else {
                 json_t *first = ROW(0);
@@ -923,7 +977,7 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
             }
             continue;
         }
-        if (!has_template(&s->tmpl) && json_object_get(msg, "columns")) {
+        if (!has_template(&s->tmpl) && MSG_COLUMNS(s, msg)) {
             if (rfc_msg_columns(s, msg, err) < 0) { s->out_text = out; goto fail; }
         }
         if (!has_template(&s->tmpl)) {
@@ -989,11 +1043,11 @@ static int rfc_to_csv(crm_node *n, csv_state *s, json_t *msg, char **err)
 #undef ROW
     sb_puts(&out, s->ret);
     /* json_string(out.data): out holds no NUL (cells end at theirs) */
-    json_object_set_new_nocheck(msg, "payload",
-                        crm_utf8_valid(out.data, out.len) ? json_stringn_nocheck(out.data, out.len) : json_string(out.data));
+    msg_set(s, msg, s->mk.payload_it, "payload",
+            crm_utf8_valid(out.data, out.len) ? json_stringn_nocheck(out.data, out.len) : json_string(out.data));
     if (out.cap > (1u << 20)) sb_free(&out); /* keep no big buffer for ever */
     s->out_text = out;
-    json_object_set_new_nocheck(msg, "columns", rfc_header(s, &s->tmpl));
+    msg_set(s, msg, s->mk.columns_it, "columns", rfc_header(s, &s->tmpl));
     return 0;
 fail:
     return -1;
@@ -1003,7 +1057,7 @@ static void rfc_parse(crm_node *n, csv_state *s, json_t *msg, const char *in, si
 {
     bool first_line = true, last = false;
     double linecount = 0;
-    json_t *parts = json_object_get(msg, "parts");
+    json_t *parts = MSG_PARTS(s, msg);
     bool has_parts = parts != NULL;
     char *err = NULL;
     if (has_parts) {
@@ -1162,9 +1216,11 @@ static void csv_input(crm_node *n, json_t *msg)
         return;
     }
     if (s->rfc) crm_node_status(n, NULL, NULL, NULL);
-    bool reset = json_object_get(msg, "reset") != NULL;
+    if (s->rfc) walk_msg(s, msg); /* (the legacy code reads and sets by name) */
+    else memset(&s->mk, 0, sizeof s->mk);
+    bool reset = s->mk.ok ? s->mk.reset != NULL : json_object_get(msg, "reset") != NULL;
     if (reset) s->hdr_sent = false;
-    json_t *pl = json_object_get(msg, "payload");
+    json_t *pl = MSG_PAYLOAD(s, msg);
     if (!pl) {
         if (!reset) crm_node_send(n, 0, json_incref(msg));
         crm_node_done(n, msg);
@@ -1178,7 +1234,7 @@ static void csv_input(crm_node *n, json_t *msg)
             crm_node_error(n, msg, "%s", err);
             free(err);
         } else {
-            const char *p = json_string_value(json_object_get(msg, "payload"));
+            const char *p = json_string_value(MSG_PAYLOAD(s, msg));
             if (p && *p) crm_node_send(n, 0, json_incref(msg));
             crm_node_done(n, msg);
         }
