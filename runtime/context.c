@@ -278,13 +278,14 @@ int crm_context_delete(crm_runtime *rt, const char *store, const char *id, const
     return crm_context_put(rt, store, id, key, NULL);
 }
 
-char *crm_context_text(crm_runtime *rt, const char *store, const char *id, const char *top)
+char *crm_context_text(crm_runtime *rt, const char *store, const char *id, const char *top,
+                       char *(*text_of)(const json_t *v))
 {
     if (!rt->stores) return NULL;
     ctxstore *s = store_named(rt, store);
     pthread_mutex_lock(&s->lock);
     json_t *scope = scope_obj(s, id, false), *v = top ? json_object_get(scope, top) : scope;
-    char *text = v ? crm_stringify(v, 0) : NULL;
+    char *text = v ? text_of(v) : NULL;
     pthread_mutex_unlock(&s->lock);
     return text;
 }

@@ -259,9 +259,10 @@ json_t *crm_context_lookup(crm_runtime *rt, const char *store, const char *id, c
 int crm_context_delete(crm_runtime *rt, const char *store, const char *id, const char *key);
 /* Sets (value stolen) or deletes (NULL) key in a context; -1 for a bad key. */
 int crm_context_put(crm_runtime *rt, const char *store, const char *id, const char *key, json_t *value);
-/* The JSON text (malloc'd) of a context's top-level key (top NULL: of the
- * whole context), or NULL when there is none. */
-char *crm_context_text(crm_runtime *rt, const char *store, const char *id, const char *top);
+/* The text (malloc'd, by text_of, under the store's lock) of a context's
+ * top-level key (top NULL: of the whole context), or NULL when there is none. */
+char *crm_context_text(crm_runtime *rt, const char *store, const char *id, const char *top,
+                       char *(*text_of)(const json_t *v));
 /* When set (by the companion), called after every change of a context, with
  * the store's lock held: the top-level key changed, or top NULL when the
  * whole context was deleted, or id NULL when the whole store was replaced.

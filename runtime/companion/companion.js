@@ -17,7 +17,9 @@
 //   Carmine -> here: "context":{stores,default,data,fgc} in the flows line
 //                    {"t":"cx","s":STORE,"c":SCOPE,"k":TOPKEY,"v":VALUE,"a":ACK}
 //   here -> Carmine: {"t":"cs","s":STORE,"c":SCOPE,"k":KEY,"v":VALUE,"q":SEQ}
-// Buffers travel as {"type":"Buffer","data":[..]} (Buffer.toJSON) both ways.
+// Values JSON has no text for travel as token objects both ways: a Buffer as
+// {BUF: base64}, NaN/Infinity as {NUM: String(n)}; a plain object shaped
+// like a Buffer's JSON ({"type":"Buffer","data":[..]}) stays a plain object.
 // A wire from a hosted node to a native one points, in the flows Carmine
 // sends, at the pseudo node "\u0001carmine:NODE:PORT": the preRoute hook
 // below takes those messages off Node-RED's router and writes them out.
@@ -53,27 +55,37 @@ function flushOut() {
     outLines = [];
     sock.write(text);
 }
+// NaN, Infinity and -Infinity cross as {NUM: String(n)} both ways (JSON has
+// no text for them: JSON.stringify makes them null); Buffers as {BUF: base64}
+const NUM = '\u0001carmine:num';
+const BUF = '\u0001carmine:buf';
+const bufferToJSON = Buffer.prototype.toJSON;
+function bufToken() { return { [BUF]: this.toString('base64') }; }
+function numToken(k, v) { return typeof v === 'number' && !Number.isFinite(v) ? { [NUM]: String(v) } : v; }
+// JSON.stringify with the tokens: Buffer's toJSON is swapped for the call
+// (synchronous) only, so a Buffer-shaped plain object is told from a Buffer
+// without a replacer call per value
+function stringify(obj) {
+    Buffer.prototype.toJSON = bufToken;
+    try {
+        const text = JSON.stringify(obj);
+        // only a text with a null may have lost a number: then again, marking them
+        return text.includes('null') ? JSON.stringify(obj, numToken) : text;
+    } finally {
+        Buffer.prototype.toJSON = bufferToJSON;
+    }
+}
 function send(obj) {
     if (!outLines.length) setImmediate(flushOut);
-    outLines.push(JSON.stringify(obj) + '\n');
+    outLines.push(stringify(obj) + '\n');
 }
-
-// NaN, Infinity and -Infinity cross as {NUM: String(n)} both ways (JSON has
-// no text for them: JSON.stringify makes them null)
-const NUM = '\u0001carmine:num';
-function sendMsg(obj) {
-    if (!outLines.length) setImmediate(flushOut);
-    let text = JSON.stringify(obj);
-    // only a text with a null may have lost one: then again, marking them
-    if (text.includes('null')) text = JSON.stringify(obj, (k, v) => typeof v === 'number' && !Number.isFinite(v) ? { [NUM]: String(v) } : v);
-    outLines.push(text + '\n');
-}
+const sendMsg = send;
 
 function reviver(k, v) {
-    if (v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data) && Object.keys(v).length === 2) {
-        return Buffer.from(v.data);
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+        if (typeof v[BUF] === 'string' && Object.keys(v).length === 1) return Buffer.from(v[BUF], 'base64');
+        if (typeof v[NUM] === 'string' && Object.keys(v).length === 1) return Number(v[NUM]);
     }
-    if (v && typeof v === 'object' && typeof v[NUM] === 'string' && Object.keys(v).length === 1) return Number(v[NUM]);
     return v;
 }
 
@@ -162,8 +174,8 @@ sock.on('data', (chunk) => {
         buf = buf.slice(nl + 1);
         if (!line) continue;
         let m;
-        // the reviver (Buffers) only for lines that may hold one: it costs a call per value
-        try { m = line.includes('"Buffer"') || line.includes('carmine:num') ? JSON.parse(line, reviver) : JSON.parse(line); } catch (e) { logLine('bad line from Carmine:', e.message); continue; }
+        // the reviver (tokens) only for lines that may hold one: it costs a call per value
+        try { m = line.includes('carmine:buf') || line.includes('carmine:num') ? JSON.parse(line, reviver) : JSON.parse(line); } catch (e) { logLine('bad line from Carmine:', e.message); continue; }
         if (m.t === 'in') {
             if (started) deliver(m); else pending.push(m);
         } else if (m.t === 'cx') {

@@ -14,6 +14,10 @@
  * as {NUM_TOKEN: "NaN"} (String(n)) both ways, and are numbers again on the
  * other side, as a message between Node-RED's nodes keeps them. */
 #define CRM_COMPANION_NUM_TOKEN CRM_COMPANION_PSEUDO "num"
+/* A Buffer crosses as {BUF_TOKEN: "base64"} both ways; a plain object shaped
+ * like a Buffer's JSON ({"type":"Buffer","data":[..]}) stays a plain object,
+ * as a message between Node-RED's nodes keeps it. */
+#define CRM_COMPANION_BUF_TOKEN CRM_COMPANION_PSEUDO "buf"
 
 /* The companion's part of the flows (borrowed, copied) for the next start. */
 void crm_companion_set_part(const json_t *flows, const json_t *creds, const char *userdir);
@@ -36,8 +40,15 @@ void crm_companion_start(crm_node *n);
 void crm_companion_stop(crm_node *n);
 /* Posts one flush to the owner's loop (any thread), unless one is posted. */
 void crm_companion_kick(void);
-/* Buffers ({"type":"Buffer","data":[..]}) made Buffers again (v stolen, result new). */
+/* The tokens (companion_int.h) made values again: Buffers, NaN/Infinity,
+ * msg.res (v stolen, result new). */
 json_t *crm_companion_revive(json_t *v);
+/* A value as the companion reads it: JSON text with the tokens (bridge.c);
+ * crm_companion_text is malloc'd, NULL for NULL (undefined). */
+void crm_companion_put(strbuf *sb, const json_t *v);
+char *crm_companion_text(const json_t *v);
+/* A Buffer from base64 text (NEW). */
+json_t *crm_companion_unbase64(const char *s, size_t n);
 
 /* One context (ctx.c). The context ids the companion's part reaches: */
 void crm_companion_ctx_scopes(const json_t *part);

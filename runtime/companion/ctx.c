@@ -156,7 +156,7 @@ static void push_line(crm_runtime *rt, strbuf *out, const char *store, const cha
     json_t *js = json_string(store), *jid = json_string(id), *jtop = top ? json_string(top) : NULL;
     char *s = json_dumps(js, JSON_ENCODE_ANY), *i = json_dumps(jid, JSON_ENCODE_ANY);
     char *t = jtop ? json_dumps(jtop, JSON_ENCODE_ANY) : NULL;
-    char *v = crm_context_text(rt, store, id, top);
+    char *v = crm_context_text(rt, store, id, top, crm_companion_text);
     sb_printf(out, "{\"t\":\"cx\",\"s\":%s,\"c\":%s,\"a\":%lld", s, i, (long long)X.ack);
     if (t) sb_printf(out, ",\"k\":%s", t);
     if (v) sb_printf(out, ",\"v\":%s", v);

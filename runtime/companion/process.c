@@ -136,7 +136,7 @@ char *crm_companion_node_path(void)
 
 static json_t *revive(json_t *v);
 
-/* Messages: JSON text with Buffers as {"type":"Buffer","data":[..]} ----------- */
+/* Messages: JSON text with tokens for Buffers, NaN/Infinity and msg.res ---- */
 
 json_t *crm_companion_revive(json_t *v)
 {
@@ -158,15 +158,9 @@ static json_t *revive(json_t *v)
             json_decref(v);
             return d;
         }
-        json_t *data = json_object_get(v, "data");
-        const char *type = json_string_value(json_object_get(v, "type"));
-        if (json_object_size(v) == 2 && type && !strcmp(type, "Buffer") && json_is_array(data)) {
-            size_t n = json_array_size(data), i;
-            unsigned char *b = malloc(n ? n : 1);
-            json_t *e;
-            json_array_foreach(data, i, e) b[i] = (unsigned char)(int)crm_num_value(e);
-            json_t *buf = crm_buf_new(b, n);
-            free(b);
+        json_t *b64 = json_object_size(v) == 1 ? json_object_get(v, CRM_COMPANION_BUF_TOKEN) : NULL;
+        if (json_is_string(b64)) { /* a Buffer */
+            json_t *buf = crm_companion_unbase64(json_string_value(b64), json_string_length(b64));
             json_decref(v);
             return buf;
         }
@@ -590,7 +584,7 @@ static void spawn(crm_node *owner)
     /* the flows go first, then whatever waited */
     json_t *hello = json_pack("{s:s,s:O,s:O,s:o}", "t", "flows", "flows", C.part ? C.part : json_array(), "credentials",
                               C.creds ? C.creds : json_object(), "context", context);
-    char *text = crm_stringify(hello, 0);
+    char *text = crm_companion_text(hello); /* Buffers in context values as tokens */
     json_decref(hello);
     strbuf q = SB_INIT;
     sb_puts(&q, text);

@@ -1,0 +1,47 @@
+// carmine-probe: a plain Node-RED node for tests/companion's checks of what
+// crosses the boundary as it is. msg.probe (an array, one entry per probe
+// passed) gets what this node sees of the message: each key's kind
+// ("buffer", "undefined", "array", "null", typeof; objects key by key), and
+// whether msg.undef is a key ("undef" in msg, hasOwnProperty). With msg.make
+// it then adds msg.undef = undefined, a real Buffer, Buffer-shaped plain
+// objects (top level and nested) and flow context values of both kinds;
+// with msg.ctx it also reports the kinds of flow.nb and flow.nf (set by a
+// native node before it).
+module.exports = function (RED) {
+    function kind(v, depth) {
+        if (Buffer.isBuffer(v)) return 'buffer';
+        if (v === undefined) return 'undefined';
+        if (v === null) return 'null';
+        if (Array.isArray(v)) return depth > 2 ? 'array' : v.map((x) => kind(x, depth + 1));
+        if (typeof v === 'object') {
+            if (depth > 2) return 'object';
+            const o = {};
+            for (const k of Object.keys(v)) o[k] = kind(v[k], depth + 1);
+            return o;
+        }
+        return typeof v;
+    }
+    function Probe(config) {
+        RED.nodes.createNode(this, config);
+        this.on('input', (msg, send, done) => {
+            const flow = this.context().flow;
+            const seen = {};
+            for (const k of Object.keys(msg)) if (k !== 'probe' && k !== '_msgid') seen[k] = kind(msg[k], 0);
+            const entry = { seen, hasUndef: 'undef' in msg, ownUndef: Object.prototype.hasOwnProperty.call(msg, 'undef') };
+            if (msg.ctx) entry.ctx = { nb: kind(flow.get('nb'), 0), nf: kind(flow.get('nf'), 0) };
+            msg.probe = (msg.probe || []).concat([entry]);
+            if (msg.make) {
+                delete msg.make;
+                msg.undef = undefined;
+                msg.real = Buffer.from([7, 8]);
+                msg.fake = { type: 'Buffer', data: [7, 8] };
+                msg.nested = { arr: [Buffer.from([9]), { type: 'Buffer', data: [9] }] };
+                flow.set('hb', Buffer.from([6]));
+                flow.set('hf', { type: 'Buffer', data: [6] });
+            }
+            send(msg);
+            done();
+        });
+    }
+    RED.nodes.registerType('carmine-probe', Probe);
+};
