@@ -629,13 +629,47 @@ void crm_comms_status(crm_node *n, const json_t *st)
     n->status_clear_gen = 0;
 }
 
-void crm_comms_log(const crm_node *n, crm_log_level lvl, const char *text)
+/* encodeObject's text for an Error (format "error"): {__enc__, type:
+ * "error", data: {name, message, code?, cause?, stack}}. Carmine holds the
+ * error as its text, String(err): "Name: message". */
+static json_t *error_text(const crm_node *n, const char *text, const json_t *extra)
+{
+    const char *colon = strstr(text, ": ");
+    bool named = colon && colon > text && !memchr(text, ' ', (size_t)(colon - text));
+    json_t *data = json_object();
+    json_object_set_new(data, "name", named ? json_stringn(text, (size_t)(colon - text)) : json_string("Error"));
+    json_object_set_new(data, "message", json_string(named ? colon + 2 : text));
+    json_t *code = json_object_get(extra, "code");
+    if (code) json_object_set(data, "code", code);
+    json_t *cause = json_object_get(extra, "cause");
+    if (cause) { /* cause + "" */
+        char *t = crm_to_string(cause);
+        json_object_set_new(data, "cause", json_string(t ? t : ""));
+        free(t);
+    }
+    json_t *stack = json_object_get(extra, "stack");
+    if (json_is_string(stack)) {
+        json_object_set(data, "stack", stack);
+    } else {
+        char *t = crm_error_stack(n, text);
+        json_object_set_new(data, "stack", json_string(t));
+        free(t);
+    }
+    json_t *v = json_pack("{s:b,s:s,s:o}", "__enc__", 1, "type", "error", "data", data);
+    char *t = crm_stringify(v, 0);
+    json_decref(v);
+    json_t *r = json_string(t ? t : "");
+    free(t);
+    return r;
+}
+
+static void log_entry(const crm_node *n, crm_log_level lvl, const char *text, const json_t *extra, bool error_object)
 {
     crm_comms *c = n->rt->comms;
     if (!c || !crm_comms_wanted((crm_node *)n)) return;
     /* Node.js's log_helper, then Flow.log adds the path */
     json_t *o = json_pack("{s:i,s:s,s:s}", "level", lvl >= CRM_LOG_ERROR ? 20 : 30, "id", n->id, "type",
-                          n->type->type);
+                          crm_node_type_name(n));
     json_t *value = json_string(text);
     if (n->alias) json_object_set_new(o, "_alias", json_string(n->alias));
     if (n->z) json_object_set_new(o, "z", json_string(n->z));
@@ -653,9 +687,21 @@ void crm_comms_log(const crm_node *n, crm_log_level lvl, const char *text)
         json_object_set(enc_o, k, v);
         if (!strcmp(k, "type")) json_object_set_new(enc_o, "msg", json_null());
     }
-    double max = crm_cfg_num(n->rt->settings, "debugMaxLength", 1000);
-    encode_value(enc_o, value, max > 0 ? (size_t)max : 1000);
+    if (error_object) { /* Node-RED logs the Error itself */
+        json_object_set_new(enc_o, "msg", error_text(n, text, extra));
+        json_object_set_new(enc_o, "format", json_string("error"));
+    } else {
+        double max = crm_cfg_num(n->rt->settings, "debugMaxLength", 1000);
+        encode_value(enc_o, value, max > 0 ? (size_t)max : 1000);
+    }
     json_decref(value);
     json_decref(o);
     crm_comms_publish(c, "debug", enc_o, false);
+}
+
+void crm_comms_log(const crm_node *n, crm_log_level lvl, const char *text) { log_entry(n, lvl, text, NULL, false); }
+
+void crm_comms_log_error(const crm_node *n, crm_log_level lvl, const char *text, const json_t *extra)
+{
+    log_entry(n, lvl, text, extra, true);
 }

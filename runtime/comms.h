@@ -35,6 +35,10 @@ void crm_comms_debug(crm_node *n, const json_t *msg, const char *property, const
  * debug node forwards WARN and ERROR log entries): {level 30|20, id, type,
  * msg, _alias?, z?, name?, path, format}. Any thread. */
 void crm_comms_log(const crm_node *n, crm_log_level lvl, const char *text);
+/* The same for an Error (Node-RED's node.error(err) with an Error object):
+ * shown as encodeObject shows one (format "error"), with extra's code,
+ * cause and stack (borrowed, may be NULL). */
+void crm_comms_log_error(const crm_node *n, crm_log_level lvl, const char *text, const json_t *extra);
 /* status/<id> as Node-RED publishes a node's status (retained). */
 void crm_comms_status(crm_node *n, const json_t *status);
 

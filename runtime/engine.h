@@ -209,6 +209,17 @@ void crm_route_error(crm_node *n, const json_t *msg, const char *text, bool *han
 /* As crm_route_error; the members of extra (borrowed object or NULL: an Error's
  * stack, cause) are copied into msg.error beside message and source. */
 void crm_route_error_ex(crm_node *n, const json_t *msg, const char *text, const json_t *extra, bool *handled);
+/* Is the error an Error object in Node-RED (a stack in extra, or a text
+ * reading "<Name>Error: message")? Such errors carry a stack on msg.error and
+ * show as error objects in the debug sidebar. */
+bool crm_error_is_object(const char *text, const json_t *extra);
+/* The stack given to such an error without one (malloc'd): its text, then
+ * "    at TYPE (ID)". */
+char *crm_error_stack(const crm_node *source, const char *text);
+/* An uncaught error that is an Error object: logged as crm_log does, shown
+ * in the debug sidebar as Node-RED's encodeObject shows an Error (extra:
+ * code, stack, cause; borrowed, may be NULL). */
+void crm_log_error_object(crm_runtime *rt, const crm_node *n, const char *text, const json_t *extra);
 void crm_route_status(crm_node *n, json_t *status);
 /* A status reported through n (it is the reporting node, for status nodes'
  * scopes) whose status.source is source (borrowed {id, type, name}). */

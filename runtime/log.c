@@ -22,10 +22,10 @@ crm_log_level crm_log_level_parse(const char *s)
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void crm_vlog(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char *fmt, va_list ap)
+/* err: an uncaught Error's code, stack, cause (crm_log_error_object), or NULL */
+static void log_text(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char *text, const json_t *err,
+                     bool error_object)
 {
-    char *text = NULL;
-    if (vasprintf(&text, fmt, ap) < 0) return;
     if (rt && rt->hook) {
         rt->hook(rt->hook_ctx, lvl, n ? n->id : NULL, n ? n->type->type : NULL, text);
     } else if (!rt || lvl >= rt->log_level) {
@@ -40,15 +40,30 @@ void crm_vlog(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char 
                  tm.tm_min, tm.tm_sec);
         pthread_mutex_lock(&log_lock);
         if (n)
-            fprintf(stderr, "%s - [%s] [%s:%s] %s\n", when, level_name[lvl], n->type->type,
+            fprintf(stderr, "%s - [%s] [%s:%s] %s\n", when, level_name[lvl], crm_node_type_name(n),
                     n->name && *n->name ? n->name : n->id, text);
         else
             fprintf(stderr, "%s - [%s] %s\n", when, level_name[lvl], text);
         pthread_mutex_unlock(&log_lock);
     }
     /* the editor's debug sidebar shows a node's warnings and errors */
-    if (rt && n && lvl >= CRM_LOG_WARN && rt->comms) crm_comms_log(n, lvl, text);
+    if (rt && n && lvl >= CRM_LOG_WARN && rt->comms) {
+        if (error_object) crm_comms_log_error(n, lvl, text, err);
+        else crm_comms_log(n, lvl, text);
+    }
+}
+
+void crm_vlog(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char *fmt, va_list ap)
+{
+    char *text = NULL;
+    if (vasprintf(&text, fmt, ap) < 0) return;
+    log_text(rt, lvl, n, text, NULL, false);
     free(text);
+}
+
+void crm_log_error_object(crm_runtime *rt, const crm_node *n, const char *text, const json_t *extra)
+{
+    log_text(rt, CRM_LOG_ERROR, n, text, extra, true);
 }
 
 void crm_log(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char *fmt, ...)

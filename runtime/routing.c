@@ -78,10 +78,23 @@ static json_t *source_of(const crm_node *n)
  * carry a stack in Node-RED, plain-string errors do not. */
 static bool from_error_object(const char *text)
 {
+    if (!text) return false;
     const char *p = text;
     if (!(*p >= 'A' && *p <= 'Z')) return false;
     while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')) p++;
     return p - text >= 5 && !strncmp(p - 5, "Error: ", 7);
+}
+
+bool crm_error_is_object(const char *text, const json_t *extra)
+{
+    return json_object_get(extra, "stack") || from_error_object(text);
+}
+
+char *crm_error_stack(const crm_node *source, const char *text)
+{
+    char *stack = NULL;
+    if (asprintf(&stack, "%s\n    at %s (%s)", text, source->type->type, source->id) < 0) return strdup(text);
+    return stack;
 }
 
 static bool handle_error(crm_flow *f, crm_node *reporter, crm_node *source, const json_t *msg, const char *text,
@@ -106,16 +119,23 @@ static bool handle_error(crm_flow *f, crm_node *reporter, crm_node *source, cons
             json_t *src = source_of(source);
             json_object_set_new(src, "count", json_real(count));
             json_object_set_new(err, "source", src);
-            if (from_error_object(text)) {
-                char *stack = NULL;
-                if (asprintf(&stack, "%s\n    at %s (%s)", text, source->type->type, source->id) >= 0) {
-                    json_object_set_new(err, "stack", json_string(stack));
-                    free(stack);
-                }
+            /* Node-RED's order: message, source, code, stack, cause (then
+             * the other members of extra) */
+            json_t *code = json_object_get(extra, "code");
+            if (code) json_object_set_new(err, "code", crm_deep_copy(code));
+            json_t *xstack = json_object_get(extra, "stack");
+            if (xstack) {
+                json_object_set_new(err, "stack", crm_deep_copy(xstack));
+            } else if (from_error_object(text)) {
+                char *stack = crm_error_stack(source, text);
+                json_object_set_new(err, "stack", json_string(stack));
+                free(stack);
             }
             const char *k;
             json_t *x;
-            if (extra) json_object_foreach((json_t *)extra, k, x) json_object_set_new(err, k, crm_deep_copy(x));
+            if (extra)
+                json_object_foreach((json_t *)extra, k, x) if (strcmp(k, "code") && strcmp(k, "stack"))
+                    json_object_set_new(err, k, crm_deep_copy(x));
             json_object_set_new(m, "error", err);
             crm_loop_deliver_now(catcher, m);
             handled = true;

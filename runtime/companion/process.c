@@ -307,14 +307,18 @@ static void deliver(crm_node *n, void *arg)
         json_t *err = json_object_get(it->msg, "error");
         const char *text = json_string_value(json_object_get(err, "message"));
         char *t = text ? strdup(text) : crm_to_string(err);
+        /* what Node-RED put beside message and source (code, stack, cause:
+         * the hosted node's error was an Error) goes on msg.error here too */
+        json_t *extra = json_object();
+        const char *k;
+        json_t *x;
+        json_object_foreach(err, k, x) if (strcmp(k, "message") && strcmp(k, "source")) json_object_set(extra, k, x);
+        if (it->source) json_object_set(extra, "source", it->source); /* catch nodes see the node inside the subflow */
+        json_incref(err);
         json_object_del(it->msg, "error");
-        if (it->source) { /* catch nodes see the node inside the subflow, as in Node-RED */
-            json_t *extra = json_pack("{s:O}", "source", it->source);
-            crm_node_error_with(n, it->msg, t, extra);
-            json_decref(extra);
-        } else {
-            crm_node_error(n, it->msg, "%s", t);
-        }
+        crm_node_error_with(n, it->msg, t, json_object_size(extra) ? extra : NULL);
+        json_decref(extra);
+        json_decref(err);
         free(t);
     } else if (it->kind == 3) {
         crm_node_done(n, it->msg);

@@ -5,7 +5,8 @@
 # (test_browser.js), which saves docs/img/editor.png when SCREENSHOT=1 (and
 # docs/img/editor-*.png, the steps of the next one), and
 # a user's round: import two nodes, deploy, inject, read the debug sidebar
-# (test_deploy_browser.js). test_userdir.py: a Node-RED user's directory
+# (test_deploy_browser.js). test_debug_errors.py: errors in the debug
+# sidebar as Node-RED 4.1.15 sends them. test_userdir.py: a Node-RED user's directory
 # without a flows file, and settings.js.
 # Needs what tools/setup.sh installs (.deps/npm, chromium, node): without it
 # the checks fail and say so. Last line: "N passed, N failed".
@@ -27,6 +28,8 @@ if [ ! -f .deps/npm/node_modules/@node-red/editor-client/package.json ]; then
   echo "$passed passed, $failed failed"; exit 1
 fi
 count "$(python3 tests/editor/test_routes.py "$CARMINE" 2>&1)"
+# errors in the debug sidebar, against Node-RED's /comms messages for the same flows
+count "$(echo "# debug sidebar errors"; python3 tests/editor/test_debug_errors.py "$CARMINE" 2>&1)"
 # a Node-RED user's directory: no flows file, settings.js (node-red's own one)
 if [ -f .deps/npm/node_modules/node-red/settings.js ]; then
   count "$(echo "# userDir and settings.js"; python3 tests/editor/test_userdir.py "$CARMINE" .deps/npm/node_modules/node-red 2>&1)"

@@ -1,5 +1,6 @@
 // carmine-echo: a plain Node-RED node for tests/companion. msg.fail makes it
-// report an error with the message (a catch node should see it); a Buffer
+// report an error with the message (a catch node should see it), msg.failError
+// an Error object with code EFIXTURE; a Buffer
 // payload comes back with one byte 0xff appended; anything else gets
 // msg.echoed = true and msg.count (messages seen), shown as its status.
 module.exports = function (RED) {
@@ -10,6 +11,12 @@ module.exports = function (RED) {
             count++;
             if (msg.fail) {
                 done('failed: ' + msg.fail);
+                return;
+            }
+            if (msg.failError) { // an Error object, with a code
+                const e = new Error(msg.failError);
+                e.code = 'EFIXTURE';
+                done(e);
                 return;
             }
             if (Buffer.isBuffer(msg.payload)) {
