@@ -11,7 +11,8 @@
 //   here -> Carmine: {"t":"ready"}                     the flows run
 //                    {"t":"out","id":NODE,"p":PORT,"msg":{..}}   NODE sent on PORT
 //                    {"t":"error","id":NODE,"msg":{..}}  a catch here saw NODE's error
-//                    {"t":"status","id":NODE,"status":{..}}
+//                    {"t":"status","id":NODE,"status":{..}}  what status nodes see
+//                    {"t":"ns","id":NODE,"status":{..}}  the editor's status of NODE
 //                    {"t":"complete","id":NODE,"msg":{..}}  NODE called done() (a native complete node watches it)
 // Context (one context with Carmine's stores, see contextStorage() below):
 //   Carmine -> here: "context":{stores,default,data,fgc} in the flows line
@@ -150,6 +151,11 @@ function start(m) {
             sendMsg({ t: 'out', id: what.slice(0, colon), p: Number(what.slice(colon + 1)), msg: ev.msg });
         }
         return false; // not routed inside Node-RED
+    });
+    // the editor's status of a hosted node, as Node-RED's comms publishes it
+    // (a status set while the flows start too, which no status node sees)
+    RED.events.on('node-status', (ev) => {
+        if (ev && typeof ev.id === 'string' && ev.status) send({ t: 'ns', id: ev.id, status: ev.status });
     });
     RED.events.on('runtime-event', (ev) => {
         if (ev && ev.id === 'runtime-state' && ev.payload && ev.payload.error === 'missing-types') {

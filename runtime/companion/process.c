@@ -29,6 +29,7 @@
 
 #include "companion.h"
 #include "companion_int.h"
+#include "comms.h"
 #include "engine.h"
 #include "httpd.h"
 
@@ -326,12 +327,27 @@ static void deliver(crm_node *n, void *arg)
         /* status nodes see the node inside the subflow, as in Node-RED; the
          * instance's own status (shown in the editor) is not this one */
         crm_route_status_as(n, it->msg, it->source);
-    } else {
-        const json_t *s = it->msg;
-        crm_node_status(n, json_string_value(json_object_get(s, "fill")), json_string_value(json_object_get(s, "shape")),
-                        json_is_string(json_object_get(s, "text")) || !json_object_get(s, "text")
-                            ? json_string_value(json_object_get(s, "text"))
-                            : NULL);
+    } else if (it->kind == 4) {
+        /* the editor's status of the hosted node (Node-RED's node-status
+         * event: also what a node shows while its flow starts, before any
+         * status node could see it) */
+        json_t *st = json_object();
+        const char *keys[] = {"fill", "shape", "text"};
+        for (int i = 0; i < 3; i++) {
+            json_t *x = json_object_get(it->msg, keys[i]);
+            if (x) json_object_set(st, keys[i], x);
+        }
+        crm_comms_status(n, st);
+        json_decref(st);
+    } else { /* what the hosted node's status nodes see */
+        json_t *st = json_object();
+        const char *keys[] = {"fill", "shape", "text"};
+        for (int i = 0; i < 3; i++) {
+            json_t *x = json_object_get(it->msg, keys[i]);
+            if (json_is_string(x)) json_object_set(st, keys[i], x);
+        }
+        crm_route_status(n, st);
+        json_decref(st);
     }
     item_free(it);
 }
@@ -357,6 +373,7 @@ static void handle_line(crm_node *owner, const char *line, size_t len)
         int kind = !strcmp(t, "out")        ? 0
                    : !strcmp(t, "error")    ? 1
                    : !strcmp(t, "status")   ? 2
+                   : !strcmp(t, "ns")       ? 4
                    : !strcmp(t, "complete") ? 3
                                             : -1;
         crm_node *target = crm_node_find(owner, id);
@@ -383,8 +400,8 @@ static void handle_line(crm_node *owner, const char *line, size_t len)
                 if (json_is_object(src)) it->source = json_deep_copy(src);
             }
             it->port = (int)crm_num_value(json_object_get(m, "p"));
-            json_t *v = json_object_get(m, kind == 2 ? "status" : "msg");
-            it->msg = kind == 2 ? json_incref(v) : revive(json_incref(v));
+            json_t *v = json_object_get(m, kind == 2 || kind == 4 ? "status" : "msg");
+            it->msg = kind == 2 || kind == 4 ? json_incref(v) : revive(json_incref(v));
             if (!json_is_object(it->msg)) item_free(it);
             else crm_node_post_ex(target, deliver, item_free, it);
         } else if (kind == 1) {

@@ -5,7 +5,10 @@ given to done()) reaches a native catch node with Node-RED's msg.error:
 message, source, code, stack in that order (Node-RED's frames differ by
 path: the stack is compared by its first line); uncaught, it shows in the
 editor's debug sidebar as Node-RED shows an Error (format "error", name,
-message, code, stack; the entry's type is the hosted node's), where a text error (msg.fail) stays a string. The
+message, code, stack; the entry's type is the hosted node's), where a
+text error (msg.fail) stays a string. A status a hosted node sets while
+its flow starts (the probe's "probe ready"), which no status node sees, is
+the editor's status of the node (Node-RED's node-status event). The
 expected values are Node-RED 4.1.15's for the same flows.
   tests/companion/test_errors.py CARMINE USERDIR
 """
@@ -33,10 +36,11 @@ flows = [
     inject("i2", [["e2"]], "x", "str", 1.0, props=[{"p": "payload"}, {"p": "failError", "v": "worse", "vt": "str"}]),
     inject("i3", [["e2"]], "x", "str", 1.0, props=[{"p": "payload"}, {"p": "fail", "v": "text", "vt": "str"}]),
     node("e2", "carmine-echo", [[]], name="uncaught"),
+    node("p1", "carmine-probe", [[]]),
 ]
 
 r = Run(flows, name="errors")
-items = []
+items, statuses = [], {}
 try:
     ok = wait_for(lambda: "HTTP on port " in r.text(), 10)
     port = int(r.text().split("HTTP on port ")[1].split()[0]) if ok else 0
@@ -49,10 +53,15 @@ try:
             time.sleep(0.05)
     if ws:
         ws.send({"subscribe": "debug"})
+        ws.send({"subscribe": "status/#"})
         end = time.time() + 30
         while time.time() < end and len([i for i in items if i.get("level")]) < 2:
             m = ws.messages(max(0.05, end - time.time()))
-            items += [it["data"] for it in (m if isinstance(m, list) else [m] if m else []) if it.get("topic") == "debug"]
+            for it in (m if isinstance(m, list) else [m] if m else []):
+                if it.get("topic") == "debug":
+                    items.append(it["data"])
+                elif it.get("topic", "").startswith("status/"):
+                    statuses[it["topic"]] = it["data"]
     wait_for(lambda: lines("caught.txt"), 10)
 finally:
     r.stop()
@@ -69,4 +78,6 @@ check("an uncaught hosted Error shows as an error object in the debug sidebar (%
       and data.get("stack", "").split("\n")[0] == "Error: worse", items)
 check("an uncaught hosted text error stays a string there",
       logs.get("string[12]", {}).get("msg") == "failed: text", items)
+check("a status a hosted node shows while its flow starts reaches the editor (%s)" % statuses.get("status/p1"),
+      statuses.get("status/p1") == {"fill": "grey", "shape": "ring", "text": "probe ready"}, statuses)
 finish()

@@ -6,7 +6,7 @@
 // it then adds msg.undef = undefined, a real Buffer, Buffer-shaped plain
 // objects (top level and nested) and flow context values of both kinds;
 // with msg.ctx it also reports the kinds of flow.nb and flow.nf (set by a
-// native node before it).
+// native node before it). It shows the status "probe ready" from the start.
 module.exports = function (RED) {
     function kind(v, depth) {
         if (Buffer.isBuffer(v)) return 'buffer';
@@ -23,6 +23,7 @@ module.exports = function (RED) {
     }
     function Probe(config) {
         RED.nodes.createNode(this, config);
+        this.status({ fill: 'grey', shape: 'ring', text: 'probe ready' }); // while the flows start
         this.on('input', (msg, send, done) => {
             const flow = this.context().flow;
             const seen = {};
