@@ -216,10 +216,11 @@ bool crm_error_is_object(const char *text, const json_t *extra);
 /* The stack given to such an error without one (malloc'd): its text, then
  * "    at TYPE (ID)". */
 char *crm_error_stack(const crm_node *source, const char *text);
-/* An uncaught error that is an Error object: logged as crm_log does, shown
+/* An uncaught error (or a warning) that is an Error object: logged as crm_log does, shown
  * in the debug sidebar as Node-RED's encodeObject shows an Error (extra:
  * code, stack, cause; borrowed, may be NULL). */
-void crm_log_error_object(crm_runtime *rt, const crm_node *n, const char *text, const json_t *extra);
+void crm_log_error_object(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char *text,
+                          const json_t *extra);
 void crm_route_status(crm_node *n, json_t *status);
 /* A status reported through n (it is the reporting node, for status nodes'
  * scopes) whose status.source is source (borrowed {id, type, name}). */

@@ -61,9 +61,10 @@ void crm_vlog(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char 
     free(text);
 }
 
-void crm_log_error_object(crm_runtime *rt, const crm_node *n, const char *text, const json_t *extra)
+void crm_log_error_object(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char *text,
+                          const json_t *extra)
 {
-    log_text(rt, CRM_LOG_ERROR, n, text, extra, true);
+    log_text(rt, lvl, n, text, extra, true);
 }
 
 void crm_log(crm_runtime *rt, crm_log_level lvl, const crm_node *n, const char *fmt, ...)

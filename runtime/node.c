@@ -263,7 +263,7 @@ void crm_node_error_with(crm_node *n, const json_t *msg, const char *text, const
     bool handled = false;
     if (msg && json_is_object(msg)) crm_route_error_ex(n, msg, text, extra, &handled);
     else CRM_STAT_ADD(n->stats.errors, 1); /* crm_route_error_ex counts those with a message */
-    if (!handled && crm_error_is_object(text, extra)) crm_log_error_object(n->rt, n, text, extra);
+    if (!handled && crm_error_is_object(text, extra)) crm_log_error_object(n->rt, CRM_LOG_ERROR, n, text, extra);
     else if (!handled) crm_log(n->rt, CRM_LOG_ERROR, n, "%s", text);
 }
 

@@ -13,6 +13,7 @@
 //                    {"t":"error","id":NODE,"msg":{..}}  a catch here saw NODE's error
 //                    {"t":"status","id":NODE,"status":{..}}  what status nodes see
 //                    {"t":"ns","id":NODE,"status":{..}}  the editor's status of NODE
+//                    {"t":"log","id":NODE,"type":..,"name":..,"level":N,"text":..,"err"?:{..}}  a node's log entry
 //                    {"t":"complete","id":NODE,"msg":{..}}  NODE called done() (a native complete node watches it)
 // Context (one context with Carmine's stores, see contextStorage() below):
 //   Carmine -> here: "context":{stores,default,data,fgc} in the flows line
@@ -90,6 +91,43 @@ function reviver(k, v) {
     return v;
 }
 
+// Node-RED's log: a node's entries (node.log/warn/error, which the catch
+// node here does not take) go to Carmine, which prints them as Node-RED does
+// and shows warnings and errors in the debug sidebar (info and above, or
+// down to $CARMINE_COMPANION_LOG); the runtime's own entries are printed here
+// (warn and above, or down to $CARMINE_COMPANION_LOG).
+const LEVELS = { fatal: 10, error: 20, warn: 30, info: 40, debug: 50, trace: 60 };
+const NAMES = { 10: 'fatal', 20: 'error', 30: 'warn', 40: 'info', 50: 'debug', 60: 'trace' };
+const runtimeLevel = LEVELS[process.env.CARMINE_COMPANION_LOG] || LEVELS.warn;
+const nodeLevel = Math.max(runtimeLevel, LEVELS.info);
+function logText(m) {
+    try {
+        if (m && typeof m === 'object' && m.toString() === '[object Object]' && m.message) m = m.message;
+        return String(m);
+    } catch (e) {
+        return 'Exception trying to log: ' + util.inspect(m);
+    }
+}
+function logHandler(msg) {
+    if (!(msg.level <= LEVELS.trace)) return; // metrics, audit
+    if (msg.type && msg.id !== undefined) {
+        if (msg.level > nodeLevel) return;
+        const line = { t: 'log', id: msg.id, type: msg.type, name: msg.name, level: msg.level, text: logText(msg.msg) };
+        const e = msg.msg;
+        if (e instanceof Error || /Error/.test(e && e.__proto__ && e.__proto__.name)) {
+            line.err = { stack: e.stack };
+            if (e.code !== undefined) line.err.code = e.code;
+            if (e.cause !== undefined) line.err.cause = String(e.cause);
+        }
+        send(line);
+    } else if (msg.level <= runtimeLevel) { // as Node-RED's console logger prints it
+        const d = new Date(), p2 = (n) => String(n).padStart(2, '0');
+        const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+        logLine(d.getDate() + ' ' + months[d.getMonth()] + ' ' + p2(d.getHours()) + ':' + p2(d.getMinutes()) + ':' +
+                p2(d.getSeconds()) + ' - [' + NAMES[msg.level] + '] ' + logText(msg.msg));
+    }
+}
+
 let RED = null;
 let started = false;
 const pending = [];
@@ -126,7 +164,7 @@ function start(m) {
         httpAdminRoot: false,
         storageModule: storage,
         credentialSecret: false,
-        logging: { console: { level: process.env.CARMINE_COMPANION_LOG || 'warn', metrics: false, audit: false } },
+        logging: { carmine: { level: 'trace', metrics: false, audit: false, handler: () => logHandler } },
         externalModules: { autoInstall: false, palette: { allowInstall: false }, modules: { allowInstall: false } },
         contextStorage: contextStorage(m.context),
         functionGlobalContext: (m.context && m.context.fgc) || {},

@@ -352,6 +352,30 @@ static void deliver(crm_node *n, void *arg)
     item_free(it);
 }
 
+/* A hosted node's log entry (node.log/warn/error without a message), as
+ * Node-RED prints it and, warnings and errors, shows it in the debug
+ * sidebar; a node Carmine has no bridge for (a config node, a node inside a
+ * hosted subflow) is printed with its type and name. */
+static void companion_log(crm_node *owner, const json_t *m)
+{
+    int level = (int)crm_num_value(json_object_get(m, "level"));
+    crm_log_level lvl = level <= 20 ? CRM_LOG_ERROR : level <= 30 ? CRM_LOG_WARN : level <= 40 ? CRM_LOG_INFO
+                      : level <= 50 ? CRM_LOG_DEBUG : CRM_LOG_TRACE;
+    const char *text = json_string_value(json_object_get(m, "text"));
+    const char *id = json_string_value(json_object_get(m, "id"));
+    crm_node *target = id ? crm_node_find(owner, id) : NULL;
+    if (!text) text = "";
+    if (target && target->type == &crm_companion_bridge_type) {
+        json_t *err = json_object_get(m, "err");
+        if (json_is_object(err)) crm_log_error_object(owner->rt, lvl, target, text, err);
+        else crm_log(owner->rt, lvl, target, "%s", text);
+    } else {
+        const char *type = json_string_value(json_object_get(m, "type"));
+        const char *name = json_string_value(json_object_get(m, "name"));
+        crm_log(owner->rt, lvl, NULL, "[%s:%s] %s", type ? type : "", name && *name ? name : id ? id : "", text);
+    }
+}
+
 static void handle_line(crm_node *owner, const char *line, size_t len)
 {
     char err[160];
@@ -367,6 +391,8 @@ static void handle_line(crm_node *owner, const char *line, size_t len)
         crm_companion_proxy_prefixes(json_object_get(m, "prefixes"));
     } else if (t && !strcmp(t, "cs")) {
         crm_companion_ctx_apply(owner->rt, m);
+    } else if (t && !strcmp(t, "log")) {
+        companion_log(owner, m);
     } else if (t && !strcmp(t, "ready")) {
         crm_log(owner->rt, CRM_LOG_INFO, NULL, "[companion] ready (pid %d)", (int)C.pid);
     } else if (t && id) {

@@ -8,7 +8,9 @@ editor's debug sidebar as Node-RED shows an Error (format "error", name,
 message, code, stack; the entry's type is the hosted node's), where a
 text error (msg.fail) stays a string. A status a hosted node sets while
 its flow starts (the probe's "probe ready"), which no status node sees, is
-the editor's status of the node (Node-RED's node-status event). The
+the editor's status of the node (Node-RED's node-status event). A hosted
+node's node.warn / node.log entries are printed as Node-RED prints them and
+the warnings shown in the debug sidebar (an Error as an error object). The
 expected values are Node-RED 4.1.15's for the same flows.
   tests/companion/test_errors.py CARMINE USERDIR
 """
@@ -36,7 +38,10 @@ flows = [
     inject("i2", [["e2"]], "x", "str", 1.0, props=[{"p": "payload"}, {"p": "failError", "v": "worse", "vt": "str"}]),
     inject("i3", [["e2"]], "x", "str", 1.0, props=[{"p": "payload"}, {"p": "fail", "v": "text", "vt": "str"}]),
     node("e2", "carmine-echo", [[]], name="uncaught"),
-    node("p1", "carmine-probe", [[]]),
+    node("p1", "carmine-probe", [[]], name="prober"),
+    inject("i4", [["p1"]], "x", "str", 1.0, props=[{"p": "payload"}, {"p": "warn", "v": "careful", "vt": "str"},
+                                                  {"p": "warnError", "v": "odd", "vt": "str"},
+                                                  {"p": "info", "v": "for the log", "vt": "str"}]),
 ]
 
 r = Run(flows, name="errors")
@@ -55,7 +60,7 @@ try:
         ws.send({"subscribe": "debug"})
         ws.send({"subscribe": "status/#"})
         end = time.time() + 30
-        while time.time() < end and len([i for i in items if i.get("level")]) < 2:
+        while time.time() < end and len([i for i in items if i.get("level")]) < 4:
             m = ws.messages(max(0.05, end - time.time()))
             for it in (m if isinstance(m, list) else [m] if m else []):
                 if it.get("topic") == "debug":
@@ -78,6 +83,18 @@ check("an uncaught hosted Error shows as an error object in the debug sidebar (%
       and data.get("stack", "").split("\n")[0] == "Error: worse", items)
 check("an uncaught hosted text error stays a string there",
       logs.get("string[12]", {}).get("msg") == "failed: text", items)
+warns = [i for i in items if i.get("id") == "p1" and i.get("level") == 30]
+plain = [i for i in warns if i.get("format") == "string[7]"]
+check("a hosted node's node.warn(text) is in the debug sidebar as Node-RED shows it (%s)" % plain,
+      len(plain) == 1 and plain[0].get("msg") == "careful" and plain[0].get("type") == "carmine-probe"
+      and plain[0].get("name") == "prober", warns)
+errw = [json.loads(i["msg"]) for i in warns if i.get("format") == "error"]
+check("and node.warn(new TypeError(..)) as an error object (%s)" % errw,
+      len(errw) == 1 and errw[0]["data"]["name"] == "TypeError" and errw[0]["data"]["message"] == "odd", warns)
+text = r.text()
+check("the hosted node's node.warn and node.log are printed as Node-RED prints them",
+      "[warn] [carmine-probe:prober] careful" in text and "[warn] [carmine-probe:prober] TypeError: odd" in text
+      and "[info] [carmine-probe:prober] for the log" in text, text)
 check("a status a hosted node shows while its flow starts reaches the editor (%s)" % statuses.get("status/p1"),
       statuses.get("status/p1") == {"fill": "grey", "shape": "ring", "text": "probe ready"}, statuses)
 finish()

@@ -6,7 +6,8 @@
 // it then adds msg.undef = undefined, a real Buffer, Buffer-shaped plain
 // objects (top level and nested) and flow context values of both kinds;
 // with msg.ctx it also reports the kinds of flow.nb and flow.nf (set by a
-// native node before it). It shows the status "probe ready" from the start.
+// native node before it). msg.warn, msg.warnError (a TypeError) and msg.info
+// are logged with node.warn / node.log. It shows the status "probe ready" from the start.
 module.exports = function (RED) {
     function kind(v, depth) {
         if (Buffer.isBuffer(v)) return 'buffer';
@@ -25,6 +26,9 @@ module.exports = function (RED) {
         RED.nodes.createNode(this, config);
         this.status({ fill: 'grey', shape: 'ring', text: 'probe ready' }); // while the flows start
         this.on('input', (msg, send, done) => {
+            if (msg.warn) this.warn(msg.warn); // node.warn: the log and the debug sidebar
+            if (msg.warnError) this.warn(new TypeError(msg.warnError));
+            if (msg.info) this.log(msg.info);
             const flow = this.context().flow;
             const seen = {};
             for (const k of Object.keys(msg)) if (k !== 'probe' && k !== '_msgid') seen[k] = kind(msg[k], 0);
