@@ -659,6 +659,12 @@ static int partial_swap(crm_runtime *rt, const json_t *nf, const json_t *keepids
         sb_printf(problems, "%s", lp.data ? lp.data : "refused");
         free_flows(rt);
     }
+    /* jobs queued for the old nodes that closed go before the nodes do (a
+     * purge reads each job's node: after free_node it read freed memory,
+     * ASan in tests/companion: a hosted node's status posted to its bridge
+     * while a deploy replaced the bridge) */
+    if (!rc)
+        for (size_t i = 0; i < rt->nloops; i++) crm_loop_purge_closed(rt->loops[i]);
     /* the old nodes that closed (the kept ones belong to the new flows, or are freed above), the old flows and groups */
     for (size_t i = 0; i < onnodes; i++)
         if (!json_object_get(keep, onodes[i]->id)) free_node(onodes[i]);
@@ -671,8 +677,6 @@ static int partial_swap(crm_runtime *rt, const json_t *nf, const json_t *keepids
         strbuf ignore = SB_INIT;
         crm_runtime_load(rt, old_flows, 0, &ignore);
         sb_free(&ignore);
-    } else {
-        for (size_t i = 0; i < rt->nloops; i++) crm_loop_purge_closed(rt->loops[i]);
     }
     json_decref(old_flows);
     return rc ? -1 : 0;
