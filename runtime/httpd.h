@@ -112,6 +112,12 @@ struct MHD_Response;
 typedef struct MHD_Response *(*crm_httpd_upgrade_fn)(struct MHD_Connection *c, const char *path, unsigned *status);
 void crm_httpd_set_upgrade_handler(crm_httpd_upgrade_fn fn);
 
+/* Called first thing in an upgrade callback (MHD_UpgradeHandler): over
+ * https, gives libmicrohttpd 0.9.75's forwarding between the TLS
+ * connection and the application's socket its buffers (httpd_conn.c). */
+struct MHD_UpgradeResponseHandle;
+void crm_httpd_upgrade_buffers(struct MHD_Connection *c, struct MHD_UpgradeResponseHandle *urh);
+
 /* Proxied paths (the routes hosted nodes add, runtime/companion/proxy.c):
  * a request that no admin or node route answers, whose path (without the
  * query) match accepts, is suspended and a copy of it handed to fn on the

@@ -170,7 +170,54 @@ void httpd_on_connection(void *cls, struct MHD_Connection *c, void **socket_cont
     if (e->evicted) h->nevicting--;
     h->nconns--;
     pthread_mutex_unlock(&h->conns_mu);
+    free(e->upgrade_buf);
     free(e);
+}
+
+/* libmicrohttpd 0.9.75 forwards an upgraded TLS connection (wss://)
+ * through buffers taken from the connection's memory pool, but its
+ * response header build has given the whole pool to the write buffer
+ * (connection_maximize_write_buffer) and the upgrade does not get it
+ * back: it falls back to its 8-byte emergency buffer, 4 bytes each way,
+ * and a 2 MB message took 60-100 s (30,000 sendto calls of 4 bytes in
+ * 12 s). A standalone MHD program shows the same, whatever the pool size
+ * or daemon flags. The handle's four buffer fields are set here to a
+ * buffer of our own, only on that exact version and only when they hold
+ * exactly the emergency buffer (pointers into the handle 4 bytes apart,
+ * sizes 4, nothing buffered), so another layout is left alone. The
+ * buffer is freed with the connection (NOTIFY_CLOSED comes after
+ * libmicrohttpd cleaned the upgraded connection up). */
+static conn_entry *conn_of(struct MHD_Connection *c);
+#define UPGRADE_BUF_HALF 32768
+struct urh_0975 { /* the head of struct MHD_UpgradeResponseHandle in 0.9.75 (x86-64/aarch64 LP64) */
+    void *connection, *next, *prev, *next_cleanup, *prev_cleanup, *next_ready;
+    char *in_buffer, *out_buffer;
+    size_t in_buffer_size, out_buffer_size, in_buffer_used, out_buffer_used;
+};
+#define URH_0975_EBUF 128 /* offset of e_buf[8] */
+
+void crm_httpd_upgrade_buffers(struct MHD_Connection *c, struct MHD_UpgradeResponseHandle *urh)
+{
+    static int known = -1;
+    if (known < 0) known = sizeof(void *) == 8 && sizeof(size_t) == 8 && !strcmp(MHD_get_version(), "0.9.75");
+    if (!known || !urh) return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session) return; /* plain http: no forwarding */
+    conn_entry *e = conn_of(c);
+    if (!e || e->upgrade_buf) return;
+    struct urh_0975 u;
+    memcpy(&u, urh, sizeof u);
+    char *ebuf = (char *)urh + URH_0975_EBUF;
+    if (u.in_buffer != ebuf || u.out_buffer != ebuf + 4 || u.in_buffer_size != 4 || u.out_buffer_size != 4 ||
+        u.in_buffer_used || u.out_buffer_used)
+        return;
+    char *buf = malloc(2 * UPGRADE_BUF_HALF);
+    if (!buf) return;
+    e->upgrade_buf = buf;
+    u.in_buffer = buf;
+    u.out_buffer = buf + UPGRADE_BUF_HALF;
+    u.in_buffer_size = u.out_buffer_size = UPGRADE_BUF_HALF;
+    memcpy(urh, &u, sizeof u);
 }
 
 static conn_entry *conn_of(struct MHD_Connection *c)

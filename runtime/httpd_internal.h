@@ -111,6 +111,7 @@ struct conn_entry {
     double since; /* when it started waiting for a request head */
     double body_since; /* when its request's head was complete, in_body */
     bool listed, evicted, in_body;
+    void *upgrade_buf; /* crm_httpd_upgrade_buffers: freed when the connection is */
 };
 
 typedef struct req_state {

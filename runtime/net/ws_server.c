@@ -55,6 +55,7 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
                         MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
     (void)req_cls;
+    crm_httpd_upgrade_buffers(c, urh);
     pending *p = cls;
     crm_ws_socket *s = malloc(sizeof *s + extra_len + 1);
     /* The connection gets its own descriptor. Over plain http libmicrohttpd
