@@ -716,6 +716,21 @@ static void settle(fn *f, JSValueRef p, JSValueRef msg, int kind)
 }
 
 /* A hand-over: the message waits in function.js's inbox[slot]. */
+/* After the body ran (not timed out): its error to catch nodes with the
+ * message as the code left it, or its result sent on. */
+static void finish_run(fn *f, JSValueRef r, JSValueRef exc)
+{
+    if (!r || exc) {
+        fix_error(f, exc);
+        json_t *jm = crm_js_to_json(f->js, crm_js_get(f->ctx, f->last, "msg"));
+        report(f, exc, jm);
+        json_decref(jm);
+        flush(f);
+        return;
+    }
+    dispatch(f, r, NULL);
+}
+
 static void run_carrier(fn *f, json_t *carrier, long slot)
 {
     JSContextRef ctx = f->ctx;
@@ -734,15 +749,7 @@ static void run_carrier(fn *f, json_t *carrier, long slot)
         return;
     }
     json_decref(carrier);
-    if (!r || exc) {
-        fix_error(f, exc);
-        json_t *jm = crm_js_to_json(f->js, crm_js_get(ctx, f->last, "msg"));
-        report(f, exc, jm);
-        json_decref(jm);
-        flush(f);
-        return;
-    }
-    dispatch(f, r, NULL);
+    finish_run(f, r, exc);
 }
 
 static void run_inside(crm_js *js, void *arg)
@@ -783,15 +790,7 @@ static void run_inside(crm_js *js, void *arg)
         return;
     }
     json_decref(msg);
-    if (!r || exc) {
-        fix_error(f, exc);
-        json_t *jm = crm_js_to_json(f->js, crm_js_get(ctx, f->last, "msg"));
-        report(f, exc, jm);
-        json_decref(jm);
-        flush(f);
-        return;
-    }
-    dispatch(f, r, NULL);
+    finish_run(f, r, exc);
 }
 
 static void run(fn *f, json_t *msg)
