@@ -9,6 +9,7 @@
 #include "companion.h"
 #include "companion_int.h"
 #include "engine.h"
+#include "net/netutil.h"
 
 static void bridge_start(crm_node *n) { crm_companion_start(n); }
 
@@ -17,38 +18,12 @@ static void bridge_start(crm_node *n) { crm_companion_start(n); }
  * into the value. A plain object shaped like a Buffer's JSON stays a plain
  * object: only real Buffers become the Buffer token. */
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void put_base64(strbuf *sb, const unsigned char *d, size_t n)
-{
-    sb_putc(sb, '"');
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)d[i] << 16 | (i + 1 < n ? (unsigned)d[i + 1] << 8 : 0) | (i + 2 < n ? d[i + 2] : 0);
-        char q[4] = {b64[v >> 18 & 63], b64[v >> 12 & 63], i + 1 < n ? b64[v >> 6 & 63] : '=', i + 2 < n ? b64[v & 63] : '='};
-        sb_putn(sb, q, 4);
-    }
-    sb_putc(sb, '"');
-}
-
 json_t *crm_companion_unbase64(const char *s, size_t n)
 {
-    unsigned char *out = malloc(n / 4 * 3 + 3);
-    size_t len = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *p = s[i] ? strchr(b64, s[i]) : NULL;
-        if (!p) continue; /* '=' padding (and nothing else: the companion writes Buffer's base64) */
-        acc = acc << 6 | (unsigned)(p - b64);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[len++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    json_t *b = crm_buf_new(out, len);
-    free(out);
+    strbuf out = {0};
+    crm_base64_decode(s, n, &out);
+    json_t *b = crm_buf_new(out.data, out.len);
+    sb_free(&out);
     return b;
 }
 
@@ -94,8 +69,9 @@ static void put_value(strbuf *sb, const json_t *v, int depth)
         size_t n;
         const unsigned char *d = crm_buf_data(v, &n);
         put_token(sb, CRM_COMPANION_BUF_TOKEN);
-        put_base64(sb, d, n);
-        sb_putc(sb, '}');
+        sb_putc(sb, '"');
+        crm_base64_encode(d, n, sb);
+        sb_puts(sb, "\"}");
         return;
     }
     if (crm_is_handle(v)) { /* a token for the live handle (msg.res) */
