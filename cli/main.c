@@ -143,6 +143,14 @@ static int parse_options(int argc, char **argv, options *o)
     o->flows = optind == argc - 1 ? argv[optind] : NULL;
     if ((userdir || !o->flows) && use_userdir(o, userdir, given_settings) < 0) return 1;
     json_object_del(o->settings, "_settingsJs");
+    /* No settings file at all: node-red never runs so, it copies its default
+     * settings.js into a new userDir first. Of what that file sets, only
+     * mqttReconnectTime (15000) differs from the default in Node-RED's code
+     * (5000) among the settings Carmine honours: without it an unreachable
+     * broker would be retried (and logged) three times as often. */
+    if (!json_object_get(o->settings, "_settingsRead") && !json_object_get(o->settings, "mqttReconnectTime"))
+        json_object_set_new(o->settings, "mqttReconnectTime", json_real(15000));
+    json_object_del(o->settings, "_settingsRead");
     if (userdir) json_object_set_new(o->settings, "userDir", json_string(userdir));
     if (plugins) json_object_set_new(o->settings, "pluginsDir", json_string(plugins));
     const char *pdir = json_string_value(json_object_get(o->settings, "pluginsDir"));
@@ -192,6 +200,7 @@ static int load_settings(const char *path, json_t *settings)
     }
     json_object_update(settings, s);
     json_decref(s);
+    json_object_set_new(settings, "_settingsRead", json_true());
     return 0;
 }
 

@@ -281,6 +281,47 @@ check "broker unreachable, client id set: 'Connection failed to broker: carmine-
   test "$n_id" -ge 5 -a "$n_id" -le 9
 check "broker unreachable: no other 'Connection failed' lines ($n_all = $n_noid + $n_id)" test "$n_all" -eq $((n_noid + n_id))
 
+# Brokers that cannot be reached, by name (no-such-host.invalid: the lookup
+# fails) and by port (refused), log lines and status over a window. Node-RED
+# 4.1.15 (checked by hand with tests/mqtt/flows/unreachable.json) treats both
+# alike: MQTT.js emits 'close' after each failed attempt, and while
+# node.connecting (no connection yet) each logs "Connection failed to broker"
+# after a yellow "connecting" status, once per mqttReconnectTime. Without a
+# settings file node-red runs with the settings.js it copies into a new
+# userDir, mqttReconnectTime 15000: one line per broker in the first seconds
+# (what issue 17 saw as "once"), where Carmine used to retry every 5 s.
+UNR_PORT=$(free_port)
+sed "s/@PORT@/$UNR_PORT/g" tests/mqtt/flows/unreachable.json >"$TMP/unreachable.json"
+unreachable_window() { # unreachable_window SECONDS [carmine options]: the log of that window
+  local secs=$1; shift
+  local hp; hp=$(free_port)
+  "$CARMINE" -p "$hp" "$@" "$TMP/unreachable.json" >"$TMP/unreachable.log" 2>&1 &
+  local p=$!
+  PIDS+=("$p")
+  sleep "$secs"
+  kill "$p"; wait "$p" 2>/dev/null
+  cat "$TMP/unreachable.log"
+}
+count() { grep -c -- "$1" <<<"$2"; }
+win=$(unreachable_window 3 -s "$TMP/settings.json")
+n_dns=$(count "\[info\] \[mqtt-broker:bdns\] Connection failed to broker: mqtt://no-such-host.invalid:1883\$" "$win")
+n_ref=$(count "\[info\] \[mqtt-broker:bref\] Connection failed to broker: mqtt://127.0.0.1:$UNR_PORT\$" "$win")
+s_dns=$(count "status indns yellow ring node-red:common.status.connecting\$" "$win")
+s_ref=$(count "status inref yellow ring node-red:common.status.connecting\$" "$win")
+check "host that does not resolve, 500 ms: 'Connection failed to broker: mqtt://no-such-host.invalid:1883' per attempt ($n_dns in 3 s), status connecting each time ($s_dns)" \
+  test "$n_dns" -ge 5 -a "$n_dns" -le 9 -a "$s_dns" -ge "$((n_dns - 1))" -a "$s_dns" -le "$((n_dns + 1))"
+check "refused port, 500 ms: as many 'Connection failed' lines ($n_ref) and connecting statuses ($s_ref) as the name that does not resolve" \
+  test "$n_ref" -ge 5 -a "$n_ref" -le 9 -a "$s_ref" -ge "$((n_ref - 1))" -a "$s_ref" -le "$((n_ref + 1))"
+check "unreachable brokers: no 'Connected'/'Disconnected' line, no other status" \
+  test "$(grep -cE 'Connected to|Disconnected from|status .* (green|red) ' <<<"$win")" = 0
+mkdir -p "$TMP/nosettings"
+win=$(unreachable_window 6.5 -u "$TMP/nosettings")
+n_dns=$(count "\[mqtt-broker:bdns\] Connection failed to broker" "$win")
+n_ref=$(count "\[mqtt-broker:bref\] Connection failed to broker" "$win")
+s_all=$(count "status in[a-z]* yellow ring node-red:common.status.connecting" "$win")
+check "no settings file (mqttReconnectTime 15000, node-red's default settings.js): one 'Connection failed' per broker in 6.5 s ($n_dns, $n_ref), one connecting status each ($s_all)" \
+  test "$n_dns" = 1 -a "$n_ref" = 1 -a "$s_all" = 2
+
 # v5 CONNECT properties as Node-RED 4.1.15 sends them (requestResponseInformation,
 # requestProblemInformation, the config's userProps and sessionExpiry): the
 # CONNECT read by a peer (connect_peer.py), then the session expiry at work
