@@ -783,9 +783,10 @@ static void run_case_forked(const json_t *c, const char *userdir, bool verbose, 
         ft_result mine = {FT_PASS, SB_INIT};
         run_case(c, userdir, verbose, &mine);
         /* _exit skips LeakSanitizer's check at exit: run it here, so an
-         * ASan build fails a case whose nodes leaked (its report is above).
-         * Not once JavaScriptCore is loaded: its heap crashes the scan. */
-        if (!crm_js_loaded() && leak_check()) _exit(LEAKED_EXIT);
+         * ASan build fails a case whose nodes leaked (its report is above),
+         * function nodes' cases too (sanitizer_options.c keeps the scan
+         * from faulting once JavaScriptCore is loaded). */
+        if (leak_check()) _exit(LEAKED_EXIT);
         write_all(fds[1], "Z", 1); /* stopped and freed cleanly */
         _exit(0);
     }
