@@ -13,7 +13,12 @@
  * resumes the request with it. A WebSocket upgrade goes the same way until
  * the companion's 101: that head is given to the client as the upgrade
  * response, and once libmicrohttpd hands over the client's socket the
- * thread relays bytes both ways until either side closes.
+ * thread relays bytes both ways until either side closes. Over https the
+ * client's socket is libmicrohttpd's end of a socketpair that it forwards
+ * to and from the TLS connection: the upgrade handle is kept until the
+ * relay ends (closing it at once closed the connection: no wss:// through
+ * the proxy), and crm_httpd_upgrade_buffers gives it buffers, as
+ * ws_server.c does.
  *
  * One thread, one poll() over every exchange and relay, so no loop thread
  * and no HTTP server thread ever waits on the companion. */
@@ -35,6 +40,7 @@
 #include "companion_int.h"
 #include "engine.h"
 #include "httpd.h"
+#include "net/ws_server.h"
 
 #define RESPONSE_MAX (256u << 20) /* a bigger answer is refused (502) */
 #define RELAY_BUF 65536
@@ -55,6 +61,8 @@ struct xfer {
     double deadline, retry_at;
     /* a relay: cfd is the client's socket; buffers each way */
     int cfd;
+    struct MHD_UpgradeResponseHandle *urh; /* https: released when the relay ends */
+    crm_runtime *rt;
     char *c2b, *b2c;
     size_t c2b_len, c2b_off, b2c_len, b2c_off;
     bool c_eof, b_eof;
@@ -116,6 +124,7 @@ static void xfer_free(xfer *x)
 {
     if (x->fd >= 0) close(x->fd);
     if (x->relay && x->cfd >= 0) close(x->cfd);
+    if (x->urh) crm_ws_socket_release(x->rt, x->urh);
     sb_free(&x->out);
     sb_free(&x->in);
     free(x->c2b);
@@ -168,11 +177,21 @@ static void hand_over(xfer *x);
 static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra, size_t extra_len,
                         MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
-    (void)c, (void)req_cls;
+    (void)req_cls;
     xfer *x = cls;
-    /* our own descriptor; libmicrohttpd is done with the upgrade at once */
+    crm_httpd_upgrade_buffers(c, urh);
+    /* our own descriptor; over plain http libmicrohttpd is done with the
+     * upgrade at once, over https it forwards until the handle is released */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     x->cfd = fcntl(sock, F_DUPFD_CLOEXEC, 0);
-    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    if (ci && ci->tls_session && x->cfd >= 0) {
+        x->urh = urh;
+        pthread_mutex_lock(&P.mu);
+        x->rt = P.rt;
+        pthread_mutex_unlock(&P.mu);
+    } else {
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    }
     x->relay = true;
     x->c2b = malloc(RELAY_BUF > extra_len ? RELAY_BUF : extra_len);
     x->b2c = malloc(RELAY_BUF > x->in.len ? RELAY_BUF : x->in.len);
