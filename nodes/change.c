@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "carmine.h"
+#include "hop.h"
 #include "strbuf.h"
 
 /* In runtime/path.c: normalisePropertyExpression(key, msg, true). */
@@ -57,6 +58,13 @@ typedef struct {
     rule *rules;
     size_t n;
     bool valid;
+    /* no rule can write msg._msgid (every msg target starts with another
+     * plain name): one walk over a small message tells the send whether it
+     * has one, and finds the first rule's target when that rule sets a
+     * msg property of one name (first, firstlen; else NULL) */
+    bool keeps_id;
+    const char *first;
+    size_t firstlen;
 } change_state;
 
 enum { R_CONTINUE, R_STOP };
@@ -569,6 +577,18 @@ static int change_create(crm_node *n, const json_t *config)
         if (json_is_object(r) && !add_rule(n, st, r)) st->valid = false;
     }
     json_decref(rules);
+    st->keeps_id = true;
+    for (size_t k = 0; k < st->n; k++) {
+        const rule *ru = &st->rules[k];
+        const char *name;
+        size_t len;
+        if (ru->pt != SC_MSG || !ru->ppath) continue; /* a NULL path is never written */
+        if (!crm_path_first_name(ru->ppath, &name, &len) || (len == 6 && !memcmp(name, "_msgid", 6)))
+            st->keeps_id = false;
+    }
+    if (st->n && st->rules[0].op == OP_SET && st->rules[0].pt == SC_MSG &&
+        !crm_path_one_name(st->rules[0].ppath, &st->first, &st->firstlen))
+        st->first = NULL;
     crm_node_set_data(n, st);
     /* `carmine check`: the problems rule_problem reported refuse the flows */
     return !st->valid && crm_cfg_bool(crm_node_settings(n), "_checkStrict", false) ? -1 : 0;
@@ -816,6 +836,28 @@ static int apply_rule(crm_node *n, const rule *r, json_t *msg)
     return res;
 }
 
+/* apply_rule for a set of msg's member at it (crm_msg_walk): the new value
+ * replaces the old one at its place, as crm_path_set would by name. */
+static int apply_set_at(crm_node *n, const rule *r, json_t *msg, void *it)
+{
+    json_t *value = NULL;
+    int vr = eval_src(n, &r->to, msg, &value);
+    if (vr == V_STOP) return R_STOP;
+    if (vr == V_SKIP) return R_CONTINUE;
+    if (value && (r->dc || value == msg)) { /* msg.x = msg: a copy, as crm_path_set breaks the cycle */
+        json_t *c = crm_deep_copy(value);
+        json_decref(value);
+        value = c;
+    }
+    if (!value) { /* undefined: a delete, by name */
+        from_val f;
+        memset(&f, 0, sizeof f);
+        return apply_msg(n, r, msg, &value, &f);
+    }
+    json_object_iter_set_new(msg, it, value);
+    return R_CONTINUE;
+}
+
 static void change_input(crm_node *n, json_t *msg)
 {
     change_state *st = crm_node_data(n);
@@ -823,13 +865,18 @@ static void change_input(crm_node *n, json_t *msg)
         json_decref(msg);
         return;
     }
+    void *it = NULL;
+    bool has_id = false;
+    bool walked = st->keeps_id && crm_msg_walk(msg, st->first, st->firstlen, &it, &has_id);
     for (size_t i = 0; i < st->n; i++) {
-        if (apply_rule(n, &st->rules[i], msg) == R_STOP) {
+        int res = i == 0 && it ? apply_set_at(n, &st->rules[0], msg, it) : apply_rule(n, &st->rules[i], msg);
+        if (res == R_STOP) {
             json_decref(msg);
             return;
         }
     }
-    crm_node_send(n, 0, msg);
+    if (walked) crm_node_send_known(n, 0, msg, has_id);
+    else crm_node_send(n, 0, msg);
     crm_node_done(n, msg);
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "carmine.h"
+#include "hop.h"
 #include "strbuf.h"
 
 
@@ -79,6 +80,8 @@ typedef struct {
     bool stop_first;   /* checkall == "false" */
     bool repair, needs_count, valid;
     bool uses_prev;    /* previousValue is kept only when a rule reads it */
+    const char *pname; /* the property when it is one name of msg (msg.payload): found by a walk */
+    size_t pnamelen;
     json_t *prev;      /* previousValue, starts null */
     pgroup *pending;
     ogroup *out;
@@ -206,17 +209,48 @@ static int js_cmp(jv a, jv b)
     return r;
 }
 
-static bool js_lt(const json_t *a, const json_t *b) { return js_cmp(jv_of(a), jv_of(b)) == -1; }
-static bool js_gt(const json_t *a, const json_t *b) { return js_cmp(jv_of(a), jv_of(b)) == 1; }
+/* Two numbers (NaN and the infinities are reals here too): C's comparisons
+ * of doubles are JavaScript's, NaN unordered and -0 equal to 0, so they are
+ * compared without the general conversions above. */
+static inline bool two_numbers(const json_t *a, const json_t *b, double *x, double *y)
+{
+    if (!a || !b || !json_is_number(a) || !json_is_number(b)) return false;
+    *x = json_is_real(a) ? json_real_value(a) : (double)json_integer_value(a);
+    *y = json_is_real(b) ? json_real_value(b) : (double)json_integer_value(b);
+    return true;
+}
+
+static bool js_lt(const json_t *a, const json_t *b)
+{
+    double x, y;
+    if (two_numbers(a, b, &x, &y)) return x < y;
+    return js_cmp(jv_of(a), jv_of(b)) == -1;
+}
+static bool js_gt(const json_t *a, const json_t *b)
+{
+    double x, y;
+    if (two_numbers(a, b, &x, &y)) return x > y;
+    return js_cmp(jv_of(a), jv_of(b)) == 1;
+}
 static bool js_lte(const json_t *a, const json_t *b)
 {
+    double x, y;
+    if (two_numbers(a, b, &x, &y)) return x <= y;
     int r = js_cmp(jv_of(a), jv_of(b));
     return r == -1 || r == 0;
 }
 static bool js_gte(const json_t *a, const json_t *b)
 {
+    double x, y;
+    if (two_numbers(a, b, &x, &y)) return x >= y;
     int r = js_cmp(jv_of(a), jv_of(b));
     return r == 1 || r == 0;
+}
+static bool js_eq(const json_t *a, const json_t *b)
+{
+    double x, y;
+    if (two_numbers(a, b, &x, &y)) return x == y;
+    return loose_eq(jv_of(a), jv_of(b));
 }
 
 /* Regular expressions ---------------------------------------------------------------- */
@@ -520,6 +554,7 @@ static int switch_create(crm_node *n, const json_t *config)
         st->valid = false;
         return strict_check(n) ? -1 : 0;
     }
+    if (st->prop.kind == SV_MSG) crm_path_one_name(st->prop.path, &st->pname, &st->pnamelen);
     /* only the string "false" stops at the first match; a falsy checkall means "true" */
     const json_t *ca = json_object_get(config, "checkall");
     st->stop_first = crm_truthy(ca) && !strcmp(crm_cfg_str(config, "checkall", ""), "false");
@@ -608,8 +643,8 @@ static int apply_op(const srule *r, const json_t *a, const json_t *b, const json
 {
     bool container;
     switch (r->op) {
-    case OP_EQ: return loose_eq(jv_of(a), jv_of(b));
-    case OP_NEQ: return !loose_eq(jv_of(a), jv_of(b));
+    case OP_EQ: return js_eq(a, b);
+    case OP_NEQ: return !js_eq(a, b);
     case OP_LT: return js_lt(a, b);
     case OP_LTE: return js_lte(a, b);
     case OP_GT: return js_gt(a, b);
@@ -709,10 +744,13 @@ static int apply_rules(crm_node *n, switch_state *st, json_t *msg, json_t *prop,
             json_object_set(vars, "I", json_object_get(p, "index"));
             if (json_object_get(p, "count")) json_object_set(vars, "N", json_object_get(p, "count"));
         }
-        json_t *b = NULL, *c = NULL;
-        rc = sval_eval(n, st, &r->v1, msg, vars, &b, err);
+        /* a constant is used as it is (the rule keeps it), the others are
+         * new references */
+        json_t *b = r->v1.value, *c = r->v2.value;
+        bool own_b = r->v1.kind != SV_CONST, own_c = r->v2.kind != SV_CONST;
+        if (own_b) rc = sval_eval(n, st, &r->v1, msg, vars, &b, err);
         json_decref(vars);
-        if (rc == 0) rc = sval_eval(n, st, &r->v2, msg, NULL, &c, err);
+        if (rc == 0 && own_c) rc = sval_eval(n, st, &r->v2, msg, NULL, &c, err);
         if (rc == 0) {
             json_t *a = prop;
             if (r->op == OP_ELSE) {
@@ -727,14 +765,14 @@ static int apply_rules(crm_node *n, switch_state *st, json_t *msg, json_t *prop,
                 out->slots[out->n++] = m ? msg : NULL;
                 if (m) elseflag = false;
                 if (m && st->stop_first) {
-                    json_decref(b);
-                    json_decref(c);
+                    if (own_b) json_decref(b);
+                    if (own_c) json_decref(c);
                     break;
                 }
             }
         }
-        json_decref(b);
-        json_decref(c);
+        if (own_b) json_decref(b);
+        if (own_c) json_decref(c);
     }
     if (rc == 0 && st->n && st->uses_prev) {
         json_decref(st->prev);
@@ -744,9 +782,16 @@ static int apply_rules(crm_node *n, switch_state *st, json_t *msg, json_t *prop,
     return rc;
 }
 
-static void send_onward(crm_node *n, const onward *o)
+/* has_id: -1 unknown, else whether msg._msgid is truthy (crm_msg_walk) */
+static void send_onward(crm_node *n, const onward *o, int has_id)
 {
     int np = (int)o->n;
+    if (has_id >= 0) { /* every slot is the one msg: the slots become its references */
+        for (int i = 0; i < np; i++)
+            if (o->slots[i]) json_incref(o->slots[i]);
+        crm_node_send_same(n, o->slots, np, has_id);
+        return;
+    }
     bool any = false;
     for (int i = 0; i < np; i++) any = any || o->slots[i];
     if (!any) return;
@@ -886,7 +931,16 @@ static void process_message(crm_node *n, switch_state *st, json_t *msg)
 {
     json_t *prop = NULL;
     char *err = NULL;
-    if (sval_eval(n, st, &st->prop, msg, NULL, &prop, &err)) {
+    /* msg.payload and its like: one walk over a small message reads the
+     * property and whether msg has a _msgid (the send's question). Nothing
+     * the rules evaluate writes to msg, so the answer holds until the send. */
+    void *it;
+    bool id;
+    int has_id = -1;
+    if (st->pname && crm_msg_walk(msg, st->pname, st->pnamelen, &it, &id)) {
+        prop = it ? json_incref(json_object_iter_value(it)) : NULL;
+        has_id = id;
+    } else if (sval_eval(n, st, &st->prop, msg, NULL, &prop, &err)) {
         crm_node_warn(n, "%s", err);
         free(err);
         json_decref(msg);
@@ -898,7 +952,7 @@ static void process_message(crm_node *n, switch_state *st, json_t *msg)
         crm_node_error(n, msg, "%s", err ? err : "error");
         free(err);
     } else if (!st->repair || !has_parts(msg)) {
-        send_onward(n, &o);
+        send_onward(n, &o, has_id);
     } else {
         send_group_messages(n, st, &o, msg);
     }

@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "carmine.h"
+#include "hop.h"
 #include "net/netutil.h"
 #include "mustache.h"
 #include "strbuf.h"
@@ -37,6 +38,10 @@ typedef struct {
     char *parse_err;      /* tmpl's parse error */
     bool ctx_names;       /* parsed names an env., flow. or global. value */
     strbuf text;          /* the rendering, reused from message to message */
+    /* field is one name of msg other than _msgid (payload): one walk over a
+     * small message finds it and tells the send whether msg has a _msgid */
+    const char *fname;
+    size_t fnamelen;
 } tpl;
 
 static bool parse_context_name(const char *name, crm_scope *scope, strbuf *key);
@@ -78,6 +83,8 @@ static int tpl_create(crm_node *n, const json_t *cfg)
             free(err);
             return -1;
         }
+        if (crm_path_one_name(s->path, &s->fname, &s->fnamelen) && s->fnamelen == 6 && !memcmp(s->fname, "_msgid", 6))
+            s->fname = NULL;
     }
     return 0;
 }
@@ -359,7 +366,13 @@ static void tpl_input(crm_node *n, json_t *msg)
         json_decref(value);
         value = parsed; /* an empty document is undefined */
     }
-    if (s->ftype == F_MSG) {
+    /* rendering reads msg and never writes it: what the walk found holds */
+    void *it = NULL;
+    bool has_id = false;
+    bool walked = s->fname && crm_msg_walk(msg, s->fname, s->fnamelen, &it, &has_id);
+    if (s->ftype == F_MSG && it && value) {
+        json_object_iter_set_new(msg, it, value); /* value is new: no cycle */
+    } else if (s->ftype == F_MSG) {
         if (crm_path_set(s->path, msg, msg, value, value != NULL) == -1) {
             crm_node_error(n, msg, "TypeError: Cannot create property '%s'", s->field);
             json_decref(msg);
@@ -368,7 +381,8 @@ static void tpl_input(crm_node *n, json_t *msg)
     } else {
         crm_context_set(n, s->ftype == F_FLOW ? CRM_SCOPE_FLOW : CRM_SCOPE_GLOBAL, s->field, value);
     }
-    crm_node_send(n, 0, msg);
+    if (walked) crm_node_send_known(n, 0, msg, has_id);
+    else crm_node_send(n, 0, msg);
     crm_node_done(n, msg);
 }
 

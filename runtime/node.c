@@ -1,6 +1,7 @@
 /* node.c: the node API of carmine.h that is about one node: identity,
  * config reading, send/receive/done, errors, status and log. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "comms.h"
 #include "engine.h"
+#include "hop.h"
 #include "lease.h"
 
 const char *crm_node_id(const crm_node *n) { return n->id; }
@@ -221,6 +223,83 @@ void crm_node_send_ports(crm_node *n, json_t **msgs, int nports)
         deliver_port(n, i, m, &first);
     }
     json_decref(id);
+}
+
+void crm_node_send_known(crm_node *n, int port, json_t *msg, bool has_id)
+{
+    if (!has_id) {
+        crm_node_send(n, port, msg);
+        return;
+    }
+    CRM_ASSERT_ON_LOOP(n);
+    if (port < 0 || port >= n->nports || n->nwires[port] == 0 || !json_is_object(msg)) {
+        crm_node_send(n, port, msg); /* its checks and errors */
+        return;
+    }
+    CRM_STAT_BUMP(n->stats.out, 1);
+    bool first = true;
+    deliver_port(n, port, msg, &first);
+}
+
+void crm_node_send_same(crm_node *n, json_t **msgs, int nports, bool has_id)
+{
+    if (!has_id) { /* an id to make and set: the general way */
+        crm_node_send_ports(n, msgs, nports);
+        return;
+    }
+    CRM_ASSERT_ON_LOOP(n);
+    bool first = true;
+    for (int i = 0; i < nports; i++) {
+        json_t *m = msgs[i];
+        if (!m) continue;
+        if (!json_is_object(m) || i >= n->nports) {
+            if (!json_is_object(m)) crm_node_error(n, NULL, "Node tried to send a message of type %s", crm_typeof(m));
+            json_decref(m);
+            continue;
+        }
+        CRM_STAT_BUMP(n->stats.out, 1);
+        if (n->nwires[i] == 0) {
+            crm_loop_release(m);
+            continue;
+        }
+        deliver_port(n, i, m, &first);
+    }
+}
+
+/* a == b for n bytes; 4 to 8 (payload, topic) in two loads each, where
+ * memcmp is a call */
+static inline bool same_key(const char *a, const char *b, size_t n)
+{
+    if (n < 4 || n > 8) return !memcmp(a, b, n);
+    uint32_t a0, b0, a1, b1;
+    memcpy(&a0, a, 4);
+    memcpy(&b0, b, 4);
+    memcpy(&a1, a + n - 4, 4);
+    memcpy(&b1, b + n - 4, 4);
+    return a0 == b0 && a1 == b1;
+}
+
+bool crm_msg_walk(json_t *msg, const char *name, size_t len, void **found, bool *has_id)
+{
+    if (!name) len = (size_t)-1; /* no key is that long */
+    if (!json_is_object(msg)) return false;
+    size_t size = json_object_size(msg);
+    if (size > CRM_WALK_MAX || (size == 1 && (crm_is_buf(msg) || crm_is_handle(msg)))) return false;
+    void *hit = NULL;
+    bool id = false;
+    for (void *it = json_object_iter(msg); it; it = json_object_iter_next(msg, it)) {
+        size_t kl = json_object_iter_key_len(it);
+        if (kl != len && kl != MSGID_LEN) continue;
+        const char *k = json_object_iter_key(it);
+        if (kl == len && same_key(k, name, len)) hit = it;
+        if (kl == MSGID_LEN && !memcmp(k, MSGID_KEY, MSGID_LEN)) {
+            const json_t *v = json_object_iter_value(it);
+            id = json_is_string(v) ? json_string_length(v) > 0 : crm_truthy(v); /* a string, mostly */
+        }
+    }
+    *found = hit;
+    *has_id = id;
+    return true;
 }
 
 void crm_node_receive(crm_node *target, json_t *msg)

@@ -415,6 +415,22 @@ static bool one_plain_key(const crm_path *p)
     return p->n == 1 && p->segs[0].kind == SEG_KEY;
 }
 
+bool crm_path_first_name(const crm_path *p, const char **name, size_t *len)
+{
+    if (!p || !p->n || p->segs[0].kind != SEG_KEY) return false;
+    *name = p->segs[0].key;
+    *len = p->segs[0].len;
+    return true;
+}
+
+bool crm_path_one_name(const crm_path *p, const char **name, size_t *len)
+{
+    if (!p || !one_plain_key(p)) return false;
+    *name = p->segs[0].key;
+    *len = p->segs[0].len;
+    return true;
+}
+
 static rkey plain_key(const seg *g)
 {
     rkey k;
