@@ -2,14 +2,15 @@
  * nodes on the per-message path. One walk over a small message finds the
  * member a node reads or replaces and whether the message carries a _msgid,
  * and the send takes that answer instead of hashing "_msgid" again: each
- * lookup by name hashes the key (about 130 instructions in jansson), a
- * walk over a message of a few members costs less than one. */
+ * lookup by name hashes the key (about 130 instructions in jansson), a walk
+ * over a message of three members costs about 220, less than the two
+ * lookups it replaces. */
 #ifndef CRM_HOP_H
 #define CRM_HOP_H
 
 #include "carmine.h"
 
-/* Messages of more members are not walked: a lookup by name is cheaper. */
+/* Messages of more members are not walked: two lookups by name are cheaper. */
 #define CRM_WALK_MAX 8
 
 /* Whether p is one plain name (msg.payload, msg["a b"]), with that name. */
