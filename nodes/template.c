@@ -373,11 +373,9 @@ static void tpl_input(crm_node *n, json_t *msg)
     if (s->ftype == F_MSG && it && value) {
         json_object_iter_set_new(msg, it, value); /* value is new: no cycle */
     } else if (s->ftype == F_MSG) {
-        if (crm_path_set(s->path, msg, msg, value, value != NULL) == -1) {
-            crm_node_error(n, msg, "TypeError: Cannot create property '%s'", s->field);
-            json_decref(msg);
-            return;
-        }
+        /* a primitive in the way (-1): Node-RED's setMessageProperty gives
+         * up without a word and the message goes on unchanged */
+        crm_path_set(s->path, msg, msg, value, value != NULL);
     } else {
         crm_context_set(n, s->ftype == F_FLOW ? CRM_SCOPE_FLOW : CRM_SCOPE_GLOBAL, s->field, value);
     }
