@@ -488,19 +488,34 @@ enum MHD_Result httpd_queue(req_state *r, unsigned status, struct MHD_Response *
 }
 
 /* finalhandler's page: 404 "Cannot GET /x", 400 for a bad JSON body, ... */
-static enum MHD_Result queue_error_page(req_state *r, unsigned status, const char *msg)
+static struct MHD_Response *error_page(const char *msg)
 {
     size_t len;
     char *page = http_error_page(msg, &len);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, page, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = page ? MHD_create_response_from_buffer(len, page, MHD_RESPMEM_MUST_FREE) : NULL;
     if (!resp) {
         free(page);
-        return MHD_NO;
+        return NULL;
     }
     MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
-    return httpd_queue(r, status, resp);
+    return resp;
+}
+
+static enum MHD_Result queue_error_page(req_state *r, unsigned status, const char *msg)
+{
+    struct MHD_Response *resp = error_page(msg);
+    return resp ? httpd_queue(r, status, resp) : MHD_NO;
+}
+
+struct MHD_Response *crm_httpd_not_found(const char *method, const char *path)
+{
+    strbuf msg = SB_INIT;
+    sb_printf(&msg, "Cannot %s %s", method, path);
+    struct MHD_Response *resp = error_page(msg.data);
+    sb_free(&msg);
+    return resp;
 }
 
 /* res.sendStatus(): the status text as text/plain. */

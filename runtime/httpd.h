@@ -145,5 +145,7 @@ void crm_httpd_set_proxy(crm_httpd_proxy_match_fn match, crm_httpd_proxy_fn fn);
  * from MHD_create_response_for_upgrade too). 0, or -1 when the request is
  * gone (answered 504, its client closed, the server stopping). */
 int crm_httpd_proxy_answer(crm_httpd *h, long long id, unsigned status, struct MHD_Response *resp);
+/* The server's own 404 page ("Cannot GET /x"), for crm_httpd_proxy_answer. */
+struct MHD_Response *crm_httpd_not_found(const char *method, const char *path);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "admin_auth.h"
 #include "comms.h"
+#include "companion/companion.h"
 #include "editor/editor.h"
 #include "engine.h"
 #include "httpd.h"
@@ -85,7 +86,7 @@ static void run_batch(crm_node *unused, void *arg)
     node_batch *b = arg;
     for (size_t i = b->from; i < b->to; i++) {
         crm_node *n = b->rt->nodes[i];
-        if (n->loop == b->loop && b->want(n, b->warg)) b->fn(n, NULL);
+        if (n->loop == b->loop && b->want(n, b->warg)) b->fn(n, b->warg);
     }
 }
 
@@ -106,16 +107,16 @@ static void for_nodes(crm_runtime *rt, bool (*want)(crm_node *, void *), void *w
     }
 }
 
-static bool want_start(crm_node *n, void *arg)
-{
-    (void)arg;
-    return n->type->start && !n->kept;
-}
-
 static bool want_inject(crm_node *n, void *arg)
 {
     (void)arg;
     return !strcmp(n->type->type, "inject");
+}
+
+/* arg NULL: every node to start but inject nodes; else those */
+static bool want_start(crm_node *n, void *arg)
+{
+    return n->type->start && !n->kept && want_inject(n, NULL) == (arg != NULL);
 }
 
 static bool want_pass(crm_node *n, void *arg)
@@ -125,8 +126,8 @@ static bool want_pass(crm_node *n, void *arg)
 
 static void start_node(crm_node *n, void *arg)
 {
-    (void)arg;
-    n->type->start(n);
+    /* inject nodes last, held while a companion starts (companion.h) */
+    if (!arg || !crm_companion_hold_start(n)) n->type->start(n);
 }
 
 /* notification/runtime-state (and after a start, runtime-deploy) as
@@ -147,6 +148,7 @@ static int start_flows(crm_runtime *rt)
     for (size_t i = 0; i < rt->nloops; i++)
         if (crm_loop_start(rt->loops[i]) < 0) return -1;
     for_nodes(rt, want_start, NULL, start_node);
+    for_nodes(rt, want_start, (void *)1, start_node);
     for (size_t i = 0; i < rt->nnodes; i++) rt->nodes[i]->kept = false;
     rt->started = true;
     return 0;
@@ -214,6 +216,7 @@ static void stop_flows(crm_runtime *rt, bool stop_httpd)
     double close_ms = crm_cfg_num(rt->settings, "nodeCloseTimeout", 15000);
     if (close_ms > 2000) close_ms = 2000;
     /* sources first: inject timers stop, then what is queued drains */
+    crm_companion_forget_held();
     for_nodes(rt, want_inject, NULL, close_node);
     /* no new requests; those in flight get answered while the flows still run */
     if (rt->httpd && stop_httpd) crm_httpd_stop(rt->httpd);

@@ -47,6 +47,14 @@ json_t *crm_companion_split(crm_runtime *rt, const json_t *flows, unsigned load_
  * (with the `carmine install` line), and a hint for unknown types. */
 void crm_companion_report(FILE *out, const char *userdir);
 
+/* An inject node's start (runtime.c, after every other node started): true
+ * when it is held until the companion is ready (its start then runs on its
+ * loop, or after 30 s without it), as Node-RED starts all nodes before any
+ * inject fires; false, start it now: no hosted nodes, or the companion is
+ * ready. crm_companion_forget_held drops the held ones (the flows stop). */
+bool crm_companion_hold_start(crm_node *n);
+void crm_companion_forget_held(void);
+
 /* The type -> module map of the npm modules installed in userdir (NEW
  * object: type name -> module name); an empty object when there are none. */
 json_t *crm_companion_scan_modules(const char *userdir);

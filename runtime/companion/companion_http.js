@@ -23,6 +23,7 @@ try { conf = JSON.parse(process.env.CARMINE_COMPANION_HTTP || 'null'); } catch (
 
 let handler = null;
 let server = null;
+let reportNow = null; // sends the prefixes not reported yet at once (attach)
 let live = false;
 const waiting = [];
 
@@ -70,8 +71,11 @@ exports.attach = function (RED, modules, send) {
     function report() {
         if (pending) return;
         pending = true;
-        setImmediate(() => { pending = false; send({ t: 'http', prefixes: Array.from(prefixes) }); });
+        setImmediate(() => { if (pending) { pending = false; send({ t: 'http', prefixes: Array.from(prefixes) }); } });
     }
+    // at the start, before "ready": Carmine holds the requests until then
+    // and decides by these prefixes which are the companion's
+    reportNow = () => { if (pending) { pending = false; send({ t: 'http', prefixes: Array.from(prefixes) }); } };
     function watch(sub, root) {
         if (!sub || root === false || root === undefined) return;
         const base = trimRoot(root);
@@ -119,6 +123,7 @@ exports.attach = function (RED, modules, send) {
 
 // The flows run: the requests that waited go on.
 exports.started = function () {
+    if (reportNow) reportNow();
     live = true;
     for (const [req, res] of waiting.splice(0)) handler ? handler(req, res) : res.writeHead(503).end();
 };

@@ -69,5 +69,9 @@ int crm_companion_proxy_listen_fd(struct crm_runtime *rt);
 void crm_companion_proxy_prefixes(const json_t *list);
 /* Stops the thread, closes and removes the socket. */
 void crm_companion_proxy_stop(void);
+/* The companion's flows run (its "ready" line): requests held while it
+ * started (any path Carmine does not answer) go on, to it when under one of
+ * its prefixes, else Carmine's 404. */
+void crm_companion_proxy_ready(void);
 
 #endif

@@ -36,6 +36,7 @@
 extern char **environ;
 
 #define QUEUE_MAX (64u << 20)
+#define HOLD_MAX_MS 30000 /* inject nodes held for a companion that is not ready start anyway */
 
 static struct {
     pthread_mutex_t lock;
@@ -53,6 +54,10 @@ static struct {
     strbuf in; /* a partial line read */
     int backoff_ms;
     double spawned_at;
+    bool ready;             /* its flows run (its "ready" line since the last spawn) */
+    crm_node **held;        /* inject nodes whose start waits for that (crm_companion_hold_start) */
+    size_t nheld, capheld;
+    crm_timer *hold_timer;  /* HOLD_MAX_MS after a spawn, on the owner's loop */
 } C = {.lock = PTHREAD_MUTEX_INITIALIZER, .pid = -1, .fd = -1, .pidfd = -1, .backoff_ms = 250};
 
 static void redeploy_job(crm_node *n, void *arg)
@@ -74,6 +79,7 @@ void crm_companion_set_part(const json_t *flows, const json_t *creds, const char
     crm_node *post = C.owner && C.part && (!json_equal(C.part, (json_t *)flows) || !json_equal(C.creds, (json_t *)creds))
                          ? C.owner
                          : NULL;
+    if (post) C.ready = false; /* it restarts: the deploy's new injects wait for it */
     json_decref(C.part);
     json_decref(C.creds);
     free(C.userdir);
@@ -356,6 +362,72 @@ static void deliver(crm_node *n, void *arg)
  * Node-RED prints it and, warnings and errors, shows it in the debug
  * sidebar; a node Carmine has no bridge for (a config node, a node inside a
  * hosted subflow) is printed with its type and name. */
+/* Holding inject nodes ---------------------------------------------------------
+ * Node-RED starts every node before any inject fires (their timers count
+ * from then). The native inject nodes of flows with hosted nodes start when
+ * the companion is ready, so an inject "once after 0.1 s" reaches hosted
+ * nodes that exist, as in Node-RED; flows without hosted nodes have no
+ * owner here and never wait. */
+
+static void start_held(crm_node *n, void *arg)
+{
+    (void)arg;
+    if (!n->closed) n->type->start(n);
+}
+
+static void release_held(void)
+{
+    pthread_mutex_lock(&C.lock);
+    crm_node **h = C.held;
+    size_t nh = C.nheld;
+    C.held = NULL;
+    C.nheld = C.capheld = 0;
+    pthread_mutex_unlock(&C.lock);
+    for (size_t i = 0; i < nh; i++) crm_node_post(h[i], start_held, NULL);
+    free(h);
+}
+
+static void hold_timeout(crm_node *owner, void *arg)
+{
+    (void)arg;
+    C.hold_timer = NULL;
+    pthread_mutex_lock(&C.lock);
+    size_t nh = C.nheld;
+    pthread_mutex_unlock(&C.lock);
+    if (nh)
+        crm_log(owner->rt, CRM_LOG_WARN, NULL, "[companion] not ready after %d s: %zu inject node(s) start without it",
+                HOLD_MAX_MS / 1000, nh);
+    release_held();
+}
+
+bool crm_companion_hold_start(crm_node *n)
+{
+    pthread_mutex_lock(&C.lock);
+    bool hold = C.owner && !C.ready;
+    if (hold && C.nheld == C.capheld) {
+        size_t cap = C.capheld ? 2 * C.capheld : 16;
+        crm_node **h = realloc(C.held, cap * sizeof *h);
+        if (h) {
+            C.held = h;
+            C.capheld = cap;
+        } else {
+            hold = false; /* no memory: it starts now */
+        }
+    }
+    if (hold) C.held[C.nheld++] = n;
+    pthread_mutex_unlock(&C.lock);
+    return hold;
+}
+
+void crm_companion_forget_held(void)
+{
+    pthread_mutex_lock(&C.lock);
+    free(C.held);
+    C.held = NULL;
+    C.nheld = C.capheld = 0;
+    pthread_mutex_unlock(&C.lock);
+}
+
 static void companion_log(crm_node *owner, const json_t *m)
 {
     int level = (int)crm_num_value(json_object_get(m, "level"));
@@ -395,6 +467,13 @@ static void handle_line(crm_node *owner, const char *line, size_t len)
         companion_log(owner, m);
     } else if (t && !strcmp(t, "ready")) {
         crm_log(owner->rt, CRM_LOG_INFO, NULL, "[companion] ready (pid %d)", (int)C.pid);
+        pthread_mutex_lock(&C.lock);
+        C.ready = true;
+        pthread_mutex_unlock(&C.lock);
+        crm_timer_cancel(C.hold_timer);
+        C.hold_timer = NULL;
+        crm_companion_proxy_ready();
+        release_held();
     } else if (t && id) {
         int kind = !strcmp(t, "out")        ? 0
                    : !strcmp(t, "error")    ? 1
@@ -555,9 +634,17 @@ static char *http_env(crm_runtime *rt, int lfd)
 
 static void spawn(crm_node *owner)
 {
+    pthread_mutex_lock(&C.lock);
+    C.ready = false;
+    pthread_mutex_unlock(&C.lock);
+    if (!C.hold_timer) C.hold_timer = crm_timer_start(owner, HOLD_MAX_MS, 0, hold_timeout, NULL);
     char *node = crm_companion_node_path(), *js = crm_companion_script_path(), *mods = crm_companion_modules_path();
     int sv[2] = {-1, -1};
     if (!node || !js || !mods || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+        pthread_mutex_lock(&C.lock);
+        C.ready = true; /* nothing to wait for: injects start now */
+        pthread_mutex_unlock(&C.lock);
+        release_held();
         crm_log(owner->rt, CRM_LOG_ERROR, NULL, "[companion] cannot start: %s", !node ? "no node executable"
                                                                                   : !js ? "companion.js not found"
                                                                                   : !mods ? "node-red package not found"
@@ -686,6 +773,9 @@ void crm_companion_stop(crm_node *n)
     pthread_mutex_unlock(&C.lock);
     crm_timer_cancel(C.restart);
     C.restart = NULL;
+    crm_timer_cancel(C.hold_timer);
+    C.hold_timer = NULL;
+    crm_companion_forget_held();
     crm_companion_proxy_stop();
     if (pid <= 0) return;
     kill(pid, SIGTERM);

@@ -20,6 +20,13 @@
  * the proxy), and crm_httpd_upgrade_buffers gives it buffers, as
  * ws_server.c does.
  *
+ * While the companion starts (until its "ready"), its prefixes are not
+ * known yet: every request Carmine does not answer is held here (up to
+ * HOLD_MS) instead of Carmine's 404, then goes to the companion when its
+ * path is under a prefix, else gets that 404. Node-RED does not listen
+ * before its flows run; a Dashboard's page asked for early is answered once
+ * the companion is ready, not with a 404.
+ *
  * One thread, one poll() over every exchange and relay, so no loop thread
  * and no HTTP server thread ever waits on the companion. */
 #include <errno.h>
@@ -45,6 +52,8 @@
 #define RESPONSE_MAX (256u << 20) /* a bigger answer is refused (502) */
 #define RELAY_BUF 65536
 #define CONNECT_RETRY_MS 20
+#define HOLD_MS 30000 /* a request held while the companion starts */
+#define HOLD_POLL_MS 50
 
 typedef struct xfer xfer;
 struct xfer {
@@ -54,6 +63,9 @@ struct xfer {
     crm_httpd *h;
     long long id;
     bool upgrade;
+    bool held;            /* came while the companion started: no prefix known yet */
+    char *method, *path;  /* a held request's, for Carmine's 404 */
+    double held_until;
     int fd; /* to the companion; -1 before connecting */
     strbuf out;
     size_t out_off;
@@ -72,6 +84,7 @@ static struct {
     pthread_rwlock_t plock; /* the prefixes: read on HTTP server threads */
     char **prefix;
     size_t nprefix;
+    bool holding; /* the companion starts: every path is held (under plock) */
     pthread_mutex_t mu; /* the rest */
     int lfd;            /* the listening socket handed to the companion */
     crm_runtime *rt;    /* its owner's runtime (settings.adminAuth) */
@@ -86,16 +99,34 @@ static double now_ms(void) { return crm_now_ms(); }
 
 /* Prefixes ------------------------------------------------------------------------- */
 
-static bool proxy_match(const char *path)
+static bool prefix_match(const char *path, bool holding_too)
 {
     bool r = false;
     pthread_rwlock_rdlock(&P.plock);
+    if (holding_too && P.holding) r = true;
     for (size_t i = 0; i < P.nprefix && !r; i++) {
         size_t l = strlen(P.prefix[i]);
         r = !strncmp(path, P.prefix[i], l) && (path[l] == 0 || path[l] == '/' || (l && P.prefix[i][l - 1] == '/'));
     }
     pthread_rwlock_unlock(&P.plock);
     return r;
+}
+
+static bool proxy_match(const char *path) { return prefix_match(path, true); }
+
+static bool holding(void)
+{
+    pthread_rwlock_rdlock(&P.plock);
+    bool h = P.holding;
+    pthread_rwlock_unlock(&P.plock);
+    return h;
+}
+
+static void set_holding(bool on)
+{
+    pthread_rwlock_wrlock(&P.plock);
+    P.holding = on;
+    pthread_rwlock_unlock(&P.plock);
 }
 
 void crm_companion_proxy_prefixes(const json_t *list)
@@ -129,6 +160,8 @@ static void xfer_free(xfer *x)
     sb_free(&x->in);
     free(x->c2b);
     free(x->b2c);
+    free(x->method);
+    free(x->path);
     free(x);
 }
 
@@ -317,6 +350,19 @@ enum { KEEP, DONE, PARKED };
 /* An exchange's turn: connect, write, read. */
 static int step_exchange(xfer *x, short re)
 {
+    if (x->held) {
+        if (holding() && now_ms() < x->held_until) {
+            x->retry_at = now_ms() + HOLD_POLL_MS;
+            return KEEP;
+        }
+        x->held = false;
+        if (!prefix_match(x->path, false)) { /* not the companion's: Carmine's 404 */
+            struct MHD_Response *r = crm_httpd_not_found(x->method, x->path);
+            if (r) crm_httpd_proxy_answer(x->h, x->id, 404, r);
+            else answer_text(x, 404, "Not Found");
+            return DONE;
+        }
+    }
     if (x->fd < 0) {
         if (now_ms() < x->retry_at) return KEEP;
         x->fd = connect_companion();
@@ -512,6 +558,13 @@ static void proxy_request(crm_httpd_proxy_req *q)
     x->id = q->id;
     x->fd = x->cfd = -1;
     x->upgrade = q->upgrade;
+    if (holding()) {
+        x->path = strndup(q->uri, strcspn(q->uri, "?"));
+        x->method = strdup(q->method);
+        /* a path under a prefix reported already goes on (to the backlog) */
+        x->held = x->path && x->method && !prefix_match(x->path, false);
+        x->held_until = now_ms() + HOLD_MS;
+    }
     x->deadline = now_ms() + 130000; /* past the server's own httpRequestTimeout (120 s by default) */
     strbuf *o = &x->out;
     sb_printf(o, "%s %s HTTP/1.1\r\n", q->method, q->uri);
@@ -589,6 +642,7 @@ int crm_companion_proxy_listen_fd(struct crm_runtime *rt)
         P.wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (P.wake >= 0 && !pthread_create(&P.thread, NULL, proxy_main, NULL)) {
             P.running = true;
+            set_holding(true); /* until crm_companion_proxy_ready */
             crm_httpd_set_proxy(proxy_match, proxy_request);
         } else if (P.wake >= 0) {
             close(P.wake);
@@ -600,9 +654,22 @@ int crm_companion_proxy_listen_fd(struct crm_runtime *rt)
     return fd;
 }
 
+void crm_companion_proxy_ready(void)
+{
+    set_holding(false);
+    pthread_mutex_lock(&P.mu);
+    if (P.running) {
+        uint64_t one = 1;
+        if (write(P.wake, &one, sizeof one) < 0) { /* see hand_over */
+        }
+    }
+    pthread_mutex_unlock(&P.mu);
+}
+
 void crm_companion_proxy_stop(void)
 {
     crm_companion_proxy_prefixes(NULL);
+    set_holding(false);
     pthread_mutex_lock(&P.mu);
     bool running = P.running;
     if (running) {

@@ -179,6 +179,23 @@ def recv_exactly(s, n, have=b""):
 def main():
     c = Carmine("root")
     try:
+        # while the companion starts (its prefixes not known yet) a request is
+        # held until it is ready, not answered 404 (Node-RED does not listen
+        # before its flows run): a Dashboard's page asked for at once is served
+        end = time.time() + 10
+        while time.time() < end and request(c.port, "GET", "/native", timeout=2)[0] != 200:
+            time.sleep(0.02)
+        early = "[companion] ready" not in c.text()
+        res = {}
+        t = threading.Thread(target=lambda: res.update(other=request(c.port, "GET", "/not-the-companions")))
+        t.start()
+        st, hs, body = request(c.port, "GET", "/fx/echo?early=1", timeout=40)
+        t.join(40)
+        check("during the companion's start (%s) a request under its prefix waits and is answered by it (%d), "
+              "one outside every prefix gets Carmine's 404 once it is ready (%d)"
+              % ("sent before ready" if early else "it was ready already", st, res.get("other", (0,))[0]),
+              st == 200 and b"early=1" in body and res.get("other", (0,))[0] == 404
+              and b"Cannot GET /not-the-companions" in res["other"][2], (st, body[:200], res, c.text()[-1500:]))
         ready = c.wait_ready()
         check("the companion starts for the fixture's node", ready, c.text())
         port = c.port
