@@ -82,7 +82,28 @@ typedef struct {
 static int load_settings(const char *path, json_t *settings);
 static int use_userdir(options *o, const char *userdir, bool given_settings);
 
+static int parse_options_into(int argc, char **argv, options *o);
+
+/* What parse_options allocated (the settings, the userDir's flows file name). */
+static void options_free(options *o)
+{
+    json_decref(o->settings);
+    o->settings = NULL;
+    free(o->flows_owned);
+    o->flows_owned = NULL;
+    o->flows = NULL;
+}
+
+/* The command line into o; 1 (said on stderr) when it cannot be used, and
+ * then nothing is left allocated in o. */
 static int parse_options(int argc, char **argv, options *o)
+{
+    int rc = parse_options_into(argc, argv, o);
+    if (rc) options_free(o);
+    return rc;
+}
+
+static int parse_options_into(int argc, char **argv, options *o)
 {
     static const struct option longopts[] = {{"port", required_argument, 0, 'p'},
                                               {"settings", required_argument, 0, 's'},
@@ -281,9 +302,9 @@ static int cmd_check(int argc, char **argv)
      * regex) are refusals here: nodes read this in create() */
     json_object_set_new(o.settings, "_checkStrict", json_true());
     crm_runtime *rt = crm_runtime_new(o.settings);
-    json_decref(o.settings);
     if (!rt) {
         fprintf(stderr, "carmine: %s: refused: the settings cannot be used (see above)\n", o.flows);
+        options_free(&o);
         return 1;
     }
     int rc = load(rt, o.flows, CRM_LOAD_CHECK_ONLY, o.new_flows);
@@ -291,6 +312,7 @@ static int cmd_check(int argc, char **argv)
     crm_companion_report(stdout, json_string_value(json_object_get(crm_runtime_settings(rt), "userDir")));
     if (!rc) printf("%s: ok\n", o.flows);
     crm_runtime_free(rt);
+    options_free(&o);
     return rc;
 }
 
@@ -300,7 +322,7 @@ static int cmd_run(int argc, char **argv)
     if (parse_options(argc, argv, &o)) return 1;
     if (o.replicas) {
         int rc = crm_supervisor_main(o.settings, o.flows, o.replicas, o.admin_port);
-        json_decref(o.settings);
+        options_free(&o);
         return rc;
     }
     /* every thread inherits the mask, so only sigwait below sees the signals */
@@ -314,18 +336,19 @@ static int cmd_run(int argc, char **argv)
     if (!rt) { /* a context store that cannot be used: its error is logged */
         fprintf(stderr, "carmine: %s: not started: a context store cannot be used (the error above names it)\n",
                 o.flows);
-        json_decref(o.settings);
+        options_free(&o);
         return 1;
     }
-    json_decref(o.settings);
     int rc = load(rt, o.flows, 0, o.new_flows);
     if (rc) {
         crm_runtime_free(rt);
+        options_free(&o);
         return rc;
     }
     crm_runtime_set_flows_file(rt, o.flows);
     if (crm_runtime_start(rt) < 0) {
         crm_runtime_free(rt);
+        options_free(&o);
         return 1;
     }
     fprintf(stderr, "carmine: running %s, HTTP on port %d\n", o.flows, crm_runtime_http_port(rt));
@@ -335,6 +358,7 @@ static int cmd_run(int argc, char **argv)
     fprintf(stderr, "carmine: stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     crm_runtime_stop(rt);
     crm_runtime_free(rt);
+    options_free(&o);
     return 0;
 }
 
