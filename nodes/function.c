@@ -62,14 +62,23 @@ static char *utf8(JSContextRef ctx, JSValueRef v)
     return s ? s : strdup("");
 }
 
+static bool is_error_object(fn *f, JSValueRef v);
+
 /* What Node-RED's log shows for a value node.warn() etc. were given. */
 static char *log_text(fn *f, JSValueRef v)
 {
     if (!v || JSValueIsString(f->ctx, v)) return v ? utf8(f->ctx, v) : strdup("undefined");
     if (JSValueIsObject(f->ctx, v)) {
-        JSValueRef errc = crm_js_get(f->ctx, JSContextGetGlobalObject(f->ctx), "Error");
-        if (JSValueIsObject(f->ctx, errc) && JSValueIsInstanceOfConstructor(f->ctx, v, (JSObjectRef)errc, NULL))
-            return utf8(f->ctx, v);
+        if (is_error_object(f, v)) return utf8(f->ctx, v);
+        /* Node-RED's console logger: an object whose String() is
+         * "[object Object]" shows its message member when it has one */
+        char *str = utf8(f->ctx, v);
+        JSValueRef m = crm_js_get(f->ctx, (JSObjectRef)v, "message");
+        if (!strcmp(str, "[object Object]") && m && JSValueToBoolean(f->ctx, m)) {
+            free(str);
+            return utf8(f->ctx, m);
+        }
+        free(str);
         json_t *j = crm_js_to_json(f->js, v);
         char *s = crm_inspect(j, 2);
         json_decref(j);
@@ -78,11 +87,24 @@ static char *log_text(fn *f, JSValueRef v)
     return utf8(f->ctx, v);
 }
 
+/* An Error of any realm: one another node made (prelude.js, foreignProto)
+ * is no instanceof this sandbox's Error, as in Node-RED. */
 static bool is_error_object(fn *f, JSValueRef v)
 {
-    if (!JSValueIsObject(f->ctx, v)) return false;
-    JSValueRef errc = crm_js_get(f->ctx, JSContextGetGlobalObject(f->ctx), "Error");
-    return JSValueIsObject(f->ctx, errc) && JSValueIsInstanceOfConstructor(f->ctx, v, (JSObjectRef)errc, NULL);
+    JSContextRef ctx = f->ctx;
+    if (!JSValueIsObject(ctx, v)) return false;
+    JSValueRef errc = crm_js_get(ctx, JSContextGetGlobalObject(ctx), "Error");
+    if (JSValueIsObject(ctx, errc) && JSValueIsInstanceOfConstructor(ctx, v, (JSObjectRef)errc, NULL)) return true;
+    JSValueRef ts = crm_js_get(ctx, JSContextGetGlobalObject(ctx), "Object");
+    ts = JSValueIsObject(ctx, ts) ? crm_js_get(ctx, (JSObjectRef)ts, "prototype") : NULL;
+    ts = ts && JSValueIsObject(ctx, ts) ? crm_js_get(ctx, (JSObjectRef)ts, "toString") : NULL;
+    if (!ts || !JSValueIsObject(ctx, ts)) return false;
+    JSValueRef r = JSObjectCallAsFunction(ctx, (JSObjectRef)ts, (JSObjectRef)v, 0, NULL, NULL);
+    if (!r || !JSValueIsString(ctx, r)) return false;
+    JSStringRef js = JSValueToStringCopy(ctx, r, NULL);
+    bool is = js && JSStringIsEqualToUTF8CString(js, "[object Error]");
+    if (js) JSStringRelease(js);
+    return is;
 }
 
 static bool own(JSContextRef ctx, JSValueRef o, const char *name)
@@ -97,61 +119,6 @@ static bool own(JSContextRef ctx, JSValueRef o, const char *name)
     return r && JSValueToBoolean(ctx, r);
 }
 
-/* The last property an expression reads ("a.b" -> b, "a[3]" -> 3, "a['k']"
- * -> k), or NULL when it is computed ("a[k]": its value is not in the text). */
-static char *last_property(const char *e, size_t n)
-{
-    while (n && e[n - 1] == ' ') n--;
-    if (n && e[n - 1] == ']') {
-        size_t open = n - 1;
-        while (open && e[open] != '[') open--;
-        const char *k = e + open + 1;
-        size_t kl = n - 1 - (open + 1);
-        if (e[open] != '[' || !kl) return NULL;
-        if (kl >= 2 && (k[0] == '\'' || k[0] == '"') && k[kl - 1] == k[0]) return strndup(k + 1, kl - 2);
-        for (size_t i = 0; i < kl; i++)
-            if (k[i] < '0' || k[i] > '9') return NULL;
-        return strndup(k, kl);
-    }
-    size_t end = n, start = n;
-    while (start && (isalnum((unsigned char)e[start - 1]) || e[start - 1] == '_' || e[start - 1] == '$')) start--;
-    if (start == end || start == 0 || e[start - 1] != '.') return NULL;
-    return strndup(e + start, end - start);
-}
-
-/* V8's text for a TypeError JavaScriptCore words its own way, since catch
- * nodes and logs see it: "x is not a function. (In 'x()', 'x' is 5)" is
- * "x is not a function"; "undefined is not an object (evaluating 'a.b')" is
- * "Cannot read properties of undefined (reading 'b')", or "Cannot set
- * properties ... (setting 'b')" for 'a.b = v'. NULL: no such rewording. */
-static char *v8_type_error(const char *m)
-{
-    const char *in = strstr(m, ". (In '");
-    if (in && m[strlen(m) - 1] == ')') return strndup(m, (size_t)(in - m));
-    const char *what = !strncmp(m, "undefined is not an object (evaluating '", 40) ? "undefined"
-                       : !strncmp(m, "null is not an object (evaluating '", 35)    ? "null"
-                                                                                  : NULL;
-    if (!what) return NULL;
-    const char *e = m + (what[0] == 'u' ? 40 : 35);
-    size_t n = strlen(e);
-    if (n < 2 || strcmp(e + n - 2, "')")) return NULL;
-    n -= 2;
-    const char *assign = NULL;
-    for (const char *p = e; p + 3 <= e + n; p++)
-        if (!strncmp(p, " = ", 3)) {
-            assign = p;
-            break;
-        }
-    char *prop = last_property(e, assign ? (size_t)(assign - e) : n);
-    if (!prop) return NULL;
-    char *text = NULL;
-    if (asprintf(&text, assign ? "Cannot set properties of %s (setting '%s')" : "Cannot read properties of %s (reading '%s')",
-                 what, prop) < 0)
-        text = NULL;
-    free(prop);
-    return text;
-}
-
 static void reword_type_error(fn *f, JSValueRef err)
 {
     if (!JSValueIsObject(f->ctx, err)) return;
@@ -159,7 +126,7 @@ static void reword_type_error(fn *f, JSValueRef err)
     char *name = utf8(f->ctx, crm_js_get(f->ctx, e, "name"));
     if (!strcmp(name, "TypeError")) {
         char *m = utf8(f->ctx, crm_js_get(f->ctx, e, "message"));
-        char *v8 = v8_type_error(m);
+        char *v8 = crm_js_v8_message("TypeError", m);
         if (v8) crm_js_set(f->ctx, e, "message", crm_js_str(f->ctx, v8, strlen(v8)));
         free(v8);
         free(m);
@@ -167,25 +134,38 @@ static void reword_type_error(fn *f, JSValueRef err)
     free(name);
 }
 
-/* Reports err (a thrown value) as Node-RED's done(err) / node.error(err, msg)
- * do: the text is String(err) (its JSON for other objects), the stack and
- * cause go along to catch nodes. msg (borrowed) may be NULL: logged only. */
-static void report(fn *f, JSValueRef err, const json_t *msg)
+/* extra[name] = err[name] when err has it as its own member. */
+static void copy_own(fn *f, JSValueRef err, const char *name, json_t **extra)
+{
+    if (!own(f->ctx, err, name)) return;
+    json_t *v = crm_js_to_json(f->js, crm_js_get(f->ctx, (JSObjectRef)err, name));
+    if (!v) return;
+    if (!*extra) *extra = json_object();
+    json_object_set_new(*extra, name, v);
+}
+
+/* Reports err as Node-RED's node.error(err, msg) does (done(err) too): the
+ * text is String(err); an object's own code, cause and (other than an
+ * Error's: catch nodes get one in "Name: message\n    at ..." form) stack
+ * go along to catch nodes. body: err is what the body threw or rejected
+ * with, which Node-RED first turns into its JSON text unless it is a string
+ * or an object with its own stack. msg (borrowed) may be NULL: logged only. */
+static void report_as(fn *f, JSValueRef err, const json_t *msg, bool body)
 {
     char *text;
     json_t *extra = NULL;
+    bool has_stack = own(f->ctx, err, "stack");
     if (JSValueIsString(f->ctx, err)) {
         text = utf8(f->ctx, err);
-    } else if (is_error_object(f, err) || own(f->ctx, err, "stack")) {
-        reword_type_error(f, err);
+    } else if (JSValueIsObject(f->ctx, err) && (!body || has_stack)) {
+        bool error = is_error_object(f, err);
+        if (error) reword_type_error(f, err);
         text = utf8(f->ctx, err);
-        if (own(f->ctx, err, "cause")) {
-            json_t *cause = crm_js_to_json(f->js, crm_js_get(f->ctx, (JSObjectRef)err, "cause"));
-            if (cause) {
-                extra = json_object();
-                json_object_set_new(extra, "cause", cause);
-            }
-        }
+        copy_own(f, err, "code", &extra);
+        if (!error) copy_own(f, err, "stack", &extra);
+        copy_own(f, err, "cause", &extra);
+    } else if (!body) {
+        text = utf8(f->ctx, err);
     } else {
         JSStringRef j = JSValueCreateJSONString(f->ctx, err, 0, NULL);
         text = j ? crm_js_jsstr_utf8(j, NULL) : strdup("undefined");
@@ -196,9 +176,45 @@ static void report(fn *f, JSValueRef err, const json_t *msg)
     free(text);
 }
 
+static void report(fn *f, JSValueRef err, const json_t *msg) { report_as(f, err, msg, false); }
+
+/* Node-RED's catch of the body's rejection: an object with its own stack
+ * (an Error) is left on the message as msg.error, which catch nodes then
+ * find as msg._error; a stack not an Error's is cut as Node-RED cuts V8's
+ * (its last character, then its last line). jmsg: the message the code
+ * ran on. */
+static void fix_error(fn *f, JSValueRef err, bool at);
+static void body_failed(fn *f, JSValueRef err, JSValueRef jmsg)
+{
+    JSContextRef ctx = f->ctx;
+    fix_error(f, err, true);
+    if (JSValueIsObject(ctx, err) && own(ctx, err, "stack")) {
+        if (is_error_object(f, err)) {
+            reword_type_error(f, err);
+        } else {
+            JSValueRef st = crm_js_get(ctx, (JSObjectRef)err, "stack");
+            char *t = JSValueIsString(ctx, st) ? utf8(ctx, st) : NULL;
+            if (t) {
+                size_t n = strlen(t);
+                if (n) t[--n] = 0;
+                char *nl = strrchr(t, '\n');
+                if (nl) *nl = 0;
+                else t[0] = 0;
+                crm_js_set(ctx, (JSObjectRef)err, "stack", crm_js_str(ctx, t, strlen(t)));
+                free(t);
+            }
+        }
+        if (JSValueIsObject(ctx, jmsg)) crm_js_set(ctx, (JSObjectRef)jmsg, "error", err);
+    }
+    json_t *jm = crm_js_to_json(f->js, jmsg);
+    report_as(f, err, jm, true);
+    json_decref(jm);
+}
+
 /* A thrown error out of the body: Node-RED rewrites a ReferenceError's
- * message to carry the line and column in the code. */
-static void fix_error(fn *f, JSValueRef err)
+ * message to carry the line and column in the code (at); V8's words
+ * without them out of a timer's callback. */
+static void fix_error(fn *f, JSValueRef err, bool at)
 {
     if (!JSValueIsObject(f->ctx, err)) return;
     JSObjectRef e = (JSObjectRef)err;
@@ -209,12 +225,14 @@ static void fix_error(fn *f, JSValueRef err)
         /* JavaScriptCore says "Can't find variable: x" where V8 says "x is not defined" */
         char *text = NULL;
         const char *var = !strncmp(m, "Can't find variable: ", 21) ? m + 21 : NULL;
-        int line = JSValueIsNumber(f->ctx, lv) ? (int)JSValueToNumber(f->ctx, lv, NULL) - 1 : -1;
+        int line = at && JSValueIsNumber(f->ctx, lv) ? (int)JSValueToNumber(f->ctx, lv, NULL) - 1 : -1;
         int col = JSValueIsNumber(f->ctx, cv) ? (int)JSValueToNumber(f->ctx, cv, NULL) : 0;
         int rc;
         if (line >= 0)
             rc = var ? asprintf(&text, "ReferenceError: %s is not defined (line %d, col %d)", var, line, col)
                      : asprintf(&text, "ReferenceError: %s (line %d, col %d)", m, line, col);
+        else if (!at) /* V8's words; the message alone, as V8 has it */
+            rc = var ? asprintf(&text, "%s is not defined", var) : -1;
         else
             rc = var ? asprintf(&text, "ReferenceError: %s is not defined", var) : asprintf(&text, "ReferenceError: %s", m);
         if (rc >= 0) {
@@ -470,7 +488,16 @@ static void log_at(JSContextRef ctx, size_t argc, const JSValueRef argv[], crm_l
     fn *f = SELF;
     if (!f) return;
     char *text = log_text(f, argc ? argv[0] : NULL);
-    crm_node_log(f->n, lvl, "%s", text);
+    if (lvl >= CRM_LOG_WARN && argc && is_error_object(f, argv[0])) {
+        /* the debug sidebar shows an Error as one, as Node-RED's does */
+        json_t *extra = NULL;
+        copy_own(f, argv[0], "code", &extra);
+        copy_own(f, argv[0], "cause", &extra);
+        crm_node_log_error(f->n, lvl, text, extra);
+        json_decref(extra);
+    } else {
+        crm_node_log(f->n, lvl, "%s", text);
+    }
     free(text);
 }
 
@@ -487,7 +514,7 @@ NATIVE(n_error)
     if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     JSValueRef err = ARG(0);
     json_t *msg = argc > 1 && JSValueIsObject(ctx, argv[1]) ? crm_js_to_json(f->js, argv[1]) : NULL;
-    if (JSValueIsString(ctx, err) || is_error_object(f, err)) {
+    if (JSValueIsString(ctx, err) || is_error_object(f, err) || (msg && JSValueIsObject(ctx, err))) {
         report(f, err, msg);
     } else {
         char *text = JSValueIsObject(ctx, err) ? log_text(f, err) : utf8(ctx, err);
@@ -597,11 +624,7 @@ NATIVE(n_fail)
         report(f, ARG(0), NULL);
         return JSValueMakeUndefined(ctx);
     }
-    JSValueRef err = ARG(0);
-    fix_error(f, err);
-    json_t *msg = crm_js_to_json(f->js, ARG(1));
-    report(f, err, msg);
-    json_decref(msg);
+    body_failed(f, ARG(0), ARG(1));
     return JSValueMakeUndefined(ctx);
 }
 
@@ -721,10 +744,7 @@ static void settle(fn *f, JSValueRef p, JSValueRef msg, int kind)
 static void finish_run(fn *f, JSValueRef r, JSValueRef exc)
 {
     if (!r || exc) {
-        fix_error(f, exc);
-        json_t *jm = crm_js_to_json(f->js, crm_js_get(f->ctx, f->last, "msg"));
-        report(f, exc, jm);
-        json_decref(jm);
+        body_failed(f, exc, crm_js_get(f->ctx, f->last, "msg"));
         flush(f);
         return;
     }
@@ -817,6 +837,7 @@ static void on_timer_error(crm_js *js, JSValueRef exc)
         json_decref(empty);
         return;
     }
+    fix_error(f, exc, false);
     report(f, exc, empty);
     json_decref(empty);
     flush(f);

@@ -170,6 +170,10 @@ CRM_API void crm_node_error_with(crm_node *n, const json_t *msg, const char *tex
 CRM_API void crm_node_log(crm_node *n, crm_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 #define crm_node_warn(n, ...) crm_node_log((n), CRM_LOG_WARN, __VA_ARGS__)
+/* node.warn(err) / node.log(err) with an Error object: logged as text (its
+ * String()), shown in the editor's debug sidebar as an Error at WARN and
+ * ERROR (extra: its code, stack, cause; borrowed, may be NULL). */
+CRM_API void crm_node_log_error(crm_node *n, crm_log_level lvl, const char *text, const json_t *extra);
 /* node.status({fill, shape, text}) (strings copied; NULL leaves a field
  * out); all NULL clears it, as node.status({}). Status nodes see it. */
 CRM_API void crm_node_status(crm_node *n, const char *fill, const char *shape, const char *text);

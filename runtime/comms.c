@@ -467,6 +467,35 @@ static void flow_path(const crm_flow *f, strbuf *out)
 }
 
 /* The JSON.stringify replacer of RED.util.encodeObject, as a copy. */
+/* encodeObject's form of an Error (a function node's, value.h):
+ * {__enc__, type: "error", data: {name, message, code, cause, stack}}. */
+static json_t *error_enc(const json_t *v)
+{
+    json_t *part = crm_error_part(v), *data = json_object();
+    json_t *name = json_object_get(v, "name"), *message = json_object_get(v, "message");
+    if (!name) name = json_object_get(part, "name");
+    if (name) json_object_set(data, "name", name);
+    if (!message) message = json_object_get(part, "message");
+    if (message) {
+        json_object_set(data, "message", message);
+    } else {
+        char *t = crm_to_string(v);
+        json_object_set_new(data, "message", json_string(t ? t : ""));
+        free(t);
+    }
+    json_t *code = json_object_get(v, "code");
+    if (code) json_object_set(data, "code", code);
+    json_t *cause = json_object_get(part, "cause");
+    if (cause) { /* cause + "" */
+        char *t = crm_to_string(cause);
+        json_object_set_new(data, "cause", json_string(t ? t : ""));
+        free(t);
+    }
+    json_t *stack = json_object_get(part, "stack");
+    if (stack) json_object_set(data, "stack", stack);
+    return json_pack("{s:b,s:s,s:o}", "__enc__", 1, "type", "error", "data", data);
+}
+
 static json_t *enc(const json_t *v, const char *key, size_t max)
 {
     if (key && (!strcmp(key, "_req") || !strcmp(key, "_res")))
@@ -502,6 +531,7 @@ static json_t *enc(const json_t *v, const char *key, size_t max)
         if (n <= max) return a;
         return json_pack("{s:b,s:s,s:o,s:I}", "__enc__", 1, "type", "array", "data", a, "length", (json_int_t)n);
     }
+    if (crm_is_error(v)) return error_enc(v);
     if (json_is_object(v)) {
         crm_entry buf[32], *es;
         size_t n = crm_js_entries(v, buf, 32, &es);
@@ -549,6 +579,13 @@ static void encode_value(json_t *out, const json_t *v, size_t max)
     } else if (crm_is_handle(v)) {
         snprintf(fmt, sizeof fmt, "Object");
         m = json_string("{}");
+    } else if (crm_is_error(v)) {
+        snprintf(fmt, sizeof fmt, "error");
+        json_t *e = error_enc(v);
+        char *t = crm_stringify(e, 0);
+        json_decref(e);
+        m = json_string(t ? t : "");
+        free(t);
     } else {
         json_t *e;
         if (json_is_array(v)) {

@@ -410,7 +410,10 @@ static const json_t *get_prop(R *r, const json_t *v, const char *key)
         else if (canon_index(key, &idx) && idx < n) x = crm_num(d[idx]);
         return own(r, x);
     }
-    if (json_is_object(v)) return json_object_get(v, key);
+    if (json_is_object(v)) {
+        json_t *x = json_object_get(v, key);
+        return x ? x : crm_error_member(v, key, strlen(key)); /* err.message */
+    }
     if (json_is_array(v)) {
         if (!strcmp(key, "length")) {
             return own(r, crm_num((double)json_array_size(v)));
@@ -436,7 +439,7 @@ static const json_t *get_prop(R *r, const json_t *v, const char *key)
 static bool has_prop(R *r, const json_t *v, const char *key)
 {
     if (!v || json_is_null(v)) return false;
-    if (json_is_object(v) && !crm_is_buf(v)) return json_object_get(v, key) != NULL;
+    if (json_is_object(v) && !crm_is_buf(v)) return get_prop(r, v, key) != NULL;
     if (json_is_array(v) || crm_is_buf(v) || json_is_string(v)) return get_prop(r, v, key) != NULL;
     return false;
 }

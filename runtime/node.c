@@ -359,6 +359,11 @@ void crm_node_log(crm_node *n, crm_log_level lvl, const char *fmt, ...)
     va_end(ap);
 }
 
+void crm_node_log_error(crm_node *n, crm_log_level lvl, const char *text, const json_t *extra)
+{
+    crm_log_error_object(n->rt, lvl, n, text ? text : "", extra);
+}
+
 void crm_node_status(crm_node *n, const char *fill, const char *shape, const char *text)
 {
     CRM_ASSERT_ON_LOOP(n);

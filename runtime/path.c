@@ -502,7 +502,8 @@ static json_t *get_one(const json_t *obj, rkey *k)
         if (crm_is_handle(obj)) return NULL;
         {
             const char *name = key_name(k, &len);
-            return json_object_getn(obj, name, len);
+            json_t *v = json_object_getn(obj, name, len);
+            return v ? v : crm_error_member(obj, name, len);
         }
     case JSON_ARRAY:
         if (key_index(k, &idx)) return json_array_get(obj, idx);

@@ -519,6 +519,23 @@ bool crm_truthy(const json_t *v)
     }
 }
 
+/* Error.prototype.toString: "name: message", either alone when the other
+ * is empty; an own name member (err.name = "X") counts first. */
+static void error_string_into(strbuf *sb, const json_t *v)
+{
+    json_t *part = crm_error_part(v);
+    json_t *name = json_object_get(v, "name"), *message = json_object_get(v, "message");
+    if (!name) name = json_object_get(part, "name");
+    if (!message) message = json_object_get(part, "message");
+    char *n = name ? crm_to_string(name) : strdup("Error");
+    char *m = message ? crm_to_string(message) : strdup("");
+    sb_puts(sb, n ? n : "");
+    if (n && *n && m && *m) sb_puts(sb, ": ");
+    sb_puts(sb, m ? m : "");
+    free(n);
+    free(m);
+}
+
 static void to_string_into(strbuf *sb, const json_t *v, int depth)
 {
     char nb[32];
@@ -541,6 +558,8 @@ static void to_string_into(strbuf *sb, const json_t *v, int depth)
             size_t n;
             const unsigned char *d = crm_buf_data(v, &n);
             sb_putn(sb, (const char *)d, n);
+        } else if (crm_is_error(v)) {
+            error_string_into(sb, v);
         } else {
             sb_puts(sb, "[object Object]");
         }
@@ -670,6 +689,7 @@ size_t crm_js_entries(const json_t *obj, crm_entry *buf, size_t cap, crm_entry *
     size_t klen;
     json_t *x;
     json_object_keylen_foreach((json_t *)obj, k, klen, x) {
+        if (k[0] == '\x01' && !strcmp(k, CRM_ERR_KEY)) continue; /* not enumerable */
         crm_entry e = {k, klen, 0, x};
         if (array_index_key(k, klen, &e.idx)) {
             memmove(ents + nidx + 1, ents + nidx, (cnt - nidx) * sizeof *ents);
@@ -712,6 +732,7 @@ static void stringify_object(strbuf *sb, const json_t *v, int indent, int level)
         size_t klen = json_object_iter_key_len(it);
         json_t *x = json_object_iter_value(it);
         if (klen && k[0] >= '0' && k[0] <= '9') goto ordered;
+        if (k[0] == '\x01' && !strcmp(k, CRM_ERR_KEY)) continue; /* an Error's hidden part */
         if (!first) sj_putc(sb, ',');
         first = false;
         newline_indent(sb, indent, level + 1);

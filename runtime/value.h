@@ -15,6 +15,11 @@
  *    CRM_BUF_KEY whose value is a jansson string holding the raw bytes.
  *  - A live handle (the HTTP response of an `http in` message) is an object with
  *    the single key CRM_HANDLE_KEY and a number: copies share the handle.
+ *  - An Error object (made by a function node's code) is an object holding its
+ *    own enumerable members as any object does, and under CRM_ERR_KEY an object
+ *    with what it holds but does not enumerate: name, message, stack, cause.
+ *    JSON.stringify and key enumeration leave that member out, as JavaScript
+ *    leaves those out of an Error; reading msg.payload.message finds it.
  *
  * Ownership follows jansson: functions returning json_t* return a NEW reference
  * unless they say "borrowed".
@@ -25,12 +30,14 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include "carmine_api.h"
 
 CRM_BEGIN_DECLS
 
 #define CRM_BUF_KEY "\x01" "buffer"
 #define CRM_HANDLE_KEY "\x01" "handle"
+#define CRM_ERR_KEY "\x01" "error"
 
 /* Numbers ---------------------------------------------------------------- */
 
@@ -71,6 +78,24 @@ CRM_API const unsigned char *crm_buf_data(const json_t *v, size_t *len);
 CRM_API json_t *crm_handle_new(long long id);
 CRM_API bool crm_is_handle(const json_t *v);
 CRM_API long long crm_handle_id(const json_t *v);
+
+/* Errors ----------------------------------------------------------------- */
+
+/* The hidden part of an Error object (borrowed), or NULL when v is none. */
+static inline json_t *crm_error_part(const json_t *v)
+{
+    return json_is_object(v) && json_object_size(v) ? json_object_get(v, CRM_ERR_KEY) : NULL;
+}
+static inline bool crm_is_error(const json_t *v) { return crm_error_part(v) != NULL; }
+/* v[key] for a member an Error holds but does not enumerate (message, name,
+ * stack, cause), borrowed; NULL when v is no Error or has no such member.
+ * For readers that did not find key among v's own members. */
+static inline json_t *crm_error_member(const json_t *v, const char *key, size_t len)
+{
+    if (len < 4 || len > 7 || !strchr("mnsc", key[0])) return NULL;
+    json_t *e = crm_error_part(v);
+    return e ? json_object_getn(e, key, len) : NULL;
+}
 
 /* Whole values ----------------------------------------------------------- */
 

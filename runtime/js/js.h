@@ -214,6 +214,14 @@ json_t *crm_js_keep(crm_js *s, JSValueRef v);
  * such a node as a JavaScript value.) */
 crm_node *crm_js_wire_peer(crm_node *n, int port);
 
+/* V8's message for a JavaScriptCore error's (name, message), malloc'd,
+ * or NULL when the two say the same: "x is not a function" for "x is not a
+ * function. (In 'x()', 'x' is 5)", "Cannot read properties of undefined
+ * (reading 'b')" for "undefined is not an object (evaluating 'a.b')" (or
+ * "Cannot set ..." for 'a.b = v'), "x is not defined" for "Can't find
+ * variable: x". Catch nodes, logs and the next nodes see V8's. */
+char *crm_js_v8_message(const char *name, const char *message);
+
 /* Errors thrown out of a timer callback of the sandbox go to fn. */
 void crm_js_on_error(crm_js *s, void (*fn)(crm_js *s, JSValueRef exc));
 

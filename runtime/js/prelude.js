@@ -298,7 +298,7 @@ function inspect(v, opts) {
     if (typeof v === "function") return v.name ? `[Function: ${v.name}]` : "[Function (anonymous)]";
     if (typeof v === "symbol") return v.toString();
     if (typeof v === "bigint") return v + "n";
-    if (v instanceof Error) return v.stack || String(v);
+    if (v instanceof Error || tag(v) === "Error") return v.stack || String(v);
     if (v instanceof Date) return isNaN(v) ? "Invalid Date" : v.toISOString();
     if (v instanceof RegExp) return String(v);
     if (v instanceof Map) return `Map(${v.size}) {` + (v.size ? " " + Array.from(v, ([k, x]) => inspect(k, opts) + " => " + inspect(x, opts)).join(", ") + " " : "") + "}";
@@ -364,7 +364,7 @@ const tag = v => Object.prototype.toString.call(v).slice(8, -1);
 const types = {
     isDate: v => v instanceof Date, isRegExp: v => v instanceof RegExp, isPromise: v => v instanceof Promise,
     isMap: v => v instanceof Map, isSet: v => v instanceof Set, isWeakMap: v => v instanceof WeakMap,
-    isWeakSet: v => v instanceof WeakSet, isNativeError: v => v instanceof Error,
+    isWeakSet: v => v instanceof WeakSet, isNativeError: v => tag(v) === "Error",
     isTypedArray: v => ArrayBuffer.isView(v) && !(v instanceof DataView), isUint8Array: v => v instanceof Uint8Array,
     isArrayBuffer: v => v instanceof ArrayBuffer, isAnyArrayBuffer: v => v instanceof ArrayBuffer,
     isDataView: v => v instanceof DataView, isAsyncFunction: v => tag(v) === "AsyncFunction",
@@ -381,7 +381,7 @@ const util = {
     isArray: Array.isArray, isBoolean: v => typeof v === "boolean", isNull: v => v === null,
     isNullOrUndefined: v => v == null, isNumber: v => typeof v === "number", isString: v => typeof v === "string",
     isSymbol: v => typeof v === "symbol", isUndefined: v => v === undefined, isRegExp: types.isRegExp,
-    isObject: v => v !== null && typeof v === "object", isDate: types.isDate, isError: v => v instanceof Error,
+    isObject: v => v !== null && typeof v === "object", isDate: types.isDate, isError: types.isNativeError,
     isFunction: v => typeof v === "function", isPrimitive: v => v === null || (typeof v !== "object" && typeof v !== "function"),
     isBuffer: v => v instanceof Buffer,
 };
@@ -702,7 +702,7 @@ function encodeObject(msg, opts) {
     const max = (opts && opts.maxLength) || 1000;
     const m = Object.assign({}, msg);
     const v = m.msg;
-    if (v instanceof Error) { m.format = "error"; m.msg = JSON.stringify({ name: v.name, message: v.message }); return m; }
+    if (Object.prototype.toString.call(v) === "[object Error]") { m.format = "error"; m.msg = JSON.stringify({ name: v.name, message: v.message }); return m; }
     if (v instanceof Buffer) { m.format = "buffer[" + v.length + "]"; m.msg = v.toString("hex", 0, max * 2); return m; }
     if (Array.isArray(v)) m.format = "array[" + v.length + "]";
     else if (v === null) { m.format = "null"; m.msg = "null"; return m; }
@@ -752,6 +752,69 @@ function hex(b) {
     return s;
 }
 function u8ToJSON() { return { "\u0001b": hex(this) }; }
+// An Error crosses as its own enumerable members (what JSON.stringify
+// keeps of it: often none) and, under "\u0001error", what it does not
+// enumerate: name, message, stack, cause (value.h, CRM_ERR_KEY). The next
+// node's code gets an Error again (reviveError), other nodes read
+// msg.payload.message as Node-RED's do, and a json node still writes {}.
+// JavaScriptCore's stack ("fn@url:line:col" a frame) in V8's form, as
+// Node-RED's debug sidebar shows it: "Error: text\n    at fn (url:line:col)",
+// without the frames of Carmine's own scripts. A V8-form line stays.
+function v8Stack(e, st) {
+    if (typeof st !== "string") return undefined;
+    const lines = st.split("\n");
+    let out = lines[0].includes("@") ? [String(e)] : [];
+    for (const line of lines) {
+        const at = line.indexOf("@");
+        if (at < 0) { out.push(line); continue; }
+        const fn = line.slice(0, at), loc = line.slice(at + 1);
+        if (!loc || loc === "[native code]" || /^(function|prelude)\.js:/.test(loc)) continue;
+        out.push("    at " + (fn ? fn + " (" + loc + ")" : loc));
+    }
+    return out.join("\n");
+}
+function errToJSON() {
+    const o = {}, ks = Object.keys(this);
+    for (let i = 0; i < ks.length; i++) o[ks[i]] = this[ks[i]];
+    let stack;
+    try { stack = v8Stack(this, this.stack); } catch (x) { stack = undefined; }
+    const e = { name: String(this.name), message: this.message, stack };
+    if (Object.prototype.hasOwnProperty.call(this, "cause")) e.cause = this.cause;
+    o["\u0001error"] = e;
+    return o;
+}
+Object.defineProperty(Error.prototype, "toJSON", {
+    get() { return crossing ? errToJSON : undefined; }, configurable: true, enumerable: false,
+});
+const errorTypes = { Error, TypeError, RangeError, ReferenceError, SyntaxError, EvalError, URIError };
+// Node-RED runs each node's code in a vm context of its own: an Error from
+// another node is an Error of another realm, no instanceof this one's Error
+// or Object, yet an Error (util.types.isNativeError, "[object Error]") with
+// Error.prototype's methods. A revived Error gets prototypes that stand for
+// that other realm's: copies of Error.prototype's (and Object.prototype's)
+// members, made on first use.
+const foreign = {};
+function copyOwn(to, from) {
+    for (const k of Reflect.ownKeys(from)) Object.defineProperty(to, k, Object.getOwnPropertyDescriptor(from, k));
+    return to;
+}
+function foreignProto(C) {
+    if (!foreign.Error) foreign.Error = copyOwn(Object.create(copyOwn(Object.create(null), Object.prototype)), Error.prototype);
+    if (!foreign[C.name]) foreign[C.name] = copyOwn(Object.create(foreign.Error), C.prototype);
+    return foreign[C.name];
+}
+function reviveError(v) {
+    const d = v["\u0001error"];
+    delete v["\u0001error"];
+    const C = d && Object.prototype.hasOwnProperty.call(errorTypes, d.name) ? errorTypes[d.name] : Error;
+    const e = new C();
+    Object.setPrototypeOf(e, foreignProto(C));
+    if (d && d.message !== undefined) def(e, "message", d.message);
+    if (d && d.name !== undefined && d.name !== C.name) def(e, "name", d.name);
+    if (d && d.stack !== undefined) def(e, "stack", d.stack);
+    if (d && "cause" in d) def(e, "cause", d.cause);
+    return Object.assign(e, v);
+}
 function replacer(k, v) {
     const o = this[k];
     if (typeof o === "number") return Number.isFinite(o) ? o : { "\u0001n": String(o) };
@@ -764,6 +827,7 @@ function reviver(k, v) {
         if ("\u0001b" in v) return G.Buffer.from(v["\u0001b"], "hex");
         if ("\u0001n" in v) return Number(v["\u0001n"]);
         if ("\u0001h" in v) return new Handle(v["\u0001h"]);
+        if ("\u0001error" in v) return reviveError(v);
     }
     return v;
 }
@@ -779,8 +843,10 @@ const stringify = JSON.stringify; // taken once: see function.js
 function toJSON(v) {
     let t;
     crossing = true;
-    try { t = stringify(v); } finally { crossing = false; }
-    if (typeof t === "string" && t.includes("null")) t = stringify(v, replacer);
+    try {
+        t = stringify(v);
+        if (typeof t === "string" && t.includes("null")) t = stringify(v, replacer);
+    } finally { crossing = false; }
     return t;
 }
 const fromJSON = text => JSON.parse(text, reviver);

@@ -14,6 +14,7 @@
  * call: load.c points the library's clock_gettime there for that clock),
  * and is paid once for a run of messages (crm_js_run_input).
  */
+#include <ctype.h>
 #include <malloc.h>
 #include <math.h>
 #include <pthread.h>
@@ -545,6 +546,7 @@ static void put_json(strbuf *sb, const json_t *v, bool *special, int depth)
             json_object_keylen_foreach((json_t *)v, k, klen, x) {
                 if (!first) sb_putc(sb, ',');
                 first = false;
+                if (k[0] == '\x01') *special = true; /* an Error's part (CRM_ERR_KEY): revived */
                 crm_put_json_string(sb, k, klen);
                 sb_putc(sb, ':');
                 put_json(sb, x, special, depth + 1);
@@ -593,6 +595,92 @@ JSValueRef crm_js_from_json(crm_js *s, const json_t *v)
     return r ? r : from_json(s, v, 0);
 }
 
+/* The last property an expression reads ("a.b" -> b, "a[3]" -> 3, "a['k']"
+ * -> k), or NULL when it is computed ("a[k]": its value is not in the text). */
+static char *last_property(const char *e, size_t n)
+{
+    while (n && e[n - 1] == ' ') n--;
+    if (n && e[n - 1] == ']') {
+        size_t open = n - 1;
+        while (open && e[open] != '[') open--;
+        const char *k = e + open + 1;
+        size_t kl = n - 1 - (open + 1);
+        if (e[open] != '[' || !kl) return NULL;
+        if (kl >= 2 && (k[0] == '\'' || k[0] == '"') && k[kl - 1] == k[0]) return strndup(k + 1, kl - 2);
+        for (size_t i = 0; i < kl; i++)
+            if (k[i] < '0' || k[i] > '9') return NULL;
+        return strndup(k, kl);
+    }
+    size_t end = n, start = n;
+    while (start && (isalnum((unsigned char)e[start - 1]) || e[start - 1] == '_' || e[start - 1] == '$')) start--;
+    if (start == end || start == 0 || e[start - 1] != '.') return NULL;
+    return strndup(e + start, end - start);
+}
+
+/* V8's text for a TypeError JavaScriptCore words its own way, since catch
+ * nodes and logs see it: "x is not a function. (In 'x()', 'x' is 5)" is
+ * "x is not a function"; "undefined is not an object (evaluating 'a.b')" is
+ * "Cannot read properties of undefined (reading 'b')", or "Cannot set
+ * properties ... (setting 'b')" for 'a.b = v'. NULL: no such rewording. */
+static char *v8_type_error(const char *m)
+{
+    const char *in = strstr(m, ". (In '");
+    if (in && m[strlen(m) - 1] == ')') return strndup(m, (size_t)(in - m));
+    const char *what = !strncmp(m, "undefined is not an object (evaluating '", 40) ? "undefined"
+                       : !strncmp(m, "null is not an object (evaluating '", 35)    ? "null"
+                                                                                  : NULL;
+    if (!what) return NULL;
+    const char *e = m + (what[0] == 'u' ? 40 : 35);
+    size_t n = strlen(e);
+    if (n < 2 || strcmp(e + n - 2, "')")) return NULL;
+    n -= 2;
+    const char *assign = NULL;
+    for (const char *p = e; p + 3 <= e + n; p++)
+        if (!strncmp(p, " = ", 3)) {
+            assign = p;
+            break;
+        }
+    char *prop = last_property(e, assign ? (size_t)(assign - e) : n);
+    if (!prop) return NULL;
+    char *text = NULL;
+    if (asprintf(&text, assign ? "Cannot set properties of %s (setting '%s')" : "Cannot read properties of %s (reading '%s')",
+                 what, prop) < 0)
+        text = NULL;
+    free(prop);
+    return text;
+}
+
+char *crm_js_v8_message(const char *name, const char *m)
+{
+    if (!strcmp(name, "TypeError")) return v8_type_error(m);
+    if (!strcmp(name, "ReferenceError") && !strncmp(m, "Can't find variable: ", 21)) {
+        char *text = NULL;
+        return asprintf(&text, "%s is not defined", m + 21) < 0 ? NULL : text;
+    }
+    return NULL;
+}
+
+/* An Error's part (CRM_ERR_KEY) as it leaves the engine: its message in
+ * V8's words (crm_js_v8_message), its stack as prelude.js's errToJSON
+ * made it. */
+static void revive_error(json_t *part)
+{
+    const char *name = json_string_value(json_object_get(part, "name"));
+    const char *m = json_string_value(json_object_get(part, "message"));
+    char *v8 = name && m ? crm_js_v8_message(name, m) : NULL;
+    if (!v8) return;
+    /* the stack's first line, "Name: message", says it too */
+    const char *st = json_string_value(json_object_get(part, "stack"));
+    size_t nl = strlen(name), ml = strlen(m);
+    if (st && !strncmp(st, name, nl) && !strncmp(st + nl, ": ", 2) && !strncmp(st + nl + 2, m, ml)) {
+        char *t = NULL;
+        if (asprintf(&t, "%s: %s%s", name, v8, st + nl + 2 + ml) >= 0) json_object_set_new(part, "stack", json_string(t));
+        free(t);
+    }
+    json_object_set_new(part, "message", json_string(v8));
+    free(v8);
+}
+
 /* Replaces the markers of prelude.js's replacer in a parsed value. */
 static json_t *revive(json_t *v)
 {
@@ -633,6 +721,10 @@ static json_t *revive(json_t *v)
     json_t *x;
     void *tmp;
     json_object_foreach_safe(v, tmp, k, x) {
+        if (k[0] == '\x01' && !strcmp(k, CRM_ERR_KEY)) {
+            revive_error(x);
+            continue;
+        }
         json_t *r = revive(x);
         if (r != x) json_object_set_new_nocheck(v, k, r);
     }

@@ -374,7 +374,8 @@ static inline __attribute__((always_inline)) json_t *obj_get(json_t *obj, jnode 
         }
     }
     json_t *v = json_object_getn(obj, name->str, kl);
-    if (v && json_object_size(obj) <= KEY_HINT_MAX) {
+    if (!v) return crm_error_member(obj, name->str, kl); /* err.message */
+    if (json_object_size(obj) <= KEY_HINT_MAX) {
         int pos = 1;
         for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it), pos++) {
             if (json_object_iter_key_len(it) == kl && same_bytes(json_object_iter_key(it), name->str, kl)) {

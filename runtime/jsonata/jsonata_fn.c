@@ -1118,6 +1118,7 @@ static void keys_into(json_t *seen, jarr *out, json_t *v)
         const char *k;
         json_t *x;
         json_object_foreach(v, k, x) {
+            if (k[0] == '\x01' && !strcmp(k, CRM_ERR_KEY)) continue; /* an Error's hidden part */
             if (json_object_get(seen, k)) continue;
             json_object_set_new(seen, k, json_true());
             jarr_push(out, jv_strz(k));

@@ -7,7 +7,9 @@ node's ENOENT, the http request's RequestError) is shown as encodeObject
 shows an Error: format "error", {"__enc__":true,"type":"error","data":
 {name, message, code?, stack}}; a plain-text error stays a string; a catch
 node's msg.error is an Object with message, source, code, stack in that
-order. Stacks are compared by their first line (the frames are Node's);
+order. A warning with an Error (node.warn(new Error(..))) shows as an Error
+too, and so does an Error a function node put in msg.payload, in a debug
+node's payload and inside its whole message. Stacks are compared by their first line (the frames are Node's);
 msg._error (the thrown Error, which Node-RED's function node leaves on the
 message) and msg.error.source.name, which Node-RED sets to undefined for an unnamed node
 (shown as {"__enc__":true,"type":"undefined"}), is not compared: a message in
@@ -39,10 +41,17 @@ def fn(id, name, body, wires=None):
 def flows(delay, caught):
     f = [{"id": "t1", "type": "tab", "label": "errors"},
          {"id": "i1", "type": "inject", "z": "t1", "props": [{"p": "payload"}], "payload": "x", "payloadType": "str",
-          "once": True, "onceDelay": delay, "repeat": "", "x": 1, "y": 1, "wires": [["fthrow", "ferr", "fstr"]]},
+          "once": True, "onceDelay": delay, "repeat": "", "x": 1, "y": 1,
+          "wires": [["fthrow", "ferr", "fstr", "fwarn", "fpay"]]},
          fn("fthrow", "throws", "throw new Error('boom1');"),
          fn("ferr", "errobj", "node.error(new Error('boom2'), msg);\nreturn null;"),
          fn("fstr", "errstr", "node.error('plain text', msg);\nreturn null;"),
+         fn("fwarn", "warner", "node.warn(new Error('boom3'));\nreturn null;"),
+         fn("fpay", "errpay", "msg.payload = new Error('boom4');\nmsg.payload.code = 'E4';\nreturn msg;", ["dpay", "dfull"]),
+         {"id": "dpay", "type": "debug", "z": "t1", "name": "pay", "active": True, "tosidebar": True,
+          "console": False, "complete": "payload", "targetType": "msg", "x": 1, "y": 1, "wires": []},
+         {"id": "dfull", "type": "debug", "z": "t1", "name": "full", "active": True, "tosidebar": True,
+          "console": False, "complete": "true", "targetType": "full", "x": 1, "y": 1, "wires": []},
          {"id": "i2", "type": "inject", "z": "t1", "props": [{"p": "payload"}], "payload": "", "payloadType": "str",
           "once": True, "onceDelay": delay, "repeat": "", "x": 1, "y": 1, "wires": [["hreq", "fin"]]},
          {"id": "hreq", "type": "http request", "z": "t1", "method": "GET", "ret": "txt",
@@ -74,6 +83,18 @@ def norm_error(e):
     return e
 
 
+def norm_nested(v):
+    """Error objects inside a message ({"__enc__": true, "type": "error"}):
+    their stacks by the first line."""
+    if isinstance(v, dict):
+        if v.get("__enc__") is True and v.get("type") == "error" and isinstance(v.get("data"), dict):
+            return dict(v, data=norm_error(v["data"]))
+        return {k: norm_nested(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [norm_nested(x) for x in v]
+    return v
+
+
 def normalise(d):
     """A debug message without what differs by run (timestamp, _msgid,
     payload dates) or by engine (stack frames); msg parsed, keys' order kept."""
@@ -90,7 +111,8 @@ def normalise(d):
             m.pop("_error", None)
             m["error"] = norm_error(m["error"])
         else:
-            m = norm_error(m)
+            m = norm_nested(norm_error(m))
+            m.pop("_msgid", None)
         d["msg"] = m
     return d
 
