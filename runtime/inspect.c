@@ -286,6 +286,27 @@ static char *fmt_container(ictx *c, const json_t *v, int depth)
     return s;
 }
 
+/* An Error (value.h): its stack, or "[Error: text]" without one, then its
+ * own members in braces when it has any, as util.inspect shows it. */
+static char *fmt_error(ictx *c, const json_t *v, int depth)
+{
+    json_t *stack = json_object_get(crm_error_part(v), "stack");
+    char *base = NULL;
+    if (json_is_string(stack) && json_string_length(stack)) {
+        base = strdup(json_string_value(stack));
+    } else {
+        char *t = crm_to_string(v);
+        if (asprintf(&base, "[%s]", t ? t : "") < 0) base = NULL;
+        free(t);
+    }
+    if (!base || json_object_size(v) < 2) return base ? base : strdup("[Error]");
+    char *own = fmt_container(c, v, depth), *r = NULL;
+    if (asprintf(&r, "%s %s", base, own ? own : "{}") < 0) r = NULL;
+    free(base);
+    free(own);
+    return r ? r : strdup("[Error]");
+}
+
 static char *fmt_value(ictx *c, const json_t *v, int depth)
 {
     char nb[32];
@@ -304,6 +325,7 @@ static char *fmt_value(ictx *c, const json_t *v, int depth)
     case JSON_OBJECT:
         if (crm_is_buf(v)) return fmt_buffer(v);
         if (crm_is_handle(v)) return strdup("{}");
+        if (crm_is_error(v)) return fmt_error(c, v, depth);
         return fmt_container(c, v, depth);
     }
     return strdup("undefined");
