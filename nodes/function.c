@@ -52,6 +52,10 @@ typedef struct {
     JSObjectRef adopt;         /* function.js's adopt */
     json_t **slots;            /* hand-over carriers sent to this node (a reference each) */
     size_t nslots;
+    bool msg_stays;            /* the code cannot keep msg past its run (msg_stays_in_run) */
+    double held_id;            /* the message in the run holds held_req/res under this id; 0: none */
+    double held_next;
+    json_t *held_req, *held_res;
 } fn;
 
 /* Values and texts ------------------------------------------------------------- */
@@ -258,15 +262,29 @@ static void report_timeout(fn *f, const json_t *msg)
 
 /* msg.req ------------------------------------------------------------------------------ */
 
-/* The request of an http in message crosses into the sandbox only when the
- * code reads msg.req (function.js, lazyReq): until then the sandbox holds
- * it in a native object of this class, its json_t as private data. */
+/* The request and the response handle of an http in message cross into the
+ * sandbox only when the code reads msg.req or msg.res (function.js, lazy):
+ * until then the message holds a key to them, one of
+ * - a number, when the code cannot keep msg past its run (msg_stays_in_run):
+ *   fn's held_id, its values in held_req/held_res, released as soon as the
+ *   run's microtasks ran (so that nothing but the HTTP server holds msg.req
+ *   any more and its next request fills the same object again in place);
+ * - else a native object of this class, a held struct as private data,
+ *   released when the engine collects it. */
+typedef struct {
+    json_t *req, *res;
+} held;
+
 static JSClassRef req_class;
 static pthread_mutex_t req_class_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void req_finalize(JSObjectRef o)
 {
-    json_decref(JSObjectGetPrivate(o));
+    held *h = JSObjectGetPrivate(o);
+    if (!h) return;
+    json_decref(h->req);
+    json_decref(h->res);
+    free(h);
 }
 
 static JSClassRef req_class_get(void)
@@ -286,24 +304,56 @@ static JSClassRef req_class_get(void)
     return c;
 }
 
-/* The request a holder keeps (borrowed), or NULL. */
-static json_t *req_of(JSContextRef ctx, JSValueRef h)
+/* What key h holds (borrowed): msg.req when which is 0, msg.res when 1; NULL
+ * when nothing (a number of a run that ended). */
+static json_t *req_of(fn *f, JSValueRef h, int which)
 {
+    if (!h) return NULL;
+    if (JSValueIsNumber(f->ctx, h)) {
+        if (!f->held_id || JSValueToNumber(f->ctx, h, NULL) != f->held_id) return NULL;
+        return which ? f->held_res : f->held_req;
+    }
     JSClassRef c = __atomic_load_n(&req_class, __ATOMIC_ACQUIRE);
-    if (!h || !c || !JSValueIsObjectOfClass(ctx, h, c)) return NULL;
-    return JSObjectGetPrivate((JSObjectRef)h);
+    if (!c || !JSValueIsObjectOfClass(f->ctx, h, c)) return NULL;
+    held *p = JSObjectGetPrivate((JSObjectRef)h);
+    return p ? (which ? p->res : p->req) : NULL;
 }
 
-/* A message that left with its msg.req untouched has {"\u0001q": n} there:
- * the request of holders[n] goes back in its place. */
+static JSObjectRef holder_make(fn *f, json_t *req, json_t *res)
+{
+    held *p = malloc(sizeof *p);
+    if (!p) {
+        json_decref(req);
+        json_decref(res);
+        return NULL;
+    }
+    p->req = req;
+    p->res = res;
+    return JSObjectMake(f->ctx, req_class_get(), p);
+}
+
+static void held_release(fn *f)
+{
+    json_decref(f->held_req);
+    json_decref(f->held_res);
+    f->held_req = f->held_res = NULL;
+    f->held_id = 0;
+}
+
+/* A message that left with its msg.req (msg.res) untouched has {"\u0001q": n}
+ * ({"\u0001r": n}) there: what the key holders[n] holds goes back in its place. */
 static void req_restore(fn *f, json_t *msg, JSValueRef holders)
 {
-    json_t *m = json_object_get(msg, "req");
-    json_t *n = json_is_object(m) && json_object_size(m) == 1 ? json_object_get(m, "\x01" "q") : NULL;
-    if (!json_is_number(n) || !holders || !JSValueIsObject(f->ctx, holders)) return;
-    JSValueRef h = JSObjectGetPropertyAtIndex(f->ctx, (JSObjectRef)holders, (unsigned)crm_num_value(n), NULL);
-    json_t *req = req_of(f->ctx, h);
-    if (req) json_object_set_nocheck(msg, "req", req);
+    static const char *const names[2] = {"req", "res"}, *const marks[2] = {"\x01" "q", "\x01" "r"};
+    for (int w = 0; w < 2; w++) {
+        json_t *m = json_object_get(msg, names[w]);
+        json_t *n = json_is_object(m) && json_object_size(m) == 1 ? json_object_get(m, marks[w]) : NULL;
+        if (!json_is_number(n) || !holders || !JSValueIsObject(f->ctx, holders)) continue;
+        JSValueRef h = JSObjectGetPropertyAtIndex(f->ctx, (JSObjectRef)holders, (unsigned)crm_num_value(n), NULL);
+        json_t *v = req_of(f, h, w);
+        if (v) json_object_set_nocheck(msg, names[w], v);
+        else json_object_del(msg, names[w]);
+    }
 }
 
 /* Sending ---------------------------------------------------------------------------- */
@@ -579,14 +629,28 @@ NATIVE(n_pass)
     return JSValueMakeBoolean(ctx, sent);
 }
 
-/* req(holder): msg.req, read for the first time. */
+/* req(key, which): msg.req (which 0) or msg.res (1), read for the first time. */
 NATIVE(n_req)
 {
     UNUSED_ARGS;
     fn *f = SELF;
     if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
-    json_t *req = req_of(ctx, ARG(0));
-    return req ? crm_js_from_json(f->js, req) : JSValueMakeUndefined(ctx);
+    json_t *v = req_of(f, ARG(0), JSValueIsNumber(ctx, ARG(1)) ? (int)JSValueToNumber(ctx, ARG(1), NULL) : 0);
+    return v ? crm_js_from_json(f->js, v) : JSValueMakeUndefined(ctx);
+}
+
+/* hold(key): the message of the run outlives it (its code returned a
+ * Promise): what the number key holds moves to a holder object. */
+NATIVE(n_hold)
+{
+    UNUSED_ARGS;
+    fn *f = SELF;
+    if (!f || !JSValueIsNumber(ctx, ARG(0)) || JSValueToNumber(ctx, ARG(0), NULL) != f->held_id)
+        return JSValueMakeUndefined(ctx);
+    JSObjectRef h = holder_make(f, f->held_req, f->held_res);
+    f->held_req = f->held_res = NULL;
+    f->held_id = 0;
+    return h ? h : JSValueMakeUndefined(ctx);
 }
 
 /* result(value, msg, kind): a Promise settled. kind 0: the body's. */
@@ -782,35 +846,59 @@ static void run_inside(crm_js *js, void *arg)
         run_carrier(f, msg, slot);
         return;
     }
-    /* msg.req stays behind in a holder (see "msg.req") */
-    json_t *req = json_object_get(msg, "req");
+    /* msg.req and msg.res stay behind (see "msg.req") */
+    json_t *req = json_object_get(msg, "req"), *res = json_object_get(msg, "res");
+    if (!(json_is_object(req) && !crm_is_buf(req) && !crm_is_handle(req))) req = NULL;
+    if (!(crm_is_handle(res) && crm_handle_id(res) >= 0)) res = NULL;
     JSValueRef holder = JSValueMakeUndefined(ctx);
-    if (json_is_object(req) && !crm_is_buf(req) && !crm_is_handle(req)) {
-        if (msg->refcount > 1) { /* shared: a copy of our own to take req out of */
+    int has = (req ? 1 : 0) | (res ? 2 : 0);
+    bool by_number = false;
+    if (has) {
+        if (msg->refcount > 1) { /* shared: a copy of our own to take them out of */
             json_t *own = json_copy(msg);
             json_decref(msg);
             msg = own;
         }
-        holder = JSObjectMake(ctx, req_class_get(), json_incref(req));
-        json_object_del(msg, "req");
+        json_incref(req);
+        json_incref(res);
+        if (req) json_object_del(msg, "req");
+        if (res) json_object_del(msg, "res");
+        if (f->msg_stays && !f->held_id && crm_js_at_message_boundary(f->js)) {
+            f->held_id = ++f->held_next;
+            f->held_req = req;
+            f->held_res = res;
+            holder = JSValueMakeNumber(ctx, f->held_id);
+            by_number = true;
+        } else {
+            JSObjectRef h = holder_make(f, req, res);
+            if (h) holder = h;
+            else has = 0;
+        }
     }
     size_t len;
     bool special;
     char *text = crm_js_json_text(msg, &len, &special);
     JSStringRef jtext = crm_js_jsstr_z(text, len);
-    JSValueRef args[5] = {f->body, JSValueMakeString(ctx, jtext), JSValueMakeBoolean(ctx, special),
-                          JSValueMakeBoolean(ctx, f->handle_done && crm_node_watched(f->n)), holder};
+    JSValueRef args[6] = {f->body, JSValueMakeString(ctx, jtext), JSValueMakeBoolean(ctx, special),
+                          JSValueMakeBoolean(ctx, f->handle_done && crm_node_watched(f->n)), holder,
+                          JSValueMakeNumber(ctx, has)};
     JSStringRelease(jtext);
     free(text);
     JSValueRef exc = NULL;
-    JSValueRef r = JSObjectCallAsFunction(ctx, f->drive, NULL, 5, args, &exc);
+    JSValueRef r = JSObjectCallAsFunction(ctx, f->drive, NULL, 6, args, &exc);
     if (crm_js_timed_out(f->js)) {
         report_timeout(f, msg);
         json_decref(msg);
-        return;
+    } else {
+        json_decref(msg);
+        finish_run(f, r, exc);
     }
-    json_decref(msg);
-    finish_run(f, r, exc);
+    if (by_number && f->held_id) {
+        /* the results are sent from a microtask: run it, then nothing can
+         * read what the number holds any more */
+        crm_js_drain_message(f->js);
+        held_release(f);
+    }
 }
 
 static void run(fn *f, json_t *msg)
@@ -924,6 +1012,147 @@ static bool calls_done(const char *code)
     return call;
 }
 
+/* Whether code (a function node's body) cannot keep msg past its run:
+ * no closure (function, =>, a method, class), no await or yield, no eval,
+ * arguments or with, node only used as node.x, and msg only as msg.x or
+ * msg[x], returned (return msg) or sent (node.send(msg)). Then nothing can
+ * read msg once its run and microtasks are over, and what msg.req and
+ * msg.res stand for is released then (see "msg.req"). Comments and strings
+ * are skipped; a template with ${...}, or a text the scan cannot follow,
+ * answers false (the collected holder, as before). */
+static bool ident_char(char c) { return isalnum((unsigned char)c) || c == '_' || c == '$' || (unsigned char)c >= 0x80; }
+
+/* code[b..e) is a word of a return statement that returns it, or an array
+ * of it and nulls: return msg; return [msg, null]; return [[msg], null] */
+static bool returned_at(const char *code, size_t b, size_t e)
+{
+    size_t k = b;
+    for (;;) {
+        while (k > 0 && (isspace((unsigned char)code[k - 1]) || code[k - 1] == '[' || code[k - 1] == ',')) k--;
+        if (k >= 4 && !memcmp(code + k - 4, "null", 4) && (k == 4 || !ident_char(code[k - 5]))) {
+            k -= 4;
+            continue;
+        }
+        break;
+    }
+    if (k < 6 || memcmp(code + k - 6, "return", 6) || (k > 6 && ident_char(code[k - 7])) || k == b) return false;
+    for (;;) {
+        while (code[e] && (isspace((unsigned char)code[e]) || code[e] == ']' || code[e] == ',')) e++;
+        if (!strncmp(code + e, "null", 4) && !ident_char(code[e + 4])) {
+            e += 4;
+            continue;
+        }
+        break;
+    }
+    return !code[e] || code[e] == ';' || code[e] == '}';
+}
+
+static bool msg_stays_in_run(const char *code)
+{
+    static const char *const refused[] = {"function", "class", "await", "yield", "async", "eval", "arguments",
+                                          "with", "Function", "import", "this", "__msg__", "__node__"};
+    static const char *const blocks[] = {"if", "for", "while", "switch", "catch", "with"};
+    enum { DEPTH = 64 };
+    char opener[DEPTH][16]; /* the word before each open parenthesis */
+    int depth = 0;
+    char prev_word[16] = "";  /* the last word, when it is the last token */
+    char last = 0;            /* the last significant character of code */
+    size_t n = strlen(code);
+    for (size_t i = 0; i < n;) {
+        char c = code[i];
+        if (isspace((unsigned char)c)) { i++; continue; }
+        if (c == '/' && code[i + 1] == '/') {
+            while (i < n && code[i] != '\n') i++;
+            continue;
+        }
+        if (c == '/' && code[i + 1] == '*') {
+            const char *e = strstr(code + i + 2, "*/");
+            if (!e) return false;
+            i = (size_t)(e - code) + 2;
+            continue;
+        }
+        if (c == '"' || c == '\'' || c == '`') {
+            for (i++; i < n && code[i] != c; i++) {
+                if (code[i] == '\\') i++;
+                else if (c == '`' && code[i] == '$' && code[i + 1] == '{') return false;
+            }
+            if (i >= n) return false;
+            i++;
+            last = '0';
+            prev_word[0] = 0;
+            continue;
+        }
+        if (c == '/' && (!last || strchr("(,=:[!&|?{};+-*%<>~^", last) || !strcmp(prev_word, "return") ||
+                         !strcmp(prev_word, "typeof"))) { /* a regular expression */
+            bool cls = false;
+            for (i++; i < n && (cls || code[i] != '/'); i++) {
+                if (code[i] == '\\') i++;
+                else if (code[i] == '[') cls = true;
+                else if (code[i] == ']') cls = false;
+                else if (code[i] == '\n') return false;
+            }
+            if (i >= n) return false;
+            for (i++; i < n && ident_char(code[i]); i++) {}
+            last = '0';
+            prev_word[0] = 0;
+            continue;
+        }
+        if (ident_char(c)) {
+            size_t b = i;
+            while (i < n && ident_char(code[i])) i++;
+            size_t len = i - b;
+            if (isdigit((unsigned char)c)) { last = '0'; prev_word[0] = 0; continue; }
+            bool member = b > 0 && code[b - 1] == '.' && !(b > 2 && code[b - 2] == '.' && code[b - 3] == '.');
+            /* the previous token was a dot: look back past spaces */
+            size_t k = b;
+            while (k > 0 && isspace((unsigned char)code[k - 1])) k--;
+            if (k > 0 && code[k - 1] == '.' && !(k > 2 && code[k - 2] == '.' && code[k - 3] == '.')) member = true;
+            if (!member) {
+                for (size_t r = 0; r < sizeof refused / sizeof *refused; r++)
+                    if (strlen(refused[r]) == len && !memcmp(code + b, refused[r], len)) return false;
+                size_t j = i;
+                while (j < n && isspace((unsigned char)code[j])) j++;
+                char next = code[j];
+                bool access = next == '.' || next == '[';
+                if (len == 4 && !memcmp(code + b, "node", 4) && !access) return false;
+                if (len == 3 && !memcmp(code + b, "msg", 3) && !access) {
+                    bool returned = returned_at(code, b, i);
+                    bool sent = next == ')' && k >= 10 && code[k - 1] == '(' && b == k &&
+                                !memcmp(code + k - 10, "node.send(", 10) && (k == 10 || !ident_char(code[k - 11]));
+                    if (!returned && !sent) return false;
+                }
+            }
+            if (len < sizeof prev_word) {
+                memcpy(prev_word, code + b, len);
+                prev_word[len] = 0;
+            } else {
+                prev_word[0] = 0;
+            }
+            last = 'a';
+            continue;
+        }
+        if (c == '=' && code[i + 1] == '>') return false;
+        if (c == '(') {
+            if (depth >= DEPTH) return false;
+            snprintf(opener[depth++], sizeof opener[0], "%s", last == 'a' ? prev_word : "");
+        } else if (c == ')') {
+            if (!depth) return false;
+            const char *w = opener[--depth];
+            size_t j = i + 1;
+            while (j < n && isspace((unsigned char)code[j])) j++;
+            if (code[j] == '{') { /* a block after if (...), or a method's body */
+                bool block = false;
+                for (size_t r = 0; r < sizeof blocks / sizeof *blocks; r++) block |= !strcmp(w, blocks[r]);
+                if (!block) return false;
+            }
+        }
+        last = c;
+        prev_word[0] = 0;
+        i++;
+    }
+    return true;
+}
+
 static bool uses_await(const char *code)
 {
     for (const char *p = strstr(code, "await"); p; p = strstr(p + 1, "await")) {
@@ -945,6 +1174,7 @@ static void fn_free(fn *f)
     }
     for (size_t i = 0; i < f->nslots; i++) json_decref(f->slots[i]);
     free(f->slots);
+    held_release(f);
     json_decref(f->queue);
     free(f->broken_text);
     free(f);
@@ -1014,6 +1244,7 @@ static int fn_create(crm_node *n, const json_t *cfg)
     crm_js_set_fn(ctx, natives, "result", n_result);
     crm_js_set_fn(ctx, natives, "out", n_out);
     crm_js_set_fn(ctx, natives, "req", n_req);
+    crm_js_set_fn(ctx, natives, "hold", n_hold);
     crm_js_set_fn(ctx, natives, "pass", n_pass);
     crm_js_set_fn(ctx, natives, "fail", n_fail);
     crm_js_set_fn(ctx, natives, "ctxGet", n_ctx_get);
@@ -1053,6 +1284,7 @@ static int fn_create(crm_node *n, const json_t *cfg)
     const char *func = crm_cfg_str(cfg, "func", "");
     f->uses_context = strstr(func, "context") || strstr(func, "flow") || strstr(func, "global");
     f->handle_done = !calls_done(func);
+    f->msg_stays = msg_stays_in_run(func);
     char *head = NULL;
     if (asprintf(&head,
                  "%sfunction(msg){var __msgid__=msg._msgid,__msg__=msg;" NODE_OBJ "on:__node__.on,"

@@ -27,6 +27,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <stdint.h>
@@ -870,6 +871,25 @@ static bool arm_timerfd(crm_loop *l, double due)
     return true;
 }
 
+/* epoll_pwait2 (nanosecond timeout) where the kernel has it (Linux 5.11);
+ * epoll_wait with the timeout rounded up to milliseconds where it answers
+ * ENOSYS (older kernels, valgrind), which would otherwise spin this loop. */
+static int loop_epoll_wait(int epfd, struct epoll_event *evs, int n, const struct timespec *tsp)
+{
+    static bool no_pwait2;
+    if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
+        int r = epoll_pwait2(epfd, evs, n, tsp, NULL);
+        if (r >= 0 || errno != ENOSYS) return r;
+        __atomic_store_n(&no_pwait2, true, __ATOMIC_RELAXED);
+    }
+    int ms = -1;
+    if (tsp) {
+        long long t = (long long)tsp->tv_sec * 1000 + (tsp->tv_nsec + 999999) / 1000000;
+        ms = t > INT_MAX ? INT_MAX : (int)t;
+    }
+    return epoll_wait(epfd, evs, n, ms);
+}
+
 static void *loop_main(void *arg)
 {
     crm_loop *l = arg;
@@ -949,7 +969,7 @@ static void *loop_main(void *arg)
         }
         int r;
         if (l->epfd >= 0) {
-            r = epoll_pwait2(l->epfd, l->evs, l->capevs, tsp, NULL);
+            r = loop_epoll_wait(l->epfd, l->evs, l->capevs, tsp);
         } else {
             struct pollfd p[2] = {{l->efd, POLLIN, 0}, {l->tfd, POLLIN, 0}};
             r = ppoll(p, l->tfd >= 0 ? 2 : 1, tsp, NULL);

@@ -139,29 +139,33 @@ function collect(msgs, id, out) {
     }
     return out;
 }
-// msg.req of an http in message crosses only when the code reads it: C
-// keeps it in a holder (a native object) and the message gets an accessor
-// that builds it on first read. Untouched, it leaves as a marker that C
-// replaces with the request it kept (crossing() below).
+// msg.req and msg.res of an http in message cross only when the code reads
+// them: C keeps them under a key (a number while the run lasts, or a native
+// object; nodes/function.c, "msg.req") and the message gets accessors that
+// build them on first read. Untouched, they leave as markers that C
+// replaces with what it kept (crossing() below).
 // (A symbol of the engine's registry: the same in every sandbox of a loop,
 // so a hand-over (adopt, below) sees that a message holds one.)
 const REQ = Symbol.for("\u0001carmine:req");
 let reqOut = null;
-function lazyReq() {
-    const h = this[REQ];
-    if (reqOut) {
-        let i = reqOut.indexOf(h);
-        if (i < 0) i = reqOut.push(h) - 1;
-        return { "\u0001q": i };
-    }
-    const v = __node__.req(h);
-    defProp(this, "req", { value: v, writable: true, enumerable: true, configurable: true });
-    return v;
+function lazy(name, which, mark) {
+    return {
+        get() {
+            const h = this[REQ];
+            if (reqOut) {
+                let i = reqOut.indexOf(h);
+                if (i < 0) i = reqOut.push(h) - 1;
+                return { [mark]: i };
+            }
+            const v = __node__.req(h, which);
+            defProp(this, name, { value: v, writable: true, enumerable: true, configurable: true });
+            return v;
+        },
+        set(v) { defProp(this, name, { value: v, writable: true, enumerable: true, configurable: true }); },
+        enumerable: true, configurable: true,
+    };
 }
-function setReq(v) {
-    defProp(this, "req", { value: v, writable: true, enumerable: true, configurable: true });
-}
-const reqDesc = { get: lazyReq, set: setReq, enumerable: true, configurable: true };
+const reqDesc = lazy("req", 0, "\u0001q"), resDesc = lazy("res", 1, "\u0001r");
 // the text of out and the holders its markers name
 function crossing(out) {
     reqOut = [];
@@ -215,17 +219,20 @@ function adopt(msg, slot) {
     inbox[slot] = c;
     return c._msgid;
 }
-function drive(body, text, special, done, req) {
+function drive(body, text, special, done, req, has) {
     let msg;
     if (typeof text === "number") { msg = inbox[text]; inbox[text] = undefined; }
     else msg = special ? __node__.fromJSON(text) : JSONparse(text);
-    if (req !== undefined) {
+    if (has) {
         defProp(msg, REQ, { value: req, writable: true, configurable: true });
-        defProp(msg, "req", reqDesc);
+        if (has & 1) defProp(msg, "req", reqDesc);
+        if (has & 2) defProp(msg, "res", resDesc);
     }
     last.msg = msg;
     const r = body(msg);
     if (r !== null && typeof r === "object" && r instanceof PromiseC) {
+        // msg outlives the run: what a number key holds moves to an object
+        if (typeof req === "number") msg[REQ] = __node__.hold(req);
         settle(r, msg, 0);
         flush();
         return undefined;

@@ -185,6 +185,13 @@ void crm_js_unhold(crm_js_holder *h);
  * that symbol each message is an entry of its own (the engine runs the
  * microtasks when the entry ends). */
 void crm_js_run_input(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg);
+/* Inside crm_js_run_input's fn: whether the message runs where its
+ * microtasks are run when fn returns (the outermost entry, or one message of
+ * a run), and so crm_js_drain_message can run them before. */
+bool crm_js_at_message_boundary(crm_js *s);
+/* Inside such a fn: runs the microtasks queued so far (the message's
+ * reactions) now, unless the watchdog stopped the entry. */
+void crm_js_drain_message(crm_js *s);
 #define CRM_JS_BATCH 256
 /* A call that has run this long is stopped when the flows stop. */
 #define CRM_JS_STOP_MS 1000.0

@@ -1060,6 +1060,18 @@ static void run_in(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg, bool 
 
 void crm_js_run(crm_js *s, void (*fn)(crm_js *s, void *arg), void *arg) { run_in(s, fn, arg, false); }
 
+bool crm_js_at_message_boundary(crm_js *s)
+{
+    group *g = s->grp;
+    return drain_microtasks && lock_holder_new && (g->depth == 1 || (g->batching && g->depth == 2));
+}
+
+void crm_js_drain_message(crm_js *s)
+{
+    group *g = s->grp;
+    if (crm_js_at_message_boundary(s) && !g->terminated) drain(g);
+}
+
 /* Idle: a group that ran no message for CRM_JS_IDLE_MS throws its compiled
  * code away and collects its heap, as WebKit does under memory pressure:
  * the JIT's code and profiles are most of a sandbox's memory (1 MB and more
