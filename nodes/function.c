@@ -1014,7 +1014,8 @@ static bool calls_done(const char *code)
 
 /* Whether code (a function node's body) cannot keep msg past its run:
  * no closure (function, =>, a method, class), no await or yield, no eval,
- * arguments or with, node only used as node.x, and msg only as msg.x or
+ * arguments or with, node only used as node.x (node.send and node.done,
+ * which keep msg, only called), and msg only as msg.x or
  * msg[x], returned (return msg) or sent (node.send(msg)). Then nothing can
  * read msg once its run and microtasks are over, and what msg.req and
  * msg.res stand for is released then (see "msg.req"). Comments and strings
@@ -1114,7 +1115,17 @@ static bool msg_stays_in_run(const char *code)
                 while (j < n && isspace((unsigned char)code[j])) j++;
                 char next = code[j];
                 bool access = next == '.' || next == '[';
-                if (len == 4 && !memcmp(code + b, "node", 4) && !access) return false;
+                if (len == 4 && !memcmp(code + b, "node", 4)) {
+                    if (!access) return false;
+                    /* node.done and node.send keep msg: called, never taken */
+                    size_t w = j + 1;
+                    while (w < n && isspace((unsigned char)code[w])) w++;
+                    if (!strncmp(code + w, "done", 4) || !strncmp(code + w, "send", 4)) {
+                        w += 4;
+                        while (w < n && isspace((unsigned char)code[w])) w++;
+                        if (code[w] != '(') return false;
+                    }
+                }
                 if (len == 3 && !memcmp(code + b, "msg", 3) && !access) {
                     bool returned = returned_at(code, b, i);
                     bool sent = next == ')' && k >= 10 && code[k - 1] == '(' && b == k &&

@@ -9,6 +9,9 @@
 #      function nodes
 #   d. b again, Carmine and Node-RED only, with each server's CPU time
 #      (user+sys from /proc) per request beside req/s, alternating rounds
+#      (ROUNDS of them, default 2; BEFORE=<another carmine binary> adds it
+#      to each round, first; BARE=1 adds the bare libmicrohttpd program,
+#      mhd_bare.c, 1 thread, the ceiling)
 #
 #   tools/bench/bench_function.sh [BUILD=build-bench] [PARTS=abc]
 # Node-RED is used from tools/bench/node_modules (run.sh installs it).
@@ -63,12 +66,15 @@ if [[ $PARTS == *d* ]]; then
 echo "d. http in -> function -> http response, CPU per request (wrk -t1 -c50, 5 s after 1 s warm-up)"
 [ $HAVE_NR = 1 ] && echo 'module.exports = { credentialSecret: false, logging: { console: { level: "warn" } } };' >"$TMP/nr-settings.js"
 DPORT=$((23000 + RANDOM % 8000))
-for r in 1 2; do
-    for kind in carmine nodered; do
+[ -n "${BARE:-}" ] && gcc -O2 -o "$TMP/bare" "$BENCH/mhd_bare.c" -lmicrohttpd -lpthread
+for r in $(seq "${ROUNDS:-2}"); do
+    for kind in ${BARE:+bare} ${BEFORE:+before} carmine nodered; do
         [ $kind = nodered ] && [ $HAVE_NR = 0 ] && continue
         DPORT=$((DPORT + 1))
         while ss -Htan "( sport = :$DPORT )" | grep -q .; do DPORT=$((DPORT + 1)); done
         case $kind in
+            bare) "$TMP/bare" "$DPORT" 1 >/dev/null 2>&1 & ;;
+            before) "$BEFORE" -p "$DPORT" "$TMP/hello.json" >/dev/null 2>&1 & ;;
             carmine) "$BUILD/carmine" -p "$DPORT" "$TMP/hello.json" >/dev/null 2>&1 & ;;
             nodered) node "$NR_RED" -u "$TMP/nr-user-$DPORT" -s "$TMP/nr-settings.js" -p "$DPORT" "$TMP/hello.json" >/dev/null 2>&1 & ;;
         esac
