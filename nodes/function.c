@@ -53,6 +53,8 @@ typedef struct {
     json_t **slots;            /* hand-over carriers sent to this node (a reference each) */
     size_t nslots;
     bool msg_stays;            /* the code cannot keep msg past its run (msg_stays_in_run) */
+    bool msg_blind;            /* ... and never reads msg.req, msg.res or msg[...] */
+    JSValueRef req_sym;        /* function.js's REQ symbol, protected */
     double held_id;            /* the message in the run holds held_req/res under this id; 0: none */
     double held_next;
     json_t *held_req, *held_res;
@@ -188,6 +190,8 @@ static void report(fn *f, JSValueRef err, const json_t *msg) { report_as(f, err,
  * (its last character, then its last line). jmsg: the message the code
  * ran on. */
 static void fix_error(fn *f, JSValueRef err, bool at);
+static json_t *msg_json(fn *f, JSValueRef v);
+
 static void body_failed(fn *f, JSValueRef err, JSValueRef jmsg)
 {
     JSContextRef ctx = f->ctx;
@@ -210,7 +214,7 @@ static void body_failed(fn *f, JSValueRef err, JSValueRef jmsg)
         }
         if (JSValueIsObject(ctx, jmsg)) crm_js_set(ctx, (JSObjectRef)jmsg, "error", err);
     }
-    json_t *jm = crm_js_to_json(f->js, jmsg);
+    json_t *jm = msg_json(f, jmsg);
     report_as(f, err, jm, true);
     json_decref(jm);
 }
@@ -310,7 +314,7 @@ static json_t *req_of(fn *f, JSValueRef h, int which)
 {
     if (!h) return NULL;
     if (JSValueIsNumber(f->ctx, h)) {
-        if (!f->held_id || JSValueToNumber(f->ctx, h, NULL) != f->held_id) return NULL;
+        if (!f->held_id || fabs(JSValueToNumber(f->ctx, h, NULL)) != f->held_id) return NULL;
         return which ? f->held_res : f->held_req;
     }
     JSClassRef c = __atomic_load_n(&req_class, __ATOMIC_ACQUIRE);
@@ -331,6 +335,22 @@ static JSObjectRef holder_make(fn *f, json_t *req, json_t *res)
     p->res = res;
     return JSObjectMake(f->ctx, req_class_get(), p);
 }
+
+/* msg (a message's JSON) made from v: the request and response v's key
+ * holds, put back where v had no accessors for them (msg_blind). */
+static json_t *held_back(fn *f, json_t *msg, JSValueRef v)
+{
+    if (!f->req_sym || !json_is_object(msg) || !v || !JSValueIsObject(f->ctx, v)) return msg;
+    JSValueRef k = JSObjectGetPropertyForKey(f->ctx, (JSObjectRef)v, f->req_sym, NULL);
+    if (!k || !JSValueIsNumber(f->ctx, k) || JSValueToNumber(f->ctx, k, NULL) >= 0) return msg;
+    json_t *req = req_of(f, k, 0), *res = req_of(f, k, 1);
+    if (req && !json_object_get(msg, "req")) json_object_set_nocheck(msg, "req", req);
+    if (res && !json_object_get(msg, "res")) json_object_set_nocheck(msg, "res", res);
+    return msg;
+}
+
+/* v (a message of the sandbox) as JSON, with what its key holds */
+static json_t *msg_json(fn *f, JSValueRef v) { return held_back(f, crm_js_to_json(f->js, v), v); }
 
 static void held_release(fn *f)
 {
@@ -384,8 +404,13 @@ static void dispatch(fn *f, JSValueRef text, JSValueRef holders)
     json_t *done = NULL;
     json_array_foreach(out, i, e) {
         if (!json_is_array(e)) continue;
-        json_t *a = json_array_get(e, 0), *msg = json_array_get(e, 1);
+        json_t *a = json_array_get(e, 0), *msg = json_array_get(e, 1), *k = json_array_get(e, 2);
         if (holders) req_restore(f, msg, holders);
+        if (json_is_number(k) && json_is_object(msg) && f->held_id && crm_num_value(k) == f->held_id) {
+            /* a message whose req and res were left out (msg_blind) */
+            if (f->held_req && !json_object_get(msg, "req")) json_object_set_nocheck(msg, "req", f->held_req);
+            if (f->held_res && !json_object_get(msg, "res")) json_object_set_nocheck(msg, "res", f->held_res);
+        }
         if (json_is_string(a)) {
             done = msg;
             continue;
@@ -522,11 +547,11 @@ NATIVE(n_done)
     if (!f) return JSValueMakeUndefined(ctx); /* its node closed */
     JSValueRef err = ARG(1);
     if (!JSValueIsUndefined(ctx, err) && !JSValueIsNull(ctx, err)) {
-        json_t *msg = crm_js_to_json(f->js, ARG(0));
+        json_t *msg = msg_json(f, ARG(0));
         report(f, err, msg);
         json_decref(msg);
     } else if (crm_node_watched(f->n)) {
-        json_t *msg = crm_js_to_json(f->js, ARG(0));
+        json_t *msg = msg_json(f, ARG(0));
         if (msg) crm_node_done(f->n, msg);
         json_decref(msg);
     }
@@ -869,6 +894,7 @@ static void run_inside(crm_js *js, void *arg)
             f->held_res = res;
             holder = JSValueMakeNumber(ctx, f->held_id);
             by_number = true;
+            if (f->msg_blind) has |= 4;
         } else {
             JSObjectRef h = holder_make(f, req, res);
             if (h) holder = h;
@@ -887,6 +913,9 @@ static void run_inside(crm_js *js, void *arg)
     JSValueRef exc = NULL;
     JSValueRef r = JSObjectCallAsFunction(ctx, f->drive, NULL, 6, args, &exc);
     if (crm_js_timed_out(f->js)) {
+        /* the message as it came, with its request and response */
+        if (req) json_object_set_nocheck(msg, "req", req);
+        if (res) json_object_set_nocheck(msg, "res", res);
         report_timeout(f, msg);
         json_decref(msg);
     } else {
@@ -1048,8 +1077,9 @@ static bool returned_at(const char *code, size_t b, size_t e)
     return !code[e] || code[e] == ';' || code[e] == '}';
 }
 
-static bool msg_stays_in_run(const char *code)
+static bool msg_stays_in_run(const char *code, bool *touches)
 {
+    *touches = false;
     static const char *const refused[] = {"function", "class", "await", "yield", "async", "eval", "arguments",
                                           "with", "Function", "import", "this", "__msg__", "__node__"};
     static const char *const blocks[] = {"if", "for", "while", "switch", "catch", "with"};
@@ -1115,6 +1145,14 @@ static bool msg_stays_in_run(const char *code)
                 while (j < n && isspace((unsigned char)code[j])) j++;
                 char next = code[j];
                 bool access = next == '.' || next == '[';
+                if (len == 3 && !memcmp(code + b, "msg", 3) && access) {
+                    /* msg[...], msg.req, msg.res: what the message holds is read */
+                    size_t w = j + 1;
+                    while (w < n && isspace((unsigned char)code[w])) w++;
+                    if (next == '[' || ((!strncmp(code + w, "req", 3) || !strncmp(code + w, "res", 3)) &&
+                                        !ident_char(code[w + 3])))
+                        *touches = true;
+                }
                 if (len == 4 && !memcmp(code + b, "node", 4)) {
                     if (!access) return false;
                     /* node.done and node.send keep msg: called, never taken */
@@ -1181,6 +1219,7 @@ static void fn_free(fn *f)
         JSObjectRef keep[] = {f->body, f->fin, f->setup, f->helpers, f->promise_ctor};
         for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
             if (keep[i]) JSValueUnprotect(f->ctx, keep[i]);
+        if (f->req_sym) JSValueUnprotect(f->ctx, f->req_sym);
         crm_js_free(f->js);
     }
     for (size_t i = 0; i < f->nslots; i++) json_decref(f->slots[i]);
@@ -1288,6 +1327,8 @@ static int fn_create(crm_node *n, const json_t *cfg)
     f->send_text = (JSObjectRef)crm_js_get(ctx, f->helpers, "sendText");
     f->last = (JSObjectRef)crm_js_get(ctx, f->helpers, "last");
     f->adopt = (JSObjectRef)crm_js_get(ctx, f->helpers, "adopt");
+    f->req_sym = crm_js_get(ctx, f->helpers, "REQ");
+    if (f->req_sym) JSValueProtect(ctx, f->req_sym);
     f->promise_ctor = (JSObjectRef)crm_js_get(ctx, f->helpers, "Promise");
     JSValueProtect(ctx, f->promise_ctor);
     crm_js_set(ctx, natives, "on", crm_js_get(ctx, f->helpers, "on"));
@@ -1295,7 +1336,9 @@ static int fn_create(crm_node *n, const json_t *cfg)
     const char *func = crm_cfg_str(cfg, "func", "");
     f->uses_context = strstr(func, "context") || strstr(func, "flow") || strstr(func, "global");
     f->handle_done = !calls_done(func);
-    f->msg_stays = msg_stays_in_run(func);
+    bool touches = true;
+    f->msg_stays = msg_stays_in_run(func, &touches);
+    f->msg_blind = f->msg_stays && !touches;
     char *head = NULL;
     if (asprintf(&head,
                  "%sfunction(msg){var __msgid__=msg._msgid,__msg__=msg;" NODE_OBJ "on:__node__.on,"

@@ -133,7 +133,11 @@ function collect(msgs, id, out) {
             if (v === null || v === undefined) continue;
             if (typeof v === "object" && !(v instanceof U8) && !isArray(v)) {
                 v._msgid = id;
-                out.push([m, v]);
+                const k = v[REQ];
+                // a message without accessors for req and res (see drive):
+                // C puts back what its key holds
+                if (typeof k === "number" && k < 0) out.push([m, v, -k]);
+                else out.push([m, v]);
             } else out.push(typeName(v));
         }
     }
@@ -223,7 +227,11 @@ function drive(body, text, special, done, req, has) {
     let msg;
     if (typeof text === "number") { msg = inbox[text]; inbox[text] = undefined; }
     else msg = special ? __node__.fromJSON(text) : JSONparse(text);
-    if (has) {
+    // has & 4: the code never reads msg.req, msg.res or msg[...] (C's
+    // msg_blind), so they need no accessors: the key, negated, marks msg,
+    // and C puts them back into what leaves with it (collect)
+    if (has & 4) defProp(msg, REQ, { value: -req, writable: true, configurable: true });
+    else if (has) {
         defProp(msg, REQ, { value: req, writable: true, configurable: true });
         if (has & 1) defProp(msg, "req", reqDesc);
         if (has & 2) defProp(msg, "res", resDesc);
@@ -232,7 +240,13 @@ function drive(body, text, special, done, req, has) {
     const r = body(msg);
     if (r !== null && typeof r === "object" && r instanceof PromiseC) {
         // msg outlives the run: what a number key holds moves to an object
-        if (typeof req === "number") msg[REQ] = __node__.hold(req);
+        if (typeof req === "number") {
+            msg[REQ] = __node__.hold(req);
+            if (has & 4) {
+                if (has & 1) defProp(msg, "req", reqDesc);
+                if (has & 2) defProp(msg, "res", resDesc);
+            }
+        }
         settle(r, msg, 0);
         flush();
         return undefined;
@@ -251,7 +265,10 @@ function finish() {
     const r = pending.shift(), msg = pending.shift(), done = pending.shift();
     try {
         const out = collect(r, msg._msgid, []);
-        if (done) out.push(["done", msg]);
+        if (done) {
+            const k = msg[REQ];
+            out.push(typeof k === "number" && k < 0 ? ["done", msg, -k] : ["done", msg]);
+        }
         flush();
         if (out.length === 1 && isArray(out[0]) && __node__.pass(out[0][0], out[0][1])) return;
         if (out.length) { const t = crossing(out); __node__.out(t, crossing.holders); }
@@ -267,5 +284,5 @@ function sendText(id, msgs) {
 function settle(p, m, kind) {
     p.then(v => { __node__.result(v, m, kind); flush(); }, e => { __node__.fail(e, m, kind); flush(); });
 }
-return { flush, on, close, settle, Promise, drive, sendText, last, adopt };
+return { flush, on, close, settle, Promise, drive, sendText, last, adopt, REQ };
 })

@@ -50,7 +50,7 @@ void JSContextGroupClearExecutionTimeLimit(JSContextGroupRef group);
     X(JSClassCreate) X(JSClassRelease) X(JSObjectMake) X(JSObjectMakeArray) X(JSObjectMakeError)             \
     X(JSObjectMakeFunctionWithCallback) X(JSObjectMakeTypedArray) X(JSObjectGetTypedArrayBytesPtr)           \
     X(JSObjectGetTypedArrayByteLength) X(JSObjectGetPrivate) X(JSObjectSetPrivate)                           \
-    X(JSObjectGetProperty) X(JSObjectSetProperty) X(JSObjectGetPropertyAtIndex)                              \
+    X(JSObjectGetProperty) X(JSObjectSetProperty) X(JSObjectGetPropertyAtIndex) X(JSObjectGetPropertyForKey)  \
     X(JSObjectSetPropertyAtIndex) X(JSObjectDeleteProperty) X(JSObjectHasProperty)                           \
     X(JSObjectCopyPropertyNames) X(JSPropertyNameArrayGetCount) X(JSPropertyNameArrayGetNameAtIndex)         \
     X(JSPropertyNameArrayRelease) X(JSObjectSetPrototype) X(JSObjectIsFunction)                              \
@@ -125,6 +125,7 @@ void *crm_js_symbol(const char *name);
 #define JSObjectGetProperty crm_jsc.JSObjectGetProperty
 #define JSObjectSetProperty crm_jsc.JSObjectSetProperty
 #define JSObjectGetPropertyAtIndex crm_jsc.JSObjectGetPropertyAtIndex
+#define JSObjectGetPropertyForKey crm_jsc.JSObjectGetPropertyForKey
 #define JSObjectSetPropertyAtIndex crm_jsc.JSObjectSetPropertyAtIndex
 #define JSObjectDeleteProperty crm_jsc.JSObjectDeleteProperty
 #define JSObjectHasProperty crm_jsc.JSObjectHasProperty
