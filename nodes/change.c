@@ -65,6 +65,10 @@ typedef struct {
     bool keeps_id;
     const char *first;
     size_t firstlen;
+    /* the first rule's value when it is a constant primitive (a string, a
+     * number, a boolean, null) set without a deep copy: that rule is one
+     * reference handed to the member the walk found, nothing to evaluate */
+    json_t *first_const;
 } change_state;
 
 enum { R_CONTINUE, R_STOP };
@@ -589,6 +593,10 @@ static int change_create(crm_node *n, const json_t *config)
     if (st->n && st->rules[0].op == OP_SET && st->rules[0].pt == SC_MSG &&
         !crm_path_one_name(st->rules[0].ppath, &st->first, &st->firstlen))
         st->first = NULL;
+    const rule *r0 = st->n ? &st->rules[0] : NULL;
+    if (st->first && r0->to.kind == VAL_CONST && r0->to.value && !r0->dc && !json_is_object(r0->to.value) &&
+        !json_is_array(r0->to.value))
+        st->first_const = r0->to.value;
     crm_node_set_data(n, st);
     /* `carmine check`: the problems rule_problem reported refuse the flows */
     return !st->valid && crm_cfg_bool(crm_node_settings(n), "_checkStrict", false) ? -1 : 0;
@@ -868,7 +876,12 @@ static void change_input(crm_node *n, json_t *msg)
     void *it = NULL;
     bool has_id = false;
     bool walked = st->keeps_id && crm_msg_walk(msg, st->first, st->firstlen, &it, &has_id);
-    for (size_t i = 0; i < st->n; i++) {
+    size_t i = 0;
+    if (it && st->first_const) {
+        json_object_iter_set_new(msg, it, json_incref(st->first_const));
+        i = 1;
+    }
+    for (; i < st->n; i++) {
         int res = i == 0 && it ? apply_set_at(n, &st->rules[0], msg, it) : apply_rule(n, &st->rules[i], msg);
         if (res == R_STOP) {
             json_decref(msg);
