@@ -466,6 +466,18 @@ static void flow_path(const crm_flow *f, strbuf *out)
     }
 }
 
+/* data.code and data.cause (as cause + "") of an encoded Error, from
+ * where the error keeps them. */
+static void error_code_cause(json_t *data, json_t *code, const json_t *cause)
+{
+    if (code) json_object_set(data, "code", code);
+    if (cause) {
+        char *t = crm_to_string(cause);
+        json_object_set_new(data, "cause", json_string(t ? t : ""));
+        free(t);
+    }
+}
+
 /* The JSON.stringify replacer of RED.util.encodeObject, as a copy. */
 /* encodeObject's form of an Error (a function node's, value.h):
  * {__enc__, type: "error", data: {name, message, code, cause, stack}}. */
@@ -483,14 +495,7 @@ static json_t *error_enc(const json_t *v)
         json_object_set_new(data, "message", json_string(t ? t : ""));
         free(t);
     }
-    json_t *code = json_object_get(v, "code");
-    if (code) json_object_set(data, "code", code);
-    json_t *cause = json_object_get(part, "cause");
-    if (cause) { /* cause + "" */
-        char *t = crm_to_string(cause);
-        json_object_set_new(data, "cause", json_string(t ? t : ""));
-        free(t);
-    }
+    error_code_cause(data, json_object_get(v, "code"), json_object_get(part, "cause"));
     json_t *stack = json_object_get(part, "stack");
     if (stack) json_object_set(data, "stack", stack);
     return json_pack("{s:b,s:s,s:o}", "__enc__", 1, "type", "error", "data", data);
@@ -676,14 +681,7 @@ static json_t *error_text(const crm_node *n, const char *text, const json_t *ext
     json_t *data = json_object();
     json_object_set_new(data, "name", named ? json_stringn(text, (size_t)(colon - text)) : json_string("Error"));
     json_object_set_new(data, "message", json_string(named ? colon + 2 : text));
-    json_t *code = json_object_get(extra, "code");
-    if (code) json_object_set(data, "code", code);
-    json_t *cause = json_object_get(extra, "cause");
-    if (cause) { /* cause + "" */
-        char *t = crm_to_string(cause);
-        json_object_set_new(data, "cause", json_string(t ? t : ""));
-        free(t);
-    }
+    error_code_cause(data, json_object_get(extra, "code"), json_object_get(extra, "cause"));
     json_t *stack = json_object_get(extra, "stack");
     if (json_is_string(stack)) {
         json_object_set(data, "stack", stack);

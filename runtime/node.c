@@ -182,6 +182,17 @@ void crm_node_send(crm_node *n, int port, json_t *msg)
     deliver_port(n, port, msg, &first);
 }
 
+/* Whether msgs[port] can go out: a message that is not an object is
+ * reported as Node-RED reports it and freed, one for a port the node does
+ * not have is freed. */
+static bool sendable(crm_node *n, json_t *m, int port)
+{
+    if (json_is_object(m) && port < n->nports) return true;
+    if (!json_is_object(m)) crm_node_error(n, NULL, "Node tried to send a message of type %s", crm_typeof(m));
+    json_decref(m);
+    return false;
+}
+
 void crm_node_send_ports(crm_node *n, json_t **msgs, int nports)
 {
     CRM_ASSERT_ON_LOOP(n);
@@ -208,11 +219,7 @@ void crm_node_send_ports(crm_node *n, json_t **msgs, int nports)
     for (int i = 0; i < nports; i++) {
         json_t *m = msgs[i];
         if (!m) continue;
-        if (!json_is_object(m) || i >= n->nports) {
-            if (!json_is_object(m)) crm_node_error(n, NULL, "Node tried to send a message of type %s", crm_typeof(m));
-            json_decref(m);
-            continue;
-        }
+        if (!sendable(n, m, i)) continue;
         if (!(i < SEND_IDS_KNOWN ? has[i] : has_msgid(m)))
             json_object_setn_new_nocheck(m, MSGID_KEY, MSGID_LEN, crm_deep_copy(id));
         CRM_STAT_BUMP(n->stats.out, 1);
@@ -252,11 +259,7 @@ void crm_node_send_same(crm_node *n, json_t **msgs, int nports, bool has_id)
     for (int i = 0; i < nports; i++) {
         json_t *m = msgs[i];
         if (!m) continue;
-        if (!json_is_object(m) || i >= n->nports) {
-            if (!json_is_object(m)) crm_node_error(n, NULL, "Node tried to send a message of type %s", crm_typeof(m));
-            json_decref(m);
-            continue;
-        }
+        if (!sendable(n, m, i)) continue;
         CRM_STAT_BUMP(n->stats.out, 1);
         if (n->nwires[i] == 0) {
             crm_loop_release(m);

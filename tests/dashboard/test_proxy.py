@@ -144,9 +144,12 @@ class Carmine:
             self.p.wait()
 
 
-def ws_handshake(port, path, extra=b""):
-    """A WebSocket handshake on a raw socket: (status line, headers, socket, leftover)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+def ws_handshake(port, path, extra=b"", wrap=None, timeout=10):
+    """A WebSocket handshake on a raw socket (wrapped by wrap, e.g. for TLS):
+    (status line, headers, socket, leftover, the accept key expected)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if wrap:
+        s = wrap(s)
     key = base64.b64encode(os.urandom(16)).decode()
     s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, port, key)).encode() + extra)
@@ -312,18 +315,9 @@ def main():
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        raw = socket.create_connection(("127.0.0.1", c.port), timeout=30)
-        s = ctx.wrap_socket(raw)
+        status, _, s, rest, _ = ws_handshake(c.port, "/fx/raw", wrap=ctx.wrap_socket, timeout=30)
+        head = status.encode("latin-1")
         key = base64.b64encode(os.urandom(16)).decode()
-        s.sendall(("GET /fx/raw HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (c.port, key)).encode())
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            d = s.recv(65536)
-            if not d:
-                break
-            buf += d
-        head, _, rest = buf.partition(b"\r\n\r\n")
         data = os.urandom(2 << 20)
         t0 = time.time()
         sender = threading.Thread(target=s.sendall, args=(data,))
